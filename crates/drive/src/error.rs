@@ -1,0 +1,73 @@
+//! The drive error type: one enum whose variants state what went wrong on which drive.
+
+use std::path::PathBuf;
+
+/// Everything a drive operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriveError {
+    /// The drive carries no format record (a fresh or wiped directory) and formatting was not
+    /// allowed.
+    #[error("drive {path:?} is not formatted")]
+    Unformatted {
+        /// Drive root.
+        path: PathBuf,
+    },
+    /// The drive's format record belongs to another deployment or another position.
+    #[error("drive {path:?} is formatted for {found}, expected {expected}")]
+    FormatMismatch {
+        /// Drive root.
+        path: PathBuf,
+        /// What the record on the drive says.
+        found: String,
+        /// What this deployment expects there.
+        expected: String,
+    },
+    /// A record or file failed its checksum or could not be decoded.
+    #[error("corrupt data on drive {path:?}: {what}")]
+    Corrupt {
+        /// Drive root.
+        path: PathBuf,
+        /// What was corrupt.
+        what: String,
+    },
+    /// The requested shard file does not exist.
+    #[error("shard file not found")]
+    ShardNotFound,
+    /// The drive is offline (failed recently and not yet recovered).
+    #[error("drive {endpoint} is offline")]
+    Offline {
+        /// Drive endpoint.
+        endpoint: String,
+    },
+    /// The drive has no space left.
+    #[error("drive {path:?} is full")]
+    Full {
+        /// Drive root.
+        path: PathBuf,
+    },
+    /// An I/O error from the operating system.
+    #[error("I/O error on drive {path:?}: {source}")]
+    Io {
+        /// Drive root or file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metadata database failed.
+    #[error("metadata store error on drive {path:?}: {message}")]
+    MetaStore {
+        /// Drive root.
+        path: PathBuf,
+        /// The store's description of the failure.
+        message: String,
+    },
+}
+
+impl DriveError {
+    /// Whether the error means "the thing asked for is not there" rather than a fault.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DriveError::ShardNotFound)
+    }
+}

@@ -1,0 +1,223 @@
+//! Drives: where shards and metadata records finally live.
+//!
+//! A [`Drive`] stores two kinds of things for the object layer above it:
+//!
+//! - **Metadata records** in a few ordered key-value [`Table`]s. Keys and values are opaque
+//!   bytes to the drive; ordering is bytewise. A batch of [`MetaOp`]s commits atomically and
+//!   durably, and concurrent commits on one drive share one fsync (group commit).
+//! - **Shard files** under a data directory named by a random [`DataDirId`], never by an
+//!   object key. A shard file is written into the drive's temp area and only appears under its
+//!   final name once it is durable ([`ShardWrite::commit`]).
+//!
+//! The object layer never knows whether a drive is local ([`LocalDrive`]) or, later, remote
+//! over node-to-node RPC: both implement the same trait.
+//!
+//! **Architecture invariant:** this crate knows nothing of S3, buckets, objects or erasure
+//! coding. It stores bytes under keys and files under ids, and says the truth about whether
+//! they are durable.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), strata_drive::DriveError> {
+//! use strata_drive::{Drive, FormatRecord, LocalDrive, MetaOp, Table};
+//! let format = FormatRecord::new_deployment(uuid::Uuid::new_v4(), 0, 0, 0, 2, 2);
+//! let drive = LocalDrive::open("/tmp/strata-demo-drive".into(), &format).await?;
+//! drive.meta_commit(vec![MetaOp::put(Table::Buckets, b"photos".to_vec(), b"{}".to_vec())]).await?;
+//! assert!(drive.meta_get(Table::Buckets, b"photos").await?.is_some());
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod format;
+mod local;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use error::DriveError;
+pub use format::FormatRecord;
+pub use local::LocalDrive;
+
+/// Result type of every drive operation.
+pub type DriveResult<T> = Result<T, DriveError>;
+
+/// The ordered key-value tables a drive keeps. Each is a separate keyspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Table {
+    /// One record per bucket.
+    Buckets,
+    /// Per-bucket configuration blobs (policy, lifecycle, ...), keyed by bucket and name.
+    BucketConfig,
+    /// One record per object version.
+    Objects,
+    /// One record per multipart upload in progress.
+    Uploads,
+    /// One record per uploaded part of a multipart upload.
+    Parts,
+}
+
+impl Table {
+    /// Every table, for iteration (format checks, healing).
+    pub const ALL: [Table; 5] = [
+        Table::Buckets,
+        Table::BucketConfig,
+        Table::Objects,
+        Table::Uploads,
+        Table::Parts,
+    ];
+
+    /// The stable on-drive name of the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Buckets => "buckets",
+            Table::BucketConfig => "bucket_config",
+            Table::Objects => "objects",
+            Table::Uploads => "uploads",
+            Table::Parts => "parts",
+        }
+    }
+}
+
+/// One change inside an atomic metadata batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetaOp {
+    /// Insert or replace the value under `key`.
+    Put {
+        /// Table to change.
+        table: Table,
+        /// Record key.
+        key: Vec<u8>,
+        /// Record value.
+        value: Vec<u8>,
+    },
+    /// Remove `key` if present (absent keys are not an error).
+    Delete {
+        /// Table to change.
+        table: Table,
+        /// Record key.
+        key: Vec<u8>,
+    },
+}
+
+impl MetaOp {
+    /// Shorthand for [`MetaOp::Put`].
+    pub fn put(table: Table, key: Vec<u8>, value: Vec<u8>) -> Self {
+        MetaOp::Put { table, key, value }
+    }
+
+    /// Shorthand for [`MetaOp::Delete`].
+    pub fn delete(table: Table, key: Vec<u8>) -> Self {
+        MetaOp::Delete { table, key }
+    }
+}
+
+/// A range scan request: keys `>= start` (or `> start` when `start_exclusive`) that begin
+/// with `prefix`, in ascending bytewise order, at most `limit` of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanRange {
+    /// Only keys with this prefix are returned.
+    pub prefix: Vec<u8>,
+    /// Where to start; empty means at `prefix`.
+    pub start: Vec<u8>,
+    /// Whether `start` itself is skipped.
+    pub start_exclusive: bool,
+    /// Maximum number of entries returned.
+    pub limit: u32,
+}
+
+/// One entry returned by a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaEntry {
+    /// Record key.
+    pub key: Bytes,
+    /// Record value.
+    pub value: Bytes,
+}
+
+/// Random id of a data directory holding an object version's (or an upload's) shard files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DataDirId(pub uuid::Uuid);
+
+impl DataDirId {
+    /// A fresh random id.
+    pub fn new_random() -> Self {
+        DataDirId(uuid::Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for DataDirId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.as_simple().fmt(f)
+    }
+}
+
+/// Capacity and state of a drive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriveInfo {
+    /// Size of the filesystem holding the drive.
+    pub total_bytes: u64,
+    /// Bytes available to Strata.
+    pub free_bytes: u64,
+}
+
+/// A drive: the object layer's only way to store anything.
+///
+/// Every method may fail with [`DriveError`]; callers treat a failing drive as one missing
+/// shard and rely on quorum across the set.
+#[async_trait]
+pub trait Drive: Send + Sync + fmt::Debug {
+    /// A human-readable location for logs and admin output (a path or a URL).
+    fn endpoint(&self) -> &str;
+
+    /// The format record this drive was opened with.
+    fn format(&self) -> &FormatRecord;
+
+    /// Reads one metadata record.
+    async fn meta_get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Bytes>>;
+
+    /// Reads an ordered range of metadata records.
+    async fn meta_scan(&self, table: Table, range: ScanRange) -> DriveResult<Vec<MetaEntry>>;
+
+    /// Applies `ops` atomically and durably: when this returns `Ok`, the whole batch survives a
+    /// crash; when it returns `Err` or the process dies first, none or all of it is visible.
+    async fn meta_commit(&self, ops: Vec<MetaOp>) -> DriveResult<()>;
+
+    /// Starts writing shard file `part` of data directory `dir` into the temp area.
+    async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>>;
+
+    /// Reads `len` bytes at `offset` of shard file `part` of `dir`.
+    async fn shard_read(&self, dir: DataDirId, part: u32, offset: u64, len: u64) -> DriveResult<Bytes>;
+
+    /// Size of shard file `part` of `dir`.
+    async fn shard_size(&self, dir: DataDirId, part: u32) -> DriveResult<u64>;
+
+    /// Removes shard file `part` of `dir` (absent is not an error).
+    async fn shard_delete(&self, dir: DataDirId, part: u32) -> DriveResult<()>;
+
+    /// Moves the whole data directory to the trash, from where it is removed in the background
+    /// (absent is not an error).
+    async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()>;
+
+    /// Capacity of the drive.
+    async fn info(&self) -> DriveResult<DriveInfo>;
+}
+
+/// An in-progress shard file.
+///
+/// Dropping a writer without calling [`ShardWrite::commit`] leaves nothing visible: the temp
+/// file is removed (eventually, by the temp-area cleaner at worst).
+#[async_trait]
+pub trait ShardWrite: Send {
+    /// Appends bytes.
+    async fn write(&mut self, buf: Bytes) -> DriveResult<()>;
+
+    /// Makes the file durable and moves it to its final name, replacing any older file of the
+    /// same name atomically. When this returns `Ok`, the shard survives a crash.
+    async fn commit(self: Box<Self>) -> DriveResult<()>;
+
+    /// Discards the file.
+    async fn abort(self: Box<Self>) -> DriveResult<()>;
+}

@@ -1,0 +1,1 @@
+//! Erasure coding (placeholder until the erasure helper lands it).

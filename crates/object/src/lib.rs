@@ -1,0 +1,1 @@
+//! Object layer (being written).
