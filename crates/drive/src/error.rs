@@ -55,6 +55,21 @@ pub enum DriveError {
         #[source]
         source: std::io::Error,
     },
+    /// A metadata record is larger than the drive accepts (see `META_KEY_BYTES_MAX` and
+    /// `META_VALUE_BYTES_MAX` in the local drive).
+    #[error(
+        "metadata record too large: key {key_bytes} bytes (max {key_bytes_max}), value {value_bytes} bytes (max {value_bytes_max})"
+    )]
+    RecordTooLarge {
+        /// Size of the key.
+        key_bytes: u64,
+        /// Largest key accepted.
+        key_bytes_max: u64,
+        /// Size of the value.
+        value_bytes: u64,
+        /// Largest value accepted.
+        value_bytes_max: u64,
+    },
     /// The metadata database failed.
     #[error("metadata store error on drive {path:?}: {message}")]
     MetaStore {

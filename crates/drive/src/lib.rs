@@ -29,7 +29,10 @@
 
 mod error;
 mod format;
+mod group_commit;
 mod local;
+mod maintenance;
+mod record;
 
 use std::fmt;
 
@@ -38,7 +41,8 @@ use bytes::Bytes;
 
 pub use error::DriveError;
 pub use format::FormatRecord;
-pub use local::LocalDrive;
+pub use local::{CommitStats, LocalDrive};
+pub use maintenance::MaintenanceReport;
 
 /// Result type of every drive operation.
 pub type DriveResult<T> = Result<T, DriveError>;

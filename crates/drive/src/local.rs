@@ -1,1 +1,1304 @@
-//! Local drive (being written).
+//! The local drive: a directory on a local filesystem holding a format record, a redb metadata
+//! store and shard files (layout in docs/DRIVE-FORMAT.md).
+//!
+//! ```text
+//! ROOT/.strata/format.json        format record (written once, atomically)
+//! ROOT/.strata/meta.redb          metadata tables (redb), values checksummed
+//! ROOT/.strata/tmp/<uuid>         shard files being written (wiped at open)
+//! ROOT/.strata/trash/<dir>-<uuid> deleted data directories (emptied in the background)
+//! ROOT/data/<xx>/<DataDirId>/part.<N>   committed shard files, xx = first 2 hex of the id
+//! ```
+//!
+//! Invariants:
+//! - A drive is only opened when its format record matches the expected position; an empty
+//!   directory is formatted, a non-empty unformatted one is refused.
+//! - `meta_commit` returns `Ok` only after its batch is in a durably committed redb
+//!   transaction (group commit: see `group_commit.rs`). Reads never return a value whose
+//!   checksum does not match.
+//! - A shard file appears under `data/` only after its bytes were fdatasync'ed; the rename and
+//!   any directory it created are fsync'ed before `commit` returns.
+//! - Blocking filesystem calls run on `spawn_blocking` (or the committer thread), never on a
+//!   tokio worker, except appends that fit in the writer's buffer (a memcpy).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write as _};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redb::ReadableDatabase as _;
+use tokio::sync::oneshot;
+
+use crate::group_commit::{CommitFailure, EncodedOp, GroupCommitter, table_definition};
+use crate::maintenance::{self, MaintenanceReport};
+use crate::{
+    DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp, ScanRange,
+    ShardWrite, Table, record,
+};
+
+pub use crate::group_commit::CommitStats;
+
+/// Directory under the drive root holding everything but committed shard files.
+pub const SYSTEM_DIR_NAME: &str = ".strata";
+/// Format record file inside [`SYSTEM_DIR_NAME`].
+pub const FORMAT_FILE_NAME: &str = "format.json";
+/// Temp name the format record is written under before its rename.
+pub const FORMAT_TMP_FILE_NAME: &str = "format.json.tmp";
+/// Metadata database file inside [`SYSTEM_DIR_NAME`].
+pub const META_FILE_NAME: &str = "meta.redb";
+/// Temp area for shard files being written, inside [`SYSTEM_DIR_NAME`].
+pub const TMP_DIR_NAME: &str = "tmp";
+/// Trash for deleted data directories, inside [`SYSTEM_DIR_NAME`].
+pub const TRASH_DIR_NAME: &str = "trash";
+/// Directory under the drive root holding committed shard files.
+pub const DATA_DIR_NAME: &str = "data";
+/// Entries a fresh filesystem may already hold that do not make a drive "used".
+const FORMATTABLE_ROOT_ENTRIES: [&str; 2] = [SYSTEM_DIR_NAME, "lost+found"];
+
+/// Largest metadata key accepted (an S3 key is at most 1024 bytes; the rest is headroom for
+/// bucket names and version ids).
+pub const META_KEY_BYTES_MAX: usize = 4 * 1024;
+/// Largest metadata value accepted (inline object data lives in values).
+pub const META_VALUE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Page cache of the metadata store per drive.
+pub const META_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Buffer of a shard writer: appends are collected up to this size before a `write` syscall.
+pub const SHARD_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+const _: () = assert!(META_KEY_BYTES_MAX + META_VALUE_BYTES_MAX < u32::MAX as usize);
+
+/// A drive on a local filesystem. See the module docs for the layout.
+#[derive(Debug)]
+pub struct LocalDrive {
+    root: PathBuf,
+    endpoint: String,
+    format: FormatRecord,
+    db: Arc<redb::Database>,
+    committer: GroupCommitter,
+    /// Serialises creation of data directories so "exists" implies "durably exists".
+    dir_create_lock: Arc<Mutex<()>>,
+    /// Dropping this stops the background maintenance task.
+    _maintenance_stop: oneshot::Sender<()>,
+}
+
+impl LocalDrive {
+    /// Opens the drive at `root` expecting the position `expected` describes.
+    ///
+    /// - With a format record on disk, it must match `expected.same_position()`, else
+    ///   [`DriveError::FormatMismatch`]; the drive id on disk is kept.
+    /// - A missing or empty `root` (or one holding only `lost+found` or the remains of an
+    ///   interrupted formatting) is formatted with `expected`.
+    /// - A `root` holding anything else but no format record is refused with
+    ///   [`DriveError::Unformatted`].
+    ///
+    /// The temp area is emptied, and a background task (on the current tokio runtime) empties
+    /// the trash and removes stale temp files until the drive is dropped.
+    pub async fn open(root: PathBuf, expected: &FormatRecord) -> DriveResult<Arc<LocalDrive>> {
+        Self::open_with_interval(root, expected, maintenance::MAINTENANCE_INTERVAL).await
+    }
+
+    /// [`LocalDrive::open`] with another period for the background maintenance task.
+    pub async fn open_with_interval(
+        root: PathBuf,
+        expected: &FormatRecord,
+        maintenance_interval: std::time::Duration,
+    ) -> DriveResult<Arc<LocalDrive>> {
+        let expected = expected.clone();
+        let (root, format, db) = blocking(move || open_blocking(root, expected)).await?;
+        let db = Arc::new(db);
+        let thread_name = format!(
+            "strata-commit-{}.{}.{}",
+            format.pool_idx, format.set_idx, format.drive_idx
+        );
+        let committer =
+            GroupCommitter::start(Arc::clone(&db), thread_name).map_err(|e| io_error(&root, &root, e))?;
+        let (stop_sender, stop_receiver) = oneshot::channel();
+        let system = root.join(SYSTEM_DIR_NAME);
+        maintenance::spawn(
+            system.join(TRASH_DIR_NAME),
+            system.join(TMP_DIR_NAME),
+            maintenance_interval,
+            stop_receiver,
+        );
+        Ok(Arc::new(LocalDrive {
+            endpoint: root.display().to_string(),
+            root,
+            format,
+            db,
+            committer,
+            dir_create_lock: Arc::new(Mutex::new(())),
+            _maintenance_stop: stop_sender,
+        }))
+    }
+
+    /// Reads the format record at `root`, if any (`Ok(None)` when the drive is unformatted),
+    /// so a server can discover an existing deployment before opening.
+    pub async fn read_format(root: &Path) -> DriveResult<Option<FormatRecord>> {
+        let root = root.to_path_buf();
+        blocking(move || read_format_blocking(&root)).await
+    }
+
+    /// The drive root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Counters of the metadata group committer.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.committer.stats()
+    }
+
+    /// Runs one bounded maintenance tick now (the background task does the same periodically).
+    pub async fn run_maintenance(&self) -> DriveResult<MaintenanceReport> {
+        let system = self.root.join(SYSTEM_DIR_NAME);
+        let root = self.root.clone();
+        blocking(move || {
+            maintenance::tick(
+                &system.join(TRASH_DIR_NAME),
+                &system.join(TMP_DIR_NAME),
+                std::time::SystemTime::now(),
+            )
+            .map_err(|e| io_error(&root, &system, e))
+        })
+        .await
+    }
+
+    fn data_dir_path(&self, dir: DataDirId) -> PathBuf {
+        data_dir_path(&self.root, dir)
+    }
+
+    /// Test hook: stores `stored` under `key` without adding a checksum.
+    #[cfg(test)]
+    fn put_raw_for_test(&self, table: Table, key: &[u8], stored: &[u8]) {
+        let txn = self.db.begin_write().unwrap();
+        txn.open_table(table_definition(table))
+            .unwrap()
+            .insert(key, stored)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+}
+
+/// `ROOT/data/<first 2 hex>/<id>`.
+fn data_dir_path(root: &Path, dir: DataDirId) -> PathBuf {
+    let name = dir.to_string();
+    let fanout = name.get(..2).unwrap_or("00");
+    root.join(DATA_DIR_NAME).join(fanout).join(name)
+}
+
+fn part_file_name(part: u32) -> String {
+    format!("part.{part}")
+}
+
+#[async_trait]
+impl Drive for LocalDrive {
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn format(&self) -> &FormatRecord {
+        &self.format
+    }
+
+    async fn meta_get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Bytes>> {
+        let db = Arc::clone(&self.db);
+        let root = self.root.clone();
+        let key = key.to_vec();
+        blocking(move || {
+            let txn = db.begin_read().map_err(|e| redb_error(&root, e.into()))?;
+            let table = txn
+                .open_table(table_definition(table))
+                .map_err(|e| redb_error(&root, e.into()))?;
+            let Some(stored) = table
+                .get(key.as_slice())
+                .map_err(|e| redb_error(&root, e.into()))?
+            else {
+                return Ok(None);
+            };
+            let value = record::decode(&key, stored.value()).map_err(|what| corrupt(&root, what))?;
+            Ok(Some(Bytes::copy_from_slice(value)))
+        })
+        .await
+    }
+
+    async fn meta_scan(&self, table: Table, range: ScanRange) -> DriveResult<Vec<MetaEntry>> {
+        if range.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let db = Arc::clone(&self.db);
+        let root = self.root.clone();
+        blocking(move || {
+            let txn = db.begin_read().map_err(|e| redb_error(&root, e.into()))?;
+            let table = txn
+                .open_table(table_definition(table))
+                .map_err(|e| redb_error(&root, e.into()))?;
+            let (lower, exclusive) = scan_lower_bound(&range);
+            let bound = if exclusive {
+                std::ops::Bound::Excluded(lower)
+            } else {
+                std::ops::Bound::Included(lower)
+            };
+            let iter = table
+                .range::<&[u8]>((bound, std::ops::Bound::Unbounded))
+                .map_err(|e| redb_error(&root, e.into()))?;
+            let limit = usize::try_from(range.limit).unwrap_or(usize::MAX);
+            let mut entries = Vec::new();
+            for item in iter {
+                let (key, stored) = item.map_err(|e| redb_error(&root, e.into()))?;
+                let key = key.value();
+                if !key.starts_with(&range.prefix) {
+                    break;
+                }
+                let value = record::decode(key, stored.value()).map_err(|what| corrupt(&root, what))?;
+                entries.push(MetaEntry {
+                    key: Bytes::copy_from_slice(key),
+                    value: Bytes::copy_from_slice(value),
+                });
+                if entries.len() >= limit {
+                    break;
+                }
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn meta_commit(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mut encoded = Vec::with_capacity(ops.len());
+        for op in ops {
+            encoded.push(match op {
+                MetaOp::Put { table, key, value } => {
+                    check_record_size(key.len(), value.len())?;
+                    let stored_value = Some(record::encode(&key, &value));
+                    EncodedOp {
+                        table,
+                        key,
+                        stored_value,
+                    }
+                }
+                MetaOp::Delete { table, key } => {
+                    check_record_size(key.len(), 0)?;
+                    EncodedOp {
+                        table,
+                        key,
+                        stored_value: None,
+                    }
+                }
+            });
+        }
+        self.committer
+            .commit(encoded)
+            .await
+            .map_err(|failure| commit_failure_error(&self.root, failure))
+    }
+
+    async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>> {
+        let tmp_path = self
+            .root
+            .join(SYSTEM_DIR_NAME)
+            .join(TMP_DIR_NAME)
+            .join(uuid::Uuid::new_v4().as_simple().to_string());
+        let root = self.root.clone();
+        let path = tmp_path.clone();
+        let file = blocking(move || {
+            File::options()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| io_error(&root, &path, e))
+        })
+        .await?;
+        Ok(Box::new(LocalShardWrite {
+            root: self.root.clone(),
+            tmp_path,
+            final_dir: self.data_dir_path(dir),
+            part,
+            writer: Some(BufWriter::with_capacity(SHARD_WRITE_BUFFER_BYTES, file)),
+            finished: false,
+            dir_create_lock: Arc::clone(&self.dir_create_lock),
+        }))
+    }
+
+    async fn shard_read(&self, dir: DataDirId, part: u32, offset: u64, len: u64) -> DriveResult<Bytes> {
+        let path = self.data_dir_path(dir).join(part_file_name(part));
+        let root = self.root.clone();
+        blocking(move || {
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(DriveError::ShardNotFound),
+                Err(e) => return Err(io_error(&root, &path, e)),
+            };
+            let size_bytes = file.metadata().map_err(|e| io_error(&root, &path, e))?.len();
+            let end = offset.checked_add(len);
+            if end.is_none_or(|end| end > size_bytes) {
+                return Err(corrupt(
+                    &root,
+                    format!("{path:?} is {size_bytes} bytes, cannot read {len} bytes at offset {offset}"),
+                ));
+            }
+            let len_usize = usize::try_from(len)
+                .map_err(|_| corrupt(&root, format!("read of {len} bytes does not fit in memory")))?;
+            let mut buf = vec![0u8; len_usize];
+            match file.read_exact_at(&mut buf, offset) {
+                Ok(()) => Ok(Bytes::from(buf)),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(corrupt(
+                    &root,
+                    format!("{path:?} shrank while reading {len} bytes at offset {offset}"),
+                )),
+                Err(e) => Err(io_error(&root, &path, e)),
+            }
+        })
+        .await
+    }
+
+    async fn shard_size(&self, dir: DataDirId, part: u32) -> DriveResult<u64> {
+        let path = self.data_dir_path(dir).join(part_file_name(part));
+        let root = self.root.clone();
+        blocking(move || match std::fs::metadata(&path) {
+            Ok(metadata) => Ok(metadata.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DriveError::ShardNotFound),
+            Err(e) => Err(io_error(&root, &path, e)),
+        })
+        .await
+    }
+
+    async fn shard_delete(&self, dir: DataDirId, part: u32) -> DriveResult<()> {
+        let path = self.data_dir_path(dir).join(part_file_name(part));
+        let root = self.root.clone();
+        blocking(move || match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(&root, &path, e)),
+        })
+        .await
+    }
+
+    async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()> {
+        let path = self.data_dir_path(dir);
+        let trash_path = self
+            .root
+            .join(SYSTEM_DIR_NAME)
+            .join(TRASH_DIR_NAME)
+            .join(format!("{dir}-{}", uuid::Uuid::new_v4().as_simple()));
+        let root = self.root.clone();
+        blocking(move || {
+            match std::fs::rename(&path, &trash_path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io_error(&root, &path, e)),
+            }
+            // Make the removal durable: the directory entry is gone from data/xx.
+            if let Some(parent) = path.parent() {
+                fsync_dir(parent).map_err(|e| io_error(&root, parent, e))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn info(&self) -> DriveResult<DriveInfo> {
+        let root = self.root.clone();
+        blocking(move || {
+            let stat = rustix::fs::statvfs(&root).map_err(|e| io_error(&root, &root, e.into()))?;
+            Ok(DriveInfo {
+                total_bytes: stat.f_blocks.saturating_mul(stat.f_frsize),
+                free_bytes: stat.f_bavail.saturating_mul(stat.f_frsize),
+            })
+        })
+        .await
+    }
+}
+
+/// A shard file being written into the temp area.
+#[derive(Debug)]
+struct LocalShardWrite {
+    root: PathBuf,
+    tmp_path: PathBuf,
+    final_dir: PathBuf,
+    part: u32,
+    /// `None` after a failed write: the writer is poisoned.
+    writer: Option<BufWriter<File>>,
+    /// Committed or aborted: nothing left to clean up.
+    finished: bool,
+    dir_create_lock: Arc<Mutex<()>>,
+}
+
+impl LocalShardWrite {
+    fn take_writer(&mut self) -> DriveResult<BufWriter<File>> {
+        self.writer.take().ok_or_else(|| DriveError::Io {
+            path: self.tmp_path.clone(),
+            source: io::Error::other("an earlier write to this shard file failed"),
+        })
+    }
+}
+
+#[async_trait]
+impl ShardWrite for LocalShardWrite {
+    async fn write(&mut self, buf: Bytes) -> DriveResult<()> {
+        if let Some(writer) = &mut self.writer
+            && writer.capacity() - writer.buffer().len() >= buf.len()
+        {
+            // Fits in the buffer: a memcpy, no syscall.
+            return writer
+                .write_all(&buf)
+                .map_err(|e| io_error(&self.root, &self.tmp_path, e));
+        }
+        let mut writer = self.take_writer()?;
+        let (root, path) = (self.root.clone(), self.tmp_path.clone());
+        let writer = blocking(move || {
+            writer.write_all(&buf).map_err(|e| io_error(&root, &path, e))?;
+            Ok(writer)
+        })
+        .await?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> DriveResult<()> {
+        let writer = self.take_writer()?;
+        let (root, tmp_path, final_dir) = (self.root.clone(), self.tmp_path.clone(), self.final_dir.clone());
+        let final_path = final_dir.join(part_file_name(self.part));
+        let lock = Arc::clone(&self.dir_create_lock);
+        let result = blocking(move || {
+            let file = writer
+                .into_inner()
+                .map_err(|e| io_error(&root, &tmp_path, e.into_error()))?;
+            file.sync_data().map_err(|e| io_error(&root, &tmp_path, e))?;
+            drop(file);
+            create_dir_durable(&final_dir, &lock).map_err(|e| io_error(&root, &final_dir, e))?;
+            std::fs::rename(&tmp_path, &final_path).map_err(|e| io_error(&root, &final_path, e))?;
+            fsync_dir(&final_dir).map_err(|e| io_error(&root, &final_dir, e))
+        })
+        .await;
+        // Renamed or not, the temp file is no longer ours to remove after a successful rename;
+        // after a failure Drop removes whatever is left.
+        self.finished = result.is_ok();
+        result
+    }
+
+    async fn abort(mut self: Box<Self>) -> DriveResult<()> {
+        let writer = self.writer.take();
+        let (root, path) = (self.root.clone(), self.tmp_path.clone());
+        self.finished = true;
+        blocking(move || {
+            if let Some(writer) = writer {
+                // Discard the buffer without writing it.
+                let (file, _) = writer.into_parts();
+                drop(file);
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_error(&root, &path, e)),
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for LocalShardWrite {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // Never block here: close and remove on the blocking pool, or leave the file to the
+        // temp-area cleaner when there is no runtime.
+        let file = self.writer.take().map(|writer| writer.into_parts().0);
+        let path = self.tmp_path.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn_blocking(move || {
+                drop(file);
+                if let Err(error) = std::fs::remove_file(&path)
+                    && error.kind() != io::ErrorKind::NotFound
+                {
+                    tracing::warn!(%error, ?path, "removing an abandoned shard temp file failed");
+                }
+            });
+        }
+    }
+}
+
+/// Creates `dir` and its missing parents, fsyncing each parent whose entry was added, under
+/// `lock` so that a directory seen to exist is durably there.
+fn create_dir_durable(dir: &Path, lock: &Mutex<()>) -> io::Result<()> {
+    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    create_dir_durable_locked(dir, 0)
+}
+
+fn create_dir_durable_locked(dir: &Path, depth: u32) -> io::Result<()> {
+    // data/xx/<id> is two levels below the drive's data/ directory, which exists.
+    const DEPTH_MAX: u32 = 2;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir
+        .parent()
+        .ok_or_else(|| io::Error::other(format!("{dir:?} has no parent")))?;
+    if depth < DEPTH_MAX {
+        create_dir_durable_locked(parent, depth + 1)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    fsync_dir(parent)
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Runs blocking filesystem work on tokio's blocking pool.
+async fn blocking<T, F>(work: F) -> DriveResult<T>
+where
+    F: FnOnce() -> DriveResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| DriveError::Io {
+            path: PathBuf::new(),
+            source: io::Error::other(format!("blocking drive task failed: {e}")),
+        })?
+}
+
+fn check_record_size(key_bytes: usize, value_bytes: usize) -> DriveResult<()> {
+    if key_bytes > META_KEY_BYTES_MAX || value_bytes > META_VALUE_BYTES_MAX {
+        return Err(DriveError::RecordTooLarge {
+            key_bytes: key_bytes as u64,
+            key_bytes_max: META_KEY_BYTES_MAX as u64,
+            value_bytes: value_bytes as u64,
+            value_bytes_max: META_VALUE_BYTES_MAX as u64,
+        });
+    }
+    Ok(())
+}
+
+/// The first key a scan may return and whether that key itself is excluded: the larger of
+/// `prefix` (inclusive) and `start` (as asked). An empty `start` means "at `prefix`".
+fn scan_lower_bound(range: &ScanRange) -> (&[u8], bool) {
+    if range.start.is_empty() || range.start.as_slice() < range.prefix.as_slice() {
+        (&range.prefix, false)
+    } else {
+        (&range.start, range.start_exclusive)
+    }
+}
+
+/// Maps an I/O error on `path` of the drive at `root`; "no space" becomes [`DriveError::Full`].
+fn io_error(root: &Path, path: &Path, error: io::Error) -> DriveError {
+    if is_no_space(error.kind()) {
+        DriveError::Full {
+            path: root.to_path_buf(),
+        }
+    } else {
+        DriveError::Io {
+            path: path.to_path_buf(),
+            source: error,
+        }
+    }
+}
+
+fn is_no_space(kind: io::ErrorKind) -> bool {
+    matches!(kind, io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+}
+
+fn corrupt(root: &Path, what: String) -> DriveError {
+    DriveError::Corrupt {
+        path: root.to_path_buf(),
+        what,
+    }
+}
+
+fn redb_error(root: &Path, error: redb::Error) -> DriveError {
+    match error {
+        redb::Error::Io(io) => io_error(root, &root.join(SYSTEM_DIR_NAME).join(META_FILE_NAME), io),
+        redb::Error::Corrupted(what) => corrupt(root, format!("metadata store: {what}")),
+        other => DriveError::MetaStore {
+            path: root.to_path_buf(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn commit_failure_error(root: &Path, failure: CommitFailure) -> DriveError {
+    match failure {
+        CommitFailure::Io { kind, message } => io_error(
+            root,
+            &root.join(SYSTEM_DIR_NAME).join(META_FILE_NAME),
+            io::Error::new(kind, message),
+        ),
+        CommitFailure::Corrupt(what) => corrupt(root, format!("metadata store: {what}")),
+        CommitFailure::Store(message) => DriveError::MetaStore {
+            path: root.to_path_buf(),
+            message,
+        },
+        CommitFailure::Stopped => DriveError::MetaStore {
+            path: root.to_path_buf(),
+            message: "the metadata committer has stopped (drive closing)".to_string(),
+        },
+    }
+}
+
+fn read_format_blocking(root: &Path) -> DriveResult<Option<FormatRecord>> {
+    let path = root.join(SYSTEM_DIR_NAME).join(FORMAT_FILE_NAME);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(root, &path, e)),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| corrupt(root, format!("format record {path:?}: {e}")))
+}
+
+/// Whether `root` may be formatted: absent, empty, or holding only what a fresh filesystem or
+/// an interrupted formatting leaves (`lost+found`, `.strata/` with at most the temp record).
+fn is_formattable(root: &Path) -> io::Result<bool> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let name = entry?.file_name();
+        if !FORMATTABLE_ROOT_ENTRIES.iter().any(|allowed| name == *allowed) {
+            return Ok(false);
+        }
+    }
+    match std::fs::read_dir(root.join(SYSTEM_DIR_NAME)) {
+        Ok(entries) => {
+            for entry in entries {
+                if entry?.file_name() != FORMAT_TMP_FILE_NAME {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the format record atomically: temp file, fsync, rename, fsync of `.strata` and root.
+fn write_format(root: &Path, format: &FormatRecord) -> DriveResult<()> {
+    let system = root.join(SYSTEM_DIR_NAME);
+    std::fs::create_dir_all(&system).map_err(|e| io_error(root, &system, e))?;
+    if let Some(parent) = root.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        fsync_dir(parent).map_err(|e| io_error(root, parent, e))?;
+    }
+    let json = serde_json::to_vec_pretty(format).map_err(|e| DriveError::Io {
+        path: system.clone(),
+        source: io::Error::other(e),
+    })?;
+    let tmp = system.join(FORMAT_TMP_FILE_NAME);
+    let final_path = system.join(FORMAT_FILE_NAME);
+    (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(&json)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, &final_path)?;
+        fsync_dir(&system)?;
+        fsync_dir(root)
+    })()
+    .map_err(|e| io_error(root, &final_path, e))
+}
+
+/// The blocking part of [`LocalDrive::open`].
+fn open_blocking(
+    root: PathBuf,
+    expected: FormatRecord,
+) -> DriveResult<(PathBuf, FormatRecord, redb::Database)> {
+    let format = match read_format_blocking(&root)? {
+        Some(found) => {
+            if found.version != crate::format::FORMAT_VERSION || !found.same_position(&expected) {
+                return Err(DriveError::FormatMismatch {
+                    path: root,
+                    found: format!("format version {}, {}", found.version, found.describe()),
+                    expected: format!(
+                        "format version {}, {}",
+                        crate::format::FORMAT_VERSION,
+                        expected.describe()
+                    ),
+                });
+            }
+            found
+        }
+        None => {
+            if !is_formattable(&root).map_err(|e| io_error(&root, &root, e))? {
+                return Err(DriveError::Unformatted { path: root });
+            }
+            write_format(&root, &expected)?;
+            tracing::info!(drive = ?root, position = %expected.describe(), "formatted drive");
+            expected
+        }
+    };
+    let system = root.join(SYSTEM_DIR_NAME);
+    for dir in [system.join(TRASH_DIR_NAME), root.join(DATA_DIR_NAME)] {
+        std::fs::create_dir_all(&dir).map_err(|e| io_error(&root, &dir, e))?;
+    }
+    let meta_path = system.join(META_FILE_NAME);
+    let db = redb::Builder::new()
+        .set_cache_size(META_CACHE_BYTES)
+        .create(&meta_path)
+        .map_err(|e| redb_error(&root, e.into()))?;
+    let txn = db.begin_write().map_err(|e| redb_error(&root, e.into()))?;
+    for table in Table::ALL {
+        txn.open_table(table_definition(table))
+            .map_err(|e| redb_error(&root, e.into()))?;
+    }
+    txn.commit().map_err(|e| redb_error(&root, e.into()))?;
+    // The database lock is held now, so no other opener uses the temp area: wipe it.
+    let tmp = system.join(TMP_DIR_NAME);
+    match std::fs::remove_dir_all(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(&root, &tmp, e)),
+    }
+    std::fs::create_dir(&tmp).map_err(|e| io_error(&root, &tmp, e))?;
+    Ok((root, format, db))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn position(deployment: uuid::Uuid, drive_idx: u32) -> FormatRecord {
+        FormatRecord::new_deployment(deployment, 0, 0, drive_idx, 2, 2)
+    }
+
+    async fn fresh() -> (tempfile::TempDir, Arc<LocalDrive>) {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path().join("d0"), &position(uuid::Uuid::new_v4(), 0))
+            .await
+            .unwrap();
+        (dir, drive)
+    }
+
+    fn put(table: Table, key: &str, value: &str) -> MetaOp {
+        MetaOp::put(table, key.as_bytes().to_vec(), value.as_bytes().to_vec())
+    }
+
+    fn scan(prefix: &str, start: &str, start_exclusive: bool, limit: u32) -> ScanRange {
+        ScanRange {
+            prefix: prefix.as_bytes().to_vec(),
+            start: start.as_bytes().to_vec(),
+            start_exclusive,
+            limit,
+        }
+    }
+
+    async fn keys(drive: &LocalDrive, range: ScanRange) -> Vec<String> {
+        drive
+            .meta_scan(Table::Objects, range)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|entry| String::from_utf8(entry.key.to_vec()).unwrap())
+            .collect()
+    }
+
+    fn dir_entries(path: &Path) -> usize {
+        std::fs::read_dir(path).unwrap().count()
+    }
+
+    #[tokio::test]
+    async fn format_written_then_matched_and_drive_id_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d0");
+        assert_eq!(LocalDrive::read_format(&root).await.unwrap(), None);
+        let deployment = uuid::Uuid::new_v4();
+        let first = position(deployment, 3);
+        let drive = LocalDrive::open(root.clone(), &first).await.unwrap();
+        assert_eq!(drive.format(), &first);
+        drop(drive);
+        assert_eq!(LocalDrive::read_format(&root).await.unwrap(), Some(first.clone()));
+
+        // Same position, another drive id in the expectation: the one on disk is kept.
+        let again = position(deployment, 3);
+        assert_ne!(again.drive_id, first.drive_id);
+        let drive = LocalDrive::open(root.clone(), &again).await.unwrap();
+        assert_eq!(drive.format().drive_id, first.drive_id);
+        for name in [FORMAT_FILE_NAME, META_FILE_NAME, TMP_DIR_NAME, TRASH_DIR_NAME] {
+            assert!(root.join(SYSTEM_DIR_NAME).join(name).exists(), "{name}");
+        }
+        assert!(root.join(DATA_DIR_NAME).is_dir());
+        assert!(!root.join(SYSTEM_DIR_NAME).join(FORMAT_TMP_FILE_NAME).exists());
+    }
+
+    #[tokio::test]
+    async fn wrong_deployment_or_position_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d0");
+        let deployment = uuid::Uuid::new_v4();
+        drop(
+            LocalDrive::open(root.clone(), &position(deployment, 1))
+                .await
+                .unwrap(),
+        );
+
+        let other_deployment = position(uuid::Uuid::new_v4(), 1);
+        let other_position = position(deployment, 2);
+        let mut other_layout = position(deployment, 1);
+        other_layout.n_parity = 1;
+        for expected in [other_deployment, other_position, other_layout] {
+            match LocalDrive::open(root.clone(), &expected).await.unwrap_err() {
+                DriveError::FormatMismatch {
+                    found,
+                    expected: wanted,
+                    ..
+                } => {
+                    assert!(found.contains(&deployment.to_string()), "{found}");
+                    assert!(found.contains("drive 1"), "{found}");
+                    assert!(wanted.contains(&expected.deployment_id.to_string()), "{wanted}");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unformatted_dir_with_files_refused_fresh_filesystem_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let used = dir.path().join("used");
+        std::fs::create_dir_all(&used).unwrap();
+        std::fs::write(used.join("somebody-elses-file"), b"x").unwrap();
+        let expected = position(uuid::Uuid::new_v4(), 0);
+        assert!(matches!(
+            LocalDrive::open(used.clone(), &expected).await.unwrap_err(),
+            DriveError::Unformatted { .. }
+        ));
+        assert!(used.join("somebody-elses-file").exists());
+        assert!(!used.join(SYSTEM_DIR_NAME).exists());
+
+        let mounted = dir.path().join("mounted");
+        std::fs::create_dir_all(mounted.join("lost+found")).unwrap();
+        std::fs::create_dir_all(mounted.join(SYSTEM_DIR_NAME)).unwrap();
+        std::fs::write(mounted.join(SYSTEM_DIR_NAME).join(FORMAT_TMP_FILE_NAME), b"{").unwrap();
+        LocalDrive::open(mounted, &expected).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn corrupt_format_record_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(SYSTEM_DIR_NAME)).unwrap();
+        std::fs::write(
+            dir.path().join(SYSTEM_DIR_NAME).join(FORMAT_FILE_NAME),
+            b"{not json",
+        )
+        .unwrap();
+        assert!(matches!(
+            LocalDrive::read_format(dir.path()).await.unwrap_err(),
+            DriveError::Corrupt { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn commit_get_delete() {
+        let (_dir, drive) = fresh().await;
+        assert_eq!(drive.meta_get(Table::Objects, b"a").await.unwrap(), None);
+        drive
+            .meta_commit(vec![put(Table::Objects, "a", "1")])
+            .await
+            .unwrap();
+        assert_eq!(
+            drive.meta_get(Table::Objects, b"a").await.unwrap().unwrap(),
+            &b"1"[..]
+        );
+        // Tables are separate keyspaces.
+        assert_eq!(drive.meta_get(Table::Buckets, b"a").await.unwrap(), None);
+        drive
+            .meta_commit(vec![put(Table::Objects, "a", "2")])
+            .await
+            .unwrap();
+        assert_eq!(
+            drive.meta_get(Table::Objects, b"a").await.unwrap().unwrap(),
+            &b"2"[..]
+        );
+        drive
+            .meta_commit(vec![
+                MetaOp::delete(Table::Objects, b"a".to_vec()),
+                MetaOp::delete(Table::Objects, b"never-there".to_vec()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(drive.meta_get(Table::Objects, b"a").await.unwrap(), None);
+        drive.meta_commit(Vec::new()).await.unwrap();
+        // Empty values are values.
+        drive.meta_commit(vec![put(Table::Parts, "e", "")]).await.unwrap();
+        assert_eq!(
+            drive.meta_get(Table::Parts, b"e").await.unwrap().unwrap(),
+            &b""[..]
+        );
+    }
+
+    #[tokio::test]
+    async fn scan_honours_prefix_start_exclusive_and_limit() {
+        let (_dir, drive) = fresh().await;
+        let all = ["a", "b/", "b/1", "b/2", "b/2/x", "b/3", "b0", "c"];
+        drive
+            .meta_commit(all.iter().map(|k| put(Table::Objects, k, k)).collect())
+            .await
+            .unwrap();
+        let cases: &[(ScanRange, &[&str])] = &[
+            (scan("", "", false, 100), &all),
+            (scan("b/", "", false, 100), &["b/", "b/1", "b/2", "b/2/x", "b/3"]),
+            (scan("b/", "", true, 100), &["b/", "b/1", "b/2", "b/2/x", "b/3"]),
+            (scan("b/", "b/2", false, 100), &["b/2", "b/2/x", "b/3"]),
+            (scan("b/", "b/2", true, 100), &["b/2/x", "b/3"]),
+            (scan("b/", "b/", true, 100), &["b/1", "b/2", "b/2/x", "b/3"]),
+            (scan("b/", "a", true, 100), &["b/", "b/1", "b/2", "b/2/x", "b/3"]),
+            (scan("b/", "b/25", false, 100), &["b/3"]),
+            (scan("b/", "c", false, 100), &[]),
+            (scan("b/", "", false, 2), &["b/", "b/1"]),
+            (scan("b/", "b/1", true, 2), &["b/2", "b/2/x"]),
+            (scan("b/", "", false, 0), &[]),
+            (scan("zz", "", false, 10), &[]),
+            (scan("", "b0", true, 10), &["c"]),
+        ];
+        for (range, expected) in cases {
+            assert_eq!(keys(&drive, range.clone()).await, *expected, "{range:?}");
+        }
+        let entries = drive
+            .meta_scan(Table::Objects, scan("b/2", "", false, 10))
+            .await
+            .unwrap();
+        assert_eq!(entries[1].value, &b"b/2/x"[..]);
+        // Bytewise order, not UTF-8 or signed.
+        drive
+            .meta_commit(vec![
+                MetaOp::put(Table::Uploads, vec![0xff], vec![1]),
+                MetaOp::put(Table::Uploads, vec![0x00, 0x01], vec![2]),
+                MetaOp::put(Table::Uploads, vec![0x7f], vec![3]),
+            ])
+            .await
+            .unwrap();
+        let keys: Vec<_> = drive
+            .meta_scan(
+                Table::Uploads,
+                ScanRange {
+                    limit: 10,
+                    ..ScanRange::default()
+                },
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.key.to_vec())
+            .collect();
+        assert_eq!(keys, vec![vec![0x00, 0x01], vec![0x7f], vec![0xff]]);
+    }
+
+    #[tokio::test]
+    async fn batch_is_atomic() {
+        let (_dir, drive) = fresh().await;
+        drive
+            .meta_commit(vec![put(Table::Objects, "old", "x")])
+            .await
+            .unwrap();
+        // A batch with one bad record changes nothing.
+        let bad = vec![
+            MetaOp::delete(Table::Objects, b"old".to_vec()),
+            put(Table::Objects, "new", "y"),
+            MetaOp::put(Table::Objects, vec![b'k'; META_KEY_BYTES_MAX + 1], b"v".to_vec()),
+        ];
+        assert!(matches!(
+            drive.meta_commit(bad).await.unwrap_err(),
+            DriveError::RecordTooLarge { .. }
+        ));
+        assert!(drive.meta_get(Table::Objects, b"old").await.unwrap().is_some());
+        assert!(drive.meta_get(Table::Objects, b"new").await.unwrap().is_none());
+        // A good batch across tables is visible as a whole.
+        drive
+            .meta_commit(vec![
+                MetaOp::delete(Table::Objects, b"old".to_vec()),
+                put(Table::Objects, "new", "y"),
+                put(Table::Parts, "new", "data"),
+            ])
+            .await
+            .unwrap();
+        assert!(drive.meta_get(Table::Objects, b"old").await.unwrap().is_none());
+        assert!(drive.meta_get(Table::Objects, b"new").await.unwrap().is_some());
+        assert!(drive.meta_get(Table::Parts, b"new").await.unwrap().is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_share_transactions() {
+        const N_TASKS: usize = 64;
+        const COMMITS_PER_TASK: usize = 4;
+        let (_dir, drive) = fresh().await;
+        let before = drive.commit_stats();
+        let mut tasks = Vec::new();
+        for task_idx in 0..N_TASKS {
+            let drive = Arc::clone(&drive);
+            tasks.push(tokio::spawn(async move {
+                for commit_idx in 0..COMMITS_PER_TASK {
+                    let key = format!("k/{task_idx:03}/{commit_idx}");
+                    drive
+                        .meta_commit(vec![
+                            put(Table::Objects, &key, &key),
+                            put(Table::Parts, &key, "p"),
+                        ])
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let stats = drive.commit_stats();
+        let n_batches = (N_TASKS * COMMITS_PER_TASK) as u64;
+        assert_eq!(stats.batches_committed - before.batches_committed, n_batches);
+        assert_eq!(stats.batches_failed, 0);
+        let n_transactions = stats.transactions_committed - before.transactions_committed;
+        assert!(
+            n_transactions < n_batches,
+            "{n_transactions} transactions for {n_batches} batches"
+        );
+        let entries = drive
+            .meta_scan(Table::Objects, scan("k/", "", false, u32::MAX))
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), N_TASKS * COMMITS_PER_TASK);
+    }
+
+    #[tokio::test]
+    async fn checksum_mismatch_is_corrupt() {
+        let (_dir, drive) = fresh().await;
+        drive
+            .meta_commit(vec![put(Table::Objects, "k", "value")])
+            .await
+            .unwrap();
+        let mut stored = record::encode(b"k", b"value");
+        stored[0] ^= 0x01;
+        drive.put_raw_for_test(Table::Objects, b"k", &stored);
+        assert!(matches!(
+            drive.meta_get(Table::Objects, b"k").await.unwrap_err(),
+            DriveError::Corrupt { .. }
+        ));
+        assert!(matches!(
+            drive
+                .meta_scan(Table::Objects, scan("", "", false, 10))
+                .await
+                .unwrap_err(),
+            DriveError::Corrupt { .. }
+        ));
+        drive.put_raw_for_test(Table::Objects, b"short", b"ab");
+        assert!(matches!(
+            drive.meta_get(Table::Objects, b"short").await.unwrap_err(),
+            DriveError::Corrupt { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn shard_write_commit_read_ranges() {
+        let (_dir, drive) = fresh().await;
+        let dir = DataDirId::new_random();
+        assert!(matches!(
+            drive.shard_read(dir, 1, 0, 1).await.unwrap_err(),
+            DriveError::ShardNotFound
+        ));
+        assert!(matches!(
+            drive.shard_size(dir, 1).await.unwrap_err(),
+            DriveError::ShardNotFound
+        ));
+
+        // Small appends (buffered) and one larger than the buffer (written through).
+        let big: Vec<u8> = (0..SHARD_WRITE_BUFFER_BYTES + 777)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut expected = Vec::new();
+        let mut writer = drive.shard_create(dir, 1).await.unwrap();
+        for chunk in [&b"hello "[..], b"world", &big, b"tail"] {
+            writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+            expected.extend_from_slice(chunk);
+        }
+        // Not visible before commit.
+        assert!(matches!(
+            drive.shard_size(dir, 1).await.unwrap_err(),
+            DriveError::ShardNotFound
+        ));
+        writer.commit().await.unwrap();
+        let tmp = drive.root().join(SYSTEM_DIR_NAME).join(TMP_DIR_NAME);
+        assert_eq!(dir_entries(&tmp), 0);
+
+        let len = expected.len() as u64;
+        assert_eq!(drive.shard_size(dir, 1).await.unwrap(), len);
+        let name = dir.to_string();
+        assert!(
+            drive
+                .root()
+                .join(DATA_DIR_NAME)
+                .join(&name[..2])
+                .join(&name)
+                .join("part.1")
+                .is_file()
+        );
+        for (offset, n) in [(0, len), (0, 5), (6, 5), (len - 4, 4), (1000, 70_000), (len, 0)] {
+            let got = drive.shard_read(dir, 1, offset, n).await.unwrap();
+            assert_eq!(
+                &got[..],
+                &expected[offset as usize..(offset + n) as usize],
+                "{offset}+{n}"
+            );
+        }
+        for (offset, n) in [(len - 3, 4), (len + 1, 0), (u64::MAX, 2)] {
+            assert!(matches!(
+                drive.shard_read(dir, 1, offset, n).await.unwrap_err(),
+                DriveError::Corrupt { .. }
+            ));
+        }
+
+        // A second commit of the same part replaces it atomically.
+        let mut writer = drive.shard_create(dir, 1).await.unwrap();
+        writer.write(Bytes::from_static(b"v2")).await.unwrap();
+        writer.commit().await.unwrap();
+        assert_eq!(&drive.shard_read(dir, 1, 0, 2).await.unwrap()[..], b"v2");
+
+        drive.shard_delete(dir, 1).await.unwrap();
+        drive.shard_delete(dir, 1).await.unwrap();
+        assert!(matches!(
+            drive.shard_read(dir, 1, 0, 1).await.unwrap_err(),
+            DriveError::ShardNotFound
+        ));
+    }
+
+    #[tokio::test]
+    async fn abort_and_drop_leave_nothing() {
+        let (_dir, drive) = fresh().await;
+        let dir = DataDirId::new_random();
+        let tmp = drive.root().join(SYSTEM_DIR_NAME).join(TMP_DIR_NAME);
+        let mut writer = drive.shard_create(dir, 0).await.unwrap();
+        writer.write(Bytes::from_static(b"abc")).await.unwrap();
+        assert_eq!(dir_entries(&tmp), 1);
+        writer.abort().await.unwrap();
+        assert_eq!(dir_entries(&tmp), 0);
+
+        let mut writer = drive.shard_create(dir, 0).await.unwrap();
+        writer.write(Bytes::from_static(b"abc")).await.unwrap();
+        drop(writer);
+        for _ in 0..200 {
+            if dir_entries(&tmp) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(dir_entries(&tmp), 0);
+        assert!(matches!(
+            drive.shard_size(dir, 0).await.unwrap_err(),
+            DriveError::ShardNotFound
+        ));
+        assert_eq!(dir_entries(&drive.root().join(DATA_DIR_NAME)), 0);
+    }
+
+    #[tokio::test]
+    async fn data_dir_delete_moves_to_trash_and_cleaner_empties_it() {
+        let (_dir, drive) = fresh().await;
+        let dir = DataDirId::new_random();
+        for part in 1..=3 {
+            let mut writer = drive.shard_create(dir, part).await.unwrap();
+            writer.write(Bytes::from_static(b"x")).await.unwrap();
+            writer.commit().await.unwrap();
+        }
+        let trash = drive.root().join(SYSTEM_DIR_NAME).join(TRASH_DIR_NAME);
+        drive.data_dir_delete(dir).await.unwrap();
+        assert!(matches!(
+            drive.shard_size(dir, 1).await.unwrap_err(),
+            DriveError::ShardNotFound
+        ));
+        assert_eq!(dir_entries(&trash), 1);
+        drive.data_dir_delete(dir).await.unwrap(); // absent is fine
+        let report = drive.run_maintenance().await.unwrap();
+        assert_eq!(report.n_trash_removed, 1);
+        assert_eq!(dir_entries(&trash), 0);
+    }
+
+    #[tokio::test]
+    async fn background_task_empties_trash_and_stops_with_drive() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d0");
+        let expected = position(uuid::Uuid::new_v4(), 0);
+        let drive = LocalDrive::open_with_interval(root.clone(), &expected, Duration::from_millis(20))
+            .await
+            .unwrap();
+        let data_dir = DataDirId::new_random();
+        let mut writer = drive.shard_create(data_dir, 0).await.unwrap();
+        writer.write(Bytes::from_static(b"x")).await.unwrap();
+        writer.commit().await.unwrap();
+        drive.data_dir_delete(data_dir).await.unwrap();
+        let trash = root.join(SYSTEM_DIR_NAME).join(TRASH_DIR_NAME);
+        for _ in 0..200 {
+            if dir_entries(&trash) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(dir_entries(&trash), 0);
+        drop(drive);
+        // The task has stopped: trash left now stays.
+        std::fs::create_dir(trash.join("left")).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(trash.join("left").exists());
+    }
+
+    #[tokio::test]
+    async fn reopen_sees_committed_data_and_wipes_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d0");
+        let expected = position(uuid::Uuid::new_v4(), 0);
+        let data_dir = DataDirId::new_random();
+        {
+            let drive = LocalDrive::open(root.clone(), &expected).await.unwrap();
+            for i in 0..100 {
+                let key = format!("key{i:03}");
+                drive
+                    .meta_commit(vec![put(Table::Objects, &key, "v")])
+                    .await
+                    .unwrap();
+            }
+            let mut writer = drive.shard_create(data_dir, 2).await.unwrap();
+            writer.write(Bytes::from_static(b"shard")).await.unwrap();
+            writer.commit().await.unwrap();
+        }
+        std::fs::write(root.join(SYSTEM_DIR_NAME).join(TMP_DIR_NAME).join("stale"), b"x").unwrap();
+        let drive = LocalDrive::open(root.clone(), &expected).await.unwrap();
+        assert_eq!(keys(&drive, scan("key", "", false, 1000)).await.len(), 100);
+        assert_eq!(&drive.shard_read(data_dir, 2, 0, 5).await.unwrap()[..], b"shard");
+        assert_eq!(dir_entries(&root.join(SYSTEM_DIR_NAME).join(TMP_DIR_NAME)), 0);
+    }
+
+    #[tokio::test]
+    async fn info_reports_capacity() {
+        let (_dir, drive) = fresh().await;
+        let info = drive.info().await.unwrap();
+        assert!(info.total_bytes > 0);
+        assert!(info.free_bytes <= info.total_bytes);
+    }
+
+    #[test]
+    fn no_space_maps_to_full() {
+        let root = Path::new("/drive");
+        let error = io_error(root, root, io::Error::from(io::ErrorKind::StorageFull));
+        assert!(matches!(error, DriveError::Full { .. }));
+        let error = io_error(root, root, io::Error::from_raw_os_error(28)); // ENOSPC
+        assert!(matches!(error, DriveError::Full { .. }));
+        let error = commit_failure_error(
+            root,
+            CommitFailure::Io {
+                kind: io::ErrorKind::StorageFull,
+                message: "full".into(),
+            },
+        );
+        assert!(matches!(error, DriveError::Full { .. }));
+    }
+}

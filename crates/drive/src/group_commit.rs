@@ -1,0 +1,274 @@
+//! Group commit: concurrent metadata batches on one drive share one durable redb transaction.
+//!
+//! A dedicated committer thread (a `std::thread`, never a tokio worker, because a commit
+//! blocks on fsync) receives batches over a bounded channel. It takes the first waiting batch,
+//! drains up to [`GROUP_COMMIT_BATCHES_MAX`] more without waiting, applies them all in ONE write
+//! transaction with [`redb::Durability::Immediate`], commits, and then answers every waiter.
+//!
+//! Invariants:
+//! - Each caller's batch is atomic: it is applied completely inside one transaction or not at
+//!   all. When applying one batch fails, the transaction is aborted, that batch's caller gets
+//!   the error, and the remaining batches are retried in a fresh transaction (at most one retry
+//!   per batch, so the loop is bounded).
+//! - A caller is answered `Ok` only after the transaction holding its batch committed durably.
+//!   When the commit itself fails, every caller of that transaction gets the error.
+//! - The thread stops when the [`GroupCommitter`] is dropped (its sender closes); drop waits
+//!   for the commit in progress, so the database is closed when drop returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use redb::{Database, TableDefinition, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Table;
+
+/// Batches that may wait for the committer before callers are slowed down (back-pressure).
+pub(crate) const COMMIT_QUEUE_BATCHES_MAX: usize = 1024;
+/// Batches applied in one write transaction at most.
+pub(crate) const GROUP_COMMIT_BATCHES_MAX: usize = 256;
+const _: () = assert!(GROUP_COMMIT_BATCHES_MAX <= COMMIT_QUEUE_BATCHES_MAX);
+const _: () = assert!(GROUP_COMMIT_BATCHES_MAX >= 1);
+
+/// The redb table holding one of the drive's [`Table`]s.
+pub(crate) fn table_definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(table.name())
+}
+
+/// Position of a table in per-transaction arrays.
+fn table_idx(table: Table) -> usize {
+    Table::ALL
+        .iter()
+        .position(|candidate| *candidate == table)
+        .unwrap_or(0)
+}
+const TABLES_COUNT: usize = Table::ALL.len();
+
+/// One change, with the value already carrying its checksum.
+#[derive(Debug)]
+pub(crate) struct EncodedOp {
+    /// Table to change.
+    pub(crate) table: Table,
+    /// Record key.
+    pub(crate) key: Vec<u8>,
+    /// Stored value (with checksum) for a put, `None` for a delete.
+    pub(crate) stored_value: Option<Vec<u8>>,
+}
+
+/// Why a commit failed; cloneable so every caller of a failed transaction gets its own copy.
+#[derive(Clone, Debug)]
+pub(crate) enum CommitFailure {
+    /// An I/O error (ENOSPC included), by kind and message.
+    Io {
+        /// The error kind, kept so "no space" can be reported as such.
+        kind: std::io::ErrorKind,
+        /// The error text.
+        message: String,
+    },
+    /// The store found its own data corrupt.
+    Corrupt(String),
+    /// Any other store failure.
+    Store(String),
+    /// The committer thread is gone (the drive is closing).
+    Stopped,
+}
+
+impl From<redb::Error> for CommitFailure {
+    fn from(error: redb::Error) -> Self {
+        match error {
+            redb::Error::Io(io) => CommitFailure::Io {
+                kind: io.kind(),
+                message: io.to_string(),
+            },
+            redb::Error::Corrupted(what) => CommitFailure::Corrupt(what),
+            other => CommitFailure::Store(other.to_string()),
+        }
+    }
+}
+
+/// Counters of the committer, for observability and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Caller batches made durable.
+    pub batches_committed: u64,
+    /// Write transactions committed durably (each one fsync); smaller than
+    /// `batches_committed` when group commit shared fsyncs.
+    pub transactions_committed: u64,
+    /// Caller batches answered with an error.
+    pub batches_failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches_committed: AtomicU64,
+    transactions_committed: AtomicU64,
+    batches_failed: AtomicU64,
+}
+
+/// A batch waiting for the committer.
+struct Request {
+    ops: Vec<EncodedOp>,
+    reply: oneshot::Sender<Result<(), CommitFailure>>,
+}
+
+/// Handle to the committer thread of one drive.
+#[derive(Debug)]
+pub(crate) struct GroupCommitter {
+    sender: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl GroupCommitter {
+    /// Starts the committer thread for `db`, named after the drive.
+    pub(crate) fn start(db: Arc<Database>, thread_name: String) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel(COMMIT_QUEUE_BATCHES_MAX);
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || run(&db, receiver, &thread_counters))?;
+        Ok(GroupCommitter {
+            sender: Some(sender),
+            thread: Some(thread),
+            counters,
+        })
+    }
+
+    /// Commits `ops` atomically and durably, sharing the transaction with concurrent callers.
+    pub(crate) async fn commit(&self, ops: Vec<EncodedOp>) -> Result<(), CommitFailure> {
+        let Some(sender) = &self.sender else {
+            return Err(CommitFailure::Stopped);
+        };
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Request { ops, reply })
+            .await
+            .map_err(|_| CommitFailure::Stopped)?;
+        answer.await.map_err(|_| CommitFailure::Stopped)?
+    }
+
+    /// The counters so far.
+    pub(crate) fn stats(&self) -> CommitStats {
+        CommitStats {
+            batches_committed: self.counters.batches_committed.load(Ordering::Relaxed),
+            transactions_committed: self.counters.transactions_committed.load(Ordering::Relaxed),
+            batches_failed: self.counters.batches_failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for GroupCommitter {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread after the commit in progress (if any); joining
+        // makes sure the database file is closed before a reopen.
+        self.sender.take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("metadata committer thread panicked");
+        }
+    }
+}
+
+/// The committer thread's loop.
+fn run(db: &Database, mut receiver: mpsc::Receiver<Request>, counters: &Counters) {
+    while let Some(first) = receiver.blocking_recv() {
+        let mut group = Vec::with_capacity(GROUP_COMMIT_BATCHES_MAX.min(16));
+        group.push(first);
+        while group.len() < GROUP_COMMIT_BATCHES_MAX {
+            match receiver.try_recv() {
+                Ok(request) => group.push(request),
+                Err(_) => break,
+            }
+        }
+        commit_group(db, group, counters);
+    }
+}
+
+/// Applies `group` in one transaction (retrying without a batch that fails to apply) and
+/// answers every caller.
+fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) {
+    // Each pass either commits (and returns) or removes one failed batch, so this terminates
+    // after at most `group.len() + 1` transactions.
+    while !group.is_empty() {
+        let txn = match begin(db) {
+            Ok(txn) => txn,
+            Err(failure) => return fail_all(group, &failure, counters),
+        };
+        let mut failed: Option<(usize, CommitFailure)> = None;
+        {
+            let mut tables: [Option<redb::Table<&[u8], &[u8]>>; TABLES_COUNT] = Default::default();
+            for (request_idx, request) in group.iter().enumerate() {
+                if let Err(error) = apply(&txn, &mut tables, &request.ops) {
+                    failed = Some((request_idx, CommitFailure::from(error)));
+                    break;
+                }
+            }
+        }
+        if let Some((request_idx, failure)) = failed {
+            if let Err(error) = txn.abort() {
+                tracing::warn!(%error, "aborting a metadata transaction failed");
+            }
+            let request = group.swap_remove(request_idx);
+            counters.batches_failed.fetch_add(1, Ordering::Relaxed);
+            // The caller may have gone away (cancelled); nothing to tell then.
+            let _ = request.reply.send(Err(failure));
+            continue;
+        }
+        match txn.commit() {
+            Ok(()) => {
+                counters.transactions_committed.fetch_add(1, Ordering::Relaxed);
+                let n_batches = u64::try_from(group.len()).unwrap_or(u64::MAX);
+                counters.batches_committed.fetch_add(n_batches, Ordering::Relaxed);
+                for request in group {
+                    let _ = request.reply.send(Ok(()));
+                }
+            }
+            Err(error) => fail_all(group, &CommitFailure::from(redb::Error::from(error)), counters),
+        }
+        return;
+    }
+}
+
+fn begin(db: &Database) -> Result<WriteTransaction, CommitFailure> {
+    let mut txn = db
+        .begin_write()
+        .map_err(|e| CommitFailure::from(redb::Error::from(e)))?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(|e| CommitFailure::from(redb::Error::from(e)))?;
+    Ok(txn)
+}
+
+fn fail_all(group: Vec<Request>, failure: &CommitFailure, counters: &Counters) {
+    let n_batches = u64::try_from(group.len()).unwrap_or(u64::MAX);
+    counters.batches_failed.fetch_add(n_batches, Ordering::Relaxed);
+    for request in group {
+        let _ = request.reply.send(Err(failure.clone()));
+    }
+}
+
+/// Applies one caller's batch, opening tables lazily (each at most once per transaction).
+fn apply<'txn>(
+    txn: &'txn WriteTransaction,
+    tables: &mut [Option<redb::Table<'txn, &'static [u8], &'static [u8]>>; TABLES_COUNT],
+    ops: &[EncodedOp],
+) -> Result<(), redb::Error> {
+    for op in ops {
+        let slot = &mut tables[table_idx(op.table)];
+        let table = match slot {
+            Some(table) => table,
+            None => slot.insert(txn.open_table(table_definition(op.table))?),
+        };
+        match &op.stored_value {
+            Some(value) => {
+                table.insert(op.key.as_slice(), value.as_slice())?;
+            }
+            None => {
+                table.remove(op.key.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}

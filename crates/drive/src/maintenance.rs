@@ -1,0 +1,157 @@
+//! Background housekeeping of a local drive: emptying the trash and removing stale temp files.
+//!
+//! Invariants:
+//! - Every tick does bounded work: at most [`TRASH_ENTRIES_PER_TICK_MAX`] trash entries removed
+//!   and at most [`TMP_ENTRIES_PER_TICK_MAX`] temp entries examined.
+//! - Only files under `.strata/trash/` and `.strata/tmp/` are ever removed here; a temp file is
+//!   removed only once it has not been modified for [`TMP_FILE_STALE_AGE`] (a live writer
+//!   refreshes the modification time whenever its buffer is flushed).
+//! - The background task stops as soon as the drive is dropped (its stop channel closes).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::oneshot;
+
+/// How often the background task runs a tick.
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+/// Trash entries (whole data directories) removed per tick at most.
+pub const TRASH_ENTRIES_PER_TICK_MAX: usize = 64;
+/// Temp-area entries examined per tick at most.
+pub const TMP_ENTRIES_PER_TICK_MAX: usize = 1024;
+/// Age after which an untouched temp file is considered abandoned and removed. A writer that
+/// stays silent longer than this fails cleanly at commit (its temp file is gone).
+pub const TMP_FILE_STALE_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// What one maintenance tick did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Trash entries removed.
+    pub n_trash_removed: u64,
+    /// Stale temp files removed.
+    pub n_tmp_removed: u64,
+}
+
+/// One bounded tick over `trash_dir` and `tmp_dir` (blocking I/O).
+pub(crate) fn tick(trash_dir: &Path, tmp_dir: &Path, now: SystemTime) -> io::Result<MaintenanceReport> {
+    let mut report = MaintenanceReport::default();
+    for entry in std::fs::read_dir(trash_dir)?.take(TRASH_ENTRIES_PER_TICK_MAX) {
+        let entry = entry?;
+        let path = entry.path();
+        let removed = if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => report.n_trash_removed += 1,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    for entry in std::fs::read_dir(tmp_dir)?.take(TMP_ENTRIES_PER_TICK_MAX) {
+        let entry = entry?;
+        let metadata = match entry.metadata() {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        let age = now.duration_since(metadata.modified()?).unwrap_or(Duration::ZERO);
+        if age < TMP_FILE_STALE_AGE {
+            continue;
+        }
+        let removed = if metadata.is_dir() {
+            std::fs::remove_dir_all(entry.path())
+        } else {
+            std::fs::remove_file(entry.path())
+        };
+        match removed {
+            Ok(()) => report.n_tmp_removed += 1,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(report)
+}
+
+/// Spawns the background task ticking every `interval` until `stop` closes.
+pub(crate) fn spawn(
+    trash_dir: PathBuf,
+    tmp_dir: PathBuf,
+    interval: Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = ticker.tick() => {}
+            }
+            let (trash, tmp) = (trash_dir.clone(), tmp_dir.clone());
+            match tokio::task::spawn_blocking(move || tick(&trash, &tmp, SystemTime::now())).await {
+                Ok(Ok(report)) if report != MaintenanceReport::default() => {
+                    tracing::debug!(?report, drive_trash = ?trash_dir, "drive maintenance");
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, drive_trash = ?trash_dir, "drive maintenance failed")
+                }
+                Err(error) => tracing::warn!(%error, "drive maintenance task failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_trash_and_only_stale_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let (trash, tmp) = (dir.path().join("trash"), dir.path().join("tmp"));
+        std::fs::create_dir_all(trash.join("d1/sub")).unwrap();
+        std::fs::write(trash.join("d1/sub/part.1"), b"x").unwrap();
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("t1"), b"x").unwrap();
+
+        let report = tick(&trash, &tmp, SystemTime::now()).unwrap();
+        assert_eq!(
+            report,
+            MaintenanceReport {
+                n_trash_removed: 1,
+                n_tmp_removed: 0
+            }
+        );
+        assert!(tmp.join("t1").exists());
+        assert_eq!(std::fs::read_dir(&trash).unwrap().count(), 0);
+
+        let later = SystemTime::now() + TMP_FILE_STALE_AGE + Duration::from_secs(1);
+        let report = tick(&trash, &tmp, later).unwrap();
+        assert_eq!(
+            report,
+            MaintenanceReport {
+                n_trash_removed: 0,
+                n_tmp_removed: 1
+            }
+        );
+        assert!(!tmp.join("t1").exists());
+    }
+
+    #[test]
+    fn bounded_per_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let (trash, tmp) = (dir.path().join("trash"), dir.path().join("tmp"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        for i in 0..TRASH_ENTRIES_PER_TICK_MAX + 3 {
+            std::fs::create_dir_all(trash.join(format!("d{i}"))).unwrap();
+        }
+        let report = tick(&trash, &tmp, SystemTime::now()).unwrap();
+        assert_eq!(report.n_trash_removed, TRASH_ENTRIES_PER_TICK_MAX as u64);
+        let report = tick(&trash, &tmp, SystemTime::now()).unwrap();
+        assert_eq!(report.n_trash_removed, 3);
+    }
+}
