@@ -55,8 +55,10 @@ pub enum Table {
     Buckets,
     /// Per-bucket configuration blobs (policy, lifecycle, ...), keyed by bucket and name.
     BucketConfig,
-    /// One record per object version.
+    /// One record per object version (metadata only, so listings stay cheap).
     Objects,
+    /// The inline data of small object versions, keyed exactly as in [`Table::Objects`].
+    InlineData,
     /// One record per multipart upload in progress.
     Uploads,
     /// One record per uploaded part of a multipart upload.
@@ -65,10 +67,11 @@ pub enum Table {
 
 impl Table {
     /// Every table, for iteration (format checks, healing).
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Buckets,
         Table::BucketConfig,
         Table::Objects,
+        Table::InlineData,
         Table::Uploads,
         Table::Parts,
     ];
@@ -79,6 +82,7 @@ impl Table {
             Table::Buckets => "buckets",
             Table::BucketConfig => "bucket_config",
             Table::Objects => "objects",
+            Table::InlineData => "inline_data",
             Table::Uploads => "uploads",
             Table::Parts => "parts",
         }

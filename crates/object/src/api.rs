@@ -1,0 +1,365 @@
+//! The object layer's public data types: what callers pass in and get back.
+//!
+//! These types know nothing of HTTP or XML; the S3 front door translates them.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+/// A boxed error from a caller-supplied body stream.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A request body streamed into the object layer.
+pub type PutStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>;
+
+/// Most keys returned by one listing page (S3's cap).
+pub const LIST_KEYS_MAX: usize = 1000;
+/// Longest object key in bytes (S3's limit).
+pub const OBJECT_KEY_BYTES_MAX: usize = 1024;
+/// Smallest size of a multipart part other than the last one.
+pub const PART_SIZE_BYTES_MIN: u64 = 5 * 1024 * 1024;
+/// Largest size of one part or one single PUT.
+pub const PART_SIZE_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// Highest part number of a multipart upload.
+pub const PART_NUMBER_MAX: u32 = 10_000;
+
+/// Whether a bucket keeps old versions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersioningState {
+    /// Never versioned: one `null` version per key.
+    #[default]
+    Unversioned,
+    /// Every write creates a new version.
+    Enabled,
+    /// Was enabled; new writes replace the `null` version, older versions are kept.
+    Suspended,
+}
+
+/// What the object layer knows about a bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketInfo {
+    /// Bucket name.
+    pub name: String,
+    /// When it was created.
+    pub created: SystemTime,
+    /// The region (location constraint) it was created with.
+    pub location: String,
+    /// Versioning state.
+    pub versioning: VersioningState,
+}
+
+/// Options of [`crate::ObjectLayer::make_bucket`].
+#[derive(Clone, Debug, Default)]
+pub struct MakeBucketOptions {
+    /// Location constraint (region); empty means the server's region.
+    pub location: String,
+}
+
+/// Standard and user metadata stored with an object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMetadata {
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Expires`, as the client sent it (an HTTP date).
+    pub expires: Option<String>,
+    /// `x-amz-meta-*` pairs, names lower-cased and without the prefix.
+    pub user: BTreeMap<String, String>,
+}
+
+/// One part of a stored object (a single PUT is one part).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectPartInfo {
+    /// Part number as uploaded (1 for a single PUT).
+    pub number: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// The part's ETag (hex MD5, no quotes).
+    pub etag: String,
+}
+
+/// What the object layer knows about one object version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Version id; `None` is the `null` version.
+    pub version_id: Option<String>,
+    /// Whether this is the newest version of the key.
+    pub is_latest: bool,
+    /// Whether this version is a delete marker (no data).
+    pub delete_marker: bool,
+    /// Content length in bytes.
+    pub size: u64,
+    /// ETag without quotes: hex MD5, or for multipart, hex MD5 of the part MD5s and `-N`.
+    pub etag: String,
+    /// Last modification time.
+    pub mod_time: SystemTime,
+    /// Stored metadata.
+    pub metadata: ObjectMetadata,
+    /// The parts the object was assembled from.
+    pub parts: Vec<ObjectPartInfo>,
+}
+
+/// A byte range of an object, as asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=first-last` (inclusive); `last` may be past the end.
+    FromTo {
+        /// First byte.
+        first: u64,
+        /// Last byte (inclusive).
+        last: u64,
+    },
+    /// `bytes=first-`.
+    From {
+        /// First byte.
+        first: u64,
+    },
+    /// `bytes=-n`: the last n bytes.
+    Suffix {
+        /// How many bytes.
+        len: u64,
+    },
+}
+
+impl ByteRange {
+    /// Resolves the range against an object of `size` bytes into `(offset, length)`, or `None`
+    /// when it is not satisfiable (S3's InvalidRange).
+    pub fn resolve(&self, size: u64) -> Option<(u64, u64)> {
+        match *self {
+            ByteRange::FromTo { first, last } => {
+                if first >= size || last < first {
+                    return None;
+                }
+                let last = last.min(size - 1);
+                Some((first, last - first + 1))
+            }
+            ByteRange::From { first } => {
+                if first >= size {
+                    return None;
+                }
+                Some((first, size - first))
+            }
+            ByteRange::Suffix { len } => {
+                if len == 0 || size == 0 {
+                    return None;
+                }
+                let len = len.min(size);
+                Some((size - len, len))
+            }
+        }
+    }
+}
+
+/// Options of reads ([`crate::ObjectLayer::get_object`], `head_object`).
+#[derive(Clone, Debug, Default)]
+pub struct GetOptions {
+    /// A specific version; `None` reads the latest. `Some("null")` is the null version.
+    pub version_id: Option<String>,
+    /// A byte range.
+    pub range: Option<ByteRange>,
+    /// Read only this part (1-based) of a multipart object.
+    pub part_number: Option<u32>,
+}
+
+/// Options of writes (`put_object`, `create_multipart_upload`, `copy_object`).
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    /// Exact body size when known in advance (Content-Length); a mismatch fails the write.
+    pub size: Option<u64>,
+    /// Metadata to store.
+    pub metadata: ObjectMetadata,
+    /// Expected MD5 of the body (Content-MD5); a mismatch fails the write with `BadDigest`.
+    pub content_md5: Option<[u8; 16]>,
+    /// Expected SHA-256 of the body (a signed payload hash); a mismatch fails the write.
+    pub content_sha256: Option<[u8; 32]>,
+}
+
+/// Options of deletes.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    /// Delete this exact version (permanently); `None` deletes the latest (a delete marker in
+    /// a versioned bucket).
+    pub version_id: Option<String>,
+}
+
+/// What a delete did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteResult {
+    /// The version id removed or created (delete marker); `None` for the null version.
+    pub version_id: Option<String>,
+    /// Whether the version affected is (or was) a delete marker.
+    pub delete_marker: bool,
+}
+
+/// Options of [`crate::ObjectLayer::list_objects`].
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys by the first occurrence of this after the prefix.
+    pub delimiter: Option<String>,
+    /// Start after this key or common prefix (exclusive).
+    pub marker: Option<String>,
+    /// Page size, 0..=[`LIST_KEYS_MAX`] (larger values are clamped).
+    pub max_keys: usize,
+}
+
+/// A page of [`crate::ObjectLayer::list_objects`].
+#[derive(Clone, Debug, Default)]
+pub struct ListResult {
+    /// Latest non-deleted versions, in key order.
+    pub objects: Vec<ObjectInfo>,
+    /// Common prefixes (each ends with the delimiter), in order.
+    pub common_prefixes: Vec<String>,
+    /// Whether more entries follow.
+    pub is_truncated: bool,
+    /// Where the next page starts (the last key or prefix returned), when truncated.
+    pub next_marker: Option<String>,
+}
+
+/// Options of [`crate::ObjectLayer::list_object_versions`].
+#[derive(Clone, Debug, Default)]
+pub struct ListVersionsOptions {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys by the first occurrence of this after the prefix.
+    pub delimiter: Option<String>,
+    /// Start at this key (after it, unless `version_id_marker` is set).
+    pub key_marker: Option<String>,
+    /// Start after this version of `key_marker`.
+    pub version_id_marker: Option<String>,
+    /// Page size (versions + prefixes), clamped to [`LIST_KEYS_MAX`].
+    pub max_keys: usize,
+}
+
+/// A page of [`crate::ObjectLayer::list_object_versions`].
+#[derive(Clone, Debug, Default)]
+pub struct ListVersionsResult {
+    /// Versions and delete markers, by key, newest first within a key.
+    pub versions: Vec<ObjectInfo>,
+    /// Common prefixes.
+    pub common_prefixes: Vec<String>,
+    /// Whether more entries follow.
+    pub is_truncated: bool,
+    /// Key marker of the next page.
+    pub next_key_marker: Option<String>,
+    /// Version id marker of the next page (`"null"` for the null version).
+    pub next_version_id_marker: Option<String>,
+}
+
+/// A multipart upload in progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadInfo {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// When the upload was created.
+    pub initiated: SystemTime,
+    /// Metadata the object will get.
+    pub metadata: ObjectMetadata,
+}
+
+/// An uploaded part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartInfo {
+    /// Part number.
+    pub number: u32,
+    /// ETag (hex MD5, no quotes).
+    pub etag: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was uploaded.
+    pub mod_time: SystemTime,
+}
+
+/// Options of [`crate::ObjectLayer::list_parts`].
+#[derive(Clone, Debug, Default)]
+pub struct ListPartsOptions {
+    /// List parts after this number.
+    pub part_number_marker: u32,
+    /// Page size, clamped to [`LIST_KEYS_MAX`].
+    pub max_parts: usize,
+}
+
+/// A page of [`crate::ObjectLayer::list_parts`].
+#[derive(Clone, Debug)]
+pub struct ListPartsResult {
+    /// The upload.
+    pub upload: UploadInfo,
+    /// Parts in number order.
+    pub parts: Vec<PartInfo>,
+    /// Whether more parts follow.
+    pub is_truncated: bool,
+    /// Marker of the next page.
+    pub next_part_number_marker: Option<u32>,
+}
+
+/// Options of [`crate::ObjectLayer::list_multipart_uploads`].
+#[derive(Clone, Debug, Default)]
+pub struct ListUploadsOptions {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys by the first occurrence of this after the prefix.
+    pub delimiter: Option<String>,
+    /// Start at this key (after it, unless `upload_id_marker` is set).
+    pub key_marker: Option<String>,
+    /// Start after this upload of `key_marker`.
+    pub upload_id_marker: Option<String>,
+    /// Page size, clamped to [`LIST_KEYS_MAX`].
+    pub max_uploads: usize,
+}
+
+/// A page of [`crate::ObjectLayer::list_multipart_uploads`].
+#[derive(Clone, Debug, Default)]
+pub struct ListUploadsResult {
+    /// Uploads, by key then initiation.
+    pub uploads: Vec<UploadInfo>,
+    /// Common prefixes.
+    pub common_prefixes: Vec<String>,
+    /// Whether more entries follow.
+    pub is_truncated: bool,
+    /// Key marker of the next page.
+    pub next_key_marker: Option<String>,
+    /// Upload id marker of the next page.
+    pub next_upload_id_marker: Option<String>,
+}
+
+/// One entry of a CompleteMultipartUpload request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletePart {
+    /// Part number.
+    pub number: u32,
+    /// The ETag the client got for it (quotes are ignored).
+    pub etag: String,
+}
+
+/// Whether the object layer can serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// Every erasure set has write quorum of online drives.
+    pub write_quorum: bool,
+    /// Every erasure set has read quorum of online drives.
+    pub read_quorum: bool,
+    /// Drives online / total.
+    pub n_drives_online: usize,
+    /// Total drives.
+    pub n_drives: usize,
+}

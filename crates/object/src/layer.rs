@@ -1,0 +1,897 @@
+//! `ObjectLayer`: placement, buckets, and the object read/write/delete paths.
+//!
+//! Listing lives in `list.rs` and multipart uploads in `multipart.rs`; both extend this type.
+//!
+//! **Invariant:** changes to one key's versions happen under that key's lock (an in-process
+//! lock now, a distributed one in cluster mode), so two writers never both replace the same
+//! null version; the later committer wins and gets the later modification time.
+
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use siphasher::sip::SipHasher13;
+use strata_drive::{DataDirId, Drive, DriveError, FormatRecord, LocalDrive, MetaEntry, MetaOp, Table};
+use strata_erasure::{Erasure, Layout};
+use tokio::sync::{Mutex, RwLock};
+
+use crate::api::*;
+use crate::error::{ObjectError, ObjectResult};
+use crate::names::{check_bucket_name, check_object_key};
+use crate::offline::OfflineDrive;
+use crate::record::{self, BucketRecord, PartRecordRef, VersionRecord};
+use crate::set::{self, ErasureSet, Resolved, WrittenData};
+use crate::stream::{ObjectStream, ReadPlan};
+
+/// Key-lock stripes: locks are striped by key hash so memory stays fixed.
+const KEY_LOCK_STRIPES: usize = 1024;
+/// Region reported for buckets created without a location constraint.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The object layer over one deployment's erasure sets.
+#[derive(Debug)]
+pub struct ObjectLayer {
+    deployment_id: uuid::Uuid,
+    pub(crate) sets: Vec<ErasureSet>,
+    buckets: RwLock<HashMap<String, BucketRecord>>,
+    key_locks: Vec<Mutex<()>>,
+    /// Newest modification time handed out, so versions of a key get increasing times even if
+    /// the clock steps back.
+    last_mod_time_ns: std::sync::Mutex<i64>,
+}
+
+/// An object opened for reading: its metadata, the byte span served, and the lazy body.
+/// Nothing is read from the drives' shard files until `body` is polled, so a caller can check
+/// preconditions on `info` first and drop the reader.
+#[derive(Debug)]
+pub struct GetObjectReader {
+    /// The version being read.
+    pub info: ObjectInfo,
+    /// First byte served.
+    pub offset: u64,
+    /// Number of bytes served.
+    pub length: u64,
+    /// The bytes.
+    pub body: ObjectStream,
+}
+
+impl ObjectLayer {
+    /// Opens local drive directories as one deployment, formatting fresh ones.
+    ///
+    /// The drives are cut into erasure sets of equal size (the largest divisor of the count
+    /// that is at most 16) with MinIO's default parity for that size. A drive that belongs to
+    /// another deployment or position stops the start; a drive that cannot be opened at all
+    /// (I/O errors) starts offline.
+    pub async fn open_local(drives: &[PathBuf]) -> ObjectResult<ObjectLayer> {
+        let set_size = set_size_for(drives.len())?;
+        let layout = Layout::default_for_set(set_size)?;
+        let mut deployment_id = None;
+        for path in drives {
+            if let Ok(Some(format)) = LocalDrive::read_format(path).await {
+                match deployment_id {
+                    None => deployment_id = Some(format.deployment_id),
+                    Some(id) if id != format.deployment_id => {
+                        return Err(ObjectError::InvalidTopology {
+                            reason: format!(
+                                "drive {} belongs to deployment {}, others to {id}",
+                                path.display(),
+                                format.deployment_id
+                            ),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let deployment_id = deployment_id.unwrap_or_else(uuid::Uuid::new_v4);
+        let mut sets = Vec::new();
+        for (set_idx, paths) in drives.chunks(set_size).enumerate() {
+            let mut set_drives: Vec<Arc<dyn Drive>> = Vec::with_capacity(set_size);
+            for (drive_idx, path) in paths.iter().enumerate() {
+                let expected = FormatRecord::new_deployment(
+                    deployment_id,
+                    0,
+                    set_idx as u32,
+                    drive_idx as u32,
+                    layout.n_data() as u32,
+                    layout.n_parity() as u32,
+                );
+                match LocalDrive::open(path.clone(), &expected).await {
+                    Ok(drive) => set_drives.push(drive),
+                    Err(err @ (DriveError::FormatMismatch { .. } | DriveError::Unformatted { .. })) => {
+                        return Err(err.into());
+                    }
+                    Err(err) => {
+                        tracing::warn!(drive = %path.display(), %err, "drive cannot be opened; starting it offline");
+                        set_drives.push(Arc::new(OfflineDrive::new(path.display().to_string(), expected)));
+                    }
+                }
+            }
+            sets.push(ErasureSet { drives: set_drives, erasure: Erasure::new(layout)? });
+        }
+        let layer = ObjectLayer {
+            deployment_id,
+            sets,
+            buckets: RwLock::new(HashMap::new()),
+            key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            last_mod_time_ns: std::sync::Mutex::new(0),
+        };
+        layer.load_buckets().await?;
+        tracing::info!(
+            %deployment_id,
+            n_sets = layer.sets.len(),
+            n_data = layout.n_data(),
+            n_parity = layout.n_parity(),
+            "object layer ready"
+        );
+        Ok(layer)
+    }
+
+    /// The deployment id (shared by every drive's format record).
+    pub fn deployment_id(&self) -> uuid::Uuid {
+        self.deployment_id
+    }
+
+    /// Whether the deployment can read and write.
+    pub async fn health(&self) -> Health {
+        let mut health = Health { write_quorum: true, read_quorum: true, n_drives_online: 0, n_drives: 0 };
+        for set in &self.sets {
+            let online = join_all(set.drives.iter().map(|d| async move { d.info().await.is_ok() })).await;
+            let n_online = online.iter().filter(|ok| **ok).count();
+            health.n_drives += set.n_drives();
+            health.n_drives_online += n_online;
+            health.write_quorum &= n_online >= set.write_quorum();
+            health.read_quorum &= n_online >= set.read_quorum();
+        }
+        health
+    }
+
+    /// Flushes and closes: called at graceful shutdown. Metadata commits are durable when
+    /// acknowledged, so there is nothing to flush; this waits for in-flight key changes.
+    pub async fn shutdown(&self) {
+        for lock in &self.key_locks {
+            drop(lock.lock().await);
+        }
+    }
+
+    // ---------------------------------------------------------------- placement and helpers
+
+    /// The set an object name lives in: SipHash keyed with the deployment id.
+    pub(crate) fn set_for(&self, key: &str) -> &ErasureSet {
+        let idx = if self.sets.len() == 1 {
+            0
+        } else {
+            let (k0, k1) = self.deployment_id.as_u64_pair();
+            let mut hasher = SipHasher13::new_with_keys(k0, k1);
+            hasher.write(key.as_bytes());
+            (hasher.finish() % self.sets.len() as u64) as usize
+        };
+        &self.sets[idx]
+    }
+
+    pub(crate) fn key_lock(&self, bucket: &str, key: &str) -> &Mutex<()> {
+        let mut hasher = SipHasher13::new_with_keys(1, 2);
+        hasher.write(bucket.as_bytes());
+        hasher.write_u8(0);
+        hasher.write(key.as_bytes());
+        &self.key_locks[(hasher.finish() % KEY_LOCK_STRIPES as u64) as usize]
+    }
+
+    /// A modification time for a new version: now, but never at or before the last one.
+    pub(crate) fn next_mod_time_ns(&self) -> i64 {
+        let now = record::to_unix_nanos(SystemTime::now());
+        let mut last = match self.last_mod_time_ns.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let next = now.max(*last + 1);
+        *last = next;
+        next
+    }
+
+    fn all_drives(&self) -> impl Iterator<Item = &Arc<dyn Drive>> {
+        self.sets.iter().flat_map(|s| s.drives.iter())
+    }
+
+    /// Commits `ops(set, drive_idx)` on every drive of every set; each set needs write quorum.
+    async fn commit_everywhere(&self, ops: impl Fn() -> Vec<MetaOp>) -> ObjectResult<()> {
+        for set in &self.sets {
+            let results = join_all(set.drives.iter().map(|d| d.meta_commit(ops()))).await;
+            let n_ok = results.iter().filter(|r| r.is_ok()).count();
+            if n_ok < set.write_quorum() {
+                return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- buckets
+
+    async fn load_buckets(&self) -> ObjectResult<()> {
+        let mut counts: HashMap<String, (usize, BucketRecord)> = HashMap::new();
+        let mut n_answered = 0;
+        for drive in self.all_drives() {
+            let Ok(entries) = set::scan_all(drive.as_ref(), Table::Buckets, b"").await else { continue };
+            n_answered += 1;
+            for entry in entries {
+                match record::decode::<BucketRecord>(&entry.value) {
+                    Ok(rec) => counts.entry(rec.name.clone()).or_insert((0, rec)).0 += 1,
+                    Err(err) => tracing::warn!(%err, "undecodable bucket record"),
+                }
+            }
+        }
+        let quorum = self.sets.iter().map(|s| s.read_quorum()).min().unwrap_or(1);
+        if n_answered < quorum {
+            return Err(ObjectError::ReadQuorum { needed: quorum, got: n_answered });
+        }
+        let mut buckets = self.buckets.write().await;
+        buckets.clear();
+        for (name, (count, rec)) in counts {
+            if count >= quorum {
+                buckets.insert(name, rec);
+            }
+        }
+        Ok(())
+    }
+
+    async fn bucket_record(&self, bucket: &str) -> ObjectResult<BucketRecord> {
+        self.buckets
+            .read()
+            .await
+            .get(bucket)
+            .cloned()
+            .ok_or_else(|| ObjectError::NoSuchBucket { bucket: bucket.to_string() })
+    }
+
+    /// Creates a bucket.
+    pub async fn make_bucket(&self, bucket: &str, opts: MakeBucketOptions) -> ObjectResult<()> {
+        check_bucket_name(bucket)?;
+        let mut buckets = self.buckets.write().await;
+        if buckets.contains_key(bucket) {
+            return Err(ObjectError::BucketExists { bucket: bucket.to_string() });
+        }
+        let rec = BucketRecord {
+            name: bucket.to_string(),
+            created_ns: record::to_unix_nanos(SystemTime::now()),
+            location: if opts.location.is_empty() { DEFAULT_REGION.to_string() } else { opts.location },
+            versioning: VersioningState::Unversioned,
+        };
+        let value = record::encode(&rec);
+        self.commit_everywhere(|| vec![MetaOp::put(Table::Buckets, bucket.as_bytes().to_vec(), value.clone())])
+            .await?;
+        buckets.insert(bucket.to_string(), rec);
+        Ok(())
+    }
+
+    /// Deletes a bucket: only when it holds no versions and no uploads, unless `force`, which
+    /// removes everything in it.
+    pub async fn delete_bucket(&self, bucket: &str, force: bool) -> ObjectResult<()> {
+        let mut buckets = self.buckets.write().await;
+        if !buckets.contains_key(bucket) {
+            return Err(ObjectError::NoSuchBucket { bucket: bucket.to_string() });
+        }
+        let prefix = record::bucket_prefix(bucket);
+        if !force {
+            for set in &self.sets {
+                for table in [Table::Objects, Table::Uploads] {
+                    let per_drive = join_all(set.drives.iter().map(|d| {
+                        d.meta_scan(
+                            table,
+                            strata_drive::ScanRange { prefix: prefix.clone(), limit: 1, ..Default::default() },
+                        )
+                    }))
+                    .await;
+                    let n_nonempty = per_drive.iter().filter(|r| r.as_ref().is_ok_and(|v| !v.is_empty())).count();
+                    if n_nonempty > 0 {
+                        return Err(ObjectError::BucketNotEmpty { bucket: bucket.to_string() });
+                    }
+                }
+            }
+        } else {
+            self.purge_bucket(bucket).await?;
+        }
+        self.commit_everywhere(|| vec![MetaOp::delete(Table::Buckets, bucket.as_bytes().to_vec())]).await?;
+        buckets.remove(bucket);
+        drop(buckets);
+        // Configuration blobs go with the bucket (best effort: a leftover is invisible).
+        for drive in self.all_drives() {
+            if let Ok(entries) = set::scan_all(drive.as_ref(), Table::BucketConfig, &prefix).await {
+                let ops = entries.into_iter().map(|e| MetaOp::delete(Table::BucketConfig, e.key.to_vec())).collect();
+                let _ = drive.meta_commit(ops).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every version, upload and data directory of a bucket, drive by drive.
+    async fn purge_bucket(&self, bucket: &str) -> ObjectResult<()> {
+        let prefix = record::bucket_prefix(bucket);
+        for drive in self.all_drives() {
+            let Ok(entries) = set::scan_all(drive.as_ref(), Table::Objects, &prefix).await else { continue };
+            let mut ops = Vec::with_capacity(entries.len() * 2);
+            let mut dirs = Vec::new();
+            for entry in entries {
+                if let Ok(rec) = record::decode::<VersionRecord>(&entry.value) {
+                    dirs.extend(rec.parts.iter().filter_map(PartRecordRef::data_dir));
+                }
+                ops.push(MetaOp::delete(Table::InlineData, entry.key.to_vec()));
+                ops.push(MetaOp::delete(Table::Objects, entry.key.to_vec()));
+            }
+            if let Ok(uploads) = set::scan_all(drive.as_ref(), Table::Uploads, &prefix).await {
+                for upload in uploads {
+                    if let Ok(rec) = record::decode::<record::UploadRecord>(&upload.value) {
+                        let parts = set::scan_all(drive.as_ref(), Table::Parts, &record::parts_prefix(&rec.upload_id))
+                            .await
+                            .unwrap_or_default();
+                        for part in parts {
+                            if let Ok(p) = record::decode::<record::PartRecord>(&part.value) {
+                                dirs.push(DataDirId(p.data_dir));
+                            }
+                            ops.push(MetaOp::delete(Table::Parts, part.key.to_vec()));
+                        }
+                    }
+                    ops.push(MetaOp::delete(Table::Uploads, upload.key.to_vec()));
+                }
+            }
+            if let Err(err) = drive.meta_commit(ops).await {
+                tracing::warn!(drive = drive.endpoint(), %err, "purging a bucket's records failed");
+                continue;
+            }
+            for dir in dirs {
+                let _ = drive.data_dir_delete(dir).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists buckets by name.
+    pub async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>> {
+        let mut out: Vec<BucketInfo> = self.buckets.read().await.values().map(bucket_info).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// One bucket's information; `NoSuchBucket` when absent.
+    pub async fn bucket_info(&self, bucket: &str) -> ObjectResult<BucketInfo> {
+        self.bucket_record(bucket).await.map(|r| bucket_info(&r))
+    }
+
+    /// Sets a bucket's versioning state (Unversioned cannot be set back once versioned).
+    pub async fn set_bucket_versioning(&self, bucket: &str, state: VersioningState) -> ObjectResult<()> {
+        let mut buckets = self.buckets.write().await;
+        let Some(rec) = buckets.get(bucket) else {
+            return Err(ObjectError::NoSuchBucket { bucket: bucket.to_string() });
+        };
+        let mut rec = rec.clone();
+        rec.versioning = match (rec.versioning, state) {
+            (VersioningState::Unversioned, VersioningState::Suspended) => VersioningState::Suspended,
+            (_, VersioningState::Unversioned) => {
+                return Err(ObjectError::InvalidRequest { reason: "versioning cannot be turned off, only suspended" });
+            }
+            (_, state) => state,
+        };
+        let value = record::encode(&rec);
+        self.commit_everywhere(|| vec![MetaOp::put(Table::Buckets, bucket.as_bytes().to_vec(), value.clone())])
+            .await?;
+        buckets.insert(bucket.to_string(), rec);
+        Ok(())
+    }
+
+    /// Stores a named configuration blob for a bucket (policy, lifecycle, ...).
+    pub async fn put_bucket_config(&self, bucket: &str, name: &str, blob: Bytes) -> ObjectResult<()> {
+        self.bucket_record(bucket).await?;
+        let key = record::bucket_config_key(bucket, name);
+        self.commit_everywhere(|| vec![MetaOp::put(Table::BucketConfig, key.clone(), blob.to_vec())]).await
+    }
+
+    /// Reads a named configuration blob; `None` when never set.
+    pub async fn get_bucket_config(&self, bucket: &str, name: &str) -> ObjectResult<Option<Bytes>> {
+        self.bucket_record(bucket).await?;
+        let key = record::bucket_config_key(bucket, name);
+        let mut counts: Vec<(Option<Bytes>, usize)> = Vec::new();
+        let set = &self.sets[0];
+        let results = join_all(set.drives.iter().map(|d| d.meta_get(Table::BucketConfig, &key))).await;
+        let mut n_answered = 0;
+        for value in results.into_iter().flatten() {
+            n_answered += 1;
+            match counts.iter_mut().find(|(v, _)| *v == value) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((value, 1)),
+            }
+        }
+        if n_answered < set.read_quorum() {
+            return Err(ObjectError::ReadQuorum { needed: set.read_quorum(), got: n_answered });
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        Ok(counts.into_iter().next().and_then(|(v, _)| v))
+    }
+
+    /// Removes a named configuration blob.
+    pub async fn delete_bucket_config(&self, bucket: &str, name: &str) -> ObjectResult<()> {
+        self.bucket_record(bucket).await?;
+        let key = record::bucket_config_key(bucket, name);
+        self.commit_everywhere(|| vec![MetaOp::delete(Table::BucketConfig, key.clone())]).await
+    }
+
+    // ---------------------------------------------------------------- objects
+
+    /// Stores an object from a byte stream. Returns its info (ETag = hex MD5).
+    pub async fn put_object(&self, bucket: &str, key: &str, body: PutStream, opts: PutOptions) -> ObjectResult<ObjectInfo> {
+        let bucket_rec = self.bucket_record(bucket).await?;
+        check_object_key(key)?;
+        let set = self.set_for(key);
+        let distribution = set.distribution(key);
+        let data = set.write_data(body, &opts, 1, &distribution, true).await?;
+        let part = PartRecordRef {
+            number: 1,
+            size: data.size,
+            etag: hex::encode(data.md5),
+            data_dir: data.data_dir.map(|d| d.0),
+        };
+        let etag = part.etag.clone();
+        let parts = if data.size == 0 { Vec::new() } else { vec![part] };
+        let _guard = self.key_lock(bucket, key).lock().await;
+        self.commit_version(bucket, key, &bucket_rec, set, &distribution, data, opts.metadata, etag, parts).await
+    }
+
+    /// Commits a new version whose data is already durable, replacing the null version when
+    /// the bucket does not keep versions. Rolls the data back when the commit misses quorum.
+    /// The caller holds the key lock.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn commit_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        bucket_rec: &BucketRecord,
+        set: &ErasureSet,
+        distribution: &[u32],
+        data: WrittenData,
+        metadata: ObjectMetadata,
+        etag: String,
+        parts: Vec<PartRecordRef>,
+    ) -> ObjectResult<ObjectInfo> {
+        let version_id = match bucket_rec.versioning {
+            VersioningState::Enabled => Some(uuid::Uuid::new_v4()),
+            VersioningState::Unversioned | VersioningState::Suspended => None,
+        };
+        let mod_time_ns = self.next_mod_time_ns();
+        let base = VersionRecord {
+            version_id,
+            mod_time_ns,
+            delete_marker: false,
+            size: data.size,
+            etag: etag.clone(),
+            metadata: metadata.clone(),
+            n_data: set.erasure.layout().n_data() as u32,
+            n_parity: set.erasure.layout().n_parity() as u32,
+            shard_idx: 0,
+            inline: data.inline.is_some(),
+            parts: parts.clone(),
+        };
+        let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
+        let records: Vec<Option<(VersionRecord, Option<Bytes>)>> = (0..set.n_drives())
+            .map(|drive_idx| {
+                data.ok[drive_idx].then(|| {
+                    let mut rec = base.clone();
+                    rec.shard_idx = distribution[drive_idx];
+                    let inline = data.inline.as_ref().map(|shards| shards[rec.shard_idx as usize].clone());
+                    (rec, inline)
+                })
+            })
+            .collect();
+        let replace_null = version_id.is_none();
+        let outcome = self.commit_records(bucket, key, set, &new_key, records, replace_null).await;
+        if let Err(err) = outcome {
+            if let Some(dir) = data.data_dir {
+                set.delete_data_dirs(&[dir], &data.ok).await;
+            }
+            return Err(err);
+        }
+        Ok(ObjectInfo {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version_id: record::version_id_string(version_id),
+            is_latest: true,
+            delete_marker: false,
+            size: data.size,
+            etag,
+            mod_time: record::from_unix_nanos(mod_time_ns),
+            metadata,
+            parts: parts.iter().map(part_info).collect(),
+        })
+    }
+
+    /// Writes `records[drive_idx]` under `new_key` on each drive that has one; when
+    /// `replace_null`, the key's existing null version on each drive is removed in the same
+    /// batch and its data is deleted after the commit reaches quorum. Must hold the key lock.
+    async fn commit_records(
+        &self,
+        bucket: &str,
+        key: &str,
+        set: &ErasureSet,
+        new_key: &[u8],
+        records: Vec<Option<(VersionRecord, Option<Bytes>)>>,
+        replace_null: bool,
+    ) -> ObjectResult<()> {
+        let existing = if replace_null { set.scan_versions(bucket, key).await } else { Vec::new() };
+        let results = join_all(records.into_iter().enumerate().map(|(drive_idx, rec)| {
+            let drive = set.drives[drive_idx].clone();
+            let old_nulls: Vec<MetaEntry> = match existing.get(drive_idx) {
+                Some(Ok(entries)) => entries.iter().filter(|e| is_null_version_key(&e.key)).cloned().collect(),
+                _ => Vec::new(),
+            };
+            async move {
+                let Some((rec, inline)) = rec else { return (false, Vec::new()) };
+                let mut ops = Vec::with_capacity(4);
+                for old in &old_nulls {
+                    ops.push(MetaOp::delete(Table::Objects, old.key.to_vec()));
+                    ops.push(MetaOp::delete(Table::InlineData, old.key.to_vec()));
+                }
+                ops.push(MetaOp::put(Table::Objects, new_key.to_vec(), record::encode(&rec)));
+                if let Some(inline) = inline {
+                    ops.push(MetaOp::put(Table::InlineData, new_key.to_vec(), inline.to_vec()));
+                }
+                let ok = drive.meta_commit(ops).await.is_ok();
+                (ok, old_nulls)
+            }
+        }))
+        .await;
+        let n_ok = results.iter().filter(|(ok, _)| *ok).count();
+        if n_ok < set.write_quorum() {
+            // Roll back: remove the new record and restore the replaced ones where it landed.
+            join_all(results.iter().enumerate().filter(|(_, (ok, _))| *ok).map(|(drive_idx, (_, old_nulls))| {
+                let drive = set.drives[drive_idx].clone();
+                let mut ops = vec![
+                    MetaOp::delete(Table::Objects, new_key.to_vec()),
+                    MetaOp::delete(Table::InlineData, new_key.to_vec()),
+                ];
+                ops.extend(old_nulls.iter().map(|e| MetaOp::put(Table::Objects, e.key.to_vec(), e.value.to_vec())));
+                async move {
+                    if let Err(err) = drive.meta_commit(ops).await {
+                        tracing::warn!(drive = drive.endpoint(), %err, "rolling back a version record failed");
+                    }
+                }
+            }))
+            .await;
+            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+        }
+        // The replaced null versions' data is unreachable now.
+        let replaced = results.iter().map(|(ok, old)| if *ok { data_dirs_of(old) } else { Vec::new() });
+        for (drive_idx, dirs) in replaced.enumerate() {
+            for dir in dirs {
+                if let Err(err) = set.drives[drive_idx].data_dir_delete(dir).await {
+                    tracing::warn!(drive = set.drives[drive_idx].endpoint(), %dir, %err, "removing replaced data failed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the version a read asks for.
+    pub(crate) async fn resolve_for_read(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> ObjectResult<(Resolved, bool)> {
+        self.bucket_record(bucket).await?;
+        check_object_key(key)?;
+        let wanted = version_id.map(record::parse_version_id).transpose()?;
+        let set = self.set_for(key);
+        let versions = set.resolve_versions(bucket, key).await?;
+        match wanted {
+            None => {
+                let Some(latest) = versions.into_iter().next() else {
+                    return Err(ObjectError::NoSuchKey {
+                        bucket: bucket.to_string(),
+                        key: key.to_string(),
+                        delete_marker_version: None,
+                    });
+                };
+                if latest.record.delete_marker {
+                    return Err(ObjectError::NoSuchKey {
+                        bucket: bucket.to_string(),
+                        key: key.to_string(),
+                        delete_marker_version: Some(
+                            record::version_id_string(latest.record.version_id).unwrap_or_else(|| "null".into()),
+                        ),
+                    });
+                }
+                Ok((latest, true))
+            }
+            Some(wanted) => {
+                let mut iter = versions.into_iter().enumerate();
+                let Some((idx, found)) = iter.find(|(_, v)| v.record.version_id == wanted) else {
+                    return Err(ObjectError::NoSuchVersion {
+                        key: key.to_string(),
+                        version_id: version_id.unwrap_or_default().to_string(),
+                    });
+                };
+                if found.record.delete_marker {
+                    return Err(ObjectError::VersionIsDeleteMarker {
+                        key: key.to_string(),
+                        version_id: version_id.unwrap_or_default().to_string(),
+                    });
+                }
+                Ok((found, idx == 0))
+            }
+        }
+    }
+
+    /// Opens an object (or a range or part of it) for reading.
+    pub async fn get_object(&self, bucket: &str, key: &str, opts: GetOptions) -> ObjectResult<GetObjectReader> {
+        let (resolved, is_latest) = self.resolve_for_read(bucket, key, opts.version_id.as_deref()).await?;
+        let info = object_info(bucket, key, &resolved.record, is_latest);
+        let size = resolved.record.size;
+        let (offset, length) = self.read_span(&resolved.record, &opts)?;
+        let set = self.set_for(key);
+        if length == 0 {
+            return Ok(GetObjectReader { info, offset, length, body: ObjectStream::ready(Bytes::new()) });
+        }
+        if resolved.record.inline {
+            let framed = set.read_inline(&resolved).await;
+            let decoded = set.erasure.decode_block_framed(&framed, size as usize).map_err(|err| match err {
+                strata_erasure::ErasureError::TooFewShards { needed, got } => ObjectError::ReadQuorum { needed, got },
+                other => other.into(),
+            })?;
+            if !decoded.corrupt_shards.is_empty() {
+                tracing::warn!(bucket, key, corrupt = ?decoded.corrupt_shards, "bitrot in inline data; reconstructed");
+            }
+            let body = decoded.data.slice(offset as usize..(offset + length) as usize);
+            return Ok(GetObjectReader { info, offset, length, body: ObjectStream::ready(body) });
+        }
+        let mut sources: Vec<Option<Arc<dyn Drive>>> = vec![None; set.n_drives()];
+        for &(drive_idx, shard_idx) in &resolved.holders {
+            sources[shard_idx as usize] = Some(set.drives[drive_idx].clone());
+        }
+        let plan = ReadPlan {
+            erasure: set.erasure.clone(),
+            sources,
+            parts: resolved.record.parts.clone(),
+            offset,
+            length,
+        };
+        Ok(GetObjectReader { info, offset, length, body: ObjectStream::planned(plan) })
+    }
+
+    /// The byte span a read serves: the range, or the part, or everything.
+    fn read_span(&self, rec: &VersionRecord, opts: &GetOptions) -> ObjectResult<(u64, u64)> {
+        let size = rec.size;
+        if let Some(part_number) = opts.part_number {
+            let n_parts = rec.parts.len().max(1) as u32;
+            if part_number == 0 || part_number > n_parts {
+                return Err(ObjectError::InvalidPartNumber { part_number, n_parts });
+            }
+            let idx = (part_number - 1) as usize;
+            let offset: u64 = rec.parts.iter().take(idx).map(|p| p.size).sum();
+            let length = rec.parts.get(idx).map(|p| p.size).unwrap_or(0);
+            return Ok((offset, length));
+        }
+        match opts.range {
+            None => Ok((0, size)),
+            Some(range) => range.resolve(size).ok_or(ObjectError::InvalidRange { size }),
+        }
+    }
+
+    /// An object's metadata without its data.
+    pub async fn head_object(&self, bucket: &str, key: &str, opts: GetOptions) -> ObjectResult<ObjectInfo> {
+        let (resolved, is_latest) = self.resolve_for_read(bucket, key, opts.version_id.as_deref()).await?;
+        if let Some(part_number) = opts.part_number {
+            let n_parts = resolved.record.parts.len().max(1) as u32;
+            if part_number == 0 || part_number > n_parts {
+                return Err(ObjectError::InvalidPartNumber { part_number, n_parts });
+            }
+        }
+        Ok(object_info(bucket, key, &resolved.record, is_latest))
+    }
+
+    /// Deletes the latest version (a delete marker where versions are kept) or one version.
+    pub async fn delete_object(&self, bucket: &str, key: &str, opts: DeleteOptions) -> ObjectResult<DeleteResult> {
+        let bucket_rec = self.bucket_record(bucket).await?;
+        check_object_key(key)?;
+        let set = self.set_for(key);
+        if let Some(version_id) = opts.version_id.as_deref() {
+            let wanted = record::parse_version_id(version_id)?;
+            let result = self.delete_version(bucket, key, set, wanted).await?;
+            return Ok(DeleteResult { version_id: Some(version_id.to_string()), ..result });
+        }
+        match bucket_rec.versioning {
+            VersioningState::Unversioned => self.delete_version(bucket, key, set, None).await,
+            VersioningState::Enabled | VersioningState::Suspended => {
+                let version_id =
+                    (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
+                let _guard = self.key_lock(bucket, key).lock().await;
+                let mod_time_ns = self.next_mod_time_ns();
+                let distribution = set.distribution(key);
+                let marker = VersionRecord {
+                    version_id,
+                    mod_time_ns,
+                    delete_marker: true,
+                    size: 0,
+                    etag: String::new(),
+                    metadata: ObjectMetadata::default(),
+                    n_data: set.erasure.layout().n_data() as u32,
+                    n_parity: set.erasure.layout().n_parity() as u32,
+                    shard_idx: 0,
+                    inline: false,
+                    parts: Vec::new(),
+                };
+                let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
+                let records = (0..set.n_drives())
+                    .map(|drive_idx| {
+                        let mut rec = marker.clone();
+                        rec.shard_idx = distribution[drive_idx];
+                        Some((rec, None))
+                    })
+                    .collect();
+                self.commit_records(bucket, key, set, &new_key, records, version_id.is_none()).await?;
+                Ok(DeleteResult { version_id: Some(record::version_id_string(version_id).unwrap_or_else(|| "null".into())), delete_marker: true })
+            }
+        }
+    }
+
+    /// Removes one version permanently (absent is success, as in S3).
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        set: &ErasureSet,
+        wanted: Option<uuid::Uuid>,
+    ) -> ObjectResult<DeleteResult> {
+        let _guard = self.key_lock(bucket, key).lock().await;
+        let per_drive = set.scan_versions(bucket, key).await;
+        let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
+        if n_answered < set.write_quorum() {
+            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_answered });
+        }
+        let mut was_marker = false;
+        let results = join_all(per_drive.into_iter().enumerate().map(|(drive_idx, entries)| {
+            let drive = set.drives[drive_idx].clone();
+            let doomed: Vec<(MetaEntry, Option<VersionRecord>)> = entries
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| version_of_key(&e.key) == Some(wanted))
+                .map(|e| {
+                    let rec = record::decode::<VersionRecord>(&e.value).ok();
+                    (e, rec)
+                })
+                .collect();
+            async move {
+                if doomed.is_empty() {
+                    return (true, false, Vec::new());
+                }
+                let mut ops = Vec::new();
+                let mut dirs = Vec::new();
+                let mut marker = false;
+                for (entry, rec) in &doomed {
+                    ops.push(MetaOp::delete(Table::Objects, entry.key.to_vec()));
+                    ops.push(MetaOp::delete(Table::InlineData, entry.key.to_vec()));
+                    if let Some(rec) = rec {
+                        marker |= rec.delete_marker;
+                        dirs.extend(rec.parts.iter().filter_map(PartRecordRef::data_dir));
+                    }
+                }
+                let ok = drive.meta_commit(ops).await.is_ok();
+                if ok {
+                    for dir in &dirs {
+                        let _ = drive.data_dir_delete(*dir).await;
+                    }
+                }
+                (ok, marker, dirs)
+            }
+        }))
+        .await;
+        let n_ok = results.iter().filter(|(ok, _, _)| *ok).count();
+        was_marker |= results.iter().any(|(_, marker, _)| *marker);
+        if n_ok < set.write_quorum() {
+            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+        }
+        Ok(DeleteResult { version_id: record::version_id_string(wanted), delete_marker: was_marker })
+    }
+
+    /// Server-side copy: the data streams from the source's drives into new shards without
+    /// leaving the server. `opts.metadata` replaces the source's when `replace_metadata`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src_opts: GetOptions,
+        dst_bucket: &str,
+        dst_key: &str,
+        opts: PutOptions,
+        replace_metadata: bool,
+    ) -> ObjectResult<ObjectInfo> {
+        self.bucket_record(dst_bucket).await?;
+        check_object_key(dst_key)?;
+        let reader = self.get_object(src_bucket, src_key, GetOptions { range: None, part_number: None, ..src_opts }).await?;
+        let metadata = if replace_metadata { opts.metadata } else { reader.info.metadata.clone() };
+        let size = reader.info.size;
+        let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| r.map_err(|e| Box::new(e) as BoxError)));
+        self.put_object(dst_bucket, dst_key, body, PutOptions { size: Some(size), metadata, content_md5: None, content_sha256: None })
+            .await
+    }
+}
+
+/// Erasure set size for `n_drives` drives: all of them up to 16, else the largest divisor
+/// that is at most 16 (and at least 2).
+fn set_size_for(n_drives: usize) -> ObjectResult<usize> {
+    if n_drives < strata_erasure::SET_DRIVES_MIN {
+        return Err(ObjectError::InvalidTopology { reason: format!("{n_drives} drives given; at least 2 are needed") });
+    }
+    if n_drives <= strata_erasure::SET_DRIVES_MAX {
+        return Ok(n_drives);
+    }
+    (strata_erasure::SET_DRIVES_MIN..=strata_erasure::SET_DRIVES_MAX)
+        .rev()
+        .find(|size| n_drives % size == 0)
+        .ok_or_else(|| ObjectError::InvalidTopology {
+            reason: format!("{n_drives} drives cannot be split into equal erasure sets of 2 to 16 drives"),
+        })
+}
+
+fn bucket_info(rec: &BucketRecord) -> BucketInfo {
+    BucketInfo {
+        name: rec.name.clone(),
+        created: record::from_unix_nanos(rec.created_ns),
+        location: rec.location.clone(),
+        versioning: rec.versioning,
+    }
+}
+
+pub(crate) fn part_info(part: &PartRecordRef) -> ObjectPartInfo {
+    ObjectPartInfo { number: part.number, size: part.size, etag: part.etag.clone() }
+}
+
+pub(crate) fn object_info(bucket: &str, key: &str, rec: &VersionRecord, is_latest: bool) -> ObjectInfo {
+    ObjectInfo {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id: record::version_id_string(rec.version_id),
+        is_latest,
+        delete_marker: rec.delete_marker,
+        size: rec.size,
+        etag: rec.etag.clone(),
+        mod_time: record::from_unix_nanos(rec.mod_time_ns),
+        metadata: rec.metadata.clone(),
+        parts: rec.parts.iter().map(part_info).collect(),
+    }
+}
+
+/// The version id in an `Objects` key (`None` for the null version).
+fn version_of_key(key: &[u8]) -> Option<Option<uuid::Uuid>> {
+    let id = key.get(key.len().checked_sub(16)?..)?;
+    let id = uuid::Uuid::from_slice(id).ok()?;
+    Some(if id.is_nil() { None } else { Some(id) })
+}
+
+fn is_null_version_key(key: &[u8]) -> bool {
+    version_of_key(key) == Some(None)
+}
+
+fn data_dirs_of(entries: &[MetaEntry]) -> Vec<DataDirId> {
+    entries
+        .iter()
+        .filter_map(|e| record::decode::<VersionRecord>(&e.value).ok())
+        .flat_map(|rec| rec.parts.into_iter().filter_map(|p| p.data_dir()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_sizes() {
+        assert_eq!(set_size_for(4).unwrap(), 4);
+        assert_eq!(set_size_for(16).unwrap(), 16);
+        assert_eq!(set_size_for(32).unwrap(), 16);
+        assert_eq!(set_size_for(24).unwrap(), 12);
+        assert!(set_size_for(1).is_err());
+        assert!(set_size_for(17).is_err());
+    }
+}

@@ -1,0 +1,413 @@
+//! Multipart uploads: parts are erasure coded into shard files of their own data directory as
+//! they arrive; completing writes one version record that points at the chosen parts' files,
+//! so no data is copied.
+//!
+//! **Invariant:** an upload's record changes (part records, completion, abort) happen under
+//! the object key's lock, so a completion never races an abort or a second completion into
+//! two versions sharing the same part files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
+
+use futures::future::join_all;
+use md5::{Digest, Md5};
+use strata_drive::{DataDirId, MetaOp, Table};
+
+use crate::api::*;
+use crate::error::{ObjectError, ObjectResult};
+use crate::layer::ObjectLayer;
+use crate::names::check_object_key;
+use crate::record::{self, PartRecord, PartRecordRef, UploadRecord};
+use crate::set::{self, ErasureSet, WrittenData};
+
+fn strip_quotes(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
+}
+
+fn upload_info(bucket: &str, rec: &UploadRecord) -> UploadInfo {
+    UploadInfo {
+        bucket: bucket.to_string(),
+        key: rec.key.clone(),
+        upload_id: rec.upload_id.clone(),
+        initiated: record::from_unix_nanos(rec.initiated_ns),
+        metadata: rec.metadata.clone(),
+    }
+}
+
+fn part_info(rec: &PartRecord) -> PartInfo {
+    PartInfo {
+        number: rec.number,
+        etag: rec.etag.clone(),
+        size: rec.size,
+        mod_time: record::from_unix_nanos(rec.mod_time_ns),
+    }
+}
+
+impl ObjectLayer {
+    /// Starts a multipart upload.
+    pub async fn create_multipart_upload(&self, bucket: &str, key: &str, opts: PutOptions) -> ObjectResult<UploadInfo> {
+        self.bucket_info(bucket).await?;
+        check_object_key(key)?;
+        let set = self.set_for(key);
+        let rec = UploadRecord {
+            upload_id: uuid::Uuid::new_v4().as_simple().to_string(),
+            key: key.to_string(),
+            initiated_ns: record::to_unix_nanos(SystemTime::now()),
+            metadata: opts.metadata,
+            distribution: set.distribution(key),
+        };
+        let value = record::encode(&rec);
+        let upload_key = record::upload_key(bucket, key, &rec.upload_id);
+        let results = join_all(
+            set.drives.iter().map(|d| d.meta_commit(vec![MetaOp::put(Table::Uploads, upload_key.clone(), value.clone())])),
+        )
+        .await;
+        let n_ok = results.iter().filter(|r| r.is_ok()).count();
+        if n_ok < set.write_quorum() {
+            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+        }
+        Ok(upload_info(bucket, &rec))
+    }
+
+    /// Reads an upload's record agreed by read quorum.
+    async fn upload_record(&self, set: &ErasureSet, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<UploadRecord> {
+        let upload_key = record::upload_key(bucket, key, upload_id);
+        let results = join_all(set.drives.iter().map(|d| d.meta_get(Table::Uploads, &upload_key))).await;
+        let n_answered = results.iter().filter(|r| r.is_ok()).count();
+        if n_answered < set.read_quorum() {
+            return Err(ObjectError::ReadQuorum { needed: set.read_quorum(), got: n_answered });
+        }
+        let found: Vec<UploadRecord> = results
+            .into_iter()
+            .filter_map(|r| r.ok().flatten())
+            .filter_map(|v| record::decode::<UploadRecord>(&v).ok())
+            .collect();
+        if found.len() < set.read_quorum() {
+            return Err(ObjectError::NoSuchUpload { upload_id: upload_id.to_string() });
+        }
+        found.into_iter().next().ok_or_else(|| ObjectError::NoSuchUpload { upload_id: upload_id.to_string() })
+    }
+
+    /// The parts of an upload agreed by read quorum, by number.
+    async fn resolved_parts(&self, set: &ErasureSet, upload_id: &str) -> ObjectResult<BTreeMap<u32, PartRecord>> {
+        let prefix = record::parts_prefix(upload_id);
+        let per_drive =
+            join_all(set.drives.iter().map(|d| set::scan_all(d.as_ref(), Table::Parts, &prefix))).await;
+        let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
+        if n_answered < set.read_quorum() {
+            return Err(ObjectError::ReadQuorum { needed: set.read_quorum(), got: n_answered });
+        }
+        // (number, data dir) → (count, record).
+        let mut groups: HashMap<(u32, uuid::Uuid), (usize, PartRecord)> = HashMap::new();
+        for entries in per_drive.into_iter().flatten() {
+            for entry in entries {
+                if let Ok(rec) = record::decode::<PartRecord>(&entry.value) {
+                    groups.entry((rec.number, rec.data_dir)).or_insert((0, rec)).0 += 1;
+                }
+            }
+        }
+        let mut out: BTreeMap<u32, PartRecord> = BTreeMap::new();
+        for (_, (count, rec)) in groups {
+            if count < set.read_quorum() {
+                continue;
+            }
+            match out.get(&rec.number) {
+                Some(existing) if existing.mod_time_ns >= rec.mod_time_ns => {}
+                _ => {
+                    out.insert(rec.number, rec);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Uploads one part (1..=10000); a part uploaded again replaces the earlier one.
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: PutStream,
+        opts: PutOptions,
+    ) -> ObjectResult<PartInfo> {
+        self.bucket_info(bucket).await?;
+        check_object_key(key)?;
+        if part_number == 0 || part_number > PART_NUMBER_MAX {
+            return Err(ObjectError::InvalidPartNumberArgument { number: part_number });
+        }
+        let set = self.set_for(key);
+        let upload = self.upload_record(set, bucket, key, upload_id).await?;
+        let data = set.write_data(body, &opts, part_number, &upload.distribution, false).await?;
+        let rec = PartRecord {
+            number: part_number,
+            size: data.size,
+            etag: hex::encode(data.md5),
+            mod_time_ns: self.next_mod_time_ns(),
+            data_dir: data.data_dir.unwrap_or_else(DataDirId::new_random).0,
+        };
+        let part_key = record::part_key(upload_id, part_number);
+        let value = record::encode(&rec);
+        let _guard = self.key_lock(bucket, key).lock().await;
+        // The upload may have been completed or aborted while the data streamed in.
+        if let Err(err) = self.upload_record(set, bucket, key, upload_id).await {
+            if let Some(dir) = data.data_dir {
+                set.delete_data_dirs(&[dir], &data.ok).await;
+            }
+            return Err(err);
+        }
+        let results = join_all(set.drives.iter().zip(&data.ok).map(|(drive, ok)| {
+            let part_key = part_key.clone();
+            let value = value.clone();
+            async move {
+                if !ok {
+                    return (false, None);
+                }
+                let old = drive.meta_get(Table::Parts, &part_key).await.ok().flatten();
+                let committed = drive.meta_commit(vec![MetaOp::put(Table::Parts, part_key, value)]).await.is_ok();
+                let old_dir = old
+                    .and_then(|v| record::decode::<PartRecord>(&v).ok())
+                    .map(|p| DataDirId(p.data_dir))
+                    .filter(|dir| Some(*dir) != data.data_dir);
+                (committed, old_dir)
+            }
+        }))
+        .await;
+        let n_ok = results.iter().filter(|(ok, _)| *ok).count();
+        if n_ok < set.write_quorum() {
+            if let Some(dir) = data.data_dir {
+                set.delete_data_dirs(&[dir], &data.ok).await;
+            }
+            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+        }
+        for (drive, (committed, old_dir)) in set.drives.iter().zip(results) {
+            if let (true, Some(dir)) = (committed, old_dir) {
+                let _ = drive.data_dir_delete(dir).await;
+            }
+        }
+        Ok(part_info(&rec))
+    }
+
+    /// UploadPartCopy: copies `src_opts.range` (or all) of the source into a part, server-side.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_copy(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src_opts: GetOptions,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+    ) -> ObjectResult<PartInfo> {
+        let reader = self.get_object(src_bucket, src_key, GetOptions { part_number: None, ..src_opts }).await?;
+        let body: PutStream =
+            Box::pin(futures::StreamExt::map(reader.body, |r| r.map_err(|e| Box::new(e) as BoxError)));
+        let opts = PutOptions { size: Some(reader.length), ..PutOptions::default() };
+        self.upload_part(bucket, key, upload_id, part_number, body, opts).await
+    }
+
+    /// Lists an upload's parts in number order.
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        opts: ListPartsOptions,
+    ) -> ObjectResult<ListPartsResult> {
+        self.bucket_info(bucket).await?;
+        let set = self.set_for(key);
+        let upload = self.upload_record(set, bucket, key, upload_id).await?;
+        let parts = self.resolved_parts(set, upload_id).await?;
+        let max_parts = opts.max_parts.min(LIST_KEYS_MAX);
+        let mut listed: Vec<PartInfo> = parts
+            .values()
+            .filter(|p| p.number > opts.part_number_marker)
+            .take(max_parts + 1)
+            .map(part_info)
+            .collect();
+        let is_truncated = listed.len() > max_parts;
+        listed.truncate(max_parts);
+        let next_part_number_marker = if is_truncated { listed.last().map(|p| p.number) } else { None };
+        Ok(ListPartsResult { upload: upload_info(bucket, &upload), parts: listed, is_truncated, next_part_number_marker })
+    }
+
+    /// Lists uploads in progress, by key then initiation time.
+    pub async fn list_multipart_uploads(&self, bucket: &str, opts: ListUploadsOptions) -> ObjectResult<ListUploadsResult> {
+        self.bucket_info(bucket).await?;
+        let mut scan_prefix = record::bucket_prefix(bucket);
+        scan_prefix.extend_from_slice(opts.prefix.as_bytes());
+        let mut all: Vec<UploadRecord> = Vec::new();
+        for set in &self.sets {
+            let per_drive =
+                join_all(set.drives.iter().map(|d| set::scan_all(d.as_ref(), Table::Uploads, &scan_prefix))).await;
+            let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
+            if n_answered < set.read_quorum() {
+                return Err(ObjectError::ReadQuorum { needed: set.read_quorum(), got: n_answered });
+            }
+            let mut counts: HashMap<String, (usize, UploadRecord)> = HashMap::new();
+            for entries in per_drive.into_iter().flatten() {
+                for entry in entries {
+                    if let Ok(rec) = record::decode::<UploadRecord>(&entry.value) {
+                        counts.entry(rec.upload_id.clone()).or_insert((0, rec)).0 += 1;
+                    }
+                }
+            }
+            all.extend(counts.into_values().filter(|(n, _)| *n >= set.read_quorum()).map(|(_, rec)| rec));
+        }
+        all.sort_by(|a, b| a.key.cmp(&b.key).then(a.initiated_ns.cmp(&b.initiated_ns)).then(a.upload_id.cmp(&b.upload_id)));
+
+        let delimiter = opts.delimiter.as_deref().filter(|d| !d.is_empty());
+        let max_uploads = opts.max_uploads.min(LIST_KEYS_MAX);
+        let key_marker = opts.key_marker.clone().unwrap_or_default();
+        let mut result = ListUploadsResult::default();
+        let mut past_upload_marker = opts.upload_id_marker.as_deref().is_none_or(str::is_empty);
+        let mut n_returned = 0;
+        for rec in &all {
+            if !key_marker.is_empty() {
+                if rec.key.as_str() < key_marker.as_str() {
+                    continue;
+                }
+                if rec.key == key_marker {
+                    if !past_upload_marker {
+                        if Some(rec.upload_id.as_str()) == opts.upload_id_marker.as_deref() {
+                            past_upload_marker = true;
+                        }
+                        continue;
+                    }
+                    if opts.upload_id_marker.as_deref().is_none_or(str::is_empty) {
+                        continue;
+                    }
+                }
+            }
+            let cp = delimiter.and_then(|d| {
+                let rest = rec.key.get(opts.prefix.len()..)?;
+                rest.find(d).map(|pos| rec.key[..opts.prefix.len() + pos + d.len()].to_string())
+            });
+            if let Some(cp) = cp {
+                if result.common_prefixes.last() == Some(&cp) || (!key_marker.is_empty() && cp.as_str() <= key_marker.as_str()) {
+                    continue;
+                }
+                if n_returned == max_uploads {
+                    result.is_truncated = true;
+                    break;
+                }
+                result.next_key_marker = Some(cp.clone());
+                result.next_upload_id_marker = None;
+                result.common_prefixes.push(cp);
+                n_returned += 1;
+                continue;
+            }
+            if n_returned == max_uploads {
+                result.is_truncated = true;
+                break;
+            }
+            result.next_key_marker = Some(rec.key.clone());
+            result.next_upload_id_marker = Some(rec.upload_id.clone());
+            result.uploads.push(upload_info(bucket, rec));
+            n_returned += 1;
+        }
+        if !result.is_truncated {
+            result.next_key_marker = None;
+            result.next_upload_id_marker = None;
+        }
+        Ok(result)
+    }
+
+    /// Completes an upload: the object becomes the listed parts, in order, without copying.
+    pub async fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+    ) -> ObjectResult<ObjectInfo> {
+        let bucket_info = self.bucket_info(bucket).await?;
+        check_object_key(key)?;
+        if parts.is_empty() {
+            return Err(ObjectError::InvalidRequest { reason: "You must specify at least one part" });
+        }
+        if parts.windows(2).any(|w| w[0].number >= w[1].number) {
+            return Err(ObjectError::InvalidPartOrder);
+        }
+        let set = self.set_for(key);
+        let _guard = self.key_lock(bucket, key).lock().await;
+        let upload = self.upload_record(set, bucket, key, upload_id).await?;
+        let uploaded = self.resolved_parts(set, upload_id).await?;
+        let mut chosen: Vec<PartRecordRef> = Vec::with_capacity(parts.len());
+        let mut md5_of_md5s = Md5::new();
+        for (idx, part) in parts.iter().enumerate() {
+            let Some(rec) = uploaded.get(&part.number) else {
+                return Err(ObjectError::InvalidPart { number: part.number });
+            };
+            if !rec.etag.eq_ignore_ascii_case(strip_quotes(&part.etag)) {
+                return Err(ObjectError::InvalidPart { number: part.number });
+            }
+            let is_last = idx + 1 == parts.len();
+            if !is_last && rec.size < PART_SIZE_BYTES_MIN {
+                return Err(ObjectError::EntityTooSmall { number: part.number, size_bytes: rec.size });
+            }
+            let digest = hex::decode(&rec.etag).map_err(|_| ObjectError::Corrupt { what: "part etag".into() })?;
+            md5_of_md5s.update(&digest);
+            chosen.push(PartRecordRef {
+                number: rec.number,
+                size: rec.size,
+                etag: rec.etag.clone(),
+                data_dir: (rec.size > 0).then_some(rec.data_dir),
+            });
+        }
+        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        let etag = format!("{}-{}", hex::encode(md5_of_md5s.finalize()), parts.len());
+        let data = WrittenData { size, md5: [0; 16], inline: None, data_dir: None, ok: vec![true; set.n_drives()] };
+        let bucket_rec = record::BucketRecord {
+            name: bucket.to_string(),
+            created_ns: 0,
+            location: bucket_info.location.clone(),
+            versioning: bucket_info.versioning,
+        };
+        let info = self
+            .commit_version(bucket, key, &bucket_rec, set, &upload.distribution, data, upload.metadata.clone(), etag, chosen.clone())
+            .await?;
+        // The upload is done: drop its records and the parts that were not used.
+        let used: Vec<uuid::Uuid> = chosen.iter().filter_map(|p| p.data_dir).collect();
+        let unused: Vec<DataDirId> =
+            uploaded.values().filter(|p| !used.contains(&p.data_dir)).map(|p| DataDirId(p.data_dir)).collect();
+        self.drop_upload_records(set, bucket, key, upload_id).await;
+        set.delete_data_dirs(&unused, &vec![true; set.n_drives()]).await;
+        Ok(info)
+    }
+
+    /// Removes an upload's record and part records from every drive (best effort per drive).
+    async fn drop_upload_records(&self, set: &ErasureSet, bucket: &str, key: &str, upload_id: &str) {
+        let upload_key = record::upload_key(bucket, key, upload_id);
+        let prefix = record::parts_prefix(upload_id);
+        join_all(set.drives.iter().map(|drive| {
+            let upload_key = upload_key.clone();
+            let prefix = prefix.clone();
+            async move {
+                let mut ops = vec![MetaOp::delete(Table::Uploads, upload_key)];
+                if let Ok(parts) = set::scan_all(drive.as_ref(), Table::Parts, &prefix).await {
+                    ops.extend(parts.into_iter().map(|p| MetaOp::delete(Table::Parts, p.key.to_vec())));
+                }
+                if let Err(err) = drive.meta_commit(ops).await {
+                    tracing::warn!(drive = drive.endpoint(), %err, "removing upload records failed");
+                }
+            }
+        }))
+        .await;
+    }
+
+    /// Aborts an upload and removes its parts.
+    pub async fn abort_multipart_upload(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<()> {
+        self.bucket_info(bucket).await?;
+        check_object_key(key)?;
+        let set = self.set_for(key);
+        let _guard = self.key_lock(bucket, key).lock().await;
+        self.upload_record(set, bucket, key, upload_id).await?;
+        let parts = self.resolved_parts(set, upload_id).await.unwrap_or_default();
+        self.drop_upload_records(set, bucket, key, upload_id).await;
+        let dirs: Vec<DataDirId> = parts.values().map(|p| DataDirId(p.data_dir)).collect();
+        set.delete_data_dirs(&dirs, &vec![true; set.n_drives()]).await;
+        Ok(())
+    }
+}

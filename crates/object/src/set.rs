@@ -1,0 +1,455 @@
+//! One erasure set: its drives, its coder, and the quorum rules for its data and records.
+//!
+//! **Invariant:** data is durable on write-quorum drives (shard files committed) before any
+//! record pointing at it is committed; a record is acknowledged only when write-quorum drives
+//! committed it.
+//!
+//! **Invariant:** a version is visible only when read-quorum drives agree on it (same version
+//! id and modification time, which are part of the record key).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::future::join_all;
+use md5::{Digest, Md5};
+use strata_drive::{DataDirId, Drive, DriveError, MetaEntry, ScanRange, ShardWrite, Table};
+use strata_erasure::{BLOCK_SIZE_BYTES, Erasure, ErasureError};
+
+use crate::api::{PART_SIZE_BYTES_MAX, PutOptions, PutStream};
+use crate::error::{ObjectError, ObjectResult};
+use crate::record::{self, PartRecordRef, VersionRecord};
+
+/// Largest shard of a single-block object that is stored inline in the metadata record
+/// instead of in a shard file.
+pub const INLINE_SHARD_BYTES_MAX: usize = 128 * 1024;
+/// Entries read per drive per scan call when resolving one key's versions.
+pub const VERSION_SCAN_BATCH: u32 = 256;
+
+const _: () = assert!(INLINE_SHARD_BYTES_MAX <= BLOCK_SIZE_BYTES);
+
+/// An erasure set.
+#[derive(Debug)]
+pub struct ErasureSet {
+    /// Drives by index in the set.
+    pub drives: Vec<Arc<dyn Drive>>,
+    /// The coder for this set's layout.
+    pub erasure: Erasure,
+}
+
+/// What [`ErasureSet::write_data`] stored.
+#[derive(Debug)]
+pub struct WrittenData {
+    /// Bytes received.
+    pub size: u64,
+    /// MD5 of the bytes.
+    pub md5: [u8; 16],
+    /// Framed shard per shard index, when the data is small enough to be inline.
+    pub inline: Option<Vec<Bytes>>,
+    /// The data directory holding shard files, when not inline and not empty.
+    pub data_dir: Option<DataDirId>,
+    /// Which drives hold the data durably (all, for inline and empty data).
+    pub ok: Vec<bool>,
+}
+
+/// A version resolved across the set: the record and which drives hold it.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The record (from one holder; only `shard_idx` differs between holders).
+    pub record: VersionRecord,
+    /// The record's `Objects` key.
+    pub key: Vec<u8>,
+    /// `(drive_idx, shard_idx)` of each drive holding it.
+    pub holders: Vec<(usize, u32)>,
+}
+
+impl ErasureSet {
+    /// Number of drives.
+    pub fn n_drives(&self) -> usize {
+        self.drives.len()
+    }
+
+    /// Drives needed to read.
+    pub fn read_quorum(&self) -> usize {
+        self.erasure.layout().read_quorum()
+    }
+
+    /// Drives needed to write.
+    pub fn write_quorum(&self) -> usize {
+        self.erasure.layout().write_quorum()
+    }
+
+    /// Shard index each drive holds for an object named `name`: a rotation, so that data and
+    /// parity shards (and with them read load) spread over all drives.
+    pub fn distribution(&self, name: &str) -> Vec<u32> {
+        let n = self.n_drives();
+        let rotation = (crc32c::crc32c(name.as_bytes()) as usize) % n;
+        (0..n).map(|drive_idx| ((drive_idx + rotation) % n) as u32).collect()
+    }
+
+    /// Streams `body` into shards on every drive (or inline, when `allow_inline` and it is
+    /// small), checking size and digests.
+    /// Shard files are committed (durable) on write-quorum drives when this returns `Ok`.
+    pub async fn write_data(
+        &self,
+        mut body: PutStream,
+        opts: &PutOptions,
+        part_number: u32,
+        distribution: &[u32],
+        allow_inline: bool,
+    ) -> ObjectResult<WrittenData> {
+        let n_drives = self.n_drives();
+        let mut md5 = Md5::new();
+        let mut sha256 = opts.content_sha256.map(|_| sha2::Sha256::new());
+        let size_max = opts.size.unwrap_or(PART_SIZE_BYTES_MAX).min(PART_SIZE_BYTES_MAX);
+        let block_capacity = usize::try_from(size_max).unwrap_or(BLOCK_SIZE_BYTES).min(BLOCK_SIZE_BYTES);
+        let mut block = BytesMut::with_capacity(block_capacity);
+        let mut leftover: Option<Bytes> = None;
+        let mut total: u64 = 0;
+        let mut writers: Option<Vec<Option<Box<dyn ShardWrite>>>> = None;
+        let data_dir = DataDirId::new_random();
+
+        let result: ObjectResult<()> = async {
+            loop {
+                let eof = fill_block(&mut body, &mut block, &mut leftover).await?;
+                total += block.len() as u64;
+                if total > size_max {
+                    return Err(match opts.size {
+                        Some(expected) => ObjectError::IncompleteBody { expected, got: total },
+                        None => ObjectError::EntityTooLarge { size_bytes: total, max_bytes: size_max },
+                    });
+                }
+                md5.update(&block);
+                if let Some(sha) = sha256.as_mut() {
+                    sha.update(&block);
+                }
+                let small = block.is_empty()
+                    || (allow_inline && self.erasure.shard_len(block.len()) <= INLINE_SHARD_BYTES_MAX);
+                if eof && writers.is_none() && small {
+                    // Everything fits in one small block: empty or inline data need no shard files.
+                    return Ok(());
+                }
+                if writers.is_none() {
+                    writers = Some(self.create_writers(data_dir, part_number).await?);
+                }
+                if !block.is_empty() {
+                    let framed = self.erasure.encode_block_framed(&block)?;
+                    if let Some(writers) = writers.as_mut() {
+                        self.write_shards(writers, &framed, distribution).await?;
+                    }
+                }
+                block.clear();
+                if eof {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+
+        let fail = |writers: Option<Vec<Option<Box<dyn ShardWrite>>>>, err: ObjectError| async move {
+            abort_writers(writers).await;
+            Err(err)
+        };
+        if let Err(err) = result {
+            return fail(writers, err).await;
+        }
+        if let Some(expected) = opts.size
+            && expected != total
+        {
+            return fail(writers, ObjectError::IncompleteBody { expected, got: total }).await;
+        }
+        let md5: [u8; 16] = md5.finalize().into();
+        if let Some(expected) = opts.content_md5
+            && expected != md5
+        {
+            return fail(writers, ObjectError::BadDigest).await;
+        }
+        if let (Some(expected), Some(sha)) = (opts.content_sha256, sha256) {
+            let got: [u8; 32] = sha.finalize().into();
+            if got != expected {
+                return fail(writers, ObjectError::Sha256Mismatch).await;
+            }
+        }
+
+        let Some(writers) = writers else {
+            // Small or empty: the last (only) block is still in `block`.
+            let inline = if block.is_empty() { None } else { Some(self.erasure.encode_block_framed(&block)?) };
+            debug_assert!(inline.as_ref().is_none_or(|shards| shards.len() == n_drives));
+            return Ok(WrittenData { size: total, md5, inline, data_dir: None, ok: vec![true; n_drives] });
+        };
+
+        let commits = join_all(writers.into_iter().map(|writer| async move {
+            match writer {
+                Some(writer) => writer.commit().await.is_ok(),
+                None => false,
+            }
+        }))
+        .await;
+        let n_ok = commits.iter().filter(|ok| **ok).count();
+        if n_ok < self.write_quorum() {
+            self.delete_data_dirs(&[data_dir], &commits).await;
+            return Err(ObjectError::WriteQuorum { needed: self.write_quorum(), got: n_ok });
+        }
+        Ok(WrittenData { size: total, md5, inline: None, data_dir: Some(data_dir), ok: commits })
+    }
+
+    async fn create_writers(&self, dir: DataDirId, part: u32) -> ObjectResult<Vec<Option<Box<dyn ShardWrite>>>> {
+        let writers: Vec<Option<Box<dyn ShardWrite>>> =
+            join_all(self.drives.iter().map(|drive| async move { drive.shard_create(dir, part).await.ok() }))
+                .await;
+        let n_ok = writers.iter().filter(|w| w.is_some()).count();
+        if n_ok < self.write_quorum() {
+            abort_writers(Some(writers)).await;
+            return Err(ObjectError::WriteQuorum { needed: self.write_quorum(), got: n_ok });
+        }
+        Ok(writers)
+    }
+
+    async fn write_shards(
+        &self,
+        writers: &mut [Option<Box<dyn ShardWrite>>],
+        framed: &[Bytes],
+        distribution: &[u32],
+    ) -> ObjectResult<()> {
+        assert_eq!(framed.len(), writers.len(), "one shard per drive");
+        let results = join_all(writers.iter_mut().enumerate().map(|(drive_idx, slot)| {
+            let shard = framed[distribution[drive_idx] as usize].clone();
+            async move {
+                match slot {
+                    Some(writer) => writer.write(shard).await.is_ok(),
+                    None => false,
+                }
+            }
+        }))
+        .await;
+        for (slot, ok) in writers.iter_mut().zip(&results) {
+            if !ok && let Some(writer) = slot.take() {
+                // The drive failed mid-write: drop its partial file.
+                let _ = writer.abort().await;
+            }
+        }
+        let n_ok = writers.iter().filter(|w| w.is_some()).count();
+        if n_ok < self.write_quorum() {
+            return Err(ObjectError::WriteQuorum { needed: self.write_quorum(), got: n_ok });
+        }
+        Ok(())
+    }
+
+    /// Removes data directories from the drives where `on[drive_idx]` (best effort).
+    pub async fn delete_data_dirs(&self, dirs: &[DataDirId], on: &[bool]) {
+        if dirs.is_empty() {
+            return;
+        }
+        join_all(self.drives.iter().zip(on).filter(|(_, on)| **on).map(|(drive, _)| async move {
+            for dir in dirs {
+                if let Err(err) = drive.data_dir_delete(*dir).await {
+                    tracing::warn!(drive = drive.endpoint(), %dir, %err, "removing a data directory failed");
+                }
+            }
+        }))
+        .await;
+    }
+
+    /// Every version record of `bucket/key` on each drive, newest first (`Err` for drives that
+    /// failed to answer).
+    pub async fn scan_versions(&self, bucket: &str, key: &str) -> Vec<Result<Vec<MetaEntry>, DriveError>> {
+        let prefix = record::object_prefix(bucket, key);
+        join_all(self.drives.iter().map(|drive| scan_all(drive.as_ref(), Table::Objects, &prefix))).await
+    }
+
+    /// Resolves the versions of `bucket/key` agreed by read quorum, newest first.
+    pub async fn resolve_versions(&self, bucket: &str, key: &str) -> ObjectResult<Vec<Resolved>> {
+        let per_drive = self.scan_versions(bucket, key).await;
+        resolve(&per_drive, self.read_quorum(), bucket.len() + 1)
+    }
+
+    /// Reads the inline framed shards of a resolved version, by shard index.
+    pub async fn read_inline(&self, resolved: &Resolved) -> Vec<Option<Bytes>> {
+        let mut framed = vec![None; self.n_drives()];
+        let reads = join_all(resolved.holders.iter().map(|&(drive_idx, shard_idx)| {
+            let drive = self.drives[drive_idx].clone();
+            let key = resolved.key.clone();
+            async move { (shard_idx, drive.meta_get(Table::InlineData, &key).await) }
+        }))
+        .await;
+        for (shard_idx, result) in reads {
+            match result {
+                Ok(Some(bytes)) => framed[shard_idx as usize] = Some(bytes),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(%err, "reading inline data failed"),
+            }
+        }
+        framed
+    }
+}
+
+/// Reads every entry with `prefix` from one drive, in batches.
+pub async fn scan_all(drive: &dyn Drive, table: Table, prefix: &[u8]) -> Result<Vec<MetaEntry>, DriveError> {
+    let mut out: Vec<MetaEntry> = Vec::new();
+    loop {
+        let range = ScanRange {
+            prefix: prefix.to_vec(),
+            start: out.last().map(|e| e.key.to_vec()).unwrap_or_default(),
+            start_exclusive: !out.is_empty(),
+            limit: VERSION_SCAN_BATCH,
+        };
+        let batch = drive.meta_scan(table, range).await?;
+        let done = batch.len() < VERSION_SCAN_BATCH as usize;
+        out.extend(batch);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// Groups per-drive version entries by their key (version id and time) and keeps those held
+/// by at least `read_quorum` drives, newest first. Fails when fewer drives answered.
+pub fn resolve(
+    per_drive: &[Result<Vec<MetaEntry>, DriveError>],
+    read_quorum: usize,
+    bucket_prefix_len: usize,
+) -> ObjectResult<Vec<Resolved>> {
+    let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
+    if n_answered < read_quorum {
+        return Err(ObjectError::ReadQuorum { needed: read_quorum, got: n_answered });
+    }
+    // Record key → (first value seen, holders).
+    let mut groups: BTreeMap<&[u8], (&Bytes, Vec<usize>)> = BTreeMap::new();
+    for (drive_idx, entries) in per_drive.iter().enumerate() {
+        let Ok(entries) = entries else { continue };
+        for entry in entries {
+            groups.entry(&entry.key[..]).or_insert_with(|| (&entry.value, Vec::new())).1.push(drive_idx);
+        }
+    }
+    let mut out = Vec::new();
+    for (key, (_, holders)) in groups {
+        if holders.len() < read_quorum || record::split_version_key(&key[bucket_prefix_len.min(key.len())..]).is_none() {
+            continue;
+        }
+        let mut with_shards = Vec::with_capacity(holders.len());
+        let mut first: Option<VersionRecord> = None;
+        for drive_idx in holders {
+            let Ok(entries) = &per_drive[drive_idx] else { continue };
+            let Some(entry) = entries.iter().find(|e| &e.key[..] == key) else { continue };
+            match record::decode::<VersionRecord>(&entry.value) {
+                Ok(rec) => {
+                    with_shards.push((drive_idx, rec.shard_idx));
+                    first.get_or_insert(rec);
+                }
+                Err(err) => tracing::warn!(drive_idx, %err, "undecodable version record"),
+            }
+        }
+        if let Some(record) = first
+            && with_shards.len() >= read_quorum
+        {
+            out.push(Resolved { record, key: key.to_vec(), holders: with_shards });
+        }
+    }
+    Ok(out)
+}
+
+/// Fills `block` up to [`BLOCK_SIZE_BYTES`] from `leftover` and `body`; returns whether the
+/// body is exhausted.
+async fn fill_block(body: &mut PutStream, block: &mut BytesMut, leftover: &mut Option<Bytes>) -> ObjectResult<bool> {
+    loop {
+        let room = BLOCK_SIZE_BYTES - block.len();
+        if room == 0 {
+            // A full block; the body may or may not have more. Peek by pulling one chunk.
+            if leftover.is_some() {
+                return Ok(false);
+            }
+            match body.next().await {
+                None => return Ok(true),
+                Some(Err(err)) => return Err(ObjectError::BodyRead(err)),
+                Some(Ok(chunk)) => {
+                    if !chunk.is_empty() {
+                        *leftover = Some(chunk);
+                    }
+                    continue;
+                }
+            }
+        }
+        let chunk = match leftover.take() {
+            Some(chunk) => chunk,
+            None => match body.next().await {
+                None => return Ok(true),
+                Some(Err(err)) => return Err(ObjectError::BodyRead(err)),
+                Some(Ok(chunk)) => chunk,
+            },
+        };
+        if chunk.len() <= room {
+            block.extend_from_slice(&chunk);
+        } else {
+            let mut chunk = chunk;
+            let rest = chunk.split_off(room);
+            block.extend_from_slice(&chunk);
+            *leftover = Some(rest);
+        }
+    }
+}
+
+async fn abort_writers(writers: Option<Vec<Option<Box<dyn ShardWrite>>>>) {
+    let Some(writers) = writers else { return };
+    join_all(writers.into_iter().flatten().map(|w| async move {
+        let _ = w.abort().await;
+    }))
+    .await;
+}
+
+/// Reads one block of a part from the holders, verifying checksums and reconstructing from
+/// parity when a data shard is missing or corrupt. `sources[shard_idx]` is the drive holding
+/// that shard, if any.
+pub async fn read_block(
+    erasure: &Erasure,
+    sources: &[Option<Arc<dyn Drive>>],
+    part: &PartRecordRef,
+    block_idx: u64,
+) -> ObjectResult<Bytes> {
+    let layout = erasure.layout();
+    let Some(dir) = part.data_dir() else {
+        return Err(ObjectError::Corrupt { what: format!("part {} has no data directory", part.number) });
+    };
+    let block_len = (part.size - block_idx * BLOCK_SIZE_BYTES as u64).min(BLOCK_SIZE_BYTES as u64) as usize;
+    let (offset, framed_len) = erasure.framed_block_span(part.size, block_idx);
+    let mut framed: Vec<Option<Bytes>> = vec![None; layout.n_total()];
+    let mut tried = vec![false; layout.n_total()];
+    // Systematic code: the data shards alone make the block; parity is read only on need.
+    let mut wanted: Vec<usize> = (0..layout.n_total()).filter(|i| sources[*i].is_some()).take(layout.n_data()).collect();
+    loop {
+        let reads = join_all(wanted.iter().map(|&shard_idx| {
+            let drive = sources[shard_idx].clone();
+            async move {
+                let result = match drive {
+                    Some(drive) => drive.shard_read(dir, part.number, offset, framed_len).await.ok(),
+                    None => None,
+                };
+                (shard_idx, result)
+            }
+        }))
+        .await;
+        for (shard_idx, result) in reads {
+            tried[shard_idx] = true;
+            framed[shard_idx] = result;
+        }
+        match erasure.decode_block_framed(&framed, block_len) {
+            Ok(decoded) => {
+                if !decoded.corrupt_shards.is_empty() {
+                    tracing::warn!(?dir, part = part.number, block_idx, corrupt = ?decoded.corrupt_shards, "bitrot detected; data reconstructed");
+                }
+                return Ok(decoded.data);
+            }
+            Err(ErasureError::TooFewShards { needed, got }) => {
+                let n_more = needed.saturating_sub(got).max(1);
+                wanted = (0..layout.n_total())
+                    .filter(|i| !tried[*i] && sources[*i].is_some())
+                    .take(n_more)
+                    .collect();
+                if wanted.is_empty() {
+                    return Err(ObjectError::ReadQuorum { needed, got });
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
