@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The test command: installs what the suite needs, runs the Rust tests, builds `strata`,
+# and runs the end-to-end suite (real S3 clients against the real binary).
+#
+#   bash tests/run.sh                 # everything (what CI runs via .ci/run)
+#   bash tests/run.sh -k boto3        # extra arguments go to pytest
+#   TESTS_SKIP_CARGO=1 bash tests/run.sh   # reuse an already built target/debug/strata
+#
+# Exits non-zero if any step failed; every step runs even when an earlier test step failed.
+set -uo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+
+VENV="$REPO_ROOT/.venv-tests"
+REQS="$REPO_ROOT/tests/requirements.txt"
+PYTEST_TIMEOUT_SECS="${PYTEST_TIMEOUT_SECS:-300}"
+START_SECS=$SECONDS
+declare -a RESULTS=()
+FAILED=0
+
+section() {
+    printf '\n==============================================================================\n'
+    printf '== %s\n' "$*"
+    printf '==============================================================================\n'
+}
+record() { # name status
+    RESULTS+=("$(printf '%-28s %s' "$1" "$2")")
+    if [ "$2" != "ok" ] && [ "${2%% *}" != "skipped" ]; then FAILED=1; fi
+}
+
+# ------------------------------------------------------------------ system packages
+section "system packages"
+if [ "$(id -u)" = "0" ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo -n)
+else
+    SUDO=()
+fi
+PYTHON="${PYTHON:-python3}"
+need_apt=()
+command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
+command -v "$PYTHON" >/dev/null 2>&1 || { PYTHON=python3; need_apt+=(python3); }
+if command -v "$PYTHON" >/dev/null 2>&1 && ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    need_apt+=(python3-venv)
+fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "installing with apt-get: ${need_apt[*]}"
+    if [ "$(id -u)" != "0" ] && [ "${#SUDO[@]}" -eq 0 ]; then
+        echo "error: need root or sudo to install ${need_apt[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -q || { echo "error: apt-get update failed" >&2; exit 1; }
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${need_apt[@]}" \
+        || { echo "error: apt-get install ${need_apt[*]} failed" >&2; exit 1; }
+else
+    echo "all present: rclone $(rclone version 2>/dev/null | head -1 | awk '{print $2}'), $("$PYTHON" --version 2>&1)"
+fi
+
+# ------------------------------------------------------------------ python venv
+section "python venv (.venv-tests) with pinned S3 clients"
+REQS_HASH="$(sha256sum "$REQS" | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$REQS_HASH" ]; then
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV" || { echo "error: cannot create venv with $PYTHON" >&2; exit 1; }
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip \
+        || { echo "error: pip upgrade failed" >&2; exit 1; }
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS" \
+        || { echo "error: pip install -r tests/requirements.txt failed" >&2; exit 1; }
+    echo "$REQS_HASH" > "$VENV/.requirements.sha256"
+else
+    echo "up to date ($VENV)"
+fi
+"$VENV/bin/aws" --version
+"$VENV/bin/s3cmd" --version
+
+# ------------------------------------------------------------------ rust
+[ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
+TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+export STRATA_BIN="${STRATA_BIN:-$TARGET_DIR/debug/strata}"
+BUILD_OK=1
+if [ -n "${TESTS_SKIP_CARGO:-}" ]; then
+    section "cargo (skipped: TESTS_SKIP_CARGO is set)"
+    record "cargo test --workspace" "skipped (TESTS_SKIP_CARGO)"
+    record "cargo build --bin strata" "skipped (TESTS_SKIP_CARGO)"
+else
+    section "cargo test --workspace"
+    if cargo test --workspace; then
+        record "cargo test --workspace" "ok"
+    else
+        record "cargo test --workspace" "FAILED"
+    fi
+
+    section "cargo build --bin strata"
+    if cargo build --bin strata; then
+        record "cargo build --bin strata" "ok"
+    else
+        record "cargo build --bin strata" "FAILED"
+        BUILD_OK=0
+    fi
+fi
+
+# ------------------------------------------------------------------ end-to-end
+PYTEST_LOG="$(mktemp -t strata-e2e-XXXXXX.log)"
+if [ "$BUILD_OK" = 1 ]; then
+    section "end-to-end tests (pytest tests/e2e) against $STRATA_BIN"
+    (
+        cd "$REPO_ROOT/tests/e2e" &&
+        PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest -c pytest.ini \
+            --timeout="$PYTEST_TIMEOUT_SECS" -p no:cacheprovider "$@"
+    ) 2>&1 | tee "$PYTEST_LOG"
+    rc=${PIPESTATUS[0]}
+    case "$rc" in
+        0) record "pytest tests/e2e" "ok" ;;
+        5) record "pytest tests/e2e" "FAILED (no tests collected)" ;;
+        *) record "pytest tests/e2e" "FAILED (exit $rc)" ;;
+    esac
+else
+    section "end-to-end tests skipped: strata did not build"
+    record "pytest tests/e2e" "FAILED (not run: build failed)"
+fi
+
+# ------------------------------------------------------------------ summary
+section "summary ($(( SECONDS - START_SECS ))s)"
+for r in "${RESULTS[@]}"; do echo "$r"; done
+# Repeat pytest's own closing line last, so it is what a reader (or CI) sees at the end.
+last="$(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$PYTEST_LOG" | tail -1)"
+rm -f "$PYTEST_LOG"
+[ -n "$last" ] && echo "$last"
+exit "$FAILED"
