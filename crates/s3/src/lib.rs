@@ -1,1 +1,52 @@
-//! S3 front door (being written).
+//! The S3 front door: turns typed S3 operations (parsed, authenticated and serialized by
+//! [`s3s`]) into calls on the Strata object layer, and object-layer answers back into S3 DTOs.
+//!
+//! Main types:
+//! - [`StrataS3`] implements [`s3s::S3`] over an `Arc<strata_object::ObjectLayer>`. Handlers live
+//!   in one file per operation family (`bucket.rs`, `object.rs`, `list.rs`, `multipart.rs`);
+//!   each only validates its input, calls the object layer and builds the output DTO.
+//! - [`RootAuth`] hands s3s the root credentials for signature checks (SigV4 header,
+//!   presigned and streaming chunked, SigV2); IAM will replace it behind the same trait.
+//! - [`HealthRoute`] answers `/health/live`, `/health/ready` and `/healthz` without a signature.
+//! - [`build_service`] puts them together into an [`s3s::service::S3Service`] that a hyper server
+//!   can serve.
+//!
+//! **Architecture invariant:** only this crate knows S3 error codes. Every [`ObjectError`] is
+//! mapped to a code and status in exactly one place, [`map_object_error`]; internal failures are
+//! logged with the request id and reach the client only as `InternalError` (or `SlowDown` for
+//! lost quorum), never with their Rust message. Secrets never appear in errors or logs.
+//!
+//! **Architecture invariant:** no bytes are buffered whole: request bodies stream into the
+//! object layer and object bodies stream out of it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use strata_s3::{build_service, FrontDoorConfig, RootCredentials};
+//! let dirs: Vec<std::path::PathBuf> = (1..=4).map(|i| format!("/tmp/demo/disk{i}").into()).collect();
+//! let layer = Arc::new(strata_object::ObjectLayer::open_local(&dirs).await?);
+//! let root = RootCredentials::new("AKIAEXAMPLE000000000", "a-long-random-secret-of-forty-characters")?;
+//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root };
+//! let service = build_service(layer, &config)?;
+//! # let _ = service; Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod auth;
+mod bucket;
+mod convert;
+mod error;
+mod health;
+mod list;
+mod multipart;
+mod object;
+mod precondition;
+mod service;
+
+pub use auth::{RootAuth, RootCredentials};
+pub use error::{FrontDoorError, map_object_error};
+pub use health::HealthRoute;
+pub use service::{FrontDoorConfig, RequestId, StrataS3, build_service};
+
+#[doc(no_inline)]
+pub use strata_object::ObjectError;

@@ -1,0 +1,131 @@
+//! Root credentials and the [`s3s::auth::S3Auth`] implementation that serves them to s3s's
+//! signature checks.
+//!
+//! Invariant: the secret key is never printed by `Debug` and never put into an error message;
+//! an unknown access key gets the same answer whatever the key was.
+
+use std::fmt;
+
+use s3s::S3Result;
+use s3s::auth::{S3Auth, SecretKey};
+
+use crate::error::FrontDoorError;
+
+/// Shortest accepted access key, in characters (S3 and MinIO use at least 3).
+pub const ACCESS_KEY_CHARS_MIN: usize = 3;
+/// Shortest accepted secret key, in characters (MinIO requires 8).
+pub const SECRET_KEY_CHARS_MIN: usize = 8;
+
+/// The root user's access key and secret key.
+#[derive(Clone)]
+pub struct RootCredentials {
+    access_key: String,
+    secret_key: String,
+}
+
+impl RootCredentials {
+    /// Checks the lengths and characters of a key pair.
+    pub fn new(access_key: &str, secret_key: &str) -> Result<RootCredentials, FrontDoorError> {
+        if access_key.chars().count() < ACCESS_KEY_CHARS_MIN
+            || access_key
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == ':')
+        {
+            return Err(FrontDoorError::InvalidAccessKey {
+                min_chars: ACCESS_KEY_CHARS_MIN,
+            });
+        }
+        if secret_key.chars().count() < SECRET_KEY_CHARS_MIN || secret_key.chars().any(|c| c.is_control()) {
+            return Err(FrontDoorError::InvalidSecretKey {
+                min_chars: SECRET_KEY_CHARS_MIN,
+            });
+        }
+        Ok(RootCredentials {
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+        })
+    }
+
+    /// The access key (not secret).
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    /// The secret key. Callers must not log it.
+    pub fn secret_key(&self) -> &str {
+        &self.secret_key
+    }
+}
+
+impl fmt::Debug for RootCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RootCredentials")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Looks up secret keys for s3s's signature verification. Today it knows only the root user;
+/// IAM replaces it with a user store behind the same trait.
+pub struct RootAuth {
+    root: RootCredentials,
+}
+
+impl RootAuth {
+    /// An authenticator that accepts only the root user.
+    pub fn new(root: RootCredentials) -> RootAuth {
+        RootAuth { root }
+    }
+}
+
+impl fmt::Debug for RootAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RootAuth").field("root", &self.root).finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Auth for RootAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        if access_key == self.root.access_key {
+            return Ok(SecretKey::from(self.root.secret_key.clone()));
+        }
+        Err(s3s::s3_error!(
+            InvalidAccessKeyId,
+            "The Access Key Id you provided does not exist in our records."
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_validate_lengths() {
+        assert!(RootCredentials::new("ab", "longenoughsecret").is_err());
+        assert!(RootCredentials::new("abc", "short").is_err());
+        assert!(RootCredentials::new("a b", "longenoughsecret").is_err());
+        assert!(RootCredentials::new("abc", "longenoughsecret").is_ok());
+    }
+
+    #[test]
+    fn debug_redacts_secret() {
+        let creds = RootCredentials::new("AKIAROOT", "super-secret-value").unwrap();
+        let shown = format!("{:?}", RootAuth::new(creds));
+        assert!(shown.contains("AKIAROOT"));
+        assert!(!shown.contains("super-secret-value"));
+    }
+
+    #[tokio::test]
+    async fn lookup_known_and_unknown() {
+        let auth = RootAuth::new(RootCredentials::new("AKIAROOT", "super-secret-value").unwrap());
+        assert_eq!(
+            auth.get_secret_key("AKIAROOT").await.unwrap().expose(),
+            "super-secret-value"
+        );
+        let err = auth.get_secret_key("OTHER").await.unwrap_err();
+        assert_eq!(err.code(), &s3s::S3ErrorCode::InvalidAccessKeyId);
+    }
+}

@@ -1,0 +1,192 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
+//! GetBucketVersioning, PutBucketVersioning.
+//!
+//! Invariant: a bucket is created only in this deployment's region; versioning can be set to
+//! `Enabled` or `Suspended` only (never back to unversioned, as in S3).
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use strata_object::{MakeBucketOptions, VersioningState};
+
+use crate::convert;
+use crate::service::{StrataS3, err_mapper};
+
+/// The region S3 reports as an empty location constraint.
+const DEFAULT_REGION: &str = "us-east-1";
+
+pub(crate) async fn list_buckets(
+    s3: &StrataS3,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let map_err = err_mapper(&req);
+    let prefix = req.input.prefix.clone();
+    let buckets = s3.layer.list_buckets().await.map_err(map_err)?;
+    let buckets = buckets
+        .into_iter()
+        .filter(|b| prefix.as_deref().is_none_or(|p| b.name.starts_with(p)))
+        .map(|b| Bucket {
+            name: Some(b.name),
+            creation_date: Some(convert::timestamp(b.created)),
+            bucket_region: Some(b.location),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(s3.owner.owner()),
+        prefix,
+        continuation_token: None,
+    }))
+}
+
+pub(crate) async fn create_bucket(
+    s3: &StrataS3,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    if input.object_lock_enabled_for_bucket == Some(true) {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Object lock is not implemented yet",
+        ));
+    }
+    let constraint = input
+        .create_bucket_configuration
+        .and_then(|c| c.location_constraint)
+        .map(|l| l.as_str().to_owned())
+        .filter(|l| !l.is_empty());
+    let location = match constraint {
+        None => s3.region.clone(),
+        Some(l) if l == s3.region => l,
+        Some(_) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::IllegalLocationConstraintException,
+                format!(
+                    "The specified location-constraint is not valid for this endpoint (region {})",
+                    s3.region
+                ),
+            ));
+        }
+    };
+    s3.layer
+        .make_bucket(&input.bucket, MakeBucketOptions { location })
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{}", input.bucket)),
+    }))
+}
+
+pub(crate) async fn head_bucket(
+    s3: &StrataS3,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    let map_err = err_mapper(&req);
+    let info = s3.layer.bucket_info(&req.input.bucket).await.map_err(map_err)?;
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(info.location),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn delete_bucket(
+    s3: &StrataS3,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let map_err = err_mapper(&req);
+    s3.layer
+        .delete_bucket(&req.input.bucket, false)
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(DeleteBucketOutput {}))
+}
+
+pub(crate) async fn get_bucket_location(
+    s3: &StrataS3,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let map_err = err_mapper(&req);
+    let info = s3.layer.bucket_info(&req.input.bucket).await.map_err(map_err)?;
+    // S3 reports us-east-1 as an empty LocationConstraint.
+    let location_constraint = if info.location.is_empty() || info.location == DEFAULT_REGION {
+        None
+    } else {
+        Some(BucketLocationConstraint::from(info.location))
+    };
+    Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+}
+
+pub(crate) async fn get_bucket_versioning(
+    s3: &StrataS3,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    let map_err = err_mapper(&req);
+    let info = s3.layer.bucket_info(&req.input.bucket).await.map_err(map_err)?;
+    let status = match info.versioning {
+        VersioningState::Unversioned => None,
+        VersioningState::Enabled => Some(BucketVersioningStatus::from_static(
+            BucketVersioningStatus::ENABLED,
+        )),
+        VersioningState::Suspended => Some(BucketVersioningStatus::from_static(
+            BucketVersioningStatus::SUSPENDED,
+        )),
+    };
+    Ok(S3Response::new(GetBucketVersioningOutput {
+        status,
+        mfa_delete: None,
+    }))
+}
+
+pub(crate) async fn put_bucket_versioning(
+    s3: &StrataS3,
+    req: S3Request<PutBucketVersioningInput>,
+) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    let map_err = err_mapper(&req);
+    let config = req.input.versioning_configuration;
+    if config
+        .mfa_delete
+        .as_ref()
+        .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "MFA delete is not implemented",
+        ));
+    }
+    let state = versioning_state(config.status.as_ref().map(BucketVersioningStatus::as_str))?;
+    s3.layer
+        .set_bucket_versioning(&req.input.bucket, state)
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(PutBucketVersioningOutput {}))
+}
+
+fn versioning_state(status: Option<&str>) -> S3Result<VersioningState> {
+    match status {
+        Some(BucketVersioningStatus::ENABLED) => Ok(VersioningState::Enabled),
+        Some(BucketVersioningStatus::SUSPENDED) => Ok(VersioningState::Suspended),
+        _ => Err(S3Error::with_message(
+            S3ErrorCode::IllegalVersioningConfigurationException,
+            "The versioning configuration specified in the request is invalid.",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioning_status_parses() {
+        assert_eq!(
+            versioning_state(Some("Enabled")).unwrap(),
+            VersioningState::Enabled
+        );
+        assert_eq!(
+            versioning_state(Some("Suspended")).unwrap(),
+            VersioningState::Suspended
+        );
+        assert!(versioning_state(Some("enabled")).is_err());
+        assert!(versioning_state(None).is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! Unauthenticated health routes, answered before any S3 operation is resolved:
+//! `GET|HEAD /health/live` (the process serves HTTP) and `GET|HEAD /health/ready` or `/healthz`
+//! (every erasure set has write quorum).
+//!
+//! Invariant: these routes reveal nothing but the status code and a one-word body.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Method, StatusCode, Uri};
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result};
+use strata_object::ObjectLayer;
+
+/// Path of the liveness probe.
+pub const LIVE_PATH: &str = "/health/live";
+/// Path of the readiness probe.
+pub const READY_PATH: &str = "/health/ready";
+/// Kubernetes-style alias of the readiness probe.
+pub const HEALTHZ_PATH: &str = "/healthz";
+
+/// The health routes.
+pub struct HealthRoute {
+    layer: Arc<ObjectLayer>,
+}
+
+impl HealthRoute {
+    /// Health routes over `layer`.
+    pub fn new(layer: Arc<ObjectLayer>) -> HealthRoute {
+        HealthRoute { layer }
+    }
+}
+
+fn is_health_request(method: &Method, path: &str) -> bool {
+    (method == Method::GET || method == Method::HEAD) && matches!(path, LIVE_PATH | READY_PATH | HEALTHZ_PATH)
+}
+
+#[async_trait::async_trait]
+impl S3Route for HealthRoute {
+    fn is_match(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        _headers: &HeaderMap,
+        _extensions: &mut http::Extensions,
+    ) -> bool {
+        is_health_request(method, uri.path())
+    }
+
+    async fn check_access(&self, _req: &mut S3Request<Body>) -> S3Result<()> {
+        // Probes come from load balancers and kubelets, which do not sign requests.
+        Ok(())
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let ready = if req.uri.path() == LIVE_PATH {
+            true
+        } else {
+            self.layer.health().await.write_quorum
+        };
+        let (status, text) = if ready {
+            (StatusCode::OK, "ok\n")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable\n")
+        };
+        let mut resp = S3Response::with_status(Body::from(text.to_owned()), status);
+        resp.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+        resp.headers.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_only_health_paths() {
+        assert!(is_health_request(&Method::GET, "/health/live"));
+        assert!(is_health_request(&Method::HEAD, "/health/ready"));
+        assert!(is_health_request(&Method::GET, "/healthz"));
+        assert!(!is_health_request(&Method::PUT, "/healthz"));
+        assert!(!is_health_request(&Method::GET, "/health/other"));
+        assert!(!is_health_request(&Method::GET, "/healthz/key"));
+    }
+}

@@ -1,0 +1,402 @@
+//! Multipart upload operations: CreateMultipartUpload, UploadPart, UploadPartCopy,
+//! CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
+//!
+//! Invariants: part numbers reach the object layer only inside 1..=[`PART_NUMBER_MAX`];
+//! the parts of a completion reach it in the order the client sent them (the object layer
+//! checks the order); pages are capped at [`LIST_KEYS_MAX`].
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use strata_object::{
+    CompletePart, GetOptions, LIST_KEYS_MAX, ListPartsOptions, ListUploadsOptions, PART_NUMBER_MAX,
+    PutOptions,
+};
+
+use crate::convert::{self, MetadataInput, maybe_url_encode};
+use crate::object::{check_copy_source_conditions, copy_source};
+use crate::precondition::Conditions;
+use crate::service::{StrataS3, err_mapper};
+
+fn part_number(n: i32) -> S3Result<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=PART_NUMBER_MAX).contains(n))
+        .ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })
+}
+
+fn page_size(value: Option<i32>, what: &'static str) -> S3Result<usize> {
+    match value {
+        None => Ok(LIST_KEYS_MAX),
+        Some(n) => {
+            let n = convert::non_negative(n, what)?;
+            Ok(usize::try_from(n).unwrap_or(LIST_KEYS_MAX).min(LIST_KEYS_MAX))
+        }
+    }
+}
+
+fn as_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+pub(crate) async fn create_multipart_upload(
+    s3: &StrataS3,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    if input.server_side_encryption.is_some()
+        || input.sse_customer_algorithm.is_some()
+        || input.ssekms_key_id.is_some()
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Server-side encryption is not implemented yet",
+        ));
+    }
+    if input.tagging.is_some()
+        || input.object_lock_mode.is_some()
+        || input.object_lock_legal_hold_status.is_some()
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Tagging and object lock are not implemented yet",
+        ));
+    }
+    if let Some(class) = &input.storage_class
+        && class.as_str() != StorageClass::STANDARD
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidStorageClass,
+            "The storage class you specified is not valid",
+        ));
+    }
+    let opts = PutOptions {
+        metadata: MetadataInput {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            content_disposition: input.content_disposition,
+            expires: input.expires,
+            user: input.metadata,
+        }
+        .into_metadata(),
+        ..Default::default()
+    };
+    let upload = s3
+        .layer
+        .create_multipart_upload(&input.bucket, &input.key, opts)
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(upload.bucket),
+        key: Some(upload.key),
+        upload_id: Some(upload.upload_id),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn upload_part(
+    s3: &StrataS3,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    if input.sse_customer_algorithm.is_some() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Server-side encryption is not implemented yet",
+        ));
+    }
+    let number = part_number(input.part_number)?;
+    let size = match input.content_length {
+        None => None,
+        Some(n) => Some(u64::try_from(n).map_err(|_| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Content-Length must not be negative",
+            )
+        })?),
+    };
+    let opts = PutOptions {
+        size,
+        content_md5: convert::content_md5(input.content_md5.as_deref())?,
+        ..Default::default()
+    };
+    let part = s3
+        .layer
+        .upload_part(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            number,
+            convert::put_stream(input.body),
+            opts,
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(convert::etag(&part.etag)),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn upload_part_copy(
+    s3: &StrataS3,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let map_err = err_mapper(&req);
+    let input = &req.input;
+    if input.sse_customer_algorithm.is_some() || input.copy_source_sse_customer_algorithm.is_some() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Server-side encryption is not implemented yet",
+        ));
+    }
+    let number = part_number(input.part_number)?;
+    let src = copy_source(input.copy_source.clone())?;
+    let range = input
+        .copy_source_range
+        .as_deref()
+        .map(convert::copy_source_range)
+        .transpose()?;
+    let conditions = Conditions {
+        if_match: input.copy_source_if_match.clone(),
+        if_none_match: input.copy_source_if_none_match.clone(),
+        if_modified_since: input.copy_source_if_modified_since.clone(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
+    };
+    check_copy_source_conditions(s3, &req, &src, &conditions).await?;
+    let input = req.input;
+    let part = s3
+        .layer
+        .upload_part_copy(
+            &src.bucket,
+            &src.key,
+            GetOptions {
+                version_id: src.version_id.clone(),
+                range,
+                part_number: None,
+            },
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            number,
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(convert::etag(&part.etag)),
+            last_modified: Some(convert::timestamp(part.mod_time)),
+            ..Default::default()
+        }),
+        copy_source_version_id: src.version_id,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn complete_multipart_upload(
+    s3: &StrataS3,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    if input.if_match.is_some() || input.if_none_match.is_some() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Conditional writes are not implemented yet",
+        ));
+    }
+    let malformed = || {
+        S3Error::with_message(
+            S3ErrorCode::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+    };
+    let listed = input
+        .multipart_upload
+        .and_then(|m| m.parts)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(malformed)?;
+    let mut parts = Vec::with_capacity(listed.len());
+    for p in listed {
+        let number = part_number(p.part_number.ok_or_else(malformed)?)?;
+        let etag = p.e_tag.ok_or_else(malformed)?.into_value();
+        parts.push(CompletePart { number, etag });
+    }
+    let info = s3
+        .layer
+        .complete_multipart_upload(&input.bucket, &input.key, &input.upload_id, parts)
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        e_tag: Some(convert::etag(&info.etag)),
+        version_id: info.version_id,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn abort_multipart_upload(
+    s3: &StrataS3,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    if input.if_match_initiated_time.is_some() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Conditional aborts are not implemented yet",
+        ));
+    }
+    s3.layer
+        .abort_multipart_upload(&input.bucket, &input.key, &input.upload_id)
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+pub(crate) async fn list_parts(
+    s3: &StrataS3,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    let max = page_size(input.max_parts, "max-parts")?;
+    let marker = match input.part_number_marker {
+        None => 0,
+        Some(n) => convert::non_negative(n, "part-number-marker")?,
+    };
+    let page = s3
+        .layer
+        .list_parts(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            ListPartsOptions {
+                part_number_marker: marker,
+                max_parts: max,
+            },
+        )
+        .await
+        .map_err(map_err)?;
+    let parts = page
+        .parts
+        .into_iter()
+        .map(|p| Part {
+            e_tag: Some(convert::etag(&p.etag)),
+            last_modified: Some(convert::timestamp(p.mod_time)),
+            part_number: i32::try_from(p.number).ok(),
+            size: Some(convert::size_i64(p.size)),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        initiator: Some(s3.owner.initiator()),
+        owner: Some(s3.owner.owner()),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        max_parts: Some(as_i32(max)),
+        part_number_marker: i32::try_from(marker).ok(),
+        next_part_number_marker: page.next_part_number_marker.and_then(|n| i32::try_from(n).ok()),
+        is_truncated: Some(page.is_truncated),
+        parts: Some(parts),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn list_multipart_uploads(
+    s3: &StrataS3,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    let url = convert::url_encoding(input.encoding_type.as_ref())?;
+    let max = page_size(input.max_uploads, "max-uploads")?;
+    let prefix = input.prefix.unwrap_or_default();
+    let delimiter = input.delimiter.filter(|d| !d.is_empty());
+    let key_marker = input.key_marker.filter(|m| !m.is_empty());
+    let upload_id_marker = input.upload_id_marker.filter(|m| !m.is_empty());
+    let page = s3
+        .layer
+        .list_multipart_uploads(
+            &input.bucket,
+            ListUploadsOptions {
+                prefix: prefix.clone(),
+                delimiter: delimiter.clone(),
+                key_marker: key_marker.clone(),
+                upload_id_marker: upload_id_marker.clone(),
+                max_uploads: max,
+            },
+        )
+        .await
+        .map_err(map_err)?;
+    let uploads = page
+        .uploads
+        .into_iter()
+        .map(|u| MultipartUpload {
+            initiated: Some(convert::timestamp(u.initiated)),
+            initiator: Some(s3.owner.initiator()),
+            key: Some(maybe_url_encode(u.key, url)),
+            owner: Some(s3.owner.owner()),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            upload_id: Some(u.upload_id),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(input.bucket),
+        prefix: Some(maybe_url_encode(prefix, url)),
+        delimiter: delimiter.map(|d| maybe_url_encode(d, url)),
+        key_marker: Some(maybe_url_encode(key_marker.unwrap_or_default(), url)),
+        upload_id_marker: Some(upload_id_marker.unwrap_or_default()),
+        max_uploads: Some(as_i32(max)),
+        is_truncated: Some(page.is_truncated),
+        next_key_marker: page.next_key_marker.map(|m| maybe_url_encode(m, url)),
+        next_upload_id_marker: page.next_upload_id_marker,
+        uploads: Some(uploads),
+        common_prefixes: Some(
+            page.common_prefixes
+                .into_iter()
+                .map(|p| CommonPrefix {
+                    prefix: Some(maybe_url_encode(p, url)),
+                })
+                .collect(),
+        ),
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_numbers_are_checked() {
+        assert_eq!(part_number(1).unwrap(), 1);
+        assert_eq!(part_number(10_000).unwrap(), 10_000);
+        for bad in [0, -1, 10_001] {
+            let err = part_number(bad).unwrap_err();
+            assert_eq!(err.code(), &S3ErrorCode::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn page_sizes_clamp() {
+        assert_eq!(page_size(None, "max-parts").unwrap(), LIST_KEYS_MAX);
+        assert_eq!(page_size(Some(2), "max-parts").unwrap(), 2);
+        assert_eq!(page_size(Some(100_000), "max-parts").unwrap(), LIST_KEYS_MAX);
+        assert!(page_size(Some(-2), "max-parts").is_err());
+    }
+}

@@ -1,0 +1,735 @@
+//! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject.
+//!
+//! Invariants: conditional headers are evaluated on the version's metadata before a single body
+//! byte is read; features not implemented yet (server-side encryption, conditional writes,
+//! object lock, tagging on write, storage classes other than STANDARD) are refused with
+//! `501 NotImplemented` instead of being silently ignored.
+
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use strata_object::{
+    ByteRange, DeleteOptions, GetOptions, LIST_KEYS_MAX, ObjectError, ObjectInfo, ObjectMetadata, PutOptions,
+};
+
+use crate::convert::{self, BodyStream, MetadataInput};
+use crate::precondition::Conditions;
+use crate::service::{StrataS3, err_mapper, request_id};
+
+/// How many deletes of one DeleteObjects request run at the same time.
+const DELETE_OBJECTS_CONCURRENCY_MAX: usize = 16;
+
+/// S3's message for a copy onto itself that changes nothing.
+const SELF_COPY_MESSAGE: &str = "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.";
+
+fn not_implemented(what: &str) -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NotImplemented,
+        format!("{what} is not implemented yet"),
+    )
+}
+
+/// Refuses write options Strata does not implement yet.
+fn refuse_unsupported_write(
+    sse: bool,
+    storage_class: Option<&StorageClass>,
+    object_lock: bool,
+    tagging: bool,
+) -> S3Result<()> {
+    if sse {
+        return Err(not_implemented("Server-side encryption"));
+    }
+    if let Some(class) = storage_class
+        && class.as_str() != StorageClass::STANDARD
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidStorageClass,
+            "The storage class you specified is not valid",
+        ));
+    }
+    if object_lock {
+        return Err(not_implemented("Object lock"));
+    }
+    if tagging {
+        return Err(not_implemented("Object tagging"));
+    }
+    Ok(())
+}
+
+fn content_length(len: Option<i64>) -> S3Result<Option<u64>> {
+    match len {
+        None => Ok(None),
+        Some(n) => u64::try_from(n).map(Some).map_err(|_| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Content-Length must not be negative",
+            )
+        }),
+    }
+}
+
+pub(crate) async fn put_object(
+    s3: &StrataS3,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    refuse_unsupported_write(
+        input.server_side_encryption.is_some()
+            || input.sse_customer_algorithm.is_some()
+            || input.ssekms_key_id.is_some(),
+        input.storage_class.as_ref(),
+        input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
+        input.tagging.is_some(),
+    )?;
+    if input.if_match.is_some() || input.if_none_match.is_some() {
+        return Err(not_implemented(
+            "Conditional writes (If-Match / If-None-Match on PUT)",
+        ));
+    }
+    let opts = PutOptions {
+        size: content_length(input.content_length)?,
+        metadata: MetadataInput {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            content_disposition: input.content_disposition,
+            expires: input.expires,
+            user: input.metadata,
+        }
+        .into_metadata(),
+        content_md5: convert::content_md5(input.content_md5.as_deref())?,
+        // s3s verifies a signed payload hash itself while streaming the body.
+        content_sha256: None,
+    };
+    let info = s3
+        .layer
+        .put_object(&input.bucket, &input.key, convert::put_stream(input.body), opts)
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(convert::etag(&info.etag)),
+        version_id: info.version_id,
+        size: Some(convert::size_i64(info.size)),
+        ..Default::default()
+    }))
+}
+
+/// Which bytes of the object a read serves, resolved against its size.
+struct Span {
+    length: u64,
+    /// `Content-Range` when a range or part was asked for.
+    content_range: Option<String>,
+}
+
+/// What a GetObject / HeadObject asked for, beyond the key.
+struct ReadRequest {
+    version_id: Option<String>,
+    range: Option<ByteRange>,
+    part_number: Option<u32>,
+    conditions: Conditions,
+}
+
+fn read_request(
+    version_id: Option<String>,
+    range: Option<Range>,
+    part_number: Option<i32>,
+    conditions: Conditions,
+) -> S3Result<ReadRequest> {
+    let part_number = match part_number {
+        None => None,
+        Some(n) => Some(u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?),
+    };
+    if part_number.is_some() && range.is_some() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter",
+        ));
+    }
+    Ok(ReadRequest {
+        version_id,
+        range: range.map(convert::byte_range),
+        part_number,
+        conditions,
+    })
+}
+
+fn content_range(offset: u64, length: u64, size: u64) -> String {
+    if length == 0 {
+        return format!("bytes */{size}");
+    }
+    format!("bytes {offset}-{}/{size}", offset + length - 1)
+}
+
+/// The part count S3 reports with `partNumber` reads of multipart objects.
+fn parts_count(info: &ObjectInfo, part_number: Option<u32>) -> Option<i32> {
+    part_number?;
+    i32::try_from(info.parts.len()).ok()
+}
+
+/// Resolves the span of a HEAD request locally (HeadObject returns no span).
+fn head_span(info: &ObjectInfo, read: &ReadRequest) -> S3Result<Span> {
+    if let Some(range) = read.range {
+        let (offset, length) = range
+            .resolve(info.size)
+            .ok_or_else(|| crate::map_object_error(ObjectError::InvalidRange { size: info.size }, None))?;
+        return Ok(Span {
+            length,
+            content_range: Some(content_range(offset, length, info.size)),
+        });
+    }
+    if let Some(number) = read.part_number {
+        let n_parts = u32::try_from(info.parts.len()).unwrap_or(u32::MAX);
+        let idx = usize::try_from(number - 1).unwrap_or(usize::MAX);
+        let Some(part) = info.parts.get(idx) else {
+            if number == 1 && info.parts.is_empty() {
+                // An empty object has no stored parts; part 1 is the whole (empty) object.
+                return Ok(Span {
+                    length: 0,
+                    content_range: None,
+                });
+            }
+            return Err(crate::map_object_error(
+                ObjectError::InvalidPartNumber {
+                    part_number: number,
+                    n_parts,
+                },
+                None,
+            ));
+        };
+        let offset: u64 = info.parts[..idx].iter().map(|p| p.size).sum();
+        return Ok(Span {
+            length: part.size,
+            content_range: Some(content_range(offset, part.size, info.size)),
+        });
+    }
+    Ok(Span {
+        length: info.size,
+        content_range: None,
+    })
+}
+
+/// Response header overrides (`response-content-type` and friends).
+struct Overrides {
+    content_type: Option<String>,
+    content_language: Option<String>,
+    expires: Option<Timestamp>,
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+}
+
+/// The standard headers of a response, after overrides.
+struct StandardHeaders {
+    content_type: Option<String>,
+    content_language: Option<String>,
+    expires: Option<Timestamp>,
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+}
+
+fn standard_headers(meta: &ObjectMetadata, o: Overrides) -> StandardHeaders {
+    StandardHeaders {
+        content_type: o.content_type.or_else(|| meta.content_type.clone()),
+        content_language: o.content_language.or_else(|| meta.content_language.clone()),
+        expires: o
+            .expires
+            .or_else(|| meta.expires.as_deref().and_then(convert::parse_http_date)),
+        cache_control: o.cache_control.or_else(|| meta.cache_control.clone()),
+        content_disposition: o.content_disposition.or_else(|| meta.content_disposition.clone()),
+        content_encoding: o.content_encoding.or_else(|| meta.content_encoding.clone()),
+    }
+}
+
+pub(crate) async fn get_object(
+    s3: &StrataS3,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let map_err = err_mapper(&req);
+    let rid = request_id(&req).unwrap_or("-").to_owned();
+    let input = req.input;
+    if input.sse_customer_algorithm.is_some() {
+        return Err(not_implemented("Server-side encryption with customer keys"));
+    }
+    let read = read_request(
+        input.version_id,
+        input.range,
+        input.part_number,
+        Conditions {
+            if_match: input.if_match,
+            if_none_match: input.if_none_match,
+            if_modified_since: input.if_modified_since,
+            if_unmodified_since: input.if_unmodified_since,
+        },
+    )?;
+    let opts = GetOptions {
+        version_id: read.version_id.clone(),
+        range: read.range,
+        part_number: read.part_number,
+    };
+    let reader = s3
+        .layer
+        .get_object(&input.bucket, &input.key, opts)
+        .await
+        .map_err(map_err)?;
+    let info = reader.info;
+    read.conditions.check_read(&info.etag, info.mod_time)?;
+    let partial = read.range.is_some() || read.part_number.is_some();
+    let headers = standard_headers(
+        &info.metadata,
+        Overrides {
+            content_type: input.response_content_type,
+            content_language: input.response_content_language,
+            expires: input.response_expires,
+            cache_control: input.response_cache_control,
+            content_disposition: input.response_content_disposition,
+            content_encoding: input.response_content_encoding,
+        },
+    );
+    let output = GetObjectOutput {
+        body: Some(BodyStream::blob(reader.body, reader.length, &rid)),
+        accept_ranges: Some("bytes".to_owned()),
+        content_length: Some(convert::size_i64(reader.length)),
+        content_range: partial.then(|| content_range(reader.offset, reader.length, info.size)),
+        parts_count: parts_count(&info, read.part_number),
+        e_tag: Some(convert::etag(&info.etag)),
+        last_modified: Some(convert::timestamp(info.mod_time)),
+        metadata: convert::user_metadata(&info.metadata),
+        version_id: info.version_id.clone(),
+        content_type: headers.content_type,
+        content_language: headers.content_language,
+        expires: headers.expires,
+        cache_control: headers.cache_control,
+        content_disposition: headers.content_disposition,
+        content_encoding: headers.content_encoding,
+        ..Default::default()
+    };
+    Ok(S3Response::new(output))
+}
+
+pub(crate) async fn head_object(
+    s3: &StrataS3,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    if input.sse_customer_algorithm.is_some() {
+        return Err(not_implemented("Server-side encryption with customer keys"));
+    }
+    let read = read_request(
+        input.version_id,
+        input.range,
+        input.part_number,
+        Conditions {
+            if_match: input.if_match,
+            if_none_match: input.if_none_match,
+            if_modified_since: input.if_modified_since,
+            if_unmodified_since: input.if_unmodified_since,
+        },
+    )?;
+    let opts = GetOptions {
+        version_id: read.version_id.clone(),
+        range: None,
+        part_number: None,
+    };
+    let info = s3
+        .layer
+        .head_object(&input.bucket, &input.key, opts)
+        .await
+        .map_err(map_err)?;
+    read.conditions.check_read(&info.etag, info.mod_time)?;
+    let span = head_span(&info, &read)?;
+    let headers = standard_headers(
+        &info.metadata,
+        Overrides {
+            content_type: input.response_content_type,
+            content_language: input.response_content_language,
+            expires: input.response_expires,
+            cache_control: input.response_cache_control,
+            content_disposition: input.response_content_disposition,
+            content_encoding: input.response_content_encoding,
+        },
+    );
+    Ok(S3Response::new(HeadObjectOutput {
+        accept_ranges: Some("bytes".to_owned()),
+        content_length: Some(convert::size_i64(span.length)),
+        content_range: span.content_range,
+        parts_count: parts_count(&info, read.part_number),
+        e_tag: Some(convert::etag(&info.etag)),
+        last_modified: Some(convert::timestamp(info.mod_time)),
+        metadata: convert::user_metadata(&info.metadata),
+        version_id: info.version_id.clone(),
+        content_type: headers.content_type,
+        content_language: headers.content_language,
+        expires: headers.expires,
+        cache_control: headers.cache_control,
+        content_disposition: headers.content_disposition,
+        content_encoding: headers.content_encoding,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn delete_object(
+    s3: &StrataS3,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let map_err = err_mapper(&req);
+    let input = req.input;
+    if input.if_match.is_some()
+        || input.if_match_last_modified_time.is_some()
+        || input.if_match_size.is_some()
+    {
+        return Err(not_implemented("Conditional deletes"));
+    }
+    let result = delete_one(s3, &input.bucket, &input.key, input.version_id)
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(DeleteObjectOutput {
+        delete_marker: result.delete_marker.then_some(true),
+        version_id: result.version_id,
+        request_charged: None,
+    }))
+}
+
+/// Deletes one key or version. S3 answers success for a key that does not exist, so the
+/// object layer's `NoSuchKey` counts as done (only when no version was named).
+async fn delete_one(
+    s3: &StrataS3,
+    bucket: &str,
+    key: &str,
+    version_id: Option<String>,
+) -> Result<strata_object::DeleteResult, ObjectError> {
+    let by_version = version_id.is_some();
+    match s3
+        .layer
+        .delete_object(
+            bucket,
+            key,
+            DeleteOptions {
+                version_id: version_id.clone(),
+            },
+        )
+        .await
+    {
+        Ok(result) => Ok(result),
+        Err(ObjectError::NoSuchKey { .. }) if !by_version => Ok(strata_object::DeleteResult::default()),
+        Err(ObjectError::NoSuchVersion { .. }) if by_version => Ok(strata_object::DeleteResult {
+            version_id,
+            delete_marker: false,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) async fn delete_objects(
+    s3: &StrataS3,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let map_err = err_mapper(&req);
+    let rid = request_id(&req).map(str::to_owned);
+    let input = req.input;
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let objects = input.delete.objects;
+    if objects.len() > LIST_KEYS_MAX {
+        return Err(S3Error::with_message(
+            S3ErrorCode::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        ));
+    }
+    // The bucket must exist: S3 answers NoSuchBucket for the whole request.
+    s3.layer.bucket_info(&input.bucket).await.map_err(map_err)?;
+    let bucket = input.bucket.as_str();
+    let results: Vec<(ObjectIdentifier, Result<strata_object::DeleteResult, ObjectError>)> =
+        futures::stream::iter(objects)
+            .map(|obj| async move {
+                let result = delete_one(s3, bucket, &obj.key, obj.version_id.clone()).await;
+                (obj, result)
+            })
+            .buffered(DELETE_OBJECTS_CONCURRENCY_MAX)
+            .collect()
+            .await;
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for (obj, result) in results {
+        match result {
+            Ok(r) => {
+                if quiet {
+                    continue;
+                }
+                let created_marker = r.delete_marker && obj.version_id.is_none();
+                deleted.push(DeletedObject {
+                    key: Some(obj.key),
+                    version_id: if created_marker { None } else { obj.version_id },
+                    delete_marker: r.delete_marker.then_some(true),
+                    delete_marker_version_id: if r.delete_marker {
+                        Some(r.version_id.unwrap_or_else(|| "null".to_owned()))
+                    } else {
+                        None
+                    },
+                });
+            }
+            Err(e) => {
+                let s3_err = crate::map_object_error(e, rid.as_deref());
+                errors.push(s3s::dto::Error {
+                    code: Some(s3_err.code().as_str().to_owned()),
+                    message: s3_err.message().map(str::to_owned),
+                    key: Some(obj.key),
+                    version_id: obj.version_id,
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: Some(errors),
+        request_charged: None,
+    }))
+}
+
+/// The source of a copy: bucket, key and version.
+pub(crate) struct CopySourceRef {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) version_id: Option<String>,
+}
+
+pub(crate) fn copy_source(src: CopySource) -> S3Result<CopySourceRef> {
+    match src {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok(CopySourceRef {
+            bucket: bucket.into(),
+            key: key.into(),
+            version_id: version_id.map(Into::into),
+        }),
+        _ => Err(not_implemented("Copying from an access point or outpost")),
+    }
+}
+
+/// Checks `x-amz-copy-source-if-*` against the source version; returns the source's info
+/// when it was looked up. (The check and the copy are two steps: a write in between is not
+/// detected, as with S3's own eventual checks.)
+pub(crate) async fn check_copy_source_conditions<T>(
+    s3: &StrataS3,
+    req: &S3Request<T>,
+    src: &CopySourceRef,
+    conditions: &Conditions,
+) -> S3Result<Option<ObjectInfo>> {
+    if conditions.is_empty() {
+        return Ok(None);
+    }
+    let info = s3
+        .layer
+        .head_object(
+            &src.bucket,
+            &src.key,
+            GetOptions {
+                version_id: src.version_id.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(err_mapper(req))?;
+    conditions.check_copy_source(&info.etag, info.mod_time)?;
+    Ok(Some(info))
+}
+
+fn replace_metadata(directive: Option<&MetadataDirective>) -> S3Result<bool> {
+    match directive.map(MetadataDirective::as_str) {
+        None | Some(MetadataDirective::COPY) => Ok(false),
+        Some(MetadataDirective::REPLACE) => Ok(true),
+        Some(_) => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Unknown metadata directive.",
+        )),
+    }
+}
+
+pub(crate) async fn copy_object(
+    s3: &StrataS3,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
+    let map_err = err_mapper(&req);
+    let input = &req.input;
+    refuse_unsupported_write(
+        input.server_side_encryption.is_some()
+            || input.sse_customer_algorithm.is_some()
+            || input.ssekms_key_id.is_some()
+            || input.copy_source_sse_customer_algorithm.is_some(),
+        input.storage_class.as_ref(),
+        input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
+        input.tagging.is_some(),
+    )?;
+    let src = copy_source(input.copy_source.clone())?;
+    let replace = replace_metadata(input.metadata_directive.as_ref())?;
+    if src.bucket == input.bucket && src.key == input.key && src.version_id.is_none() && !replace {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            SELF_COPY_MESSAGE,
+        ));
+    }
+    let conditions = Conditions {
+        if_match: input.copy_source_if_match.clone(),
+        if_none_match: input.copy_source_if_none_match.clone(),
+        if_modified_since: input.copy_source_if_modified_since.clone(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
+    };
+    check_copy_source_conditions(s3, &req, &src, &conditions).await?;
+    let input = req.input;
+    let metadata = if replace {
+        MetadataInput {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            content_disposition: input.content_disposition,
+            expires: input.expires,
+            user: input.metadata,
+        }
+        .into_metadata()
+    } else {
+        ObjectMetadata::default()
+    };
+    let info = s3
+        .layer
+        .copy_object(
+            &src.bucket,
+            &src.key,
+            GetOptions {
+                version_id: src.version_id.clone(),
+                ..Default::default()
+            },
+            &input.bucket,
+            &input.key,
+            PutOptions {
+                metadata,
+                ..Default::default()
+            },
+            replace,
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(convert::etag(&info.etag)),
+            last_modified: Some(convert::timestamp(info.mod_time)),
+            ..Default::default()
+        }),
+        copy_source_version_id: src.version_id,
+        version_id: info.version_id,
+        ..Default::default()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+    use strata_object::ObjectPartInfo;
+
+    fn info_with_parts(sizes: &[u64]) -> ObjectInfo {
+        ObjectInfo {
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: None,
+            is_latest: true,
+            delete_marker: false,
+            size: sizes.iter().sum(),
+            etag: "e-2".into(),
+            mod_time: SystemTime::UNIX_EPOCH,
+            metadata: ObjectMetadata::default(),
+            parts: sizes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ObjectPartInfo {
+                    number: u32::try_from(i + 1).unwrap(),
+                    size: *s,
+                    etag: "p".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn read(range: Option<ByteRange>, part_number: Option<u32>) -> ReadRequest {
+        ReadRequest {
+            version_id: None,
+            range,
+            part_number,
+            conditions: Conditions::default(),
+        }
+    }
+
+    #[test]
+    fn head_span_by_part_and_range() {
+        let info = info_with_parts(&[10, 5]);
+        let span = head_span(&info, &read(None, Some(2))).unwrap();
+        assert_eq!(span.length, 5);
+        assert_eq!(span.content_range.as_deref(), Some("bytes 10-14/15"));
+        let err = head_span(&info, &read(None, Some(3))).err().unwrap();
+        assert_eq!(err.status_code().unwrap().as_u16(), 416);
+        let span = head_span(&info, &read(Some(ByteRange::Suffix { len: 3 }), None)).unwrap();
+        assert_eq!(span.content_range.as_deref(), Some("bytes 12-14/15"));
+        let err = head_span(&info, &read(Some(ByteRange::From { first: 15 }), None))
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), &S3ErrorCode::InvalidRange);
+        let span = head_span(&info, &read(None, None)).unwrap();
+        assert_eq!((span.length, span.content_range), (15, None));
+    }
+
+    #[test]
+    fn read_request_rejects_range_with_part() {
+        let range = Some(Range::Int {
+            first: 0,
+            last: Some(1),
+        });
+        assert!(read_request(None, range, Some(1), Conditions::default()).is_err());
+        assert!(read_request(None, None, Some(0), Conditions::default()).is_err());
+        assert!(read_request(None, None, Some(1), Conditions::default()).is_ok());
+    }
+
+    #[test]
+    fn metadata_directive() {
+        assert!(!replace_metadata(None).unwrap());
+        assert!(!replace_metadata(Some(&MetadataDirective::from_static("COPY"))).unwrap());
+        assert!(replace_metadata(Some(&MetadataDirective::from_static("REPLACE"))).unwrap());
+        assert!(replace_metadata(Some(&MetadataDirective::from_static("MOVE"))).is_err());
+    }
+
+    #[test]
+    fn overrides_win_over_stored_headers() {
+        let meta = ObjectMetadata {
+            content_type: Some("text/plain".into()),
+            cache_control: Some("no-cache".into()),
+            ..Default::default()
+        };
+        let h = standard_headers(
+            &meta,
+            Overrides {
+                content_type: Some("application/json".into()),
+                content_language: None,
+                expires: None,
+                cache_control: None,
+                content_disposition: None,
+                content_encoding: None,
+            },
+        );
+        assert_eq!(h.content_type.as_deref(), Some("application/json"));
+        assert_eq!(h.cache_control.as_deref(), Some("no-cache"));
+    }
+
+    #[test]
+    fn content_range_format() {
+        assert_eq!(content_range(0, 10, 10), "bytes 0-9/10");
+        assert_eq!(content_range(0, 0, 0), "bytes */0");
+    }
+}

@@ -1,0 +1,224 @@
+//! [`StrataS3`], the [`s3s::S3`] implementation, and [`build_service`], which assembles it with
+//! authentication, health routes and virtual-host parsing into a servable [`S3Service`].
+//!
+//! Invariant: every operation listed in the `impl S3` block delegates to its family module;
+//! everything not listed keeps s3s's default `501 NotImplemented`.
+
+use std::sync::Arc;
+
+use s3s::dto::*;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3, S3Request, S3Response, S3Result};
+use strata_object::{ObjectError, ObjectLayer};
+
+use crate::auth::{RootAuth, RootCredentials};
+use crate::convert::OwnerIdentity;
+use crate::error::{FrontDoorError, map_object_error};
+use crate::health::HealthRoute;
+use crate::{bucket, list, multipart, object};
+
+/// The id of one HTTP request, put into the request's extensions by the server so that
+/// handlers can log it and set it on error bodies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// Settings of the front door.
+#[derive(Clone, Debug)]
+pub struct FrontDoorConfig {
+    /// The region this deployment answers for (`us-east-1` by default).
+    pub region: String,
+    /// Base domains for virtual-host-style requests (`bucket.domain`); empty: path style only.
+    pub domains: Vec<String>,
+    /// The root user.
+    pub root: RootCredentials,
+}
+
+/// The S3 operations over the object layer.
+pub struct StrataS3 {
+    pub(crate) layer: Arc<ObjectLayer>,
+    pub(crate) region: String,
+    pub(crate) owner: OwnerIdentity,
+}
+
+impl StrataS3 {
+    /// The operations over `layer`, answering for `region`, with listings owned by `root`.
+    pub fn new(layer: Arc<ObjectLayer>, region: &str, root: &RootCredentials) -> StrataS3 {
+        StrataS3 {
+            layer,
+            region: region.to_owned(),
+            owner: OwnerIdentity::from_root_access_key(root.access_key()),
+        }
+    }
+}
+
+/// The request id a request carries (set by the server), if any.
+pub(crate) fn request_id<T>(req: &S3Request<T>) -> Option<&str> {
+    req.extensions.get::<RequestId>().map(|id| id.0.as_str())
+}
+
+/// A closure mapping object-layer errors for this request.
+pub(crate) fn err_mapper<T>(req: &S3Request<T>) -> impl Fn(ObjectError) -> s3s::S3Error + use<T> {
+    let id = request_id(req).map(str::to_owned);
+    move |e| map_object_error(e, id.as_deref())
+}
+
+/// Builds the servable service: operations, root authentication, health routes, and
+/// virtual-host parsing when `config.domains` is not empty (path style always works).
+pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Result<S3Service, FrontDoorError> {
+    let s3 = StrataS3::new(Arc::clone(&layer), &config.region, &config.root);
+    let mut builder = S3ServiceBuilder::new(s3);
+    builder.set_auth(RootAuth::new(config.root.clone()));
+    builder.set_route(HealthRoute::new(layer));
+    if !config.domains.is_empty() {
+        let host =
+            s3s::host::MultiDomain::new(&config.domains).map_err(|e| FrontDoorError::InvalidDomain {
+                domains: config.domains.clone(),
+                reason: e.to_string(),
+            })?;
+        builder.set_host(host);
+    }
+    Ok(builder.build())
+}
+
+#[async_trait::async_trait]
+impl S3 for StrataS3 {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        bucket::list_buckets(self, req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        bucket::create_bucket(self, req).await
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        bucket::head_bucket(self, req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        bucket::delete_bucket(self, req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        bucket::get_bucket_location(self, req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        bucket::get_bucket_versioning(self, req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        bucket::put_bucket_versioning(self, req).await
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        object::put_object(self, req).await
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        object::get_object(self, req).await
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        object::head_object(self, req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        object::delete_object(self, req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        object::delete_objects(self, req).await
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        object::copy_object(self, req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        list::list_objects(self, req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        list::list_objects_v2(self, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        list::list_object_versions(self, req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        multipart::create_multipart_upload(self, req).await
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        multipart::upload_part(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        multipart::upload_part_copy(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        multipart::complete_multipart_upload(self, req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        multipart::abort_multipart_upload(self, req).await
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        multipart::list_parts(self, req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        multipart::list_multipart_uploads(self, req).await
+    }
+}
