@@ -185,7 +185,10 @@ pub enum ObjectError {
 impl ObjectError {
     /// Whether the error says "quorum was not available" (S3: 503 SlowDown).
     pub fn is_quorum(&self) -> bool {
-        matches!(self, ObjectError::ReadQuorum { .. } | ObjectError::WriteQuorum { .. })
+        matches!(
+            self,
+            ObjectError::ReadQuorum { .. } | ObjectError::WriteQuorum { .. }
+        )
     }
 }
 

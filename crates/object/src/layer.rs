@@ -20,12 +20,14 @@ use strata_erasure::{Erasure, Layout};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::api::*;
+use crate::background::Background;
 use crate::error::{ObjectError, ObjectResult};
 use crate::names::{check_bucket_name, check_object_key};
 use crate::offline::OfflineDrive;
 use crate::record::{self, BucketRecord, PartRecordRef, VersionRecord};
 use crate::set::{self, ErasureSet, Resolved, WrittenData};
-use crate::stream::{ObjectStream, ReadPlan};
+use crate::slot::DriveSlot;
+use crate::stream::{HealSender, ObjectStream, ReadPlan};
 
 /// Key-lock stripes: locks are striped by key hash so memory stays fixed.
 const KEY_LOCK_STRIPES: usize = 1024;
@@ -42,6 +44,7 @@ pub struct ObjectLayer {
     /// Newest modification time handed out, so versions of a key get increasing times even if
     /// the clock steps back.
     last_mod_time_ns: std::sync::Mutex<i64>,
+    pub(crate) background: Background,
 }
 
 /// An object opened for reading: its metadata, the byte span served, and the lazy body.
@@ -90,7 +93,7 @@ impl ObjectLayer {
         let deployment_id = deployment_id.unwrap_or_else(uuid::Uuid::new_v4);
         let mut sets = Vec::new();
         for (set_idx, paths) in drives.chunks(set_size).enumerate() {
-            let mut set_drives: Vec<Arc<dyn Drive>> = Vec::with_capacity(set_size);
+            let mut slots: Vec<Arc<DriveSlot>> = Vec::with_capacity(set_size);
             for (drive_idx, path) in paths.iter().enumerate() {
                 let expected = FormatRecord::new_deployment(
                     deployment_id,
@@ -100,18 +103,26 @@ impl ObjectLayer {
                     layout.n_data() as u32,
                     layout.n_parity() as u32,
                 );
-                match LocalDrive::open(path.clone(), &expected).await {
-                    Ok(drive) => set_drives.push(drive),
+                let endpoint = path.display().to_string();
+                let slot = match LocalDrive::open(path.clone(), &expected).await {
+                    Ok(drive) => DriveSlot::new(endpoint, Some(path.clone()), expected, drive, true),
                     Err(err @ (DriveError::FormatMismatch { .. } | DriveError::Unformatted { .. })) => {
                         return Err(err.into());
                     }
                     Err(err) => {
                         tracing::warn!(drive = %path.display(), %err, "drive cannot be opened; starting it offline");
-                        set_drives.push(Arc::new(OfflineDrive::new(path.display().to_string(), expected)));
+                        let placeholder = Arc::new(OfflineDrive::new(endpoint.clone(), expected.clone()));
+                        DriveSlot::new(endpoint, Some(path.clone()), expected, placeholder, false)
                     }
-                }
+                };
+                slots.push(Arc::new(slot));
             }
-            sets.push(ErasureSet { drives: set_drives, erasure: Erasure::new(layout)? });
+            let drives = slots.iter().map(|s| s.clone() as Arc<dyn Drive>).collect();
+            sets.push(ErasureSet {
+                drives,
+                slots,
+                erasure: Erasure::new(layout)?,
+            });
         }
         let layer = ObjectLayer {
             deployment_id,
@@ -119,6 +130,7 @@ impl ObjectLayer {
             buckets: RwLock::new(HashMap::new()),
             key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             last_mod_time_ns: std::sync::Mutex::new(0),
+            background: Background::new(),
         };
         layer.load_buckets().await?;
         tracing::info!(
@@ -136,12 +148,17 @@ impl ObjectLayer {
         self.deployment_id
     }
 
-    /// Whether the deployment can read and write.
+    /// Whether the deployment can read and write: drives believed online against each set's
+    /// quorums.
     pub async fn health(&self) -> Health {
-        let mut health = Health { write_quorum: true, read_quorum: true, n_drives_online: 0, n_drives: 0 };
+        let mut health = Health {
+            write_quorum: true,
+            read_quorum: true,
+            n_drives_online: 0,
+            n_drives: 0,
+        };
         for set in &self.sets {
-            let online = join_all(set.drives.iter().map(|d| async move { d.info().await.is_ok() })).await;
-            let n_online = online.iter().filter(|ok| **ok).count();
+            let n_online = set.slots.iter().filter(|s| s.is_online()).count();
             health.n_drives += set.n_drives();
             health.n_drives_online += n_online;
             health.write_quorum &= n_online >= set.write_quorum();
@@ -203,7 +220,10 @@ impl ObjectLayer {
             let results = join_all(set.drives.iter().map(|d| d.meta_commit(ops()))).await;
             let n_ok = results.iter().filter(|r| r.is_ok()).count();
             if n_ok < set.write_quorum() {
-                return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+                return Err(ObjectError::WriteQuorum {
+                    needed: set.write_quorum(),
+                    got: n_ok,
+                });
             }
         }
         Ok(())
@@ -215,7 +235,9 @@ impl ObjectLayer {
         let mut counts: HashMap<String, (usize, BucketRecord)> = HashMap::new();
         let mut n_answered = 0;
         for drive in self.all_drives() {
-            let Ok(entries) = set::scan_all(drive.as_ref(), Table::Buckets, b"").await else { continue };
+            let Ok(entries) = set::scan_all(drive.as_ref(), Table::Buckets, b"").await else {
+                continue;
+            };
             n_answered += 1;
             for entry in entries {
                 match record::decode::<BucketRecord>(&entry.value) {
@@ -226,7 +248,10 @@ impl ObjectLayer {
         }
         let quorum = self.sets.iter().map(|s| s.read_quorum()).min().unwrap_or(1);
         if n_answered < quorum {
-            return Err(ObjectError::ReadQuorum { needed: quorum, got: n_answered });
+            return Err(ObjectError::ReadQuorum {
+                needed: quorum,
+                got: n_answered,
+            });
         }
         let mut buckets = self.buckets.write().await;
         buckets.clear();
@@ -238,13 +263,25 @@ impl ObjectLayer {
         Ok(())
     }
 
+    /// Every bucket's record, encoded as stored (for healing drives that lack them).
+    pub(crate) async fn bucket_records_encoded(&self) -> Vec<(String, Vec<u8>)> {
+        self.buckets
+            .read()
+            .await
+            .iter()
+            .map(|(name, rec)| (name.clone(), record::encode(rec)))
+            .collect()
+    }
+
     async fn bucket_record(&self, bucket: &str) -> ObjectResult<BucketRecord> {
         self.buckets
             .read()
             .await
             .get(bucket)
             .cloned()
-            .ok_or_else(|| ObjectError::NoSuchBucket { bucket: bucket.to_string() })
+            .ok_or_else(|| ObjectError::NoSuchBucket {
+                bucket: bucket.to_string(),
+            })
     }
 
     /// Creates a bucket.
@@ -252,17 +289,29 @@ impl ObjectLayer {
         check_bucket_name(bucket)?;
         let mut buckets = self.buckets.write().await;
         if buckets.contains_key(bucket) {
-            return Err(ObjectError::BucketExists { bucket: bucket.to_string() });
+            return Err(ObjectError::BucketExists {
+                bucket: bucket.to_string(),
+            });
         }
         let rec = BucketRecord {
             name: bucket.to_string(),
             created_ns: record::to_unix_nanos(SystemTime::now()),
-            location: if opts.location.is_empty() { DEFAULT_REGION.to_string() } else { opts.location },
+            location: if opts.location.is_empty() {
+                DEFAULT_REGION.to_string()
+            } else {
+                opts.location
+            },
             versioning: VersioningState::Unversioned,
         };
         let value = record::encode(&rec);
-        self.commit_everywhere(|| vec![MetaOp::put(Table::Buckets, bucket.as_bytes().to_vec(), value.clone())])
-            .await?;
+        self.commit_everywhere(|| {
+            vec![MetaOp::put(
+                Table::Buckets,
+                bucket.as_bytes().to_vec(),
+                value.clone(),
+            )]
+        })
+        .await?;
         buckets.insert(bucket.to_string(), rec);
         Ok(())
     }
@@ -272,7 +321,9 @@ impl ObjectLayer {
     pub async fn delete_bucket(&self, bucket: &str, force: bool) -> ObjectResult<()> {
         let mut buckets = self.buckets.write().await;
         if !buckets.contains_key(bucket) {
-            return Err(ObjectError::NoSuchBucket { bucket: bucket.to_string() });
+            return Err(ObjectError::NoSuchBucket {
+                bucket: bucket.to_string(),
+            });
         }
         let prefix = record::bucket_prefix(bucket);
         if !force {
@@ -281,26 +332,39 @@ impl ObjectLayer {
                     let per_drive = join_all(set.drives.iter().map(|d| {
                         d.meta_scan(
                             table,
-                            strata_drive::ScanRange { prefix: prefix.clone(), limit: 1, ..Default::default() },
+                            strata_drive::ScanRange {
+                                prefix: prefix.clone(),
+                                limit: 1,
+                                ..Default::default()
+                            },
                         )
                     }))
                     .await;
-                    let n_nonempty = per_drive.iter().filter(|r| r.as_ref().is_ok_and(|v| !v.is_empty())).count();
+                    let n_nonempty = per_drive
+                        .iter()
+                        .filter(|r| r.as_ref().is_ok_and(|v| !v.is_empty()))
+                        .count();
                     if n_nonempty > 0 {
-                        return Err(ObjectError::BucketNotEmpty { bucket: bucket.to_string() });
+                        return Err(ObjectError::BucketNotEmpty {
+                            bucket: bucket.to_string(),
+                        });
                     }
                 }
             }
         } else {
             self.purge_bucket(bucket).await?;
         }
-        self.commit_everywhere(|| vec![MetaOp::delete(Table::Buckets, bucket.as_bytes().to_vec())]).await?;
+        self.commit_everywhere(|| vec![MetaOp::delete(Table::Buckets, bucket.as_bytes().to_vec())])
+            .await?;
         buckets.remove(bucket);
         drop(buckets);
         // Configuration blobs go with the bucket (best effort: a leftover is invisible).
         for drive in self.all_drives() {
             if let Ok(entries) = set::scan_all(drive.as_ref(), Table::BucketConfig, &prefix).await {
-                let ops = entries.into_iter().map(|e| MetaOp::delete(Table::BucketConfig, e.key.to_vec())).collect();
+                let ops = entries
+                    .into_iter()
+                    .map(|e| MetaOp::delete(Table::BucketConfig, e.key.to_vec()))
+                    .collect();
                 let _ = drive.meta_commit(ops).await;
             }
         }
@@ -311,7 +375,9 @@ impl ObjectLayer {
     async fn purge_bucket(&self, bucket: &str) -> ObjectResult<()> {
         let prefix = record::bucket_prefix(bucket);
         for drive in self.all_drives() {
-            let Ok(entries) = set::scan_all(drive.as_ref(), Table::Objects, &prefix).await else { continue };
+            let Ok(entries) = set::scan_all(drive.as_ref(), Table::Objects, &prefix).await else {
+                continue;
+            };
             let mut ops = Vec::with_capacity(entries.len() * 2);
             let mut dirs = Vec::new();
             for entry in entries {
@@ -324,9 +390,13 @@ impl ObjectLayer {
             if let Ok(uploads) = set::scan_all(drive.as_ref(), Table::Uploads, &prefix).await {
                 for upload in uploads {
                     if let Ok(rec) = record::decode::<record::UploadRecord>(&upload.value) {
-                        let parts = set::scan_all(drive.as_ref(), Table::Parts, &record::parts_prefix(&rec.upload_id))
-                            .await
-                            .unwrap_or_default();
+                        let parts = set::scan_all(
+                            drive.as_ref(),
+                            Table::Parts,
+                            &record::parts_prefix(&rec.upload_id),
+                        )
+                        .await
+                        .unwrap_or_default();
                         for part in parts {
                             if let Ok(p) = record::decode::<record::PartRecord>(&part.value) {
                                 dirs.push(DataDirId(p.data_dir));
@@ -364,19 +434,29 @@ impl ObjectLayer {
     pub async fn set_bucket_versioning(&self, bucket: &str, state: VersioningState) -> ObjectResult<()> {
         let mut buckets = self.buckets.write().await;
         let Some(rec) = buckets.get(bucket) else {
-            return Err(ObjectError::NoSuchBucket { bucket: bucket.to_string() });
+            return Err(ObjectError::NoSuchBucket {
+                bucket: bucket.to_string(),
+            });
         };
         let mut rec = rec.clone();
         rec.versioning = match (rec.versioning, state) {
             (VersioningState::Unversioned, VersioningState::Suspended) => VersioningState::Suspended,
             (_, VersioningState::Unversioned) => {
-                return Err(ObjectError::InvalidRequest { reason: "versioning cannot be turned off, only suspended" });
+                return Err(ObjectError::InvalidRequest {
+                    reason: "versioning cannot be turned off, only suspended",
+                });
             }
             (_, state) => state,
         };
         let value = record::encode(&rec);
-        self.commit_everywhere(|| vec![MetaOp::put(Table::Buckets, bucket.as_bytes().to_vec(), value.clone())])
-            .await?;
+        self.commit_everywhere(|| {
+            vec![MetaOp::put(
+                Table::Buckets,
+                bucket.as_bytes().to_vec(),
+                value.clone(),
+            )]
+        })
+        .await?;
         buckets.insert(bucket.to_string(), rec);
         Ok(())
     }
@@ -385,7 +465,8 @@ impl ObjectLayer {
     pub async fn put_bucket_config(&self, bucket: &str, name: &str, blob: Bytes) -> ObjectResult<()> {
         self.bucket_record(bucket).await?;
         let key = record::bucket_config_key(bucket, name);
-        self.commit_everywhere(|| vec![MetaOp::put(Table::BucketConfig, key.clone(), blob.to_vec())]).await
+        self.commit_everywhere(|| vec![MetaOp::put(Table::BucketConfig, key.clone(), blob.to_vec())])
+            .await
     }
 
     /// Reads a named configuration blob; `None` when never set.
@@ -404,9 +485,12 @@ impl ObjectLayer {
             }
         }
         if n_answered < set.read_quorum() {
-            return Err(ObjectError::ReadQuorum { needed: set.read_quorum(), got: n_answered });
+            return Err(ObjectError::ReadQuorum {
+                needed: set.read_quorum(),
+                got: n_answered,
+            });
         }
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
         Ok(counts.into_iter().next().and_then(|(v, _)| v))
     }
 
@@ -414,13 +498,20 @@ impl ObjectLayer {
     pub async fn delete_bucket_config(&self, bucket: &str, name: &str) -> ObjectResult<()> {
         self.bucket_record(bucket).await?;
         let key = record::bucket_config_key(bucket, name);
-        self.commit_everywhere(|| vec![MetaOp::delete(Table::BucketConfig, key.clone())]).await
+        self.commit_everywhere(|| vec![MetaOp::delete(Table::BucketConfig, key.clone())])
+            .await
     }
 
     // ---------------------------------------------------------------- objects
 
     /// Stores an object from a byte stream. Returns its info (ETag = hex MD5).
-    pub async fn put_object(&self, bucket: &str, key: &str, body: PutStream, opts: PutOptions) -> ObjectResult<ObjectInfo> {
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: PutStream,
+        opts: PutOptions,
+    ) -> ObjectResult<ObjectInfo> {
         let bucket_rec = self.bucket_record(bucket).await?;
         check_object_key(key)?;
         let set = self.set_for(key);
@@ -435,7 +526,18 @@ impl ObjectLayer {
         let etag = part.etag.clone();
         let parts = if data.size == 0 { Vec::new() } else { vec![part] };
         let _guard = self.key_lock(bucket, key).lock().await;
-        self.commit_version(bucket, key, &bucket_rec, set, &distribution, data, opts.metadata, etag, parts).await
+        self.commit_version(
+            bucket,
+            key,
+            &bucket_rec,
+            set,
+            &distribution,
+            data,
+            opts.metadata,
+            etag,
+            parts,
+        )
+        .await
     }
 
     /// Commits a new version whose data is already durable, replacing the null version when
@@ -478,13 +580,18 @@ impl ObjectLayer {
                 data.ok[drive_idx].then(|| {
                     let mut rec = base.clone();
                     rec.shard_idx = distribution[drive_idx];
-                    let inline = data.inline.as_ref().map(|shards| shards[rec.shard_idx as usize].clone());
+                    let inline = data
+                        .inline
+                        .as_ref()
+                        .map(|shards| shards[rec.shard_idx as usize].clone());
                     (rec, inline)
                 })
             })
             .collect();
         let replace_null = version_id.is_none();
-        let outcome = self.commit_records(bucket, key, set, &new_key, records, replace_null).await;
+        let outcome = self
+            .commit_records(bucket, key, set, &new_key, records, replace_null)
+            .await;
         if let Err(err) = outcome {
             if let Some(dir) = data.data_dir {
                 set.delete_data_dirs(&[dir], &data.ok).await;
@@ -517,21 +624,35 @@ impl ObjectLayer {
         records: Vec<Option<(VersionRecord, Option<Bytes>)>>,
         replace_null: bool,
     ) -> ObjectResult<()> {
-        let existing = if replace_null { set.scan_versions(bucket, key).await } else { Vec::new() };
+        let existing = if replace_null {
+            set.scan_versions(bucket, key).await
+        } else {
+            Vec::new()
+        };
         let results = join_all(records.into_iter().enumerate().map(|(drive_idx, rec)| {
             let drive = set.drives[drive_idx].clone();
             let old_nulls: Vec<MetaEntry> = match existing.get(drive_idx) {
-                Some(Ok(entries)) => entries.iter().filter(|e| is_null_version_key(&e.key)).cloned().collect(),
+                Some(Ok(entries)) => entries
+                    .iter()
+                    .filter(|e| is_null_version_key(&e.key))
+                    .cloned()
+                    .collect(),
                 _ => Vec::new(),
             };
             async move {
-                let Some((rec, inline)) = rec else { return (false, Vec::new()) };
+                let Some((rec, inline)) = rec else {
+                    return (false, Vec::new());
+                };
                 let mut ops = Vec::with_capacity(4);
                 for old in &old_nulls {
                     ops.push(MetaOp::delete(Table::Objects, old.key.to_vec()));
                     ops.push(MetaOp::delete(Table::InlineData, old.key.to_vec()));
                 }
-                ops.push(MetaOp::put(Table::Objects, new_key.to_vec(), record::encode(&rec)));
+                ops.push(MetaOp::put(
+                    Table::Objects,
+                    new_key.to_vec(),
+                    record::encode(&rec),
+                ));
                 if let Some(inline) = inline {
                     ops.push(MetaOp::put(Table::InlineData, new_key.to_vec(), inline.to_vec()));
                 }
@@ -557,10 +678,15 @@ impl ObjectLayer {
                 }
             }))
             .await;
-            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+            return Err(ObjectError::WriteQuorum {
+                needed: set.write_quorum(),
+                got: n_ok,
+            });
         }
         // The replaced null versions' data is unreachable now.
-        let replaced = results.iter().map(|(ok, old)| if *ok { data_dirs_of(old) } else { Vec::new() });
+        let replaced = results
+            .iter()
+            .map(|(ok, old)| if *ok { data_dirs_of(old) } else { Vec::new() });
         for (drive_idx, dirs) in replaced.enumerate() {
             for dir in dirs {
                 if let Err(err) = set.drives[drive_idx].data_dir_delete(dir).await {
@@ -597,7 +723,8 @@ impl ObjectLayer {
                         bucket: bucket.to_string(),
                         key: key.to_string(),
                         delete_marker_version: Some(
-                            record::version_id_string(latest.record.version_id).unwrap_or_else(|| "null".into()),
+                            record::version_id_string(latest.record.version_id)
+                                .unwrap_or_else(|| "null".into()),
                         ),
                     });
                 }
@@ -623,26 +750,52 @@ impl ObjectLayer {
     }
 
     /// Opens an object (or a range or part of it) for reading.
-    pub async fn get_object(&self, bucket: &str, key: &str, opts: GetOptions) -> ObjectResult<GetObjectReader> {
-        let (resolved, is_latest) = self.resolve_for_read(bucket, key, opts.version_id.as_deref()).await?;
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: GetOptions,
+    ) -> ObjectResult<GetObjectReader> {
+        let (resolved, is_latest) = self
+            .resolve_for_read(bucket, key, opts.version_id.as_deref())
+            .await?;
         let info = object_info(bucket, key, &resolved.record, is_latest);
         let size = resolved.record.size;
         let (offset, length) = self.read_span(&resolved.record, &opts)?;
         let set = self.set_for(key);
+        if resolved.holders.len() < set.n_drives() {
+            self.hint_heal(bucket, key);
+        }
         if length == 0 {
-            return Ok(GetObjectReader { info, offset, length, body: ObjectStream::ready(Bytes::new()) });
+            return Ok(GetObjectReader {
+                info,
+                offset,
+                length,
+                body: ObjectStream::ready(Bytes::new()),
+            });
         }
         if resolved.record.inline {
             let framed = set.read_inline(&resolved).await;
-            let decoded = set.erasure.decode_block_framed(&framed, size as usize).map_err(|err| match err {
-                strata_erasure::ErasureError::TooFewShards { needed, got } => ObjectError::ReadQuorum { needed, got },
-                other => other.into(),
-            })?;
-            if !decoded.corrupt_shards.is_empty() {
-                tracing::warn!(bucket, key, corrupt = ?decoded.corrupt_shards, "bitrot in inline data; reconstructed");
+            let decoded =
+                set.erasure
+                    .decode_block_framed(&framed, size as usize)
+                    .map_err(|err| match err {
+                        strata_erasure::ErasureError::TooFewShards { needed, got } => {
+                            ObjectError::ReadQuorum { needed, got }
+                        }
+                        other => other.into(),
+                    })?;
+            if !decoded.corrupt_shards.is_empty() || framed.iter().any(Option::is_none) {
+                tracing::warn!(bucket, key, corrupt = ?decoded.corrupt_shards, "inline data damaged or missing; reconstructed");
+                self.hint_heal(bucket, key);
             }
             let body = decoded.data.slice(offset as usize..(offset + length) as usize);
-            return Ok(GetObjectReader { info, offset, length, body: ObjectStream::ready(body) });
+            return Ok(GetObjectReader {
+                info,
+                offset,
+                length,
+                body: ObjectStream::ready(body),
+            });
         }
         let mut sources: Vec<Option<Arc<dyn Drive>>> = vec![None; set.n_drives()];
         for &(drive_idx, shard_idx) in &resolved.holders {
@@ -654,8 +807,18 @@ impl ObjectLayer {
             parts: resolved.record.parts.clone(),
             offset,
             length,
+            heal: Some(HealSender {
+                tx: self.background.heal_sender(),
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            }),
         };
-        Ok(GetObjectReader { info, offset, length, body: ObjectStream::planned(plan) })
+        Ok(GetObjectReader {
+            info,
+            offset,
+            length,
+            body: ObjectStream::planned(plan),
+        })
     }
 
     /// The byte span a read serves: the range, or the part, or everything.
@@ -679,7 +842,9 @@ impl ObjectLayer {
 
     /// An object's metadata without its data.
     pub async fn head_object(&self, bucket: &str, key: &str, opts: GetOptions) -> ObjectResult<ObjectInfo> {
-        let (resolved, is_latest) = self.resolve_for_read(bucket, key, opts.version_id.as_deref()).await?;
+        let (resolved, is_latest) = self
+            .resolve_for_read(bucket, key, opts.version_id.as_deref())
+            .await?;
         if let Some(part_number) = opts.part_number {
             let n_parts = resolved.record.parts.len().max(1) as u32;
             if part_number == 0 || part_number > n_parts {
@@ -690,20 +855,27 @@ impl ObjectLayer {
     }
 
     /// Deletes the latest version (a delete marker where versions are kept) or one version.
-    pub async fn delete_object(&self, bucket: &str, key: &str, opts: DeleteOptions) -> ObjectResult<DeleteResult> {
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: DeleteOptions,
+    ) -> ObjectResult<DeleteResult> {
         let bucket_rec = self.bucket_record(bucket).await?;
         check_object_key(key)?;
         let set = self.set_for(key);
         if let Some(version_id) = opts.version_id.as_deref() {
             let wanted = record::parse_version_id(version_id)?;
             let result = self.delete_version(bucket, key, set, wanted).await?;
-            return Ok(DeleteResult { version_id: Some(version_id.to_string()), ..result });
+            return Ok(DeleteResult {
+                version_id: Some(version_id.to_string()),
+                ..result
+            });
         }
         match bucket_rec.versioning {
             VersioningState::Unversioned => self.delete_version(bucket, key, set, None).await,
             VersioningState::Enabled | VersioningState::Suspended => {
-                let version_id =
-                    (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
+                let version_id = (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
                 let _guard = self.key_lock(bucket, key).lock().await;
                 let mod_time_ns = self.next_mod_time_ns();
                 let distribution = set.distribution(key);
@@ -728,8 +900,12 @@ impl ObjectLayer {
                         Some((rec, None))
                     })
                     .collect();
-                self.commit_records(bucket, key, set, &new_key, records, version_id.is_none()).await?;
-                Ok(DeleteResult { version_id: Some(record::version_id_string(version_id).unwrap_or_else(|| "null".into())), delete_marker: true })
+                self.commit_records(bucket, key, set, &new_key, records, version_id.is_none())
+                    .await?;
+                Ok(DeleteResult {
+                    version_id: Some(record::version_id_string(version_id).unwrap_or_else(|| "null".into())),
+                    delete_marker: true,
+                })
             }
         }
     }
@@ -746,7 +922,10 @@ impl ObjectLayer {
         let per_drive = set.scan_versions(bucket, key).await;
         let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
         if n_answered < set.write_quorum() {
-            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_answered });
+            return Err(ObjectError::WriteQuorum {
+                needed: set.write_quorum(),
+                got: n_answered,
+            });
         }
         let mut was_marker = false;
         let results = join_all(per_drive.into_iter().enumerate().map(|(drive_idx, entries)| {
@@ -788,9 +967,15 @@ impl ObjectLayer {
         let n_ok = results.iter().filter(|(ok, _, _)| *ok).count();
         was_marker |= results.iter().any(|(_, marker, _)| *marker);
         if n_ok < set.write_quorum() {
-            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+            return Err(ObjectError::WriteQuorum {
+                needed: set.write_quorum(),
+                got: n_ok,
+            });
         }
-        Ok(DeleteResult { version_id: record::version_id_string(wanted), delete_marker: was_marker })
+        Ok(DeleteResult {
+            version_id: record::version_id_string(wanted),
+            delete_marker: was_marker,
+        })
     }
 
     /// Server-side copy: the data streams from the source's drives into new shards without
@@ -808,12 +993,38 @@ impl ObjectLayer {
     ) -> ObjectResult<ObjectInfo> {
         self.bucket_record(dst_bucket).await?;
         check_object_key(dst_key)?;
-        let reader = self.get_object(src_bucket, src_key, GetOptions { range: None, part_number: None, ..src_opts }).await?;
-        let metadata = if replace_metadata { opts.metadata } else { reader.info.metadata.clone() };
+        let reader = self
+            .get_object(
+                src_bucket,
+                src_key,
+                GetOptions {
+                    range: None,
+                    part_number: None,
+                    ..src_opts
+                },
+            )
+            .await?;
+        let metadata = if replace_metadata {
+            opts.metadata
+        } else {
+            reader.info.metadata.clone()
+        };
         let size = reader.info.size;
-        let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| r.map_err(|e| Box::new(e) as BoxError)));
-        self.put_object(dst_bucket, dst_key, body, PutOptions { size: Some(size), metadata, content_md5: None, content_sha256: None })
-            .await
+        let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| {
+            r.map_err(|e| Box::new(e) as BoxError)
+        }));
+        self.put_object(
+            dst_bucket,
+            dst_key,
+            body,
+            PutOptions {
+                size: Some(size),
+                metadata,
+                content_md5: None,
+                content_sha256: None,
+            },
+        )
+        .await
     }
 }
 
@@ -821,14 +1032,16 @@ impl ObjectLayer {
 /// that is at most 16 (and at least 2).
 fn set_size_for(n_drives: usize) -> ObjectResult<usize> {
     if n_drives < strata_erasure::SET_DRIVES_MIN {
-        return Err(ObjectError::InvalidTopology { reason: format!("{n_drives} drives given; at least 2 are needed") });
+        return Err(ObjectError::InvalidTopology {
+            reason: format!("{n_drives} drives given; at least 2 are needed"),
+        });
     }
     if n_drives <= strata_erasure::SET_DRIVES_MAX {
         return Ok(n_drives);
     }
     (strata_erasure::SET_DRIVES_MIN..=strata_erasure::SET_DRIVES_MAX)
         .rev()
-        .find(|size| n_drives % size == 0)
+        .find(|size| n_drives.is_multiple_of(*size))
         .ok_or_else(|| ObjectError::InvalidTopology {
             reason: format!("{n_drives} drives cannot be split into equal erasure sets of 2 to 16 drives"),
         })
@@ -844,7 +1057,11 @@ fn bucket_info(rec: &BucketRecord) -> BucketInfo {
 }
 
 pub(crate) fn part_info(part: &PartRecordRef) -> ObjectPartInfo {
-    ObjectPartInfo { number: part.number, size: part.size, etag: part.etag.clone() }
+    ObjectPartInfo {
+        number: part.number,
+        size: part.size,
+        etag: part.etag.clone(),
+    }
 }
 
 pub(crate) fn object_info(bucket: &str, key: &str, rec: &VersionRecord, is_latest: bool) -> ObjectInfo {

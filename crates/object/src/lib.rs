@@ -30,7 +30,9 @@
 #![deny(missing_docs)]
 
 mod api;
+mod background;
 mod error;
+mod heal;
 mod layer;
 mod list;
 mod multipart;
@@ -38,9 +40,14 @@ mod names;
 mod offline;
 mod record;
 mod set;
+mod slot;
 mod stream;
 
 pub use api::*;
+pub use background::{
+    BackgroundConfig, DriveStatus, HealScope, HealSequenceStatus, HealState, ScannerStatus,
+};
 pub use error::{ObjectError, ObjectResult};
+pub use heal::{HealCounters, HealOptions};
 pub use layer::{DEFAULT_REGION, GetObjectReader, ObjectLayer};
 pub use stream::ObjectStream;

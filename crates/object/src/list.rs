@@ -62,7 +62,10 @@ impl DriveCursor {
         while self.buf.front().is_some_and(|e| &e.key[..] < start) {
             self.buf.pop_front();
         }
-        if self.buf.is_empty() && self.failed.is_none() && (self.next_start.as_slice() < start || !self.start_exclusive) {
+        if self.buf.is_empty()
+            && self.failed.is_none()
+            && (self.next_start.as_slice() < start || !self.start_exclusive)
+        {
             self.next_start = start.to_vec();
             self.start_exclusive = false;
             self.exhausted = false;
@@ -87,7 +90,7 @@ struct SetLister {
 }
 
 impl SetLister {
-    fn new(set: &ErasureSet, bucket: &str, prefix: &str) -> Self {
+    fn new(set: &ErasureSet, bucket: &str, prefix: &str, quorum: usize) -> Self {
         let mut scan_prefix = record::bucket_prefix(bucket);
         let bucket_prefix_len = scan_prefix.len();
         scan_prefix.extend_from_slice(prefix.as_bytes());
@@ -104,7 +107,7 @@ impl SetLister {
                     failed: None,
                 })
                 .collect(),
-            read_quorum: set.read_quorum(),
+            read_quorum: quorum,
             bucket_prefix_len,
             scan_prefix,
             bucket: bucket.to_string(),
@@ -117,7 +120,10 @@ impl SetLister {
         join_all(self.cursors.iter_mut().map(|c| c.fill(prefix))).await;
         let n_alive = self.cursors.iter().filter(|c| c.failed.is_none()).count();
         if n_alive < self.read_quorum {
-            return Err(ObjectError::ReadQuorum { needed: self.read_quorum, got: n_alive });
+            return Err(ObjectError::ReadQuorum {
+                needed: self.read_quorum,
+                got: n_alive,
+            });
         }
         Ok(())
     }
@@ -128,7 +134,11 @@ impl SetLister {
 
     /// Moves every cursor to the first record key `>= start`.
     fn seek(&mut self, start: &[u8]) {
-        if self.peeked.as_ref().is_some_and(|p| record::object_prefix(&self.bucket, &p.key).as_slice() < start) {
+        if self
+            .peeked
+            .as_ref()
+            .is_some_and(|p| record::object_prefix(&self.bucket, &p.key).as_slice() < start)
+        {
             self.peeked = None;
         }
         for cursor in &mut self.cursors {
@@ -171,14 +181,17 @@ impl SetLister {
                 }
                 return Ok(None);
             };
-            let mut per_drive: Vec<Result<Vec<MetaEntry>, DriveError>> = Vec::with_capacity(self.cursors.len());
+            let mut per_drive: Vec<Result<Vec<MetaEntry>, DriveError>> =
+                Vec::with_capacity(self.cursors.len());
             for idx in 0..self.cursors.len() {
                 let mut entries = Vec::new();
                 loop {
                     let cursor = &mut self.cursors[idx];
                     while let Some(front) = cursor.buf.front() {
-                        let key = record::split_version_key(front.key.get(self.bucket_prefix_len..).unwrap_or_default())
-                            .map(|(k, _)| k);
+                        let key = record::split_version_key(
+                            front.key.get(self.bucket_prefix_len..).unwrap_or_default(),
+                        )
+                        .map(|(k, _)| k);
                         if key != Some(min_key.as_slice()) {
                             break;
                         }
@@ -197,7 +210,9 @@ impl SetLister {
                 }
                 let cursor = &self.cursors[idx];
                 per_drive.push(match &cursor.failed {
-                    Some(_) => Err(DriveError::Offline { endpoint: cursor.drive.endpoint().to_string() }),
+                    Some(_) => Err(DriveError::Offline {
+                        endpoint: cursor.drive.endpoint().to_string(),
+                    }),
                     None => Ok(entries),
                 });
             }
@@ -208,8 +223,13 @@ impl SetLister {
             if !want_all_versions {
                 resolved.truncate(1);
             }
-            let Ok(key) = String::from_utf8(min_key) else { continue };
-            return Ok(Some(KeyVersions { key, versions: resolved.into_iter().map(|r| r.record).collect() }));
+            let Ok(key) = String::from_utf8(min_key) else {
+                continue;
+            };
+            return Ok(Some(KeyVersions {
+                key,
+                versions: resolved.into_iter().map(|r| r.record).collect(),
+            }));
         }
     }
 }
@@ -224,7 +244,11 @@ struct Lister {
 impl Lister {
     fn new(layer: &ObjectLayer, bucket: &str, prefix: &str, want_all_versions: bool) -> Self {
         Lister {
-            sets: layer.sets.iter().map(|s| SetLister::new(s, bucket, prefix)).collect(),
+            sets: layer
+                .sets
+                .iter()
+                .map(|s| SetLister::new(s, bucket, prefix, s.read_quorum()))
+                .collect(),
             bucket: bucket.to_string(),
             want_all_versions,
         }
@@ -276,6 +300,34 @@ impl Lister {
     }
 }
 
+/// Walks every object key of a bucket that any drive holds a version of, whether or not read
+/// quorum agrees on it: the scanner and heal sequences must also see dangling versions.
+pub struct RawKeyWalker {
+    lister: Lister,
+}
+
+impl RawKeyWalker {
+    /// A walker over `bucket`'s keys starting with `prefix`.
+    pub fn new(layer: &ObjectLayer, bucket: &str, prefix: &str) -> Self {
+        RawKeyWalker {
+            lister: Lister {
+                sets: layer
+                    .sets
+                    .iter()
+                    .map(|s| SetLister::new(s, bucket, prefix, 1))
+                    .collect(),
+                bucket: bucket.to_string(),
+                want_all_versions: false,
+            },
+        }
+    }
+
+    /// The next key, in order.
+    pub async fn next_key(&mut self) -> ObjectResult<Option<String>> {
+        Ok(self.lister.next().await?.map(|kv| kv.key))
+    }
+}
+
 /// The common prefix `key` rolls up into, if any.
 fn common_prefix<'a>(key: &'a str, prefix: &str, delimiter: Option<&str>) -> Option<&'a str> {
     let delimiter = delimiter.filter(|d| !d.is_empty())?;
@@ -319,7 +371,9 @@ impl ObjectLayer {
                 n_returned += 1;
                 continue;
             }
-            let Some(latest) = kv.versions.first() else { continue };
+            let Some(latest) = kv.versions.first() else {
+                continue;
+            };
             if latest.delete_marker {
                 continue;
             }
@@ -339,7 +393,11 @@ impl ObjectLayer {
 
     /// Lists all versions and delete markers, newest first within a key, as in S3's
     /// ListObjectVersions.
-    pub async fn list_object_versions(&self, bucket: &str, opts: ListVersionsOptions) -> ObjectResult<ListVersionsResult> {
+    pub async fn list_object_versions(
+        &self,
+        bucket: &str,
+        opts: ListVersionsOptions,
+    ) -> ObjectResult<ListVersionsResult> {
         self.bucket_info(bucket).await?;
         let max_keys = opts.max_keys.min(LIST_KEYS_MAX);
         let mut result = ListVersionsResult::default();
@@ -355,7 +413,9 @@ impl ObjectLayer {
                     lister.seek_key(marker);
                 }
                 None => {
-                    if let Some(cp) = common_prefix(marker, &opts.prefix, delimiter).filter(|cp| *cp == marker) {
+                    if let Some(cp) =
+                        common_prefix(marker, &opts.prefix, delimiter).filter(|cp| *cp == marker)
+                    {
                         lister.skip_prefix(cp);
                     } else {
                         lister.skip_key(marker);

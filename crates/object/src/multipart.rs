@@ -45,7 +45,12 @@ fn part_info(rec: &PartRecord) -> PartInfo {
 
 impl ObjectLayer {
     /// Starts a multipart upload.
-    pub async fn create_multipart_upload(&self, bucket: &str, key: &str, opts: PutOptions) -> ObjectResult<UploadInfo> {
+    pub async fn create_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: PutOptions,
+    ) -> ObjectResult<UploadInfo> {
         self.bucket_info(bucket).await?;
         check_object_key(key)?;
         let set = self.set_for(key);
@@ -58,24 +63,40 @@ impl ObjectLayer {
         };
         let value = record::encode(&rec);
         let upload_key = record::upload_key(bucket, key, &rec.upload_id);
-        let results = join_all(
-            set.drives.iter().map(|d| d.meta_commit(vec![MetaOp::put(Table::Uploads, upload_key.clone(), value.clone())])),
-        )
+        let results = join_all(set.drives.iter().map(|d| {
+            d.meta_commit(vec![MetaOp::put(
+                Table::Uploads,
+                upload_key.clone(),
+                value.clone(),
+            )])
+        }))
         .await;
         let n_ok = results.iter().filter(|r| r.is_ok()).count();
         if n_ok < set.write_quorum() {
-            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+            return Err(ObjectError::WriteQuorum {
+                needed: set.write_quorum(),
+                got: n_ok,
+            });
         }
         Ok(upload_info(bucket, &rec))
     }
 
     /// Reads an upload's record agreed by read quorum.
-    async fn upload_record(&self, set: &ErasureSet, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<UploadRecord> {
+    async fn upload_record(
+        &self,
+        set: &ErasureSet,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> ObjectResult<UploadRecord> {
         let upload_key = record::upload_key(bucket, key, upload_id);
         let results = join_all(set.drives.iter().map(|d| d.meta_get(Table::Uploads, &upload_key))).await;
         let n_answered = results.iter().filter(|r| r.is_ok()).count();
         if n_answered < set.read_quorum() {
-            return Err(ObjectError::ReadQuorum { needed: set.read_quorum(), got: n_answered });
+            return Err(ObjectError::ReadQuorum {
+                needed: set.read_quorum(),
+                got: n_answered,
+            });
         }
         let found: Vec<UploadRecord> = results
             .into_iter()
@@ -83,19 +104,34 @@ impl ObjectLayer {
             .filter_map(|v| record::decode::<UploadRecord>(&v).ok())
             .collect();
         if found.len() < set.read_quorum() {
-            return Err(ObjectError::NoSuchUpload { upload_id: upload_id.to_string() });
+            return Err(ObjectError::NoSuchUpload {
+                upload_id: upload_id.to_string(),
+            });
         }
-        found.into_iter().next().ok_or_else(|| ObjectError::NoSuchUpload { upload_id: upload_id.to_string() })
+        found.into_iter().next().ok_or_else(|| ObjectError::NoSuchUpload {
+            upload_id: upload_id.to_string(),
+        })
     }
 
     /// The parts of an upload agreed by read quorum, by number.
-    async fn resolved_parts(&self, set: &ErasureSet, upload_id: &str) -> ObjectResult<BTreeMap<u32, PartRecord>> {
+    async fn resolved_parts(
+        &self,
+        set: &ErasureSet,
+        upload_id: &str,
+    ) -> ObjectResult<BTreeMap<u32, PartRecord>> {
         let prefix = record::parts_prefix(upload_id);
-        let per_drive =
-            join_all(set.drives.iter().map(|d| set::scan_all(d.as_ref(), Table::Parts, &prefix))).await;
+        let per_drive = join_all(
+            set.drives
+                .iter()
+                .map(|d| set::scan_all(d.as_ref(), Table::Parts, &prefix)),
+        )
+        .await;
         let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
         if n_answered < set.read_quorum() {
-            return Err(ObjectError::ReadQuorum { needed: set.read_quorum(), got: n_answered });
+            return Err(ObjectError::ReadQuorum {
+                needed: set.read_quorum(),
+                got: n_answered,
+            });
         }
         // (number, data dir) → (count, record).
         let mut groups: HashMap<(u32, uuid::Uuid), (usize, PartRecord)> = HashMap::new();
@@ -138,7 +174,9 @@ impl ObjectLayer {
         }
         let set = self.set_for(key);
         let upload = self.upload_record(set, bucket, key, upload_id).await?;
-        let data = set.write_data(body, &opts, part_number, &upload.distribution, false).await?;
+        let data = set
+            .write_data(body, &opts, part_number, &upload.distribution, false)
+            .await?;
         let rec = PartRecord {
             number: part_number,
             size: data.size,
@@ -164,7 +202,10 @@ impl ObjectLayer {
                     return (false, None);
                 }
                 let old = drive.meta_get(Table::Parts, &part_key).await.ok().flatten();
-                let committed = drive.meta_commit(vec![MetaOp::put(Table::Parts, part_key, value)]).await.is_ok();
+                let committed = drive
+                    .meta_commit(vec![MetaOp::put(Table::Parts, part_key, value)])
+                    .await
+                    .is_ok();
                 let old_dir = old
                     .and_then(|v| record::decode::<PartRecord>(&v).ok())
                     .map(|p| DataDirId(p.data_dir))
@@ -178,7 +219,10 @@ impl ObjectLayer {
             if let Some(dir) = data.data_dir {
                 set.delete_data_dirs(&[dir], &data.ok).await;
             }
-            return Err(ObjectError::WriteQuorum { needed: set.write_quorum(), got: n_ok });
+            return Err(ObjectError::WriteQuorum {
+                needed: set.write_quorum(),
+                got: n_ok,
+            });
         }
         for (drive, (committed, old_dir)) in set.drives.iter().zip(results) {
             if let (true, Some(dir)) = (committed, old_dir) {
@@ -200,11 +244,25 @@ impl ObjectLayer {
         upload_id: &str,
         part_number: u32,
     ) -> ObjectResult<PartInfo> {
-        let reader = self.get_object(src_bucket, src_key, GetOptions { part_number: None, ..src_opts }).await?;
-        let body: PutStream =
-            Box::pin(futures::StreamExt::map(reader.body, |r| r.map_err(|e| Box::new(e) as BoxError)));
-        let opts = PutOptions { size: Some(reader.length), ..PutOptions::default() };
-        self.upload_part(bucket, key, upload_id, part_number, body, opts).await
+        let reader = self
+            .get_object(
+                src_bucket,
+                src_key,
+                GetOptions {
+                    part_number: None,
+                    ..src_opts
+                },
+            )
+            .await?;
+        let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| {
+            r.map_err(|e| Box::new(e) as BoxError)
+        }));
+        let opts = PutOptions {
+            size: Some(reader.length),
+            ..PutOptions::default()
+        };
+        self.upload_part(bucket, key, upload_id, part_number, body, opts)
+            .await
     }
 
     /// Lists an upload's parts in number order.
@@ -228,22 +286,42 @@ impl ObjectLayer {
             .collect();
         let is_truncated = listed.len() > max_parts;
         listed.truncate(max_parts);
-        let next_part_number_marker = if is_truncated { listed.last().map(|p| p.number) } else { None };
-        Ok(ListPartsResult { upload: upload_info(bucket, &upload), parts: listed, is_truncated, next_part_number_marker })
+        let next_part_number_marker = if is_truncated {
+            listed.last().map(|p| p.number)
+        } else {
+            None
+        };
+        Ok(ListPartsResult {
+            upload: upload_info(bucket, &upload),
+            parts: listed,
+            is_truncated,
+            next_part_number_marker,
+        })
     }
 
     /// Lists uploads in progress, by key then initiation time.
-    pub async fn list_multipart_uploads(&self, bucket: &str, opts: ListUploadsOptions) -> ObjectResult<ListUploadsResult> {
+    pub async fn list_multipart_uploads(
+        &self,
+        bucket: &str,
+        opts: ListUploadsOptions,
+    ) -> ObjectResult<ListUploadsResult> {
         self.bucket_info(bucket).await?;
         let mut scan_prefix = record::bucket_prefix(bucket);
         scan_prefix.extend_from_slice(opts.prefix.as_bytes());
         let mut all: Vec<UploadRecord> = Vec::new();
         for set in &self.sets {
-            let per_drive =
-                join_all(set.drives.iter().map(|d| set::scan_all(d.as_ref(), Table::Uploads, &scan_prefix))).await;
+            let per_drive = join_all(
+                set.drives
+                    .iter()
+                    .map(|d| set::scan_all(d.as_ref(), Table::Uploads, &scan_prefix)),
+            )
+            .await;
             let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
             if n_answered < set.read_quorum() {
-                return Err(ObjectError::ReadQuorum { needed: set.read_quorum(), got: n_answered });
+                return Err(ObjectError::ReadQuorum {
+                    needed: set.read_quorum(),
+                    got: n_answered,
+                });
             }
             let mut counts: HashMap<String, (usize, UploadRecord)> = HashMap::new();
             for entries in per_drive.into_iter().flatten() {
@@ -253,9 +331,19 @@ impl ObjectLayer {
                     }
                 }
             }
-            all.extend(counts.into_values().filter(|(n, _)| *n >= set.read_quorum()).map(|(_, rec)| rec));
+            all.extend(
+                counts
+                    .into_values()
+                    .filter(|(n, _)| *n >= set.read_quorum())
+                    .map(|(_, rec)| rec),
+            );
         }
-        all.sort_by(|a, b| a.key.cmp(&b.key).then(a.initiated_ns.cmp(&b.initiated_ns)).then(a.upload_id.cmp(&b.upload_id)));
+        all.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(a.initiated_ns.cmp(&b.initiated_ns))
+                .then(a.upload_id.cmp(&b.upload_id))
+        });
 
         let delimiter = opts.delimiter.as_deref().filter(|d| !d.is_empty());
         let max_uploads = opts.max_uploads.min(LIST_KEYS_MAX);
@@ -282,10 +370,13 @@ impl ObjectLayer {
             }
             let cp = delimiter.and_then(|d| {
                 let rest = rec.key.get(opts.prefix.len()..)?;
-                rest.find(d).map(|pos| rec.key[..opts.prefix.len() + pos + d.len()].to_string())
+                rest.find(d)
+                    .map(|pos| rec.key[..opts.prefix.len() + pos + d.len()].to_string())
             });
             if let Some(cp) = cp {
-                if result.common_prefixes.last() == Some(&cp) || (!key_marker.is_empty() && cp.as_str() <= key_marker.as_str()) {
+                if result.common_prefixes.last() == Some(&cp)
+                    || (!key_marker.is_empty() && cp.as_str() <= key_marker.as_str())
+                {
                     continue;
                 }
                 if n_returned == max_uploads {
@@ -325,7 +416,9 @@ impl ObjectLayer {
         let bucket_info = self.bucket_info(bucket).await?;
         check_object_key(key)?;
         if parts.is_empty() {
-            return Err(ObjectError::InvalidRequest { reason: "You must specify at least one part" });
+            return Err(ObjectError::InvalidRequest {
+                reason: "You must specify at least one part",
+            });
         }
         if parts.windows(2).any(|w| w[0].number >= w[1].number) {
             return Err(ObjectError::InvalidPartOrder);
@@ -345,9 +438,14 @@ impl ObjectLayer {
             }
             let is_last = idx + 1 == parts.len();
             if !is_last && rec.size < PART_SIZE_BYTES_MIN {
-                return Err(ObjectError::EntityTooSmall { number: part.number, size_bytes: rec.size });
+                return Err(ObjectError::EntityTooSmall {
+                    number: part.number,
+                    size_bytes: rec.size,
+                });
             }
-            let digest = hex::decode(&rec.etag).map_err(|_| ObjectError::Corrupt { what: "part etag".into() })?;
+            let digest = hex::decode(&rec.etag).map_err(|_| ObjectError::Corrupt {
+                what: "part etag".into(),
+            })?;
             md5_of_md5s.update(&digest);
             chosen.push(PartRecordRef {
                 number: rec.number,
@@ -358,7 +456,13 @@ impl ObjectLayer {
         }
         let size: u64 = chosen.iter().map(|p| p.size).sum();
         let etag = format!("{}-{}", hex::encode(md5_of_md5s.finalize()), parts.len());
-        let data = WrittenData { size, md5: [0; 16], inline: None, data_dir: None, ok: vec![true; set.n_drives()] };
+        let data = WrittenData {
+            size,
+            md5: [0; 16],
+            inline: None,
+            data_dir: None,
+            ok: vec![true; set.n_drives()],
+        };
         let bucket_rec = record::BucketRecord {
             name: bucket.to_string(),
             created_ns: 0,
@@ -366,12 +470,25 @@ impl ObjectLayer {
             versioning: bucket_info.versioning,
         };
         let info = self
-            .commit_version(bucket, key, &bucket_rec, set, &upload.distribution, data, upload.metadata.clone(), etag, chosen.clone())
+            .commit_version(
+                bucket,
+                key,
+                &bucket_rec,
+                set,
+                &upload.distribution,
+                data,
+                upload.metadata.clone(),
+                etag,
+                chosen.clone(),
+            )
             .await?;
         // The upload is done: drop its records and the parts that were not used.
         let used: Vec<uuid::Uuid> = chosen.iter().filter_map(|p| p.data_dir).collect();
-        let unused: Vec<DataDirId> =
-            uploaded.values().filter(|p| !used.contains(&p.data_dir)).map(|p| DataDirId(p.data_dir)).collect();
+        let unused: Vec<DataDirId> = uploaded
+            .values()
+            .filter(|p| !used.contains(&p.data_dir))
+            .map(|p| DataDirId(p.data_dir))
+            .collect();
         self.drop_upload_records(set, bucket, key, upload_id).await;
         set.delete_data_dirs(&unused, &vec![true; set.n_drives()]).await;
         Ok(info)
@@ -387,7 +504,11 @@ impl ObjectLayer {
             async move {
                 let mut ops = vec![MetaOp::delete(Table::Uploads, upload_key)];
                 if let Ok(parts) = set::scan_all(drive.as_ref(), Table::Parts, &prefix).await {
-                    ops.extend(parts.into_iter().map(|p| MetaOp::delete(Table::Parts, p.key.to_vec())));
+                    ops.extend(
+                        parts
+                            .into_iter()
+                            .map(|p| MetaOp::delete(Table::Parts, p.key.to_vec())),
+                    );
                 }
                 if let Err(err) = drive.meta_commit(ops).await {
                     tracing::warn!(drive = drive.endpoint(), %err, "removing upload records failed");

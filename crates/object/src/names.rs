@@ -10,7 +10,12 @@ const BUCKET_NAME_BYTES_MAX: usize = 63;
 
 /// Checks S3's general-purpose bucket naming rules.
 pub fn check_bucket_name(bucket: &str) -> ObjectResult<()> {
-    let fail = |reason| Err(ObjectError::InvalidBucketName { bucket: bucket.to_string(), reason });
+    let fail = |reason| {
+        Err(ObjectError::InvalidBucketName {
+            bucket: bucket.to_string(),
+            reason,
+        })
+    };
     if bucket.len() < BUCKET_NAME_BYTES_MIN || bucket.len() > BUCKET_NAME_BYTES_MAX {
         return fail("must be between 3 and 63 characters long");
     }
@@ -45,13 +50,19 @@ pub fn check_bucket_name(bucket: &str) -> ObjectResult<()> {
 /// carry in XML listings and which Strata uses as a key separator).
 pub fn check_object_key(key: &str) -> ObjectResult<()> {
     if key.is_empty() {
-        return Err(ObjectError::InvalidObjectKey { reason: "the key is empty" });
+        return Err(ObjectError::InvalidObjectKey {
+            reason: "the key is empty",
+        });
     }
     if key.len() > OBJECT_KEY_BYTES_MAX {
-        return Err(ObjectError::InvalidObjectKey { reason: "the key is longer than 1024 bytes" });
+        return Err(ObjectError::InvalidObjectKey {
+            reason: "the key is longer than 1024 bytes",
+        });
     }
     if key.as_bytes().contains(&0) {
-        return Err(ObjectError::InvalidObjectKey { reason: "the key contains a NUL character" });
+        return Err(ObjectError::InvalidObjectKey {
+            reason: "the key contains a NUL character",
+        });
     }
     Ok(())
 }
@@ -66,7 +77,18 @@ mod tests {
             assert!(check_bucket_name(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(64);
-        for bad in ["ab", long.as_str(), "My-Bucket", "-abc", "abc-", "a..b", "a.-b", "192.168.1.1", "xn--abc", "a_b"] {
+        for bad in [
+            "ab",
+            long.as_str(),
+            "My-Bucket",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "xn--abc",
+            "a_b",
+        ] {
             assert!(check_bucket_name(bad).is_err(), "{bad}");
         }
     }

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use strata_drive::{
-    DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp, ScanRange, ShardWrite,
-    Table,
+    DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp, ScanRange,
+    ShardWrite, Table,
 };
 
 /// A drive that is not there.
@@ -22,7 +22,9 @@ impl OfflineDrive {
     }
 
     fn offline<T>(&self) -> DriveResult<T> {
-        Err(DriveError::Offline { endpoint: self.endpoint.clone() })
+        Err(DriveError::Offline {
+            endpoint: self.endpoint.clone(),
+        })
     }
 }
 

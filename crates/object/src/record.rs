@@ -53,13 +53,18 @@ fn unreachable_encode(err: rmp_serde::encode::Error) {
 /// Decodes a record envelope.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> ObjectResult<T> {
     if bytes.len() < 3 || bytes[..2] != RECORD_MAGIC {
-        return Err(ObjectError::Corrupt { what: "record without magic".into() });
+        return Err(ObjectError::Corrupt {
+            what: "record without magic".into(),
+        });
     }
     if bytes[2] != RECORD_FORMAT_VERSION {
-        return Err(ObjectError::Corrupt { what: format!("record format version {}", bytes[2]) });
+        return Err(ObjectError::Corrupt {
+            what: format!("record format version {}", bytes[2]),
+        });
     }
-    rmp_serde::from_slice(&bytes[3..])
-        .map_err(|err| ObjectError::Corrupt { what: format!("record does not decode: {err}") })
+    rmp_serde::from_slice(&bytes[3..]).map_err(|err| ObjectError::Corrupt {
+        what: format!("record does not decode: {err}"),
+    })
 }
 
 /// Nanoseconds since the Unix epoch (0 for times before it).
@@ -238,7 +243,9 @@ pub fn parse_version_id(s: &str) -> ObjectResult<Option<uuid::Uuid>> {
     }
     uuid::Uuid::try_parse(s)
         .map(Some)
-        .map_err(|_| ObjectError::InvalidVersionId { version_id: s.to_string() })
+        .map_err(|_| ObjectError::InvalidVersionId {
+            version_id: s.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -286,7 +293,10 @@ mod tests {
     fn version_ids() {
         assert_eq!(parse_version_id("null").unwrap(), None);
         let id = uuid::Uuid::new_v4();
-        assert_eq!(parse_version_id(&version_id_string(Some(id)).unwrap()).unwrap(), Some(id));
+        assert_eq!(
+            parse_version_id(&version_id_string(Some(id)).unwrap()).unwrap(),
+            Some(id)
+        );
         assert!(parse_version_id("bogus").is_err());
     }
 }

@@ -20,6 +20,7 @@ use strata_erasure::{BLOCK_SIZE_BYTES, Erasure, ErasureError};
 use crate::api::{PART_SIZE_BYTES_MAX, PutOptions, PutStream};
 use crate::error::{ObjectError, ObjectResult};
 use crate::record::{self, PartRecordRef, VersionRecord};
+use crate::slot::DriveSlot;
 
 /// Largest shard of a single-block object that is stored inline in the metadata record
 /// instead of in a shard file.
@@ -32,8 +33,10 @@ const _: () = assert!(INLINE_SHARD_BYTES_MAX <= BLOCK_SIZE_BYTES);
 /// An erasure set.
 #[derive(Debug)]
 pub struct ErasureSet {
-    /// Drives by index in the set.
+    /// Drives by index in the set (the slots below, as `Drive`s).
     pub drives: Vec<Arc<dyn Drive>>,
+    /// The slots, for health tracking and drive replacement.
+    pub slots: Vec<Arc<DriveSlot>>,
     /// The coder for this set's layout.
     pub erasure: Erasure,
 }
@@ -85,7 +88,9 @@ impl ErasureSet {
     pub fn distribution(&self, name: &str) -> Vec<u32> {
         let n = self.n_drives();
         let rotation = (crc32c::crc32c(name.as_bytes()) as usize) % n;
-        (0..n).map(|drive_idx| ((drive_idx + rotation) % n) as u32).collect()
+        (0..n)
+            .map(|drive_idx| ((drive_idx + rotation) % n) as u32)
+            .collect()
     }
 
     /// Streams `body` into shards on every drive (or inline, when `allow_inline` and it is
@@ -103,7 +108,9 @@ impl ErasureSet {
         let mut md5 = Md5::new();
         let mut sha256 = opts.content_sha256.map(|_| sha2::Sha256::new());
         let size_max = opts.size.unwrap_or(PART_SIZE_BYTES_MAX).min(PART_SIZE_BYTES_MAX);
-        let block_capacity = usize::try_from(size_max).unwrap_or(BLOCK_SIZE_BYTES).min(BLOCK_SIZE_BYTES);
+        let block_capacity = usize::try_from(size_max)
+            .unwrap_or(BLOCK_SIZE_BYTES)
+            .min(BLOCK_SIZE_BYTES);
         let mut block = BytesMut::with_capacity(block_capacity);
         let mut leftover: Option<Bytes> = None;
         let mut total: u64 = 0;
@@ -117,7 +124,10 @@ impl ErasureSet {
                 if total > size_max {
                     return Err(match opts.size {
                         Some(expected) => ObjectError::IncompleteBody { expected, got: total },
-                        None => ObjectError::EntityTooLarge { size_bytes: total, max_bytes: size_max },
+                        None => ObjectError::EntityTooLarge {
+                            size_bytes: total,
+                            max_bytes: size_max,
+                        },
                     });
                 }
                 md5.update(&block);
@@ -174,9 +184,19 @@ impl ErasureSet {
 
         let Some(writers) = writers else {
             // Small or empty: the last (only) block is still in `block`.
-            let inline = if block.is_empty() { None } else { Some(self.erasure.encode_block_framed(&block)?) };
+            let inline = if block.is_empty() {
+                None
+            } else {
+                Some(self.erasure.encode_block_framed(&block)?)
+            };
             debug_assert!(inline.as_ref().is_none_or(|shards| shards.len() == n_drives));
-            return Ok(WrittenData { size: total, md5, inline, data_dir: None, ok: vec![true; n_drives] });
+            return Ok(WrittenData {
+                size: total,
+                md5,
+                inline,
+                data_dir: None,
+                ok: vec![true; n_drives],
+            });
         };
 
         let commits = join_all(writers.into_iter().map(|writer| async move {
@@ -189,19 +209,38 @@ impl ErasureSet {
         let n_ok = commits.iter().filter(|ok| **ok).count();
         if n_ok < self.write_quorum() {
             self.delete_data_dirs(&[data_dir], &commits).await;
-            return Err(ObjectError::WriteQuorum { needed: self.write_quorum(), got: n_ok });
+            return Err(ObjectError::WriteQuorum {
+                needed: self.write_quorum(),
+                got: n_ok,
+            });
         }
-        Ok(WrittenData { size: total, md5, inline: None, data_dir: Some(data_dir), ok: commits })
+        Ok(WrittenData {
+            size: total,
+            md5,
+            inline: None,
+            data_dir: Some(data_dir),
+            ok: commits,
+        })
     }
 
-    async fn create_writers(&self, dir: DataDirId, part: u32) -> ObjectResult<Vec<Option<Box<dyn ShardWrite>>>> {
-        let writers: Vec<Option<Box<dyn ShardWrite>>> =
-            join_all(self.drives.iter().map(|drive| async move { drive.shard_create(dir, part).await.ok() }))
-                .await;
+    async fn create_writers(
+        &self,
+        dir: DataDirId,
+        part: u32,
+    ) -> ObjectResult<Vec<Option<Box<dyn ShardWrite>>>> {
+        let writers: Vec<Option<Box<dyn ShardWrite>>> = join_all(
+            self.drives
+                .iter()
+                .map(|drive| async move { drive.shard_create(dir, part).await.ok() }),
+        )
+        .await;
         let n_ok = writers.iter().filter(|w| w.is_some()).count();
         if n_ok < self.write_quorum() {
             abort_writers(Some(writers)).await;
-            return Err(ObjectError::WriteQuorum { needed: self.write_quorum(), got: n_ok });
+            return Err(ObjectError::WriteQuorum {
+                needed: self.write_quorum(),
+                got: n_ok,
+            });
         }
         Ok(writers)
     }
@@ -231,7 +270,10 @@ impl ErasureSet {
         }
         let n_ok = writers.iter().filter(|w| w.is_some()).count();
         if n_ok < self.write_quorum() {
-            return Err(ObjectError::WriteQuorum { needed: self.write_quorum(), got: n_ok });
+            return Err(ObjectError::WriteQuorum {
+                needed: self.write_quorum(),
+                got: n_ok,
+            });
         }
         Ok(())
     }
@@ -255,7 +297,12 @@ impl ErasureSet {
     /// failed to answer).
     pub async fn scan_versions(&self, bucket: &str, key: &str) -> Vec<Result<Vec<MetaEntry>, DriveError>> {
         let prefix = record::object_prefix(bucket, key);
-        join_all(self.drives.iter().map(|drive| scan_all(drive.as_ref(), Table::Objects, &prefix))).await
+        join_all(
+            self.drives
+                .iter()
+                .map(|drive| scan_all(drive.as_ref(), Table::Objects, &prefix)),
+        )
+        .await
     }
 
     /// Resolves the versions of `bucket/key` agreed by read quorum, newest first.
@@ -312,26 +359,39 @@ pub fn resolve(
 ) -> ObjectResult<Vec<Resolved>> {
     let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
     if n_answered < read_quorum {
-        return Err(ObjectError::ReadQuorum { needed: read_quorum, got: n_answered });
+        return Err(ObjectError::ReadQuorum {
+            needed: read_quorum,
+            got: n_answered,
+        });
     }
     // Record key → (first value seen, holders).
     let mut groups: BTreeMap<&[u8], (&Bytes, Vec<usize>)> = BTreeMap::new();
     for (drive_idx, entries) in per_drive.iter().enumerate() {
         let Ok(entries) = entries else { continue };
         for entry in entries {
-            groups.entry(&entry.key[..]).or_insert_with(|| (&entry.value, Vec::new())).1.push(drive_idx);
+            groups
+                .entry(&entry.key[..])
+                .or_insert_with(|| (&entry.value, Vec::new()))
+                .1
+                .push(drive_idx);
         }
     }
     let mut out = Vec::new();
     for (key, (_, holders)) in groups {
-        if holders.len() < read_quorum || record::split_version_key(&key[bucket_prefix_len.min(key.len())..]).is_none() {
+        if holders.len() < read_quorum
+            || record::split_version_key(&key[bucket_prefix_len.min(key.len())..]).is_none()
+        {
             continue;
         }
         let mut with_shards = Vec::with_capacity(holders.len());
         let mut first: Option<VersionRecord> = None;
         for drive_idx in holders {
-            let Ok(entries) = &per_drive[drive_idx] else { continue };
-            let Some(entry) = entries.iter().find(|e| &e.key[..] == key) else { continue };
+            let Ok(entries) = &per_drive[drive_idx] else {
+                continue;
+            };
+            let Some(entry) = entries.iter().find(|e| &e.key[..] == key) else {
+                continue;
+            };
             match record::decode::<VersionRecord>(&entry.value) {
                 Ok(rec) => {
                     with_shards.push((drive_idx, rec.shard_idx));
@@ -343,7 +403,11 @@ pub fn resolve(
         if let Some(record) = first
             && with_shards.len() >= read_quorum
         {
-            out.push(Resolved { record, key: key.to_vec(), holders: with_shards });
+            out.push(Resolved {
+                record,
+                key: key.to_vec(),
+                holders: with_shards,
+            });
         }
     }
     Ok(out)
@@ -351,7 +415,11 @@ pub fn resolve(
 
 /// Fills `block` up to [`BLOCK_SIZE_BYTES`] from `leftover` and `body`; returns whether the
 /// body is exhausted.
-async fn fill_block(body: &mut PutStream, block: &mut BytesMut, leftover: &mut Option<Bytes>) -> ObjectResult<bool> {
+async fn fill_block(
+    body: &mut PutStream,
+    block: &mut BytesMut,
+    leftover: &mut Option<Bytes>,
+) -> ObjectResult<bool> {
     loop {
         let room = BLOCK_SIZE_BYTES - block.len();
         if room == 0 {
@@ -398,24 +466,30 @@ async fn abort_writers(writers: Option<Vec<Option<Box<dyn ShardWrite>>>>) {
 }
 
 /// Reads one block of a part from the holders, verifying checksums and reconstructing from
-/// parity when a data shard is missing or corrupt. `sources[shard_idx]` is the drive holding
+/// parity when a data shard is missing or corrupt. Also says whether anything was damaged or
+/// missing (the key then wants healing). `sources[shard_idx]` is the drive holding
 /// that shard, if any.
 pub async fn read_block(
     erasure: &Erasure,
     sources: &[Option<Arc<dyn Drive>>],
     part: &PartRecordRef,
     block_idx: u64,
-) -> ObjectResult<Bytes> {
+) -> ObjectResult<(Bytes, bool)> {
     let layout = erasure.layout();
     let Some(dir) = part.data_dir() else {
-        return Err(ObjectError::Corrupt { what: format!("part {} has no data directory", part.number) });
+        return Err(ObjectError::Corrupt {
+            what: format!("part {} has no data directory", part.number),
+        });
     };
     let block_len = (part.size - block_idx * BLOCK_SIZE_BYTES as u64).min(BLOCK_SIZE_BYTES as u64) as usize;
     let (offset, framed_len) = erasure.framed_block_span(part.size, block_idx);
     let mut framed: Vec<Option<Bytes>> = vec![None; layout.n_total()];
     let mut tried = vec![false; layout.n_total()];
     // Systematic code: the data shards alone make the block; parity is read only on need.
-    let mut wanted: Vec<usize> = (0..layout.n_total()).filter(|i| sources[*i].is_some()).take(layout.n_data()).collect();
+    let mut wanted: Vec<usize> = (0..layout.n_total())
+        .filter(|i| sources[*i].is_some())
+        .take(layout.n_data())
+        .collect();
     loop {
         let reads = join_all(wanted.iter().map(|&shard_idx| {
             let drive = sources[shard_idx].clone();
@@ -435,9 +509,15 @@ pub async fn read_block(
         match erasure.decode_block_framed(&framed, block_len) {
             Ok(decoded) => {
                 if !decoded.corrupt_shards.is_empty() {
-                    tracing::warn!(?dir, part = part.number, block_idx, corrupt = ?decoded.corrupt_shards, "bitrot detected; data reconstructed");
+                    tracing::warn!(%dir, part = part.number, block_idx, corrupt = ?decoded.corrupt_shards, "bitrot detected; data reconstructed");
                 }
-                return Ok(decoded.data);
+                let damaged = !decoded.corrupt_shards.is_empty()
+                    || tried
+                        .iter()
+                        .zip(&framed)
+                        .any(|(tried, got)| *tried && got.is_none())
+                    || sources.iter().any(Option::is_none);
+                return Ok((decoded.data, damaged));
             }
             Err(ErasureError::TooFewShards { needed, got }) => {
                 let n_more = needed.saturating_sub(got).max(1);

@@ -15,6 +15,7 @@ use strata_drive::Drive;
 use strata_erasure::{BLOCK_SIZE_BYTES, Erasure};
 use tokio::sync::mpsc;
 
+use crate::background::HealHint;
 use crate::error::ObjectError;
 use crate::record::PartRecordRef;
 use crate::set::read_block;
@@ -33,6 +34,15 @@ pub struct ReadPlan {
     pub offset: u64,
     /// Bytes served.
     pub length: u64,
+    /// Where to report damage met while reading.
+    pub heal: Option<HealSender>,
+}
+
+/// Reports a key to the heal queue (at most once per stream).
+pub struct HealSender {
+    pub tx: mpsc::Sender<HealHint>,
+    pub bucket: String,
+    pub key: String,
 }
 
 enum State {
@@ -50,12 +60,16 @@ impl ObjectStream {
     /// A body already in memory.
     pub(crate) fn ready(bytes: Bytes) -> Self {
         let chunk = if bytes.is_empty() { None } else { Some(bytes) };
-        ObjectStream { state: State::Ready(chunk) }
+        ObjectStream {
+            state: State::Ready(chunk),
+        }
     }
 
     /// A body read from shard files when first polled.
     pub(crate) fn planned(plan: ReadPlan) -> Self {
-        ObjectStream { state: State::Planned(Box::new(plan)) }
+        ObjectStream {
+            state: State::Planned(Box::new(plan)),
+        }
     }
 }
 
@@ -85,7 +99,8 @@ impl Stream for ObjectStream {
     }
 }
 
-async fn run(plan: ReadPlan, tx: mpsc::Sender<Result<Bytes, ObjectError>>) {
+async fn run(mut plan: ReadPlan, tx: mpsc::Sender<Result<Bytes, ObjectError>>) {
+    let mut heal = plan.heal.take();
     let block_size = BLOCK_SIZE_BYTES as u64;
     let end = plan.offset + plan.length;
     let mut part_start = 0u64;
@@ -103,6 +118,15 @@ async fn run(plan: ReadPlan, tx: mpsc::Sender<Result<Bytes, ObjectError>>) {
         let mut block_idx = first_in_part / block_size;
         while block_idx * block_size < last_in_part {
             let result = read_block(&plan.erasure, &plan.sources, part, block_idx).await;
+            let result = result.map(|(block, damaged)| {
+                if damaged && let Some(heal) = heal.take() {
+                    let _ = heal.tx.try_send(HealHint {
+                        bucket: heal.bucket,
+                        key: heal.key,
+                    });
+                }
+                block
+            });
             let chunk = result.map(|block| {
                 let block_start = block_idx * block_size;
                 let from = first_in_part.saturating_sub(block_start) as usize;

@@ -1,4 +1,5 @@
 //! End-to-end tests of the object layer over temporary local drives.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers fail loudly.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,21 +16,34 @@ struct Fixture {
 
 async fn fixture(n_drives: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let drives: Vec<PathBuf> = (1..=n_drives).map(|i| dir.path().join(format!("disk{i}"))).collect();
+    let drives: Vec<PathBuf> = (1..=n_drives)
+        .map(|i| dir.path().join(format!("disk{i}")))
+        .collect();
     let layer = ObjectLayer::open_local(&drives).await.unwrap();
-    layer.make_bucket("bucket", MakeBucketOptions::default()).await.unwrap();
-    Fixture { _dir: dir, drives, layer }
+    layer
+        .make_bucket("bucket", MakeBucketOptions::default())
+        .await
+        .unwrap();
+    Fixture {
+        _dir: dir,
+        drives,
+        layer,
+    }
 }
 
 fn body(data: &[u8]) -> PutStream {
     // Chunks of odd sizes, to cross block boundaries at awkward places.
-    let chunks: Vec<Result<Bytes, BoxError>> =
-        data.chunks(77_777).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let chunks: Vec<Result<Bytes, BoxError>> = data
+        .chunks(77_777)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
     Box::pin(futures::stream::iter(chunks))
 }
 
 fn pattern(size: usize, seed: u8) -> Vec<u8> {
-    (0..size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 13) as u8).collect()
+    (0..size)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 13) as u8)
+        .collect()
 }
 
 async fn read_all(layer: &ObjectLayer, key: &str, opts: GetOptions) -> ObjectResult<Vec<u8>> {
@@ -44,31 +58,76 @@ async fn read_all(layer: &ObjectLayer, key: &str, opts: GetOptions) -> ObjectRes
 }
 
 async fn put(layer: &ObjectLayer, key: &str, data: &[u8]) -> ObjectInfo {
-    layer.put_object("bucket", key, body(data), PutOptions::default()).await.unwrap()
+    layer
+        .put_object("bucket", key, body(data), PutOptions::default())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn put_get_sizes_and_ranges() {
     let f = fixture(4).await;
-    for size in [0usize, 1, 4096, 200_000, 262_144, 262_145, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 12_345] {
+    for size in [
+        0usize,
+        1,
+        4096,
+        200_000,
+        262_144,
+        262_145,
+        1 << 20,
+        (1 << 20) + 1,
+        3 * (1 << 20) + 12_345,
+    ] {
         let data = pattern(size, size as u8);
         let key = format!("obj-{size}");
         let info = put(&f.layer, &key, &data).await;
         assert_eq!(info.size, size as u64);
         assert_eq!(info.etag, hex::encode(md5_of(&data)));
-        assert_eq!(read_all(&f.layer, &key, GetOptions::default()).await.unwrap(), data, "size {size}");
+        assert_eq!(
+            read_all(&f.layer, &key, GetOptions::default()).await.unwrap(),
+            data,
+            "size {size}"
+        );
         if size > 10 {
-            let range = ByteRange::FromTo { first: 3, last: size as u64 - 5 };
-            let got = read_all(&f.layer, &key, GetOptions { range: Some(range), ..Default::default() }).await.unwrap();
+            let range = ByteRange::FromTo {
+                first: 3,
+                last: size as u64 - 5,
+            };
+            let got = read_all(
+                &f.layer,
+                &key,
+                GetOptions {
+                    range: Some(range),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
             assert_eq!(got, data[3..size - 4]);
             let suffix = ByteRange::Suffix { len: 7 };
-            let got = read_all(&f.layer, &key, GetOptions { range: Some(suffix), ..Default::default() }).await.unwrap();
+            let got = read_all(
+                &f.layer,
+                &key,
+                GetOptions {
+                    range: Some(suffix),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
             assert_eq!(got, data[size - 7..]);
         }
     }
     let err = f
         .layer
-        .get_object("bucket", "obj-1", GetOptions { range: Some(ByteRange::From { first: 1 }), ..Default::default() })
+        .get_object(
+            "bucket",
+            "obj-1",
+            GetOptions {
+                range: Some(ByteRange::From { first: 1 }),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ObjectError::InvalidRange { size: 1 }), "{err:?}");
@@ -83,69 +142,190 @@ fn md5_of(data: &[u8]) -> [u8; 16] {
 async fn size_and_digest_mismatches_store_nothing() {
     let f = fixture(4).await;
     let data = pattern(2 << 20, 1);
-    let short = PutOptions { size: Some(data.len() as u64 + 1), ..Default::default() };
-    let err = f.layer.put_object("bucket", "k", body(&data), short).await.unwrap_err();
+    let short = PutOptions {
+        size: Some(data.len() as u64 + 1),
+        ..Default::default()
+    };
+    let err = f
+        .layer
+        .put_object("bucket", "k", body(&data), short)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ObjectError::IncompleteBody { .. }), "{err:?}");
-    let bad_md5 = PutOptions { content_md5: Some([0; 16]), ..Default::default() };
-    let err = f.layer.put_object("bucket", "k", body(&data), bad_md5).await.unwrap_err();
+    let bad_md5 = PutOptions {
+        content_md5: Some([0; 16]),
+        ..Default::default()
+    };
+    let err = f
+        .layer
+        .put_object("bucket", "k", body(&data), bad_md5)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ObjectError::BadDigest), "{err:?}");
     assert!(matches!(
         f.layer.head_object("bucket", "k", GetOptions::default()).await,
         Err(ObjectError::NoSuchKey { .. })
     ));
-    let good_md5 = PutOptions { content_md5: Some(md5_of(&data)), ..Default::default() };
-    f.layer.put_object("bucket", "k", body(&data), good_md5).await.unwrap();
+    let good_md5 = PutOptions {
+        content_md5: Some(md5_of(&data)),
+        ..Default::default()
+    };
+    f.layer
+        .put_object("bucket", "k", body(&data), good_md5)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn overwrite_delete_and_metadata() {
     let f = fixture(4).await;
-    let mut meta = ObjectMetadata { content_type: Some("text/plain".into()), ..Default::default() };
+    let mut meta = ObjectMetadata {
+        content_type: Some("text/plain".into()),
+        ..Default::default()
+    };
     meta.user.insert("color".into(), "blue".into());
-    let opts = PutOptions { metadata: meta.clone(), ..Default::default() };
-    f.layer.put_object("bucket", "k", body(b"one"), opts).await.unwrap();
-    let info = f.layer.head_object("bucket", "k", GetOptions::default()).await.unwrap();
+    let opts = PutOptions {
+        metadata: meta.clone(),
+        ..Default::default()
+    };
+    f.layer
+        .put_object("bucket", "k", body(b"one"), opts)
+        .await
+        .unwrap();
+    let info = f
+        .layer
+        .head_object("bucket", "k", GetOptions::default())
+        .await
+        .unwrap();
     assert_eq!(info.metadata, meta);
     assert_eq!(info.version_id, None);
     put(&f.layer, "k", &pattern(3 << 20, 9)).await;
-    assert_eq!(read_all(&f.layer, "k", GetOptions::default()).await.unwrap(), pattern(3 << 20, 9));
-    let versions = f.layer.list_object_versions("bucket", ListVersionsOptions { max_keys: 100, ..Default::default() }).await.unwrap();
-    assert_eq!(versions.versions.len(), 1, "an unversioned bucket keeps one null version");
-    f.layer.delete_object("bucket", "k", DeleteOptions::default()).await.unwrap();
-    assert!(matches!(read_all(&f.layer, "k", GetOptions::default()).await, Err(ObjectError::NoSuchKey { .. })));
+    assert_eq!(
+        read_all(&f.layer, "k", GetOptions::default()).await.unwrap(),
+        pattern(3 << 20, 9)
+    );
+    let versions = f
+        .layer
+        .list_object_versions(
+            "bucket",
+            ListVersionsOptions {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.versions.len(),
+        1,
+        "an unversioned bucket keeps one null version"
+    );
+    f.layer
+        .delete_object("bucket", "k", DeleteOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        read_all(&f.layer, "k", GetOptions::default()).await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
     // Deleting what is not there succeeds, as in S3.
-    f.layer.delete_object("bucket", "k", DeleteOptions::default()).await.unwrap();
+    f.layer
+        .delete_object("bucket", "k", DeleteOptions::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn versioning_and_delete_markers() {
     let f = fixture(4).await;
-    f.layer.set_bucket_versioning("bucket", VersioningState::Enabled).await.unwrap();
+    f.layer
+        .set_bucket_versioning("bucket", VersioningState::Enabled)
+        .await
+        .unwrap();
     let v1 = put(&f.layer, "k", b"first").await;
     let v2 = put(&f.layer, "k", b"second").await;
     assert_ne!(v1.version_id, v2.version_id);
-    let del = f.layer.delete_object("bucket", "k", DeleteOptions::default()).await.unwrap();
+    let del = f
+        .layer
+        .delete_object("bucket", "k", DeleteOptions::default())
+        .await
+        .unwrap();
     assert!(del.delete_marker);
-    let err = f.layer.head_object("bucket", "k", GetOptions::default()).await.unwrap_err();
-    assert!(matches!(err, ObjectError::NoSuchKey { delete_marker_version: Some(_), .. }), "{err:?}");
-    let old = GetOptions { version_id: v1.version_id.clone(), ..Default::default() };
+    let err = f
+        .layer
+        .head_object("bucket", "k", GetOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ObjectError::NoSuchKey {
+                delete_marker_version: Some(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let old = GetOptions {
+        version_id: v1.version_id.clone(),
+        ..Default::default()
+    };
     assert_eq!(read_all(&f.layer, "k", old).await.unwrap(), b"first");
-    let listed = f.layer.list_object_versions("bucket", ListVersionsOptions { max_keys: 100, ..Default::default() }).await.unwrap();
+    let listed = f
+        .layer
+        .list_object_versions(
+            "bucket",
+            ListVersionsOptions {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(listed.versions.len(), 3);
     assert!(listed.versions[0].delete_marker && listed.versions[0].is_latest);
     assert_eq!(listed.versions[1].version_id, v2.version_id);
     assert_eq!(listed.versions[2].version_id, v1.version_id);
-    let page = f.layer.list_objects("bucket", ListOptions { max_keys: 100, ..Default::default() }).await.unwrap();
+    let page = f
+        .layer
+        .list_objects(
+            "bucket",
+            ListOptions {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert!(page.objects.is_empty(), "a delete marker hides the key");
     // Removing the marker brings v2 back.
     let marker_id = listed.versions[0].version_id.clone();
-    f.layer.delete_object("bucket", "k", DeleteOptions { version_id: marker_id }).await.unwrap();
-    assert_eq!(read_all(&f.layer, "k", GetOptions::default()).await.unwrap(), b"second");
+    f.layer
+        .delete_object(
+            "bucket",
+            "k",
+            DeleteOptions {
+                version_id: marker_id,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        read_all(&f.layer, "k", GetOptions::default()).await.unwrap(),
+        b"second"
+    );
     // Paging versions one at a time visits all of them.
     let mut seen = Vec::new();
-    let mut opts = ListVersionsOptions { max_keys: 1, ..Default::default() };
+    let mut opts = ListVersionsOptions {
+        max_keys: 1,
+        ..Default::default()
+    };
     loop {
-        let page = f.layer.list_object_versions("bucket", opts.clone()).await.unwrap();
+        let page = f
+            .layer
+            .list_object_versions("bucket", opts.clone())
+            .await
+            .unwrap();
         seen.extend(page.versions.iter().map(|v| v.version_id.clone()));
         if !page.is_truncated {
             break;
@@ -159,47 +339,180 @@ async fn versioning_and_delete_markers() {
 #[tokio::test]
 async fn multipart_upload() {
     let f = fixture(4).await;
-    let upload = f.layer.create_multipart_upload("bucket", "big", PutOptions::default()).await.unwrap();
+    let upload = f
+        .layer
+        .create_multipart_upload("bucket", "big", PutOptions::default())
+        .await
+        .unwrap();
     let p1 = pattern(5 << 20, 1);
     let p2 = pattern(1234, 2);
     let p3 = pattern(5 << 20, 3);
-    let i3 = f.layer.upload_part("bucket", "big", &upload.upload_id, 3, body(&p3), PutOptions::default()).await.unwrap();
-    let i1 = f.layer.upload_part("bucket", "big", &upload.upload_id, 1, body(&p1), PutOptions::default()).await.unwrap();
-    let i2 = f.layer.upload_part("bucket", "big", &upload.upload_id, 2, body(&p2), PutOptions::default()).await.unwrap();
-    let listed = f.layer.list_parts("bucket", "big", &upload.upload_id, ListPartsOptions { max_parts: 1000, ..Default::default() }).await.unwrap();
-    assert_eq!(listed.parts.iter().map(|p| p.number).collect::<Vec<_>>(), vec![1, 2, 3]);
-    let uploads = f.layer.list_multipart_uploads("bucket", ListUploadsOptions { max_uploads: 10, ..Default::default() }).await.unwrap();
+    let i3 = f
+        .layer
+        .upload_part(
+            "bucket",
+            "big",
+            &upload.upload_id,
+            3,
+            body(&p3),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let i1 = f
+        .layer
+        .upload_part(
+            "bucket",
+            "big",
+            &upload.upload_id,
+            1,
+            body(&p1),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let i2 = f
+        .layer
+        .upload_part(
+            "bucket",
+            "big",
+            &upload.upload_id,
+            2,
+            body(&p2),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let listed = f
+        .layer
+        .list_parts(
+            "bucket",
+            "big",
+            &upload.upload_id,
+            ListPartsOptions {
+                max_parts: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.parts.iter().map(|p| p.number).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    let uploads = f
+        .layer
+        .list_multipart_uploads(
+            "bucket",
+            ListUploadsOptions {
+                max_uploads: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(uploads.uploads.len(), 1);
 
-    let cp = |number: u32, info: &PartInfo| CompletePart { number, etag: format!("\"{}\"", info.etag) };
-    let err = f.layer.complete_multipart_upload("bucket", "big", &upload.upload_id, vec![cp(2, &i2), cp(3, &i3)]).await.unwrap_err();
-    assert!(matches!(err, ObjectError::EntityTooSmall { number: 2, .. }), "{err:?}");
-    let err = f.layer.complete_multipart_upload("bucket", "big", &upload.upload_id, vec![cp(3, &i3), cp(1, &i1)]).await.unwrap_err();
+    let cp = |number: u32, info: &PartInfo| CompletePart {
+        number,
+        etag: format!("\"{}\"", info.etag),
+    };
+    let err = f
+        .layer
+        .complete_multipart_upload("bucket", "big", &upload.upload_id, vec![cp(2, &i2), cp(3, &i3)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ObjectError::EntityTooSmall { number: 2, .. }),
+        "{err:?}"
+    );
+    let err = f
+        .layer
+        .complete_multipart_upload("bucket", "big", &upload.upload_id, vec![cp(3, &i3), cp(1, &i1)])
+        .await
+        .unwrap_err();
     assert!(matches!(err, ObjectError::InvalidPartOrder), "{err:?}");
-    let err = f.layer.complete_multipart_upload("bucket", "big", &upload.upload_id, vec![cp(1, &i2)]).await.unwrap_err();
+    let err = f
+        .layer
+        .complete_multipart_upload("bucket", "big", &upload.upload_id, vec![cp(1, &i2)])
+        .await
+        .unwrap_err();
     assert!(matches!(err, ObjectError::InvalidPart { number: 1 }), "{err:?}");
 
-    let info = f.layer.complete_multipart_upload("bucket", "big", &upload.upload_id, vec![cp(1, &i1), cp(3, &i3)]).await.unwrap();
+    let info = f
+        .layer
+        .complete_multipart_upload("bucket", "big", &upload.upload_id, vec![cp(1, &i1), cp(3, &i3)])
+        .await
+        .unwrap();
     let mut md5s = Vec::new();
     md5s.extend_from_slice(&md5_of(&p1));
     md5s.extend_from_slice(&md5_of(&p3));
     assert_eq!(info.etag, format!("{}-2", hex::encode(md5_of(&md5s))));
     let whole = [p1.clone(), p3.clone()].concat();
-    assert_eq!(read_all(&f.layer, "big", GetOptions::default()).await.unwrap(), whole);
-    let part2 = read_all(&f.layer, "big", GetOptions { part_number: Some(2), ..Default::default() }).await.unwrap();
+    assert_eq!(
+        read_all(&f.layer, "big", GetOptions::default()).await.unwrap(),
+        whole
+    );
+    let part2 = read_all(
+        &f.layer,
+        "big",
+        GetOptions {
+            part_number: Some(2),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(part2, p3);
     // A range across the part boundary.
-    let range = ByteRange::FromTo { first: (5 << 20) - 10, last: (5 << 20) + 10 };
-    let got = read_all(&f.layer, "big", GetOptions { range: Some(range), ..Default::default() }).await.unwrap();
+    let range = ByteRange::FromTo {
+        first: (5 << 20) - 10,
+        last: (5 << 20) + 10,
+    };
+    let got = read_all(
+        &f.layer,
+        "big",
+        GetOptions {
+            range: Some(range),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(got, whole[(5 << 20) - 10..=(5 << 20) + 10]);
-    let err = f.layer.list_parts("bucket", "big", &upload.upload_id, ListPartsOptions::default()).await.unwrap_err();
+    let err = f
+        .layer
+        .list_parts("bucket", "big", &upload.upload_id, ListPartsOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, ObjectError::NoSuchUpload { .. }), "{err:?}");
 
     // Abort.
-    let upload = f.layer.create_multipart_upload("bucket", "gone", PutOptions::default()).await.unwrap();
-    f.layer.upload_part("bucket", "gone", &upload.upload_id, 1, body(&p2), PutOptions::default()).await.unwrap();
-    f.layer.abort_multipart_upload("bucket", "gone", &upload.upload_id).await.unwrap();
-    let err = f.layer.abort_multipart_upload("bucket", "gone", &upload.upload_id).await.unwrap_err();
+    let upload = f
+        .layer
+        .create_multipart_upload("bucket", "gone", PutOptions::default())
+        .await
+        .unwrap();
+    f.layer
+        .upload_part(
+            "bucket",
+            "gone",
+            &upload.upload_id,
+            1,
+            body(&p2),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    f.layer
+        .abort_multipart_upload("bucket", "gone", &upload.upload_id)
+        .await
+        .unwrap();
+    let err = f
+        .layer
+        .abort_multipart_upload("bucket", "gone", &upload.upload_id)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ObjectError::NoSuchUpload { .. }), "{err:?}");
 }
 
@@ -212,12 +525,33 @@ async fn copy_object_server_side() {
     meta.user.insert("a".into(), "b".into());
     let info = f
         .layer
-        .copy_object("bucket", "src", GetOptions::default(), "bucket", "dst", PutOptions { metadata: meta.clone(), ..Default::default() }, true)
+        .copy_object(
+            "bucket",
+            "src",
+            GetOptions::default(),
+            "bucket",
+            "dst",
+            PutOptions {
+                metadata: meta.clone(),
+                ..Default::default()
+            },
+            true,
+        )
         .await
         .unwrap();
     assert_eq!(info.etag, hex::encode(md5_of(&data)));
-    assert_eq!(read_all(&f.layer, "dst", GetOptions::default()).await.unwrap(), data);
-    assert_eq!(f.layer.head_object("bucket", "dst", GetOptions::default()).await.unwrap().metadata, meta);
+    assert_eq!(
+        read_all(&f.layer, "dst", GetOptions::default()).await.unwrap(),
+        data
+    );
+    assert_eq!(
+        f.layer
+            .head_object("bucket", "dst", GetOptions::default())
+            .await
+            .unwrap()
+            .metadata,
+        meta
+    );
 }
 
 #[tokio::test]
@@ -228,15 +562,33 @@ async fn buckets() {
         Err(ObjectError::BucketExists { .. })
     ));
     assert!(matches!(
-        f.layer.make_bucket("Bad_Name", MakeBucketOptions::default()).await,
+        f.layer
+            .make_bucket("Bad_Name", MakeBucketOptions::default())
+            .await,
         Err(ObjectError::InvalidBucketName { .. })
     ));
     put(&f.layer, "k", b"x").await;
-    assert!(matches!(f.layer.delete_bucket("bucket", false).await, Err(ObjectError::BucketNotEmpty { .. })));
-    f.layer.put_bucket_config("bucket", "policy", Bytes::from_static(b"{}")).await.unwrap();
-    assert_eq!(f.layer.get_bucket_config("bucket", "policy").await.unwrap().unwrap(), "{}");
+    assert!(matches!(
+        f.layer.delete_bucket("bucket", false).await,
+        Err(ObjectError::BucketNotEmpty { .. })
+    ));
+    f.layer
+        .put_bucket_config("bucket", "policy", Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.layer
+            .get_bucket_config("bucket", "policy")
+            .await
+            .unwrap()
+            .unwrap(),
+        "{}"
+    );
     f.layer.delete_bucket("bucket", true).await.unwrap();
-    assert!(matches!(f.layer.bucket_info("bucket").await, Err(ObjectError::NoSuchBucket { .. })));
+    assert!(matches!(
+        f.layer.bucket_info("bucket").await,
+        Err(ObjectError::NoSuchBucket { .. })
+    ));
     assert!(f.layer.list_buckets().await.unwrap().is_empty());
 }
 
@@ -249,7 +601,10 @@ async fn survives_restart() {
     let drives = f.drives.clone();
     drop(f.layer);
     let layer = ObjectLayer::open_local(&drives).await.unwrap();
-    assert_eq!(read_all(&layer, "small", GetOptions::default()).await.unwrap(), b"tiny");
+    assert_eq!(
+        read_all(&layer, "small", GetOptions::default()).await.unwrap(),
+        b"tiny"
+    );
     assert_eq!(read_all(&layer, "big", GetOptions::default()).await.unwrap(), big);
     drop(f._dir);
 }
@@ -281,7 +636,10 @@ async fn corrupt_shards_are_detected_and_reconstructed() {
     // Damage two drives' shards: parity is 2, so every block still decodes.
     assert!(corrupt_shard_files(&f.drives[0]) > 0);
     assert!(corrupt_shard_files(&f.drives[3]) > 0);
-    assert_eq!(read_all(&f.layer, "k", GetOptions::default()).await.unwrap(), data);
+    assert_eq!(
+        read_all(&f.layer, "k", GetOptions::default()).await.unwrap(),
+        data
+    );
     // A third damaged drive is beyond parity: the read fails, it never returns wrong bytes.
     corrupt_shard_files(&f.drives[1]);
     assert!(read_all(&f.layer, "k", GetOptions::default()).await.is_err());
@@ -300,8 +658,20 @@ async fn missing_drives_up_to_parity() {
     // Lost drives come back as fresh empty directories (formatted into the same position).
     let layer = ObjectLayer::open_local(&drives).await.unwrap();
     assert_eq!(read_all(&layer, "big", GetOptions::default()).await.unwrap(), big);
-    assert_eq!(read_all(&layer, "small", GetOptions::default()).await.unwrap(), b"small object");
-    let page = layer.list_objects("bucket", ListOptions { max_keys: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        read_all(&layer, "small", GetOptions::default()).await.unwrap(),
+        b"small object"
+    );
+    let page = layer
+        .list_objects(
+            "bucket",
+            ListOptions {
+                max_keys: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(page.objects.len(), 2);
     drop(f._dir);
 }
@@ -315,15 +685,30 @@ async fn concurrent_writers_to_one_key() {
         let layer = layer.clone();
         tasks.push(tokio::spawn(async move {
             let data = pattern(if i % 2 == 0 { 1000 } else { 1 << 20 }, i);
-            layer.put_object("bucket", "hot", body(&data), PutOptions::default()).await.unwrap();
+            layer
+                .put_object("bucket", "hot", body(&data), PutOptions::default())
+                .await
+                .unwrap();
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
     let got = read_all(&layer, "hot", GetOptions::default()).await.unwrap();
-    assert!((0..8u8).any(|i| got == pattern(if i % 2 == 0 { 1000 } else { 1 << 20 }, i)), "a whole object wins");
-    let versions = layer.list_object_versions("bucket", ListVersionsOptions { max_keys: 100, ..Default::default() }).await.unwrap();
+    assert!(
+        (0..8u8).any(|i| got == pattern(if i % 2 == 0 { 1000 } else { 1 << 20 }, i)),
+        "a whole object wins"
+    );
+    let versions = layer
+        .list_object_versions(
+            "bucket",
+            ListVersionsOptions {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(versions.versions.len(), 1);
 }
 
@@ -336,7 +721,14 @@ async fn listing_with_delimiters_and_pages() {
     }
     let page = f
         .layer
-        .list_objects("bucket", ListOptions { delimiter: Some("/".into()), max_keys: 1000, ..Default::default() })
+        .list_objects(
+            "bucket",
+            ListOptions {
+                delimiter: Some("/".into()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let names: Vec<&str> = page.objects.iter().map(|o| o.key.as_str()).collect();
@@ -344,10 +736,21 @@ async fn listing_with_delimiters_and_pages() {
     assert_eq!(page.common_prefixes, vec!["a/", "b/", "c/"]);
     let page = f
         .layer
-        .list_objects("bucket", ListOptions { prefix: "a/".into(), delimiter: Some("/".into()), max_keys: 1000, ..Default::default() })
+        .list_objects(
+            "bucket",
+            ListOptions {
+                prefix: "a/".into(),
+                delimiter: Some("/".into()),
+                max_keys: 1000,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(page.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), vec!["a/", "a/b", "a/c"]);
+    assert_eq!(
+        page.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        vec!["a/", "a/b", "a/c"]
+    );
     assert_eq!(page.common_prefixes, vec!["a/b/"]);
     // Page by two through everything with a delimiter.
     let mut seen = Vec::new();
@@ -355,7 +758,15 @@ async fn listing_with_delimiters_and_pages() {
     loop {
         let page = f
             .layer
-            .list_objects("bucket", ListOptions { delimiter: Some("/".into()), max_keys: 2, marker: marker.clone(), ..Default::default() })
+            .list_objects(
+                "bucket",
+                ListOptions {
+                    delimiter: Some("/".into()),
+                    max_keys: 2,
+                    marker: marker.clone(),
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
         seen.extend(page.objects.iter().map(|o| o.key.clone()));
@@ -380,7 +791,10 @@ mod model {
     }
 
     fn key() -> impl Strategy<Value = String> {
-        proptest::sample::select(vec!["a", "a/", "a/b", "a/b/c", "ab", "b", "b/c/d", "é", "é/x", "z/z"]).prop_map(str::to_string)
+        proptest::sample::select(vec![
+            "a", "a/", "a/b", "a/b/c", "ab", "b", "b/c/d", "é", "é/x", "z/z",
+        ])
+        .prop_map(str::to_string)
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -391,7 +805,11 @@ mod model {
     fn model_list(live: &BTreeMap<String, u64>, prefix: &str, delimiter: Option<&str>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for k in live.keys().filter(|k| k.starts_with(prefix)) {
-            let entry = match delimiter.and_then(|d| k[prefix.len()..].find(d).map(|p| k[..prefix.len() + p + d.len()].to_string())) {
+            let entry = match delimiter.and_then(|d| {
+                k[prefix.len()..]
+                    .find(d)
+                    .map(|p| k[..prefix.len() + p + d.len()].to_string())
+            }) {
                 Some(cp) => cp,
                 None => k.clone(),
             };

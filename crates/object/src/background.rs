@@ -1,0 +1,480 @@
+//! Background work of the object layer: the heal queue, heal sequences (admin-started heals
+//! of a deployment, bucket or prefix), the scanner, and the drive monitor.
+//!
+//! Every task holds only a `Weak` reference to the layer and stops when the layer is dropped.
+//! Every loop is bounded: the heal queue has [`HEAL_QUEUE_CAPACITY`] slots (a full queue drops
+//! the hint; the scanner finds the damage later), the scanner is rate limited, and the monitor
+//! backs off up to [`MONITOR_BACKOFF_MAX`] per failing drive.
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use strata_drive::{Drive, LocalDrive};
+use tokio::sync::mpsc;
+
+use crate::error::{ObjectError, ObjectResult};
+use crate::heal::{HealCounters, HealOptions};
+use crate::layer::ObjectLayer;
+use crate::list::RawKeyWalker;
+
+/// Heal hints waiting for the heal worker.
+pub const HEAL_QUEUE_CAPACITY: usize = 10_000;
+/// Longest wait between two probes of a failing drive.
+pub const MONITOR_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Settings of the background tasks.
+#[derive(Clone, Debug)]
+pub struct BackgroundConfig {
+    /// Pause between two scanner cycles over all objects.
+    pub scanner_cycle_pause: Duration,
+    /// Most objects the scanner examines per second (it must not starve clients).
+    pub scanner_objects_per_sec: u32,
+    /// Whether the scanner verifies every shard's checksums (finds bitrot) or only checks that
+    /// shards and records are present.
+    pub scanner_deep: bool,
+    /// How often drives are probed.
+    pub monitor_interval: Duration,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        BackgroundConfig {
+            scanner_cycle_pause: Duration::from_secs(60),
+            scanner_objects_per_sec: 200,
+            scanner_deep: true,
+            monitor_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A key that should be healed.
+#[derive(Clone, Debug)]
+pub struct HealHint {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+}
+
+/// What a heal sequence covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HealScope {
+    /// One bucket, or all.
+    pub bucket: Option<String>,
+    /// Keys starting with this (only with a bucket).
+    pub prefix: String,
+}
+
+/// Progress of a heal sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealState {
+    /// None was started yet.
+    #[default]
+    Idle,
+    /// Walking objects.
+    Running,
+    /// Finished.
+    Done,
+    /// Stopped by an error.
+    Failed,
+}
+
+/// State of one drive, for admin output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DriveStatus {
+    /// Path or URL.
+    pub endpoint: String,
+    /// Pool index.
+    pub pool: u32,
+    /// Set index.
+    pub set: u32,
+    /// Index in the set.
+    pub drive: u32,
+    /// Whether it is online.
+    pub online: bool,
+    /// I/O errors seen since start.
+    pub io_errors: u64,
+}
+
+/// The latest heal sequence.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HealSequenceStatus {
+    /// Sequence number (0 when none ran).
+    pub id: u64,
+    /// State.
+    pub state: HealState,
+    /// What it covers.
+    pub scope: HealScope,
+    /// Whether it only reports.
+    pub dry_run: bool,
+    /// Start, seconds since the epoch.
+    pub started_unix_secs: u64,
+    /// End, seconds since the epoch (0 while running).
+    pub finished_unix_secs: u64,
+    /// What it found and did so far.
+    pub counters: HealCounters,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Scanner progress since start.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ScannerStatus {
+    /// Completed cycles over all objects.
+    pub cycles: u64,
+    /// What it found and did.
+    pub counters: HealCounters,
+}
+
+fn unix_secs_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl ObjectLayer {
+    /// Starts the heal worker, the scanner and the drive monitor on the current runtime.
+    /// Call once, after wrapping the layer in an `Arc`.
+    pub fn start_background(self: &Arc<Self>, config: BackgroundConfig) {
+        if let Some(rx) = self.background.take_heal_receiver() {
+            tokio::spawn(heal_worker(Arc::downgrade(self), rx));
+        }
+        tokio::spawn(scanner(Arc::downgrade(self), config.clone()));
+        tokio::spawn(monitor(Arc::downgrade(self), config.monitor_interval));
+    }
+
+    /// Asks the heal worker to look at a key (dropped when the queue is full).
+    pub(crate) fn hint_heal(&self, bucket: &str, key: &str) {
+        let hint = HealHint {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        };
+        if self.background.heal_tx.try_send(hint).is_err() {
+            tracing::debug!(bucket, key, "heal queue full; the scanner will find it");
+        }
+    }
+
+    /// State of every drive.
+    pub fn drive_statuses(&self) -> Vec<DriveStatus> {
+        self.sets
+            .iter()
+            .flat_map(|set| set.slots.iter())
+            .map(|slot| {
+                let format = slot.expected_format();
+                DriveStatus {
+                    endpoint: slot.endpoint().to_string(),
+                    pool: format.pool_idx,
+                    set: format.set_idx,
+                    drive: format.drive_idx,
+                    online: slot.is_online(),
+                    io_errors: slot.n_io_errors(),
+                }
+            })
+            .collect()
+    }
+
+    /// The latest heal sequence.
+    pub fn heal_status(&self) -> HealSequenceStatus {
+        lock(&self.background.heal_sequence).clone()
+    }
+
+    /// The scanner's progress.
+    pub fn scanner_status(&self) -> ScannerStatus {
+        lock(&self.background.scanner).clone()
+    }
+
+    /// Starts a heal sequence over `scope` unless one is running.
+    pub fn start_heal(
+        self: &Arc<Self>,
+        scope: HealScope,
+        opts: HealOptions,
+    ) -> ObjectResult<HealSequenceStatus> {
+        let status = {
+            let mut current = lock(&self.background.heal_sequence);
+            if current.state == HealState::Running {
+                return Err(ObjectError::InvalidRequest {
+                    reason: "a heal is already running",
+                });
+            }
+            *current = HealSequenceStatus {
+                id: current.id + 1,
+                state: HealState::Running,
+                scope: scope.clone(),
+                dry_run: opts.dry_run,
+                started_unix_secs: unix_secs_now(),
+                ..HealSequenceStatus::default()
+            };
+            current.clone()
+        };
+        let layer = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let outcome = heal_sequence(&layer, &scope, opts).await;
+            if let Some(layer) = layer.upgrade() {
+                let mut current = lock(&layer.background.heal_sequence);
+                current.finished_unix_secs = unix_secs_now();
+                match outcome {
+                    Ok(()) => current.state = HealState::Done,
+                    Err(err) => {
+                        current.state = HealState::Failed;
+                        current.error = Some(err.to_string());
+                    }
+                }
+            }
+        });
+        Ok(status)
+    }
+
+    /// Walks `scope` and heals every key in it, adding to `add` after each key. The layer is
+    /// held only while one key is healed, so dropping it stops the walk.
+    async fn walk_and_heal(
+        layer: &Weak<ObjectLayer>,
+        scope: &HealScope,
+        opts: HealOptions,
+        pace: Option<Duration>,
+        add: impl Fn(&ObjectLayer, &HealCounters),
+    ) -> ObjectResult<()> {
+        let buckets: Vec<String> = {
+            let Some(layer) = layer.upgrade() else {
+                return Ok(());
+            };
+            layer.heal_buckets().await?;
+            match &scope.bucket {
+                Some(bucket) => vec![layer.bucket_info(bucket).await?.name],
+                None => layer.list_buckets().await?.into_iter().map(|b| b.name).collect(),
+            }
+        };
+        for bucket in buckets {
+            let mut walker = {
+                let Some(layer) = layer.upgrade() else {
+                    return Ok(());
+                };
+                RawKeyWalker::new(&layer, &bucket, &scope.prefix)
+            };
+            loop {
+                let Some(key) = walker.next_key().await? else {
+                    break;
+                };
+                let started = Instant::now();
+                {
+                    let Some(layer) = layer.upgrade() else {
+                        return Ok(());
+                    };
+                    let counters = match layer.heal_object(&bucket, &key, opts).await {
+                        Ok(counters) => counters,
+                        Err(err) => {
+                            tracing::warn!(bucket, key, %err, "heal failed");
+                            HealCounters {
+                                objects_scanned: 1,
+                                objects_failed: 1,
+                                ..HealCounters::default()
+                            }
+                        }
+                    };
+                    add(&layer, &counters);
+                }
+                if let Some(pace) = pace {
+                    tokio::time::sleep(pace.saturating_sub(started.elapsed())).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn heal_sequence(layer: &Weak<ObjectLayer>, scope: &HealScope, opts: HealOptions) -> ObjectResult<()> {
+    ObjectLayer::walk_and_heal(layer, scope, opts, None, |layer, counters| {
+        lock(&layer.background.heal_sequence).counters.add(counters);
+    })
+    .await
+}
+
+async fn heal_worker(layer: Weak<ObjectLayer>, mut rx: mpsc::Receiver<HealHint>) {
+    while let Some(hint) = rx.recv().await {
+        let Some(layer) = layer.upgrade() else { return };
+        let opts = HealOptions {
+            dry_run: false,
+            deep: true,
+        };
+        match layer.heal_object(&hint.bucket, &hint.key, opts).await {
+            Ok(counters) => {
+                if counters.objects_healed > 0 {
+                    tracing::info!(bucket = hint.bucket, key = hint.key, ?counters, "healed on read");
+                }
+            }
+            Err(err) => tracing::warn!(bucket = hint.bucket, key = hint.key, %err, "heal on read failed"),
+        }
+    }
+}
+
+async fn scanner(layer: Weak<ObjectLayer>, config: BackgroundConfig) {
+    let pace = Duration::from_secs(1) / config.scanner_objects_per_sec.max(1);
+    let opts = HealOptions {
+        dry_run: false,
+        deep: config.scanner_deep,
+    };
+    loop {
+        tokio::time::sleep(config.scanner_cycle_pause).await;
+        if layer.strong_count() == 0 {
+            return;
+        }
+        let outcome = ObjectLayer::walk_and_heal(
+            &layer,
+            &HealScope::default(),
+            opts,
+            Some(pace),
+            |layer, counters| {
+                lock(&layer.background.scanner).counters.add(counters);
+            },
+        )
+        .await;
+        let Some(strong) = layer.upgrade() else { return };
+        match outcome {
+            Ok(()) => lock(&strong.background.scanner).cycles += 1,
+            Err(err) => tracing::warn!(%err, "scanner cycle stopped early"),
+        }
+    }
+}
+
+/// Per-drive probe schedule with exponential backoff.
+struct Probe {
+    next: Instant,
+    delay: Duration,
+}
+
+async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
+    let mut probes: Vec<Probe> = Vec::new();
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(layer) = layer.upgrade() else { return };
+        let slots: Vec<_> = layer.sets.iter().flat_map(|s| s.slots.iter().cloned()).collect();
+        if probes.len() != slots.len() {
+            probes = slots
+                .iter()
+                .map(|_| Probe {
+                    next: Instant::now(),
+                    delay: interval,
+                })
+                .collect();
+        }
+        let mut replaced_any = false;
+        for (slot, probe) in slots.iter().zip(probes.iter_mut()) {
+            if Instant::now() < probe.next {
+                continue;
+            }
+            let Some(path) = slot.path.as_deref() else {
+                continue;
+            };
+            match check_local(slot, path).await {
+                Check::Healthy => {
+                    slot.set_online(true);
+                    probe.delay = interval;
+                }
+                Check::Replaced => {
+                    replaced_any = true;
+                    probe.delay = interval;
+                }
+                Check::Failing(reason) => {
+                    if slot.is_online() {
+                        tracing::warn!(drive = slot.endpoint(), reason, "drive check failed");
+                    }
+                    slot.set_online(false);
+                    probe.delay = (probe.delay * 2).min(MONITOR_BACKOFF_MAX);
+                }
+            }
+            probe.next = Instant::now() + probe.delay;
+        }
+        if replaced_any {
+            let opts = HealOptions {
+                dry_run: false,
+                deep: false,
+            };
+            match layer.start_heal(HealScope::default(), opts) {
+                Ok(status) => tracing::info!(id = status.id, "healing onto a replaced drive"),
+                Err(err) => {
+                    tracing::warn!(%err, "could not start healing a replaced drive; the scanner will")
+                }
+            }
+        }
+    }
+}
+
+enum Check {
+    Healthy,
+    Replaced,
+    Failing(String),
+}
+
+/// Probes a local drive: its format record must still be there (a wiped drive keeps working
+/// on unlinked files until this notices), else an empty directory is formatted in its place.
+async fn check_local(slot: &crate::slot::DriveSlot, path: &Path) -> Check {
+    match LocalDrive::read_format(path).await {
+        Ok(Some(format)) if format.same_position(slot.expected_format()) => {
+            if slot.current().format().drive_id != format.drive_id || slot.current().info().await.is_err() {
+                // Opened as a placeholder at start, or formatted anew by someone else: reopen.
+                return match LocalDrive::open(path.to_path_buf(), slot.expected_format()).await {
+                    Ok(drive) => {
+                        slot.replace(drive);
+                        Check::Healthy
+                    }
+                    Err(err) => Check::Failing(err.to_string()),
+                };
+            }
+            Check::Healthy
+        }
+        Ok(Some(format)) => Check::Failing(format!("holds {}", format.describe())),
+        Ok(None) => match LocalDrive::open(path.to_path_buf(), slot.expected_format()).await {
+            Ok(drive) => {
+                tracing::warn!(
+                    drive = slot.endpoint(),
+                    "drive was replaced or wiped; formatted it into its position"
+                );
+                slot.replace(drive);
+                Check::Replaced
+            }
+            Err(err) => Check::Failing(err.to_string()),
+        },
+        Err(err) => Check::Failing(err.to_string()),
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The layer's background state.
+#[derive(Debug)]
+pub struct Background {
+    heal_tx: mpsc::Sender<HealHint>,
+    heal_rx: std::sync::Mutex<Option<mpsc::Receiver<HealHint>>>,
+    heal_sequence: std::sync::Mutex<HealSequenceStatus>,
+    scanner: std::sync::Mutex<ScannerStatus>,
+}
+
+impl Background {
+    /// Fresh state with an empty heal queue.
+    pub fn new() -> Self {
+        let (heal_tx, heal_rx) = mpsc::channel(HEAL_QUEUE_CAPACITY);
+        Background {
+            heal_tx,
+            heal_rx: std::sync::Mutex::new(Some(heal_rx)),
+            heal_sequence: std::sync::Mutex::new(HealSequenceStatus::default()),
+            scanner: std::sync::Mutex::new(ScannerStatus::default()),
+        }
+    }
+
+    /// A sender for heal hints (used by read streams).
+    pub fn heal_sender(&self) -> mpsc::Sender<HealHint> {
+        self.heal_tx.clone()
+    }
+
+    fn take_heal_receiver(&self) -> Option<mpsc::Receiver<HealHint>> {
+        lock(&self.heal_rx).take()
+    }
+}

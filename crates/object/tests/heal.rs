@@ -1,0 +1,362 @@
+//! Healing, the scanner and drive replacement, over temporary local drives.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers fail loudly.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use strata_object::*;
+
+fn pattern(size: usize, seed: u8) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
+}
+
+fn body(data: &[u8]) -> PutStream {
+    let chunks: Vec<Result<Bytes, BoxError>> = data
+        .chunks(100_000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures::stream::iter(chunks))
+}
+
+async fn read_all(layer: &ObjectLayer, key: &str) -> ObjectResult<Vec<u8>> {
+    let reader = layer.get_object("bucket", key, GetOptions::default()).await?;
+    let mut out = Vec::new();
+    let mut stream = reader.body;
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    drives: Vec<PathBuf>,
+    layer: Arc<ObjectLayer>,
+    objects: Vec<(String, Vec<u8>)>,
+}
+
+/// A 4-drive set with an inline object, a multi-block object and a multipart object.
+async fn fixture(background: Option<BackgroundConfig>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let drives: Vec<PathBuf> = (1..=4).map(|i| dir.path().join(format!("disk{i}"))).collect();
+    let layer = Arc::new(ObjectLayer::open_local(&drives).await.unwrap());
+    if let Some(config) = background {
+        layer.start_background(config);
+    }
+    layer
+        .make_bucket("bucket", MakeBucketOptions::default())
+        .await
+        .unwrap();
+    let mut objects = vec![
+        ("small".to_string(), pattern(3000, 1)),
+        ("large".to_string(), pattern(3 << 20, 2)),
+    ];
+    for (key, data) in &objects {
+        layer
+            .put_object("bucket", key, body(data), PutOptions::default())
+            .await
+            .unwrap();
+    }
+    let upload = layer
+        .create_multipart_upload("bucket", "multi", PutOptions::default())
+        .await
+        .unwrap();
+    let p1 = pattern(5 << 20, 3);
+    let p2 = pattern(700_000, 4);
+    let i1 = layer
+        .upload_part(
+            "bucket",
+            "multi",
+            &upload.upload_id,
+            1,
+            body(&p1),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let i2 = layer
+        .upload_part(
+            "bucket",
+            "multi",
+            &upload.upload_id,
+            2,
+            body(&p2),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    layer
+        .complete_multipart_upload(
+            "bucket",
+            "multi",
+            &upload.upload_id,
+            vec![
+                CompletePart {
+                    number: 1,
+                    etag: i1.etag,
+                },
+                CompletePart {
+                    number: 2,
+                    etag: i2.etag,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    objects.push(("multi".to_string(), [p1, p2].concat()));
+    Fixture {
+        dir,
+        drives,
+        layer,
+        objects,
+    }
+}
+
+fn shard_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for fan in std::fs::read_dir(root.join("data"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for dir in std::fs::read_dir(fan.path()).into_iter().flatten().flatten() {
+            for file in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+                out.push(file.path());
+            }
+        }
+    }
+    out
+}
+
+fn flip_bytes(root: &Path) -> usize {
+    let files = shard_files(root);
+    for file in &files {
+        let mut bytes = std::fs::read(file).unwrap();
+        let at = bytes.len() / 3;
+        bytes[at] ^= 0x5a;
+        std::fs::write(file, bytes).unwrap();
+    }
+    files.len()
+}
+
+/// Checks every object through the layer, and proves full redundancy: with any two drives'
+/// shard files destroyed, everything still reads.
+async fn assert_fully_redundant(f: &Fixture, pairs: &[(usize, usize)]) {
+    for (key, data) in &f.objects {
+        assert_eq!(&read_all(&f.layer, key).await.unwrap(), data, "{key}");
+    }
+    for &(a, b) in pairs {
+        let saved: Vec<(PathBuf, Vec<u8>)> = [a, b]
+            .iter()
+            .flat_map(|i| shard_files(&f.drives[*i]))
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect();
+        for (path, _) in &saved {
+            std::fs::write(path, b"garbage").unwrap();
+        }
+        for (key, data) in &f.objects {
+            if key != "small" {
+                assert_eq!(
+                    &read_all(&f.layer, key).await.unwrap(),
+                    data,
+                    "{key} with drives {a},{b} damaged"
+                );
+            }
+        }
+        for (path, bytes) in saved {
+            std::fs::write(path, bytes).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn deep_heal_repairs_bitrot() {
+    let f = fixture(None).await;
+    assert!(flip_bytes(&f.drives[1]) > 0);
+    let opts = HealOptions {
+        dry_run: true,
+        deep: true,
+    };
+    let dry = f.layer.heal_object("bucket", "large", opts).await.unwrap();
+    assert_eq!(dry.shards_healed, 1, "{dry:?}");
+    let opts = HealOptions {
+        dry_run: false,
+        deep: true,
+    };
+    let mut total = HealCounters::default();
+    for key in ["small", "large", "multi"] {
+        total.add(&f.layer.heal_object("bucket", key, opts).await.unwrap());
+    }
+    assert_eq!(total.objects_healed, 2, "{total:?}");
+    assert_eq!(total.shards_healed, 3, "large has one part, multi two: {total:?}");
+    // Healed: a second deep heal finds nothing, and two other drives may now fail.
+    let again = f.layer.heal_object("bucket", "multi", opts).await.unwrap();
+    assert_eq!(again.shards_healed, 0, "{again:?}");
+    assert_fully_redundant(&f, &[(0, 2), (2, 3)]).await;
+}
+
+#[tokio::test]
+async fn scanner_heals_damage_it_was_not_told_about() {
+    let config = BackgroundConfig {
+        scanner_cycle_pause: Duration::from_millis(200),
+        scanner_objects_per_sec: 1000,
+        scanner_deep: true,
+        monitor_interval: Duration::from_secs(3600),
+    };
+    let f = fixture(Some(config)).await;
+    flip_bytes(&f.drives[2]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while f.layer.scanner_status().counters.shards_healed < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "scanner did not heal in time: {:?}",
+            f.layer.scanner_status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_fully_redundant(&f, &[(0, 1), (1, 3)]).await;
+}
+
+#[tokio::test]
+async fn replaced_drive_is_formatted_and_healed() {
+    let config = BackgroundConfig {
+        scanner_cycle_pause: Duration::from_secs(3600),
+        monitor_interval: Duration::from_millis(100),
+        ..BackgroundConfig::default()
+    };
+    let f = fixture(Some(config)).await;
+    std::fs::remove_dir_all(&f.drives[3]).unwrap();
+    std::fs::create_dir(&f.drives[3]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = f.layer.heal_status();
+        if status.state == HealState::Done && status.counters.objects_scanned >= 3 {
+            assert!(status.counters.records_healed >= 3, "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no heal after replacement: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(f.layer.drive_statuses().iter().all(|d| d.online));
+    // The new drive holds its shards: losing two of the others still leaves everything.
+    assert_fully_redundant(&f, &[(0, 1), (1, 2)]).await;
+    // And the bucket record.
+    let reopened = {
+        let drives = f.drives.clone();
+        drop(f.layer);
+        ObjectLayer::open_local(&drives).await.unwrap()
+    };
+    assert!(reopened.bucket_info("bucket").await.is_ok());
+    drop(f.dir);
+}
+
+#[tokio::test]
+async fn lost_records_are_rewritten_and_dangling_versions_removed() {
+    let f = fixture(None).await;
+    let none = f
+        .layer
+        .heal_object("bucket", "nothing-here", HealOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        none,
+        HealCounters {
+            objects_scanned: 1,
+            ..HealCounters::default()
+        }
+    );
+    let drives = f.drives.clone();
+    drop(f.layer);
+    // Two drives lose all metadata (replaced by empty directories): every version is left on
+    // exactly read quorum (two drives), so it is healable and never dangling.
+    for i in [0, 1] {
+        std::fs::remove_dir_all(&drives[i]).unwrap();
+    }
+    let layer = ObjectLayer::open_local(&drives).await.unwrap();
+    layer.heal_buckets().await.unwrap();
+    for (key, _) in &f.objects {
+        let counters = layer
+            .heal_object("bucket", key, HealOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(counters.dangling_removed, 0);
+        assert_eq!(counters.records_healed, 2, "{key}: {counters:?}");
+    }
+    for (key, data) in &f.objects {
+        assert_eq!(&read_all(&layer, key).await.unwrap(), data);
+    }
+    drop(layer);
+
+    // Now leave "large"'s record on one drive only, with every drive answering: it can never
+    // be read again (an acknowledged write reached three drives), so it is dangling.
+    for path in &drives[1..] {
+        let format = strata_drive::LocalDrive::read_format(path)
+            .await
+            .unwrap()
+            .unwrap();
+        let drive = strata_drive::LocalDrive::open(path.clone(), &format)
+            .await
+            .unwrap();
+        let range = strata_drive::ScanRange {
+            prefix: b"bucket\0large\0".to_vec(),
+            limit: 100,
+            ..Default::default()
+        };
+        let entries = strata_drive::Drive::meta_scan(drive.as_ref(), strata_drive::Table::Objects, range)
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1);
+        let ops = entries
+            .iter()
+            .map(|e| strata_drive::MetaOp::delete(strata_drive::Table::Objects, e.key.to_vec()))
+            .collect();
+        strata_drive::Drive::meta_commit(drive.as_ref(), ops)
+            .await
+            .unwrap();
+    }
+    let layer = ObjectLayer::open_local(&drives).await.unwrap();
+    assert!(matches!(
+        read_all(&layer, "large").await,
+        Err(ObjectError::NoSuchKey { .. })
+    ));
+    let counters = layer
+        .heal_object("bucket", "large", HealOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(counters.dangling_removed, 1, "{counters:?}");
+    let versions = layer
+        .list_object_versions(
+            "bucket",
+            ListVersionsOptions {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        versions
+            .versions
+            .iter()
+            .map(|v| v.key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["multi", "small"]
+    );
+    let again = layer
+        .heal_object("bucket", "large", HealOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.dangling_removed, 0,
+        "the dangling record is gone: {again:?}"
+    );
+    drop(f.dir);
+}
