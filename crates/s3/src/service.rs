@@ -70,14 +70,47 @@ pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Resul
     builder.set_auth(RootAuth::new(config.root.clone()));
     builder.set_route(HealthRoute::new(layer));
     if !config.domains.is_empty() {
-        let host =
-            s3s::host::MultiDomain::new(&config.domains).map_err(|e| FrontDoorError::InvalidDomain {
-                domains: config.domains.clone(),
-                reason: e.to_string(),
-            })?;
-        builder.set_host(host);
+        builder.set_host(VirtualHosts::new(&config.domains)?);
     }
     Ok(builder.build())
+}
+
+/// Virtual-host parsing that never takes over other host names: `bucket.DOMAIN` addresses a
+/// bucket, while any host that is not DOMAIN or one of its subdomains is served path style
+/// (s3s's `MultiDomain` alone would read an unknown host name as a CNAME'd bucket name).
+struct VirtualHosts {
+    domains: Vec<String>,
+    inner: s3s::host::MultiDomain,
+}
+
+impl VirtualHosts {
+    fn new(domains: &[String]) -> Result<VirtualHosts, FrontDoorError> {
+        let domains: Vec<String> = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+        let inner = s3s::host::MultiDomain::new(&domains).map_err(|e| FrontDoorError::InvalidDomain {
+            domains: domains.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(VirtualHosts { domains, inner })
+    }
+
+    fn is_ours(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.domains.iter().any(|d| {
+            host == *d
+                || host
+                    .strip_suffix(d.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+    }
+}
+
+impl s3s::host::S3Host for VirtualHosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<s3s::host::VirtualHost<'a>> {
+        if self.is_ours(host) {
+            return self.inner.parse_host_header(host);
+        }
+        Ok(s3s::host::VirtualHost::new(host))
+    }
 }
 
 #[async_trait::async_trait]
@@ -220,5 +253,28 @@ impl S3 for StrataS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         multipart::list_multipart_uploads(self, req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3s::host::S3Host;
+
+    #[test]
+    fn virtual_hosts_only_for_configured_domains() {
+        let hosts =
+            VirtualHosts::new(&["s3.example.com".to_owned(), "s3.example.com:9000".to_owned()]).unwrap();
+        let vh = hosts.parse_host_header("photos.s3.example.com").unwrap();
+        assert_eq!(vh.bucket(), Some("photos"));
+        let vh = hosts.parse_host_header("photos.s3.example.com:9000").unwrap();
+        assert_eq!(vh.bucket(), Some("photos"));
+        let vh = hosts.parse_host_header("s3.example.com").unwrap();
+        assert_eq!(vh.bucket(), None);
+        let vh = hosts.parse_host_header("localhost:9000").unwrap();
+        assert_eq!(vh.bucket(), None);
+        let vh = hosts.parse_host_header("nots3.example.com").unwrap();
+        assert_eq!(vh.bucket(), None);
+        assert!(VirtualHosts::new(&["bad domain".to_owned()]).is_err());
     }
 }

@@ -2,6 +2,9 @@
 //! plain HTTP requests (unsigned, through a service without auth; and through the real
 //! `build_service` to check that unsigned requests are refused and health routes are open).
 
+// Test helpers outside #[test] functions: clippy.toml's test exemption does not reach them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

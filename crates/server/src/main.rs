@@ -1,1 +1,196 @@
-fn main() {}
+//! The `strata` binary: `strata server` opens the drives, resolves root credentials, and serves
+//! the S3 API; `strata --version` and `strata help` come from clap.
+//!
+//! Invariants: the secret key is printed only when it was generated on this start (so the
+//! operator can copy it once) and is never written to the log; the object layer is shut down
+//! only after the HTTP server has drained.
+
+mod config;
+mod credentials;
+mod ellipsis;
+mod serve;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Cli, Command, FileConfig, LogFormat, Settings};
+use crate::credentials::Origin;
+
+/// Log filter when RUST_LOG is not set. s3s logs every S3 error response at error level, which
+/// our own per-request line already covers, so it is silenced by default.
+const DEFAULT_LOG_FILTER: &str = "info,s3s=off";
+
+/// Time background tasks get after the object layer has shut down.
+const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the context chain on one line, without a backtrace.
+            eprintln!("strata: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => {
+            let file = match &args.config {
+                Some(path) => FileConfig::load(path)?,
+                None => FileConfig::default(),
+            };
+            let settings = config::resolve(
+                args,
+                file,
+                env_var("STRATA_ROOT_USER"),
+                env_var("STRATA_ROOT_PASSWORD"),
+            )?;
+            init_logging(settings.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("strata")
+                .build()
+                .context("starting the async runtime")?;
+            let result = runtime.block_on(server(settings));
+            // Background tasks (drive maintenance, idle blocking threads) get a bounded time.
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
+            result
+        }
+    }
+}
+
+async fn server(settings: Settings) -> anyhow::Result<()> {
+    let first_drive = settings.drives.first().context("no drives given")?;
+    let creds = credentials::resolve(
+        settings.root_user.clone(),
+        settings.root_password.clone(),
+        &credentials::credentials_dir(first_drive),
+    )?;
+    let root = strata_s3::RootCredentials::new(&creds.access_key, &creds.secret_key)?;
+
+    for d in &settings.drives {
+        std::fs::create_dir_all(d).with_context(|| format!("creating drive directory {}", d.display()))?;
+    }
+    let layer = Arc::new(
+        strata_object::ObjectLayer::open_local(&settings.drives)
+            .await
+            .context("opening the drives")?,
+    );
+    let front = strata_s3::FrontDoorConfig {
+        region: settings.region.clone(),
+        domains: virtual_host_domains(settings.domain.as_deref(), &settings.address),
+        root,
+    };
+    let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
+    let listener = tokio::net::TcpListener::bind(&settings.address)
+        .await
+        .with_context(|| format!("binding {}", settings.address))?;
+    let local = listener.local_addr()?;
+    print_banner(&settings, local, &creds);
+    tracing::info!(address = %local, region = %settings.region, n_drives = settings.drives.len(), "serving S3");
+
+    let served = serve::run(listener, service).await;
+    layer.shutdown().await;
+    tracing::info!("object layer shut down");
+    served
+}
+
+/// The configured domain, plus `domain:port` of the listen address: clients put the port in
+/// the Host header and s3s matches domains literally.
+fn virtual_host_domains(domain: Option<&str>, address: &str) -> Vec<String> {
+    let Some(d) = domain else { return Vec::new() };
+    let mut out = vec![d.to_owned()];
+    if !d.contains(':')
+        && let Some((_, port)) = address.rsplit_once(':')
+    {
+        out.push(format!("{d}:{port}"));
+    }
+    out
+}
+
+fn print_banner(settings: &Settings, local: std::net::SocketAddr, creds: &credentials::Resolved) {
+    let endpoint = format!("http://{local}");
+    let mut out = String::new();
+    out.push_str(&format!("Strata {} serving S3\n", env!("CARGO_PKG_VERSION")));
+    out.push_str(&format!("  Endpoint:   {endpoint}\n"));
+    out.push_str(&format!("  Region:     {}\n", settings.region));
+    if let Some(d) = &settings.domain {
+        out.push_str(&format!(
+            "  Domain:     {d} (virtual-host style: http://BUCKET.{d})\n"
+        ));
+    }
+    out.push_str(&format!("  Drives:     {}\n", settings.drives.len()));
+    out.push_str(&format!("  AccessKey:  {}\n", creds.access_key));
+    match creds.origin {
+        Origin::Generated => {
+            out.push_str(&format!("  SecretKey:  {}\n", creds.secret_key));
+            if let Some(p) = &creds.path {
+                out.push_str(&format!(
+                    "  (generated on this first start and stored in {} with mode 0600)\n",
+                    p.display()
+                ));
+            }
+        }
+        Origin::Stored => {
+            if let Some(p) = &creds.path {
+                out.push_str(&format!("  SecretKey:  stored in {}\n", p.display()));
+            }
+        }
+        Origin::Configured => {
+            out.push_str("  SecretKey:  as configured (STRATA_ROOT_PASSWORD or config file)\n")
+        }
+    }
+    out.push_str("\nConfigure the aws CLI:\n");
+    out.push_str(&format!(
+        "  aws configure set aws_access_key_id {}\n",
+        creds.access_key
+    ));
+    out.push_str("  aws configure set aws_secret_access_key <SecretKey>\n");
+    out.push_str(&format!("  aws configure set region {}\n", settings.region));
+    out.push_str(&format!("  aws --endpoint-url {endpoint} s3 mb s3://my-bucket\n"));
+    out.push_str(&format!("  aws --endpoint-url {endpoint} s3 ls\n"));
+    print!("{out}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_host_domains_add_the_port() {
+        assert!(virtual_host_domains(None, "127.0.0.1:9000").is_empty());
+        assert_eq!(
+            virtual_host_domains(Some("s3.local"), "0.0.0.0:9000"),
+            ["s3.local", "s3.local:9000"]
+        );
+        assert_eq!(
+            virtual_host_domains(Some("s3.local:80"), "0.0.0.0:9000"),
+            ["s3.local:80"]
+        );
+    }
+}

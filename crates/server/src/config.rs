@@ -1,0 +1,211 @@
+//! Command line and settings: `strata server [--address] [--region] [--config] [--domain]
+//! [DRIVES...]`, merged with `STRATA_*` environment variables and the TOML config file.
+//!
+//! Invariant: precedence is command line > environment > config file > built-in defaults, for
+//! every setting; unknown keys in the config file are an error (a typo must not be ignored).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+use crate::ellipsis;
+
+/// Default listen address (loopback only: exposing the server is a deliberate choice).
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
+/// Default region.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Default drives of the embedded single-node setup: four directories, erasure coded 2+2.
+pub const DEFAULT_DRIVES: &str = "./data/disk{1...4}";
+
+/// Strata: an S3-compatible, erasure-coded object store.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, propagate_version = true)]
+#[command(about = "Strata: an S3-compatible, erasure-coded object store")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the S3 API over local drive directories.
+    Server(ServerArgs),
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// Address to listen on, HOST:PORT [default: 127.0.0.1:9000].
+    #[arg(long, env = "STRATA_ADDRESS")]
+    pub address: Option<String>,
+    /// Region this deployment answers for [default: us-east-1].
+    #[arg(long, env = "STRATA_REGION")]
+    pub region: Option<String>,
+    /// Path of a TOML config file (see config/strata.toml).
+    #[arg(long, env = "STRATA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Base domain for virtual-host-style requests (bucket.DOMAIN); path style always works.
+    #[arg(long, env = "STRATA_DOMAIN")]
+    pub domain: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "STRATA_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Drive directories; `{1...4}` ellipses expand [default: ./data/disk{1...4}].
+    pub drives: Vec<String>,
+}
+
+/// The config file's contents; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub address: Option<String>,
+    pub region: Option<String>,
+    pub domain: Option<String>,
+    pub drives: Option<Vec<String>>,
+    pub root_user: Option<String>,
+    pub root_password: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
+    }
+}
+
+/// Fully resolved server settings.
+#[derive(Debug)]
+pub struct Settings {
+    pub address: String,
+    pub region: String,
+    pub domain: Option<String>,
+    pub drives: Vec<PathBuf>,
+    pub root_user: Option<String>,
+    pub root_password: Option<String>,
+    pub log_format: LogFormat,
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+/// Merges the command line (already merged with the environment by clap), the remaining
+/// environment variables (`STRATA_ROOT_*`), the config file and the defaults.
+pub fn resolve(
+    args: ServerArgs,
+    file: FileConfig,
+    env_root_user: Option<String>,
+    env_root_password: Option<String>,
+) -> anyhow::Result<Settings> {
+    let drive_args = if !args.drives.is_empty() {
+        args.drives
+    } else if let Some(d) = file.drives.filter(|d| !d.is_empty()) {
+        d
+    } else {
+        vec![DEFAULT_DRIVES.to_owned()]
+    };
+    let drives = ellipsis::expand_all(&drive_args)?
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    Ok(Settings {
+        address: non_empty(args.address)
+            .or(non_empty(file.address))
+            .unwrap_or_else(|| DEFAULT_ADDRESS.to_owned()),
+        region: non_empty(args.region)
+            .or(non_empty(file.region))
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+        domain: non_empty(args.domain).or(non_empty(file.domain)),
+        drives,
+        root_user: non_empty(env_root_user).or(non_empty(file.root_user)),
+        root_password: non_empty(env_root_password).or(non_empty(file.root_password)),
+        log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(address: Option<&str>, drives: &[&str]) -> ServerArgs {
+        ServerArgs {
+            address: address.map(str::to_owned),
+            region: None,
+            config: None,
+            domain: None,
+            log_format: None,
+            drives: drives.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = resolve(args(None, &[]), FileConfig::default(), None, None).unwrap();
+        assert_eq!(s.address, DEFAULT_ADDRESS);
+        assert_eq!(s.region, DEFAULT_REGION);
+        assert_eq!(s.drives.len(), 4);
+        assert_eq!(s.drives[0], PathBuf::from("./data/disk1"));
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert!(s.root_user.is_none());
+    }
+
+    #[test]
+    fn command_line_beats_file_beats_default() {
+        let file = FileConfig {
+            address: Some("0.0.0.0:9100".into()),
+            region: Some("eu-west-1".into()),
+            drives: Some(vec!["/f{1...2}".into()]),
+            root_user: Some("fileuser".into()),
+            root_password: Some("filepassword".into()),
+            log_format: Some(LogFormat::Json),
+            ..Default::default()
+        };
+        let s = resolve(
+            args(Some("127.0.0.1:1"), &["/c{1...4}"]),
+            file,
+            Some("envuser".into()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.address, "127.0.0.1:1");
+        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.drives, ["/c1", "/c2", "/c3", "/c4"].map(PathBuf::from));
+        assert_eq!(s.root_user.as_deref(), Some("envuser"));
+        assert_eq!(s.root_password.as_deref(), Some("filepassword"));
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys() {
+        assert!(toml::from_str::<FileConfig>("adress = \"x\"").is_err());
+        let f: FileConfig = toml::from_str("log_format = \"json\"\ndrives = [\"/d{1...4}\"]").unwrap();
+        assert_eq!(f.log_format, Some(LogFormat::Json));
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/strata.toml");
+        FileConfig::load(&path).unwrap();
+    }
+
+    #[test]
+    fn cli_parses() {
+        let cli = Cli::try_parse_from(["strata", "server", "--address", "127.0.0.1:0", "/d{1...4}"]).unwrap();
+        let Command::Server(a) = cli.command;
+        assert_eq!(a.address.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(a.drives, ["/d{1...4}"]);
+    }
+}

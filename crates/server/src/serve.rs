@@ -1,0 +1,170 @@
+//! The HTTP server: accepts TCP connections, serves HTTP/1.1 and h2c through hyper-util's auto
+//! builder, tags every request with an id (a tracing span, the `x-amz-request-id` header, and
+//! an extension the S3 handlers read), and shuts down gracefully.
+//!
+//! Invariants: at most [`CONNECTIONS_MAX`] connections are served at once (the accept loop
+//! waits for a free slot); a client that does not finish its headers within
+//! [`HEADER_READ_TIMEOUT`] is dropped; on SIGTERM/SIGINT the listener closes first, in-flight
+//! requests get [`SHUTDOWN_GRACE`] to finish, and only then is the object layer shut down.
+//! Query strings are never logged (presigned URLs carry credentials and signatures there).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Request};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use s3s::service::S3Service;
+use strata_s3::RequestId;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+/// Most connections served at the same time.
+pub const CONNECTIONS_MAX: usize = 4096;
+/// Time a client has to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time in-flight requests get to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// A fresh request id: 16 upper-case hex digits, like S3's.
+fn new_request_id() -> String {
+    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+    format!("{high:016X}")
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+/// Serves `service` on `listener` until a shutdown signal, then drains connections.
+pub async fn run(listener: TcpListener, service: S3Service) -> anyhow::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    let graceful = GracefulShutdown::new();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => permit?,
+            () = &mut signal => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "set TCP_NODELAY failed");
+        }
+        let svc = service.clone();
+        let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let svc = svc.clone();
+            handle(svc, req)
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    tracing::info!(
+        grace_secs = SHUTDOWN_GRACE.as_secs(),
+        "shutdown signal received: no new connections, draining in-flight requests"
+    );
+    match tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("all connections closed"),
+        Err(_) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// Serves one request through s3s inside a span carrying its id.
+async fn handle(svc: S3Service, mut req: Request<Incoming>) -> Result<s3s::HttpResponse, s3s::HttpError> {
+    let id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    req.extensions_mut().insert(RequestId(id.clone()));
+    async move {
+        let started = Instant::now();
+        let result = svc.call(req.map(s3s::Body::from)).await;
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
+            Ok(mut resp) => {
+                if let Ok(v) = HeaderValue::from_str(&id) {
+                    resp.headers_mut().insert("x-amz-request-id", v);
+                }
+                let status = resp.status().as_u16();
+                if resp.status().is_server_error() {
+                    tracing::error!(status, elapsed_ms, "request done");
+                } else {
+                    tracing::info!(status, elapsed_ms, "request done");
+                }
+                Ok(resp)
+            }
+            Err(e) => {
+                tracing::error!(elapsed_ms, error = ?e, "request failed");
+                Err(e)
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_look_like_s3s() {
+        let a = new_request_id();
+        assert_eq!(a.len(), 16);
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())
+        );
+        assert_ne!(a, new_request_id());
+    }
+}
