@@ -40,7 +40,7 @@ const FILE_FANOUT: u64 = 256;
 /// Page cache of the direct redb store: the same as the drive's `META_CACHE_BYTES` (override
 /// with `STRATA_BENCH_REDB_CACHE_MIB`).
 const REDB_CACHE_BYTES: usize = 256 * 1024 * 1024;
-const _: () = assert!(N_PRELOAD_KEYS % PRELOAD_BATCH_KEYS == 0);
+const _: () = assert!(N_PRELOAD_KEYS.is_multiple_of(PRELOAD_BATCH_KEYS));
 
 /// One row of the result table.
 struct Row {
