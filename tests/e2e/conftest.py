@@ -85,7 +85,9 @@ class StrataServer:
     def hostport(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, port: int | None = None) -> "StrataServer":
+    def start(self, port: int | None = None, ready_path: str = "/health/ready") -> "StrataServer":
+        """Starts the process and waits until `ready_path` answers 200 (use "/health/live" for a
+        server that is expected to come up without write quorum)."""
         if not STRATA_BIN.exists():
             pytest.fail(f"strata binary not found at {STRATA_BIN}; build it with "
                         "`cargo build --bin strata` or set STRATA_BIN", pytrace=False)
@@ -112,13 +114,13 @@ class StrataServer:
                                      start_new_session=True)
         log.close()
         try:
-            self.wait_ready()
+            self.wait_ready(ready_path)
         except BaseException:
             self.kill()
             raise
         return self
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, path: str = "/health/ready") -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECS
         last_err = "no attempt"
         while time.monotonic() < deadline:
@@ -126,7 +128,7 @@ class StrataServer:
                 pytest.fail(f"strata exited with code {self.proc.returncode} before it was ready\n"
                             f"{self.log_tail()}", pytrace=False)
             try:
-                with urllib.request.urlopen(f"{self.endpoint}/health/ready", timeout=2) as r:
+                with urllib.request.urlopen(f"{self.endpoint}{path}", timeout=2) as r:
                     if r.status == 200:
                         return
                     last_err = f"status {r.status}"

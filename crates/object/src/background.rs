@@ -21,6 +21,8 @@ use crate::list::RawKeyWalker;
 
 /// Heal hints waiting for the heal worker.
 pub const HEAL_QUEUE_CAPACITY: usize = 10_000;
+/// Pause before a heal sequence of new drives that ended with failures is tried again.
+pub const HEAL_RETRY_PAUSE: Duration = Duration::from_secs(60);
 /// Longest wait between two probes of a failing drive.
 pub const MONITOR_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -95,6 +97,8 @@ pub struct DriveStatus {
     pub drive: u32,
     /// Whether it is online.
     pub online: bool,
+    /// Whether it is being healed after a replacement.
+    pub healing: bool,
     /// I/O errors seen since start.
     pub io_errors: u64,
 }
@@ -171,6 +175,7 @@ impl ObjectLayer {
                     set: format.set_idx,
                     drive: format.drive_idx,
                     online: slot.is_online(),
+                    healing: slot.is_healing(),
                     io_errors: slot.n_io_errors(),
                 }
             })
@@ -210,6 +215,15 @@ impl ObjectLayer {
             };
             current.clone()
         };
+        // Drives healing now are healed once a full, real sequence finishes without failures.
+        let full = scope.bucket.is_none() && !opts.dry_run;
+        let healing: Vec<_> = self
+            .sets
+            .iter()
+            .flat_map(|s| s.slots.iter())
+            .filter(|s| s.is_healing())
+            .cloned()
+            .collect();
         let layer = Arc::downgrade(self);
         tokio::spawn(async move {
             let outcome = heal_sequence(&layer, &scope, opts).await;
@@ -217,7 +231,14 @@ impl ObjectLayer {
                 let mut current = lock(&layer.background.heal_sequence);
                 current.finished_unix_secs = unix_secs_now();
                 match outcome {
-                    Ok(()) => current.state = HealState::Done,
+                    Ok(()) => {
+                        current.state = HealState::Done;
+                        if full && current.counters.objects_failed == 0 {
+                            for slot in healing.iter().filter(|s| s.is_online()) {
+                                slot.set_healing(false);
+                            }
+                        }
+                    }
                     Err(err) => {
                         current.state = HealState::Failed;
                         current.error = Some(err.to_string());
@@ -374,6 +395,7 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
                     probe.delay = interval;
                 }
                 Check::Replaced => {
+                    slot.set_healing(true);
                     replaced_any = true;
                     probe.delay = interval;
                 }
@@ -387,16 +409,21 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
             }
             probe.next = Instant::now() + probe.delay;
         }
-        if replaced_any {
+        // Drives waiting to be healed get a full heal sequence; one that ended with failures is
+        // retried after a pause rather than in a loop.
+        let any_healing = slots.iter().any(|s| s.is_healing());
+        let last = layer.heal_status();
+        let retry_due = last.finished_unix_secs == 0
+            || replaced_any
+            || unix_secs_now().saturating_sub(last.finished_unix_secs) >= HEAL_RETRY_PAUSE.as_secs();
+        if any_healing && last.state != HealState::Running && retry_due {
             let opts = HealOptions {
                 dry_run: false,
                 deep: false,
             };
             match layer.start_heal(HealScope::default(), opts) {
-                Ok(status) => tracing::info!(id = status.id, "healing onto a replaced drive"),
-                Err(err) => {
-                    tracing::warn!(%err, "could not start healing a replaced drive; the scanner will")
-                }
+                Ok(status) => tracing::info!(id = status.id, "healing new or replaced drives"),
+                Err(err) => tracing::warn!(%err, "could not start healing new drives"),
             }
         }
     }

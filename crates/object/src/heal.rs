@@ -91,7 +91,8 @@ impl ObjectLayer {
             ..HealCounters::default()
         };
         let per_drive = set.scan_versions(bucket, key).await;
-        let all_answered = per_drive.iter().all(Result::is_ok);
+        // Dangling needs proof: every drive answered and none is still being healed.
+        let all_answered = per_drive.iter().all(Result::is_ok) && !set.slots.iter().any(|s| s.is_healing());
         let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
         if n_answered < set.read_quorum() {
             counters.objects_failed = 1;

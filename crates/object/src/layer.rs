@@ -45,6 +45,8 @@ pub struct ObjectLayer {
     /// the clock steps back.
     last_mod_time_ns: std::sync::Mutex<i64>,
     pub(crate) background: Background,
+    /// Whether `buckets` was loaded from a read quorum of drives.
+    buckets_loaded: std::sync::atomic::AtomicBool,
 }
 
 /// An object opened for reading: its metadata, the byte span served, and the lazy body.
@@ -73,8 +75,12 @@ impl ObjectLayer {
         let set_size = set_size_for(drives.len())?;
         let layout = Layout::default_for_set(set_size)?;
         let mut deployment_id = None;
+        // Whether each drive is unformatted now (new, or replacing a lost one).
+        let mut fresh = Vec::with_capacity(drives.len());
         for path in drives {
-            if let Ok(Some(format)) = LocalDrive::read_format(path).await {
+            let format = LocalDrive::read_format(path).await;
+            fresh.push(matches!(format, Ok(None)));
+            if let Ok(Some(format)) = format {
                 match deployment_id {
                     None => deployment_id = Some(format.deployment_id),
                     Some(id) if id != format.deployment_id => {
@@ -91,6 +97,7 @@ impl ObjectLayer {
             }
         }
         let deployment_id = deployment_id.unwrap_or_else(uuid::Uuid::new_v4);
+        let deployment_exists = fresh.iter().any(|fresh| !fresh);
         let mut sets = Vec::new();
         for (set_idx, paths) in drives.chunks(set_size).enumerate() {
             let mut slots: Vec<Arc<DriveSlot>> = Vec::with_capacity(set_size);
@@ -104,8 +111,16 @@ impl ObjectLayer {
                     layout.n_parity() as u32,
                 );
                 let endpoint = path.display().to_string();
+                let position = set_idx * set_size + drive_idx;
                 let slot = match LocalDrive::open(path.clone(), &expected).await {
-                    Ok(drive) => DriveSlot::new(endpoint, Some(path.clone()), expected, drive, true),
+                    Ok(drive) => {
+                        let slot = DriveSlot::new(endpoint, Some(path.clone()), expected, drive, true);
+                        if fresh[position] && deployment_exists {
+                            tracing::warn!(drive = %path.display(), "new drive in an existing deployment; it will be healed");
+                            slot.set_healing(true);
+                        }
+                        slot
+                    }
                     Err(err @ (DriveError::FormatMismatch { .. } | DriveError::Unformatted { .. })) => {
                         return Err(err.into());
                     }
@@ -131,8 +146,12 @@ impl ObjectLayer {
             key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             last_mod_time_ns: std::sync::Mutex::new(0),
             background: Background::new(),
+            buckets_loaded: std::sync::atomic::AtomicBool::new(false),
         };
-        layer.load_buckets().await?;
+        if let Err(err) = layer.load_buckets().await {
+            // Serve anyway (health reports the lost quorum); bucket lookups retry the load.
+            tracing::warn!(%err, "bucket list unavailable at start");
+        }
         tracing::info!(
             %deployment_id,
             n_sets = layer.sets.len(),
@@ -234,8 +253,14 @@ impl ObjectLayer {
     async fn load_buckets(&self) -> ObjectResult<()> {
         let mut counts: HashMap<String, (usize, BucketRecord)> = HashMap::new();
         let mut n_answered = 0;
-        for drive in self.all_drives() {
-            let Ok(entries) = set::scan_all(drive.as_ref(), Table::Buckets, b"").await else {
+        // Drives still being healed may lack buckets; they are no evidence either way.
+        let slots = self
+            .sets
+            .iter()
+            .flat_map(|s| s.slots.iter())
+            .filter(|slot| !slot.is_healing());
+        for slot in slots {
+            let Ok(entries) = set::scan_all(slot.as_ref(), Table::Buckets, b"").await else {
                 continue;
             };
             n_answered += 1;
@@ -260,6 +285,8 @@ impl ObjectLayer {
                 buckets.insert(name, rec);
             }
         }
+        self.buckets_loaded
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
@@ -273,7 +300,16 @@ impl ObjectLayer {
             .collect()
     }
 
+    /// Loads the bucket list if it could not be loaded before (quorum was missing).
+    async fn ensure_buckets_loaded(&self) -> ObjectResult<()> {
+        if !self.buckets_loaded.load(std::sync::atomic::Ordering::SeqCst) {
+            self.load_buckets().await?;
+        }
+        Ok(())
+    }
+
     async fn bucket_record(&self, bucket: &str) -> ObjectResult<BucketRecord> {
+        self.ensure_buckets_loaded().await?;
         self.buckets
             .read()
             .await
@@ -287,6 +323,7 @@ impl ObjectLayer {
     /// Creates a bucket.
     pub async fn make_bucket(&self, bucket: &str, opts: MakeBucketOptions) -> ObjectResult<()> {
         check_bucket_name(bucket)?;
+        self.ensure_buckets_loaded().await?;
         let mut buckets = self.buckets.write().await;
         if buckets.contains_key(bucket) {
             return Err(ObjectError::BucketExists {
@@ -319,6 +356,7 @@ impl ObjectLayer {
     /// Deletes a bucket: only when it holds no versions and no uploads, unless `force`, which
     /// removes everything in it.
     pub async fn delete_bucket(&self, bucket: &str, force: bool) -> ObjectResult<()> {
+        self.ensure_buckets_loaded().await?;
         let mut buckets = self.buckets.write().await;
         if !buckets.contains_key(bucket) {
             return Err(ObjectError::NoSuchBucket {
@@ -420,6 +458,7 @@ impl ObjectLayer {
 
     /// Lists buckets by name.
     pub async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>> {
+        self.ensure_buckets_loaded().await?;
         let mut out: Vec<BucketInfo> = self.buckets.read().await.values().map(bucket_info).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -432,6 +471,7 @@ impl ObjectLayer {
 
     /// Sets a bucket's versioning state (Unversioned cannot be set back once versioned).
     pub async fn set_bucket_versioning(&self, bucket: &str, state: VersioningState) -> ObjectResult<()> {
+        self.ensure_buckets_loaded().await?;
         let mut buckets = self.buckets.write().await;
         let Some(rec) = buckets.get(bucket) else {
             return Err(ObjectError::NoSuchBucket {

@@ -98,13 +98,18 @@ impl SetLister {
             cursors: set
                 .drives
                 .iter()
-                .map(|drive| DriveCursor {
+                .zip(&set.slots)
+                .map(|(drive, slot)| DriveCursor {
                     drive: drive.clone(),
                     buf: VecDeque::new(),
                     next_start: Vec::new(),
                     start_exclusive: false,
                     exhausted: false,
-                    failed: None,
+                    // A healing drive's silence proves nothing; quorum listings skip it (the
+                    // raw walk of healing must see everything).
+                    failed: (quorum > 1 && slot.is_healing()).then(|| DriveError::Offline {
+                        endpoint: slot.endpoint().to_string(),
+                    }),
                 })
                 .collect(),
             read_quorum: quorum,

@@ -306,8 +306,17 @@ impl ErasureSet {
     }
 
     /// Resolves the versions of `bucket/key` agreed by read quorum, newest first.
+    /// Drives still healing after a replacement count as not answering: they may lack
+    /// versions that exist.
     pub async fn resolve_versions(&self, bucket: &str, key: &str) -> ObjectResult<Vec<Resolved>> {
-        let per_drive = self.scan_versions(bucket, key).await;
+        let mut per_drive = self.scan_versions(bucket, key).await;
+        for (slot, result) in self.slots.iter().zip(per_drive.iter_mut()) {
+            if slot.is_healing() {
+                *result = Err(DriveError::Offline {
+                    endpoint: slot.endpoint().to_string(),
+                });
+            }
+        }
         resolve(&per_drive, self.read_quorum(), bucket.len() + 1)
     }
 

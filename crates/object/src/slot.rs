@@ -29,6 +29,9 @@ pub struct DriveSlot {
     expected: FormatRecord,
     inner: RwLock<Arc<dyn Drive>>,
     online: AtomicBool,
+    /// Freshly formatted in place of a lost drive and not yet fully healed: its records are
+    /// incomplete, so its silence about a version is no evidence that the version is absent.
+    healing: AtomicBool,
     n_io_errors: AtomicU64,
 }
 
@@ -47,6 +50,7 @@ impl DriveSlot {
             expected,
             inner: RwLock::new(drive),
             online: AtomicBool::new(online),
+            healing: AtomicBool::new(false),
             n_io_errors: AtomicU64::new(0),
         }
     }
@@ -82,6 +86,18 @@ impl DriveSlot {
             } else {
                 tracing::warn!(drive = %self.endpoint, "drive marked offline");
             }
+        }
+    }
+
+    /// Whether the drive is being healed after a replacement (see the field).
+    pub fn is_healing(&self) -> bool {
+        self.healing.load(Ordering::SeqCst)
+    }
+
+    /// Marks the drive as being healed, or as healed.
+    pub fn set_healing(&self, healing: bool) {
+        if self.healing.swap(healing, Ordering::SeqCst) != healing {
+            tracing::info!(drive = %self.endpoint, healing, "drive healing state changed");
         }
     }
 

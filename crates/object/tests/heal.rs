@@ -252,6 +252,8 @@ async fn replaced_drive_is_formatted_and_healed() {
     let reopened = {
         let drives = f.drives.clone();
         drop(f.layer);
+        // Background tasks hold the layer for at most one tick after the last handle is gone.
+        tokio::time::sleep(Duration::from_millis(500)).await;
         ObjectLayer::open_local(&drives).await.unwrap()
     };
     assert!(reopened.bucket_info("bucket").await.is_ok());
@@ -359,4 +361,63 @@ async fn lost_records_are_rewritten_and_dangling_versions_removed() {
         "the dangling record is gone: {again:?}"
     );
     drop(f.dir);
+}
+
+#[tokio::test]
+async fn new_drives_heal_and_never_hide_objects() {
+    let f = fixture(None).await;
+    let drives = f.drives.clone();
+    drop(f.layer);
+    // Three of four drives lost and replaced by empty ones: one shard is left of each object,
+    // which is below read quorum. Reads must fail as unavailable (503), never claim the object
+    // does not exist.
+    let saved = tempfile::tempdir().unwrap();
+    for i in 1..4 {
+        std::fs::rename(&drives[i], saved.path().join(format!("disk{i}"))).unwrap();
+    }
+    let layer = ObjectLayer::open_local(&drives).await.unwrap();
+    let err = read_all(&layer, "large").await.unwrap_err();
+    assert!(matches!(err, ObjectError::ReadQuorum { .. }), "{err:?}");
+    let err = layer
+        .list_objects(
+            "bucket",
+            ListOptions {
+                max_keys: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ObjectError::ReadQuorum { .. }), "{err:?}");
+    drop(layer);
+    // Put two back: one drive is new, and it is healed in the background.
+    for i in 1..3 {
+        std::fs::remove_dir_all(&drives[i]).unwrap();
+        std::fs::rename(saved.path().join(format!("disk{i}")), &drives[i]).unwrap();
+    }
+    std::fs::remove_dir_all(&drives[3]).unwrap();
+    let layer = Arc::new(ObjectLayer::open_local(&drives).await.unwrap());
+    let statuses = layer.drive_statuses();
+    assert_eq!(statuses.iter().filter(|d| d.healing).count(), 1, "{statuses:?}");
+    layer.start_background(BackgroundConfig {
+        monitor_interval: Duration::from_millis(100),
+        scanner_cycle_pause: Duration::from_secs(3600),
+        ..BackgroundConfig::default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while layer.drive_statuses().iter().any(|d| d.healing) {
+        assert!(
+            Instant::now() < deadline,
+            "healing did not finish: {:?}",
+            layer.heal_status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let f = Fixture {
+        dir: f.dir,
+        drives,
+        layer,
+        objects: f.objects,
+    };
+    assert_fully_redundant(&f, &[(1, 2), (0, 1)]).await;
 }
