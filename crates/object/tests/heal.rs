@@ -1,5 +1,5 @@
 //! Healing, the scanner and drive replacement, over temporary local drives.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers fail loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::needless_range_loop)] // Test helpers fail loudly; drive indexes read clearer as indexes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
