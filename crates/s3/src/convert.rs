@@ -93,7 +93,7 @@ impl MetadataInput {
     pub(crate) fn into_metadata(self) -> ObjectMetadata {
         ObjectMetadata {
             content_type: self.content_type,
-            content_encoding: self.content_encoding,
+            content_encoding: self.content_encoding.and_then(|e| strip_aws_chunked(&e)),
             content_language: self.content_language,
             cache_control: self.cache_control,
             content_disposition: self.content_disposition,
@@ -105,6 +105,21 @@ impl MetadataInput {
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
         }
+    }
+}
+
+/// Removes the `aws-chunked` transfer coding from a `Content-Encoding`: it describes how the
+/// request body was framed (s3s has already decoded it), not the stored object.
+pub(crate) fn strip_aws_chunked(encoding: &str) -> Option<String> {
+    let kept: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    if kept.is_empty() {
+        None
+    } else {
+        Some(kept.join(", "))
     }
 }
 
@@ -306,6 +321,13 @@ mod tests {
         assert_eq!(etag("abc").value(), "abc");
         assert_eq!(etag("\"abc\"").value(), "abc");
         assert_eq!(etag("abc").to_http_header().unwrap(), "\"abc\"");
+    }
+
+    #[test]
+    fn aws_chunked_is_not_stored() {
+        assert_eq!(strip_aws_chunked("aws-chunked"), None);
+        assert_eq!(strip_aws_chunked("aws-chunked,gzip").as_deref(), Some("gzip"));
+        assert_eq!(strip_aws_chunked("gzip, br").as_deref(), Some("gzip, br"));
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::service::{StrataS3, err_mapper, request_id};
 /// How many deletes of one DeleteObjects request run at the same time.
 const DELETE_OBJECTS_CONCURRENCY_MAX: usize = 16;
 
+/// The Content-Type S3 answers for an object stored without one.
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
 /// S3's message for a copy onto itself that changes nothing.
 const SELF_COPY_MESSAGE: &str = "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.";
 
@@ -237,7 +240,10 @@ struct StandardHeaders {
 
 fn standard_headers(meta: &ObjectMetadata, o: Overrides) -> StandardHeaders {
     StandardHeaders {
-        content_type: o.content_type.or_else(|| meta.content_type.clone()),
+        content_type: o
+            .content_type
+            .or_else(|| meta.content_type.clone())
+            .or_else(|| Some(DEFAULT_CONTENT_TYPE.to_owned())),
         content_language: o.content_language.or_else(|| meta.content_language.clone()),
         expires: o
             .expires

@@ -94,7 +94,11 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
     let root = strata_s3::RootCredentials::new(&creds.access_key, &creds.secret_key)?;
 
     for d in &settings.drives {
-        std::fs::create_dir_all(d).with_context(|| format!("creating drive directory {}", d.display()))?;
+        // A drive that cannot be created is left to the object layer, which serves while
+        // quorum holds and reports the drive offline.
+        if let Err(e) = std::fs::create_dir_all(d) {
+            tracing::warn!(drive = %d.display(), error = %e, "cannot create drive directory");
+        }
     }
     let layer = Arc::new(
         strata_object::ObjectLayer::open_local(&settings.drives)
