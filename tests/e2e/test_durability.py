@@ -160,14 +160,25 @@ def test_bitrot_in_shard_files_and_inline_data_is_repaired(server_factory):
     # shard bytes are stored verbatim inside the metadata store: find them and flip one).
     for f in shard_files(srv.drives[0]):
         flip(f, [100, 5000, 700000])
-    meta = srv.drives[1] / ".strata" / "meta.redb"
-    raw = bytearray(meta.read_bytes())
     inline = objects["inline.txt"]
-    hits = [raw.find(inline[i:i + 64]) for i in range(0, 1500, 64)]
-    hits = [h for h in hits if h >= 0]
-    assert hits, "inline shard not found in the metadata store"
-    raw[hits[0] + 10] ^= 0xFF
-    meta.write_bytes(bytes(raw))
+    needle = inline[1000:1064]  # inside data shard 0 of a 2+2 stripe (shard length 1500)
+    damaged = [0]
+    for i in range(1, len(srv.drives)):
+        meta = srv.drives[i] / ".strata" / "meta.redb"
+        raw = bytearray(meta.read_bytes())
+        hits = []
+        at = raw.find(needle)
+        while at >= 0:
+            hits.append(at)
+            at = raw.find(needle, at + 1)
+        if hits:
+            for h in hits:  # every copy, live page or not
+                raw[h + 10] ^= 0xFF
+            meta.write_bytes(bytes(raw))
+            damaged.append(i)
+            break
+    assert len(damaged) == 2, "no drive holds the inline object's first data shard verbatim"
+    intact = [i for i in range(len(srv.drives)) if i not in damaged]
 
     srv.start()
     assert_all_readable(srv.client(), "rot", objects)  # reconstructed, and queued for healing
@@ -175,8 +186,8 @@ def test_bitrot_in_shard_files_and_inline_data_is_repaired(server_factory):
     assert srv.stop() == 0
     # Proof of repair: with the two undamaged drives lost, the two damaged ones alone must
     # serve every object byte-identical.
-    for d in srv.drives[2:]:
-        shutil.rmtree(d)
+    for i in intact:
+        shutil.rmtree(srv.drives[i])
     srv.start(ready_path="/health/live")
     assert_all_readable(srv.client(), "rot", objects)
 

@@ -162,6 +162,15 @@ impl fmt::Display for DataDirId {
     }
 }
 
+/// A data directory found on a drive, for the sweep of orphaned data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataDirEntry {
+    /// Its id.
+    pub id: DataDirId,
+    /// Last modification of the directory itself (a new shard file touches it).
+    pub modified: std::time::SystemTime,
+}
+
 /// Capacity and state of a drive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriveInfo {
@@ -208,6 +217,13 @@ pub trait Drive: Send + Sync + fmt::Debug {
     /// Moves the whole data directory to the trash, from where it is removed in the background
     /// (absent is not an error).
     async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()>;
+
+    /// Lists data directories in id order, after `start_after` when given, at most `limit`.
+    async fn data_dir_list(
+        &self,
+        start_after: Option<DataDirId>,
+        limit: u32,
+    ) -> DriveResult<Vec<DataDirEntry>>;
 
     /// Capacity of the drive.
     async fn info(&self) -> DriveResult<DriveInfo>;

@@ -34,8 +34,8 @@ use tokio::sync::oneshot;
 use crate::group_commit::{CommitFailure, EncodedOp, GroupCommitter, table_definition};
 use crate::maintenance::{self, MaintenanceReport};
 use crate::{
-    DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp, ScanRange,
-    ShardWrite, Table, record,
+    DataDirEntry, DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp,
+    ScanRange, ShardWrite, Table, record,
 };
 
 pub use crate::group_commit::CommitStats;
@@ -187,6 +187,55 @@ fn data_dir_path(root: &Path, dir: DataDirId) -> PathBuf {
     let name = dir.to_string();
     let fanout = name.get(..2).unwrap_or("00");
     root.join(DATA_DIR_NAME).join(fanout).join(name)
+}
+
+/// Data directories under `ROOT/data` in id order (the fan-out directory is the id's first two
+/// hex digits, so walking fan-outs in order and ids within each in order is id order).
+fn list_data_dirs(
+    root: &Path,
+    start_after: Option<DataDirId>,
+    limit: usize,
+) -> io::Result<Vec<DataDirEntry>> {
+    let mut out = Vec::new();
+    let after = start_after.map(|d| d.to_string());
+    let mut fanouts: Vec<String> = match std::fs::read_dir(root.join(DATA_DIR_NAME)) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    fanouts.sort();
+    for fanout in fanouts {
+        if after
+            .as_deref()
+            .is_some_and(|a| fanout.as_str() < a.get(..2).unwrap_or(""))
+        {
+            continue;
+        }
+        let mut dirs: Vec<(String, std::fs::Metadata)> =
+            std::fs::read_dir(root.join(DATA_DIR_NAME).join(&fanout))?
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    Some((e.file_name().into_string().ok()?, e.metadata().ok()?))
+                })
+                .filter(|(name, meta)| meta.is_dir() && after.as_deref().is_none_or(|a| name.as_str() > a))
+                .collect();
+        dirs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, meta) in dirs {
+            let Ok(id) = uuid::Uuid::try_parse(&name) else {
+                continue;
+            };
+            out.push(DataDirEntry {
+                id: DataDirId(id),
+                modified: meta.modified()?,
+            });
+            if out.len() >= limit {
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn part_file_name(part: u32) -> String {
@@ -411,6 +460,18 @@ impl Drive for LocalDrive {
                 fsync_dir(parent).map_err(|e| io_error(&root, parent, e))?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn data_dir_list(
+        &self,
+        start_after: Option<DataDirId>,
+        limit: u32,
+    ) -> DriveResult<Vec<DataDirEntry>> {
+        let root = self.root.clone();
+        blocking(move || {
+            list_data_dirs(&root, start_after, limit as usize).map_err(|e| io_error(&root, &root, e))
         })
         .await
     }

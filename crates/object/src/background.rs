@@ -38,6 +38,9 @@ pub struct BackgroundConfig {
     pub scanner_deep: bool,
     /// How often drives are probed.
     pub monitor_interval: Duration,
+    /// Unreferenced data directories younger than this are left alone by the orphan sweep at
+    /// the end of each scanner cycle (they may belong to a write in flight).
+    pub orphan_age_min: Duration,
 }
 
 impl Default for BackgroundConfig {
@@ -47,6 +50,7 @@ impl Default for BackgroundConfig {
             scanner_objects_per_sec: 200,
             scanner_deep: true,
             monitor_interval: Duration::from_secs(2),
+            orphan_age_min: Duration::from_secs(3600),
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct HealSequenceStatus {
 pub struct ScannerStatus {
     /// Completed cycles over all objects.
     pub cycles: u64,
+    /// Orphaned data directories removed.
+    pub orphans_removed: u64,
     /// What it found and did.
     pub counters: HealCounters,
 }
@@ -354,7 +360,13 @@ async fn scanner(layer: Weak<ObjectLayer>, config: BackgroundConfig) {
         .await;
         let Some(strong) = layer.upgrade() else { return };
         match outcome {
-            Ok(()) => lock(&strong.background.scanner).cycles += 1,
+            Ok(()) => {
+                match strong.sweep_orphans(config.orphan_age_min).await {
+                    Ok(n) => lock(&strong.background.scanner).orphans_removed += n,
+                    Err(err) => tracing::warn!(%err, "orphan sweep failed"),
+                }
+                lock(&strong.background.scanner).cycles += 1;
+            }
             Err(err) => tracing::warn!(%err, "scanner cycle stopped early"),
         }
     }

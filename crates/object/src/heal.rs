@@ -14,13 +14,13 @@
 //! **Invariant:** healing never removes a version that read quorum agrees on, and removes
 //! dangling ones only when all drives of the set answered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::join_all;
 use serde::Serialize;
-use strata_drive::{DataDirId, Drive, MetaEntry, MetaOp, ShardWrite, Table};
+use strata_drive::{DataDirId, Drive, MetaEntry, MetaOp, ScanRange, ShardWrite, Table};
 use strata_erasure::{Erasure, bitrot};
 
 use crate::error::{ObjectError, ObjectResult};
@@ -146,6 +146,53 @@ impl ObjectLayer {
         Ok(counters)
     }
 
+    /// Removes data directories that no record of their set references (data of writes that
+    /// died between their shards and their record, or of versions whose removal was cut
+    /// short) once they are older than `age_min` (younger ones may belong to a write in
+    /// flight). A set is swept only when every one of its drives answered, so a reference on
+    /// an unreachable drive is never overlooked. Returns how many directories were removed.
+    pub async fn sweep_orphans(&self, age_min: std::time::Duration) -> ObjectResult<u64> {
+        let mut n_removed = 0;
+        let now = std::time::SystemTime::now();
+        'sets: for set in &self.sets {
+            let mut referenced: HashSet<uuid::Uuid> = HashSet::new();
+            for drive in &set.drives {
+                for table in [Table::Objects, Table::Parts] {
+                    if collect_references(drive.as_ref(), table, &mut referenced)
+                        .await
+                        .is_err()
+                    {
+                        continue 'sets;
+                    }
+                }
+            }
+            for drive in &set.drives {
+                let mut after = None;
+                loop {
+                    let Ok(batch) = drive.data_dir_list(after, ORPHAN_LIST_BATCH).await else {
+                        break;
+                    };
+                    let done = batch.len() < ORPHAN_LIST_BATCH as usize;
+                    after = batch.last().map(|e| e.id);
+                    for entry in batch {
+                        let old_enough = now.duration_since(entry.modified).is_ok_and(|age| age >= age_min);
+                        if old_enough
+                            && !referenced.contains(&entry.id.0)
+                            && drive.data_dir_delete(entry.id).await.is_ok()
+                        {
+                            tracing::info!(drive = drive.endpoint(), dir = %entry.id, "removed orphaned data");
+                            n_removed += 1;
+                        }
+                    }
+                    if done {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(n_removed)
+    }
+
     /// Makes sure every online drive has every bucket record (a replaced drive starts empty).
     pub async fn heal_buckets(&self) -> ObjectResult<u64> {
         let buckets: Vec<(String, Vec<u8>)> = self.bucket_records_encoded().await;
@@ -171,6 +218,47 @@ impl ObjectLayer {
             }
         }
         Ok(n_written)
+    }
+}
+
+/// Data directories listed per call while sweeping orphans.
+const ORPHAN_LIST_BATCH: u32 = 1000;
+/// Records read per call while collecting references.
+const REFERENCE_SCAN_BATCH: u32 = 1000;
+
+/// Adds every data directory the records of `table` on `drive` point at.
+async fn collect_references(
+    drive: &dyn Drive,
+    table: Table,
+    into: &mut HashSet<uuid::Uuid>,
+) -> ObjectResult<()> {
+    let mut start: Vec<u8> = Vec::new();
+    loop {
+        let range = ScanRange {
+            prefix: Vec::new(),
+            start: start.clone(),
+            start_exclusive: !start.is_empty(),
+            limit: REFERENCE_SCAN_BATCH,
+        };
+        let batch = drive.meta_scan(table, range).await?;
+        for entry in &batch {
+            match table {
+                Table::Parts => {
+                    if let Ok(part) = record::decode::<record::PartRecord>(&entry.value) {
+                        into.insert(part.data_dir);
+                    }
+                }
+                _ => {
+                    if let Ok(rec) = record::decode::<VersionRecord>(&entry.value) {
+                        into.extend(rec.parts.iter().filter_map(|p| p.data_dir));
+                    }
+                }
+            }
+        }
+        match batch.last() {
+            Some(last) if batch.len() == REFERENCE_SCAN_BATCH as usize => start = last.key.to_vec(),
+            _ => return Ok(()),
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use strata_drive::{
-    DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp, ScanRange,
-    ShardWrite, Table,
+    DataDirEntry, DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp,
+    ScanRange, ShardWrite, Table,
 };
 
 /// A drive that is not there.
@@ -58,6 +58,13 @@ impl Drive for OfflineDrive {
         self.offline()
     }
     async fn data_dir_delete(&self, _dir: DataDirId) -> DriveResult<()> {
+        self.offline()
+    }
+    async fn data_dir_list(
+        &self,
+        _start_after: Option<DataDirId>,
+        _limit: u32,
+    ) -> DriveResult<Vec<DataDirEntry>> {
         self.offline()
     }
     async fn info(&self) -> DriveResult<DriveInfo> {

@@ -16,8 +16,8 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use bytes::Bytes;
 use strata_drive::{
-    DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp, ScanRange,
-    ShardWrite, Table,
+    DataDirEntry, DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp,
+    ScanRange, ShardWrite, Table,
 };
 
 /// A position in an erasure set and the drive currently in it.
@@ -188,6 +188,15 @@ impl Drive for DriveSlot {
     async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()> {
         let drive = self.check()?;
         self.observe(drive.data_dir_delete(dir).await)
+    }
+
+    async fn data_dir_list(
+        &self,
+        start_after: Option<DataDirId>,
+        limit: u32,
+    ) -> DriveResult<Vec<DataDirEntry>> {
+        let drive = self.check()?;
+        self.observe(drive.data_dir_list(start_after, limit).await)
     }
 
     async fn info(&self) -> DriveResult<DriveInfo> {

@@ -1,5 +1,10 @@
 //! Healing, the scanner and drive replacement, over temporary local drives.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::needless_range_loop)] // Test helpers fail loudly; drive indexes read clearer as indexes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::needless_range_loop
+)] // Test helpers fail loudly; drive indexes read clearer as indexes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -210,6 +215,7 @@ async fn scanner_heals_damage_it_was_not_told_about() {
         scanner_objects_per_sec: 1000,
         scanner_deep: true,
         monitor_interval: Duration::from_secs(3600),
+        orphan_age_min: Duration::from_secs(3600),
     };
     let f = fixture(Some(config)).await;
     flip_bytes(&f.drives[2]);
@@ -420,4 +426,28 @@ async fn new_drives_heal_and_never_hide_objects() {
         objects: f.objects,
     };
     assert_fully_redundant(&f, &[(1, 2), (0, 1)]).await;
+}
+
+#[tokio::test]
+async fn orphaned_data_is_swept_when_old_enough() {
+    let f = fixture(None).await;
+    // Leftovers of a write that died between its shards and its record.
+    let orphan = uuid::Uuid::new_v4().as_simple().to_string();
+    let orphan_dir = f.drives[0].join("data").join(&orphan[..2]).join(&orphan);
+    std::fs::create_dir_all(&orphan_dir).unwrap();
+    std::fs::write(orphan_dir.join("part.1"), b"shard without a record").unwrap();
+    let n_before: usize = f.drives.iter().map(|d| shard_files(d).len()).sum();
+    assert_eq!(
+        f.layer.sweep_orphans(Duration::from_secs(3600)).await.unwrap(),
+        0,
+        "too young"
+    );
+    assert!(orphan_dir.exists());
+    assert_eq!(f.layer.sweep_orphans(Duration::ZERO).await.unwrap(), 1);
+    assert!(!orphan_dir.exists());
+    let n_after: usize = f.drives.iter().map(|d| shard_files(d).len()).sum();
+    assert_eq!(n_after, n_before - 1, "only the orphan went");
+    for (key, data) in &f.objects {
+        assert_eq!(&read_all(&f.layer, key).await.unwrap(), data);
+    }
 }

@@ -105,6 +105,7 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("opening the drives")?,
     );
+    layer.start_background(strata_object::BackgroundConfig::default());
     let front = strata_s3::FrontDoorConfig {
         region: settings.region.clone(),
         domains: virtual_host_domains(settings.domain.as_deref(), &settings.address),
