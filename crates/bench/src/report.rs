@@ -110,7 +110,8 @@ pub struct LatencyMs {
 
 impl LatencyMs {
     fn of(h: &LatencyHistogram) -> Self {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        // Whole microseconds over 1000: prints as e.g. 1007.615, not 1007.6149999999999.
+        let ms = |d: Duration| d.as_micros() as f64 / 1000.0;
         Self {
             mean: ms(h.mean()),
             p50: ms(h.quantile(0.50)),
