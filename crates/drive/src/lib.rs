@@ -29,6 +29,7 @@
 
 mod error;
 mod format;
+mod fs_sync;
 mod group_commit;
 mod local;
 mod maintenance;

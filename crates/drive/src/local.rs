@@ -24,13 +24,14 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use redb::ReadableDatabase as _;
 use tokio::sync::oneshot;
 
+use crate::fs_sync::FsSync;
 use crate::group_commit::{CommitFailure, EncodedOp, GroupCommitter, table_definition};
 use crate::maintenance::{self, MaintenanceReport};
 use crate::{
@@ -79,7 +80,8 @@ pub struct LocalDrive {
     db: Arc<redb::Database>,
     committer: GroupCommitter,
     /// Serialises creation of data directories so "exists" implies "durably exists".
-    dir_create_lock: Arc<Mutex<()>>,
+    /// Shares `syncfs` calls between shard commits on this drive's filesystem.
+    fs_sync: Arc<FsSync>,
     /// Dropping this stops the background maintenance task.
     _maintenance_stop: oneshot::Sender<()>,
 }
@@ -115,6 +117,7 @@ impl LocalDrive {
         );
         let committer =
             GroupCommitter::start(Arc::clone(&db), thread_name).map_err(|e| io_error(&root, &root, e))?;
+        let fs_sync = FsSync::for_path(&root).map_err(|e| io_error(&root, &root, e))?;
         let (stop_sender, stop_receiver) = oneshot::channel();
         let system = root.join(SYSTEM_DIR_NAME);
         maintenance::spawn(
@@ -129,7 +132,7 @@ impl LocalDrive {
             format,
             db,
             committer,
-            dir_create_lock: Arc::new(Mutex::new(())),
+            fs_sync,
             _maintenance_stop: stop_sender,
         }))
     }
@@ -149,6 +152,12 @@ impl LocalDrive {
     /// Counters of the metadata group committer.
     pub fn commit_stats(&self) -> CommitStats {
         self.committer.stats()
+    }
+
+    /// How many `syncfs` calls shard commits on this drive's filesystem have made (shared by
+    /// all drives on it; compare with the number of shard commits to see the grouping).
+    pub fn n_filesystem_syncs(&self) -> u64 {
+        self.fs_sync.n_syncs()
     }
 
     /// Runs one bounded maintenance tick now (the background task does the same periodically).
@@ -383,7 +392,7 @@ impl Drive for LocalDrive {
             part,
             writer: Some(BufWriter::with_capacity(SHARD_WRITE_BUFFER_BYTES, file)),
             finished: false,
-            dir_create_lock: Arc::clone(&self.dir_create_lock),
+            fs_sync: Arc::clone(&self.fs_sync),
         }))
     }
 
@@ -455,10 +464,8 @@ impl Drive for LocalDrive {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
                 Err(e) => return Err(io_error(&root, &path, e)),
             }
-            // Make the removal durable: the directory entry is gone from data/xx.
-            if let Some(parent) = path.parent() {
-                fsync_dir(parent).map_err(|e| io_error(&root, parent, e))?;
-            }
+            // Not synced: the records no longer point here, so if a crash undoes the rename,
+            // the directory is an orphan that the sweep removes again.
             Ok(())
         })
         .await
@@ -500,7 +507,7 @@ struct LocalShardWrite {
     writer: Option<BufWriter<File>>,
     /// Committed or aborted: nothing left to clean up.
     finished: bool,
-    dir_create_lock: Arc<Mutex<()>>,
+    fs_sync: Arc<FsSync>,
 }
 
 impl LocalShardWrite {
@@ -538,22 +545,25 @@ impl ShardWrite for LocalShardWrite {
         let writer = self.take_writer()?;
         let (root, tmp_path, final_dir) = (self.root.clone(), self.tmp_path.clone(), self.final_dir.clone());
         let final_path = final_dir.join(part_file_name(self.part));
-        let lock = Arc::clone(&self.dir_create_lock);
-        let result = blocking(move || {
+        let placed = blocking(move || {
             let file = writer
                 .into_inner()
                 .map_err(|e| io_error(&root, &tmp_path, e.into_error()))?;
-            file.sync_data().map_err(|e| io_error(&root, &tmp_path, e))?;
             drop(file);
-            create_dir_durable(&final_dir, &lock).map_err(|e| io_error(&root, &final_dir, e))?;
-            std::fs::rename(&tmp_path, &final_path).map_err(|e| io_error(&root, &final_path, e))?;
-            fsync_dir(&final_dir).map_err(|e| io_error(&root, &final_dir, e))
+            std::fs::create_dir_all(&final_dir).map_err(|e| io_error(&root, &final_dir, e))?;
+            std::fs::rename(&tmp_path, &final_path).map_err(|e| io_error(&root, &final_path, e))
         })
         .await;
         // Renamed or not, the temp file is no longer ours to remove after a successful rename;
         // after a failure Drop removes whatever is left.
-        self.finished = result.is_ok();
-        result
+        self.finished = placed.is_ok();
+        placed?;
+        // One syncfs shared with every other commit waiting makes the data, the new
+        // directories and the rename durable together.
+        self.fs_sync
+            .sync()
+            .await
+            .map_err(|e| io_error(&self.root, &self.final_dir, e))
     }
 
     async fn abort(mut self: Box<Self>) -> DriveResult<()> {
@@ -596,33 +606,6 @@ impl Drop for LocalShardWrite {
             });
         }
     }
-}
-
-/// Creates `dir` and its missing parents, fsyncing each parent whose entry was added, under
-/// `lock` so that a directory seen to exist is durably there.
-fn create_dir_durable(dir: &Path, lock: &Mutex<()>) -> io::Result<()> {
-    let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    create_dir_durable_locked(dir, 0)
-}
-
-fn create_dir_durable_locked(dir: &Path, depth: u32) -> io::Result<()> {
-    // data/xx/<id> is two levels below the drive's data/ directory, which exists.
-    const DEPTH_MAX: u32 = 2;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let parent = dir
-        .parent()
-        .ok_or_else(|| io::Error::other(format!("{dir:?} has no parent")))?;
-    if depth < DEPTH_MAX {
-        create_dir_durable_locked(parent, depth + 1)?;
-    }
-    match std::fs::create_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    fsync_dir(parent)
 }
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
