@@ -30,7 +30,7 @@ impl HealthRoute {
     }
 }
 
-fn is_health_request(method: &Method, path: &str) -> bool {
+pub(crate) fn is_health_request(method: &Method, path: &str) -> bool {
     (method == Method::GET || method == Method::HEAD) && matches!(path, LIVE_PATH | READY_PATH | HEALTHZ_PATH)
 }
 

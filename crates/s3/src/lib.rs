@@ -8,6 +8,8 @@
 //! - [`RootAuth`] hands s3s the root credentials for signature checks (SigV4 header,
 //!   presigned and streaming chunked, SigV2); IAM will replace it behind the same trait.
 //! - [`HealthRoute`] answers `/health/live`, `/health/ready` and `/healthz` without a signature.
+//! - [`AdminRoute`] answers the JSON admin API under `/strata/admin/v1/` (heal, info) for the
+//!   root user; one router dispatches between it and the health routes.
 //! - [`build_service`] puts them together into an [`s3s::service::S3Service`] that a hyper server
 //!   can serve.
 //!
@@ -32,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod admin;
 mod auth;
 mod bucket;
 mod convert;
@@ -41,8 +44,10 @@ mod list;
 mod multipart;
 mod object;
 mod precondition;
+mod routes;
 mod service;
 
+pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, HEAL_PATH, INFO_PATH};
 pub use auth::{RootAuth, RootCredentials};
 pub use error::{FrontDoorError, map_object_error};
 pub use health::HealthRoute;

@@ -1,5 +1,6 @@
 //! [`StrataS3`], the [`s3s::S3`] implementation, and [`build_service`], which assembles it with
-//! authentication, health routes and virtual-host parsing into a servable [`S3Service`].
+//! authentication, health and admin routes and virtual-host parsing into a servable
+//! [`S3Service`].
 //!
 //! Invariant: every operation listed in the `impl S3` block delegates to its family module;
 //! everything not listed keeps s3s's default `501 NotImplemented`.
@@ -11,10 +12,12 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3Request, S3Response, S3Result};
 use strata_object::{ObjectError, ObjectLayer};
 
+use crate::admin::AdminRoute;
 use crate::auth::{RootAuth, RootCredentials};
 use crate::convert::OwnerIdentity;
 use crate::error::{FrontDoorError, map_object_error};
 use crate::health::HealthRoute;
+use crate::routes::Routes;
 use crate::{bucket, list, multipart, object};
 
 /// The id of one HTTP request, put into the request's extensions by the server so that
@@ -62,13 +65,14 @@ pub(crate) fn err_mapper<T>(req: &S3Request<T>) -> impl Fn(ObjectError) -> s3s::
     move |e| map_object_error(e, id.as_deref())
 }
 
-/// Builds the servable service: operations, root authentication, health routes, and
+/// Builds the servable service: operations, root authentication, health and admin routes, and
 /// virtual-host parsing when `config.domains` is not empty (path style always works).
 pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Result<S3Service, FrontDoorError> {
     let s3 = StrataS3::new(Arc::clone(&layer), &config.region, &config.root);
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(RootAuth::new(config.root.clone()));
-    builder.set_route(HealthRoute::new(layer));
+    let admin = AdminRoute::new(Arc::clone(&layer), config.root.access_key());
+    builder.set_route(Routes::new(HealthRoute::new(layer), admin));
     if !config.domains.is_empty() {
         builder.set_host(VirtualHosts::new(&config.domains)?);
     }

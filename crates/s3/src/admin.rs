@@ -1,0 +1,674 @@
+//! The admin API: JSON over HTTP under [`ADMIN_PATH_PREFIX`], signed with SigV4 by the root
+//! user. Endpoints of version 1:
+//!
+//! - `POST /strata/admin/v1/heal?bucket=B&prefix=P&dry-run=true|false&deep=true|false` starts a
+//!   heal sequence (no bucket: the whole deployment; a prefix only with a bucket) and answers
+//!   its status.
+//! - `GET /strata/admin/v1/heal` answers `{"sequence", "scanner", "drives"}`.
+//! - `GET /strata/admin/v1/info` answers the deployment id, the binary's version, health and
+//!   drives.
+//!
+//! Invariants:
+//! - Every request under `/strata/admin/` is answered here, never by the S3 operations (so a
+//!   key `admin/...` in a bucket named `strata` is not reachable over S3, like `minio/` paths in
+//!   MinIO). Unknown paths are a JSON `404 NotFound`, a known path with another method `405`.
+//! - Access needs a verified signature of the root user. The refusal comes from
+//!   [`AdminRoute::check_access`] as an S3 `AccessDenied` (XML, like every authentication
+//!   failure s3s reports before a handler runs); every answer after that is JSON, errors as
+//!   `{"code": "...", "message": "..."}` with the matching status.
+//! - Internal failures reach the client as `InternalError` without their Rust message; they
+//!   are logged with the request id.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use percent_encoding::percent_decode_str;
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result};
+use serde::Serialize;
+use strata_object::{
+    DriveStatus, HealOptions, HealScope, HealSequenceStatus, ObjectError, ObjectLayer, ScannerStatus,
+};
+
+use crate::service::request_id;
+
+/// Every path below this belongs to the admin API (any version).
+pub const ADMIN_PATH_PREFIX: &str = "/strata/admin/";
+/// Start a heal sequence (`POST`) or read heal status (`GET`).
+pub const HEAL_PATH: &str = "/strata/admin/v1/heal";
+/// Deployment information (`GET`).
+pub const INFO_PATH: &str = "/strata/admin/v1/info";
+
+/// Version of this build, reported by `info` (the workspace shares one version).
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Query parameter: bucket to heal.
+const PARAM_BUCKET: &str = "bucket";
+/// Query parameter: key prefix to heal (only with a bucket).
+const PARAM_PREFIX: &str = "prefix";
+/// Query parameter: report without writing.
+const PARAM_DRY_RUN: &str = "dry-run";
+/// Query parameter: verify every shard's checksums.
+const PARAM_DEEP: &str = "deep";
+
+/// The admin endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AdminEndpoint {
+    /// `POST heal`.
+    StartHeal,
+    /// `GET heal`.
+    HealStatus,
+    /// `GET info`.
+    Info,
+}
+
+/// Whether `path` belongs to the admin API.
+pub(crate) fn is_admin_path(path: &str) -> bool {
+    path.starts_with(ADMIN_PATH_PREFIX)
+}
+
+/// The endpoint `method path` addresses (a trailing `/` is ignored).
+pub(crate) fn resolve(method: &Method, path: &str) -> Result<AdminEndpoint, AdminError> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let endpoint = match path {
+        HEAL_PATH if method == Method::POST => AdminEndpoint::StartHeal,
+        HEAL_PATH if method == Method::GET => AdminEndpoint::HealStatus,
+        INFO_PATH if method == Method::GET => AdminEndpoint::Info,
+        HEAL_PATH | INFO_PATH => {
+            return Err(AdminError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!("{method} is not allowed on {path}"),
+            ));
+        }
+        _ => {
+            return Err(AdminError::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("no admin endpoint at {path}"),
+            ));
+        }
+    };
+    Ok(endpoint)
+}
+
+/// A refused or failed admin request: status, error code and a message for the operator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct AdminError {
+    #[serde(skip)]
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AdminError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AdminError {
+        AdminError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_param(message: impl Into<String>) -> AdminError {
+        AdminError::new(StatusCode::BAD_REQUEST, "InvalidParameter", message)
+    }
+
+    fn internal() -> AdminError {
+        AdminError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        )
+    }
+
+    /// The object-layer error as an admin error; internal details are logged, not sent.
+    fn from_object(err: ObjectError, request_id: Option<&str>) -> AdminError {
+        match &err {
+            ObjectError::NoSuchBucket { bucket } => AdminError::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchBucket",
+                format!("bucket {bucket} does not exist"),
+            ),
+            ObjectError::InvalidBucketName { reason, .. } => AdminError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidBucketName",
+                format!("invalid bucket name: {reason}"),
+            ),
+            ObjectError::ReadQuorum { .. } | ObjectError::WriteQuorum { .. } => {
+                tracing::warn!(request_id = request_id.unwrap_or("-"), error = %err, "admin request without quorum");
+                AdminError::unavailable()
+            }
+            _ => {
+                tracing::error!(request_id = request_id.unwrap_or("-"), error = %err, "admin request failed");
+                AdminError::internal()
+            }
+        }
+    }
+
+    fn unavailable() -> AdminError {
+        AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "QuorumUnavailable",
+            "too many drives are offline to read the objects to heal",
+        )
+    }
+
+    fn heal_running() -> AdminError {
+        AdminError::new(
+            StatusCode::CONFLICT,
+            "HealAlreadyRunning",
+            "a heal sequence is already running; GET /strata/admin/v1/heal shows its progress",
+        )
+    }
+}
+
+/// What a `POST heal` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HealRequest {
+    pub(crate) scope: HealScope,
+    pub(crate) opts: HealOptions,
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, AdminError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(AdminError::bad_param(format!(
+            "{name} must be true or false, not {value:?}"
+        ))),
+    }
+}
+
+/// Parses the query of a `POST heal`: every parameter at most once, unknown ones refused.
+pub(crate) fn parse_heal_query(query: Option<&str>) -> Result<HealRequest, AdminError> {
+    let mut bucket: Option<String> = None;
+    let mut prefix: Option<String> = None;
+    let mut dry_run: Option<bool> = None;
+    let mut deep: Option<bool> = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |raw: &str| {
+            percent_decode_str(raw)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| AdminError::bad_param("query parameters must be UTF-8"))
+        };
+        let name = decode(raw_name)?;
+        let value = decode(raw_value)?;
+        let duplicate = || AdminError::bad_param(format!("{name} is given more than once"));
+        match name.as_str() {
+            PARAM_BUCKET => {
+                if value.is_empty() {
+                    return Err(AdminError::bad_param("bucket must not be empty"));
+                }
+                if bucket.replace(value).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            PARAM_PREFIX => {
+                if prefix.replace(value).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            PARAM_DRY_RUN => {
+                if dry_run.replace(parse_bool(&name, &value)?).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            PARAM_DEEP => {
+                if deep.replace(parse_bool(&name, &value)?).is_some() {
+                    return Err(duplicate());
+                }
+            }
+            _ => {
+                return Err(AdminError::bad_param(format!(
+                    "unknown parameter {name:?} (known: bucket, prefix, dry-run, deep)"
+                )));
+            }
+        }
+    }
+    let prefix = prefix.unwrap_or_default();
+    if bucket.is_none() && !prefix.is_empty() {
+        return Err(AdminError::bad_param("prefix needs a bucket"));
+    }
+    Ok(HealRequest {
+        scope: HealScope { bucket, prefix },
+        opts: HealOptions {
+            dry_run: dry_run.unwrap_or(false),
+            deep: deep.unwrap_or(false),
+        },
+    })
+}
+
+/// The answer of `GET heal`.
+#[derive(Debug, Serialize)]
+pub(crate) struct HealStatusReply {
+    pub(crate) sequence: HealSequenceStatus,
+    pub(crate) scanner: ScannerStatus,
+    pub(crate) drives: Vec<DriveStatus>,
+}
+
+/// Health as `info` reports it.
+#[derive(Debug, Serialize)]
+pub(crate) struct HealthReply {
+    pub(crate) write_quorum: bool,
+    pub(crate) read_quorum: bool,
+    pub(crate) drives_online: usize,
+    pub(crate) drives_total: usize,
+}
+
+/// The answer of `GET info`.
+#[derive(Debug, Serialize)]
+pub(crate) struct InfoReply {
+    pub(crate) deployment_id: String,
+    pub(crate) version: &'static str,
+    pub(crate) health: HealthReply,
+    pub(crate) drives: Vec<DriveStatus>,
+}
+
+/// The admin API over an object layer, for the root user only.
+pub struct AdminRoute {
+    layer: Arc<ObjectLayer>,
+    root_access_key: String,
+}
+
+impl AdminRoute {
+    /// Admin routes over `layer`, accepting requests signed by `root_access_key`.
+    pub fn new(layer: Arc<ObjectLayer>, root_access_key: &str) -> AdminRoute {
+        AdminRoute {
+            layer,
+            root_access_key: root_access_key.to_owned(),
+        }
+    }
+
+    /// Refuses anonymous requests and requests of any user but root.
+    pub(crate) fn authorize(&self, credentials: Option<&s3s::auth::Credentials>) -> S3Result<()> {
+        match credentials {
+            None => Err(s3s::s3_error!(
+                AccessDenied,
+                "Admin requests must be signed by the root user"
+            )),
+            Some(c) if c.access_key == self.root_access_key => Ok(()),
+            Some(_) => Err(s3s::s3_error!(AccessDenied, "Admin requests need the root user")),
+        }
+    }
+
+    async fn handle(&self, req: &S3Request<Body>) -> Result<(StatusCode, serde_json::Value), AdminError> {
+        let id = request_id(req);
+        match resolve(&req.method, req.uri.path())? {
+            AdminEndpoint::StartHeal => {
+                let heal = parse_heal_query(req.uri.query())?;
+                let status = self.start_heal(heal, id).await?;
+                Ok((StatusCode::OK, to_json(&status)?))
+            }
+            AdminEndpoint::HealStatus => {
+                let reply = HealStatusReply {
+                    sequence: self.layer.heal_status(),
+                    scanner: self.layer.scanner_status(),
+                    drives: self.layer.drive_statuses(),
+                };
+                Ok((StatusCode::OK, to_json(&reply)?))
+            }
+            AdminEndpoint::Info => {
+                let health = self.layer.health().await;
+                let reply = InfoReply {
+                    deployment_id: self.layer.deployment_id().to_string(),
+                    version: VERSION,
+                    health: HealthReply {
+                        write_quorum: health.write_quorum,
+                        read_quorum: health.read_quorum,
+                        drives_online: health.n_drives_online,
+                        drives_total: health.n_drives,
+                    },
+                    drives: self.layer.drive_statuses(),
+                };
+                Ok((StatusCode::OK, to_json(&reply)?))
+            }
+        }
+    }
+
+    async fn start_heal(
+        &self,
+        heal: HealRequest,
+        id: Option<&str>,
+    ) -> Result<HealSequenceStatus, AdminError> {
+        if self.layer.heal_status().state == strata_object::HealState::Running {
+            return Err(AdminError::heal_running());
+        }
+        if !self.layer.health().await.read_quorum {
+            return Err(AdminError::unavailable());
+        }
+        if let Some(bucket) = &heal.scope.bucket {
+            self.layer
+                .bucket_info(bucket)
+                .await
+                .map_err(|e| AdminError::from_object(e, id))?;
+        }
+        let status = self
+            .layer
+            .start_heal(heal.scope, heal.opts)
+            .map_err(|e| match e {
+                // The only refusal of start_heal: a sequence started since the check above.
+                ObjectError::InvalidRequest { .. } => AdminError::heal_running(),
+                other => AdminError::from_object(other, id),
+            })?;
+        tracing::info!(
+            request_id = id.unwrap_or("-"),
+            heal_id = status.id,
+            bucket = status.scope.bucket.as_deref().unwrap_or("*"),
+            prefix = status.scope.prefix,
+            dry_run = status.dry_run,
+            deep = heal.opts.deep,
+            "heal sequence started"
+        );
+        Ok(status)
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Result<serde_json::Value, AdminError> {
+    serde_json::to_value(value).map_err(|e| {
+        tracing::error!(error = %e, "admin answer not serializable");
+        AdminError::internal()
+    })
+}
+
+/// A JSON answer that proxies and browsers must not cache.
+fn json_response(status: StatusCode, value: &serde_json::Value) -> S3Response<Body> {
+    // Serializing a `Value` to a Vec cannot fail; the fallback keeps a valid JSON body anyway.
+    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = S3Response::with_status(Body::from(bytes::Bytes::from(bytes)), status);
+    resp.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers
+        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[async_trait::async_trait]
+impl S3Route for AdminRoute {
+    fn is_match(
+        &self,
+        _method: &Method,
+        uri: &Uri,
+        _headers: &HeaderMap,
+        _ext: &mut http::Extensions,
+    ) -> bool {
+        is_admin_path(uri.path())
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        self.authorize(req.credentials.as_ref())
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let resp = match self.handle(&req).await {
+            Ok((status, value)) => json_response(status, &value),
+            Err(err) => {
+                let value = serde_json::to_value(&err).unwrap_or(serde_json::Value::Null);
+                json_response(err.status, &value)
+            }
+        };
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::path::PathBuf;
+
+    #[test]
+    fn routes_resolve_by_method_and_path() {
+        assert_eq!(resolve(&Method::POST, HEAL_PATH), Ok(AdminEndpoint::StartHeal));
+        assert_eq!(resolve(&Method::GET, HEAL_PATH), Ok(AdminEndpoint::HealStatus));
+        assert_eq!(
+            resolve(&Method::GET, "/strata/admin/v1/heal/"),
+            Ok(AdminEndpoint::HealStatus)
+        );
+        assert_eq!(resolve(&Method::GET, INFO_PATH), Ok(AdminEndpoint::Info));
+        let err = resolve(&Method::DELETE, HEAL_PATH).unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
+        );
+        let err = resolve(&Method::POST, INFO_PATH).unwrap_err();
+        assert_eq!(err.status, StatusCode::METHOD_NOT_ALLOWED);
+        for path in [
+            "/strata/admin/v1/other",
+            "/strata/admin/v2/heal",
+            "/strata/admin/",
+        ] {
+            let err = resolve(&Method::GET, path).unwrap_err();
+            assert_eq!(
+                (err.status, err.code),
+                (StatusCode::NOT_FOUND, "NotFound"),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_admin_prefix_matches() {
+        assert!(is_admin_path("/strata/admin/v1/heal"));
+        assert!(is_admin_path("/strata/admin/anything"));
+        assert!(!is_admin_path("/strata/admin"));
+        assert!(!is_admin_path("/strata/other"));
+        assert!(!is_admin_path("/bucket/strata/admin/v1/heal"));
+        assert!(!is_admin_path("/health/live"));
+    }
+
+    #[test]
+    fn heal_query_defaults_and_values() {
+        let all = parse_heal_query(None).unwrap();
+        assert_eq!(all.scope, HealScope::default());
+        assert_eq!(all.opts, HealOptions::default());
+        assert_eq!(parse_heal_query(Some("")).unwrap(), all);
+
+        let one = parse_heal_query(Some("bucket=b1&prefix=dir%2Fsub%20x&dry-run=true&deep=false")).unwrap();
+        assert_eq!(one.scope.bucket.as_deref(), Some("b1"));
+        assert_eq!(one.scope.prefix, "dir/sub x");
+        assert!(one.opts.dry_run);
+        assert!(!one.opts.deep);
+
+        let deep = parse_heal_query(Some("deep=true&bucket=b2")).unwrap();
+        assert!(deep.opts.deep);
+        assert!(!deep.opts.dry_run);
+        assert_eq!(deep.scope.prefix, "");
+    }
+
+    #[test]
+    fn heal_query_refusals_are_bad_params() {
+        for query in [
+            "prefix=a",
+            "bucket=",
+            "bucket=a&bucket=b",
+            "deep=yes",
+            "dry-run=1",
+            "dry-run",
+            "deep=true&deep=true",
+            "dryrun=true",
+            "bucket=%FF",
+        ] {
+            let err = parse_heal_query(Some(query)).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{query}");
+            assert_eq!(err.code, "InvalidParameter", "{query}");
+        }
+    }
+
+    #[test]
+    fn error_json_shape() {
+        let err = AdminError::heal_running();
+        let value = serde_json::to_value(&err).unwrap();
+        assert_eq!(value["code"], "HealAlreadyRunning");
+        assert!(value["message"].as_str().unwrap().contains("already running"));
+        assert_eq!(
+            value.as_object().unwrap().len(),
+            2,
+            "only code and message: {value}"
+        );
+        assert_eq!(err.status, StatusCode::CONFLICT);
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        route: AdminRoute,
+        layer: Arc<ObjectLayer>,
+    }
+
+    const ROOT: &str = "AKIAADMINROOT";
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let drives: Vec<PathBuf> = (1..=4).map(|i| dir.path().join(format!("disk{i}"))).collect();
+        for d in &drives {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let layer = Arc::new(ObjectLayer::open_local(&drives).await.unwrap());
+        Fixture {
+            _dir: dir,
+            route: AdminRoute::new(Arc::clone(&layer), ROOT),
+            layer,
+        }
+    }
+
+    fn request(method: Method, uri: &str, access_key: Option<&str>) -> S3Request<Body> {
+        S3Request {
+            input: Body::empty(),
+            method,
+            uri: uri.parse().unwrap(),
+            headers: HeaderMap::new(),
+            extensions: http::Extensions::new(),
+            credentials: access_key.map(|k| s3s::auth::Credentials {
+                access_key: k.to_owned(),
+                secret_key: s3s::auth::SecretKey::from("irrelevant-secret".to_owned()),
+            }),
+            region: None,
+            service: None,
+            trailing_headers: None,
+        }
+    }
+
+    async fn call(route: &AdminRoute, mut req: S3Request<Body>) -> (StatusCode, serde_json::Value) {
+        route.check_access(&mut req).await.unwrap();
+        let resp = route.call(req).await.unwrap();
+        assert_eq!(
+            resp.headers.get(http::header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        let body = resp.output.collect().await.unwrap().to_bytes();
+        (resp.status.unwrap(), serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn access_needs_the_root_user() {
+        let f = fixture().await;
+        let mut anonymous = request(Method::GET, INFO_PATH, None);
+        let err = f.route.check_access(&mut anonymous).await.unwrap_err();
+        assert_eq!(err.code(), &s3s::S3ErrorCode::AccessDenied);
+        let mut other = request(Method::GET, INFO_PATH, Some("SOMEONEELSE"));
+        let err = f.route.check_access(&mut other).await.unwrap_err();
+        assert_eq!(err.code(), &s3s::S3ErrorCode::AccessDenied);
+        let mut root = request(Method::GET, INFO_PATH, Some(ROOT));
+        f.route.check_access(&mut root).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn info_and_status_shapes() {
+        let f = fixture().await;
+        let (status, info) = call(&f.route, request(Method::GET, INFO_PATH, Some(ROOT))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(info["deployment_id"], f.layer.deployment_id().to_string());
+        assert_eq!(info["version"], VERSION);
+        assert_eq!(info["health"]["write_quorum"], true);
+        assert_eq!(info["health"]["read_quorum"], true);
+        assert_eq!(info["health"]["drives_online"], 4);
+        assert_eq!(info["health"]["drives_total"], 4);
+        let drives = info["drives"].as_array().unwrap();
+        assert_eq!(drives.len(), 4);
+        for key in [
+            "endpoint",
+            "pool",
+            "set",
+            "drive",
+            "online",
+            "healing",
+            "io_errors",
+        ] {
+            assert!(drives[0].get(key).is_some(), "drive lacks {key}: {}", drives[0]);
+        }
+
+        let (status, heal) = call(&f.route, request(Method::GET, HEAL_PATH, Some(ROOT))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(heal["sequence"]["state"], "idle");
+        assert_eq!(heal["sequence"]["id"], 0);
+        assert_eq!(heal["sequence"]["counters"]["shards_healed"], 0);
+        assert!(heal["scanner"]["cycles"].is_u64());
+        assert_eq!(heal["drives"].as_array().unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn heal_starts_runs_and_reports() {
+        let f = fixture().await;
+        f.layer
+            .make_bucket("bkt1", strata_object::MakeBucketOptions::default())
+            .await
+            .unwrap();
+        let (status, started) = call(
+            &f.route,
+            request(
+                Method::POST,
+                "/strata/admin/v1/heal?bucket=bkt1&deep=true",
+                Some(ROOT),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{started}");
+        assert_eq!(started["id"], 1);
+        assert_eq!(started["scope"]["bucket"], "bkt1");
+        assert_eq!(started["dry_run"], false);
+        let mut last = serde_json::Value::Null;
+        for _ in 0..200 {
+            let (_, heal) = call(&f.route, request(Method::GET, HEAL_PATH, Some(ROOT))).await;
+            last = heal["sequence"].clone();
+            if last["state"] != "running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(last["state"], "done", "{last}");
+        assert_eq!(last["id"], 1);
+    }
+
+    #[tokio::test]
+    async fn heal_errors_are_json_with_status() {
+        let f = fixture().await;
+        let cases = [
+            (
+                "/strata/admin/v1/heal?bucket=nosuchbucket",
+                StatusCode::NOT_FOUND,
+                "NoSuchBucket",
+            ),
+            (
+                "/strata/admin/v1/heal?prefix=x",
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+            ),
+            (
+                "/strata/admin/v1/heal?deep=maybe",
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+            ),
+            ("/strata/admin/v1/nothing", StatusCode::NOT_FOUND, "NotFound"),
+        ];
+        for (uri, want_status, want_code) in cases {
+            let (status, body) = call(&f.route, request(Method::POST, uri, Some(ROOT))).await;
+            assert_eq!(status, want_status, "{uri}: {body}");
+            assert_eq!(body["code"], want_code, "{uri}");
+            assert!(body["message"].is_string());
+        }
+    }
+}
