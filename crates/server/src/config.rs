@@ -32,6 +32,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the S3 API over local drive directories.
     Server(ServerArgs),
+    /// Manage named endpoints (URL and keys) for the client commands.
+    Alias(crate::cli::AliasArgs),
+    /// Administer a deployment: info, heal.
+    Admin(crate::cli::AdminArgs),
 }
 
 /// Log line format.
@@ -204,7 +208,9 @@ mod tests {
     #[test]
     fn cli_parses() {
         let cli = Cli::try_parse_from(["strata", "server", "--address", "127.0.0.1:0", "/d{1...4}"]).unwrap();
-        let Command::Server(a) = cli.command;
+        let Command::Server(a) = cli.command else {
+            panic!("parsed as another command")
+        };
         assert_eq!(a.address.as_deref(), Some("127.0.0.1:0"));
         assert_eq!(a.drives, ["/d{1...4}"]);
     }

@@ -1,10 +1,12 @@
 //! The `strata` binary: `strata server` opens the drives, resolves root credentials, and serves
-//! the S3 API; `strata --version` and `strata help` come from clap.
+//! the S3 API; `strata alias` and `strata admin` are the client commands (module `cli`);
+//! `strata --version` and `strata help` come from clap.
 //!
 //! Invariants: the secret key is printed only when it was generated on this start (so the
 //! operator can copy it once) and is never written to the log; the object layer is shut down
 //! only after the HTTP server has drained.
 
+mod cli;
 mod config;
 mod credentials;
 mod ellipsis;
@@ -81,6 +83,8 @@ fn run() -> anyhow::Result<()> {
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
             result
         }
+        Command::Alias(args) => cli::alias::run(args),
+        Command::Admin(args) => cli::admin::run(args),
     }
 }
 
