@@ -27,6 +27,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod direct;
 mod error;
 mod format;
 mod fs_sync;

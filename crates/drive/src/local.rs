@@ -21,7 +21,7 @@
 //!   tokio worker, except appends that fit in the writer's buffer (a memcpy).
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write as _};
+use std::io::{self, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use bytes::Bytes;
 use redb::ReadableDatabase as _;
 use tokio::sync::oneshot;
 
+use crate::direct::ShardFileWriter;
 use crate::fs_sync::FsSync;
 use crate::group_commit::{CommitFailure, EncodedOp, GroupCommitter, table_definition};
 use crate::maintenance::{self, MaintenanceReport};
@@ -67,8 +68,6 @@ pub const META_VALUE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// benchmark (docs/BENCHMARKS.md) shows reads and scans 7-10x slower once the hot records do
 /// not fit: 64 MiB scanned 100k 1 KiB records in ~240 ms, 256 MiB in ~22 ms.
 pub const META_CACHE_BYTES: usize = 256 * 1024 * 1024;
-/// Buffer of a shard writer: appends are collected up to this size before a `write` syscall.
-pub const SHARD_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 const _: () = assert!(META_KEY_BYTES_MAX + META_VALUE_BYTES_MAX < u32::MAX as usize);
 
 /// A drive on a local filesystem. See the module docs for the layout.
@@ -377,20 +376,14 @@ impl Drive for LocalDrive {
             .join(uuid::Uuid::new_v4().as_simple().to_string());
         let root = self.root.clone();
         let path = tmp_path.clone();
-        let file = blocking(move || {
-            File::options()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(|e| io_error(&root, &path, e))
-        })
-        .await?;
+        let writer =
+            blocking(move || ShardFileWriter::create(&path).map_err(|e| io_error(&root, &path, e))).await?;
         Ok(Box::new(LocalShardWrite {
             root: self.root.clone(),
             tmp_path,
             final_dir: self.data_dir_path(dir),
             part,
-            writer: Some(BufWriter::with_capacity(SHARD_WRITE_BUFFER_BYTES, file)),
+            writer: Some(writer),
             finished: false,
             fs_sync: Arc::clone(&self.fs_sync),
         }))
@@ -504,14 +497,14 @@ struct LocalShardWrite {
     final_dir: PathBuf,
     part: u32,
     /// `None` after a failed write: the writer is poisoned.
-    writer: Option<BufWriter<File>>,
+    writer: Option<ShardFileWriter>,
     /// Committed or aborted: nothing left to clean up.
     finished: bool,
     fs_sync: Arc<FsSync>,
 }
 
 impl LocalShardWrite {
-    fn take_writer(&mut self) -> DriveResult<BufWriter<File>> {
+    fn take_writer(&mut self) -> DriveResult<ShardFileWriter> {
         self.writer.take().ok_or_else(|| DriveError::Io {
             path: self.tmp_path.clone(),
             source: io::Error::other("an earlier write to this shard file failed"),
@@ -523,17 +516,16 @@ impl LocalShardWrite {
 impl ShardWrite for LocalShardWrite {
     async fn write(&mut self, buf: Bytes) -> DriveResult<()> {
         if let Some(writer) = &mut self.writer
-            && writer.capacity() - writer.buffer().len() >= buf.len()
+            && writer.room() > buf.len()
         {
-            // Fits in the buffer: a memcpy, no syscall.
-            return writer
-                .write_all(&buf)
-                .map_err(|e| io_error(&self.root, &self.tmp_path, e));
+            // Fits in the buffer without filling it: a memcpy, no syscall.
+            writer.buffer(&buf);
+            return Ok(());
         }
         let mut writer = self.take_writer()?;
         let (root, path) = (self.root.clone(), self.tmp_path.clone());
         let writer = blocking(move || {
-            writer.write_all(&buf).map_err(|e| io_error(&root, &path, e))?;
+            writer.append(&buf).map_err(|e| io_error(&root, &path, e))?;
             Ok(writer)
         })
         .await?;
@@ -546,10 +538,7 @@ impl ShardWrite for LocalShardWrite {
         let (root, tmp_path, final_dir) = (self.root.clone(), self.tmp_path.clone(), self.final_dir.clone());
         let final_path = final_dir.join(part_file_name(self.part));
         let placed = blocking(move || {
-            let file = writer
-                .into_inner()
-                .map_err(|e| io_error(&root, &tmp_path, e.into_error()))?;
-            drop(file);
+            writer.finish().map_err(|e| io_error(&root, &tmp_path, e))?;
             std::fs::create_dir_all(&final_dir).map_err(|e| io_error(&root, &final_dir, e))?;
             std::fs::rename(&tmp_path, &final_path).map_err(|e| io_error(&root, &final_path, e))
         })
@@ -571,11 +560,8 @@ impl ShardWrite for LocalShardWrite {
         let (root, path) = (self.root.clone(), self.tmp_path.clone());
         self.finished = true;
         blocking(move || {
-            if let Some(writer) = writer {
-                // Discard the buffer without writing it.
-                let (file, _) = writer.into_parts();
-                drop(file);
-            }
+            // Discard the buffer without writing it.
+            drop(writer);
             match std::fs::remove_file(&path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -593,7 +579,7 @@ impl Drop for LocalShardWrite {
         }
         // Never block here: close and remove on the blocking pool, or leave the file to the
         // temp-area cleaner when there is no runtime.
-        let file = self.writer.take().map(|writer| writer.into_parts().0);
+        let file = self.writer.take();
         let path = self.tmp_path.clone();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn_blocking(move || {
@@ -1186,7 +1172,7 @@ mod tests {
         ));
 
         // Small appends (buffered) and one larger than the buffer (written through).
-        let big: Vec<u8> = (0..SHARD_WRITE_BUFFER_BYTES + 777)
+        let big: Vec<u8> = (0..crate::direct::SHARD_WRITE_CHUNK_BYTES + 777)
             .map(|i| (i % 251) as u8)
             .collect();
         let mut expected = Vec::new();
