@@ -644,6 +644,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn second_heal_while_running_is_a_conflict() {
+        let f = fixture().await;
+        // On the current-thread test runtime the spawned sequence cannot run before this task
+        // yields, and neither call below waits on anything pending after the first start.
+        let (status, first) = call(&f.route, request(Method::POST, HEAL_PATH, Some(ROOT))).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        assert_eq!(first["state"], "running");
+        let (status, body) = call(&f.route, request(Method::POST, HEAL_PATH, Some(ROOT))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["code"], "HealAlreadyRunning");
+    }
+
+    #[tokio::test]
     async fn heal_errors_are_json_with_status() {
         let f = fixture().await;
         let cases = [
