@@ -183,19 +183,25 @@ fn run(db: &Database, mut receiver: mpsc::Receiver<Request>, counters: &Counters
                 Err(_) => break,
             }
         }
-        commit_group(db, group, counters);
+        let started = std::time::Instant::now();
+        if let Some(n_batches) = commit_group(db, group, counters) {
+            crate::metrics::observe_commit(n_batches, started.elapsed());
+        }
     }
 }
 
 /// Applies `group` in one transaction (retrying without a batch that fails to apply) and
-/// answers every caller.
-fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) {
+/// answers every caller. Returns how many batches the committed transaction held, if one did.
+fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) -> Option<usize> {
     // Each pass either commits (and returns) or removes one failed batch, so this terminates
     // after at most `group.len() + 1` transactions.
     while !group.is_empty() {
         let txn = match begin(db) {
             Ok(txn) => txn,
-            Err(failure) => return fail_all(group, &failure, counters),
+            Err(failure) => {
+                fail_all(group, &failure, counters);
+                return None;
+            }
         };
         let mut failed: Option<(usize, CommitFailure)> = None;
         {
@@ -217,6 +223,7 @@ fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) {
             let _ = request.reply.send(Err(failure));
             continue;
         }
+        let n_committed = group.len();
         match txn.commit() {
             Ok(()) => {
                 counters.transactions_committed.fetch_add(1, Ordering::Relaxed);
@@ -226,10 +233,14 @@ fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) {
                     let _ = request.reply.send(Ok(()));
                 }
             }
-            Err(error) => fail_all(group, &CommitFailure::from(redb::Error::from(error)), counters),
+            Err(error) => {
+                fail_all(group, &CommitFailure::from(redb::Error::from(error)), counters);
+                return None;
+            }
         }
-        return;
+        return Some(n_committed);
     }
+    None
 }
 
 fn begin(db: &Database) -> Result<WriteTransaction, CommitFailure> {

@@ -34,6 +34,7 @@ mod fs_sync;
 mod group_commit;
 mod local;
 mod maintenance;
+pub mod metrics;
 mod record;
 
 use std::fmt;
