@@ -35,6 +35,7 @@ mod error;
 mod heal;
 mod layer;
 mod list;
+pub mod metrics;
 mod multipart;
 mod names;
 mod offline;

@@ -144,7 +144,10 @@ impl ErasureSet {
                     writers = Some(self.create_writers(data_dir, part_number).await?);
                 }
                 if !block.is_empty() {
-                    let framed = self.erasure.encode_block_framed(&block)?;
+                    let framed =
+                        crate::metrics::timed(crate::metrics::ErasureOp::Encode, block.len(), || {
+                            self.erasure.encode_block_framed(&block)
+                        })?;
                     if let Some(writers) = writers.as_mut() {
                         self.write_shards(writers, &framed, distribution).await?;
                     }
@@ -187,7 +190,11 @@ impl ErasureSet {
             let inline = if block.is_empty() {
                 None
             } else {
-                Some(self.erasure.encode_block_framed(&block)?)
+                Some(crate::metrics::timed(
+                    crate::metrics::ErasureOp::Encode,
+                    block.len(),
+                    || self.erasure.encode_block_framed(&block),
+                )?)
             };
             debug_assert!(inline.as_ref().is_none_or(|shards| shards.len() == n_drives));
             return Ok(WrittenData {
@@ -515,7 +522,9 @@ pub async fn read_block(
             tried[shard_idx] = true;
             framed[shard_idx] = result;
         }
-        match erasure.decode_block_framed(&framed, block_len) {
+        match crate::metrics::timed(crate::metrics::ErasureOp::Decode, block_len, || {
+            erasure.decode_block_framed(&framed, block_len)
+        }) {
             Ok(decoded) => {
                 if !decoded.corrupt_shards.is_empty() {
                     tracing::warn!(%dir, part = part.number, block_idx, corrupt = ?decoded.corrupt_shards, "bitrot detected; data reconstructed");
