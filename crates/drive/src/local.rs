@@ -21,8 +21,7 @@
 //!   tokio worker, except appends that fit in the writer's buffer (a memcpy).
 
 use std::fs::File;
-use std::io::{self, Write as _};
-use std::os::unix::fs::FileExt as _;
+use std::io::{self, Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -408,15 +407,22 @@ impl Drive for LocalDrive {
             }
             let len_usize = usize::try_from(len)
                 .map_err(|_| corrupt(&root, format!("read of {len} bytes does not fit in memory")))?;
-            let mut buf = vec![0u8; len_usize];
-            match file.read_exact_at(&mut buf, offset) {
-                Ok(()) => Ok(Bytes::from(buf)),
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(corrupt(
+            // Read into spare capacity (no zeroing of a buffer about to be overwritten).
+            let mut file = file;
+            file.seek(io::SeekFrom::Start(offset))
+                .map_err(|e| io_error(&root, &path, e))?;
+            let mut buf = Vec::with_capacity(len_usize);
+            (&mut file)
+                .take(len)
+                .read_to_end(&mut buf)
+                .map_err(|e| io_error(&root, &path, e))?;
+            if buf.len() != len_usize {
+                return Err(corrupt(
                     &root,
                     format!("{path:?} shrank while reading {len} bytes at offset {offset}"),
-                )),
-                Err(e) => Err(io_error(&root, &path, e)),
+                ));
             }
+            Ok(Bytes::from(buf))
         })
         .await
     }

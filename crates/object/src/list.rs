@@ -221,20 +221,14 @@ impl SetLister {
                     None => Ok(entries),
                 });
             }
-            let mut resolved = set::resolve(&per_drive, self.read_quorum, self.bucket_prefix_len)?;
-            if resolved.is_empty() {
+            let versions = set::resolve_records(&per_drive, self.read_quorum, !want_all_versions)?;
+            if versions.is_empty() {
                 continue;
-            }
-            if !want_all_versions {
-                resolved.truncate(1);
             }
             let Ok(key) = String::from_utf8(min_key) else {
                 continue;
             };
-            return Ok(Some(KeyVersions {
-                key,
-                versions: resolved.into_iter().map(|r| r.record).collect(),
-            }));
+            return Ok(Some(KeyVersions { key, versions }));
         }
     }
 }

@@ -429,6 +429,43 @@ pub fn resolve(
     Ok(out)
 }
 
+/// What listing needs of [`resolve`]: the records agreed by read quorum, newest first, each
+/// decoded once (shard indexes are not needed), stopping at the first when `latest_only`.
+pub fn resolve_records(
+    per_drive: &[Result<Vec<MetaEntry>, DriveError>],
+    read_quorum: usize,
+    latest_only: bool,
+) -> ObjectResult<Vec<VersionRecord>> {
+    let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
+    if n_answered < read_quorum {
+        return Err(ObjectError::ReadQuorum {
+            needed: read_quorum,
+            got: n_answered,
+        });
+    }
+    let mut all: Vec<&MetaEntry> = per_drive.iter().flatten().flatten().collect();
+    all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    let mut out = Vec::new();
+    let mut run_start = 0;
+    while run_start < all.len() {
+        let key = &all[run_start].key;
+        let run_len = all[run_start..].iter().take_while(|e| e.key == *key).count();
+        if run_len >= read_quorum {
+            match record::decode::<VersionRecord>(&all[run_start].value) {
+                Ok(rec) => {
+                    out.push(rec);
+                    if latest_only {
+                        break;
+                    }
+                }
+                Err(err) => tracing::warn!(%err, "undecodable version record"),
+            }
+        }
+        run_start += run_len;
+    }
+    Ok(out)
+}
+
 /// Fills `block` up to [`BLOCK_SIZE_BYTES`] from `leftover` and `body`; returns whether the
 /// body is exhausted.
 async fn fill_block(

@@ -36,6 +36,8 @@ pub enum Command {
     Alias(crate::cli::AliasArgs),
     /// Administer a deployment: info, heal.
     Admin(crate::cli::AdminArgs),
+    /// Load-generate against an S3 endpoint (put, get, stat, delete, mixed, list, multipart).
+    Bench(strata_bench::BenchArgs),
 }
 
 /// Log line format.

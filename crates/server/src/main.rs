@@ -85,6 +85,14 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Alias(args) => cli::alias::run(args),
         Command::Admin(args) => cli::admin::run(args),
+        Command::Bench(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("strata-bench")
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(strata_bench::run(args))
+        }
     }
 }
 
