@@ -230,6 +230,13 @@ pub trait Drive: Send + Sync + fmt::Debug {
 
     /// Capacity of the drive.
     async fn info(&self) -> DriveResult<DriveInfo>;
+
+    /// Whether the drive carries the *healing* mark: it joined an existing deployment empty and
+    /// has not been brought to full redundancy yet. The mark survives restarts.
+    async fn healing_mark(&self) -> DriveResult<bool>;
+
+    /// Sets or clears the healing mark durably.
+    async fn set_healing_mark(&self, on: bool) -> DriveResult<()>;
 }
 
 /// An in-progress shard file.

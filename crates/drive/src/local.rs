@@ -49,6 +49,9 @@ pub const FORMAT_FILE_NAME: &str = "format.json";
 pub const FORMAT_TMP_FILE_NAME: &str = "format.json.tmp";
 /// Metadata database file inside [`SYSTEM_DIR_NAME`].
 pub const META_FILE_NAME: &str = "meta.redb";
+/// Marker file, inside [`SYSTEM_DIR_NAME`], present while the drive is being healed after
+/// joining a deployment empty.
+pub const HEALING_FILE_NAME: &str = "healing";
 /// Temp area for shard files being written, inside [`SYSTEM_DIR_NAME`].
 pub const TMP_DIR_NAME: &str = "tmp";
 /// Trash for deleted data directories, inside [`SYSTEM_DIR_NAME`].
@@ -478,6 +481,44 @@ impl Drive for LocalDrive {
         let root = self.root.clone();
         blocking(move || {
             list_data_dirs(&root, start_after, limit as usize).map_err(|e| io_error(&root, &root, e))
+        })
+        .await
+    }
+
+    async fn healing_mark(&self) -> DriveResult<bool> {
+        let path = self.root.join(SYSTEM_DIR_NAME).join(HEALING_FILE_NAME);
+        let root = self.root.clone();
+        blocking(move || match std::fs::metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error(&root, &path, e)),
+        })
+        .await
+    }
+
+    async fn set_healing_mark(&self, on: bool) -> DriveResult<()> {
+        let system = self.root.join(SYSTEM_DIR_NAME);
+        let path = system.join(HEALING_FILE_NAME);
+        let root = self.root.clone();
+        blocking(move || {
+            let changed = if on {
+                match File::options().write(true).create_new(true).open(&path) {
+                    Ok(file) => file.sync_all().map(|()| true),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(e),
+                }
+            } else {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(e),
+                }
+            };
+            let changed = changed.map_err(|e| io_error(&root, &path, e))?;
+            if changed {
+                fsync_dir(&system).map_err(|e| io_error(&root, &system, e))?;
+            }
+            Ok(())
         })
         .await
     }

@@ -234,17 +234,16 @@ impl ObjectLayer {
         tokio::spawn(async move {
             let outcome = heal_sequence(&layer, &scope, opts).await;
             if let Some(layer) = layer.upgrade() {
+                let n_failed = lock(&layer.background.heal_sequence).counters.objects_failed;
+                if outcome.is_ok() && full && n_failed == 0 {
+                    for slot in healing.iter().filter(|s| s.is_online()) {
+                        slot.mark_healing(false).await;
+                    }
+                }
                 let mut current = lock(&layer.background.heal_sequence);
                 current.finished_unix_secs = unix_secs_now();
                 match outcome {
-                    Ok(()) => {
-                        current.state = HealState::Done;
-                        if full && current.counters.objects_failed == 0 {
-                            for slot in healing.iter().filter(|s| s.is_online()) {
-                                slot.set_healing(false);
-                            }
-                        }
-                    }
+                    Ok(()) => current.state = HealState::Done,
                     Err(err) => {
                         current.state = HealState::Failed;
                         current.error = Some(err.to_string());
@@ -407,7 +406,7 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
                     probe.delay = interval;
                 }
                 Check::Replaced => {
-                    slot.set_healing(true);
+                    slot.mark_healing(true).await;
                     replaced_any = true;
                     probe.delay = interval;
                 }

@@ -117,6 +117,9 @@ impl ObjectLayer {
                         let slot = DriveSlot::new(endpoint, Some(path.clone()), expected, drive, true);
                         if fresh[position] && deployment_exists {
                             tracing::warn!(drive = %path.display(), "new drive in an existing deployment; it will be healed");
+                            slot.mark_healing(true).await;
+                        } else if slot.healing_mark().await.unwrap_or(false) {
+                            tracing::warn!(drive = %path.display(), "drive was being healed before the restart");
                             slot.set_healing(true);
                         }
                         slot

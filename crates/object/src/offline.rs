@@ -70,4 +70,10 @@ impl Drive for OfflineDrive {
     async fn info(&self) -> DriveResult<DriveInfo> {
         self.offline()
     }
+    async fn healing_mark(&self) -> DriveResult<bool> {
+        self.offline()
+    }
+    async fn set_healing_mark(&self, _on: bool) -> DriveResult<()> {
+        self.offline()
+    }
 }

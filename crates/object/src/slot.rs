@@ -101,6 +101,16 @@ impl DriveSlot {
         }
     }
 
+    /// Marks the drive as being healed (or healed) in memory and on the drive, so a restart
+    /// in the middle of healing remembers it. Failing to persist is logged: the in-memory
+    /// state still protects reads until the restart.
+    pub async fn mark_healing(&self, healing: bool) {
+        if let Err(err) = self.current().set_healing_mark(healing).await {
+            tracing::warn!(drive = %self.endpoint, %err, "persisting the healing mark failed");
+        }
+        self.set_healing(healing);
+    }
+
     /// I/O errors seen since start.
     pub fn n_io_errors(&self) -> u64 {
         self.n_io_errors.load(Ordering::Relaxed)
@@ -202,5 +212,15 @@ impl Drive for DriveSlot {
     async fn info(&self) -> DriveResult<DriveInfo> {
         let drive = self.check()?;
         self.observe(drive.info().await)
+    }
+
+    async fn healing_mark(&self) -> DriveResult<bool> {
+        let drive = self.check()?;
+        self.observe(drive.healing_mark().await)
+    }
+
+    async fn set_healing_mark(&self, on: bool) -> DriveResult<()> {
+        let drive = self.check()?;
+        self.observe(drive.set_healing_mark(on).await)
     }
 }

@@ -301,7 +301,19 @@ async fn lost_records_are_rewritten_and_dangling_versions_removed() {
     for (key, data) in &f.objects {
         assert_eq!(&read_all(&layer, key).await.unwrap(), data);
     }
+    // The two new drives stay marked as healing until a full heal sequence completes.
+    assert_eq!(layer.drive_statuses().iter().filter(|d| d.healing).count(), 2);
+    let layer = Arc::new(layer);
+    layer
+        .start_heal(HealScope::default(), HealOptions::default())
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while layer.heal_status().state != HealState::Done || layer.drive_statuses().iter().any(|d| d.healing) {
+        assert!(Instant::now() < deadline, "{:?}", layer.heal_status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drop(layer);
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Now leave "large"'s record on one drive only, with every drive answering: it can never
     // be read again (an acknowledged write reached three drives), so it is dangling.
@@ -402,9 +414,18 @@ async fn new_drives_heal_and_never_hide_objects() {
         std::fs::rename(saved.path().join(format!("disk{i}")), &drives[i]).unwrap();
     }
     std::fs::remove_dir_all(&drives[3]).unwrap();
-    let layer = Arc::new(ObjectLayer::open_local(&drives).await.unwrap());
+    let layer = ObjectLayer::open_local(&drives).await.unwrap();
     let statuses = layer.drive_statuses();
     assert_eq!(statuses.iter().filter(|d| d.healing).count(), 1, "{statuses:?}");
+    // The mark survives a restart before healing ran.
+    drop(layer);
+    let layer = Arc::new(ObjectLayer::open_local(&drives).await.unwrap());
+    let statuses = layer.drive_statuses();
+    assert_eq!(
+        statuses.iter().filter(|d| d.healing).count(),
+        1,
+        "after restart: {statuses:?}"
+    );
     layer.start_background(BackgroundConfig {
         monitor_interval: Duration::from_millis(100),
         scanner_cycle_pause: Duration::from_secs(3600),
@@ -426,6 +447,10 @@ async fn new_drives_heal_and_never_hide_objects() {
         objects: f.objects,
     };
     assert_fully_redundant(&f, &[(1, 2), (0, 1)]).await;
+    assert!(
+        !f.drives[3].join(".strata").join("healing").exists(),
+        "the mark is cleared on disk"
+    );
 }
 
 #[tokio::test]
