@@ -52,7 +52,46 @@ pub struct DriveCapacity {
     pub free_bytes: Option<u64>,
 }
 
+/// Health of one erasure set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetHealth {
+    /// Pool index.
+    pub pool: u32,
+    /// Set index within the pool.
+    pub set: u32,
+    /// Drives in the set.
+    pub n_drives: usize,
+    /// Drives believed online.
+    pub n_drives_online: usize,
+    /// Drives needed to read.
+    pub read_quorum: usize,
+    /// Drives needed to write.
+    pub write_quorum: usize,
+}
+
 impl ObjectLayer {
+    /// Drives online against the quorums, per erasure set.
+    pub fn set_healths(&self) -> Vec<SetHealth> {
+        self.sets
+            .iter()
+            .map(|set| {
+                let (pool, set_idx) = set
+                    .slots
+                    .first()
+                    .map(|s| (s.expected_format().pool_idx, s.expected_format().set_idx))
+                    .unwrap_or((0, 0));
+                SetHealth {
+                    pool,
+                    set: set_idx,
+                    n_drives: set.n_drives(),
+                    n_drives_online: set.slots.iter().filter(|s| s.is_online()).count(),
+                    read_quorum: set.read_quorum(),
+                    write_quorum: set.write_quorum(),
+                }
+            })
+            .collect()
+    }
+
     /// Asks every drive for its capacity (offline drives answer `None`).
     pub async fn drive_capacities(&self) -> Vec<DriveCapacity> {
         let slots: Vec<_> = self.sets.iter().flat_map(|set| set.slots.iter()).collect();
