@@ -43,6 +43,7 @@ mod health;
 mod list;
 mod multipart;
 mod object;
+mod op_slot;
 mod precondition;
 mod routes;
 mod service;
@@ -51,6 +52,7 @@ pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, HEAL_PATH, INFO_PATH};
 pub use auth::{RootAuth, RootCredentials};
 pub use error::{FrontDoorError, map_object_error};
 pub use health::HealthRoute;
+pub use op_slot::{OperationSlot, RecordingAccess};
 pub use service::{FrontDoorConfig, RequestId, StrataS3, build_service};
 
 #[doc(no_inline)]

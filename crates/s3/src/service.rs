@@ -71,6 +71,7 @@ pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Resul
     let s3 = StrataS3::new(Arc::clone(&layer), &config.region, &config.root);
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(RootAuth::new(config.root.clone()));
+    builder.set_access(crate::op_slot::RecordingAccess);
     let admin = AdminRoute::new(Arc::clone(&layer), config.root.access_key());
     builder.set_route(Routes::new(HealthRoute::new(layer), admin));
     if !config.domains.is_empty() {
