@@ -33,7 +33,13 @@ pub enum ObjectError {
         /// Which rule.
         reason: &'static str,
     },
-    /// The object key is empty, too long or not acceptable.
+    /// The object key is longer than S3 allows.
+    #[error("the object key is {len_bytes} bytes, longer than the 1024 allowed")]
+    KeyTooLong {
+        /// Its length.
+        len_bytes: usize,
+    },
+    /// The object key is empty or not acceptable.
     #[error("invalid object key: {reason}")]
     InvalidObjectKey {
         /// Which rule.

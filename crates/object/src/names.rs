@@ -55,9 +55,7 @@ pub fn check_object_key(key: &str) -> ObjectResult<()> {
         });
     }
     if key.len() > OBJECT_KEY_BYTES_MAX {
-        return Err(ObjectError::InvalidObjectKey {
-            reason: "the key is longer than 1024 bytes",
-        });
+        return Err(ObjectError::KeyTooLong { len_bytes: key.len() });
     }
     if key.as_bytes().contains(&0) {
         return Err(ObjectError::InvalidObjectKey {

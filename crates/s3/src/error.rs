@@ -69,17 +69,13 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
             S3ErrorCode::InvalidBucketName,
             format!("The specified bucket is not valid: {reason}"),
         ),
-        ObjectError::InvalidObjectKey { reason } => {
-            // The object layer states the rule as text; "longer" is its too-long rule.
-            if reason.contains("longer") {
-                S3Error::with_message(S3ErrorCode::KeyTooLongError, "Your key is too long")
-            } else {
-                S3Error::with_message(
-                    S3ErrorCode::InvalidArgument,
-                    format!("Invalid object key: {reason}"),
-                )
-            }
+        ObjectError::KeyTooLong { .. } => {
+            S3Error::with_message(S3ErrorCode::KeyTooLongError, "Your key is too long")
         }
+        ObjectError::InvalidObjectKey { reason } => S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            format!("Invalid object key: {reason}"),
+        ),
         ObjectError::NoSuchKey {
             delete_marker_version,
             ..
@@ -264,9 +260,7 @@ mod tests {
     #[test]
     fn key_errors() {
         check(
-            ObjectError::InvalidObjectKey {
-                reason: "the key is longer than 1024 bytes",
-            },
+            ObjectError::KeyTooLong { len_bytes: 1025 },
             "KeyTooLongError",
             400,
         );
