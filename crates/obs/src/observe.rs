@@ -277,7 +277,9 @@ impl RequestObservation {
         };
         let authenticated =
             resolved.access_key.is_some() || (api.starts_with("Admin") && status != 401 && status != 403);
-        let mut record = self.record;
+        // Probes and scrapes are counted in the metrics but are not S3 or admin requests.
+        let audited = !matches!(&*api, classify::API_HEALTH | classify::API_METRICS);
+        let mut record = self.record.filter(|_| audited);
         if let Some(r) = record.as_mut() {
             r.api = api.to_string();
             r.bucket = self.target.bucket.clone();

@@ -67,6 +67,9 @@ pub struct ServerArgs {
     /// Log format [default: text].
     #[arg(long, env = "STRATA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Observability: log level, metrics auth, audit targets.
+    #[command(flatten)]
+    pub obs: crate::obs_config::ObsArgs,
     /// Drive directories; `{1...4}` ellipses expand [default: ./data/disk{1...4}].
     pub drives: Vec<String>,
 }
@@ -82,6 +85,9 @@ pub struct FileConfig {
     pub root_user: Option<String>,
     pub root_password: Option<String>,
     pub log_format: Option<LogFormat>,
+    /// Observability keys (log level, metrics auth, audit targets); unknown keys still fail.
+    #[serde(flatten)]
+    pub obs: crate::obs_config::ObsFile,
 }
 
 impl FileConfig {
@@ -102,6 +108,7 @@ pub struct Settings {
     pub root_user: Option<String>,
     pub root_password: Option<String>,
     pub log_format: LogFormat,
+    pub obs: crate::obs_config::ObsSettings,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -139,6 +146,7 @@ pub fn resolve(
         root_user: non_empty(env_root_user).or(non_empty(file.root_user)),
         root_password: non_empty(env_root_password).or(non_empty(file.root_password)),
         log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+        obs: crate::obs_config::resolve(args.obs, file.obs),
     })
 }
 
@@ -153,6 +161,7 @@ mod tests {
             config: None,
             domain: None,
             log_format: None,
+            obs: Default::default(),
             drives: drives.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -197,6 +206,9 @@ mod tests {
     #[test]
     fn file_rejects_unknown_keys() {
         assert!(toml::from_str::<FileConfig>("adress = \"x\"").is_err());
+        assert!(toml::from_str::<FileConfig>("audit_fil = \"x\"").is_err());
+        let f: FileConfig = toml::from_str("audit_file = \"/a.log\"\nregion = \"r\"").unwrap();
+        assert_eq!(f.obs.audit_file, Some(PathBuf::from("/a.log")));
         let f: FileConfig = toml::from_str("log_format = \"json\"\ndrives = [\"/d{1...4}\"]").unwrap();
         assert_eq!(f.log_format, Some(LogFormat::Json));
     }

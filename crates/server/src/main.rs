@@ -10,37 +10,26 @@ mod cli;
 mod config;
 mod credentials;
 mod ellipsis;
+mod obs_config;
 mod serve;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use crate::config::{Cli, Command, FileConfig, LogFormat, Settings};
 use crate::credentials::Origin;
 
-/// Log filter when RUST_LOG is not set. s3s logs every S3 error response at error level, which
-/// our own per-request line already covers, so it is silenced by default.
-const DEFAULT_LOG_FILTER: &str = "info,s3s=off";
-
 /// Time background tasks get after the object layer has shut down.
 const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-        LogFormat::Text => builder.init(),
-    }
+fn init_logging(format: LogFormat, level: Option<&str>) -> anyhow::Result<()> {
+    let style = match format {
+        LogFormat::Json => strata_obs::logging::LogStyle::Json,
+        LogFormat::Text => strata_obs::logging::LogStyle::Text,
+    };
+    Ok(strata_obs::logging::init(style, level)?)
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -72,7 +61,7 @@ fn run() -> anyhow::Result<()> {
                 env_var("STRATA_ROOT_USER"),
                 env_var("STRATA_ROOT_PASSWORD"),
             )?;
-            init_logging(settings.log_format);
+            init_logging(settings.log_format, settings.obs.log_level.as_deref())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("strata")
@@ -124,6 +113,7 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
         root,
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
+    let obs = observability(&settings, &layer, &creds, front.domains.clone())?;
     let listener = tokio::net::TcpListener::bind(&settings.address)
         .await
         .with_context(|| format!("binding {}", settings.address))?;
@@ -131,10 +121,44 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
     print_banner(&settings, local, &creds);
     tracing::info!(address = %local, region = %settings.region, n_drives = settings.drives.len(), "serving S3");
 
-    let served = serve::run(listener, service).await;
+    let served = serve::run(listener, service, obs).await;
     layer.shutdown().await;
     tracing::info!("object layer shut down");
     served
+}
+
+/// Metrics (with the drive and erasure hooks), audit targets and the bucket usage walk.
+fn observability(
+    settings: &Settings,
+    layer: &Arc<strata_object::ObjectLayer>,
+    creds: &credentials::Resolved,
+    domains: Vec<String>,
+) -> anyhow::Result<Arc<strata_obs::Observability>> {
+    let metrics = Arc::new(strata_obs::Metrics::new()?);
+    metrics.install_hooks();
+    let mut targets: Vec<Box<dyn strata_obs::AuditTarget>> = Vec::new();
+    if let Some(c) = &settings.obs.audit_file {
+        targets.push(Box::new(strata_obs::FileTarget::start(c.clone())?));
+        tracing::info!(path = %c.path.display(), "audit log to file");
+    }
+    if let Some(c) = &settings.obs.audit_webhook {
+        targets.push(Box::new(strata_obs::WebhookTarget::start(c.clone())?));
+        tracing::info!(endpoint = %c.endpoint, spill = ?c.spill_dir, "audit log to webhook");
+    }
+    let usage = Arc::new(strata_obs::UsageCache::default());
+    usage.spawn(Arc::downgrade(layer), settings.obs.usage_interval);
+    Ok(Arc::new(strata_obs::Observability::new(
+        metrics,
+        Arc::new(strata_obs::AuditLog::new(targets)),
+        usage,
+        Arc::clone(layer),
+        strata_obs::ObservabilityConfig {
+            metrics_auth: settings.obs.metrics_auth,
+            domains,
+            root_access_key: creds.access_key.clone(),
+            root_secret_key: creds.secret_key.clone(),
+        },
+    )))
 }
 
 /// The configured domain, plus `domain:port` of the listen address: clients put the port in

@@ -7,17 +7,22 @@
 //! [`HEADER_READ_TIMEOUT`] is dropped; on SIGTERM/SIGINT the listener closes first, in-flight
 //! requests get [`SHUTDOWN_GRACE`] to finish, and only then is the object layer shut down.
 //! Query strings are never logged (presigned URLs carry credentials and signatures there).
+//! Every request is observed (`strata_obs::Observability`): counted in the metrics and audited
+//! when its response body ends; `/metrics/node` and `/metrics/cluster` are answered here, before
+//! s3s (which would read them as bucket `metrics`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Request};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use s3s::service::S3Service;
-use strata_s3::RequestId;
+use strata_obs::observe::{ObservedBody, Resolved};
+use strata_obs::{Observability, classify};
+use strata_s3::{OperationSlot, RequestId};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -53,7 +58,7 @@ async fn shutdown_signal() {
 }
 
 /// Serves `service` on `listener` until a shutdown signal, then drains connections.
-pub async fn run(listener: TcpListener, service: S3Service) -> anyhow::Result<()> {
+pub async fn run(listener: TcpListener, service: S3Service, obs: Arc<Observability>) -> anyhow::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -88,9 +93,10 @@ pub async fn run(listener: TcpListener, service: S3Service) -> anyhow::Result<()
             tracing::debug!(error = %e, "set TCP_NODELAY failed");
         }
         let svc = service.clone();
+        let conn_obs = Arc::clone(&obs);
         let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let svc = svc.clone();
-            handle(svc, req)
+            handle(svc, Arc::clone(&conn_obs), peer, req)
         });
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
@@ -117,7 +123,12 @@ pub async fn run(listener: TcpListener, service: S3Service) -> anyhow::Result<()
 }
 
 /// Serves one request through s3s inside a span carrying its id.
-async fn handle(svc: S3Service, mut req: Request<Incoming>) -> Result<s3s::HttpResponse, s3s::HttpError> {
+async fn handle(
+    svc: S3Service,
+    obs: Arc<Observability>,
+    peer: std::net::SocketAddr,
+    mut req: Request<Incoming>,
+) -> Result<Response<ObservedBody<s3s::Body>>, s3s::HttpError> {
     let id = new_request_id();
     let span = tracing::info_span!(
         "request",
@@ -126,10 +137,33 @@ async fn handle(svc: S3Service, mut req: Request<Incoming>) -> Result<s3s::HttpR
         path = %req.uri().path(),
     );
     req.extensions_mut().insert(RequestId(id.clone()));
+    let observation = obs.begin(&req, &id, peer);
     async move {
         let started = Instant::now();
-        let result = svc.call(req.map(s3s::Body::from)).await;
+        if let Some(scope) = Observability::metrics_scope(req.method(), req.uri().path()) {
+            let (status, content_type, body) = obs.metrics_endpoint(scope, req.headers()).await;
+            let mut resp = Response::new(s3s::Body::from(body));
+            *resp.status_mut() = status;
+            resp.headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                resp.headers_mut().insert("x-amz-request-id", v);
+            }
+            tracing::debug!(status = status.as_u16(), "metrics scrape");
+            return Ok(observation.finish(resp, Resolved::default(), None));
+        }
+        let slot = OperationSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        let req = req.map(|body| s3s::Body::http_body(observation.count_request_body(body)));
+        let result = svc.call(req).await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let resolved = match slot.get() {
+            Some((api, access_key)) => Resolved {
+                api: Some(api.clone()),
+                access_key: access_key.clone(),
+            },
+            None => Resolved::default(),
+        };
         match result {
             Ok(mut resp) => {
                 if let Ok(v) = HeaderValue::from_str(&id) {
@@ -141,10 +175,18 @@ async fn handle(svc: S3Service, mut req: Request<Incoming>) -> Result<s3s::HttpR
                 } else {
                     tracing::info!(status, elapsed_ms, "request done");
                 }
-                Ok(resp)
+                let error_code = if resp.status().as_u16() >= 400 {
+                    resp.body().bytes().and_then(|b| classify::error_code_of_body(&b))
+                } else {
+                    None
+                };
+                Ok(observation.finish(resp, resolved, error_code))
             }
             Err(e) => {
                 tracing::error!(elapsed_ms, error = ?e, "request failed");
+                let mut failed = Response::new(());
+                *failed.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                drop(observation.finish(failed, resolved, None));
                 Err(e)
             }
         }

@@ -253,6 +253,9 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             let client = client_for(file.get(&target.alias)?)?;
             runtime.block_on(heal(&client, &target, dry_run, deep, json))
         }
+        AdminCommand::Prometheus {
+            command: super::PrometheusCommand::Generate { alias, node },
+        } => super::prometheus::generate(&file, &alias, node),
     }
 }
 

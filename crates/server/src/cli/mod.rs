@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod alias;
 mod format;
+pub mod prometheus;
 
 use clap::Subcommand;
 
@@ -87,6 +88,24 @@ pub enum AdminCommand {
         /// Print the final heal status as JSON (no progress display).
         #[arg(long)]
         json: bool,
+    },
+    /// Prometheus: generate a scrape config with a bearer token for the metrics endpoints.
+    Prometheus {
+        #[command(subcommand)]
+        command: PrometheusCommand,
+    },
+}
+
+/// Subcommands of `strata admin prometheus`.
+#[derive(Debug, Subcommand)]
+pub enum PrometheusCommand {
+    /// Print a Prometheus scrape config with a bearer token made from the alias's keys.
+    Generate {
+        /// An alias set with `strata alias set` (the root user's keys).
+        alias: String,
+        /// Scrape /metrics/node instead of /metrics/cluster.
+        #[arg(long)]
+        node: bool,
     },
 }
 
