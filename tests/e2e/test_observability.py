@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -37,6 +38,7 @@ from conftest import STRATA_BIN, free_port, make_s3_client, unique_bucket_name
 CLI_TIMEOUT_SECS = 60
 WAIT_SECS = 30.0
 PROMETHEUS_BIN = shutil.which("prometheus")
+DASHBOARD = Path(__file__).resolve().parents[2] / "helm" / "grafana" / "strata-dashboard.json"
 
 
 def wait_until(pred, what: str, timeout: float = WAIT_SECS, interval: float = 0.2):
@@ -168,7 +170,8 @@ def test_metrics_need_the_token(server_factory, tmp_path):
 @pytest.mark.skipif(PROMETHEUS_BIN is None, reason="Debian package prometheus not installed")
 def test_prometheus_scrapes_request_counts(server_factory, tmp_path):
     srv = server_factory()
-    srv.start()
+    # An audit file and a quick usage walk, so that every family the dashboard uses has series.
+    start_with(srv, "--audit-file", str(tmp_path / "audit.log"), "--usage-interval-secs", "1")
     s3 = srv.client()
     bucket = unique_bucket_name("prom")
     s3.create_bucket(Bucket=bucket)
@@ -210,6 +213,8 @@ def test_prometheus_scrapes_request_counts(server_factory, tmp_path):
             return next(iter(got.values())) if len(got) == 1 else None
 
         wait_until(lambda: single('up{job="strata-job"}') == 1.0, "Prometheus to scrape strata")
+        wait_until(lambda: single(f'strata_bucket_objects{{bucket="{bucket}"}}') == n_put,
+                   "the bucket usage walk")
         assert wait_until(
             lambda: single('strata_s3_requests_total{api="PutObject",status="200"}') == n_put,
             "PutObject count")
@@ -228,6 +233,23 @@ def test_prometheus_scrapes_request_counts(server_factory, tmp_path):
         assert single("process_resident_memory_bytes") > 0
         targets = json.loads(http_get(f"{api}/targets")[1])["data"]["activeTargets"]
         assert [t["health"] for t in targets] == ["up"]
+
+        # The Grafana dashboard: every expression is valid PromQL and every metric it names is
+        # one the server exports.
+        token = next(l.split(":", 1)[1].strip() for l in scrape.splitlines()
+                     if l.strip().startswith("bearer_token:"))
+        exported = {f.name for f in text_string_to_metric_families(
+            http_get(srv.endpoint + "/metrics/cluster", {"Authorization": f"Bearer {token}"})[1])}
+        exprs = [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"]
+                 for t in p.get("targets", [])]
+        assert len(exprs) > 20
+        for expr in exprs:
+            q = expr.replace("$__rate_interval", "1m").replace("$job", ".*")
+            status, body = http_get(f"{api}/query?" + urllib.parse.urlencode({"query": q}))
+            assert status == 200 and json.loads(body)["status"] == "success", (expr, body)
+            for name in re.findall(r"\b((?:strata|process)_[a-z0-9_]+)", expr):
+                base = re.sub(r"_(bucket|sum|count|total)$", "", name)
+                assert base in exported, (name, expr)
     finally:
         prom.terminate()
         try:
