@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import threading
@@ -382,7 +383,30 @@ def test_audit_survives_receiver_outage_without_slowing_requests(server_factory,
     up_ids, up_secs = puts("up")
     wait_until(lambda: all(r in receiver.by_request_id() for r in up_ids), "records while up")
     receiver.stop()
-    down_ids, down_secs = puts("down")
+    # First a target that accepts connections and never answers (slow), then none at all (dead).
+    hole = socket.socket()
+    hole.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    hole.bind(("127.0.0.1", receiver.port))
+    hole.listen(64)
+    held: list[socket.socket] = []
+    stop_hole = threading.Event()
+
+    def swallow():
+        hole.settimeout(0.1)
+        while not stop_hole.is_set():
+            try:
+                held.append(hole.accept()[0])
+            except OSError:
+                pass
+
+    threading.Thread(target=swallow, daemon=True).start()
+    slow_ids, slow_secs = puts("slow")
+    stop_hole.set()
+    for c in held:
+        c.close()
+    hole.close()
+    dead_ids, dead_secs = puts("down")
+    down_ids, down_secs = slow_ids + dead_ids, slow_secs + dead_secs
     # The target failed and records wait in the spill directory.
     metrics = http_get(srv.endpoint + "/metrics/node")[1]
     assert 'strata_audit_failed_total{target="webhook"}' in metrics
@@ -396,10 +420,11 @@ def test_audit_survives_receiver_outage_without_slowing_requests(server_factory,
     assert all(got[r]["api"] == "PutObject" for r in all_ids)
     # Delivered in order: the outage's records arrive before the ones made after it.
     order = [r["request_id"] for r in receiver.records]
-    assert order.index(down_ids[-1]) < order.index(after_ids[0])
+    assert order.index(slow_ids[0]) < order.index(dead_ids[0]) < order.index(after_ids[0])
     families = {f.name: f for f in text_string_to_metric_families(http_get(srv.endpoint + "/metrics/node")[1])}
     dropped = [s.value for s in families["strata_audit_dropped"].samples if s.name.endswith("_total")]
     assert dropped == [0.0]
-    ratio = statistics.median(down_secs) / statistics.median(up_secs)
-    assert ratio < 3.0, f"PUT median latency grew {ratio:.2f}x while the audit target was down"
+    for what, secs in (("slow", slow_secs), ("dead", dead_secs)):
+        ratio = statistics.median(secs) / statistics.median(up_secs)
+        assert ratio < 3.0, f"PUT median latency grew {ratio:.2f}x while the audit target was {what}"
     wait_until(lambda: not any(spill.iterdir()), "spill directory drained")
