@@ -1,0 +1,710 @@
+//! The client side: [`Peer`] (one HTTP/2 connection per node) and [`RemoteDrive`] (a `Drive`
+//! on another node).
+//!
+//! **Invariant:** one connection per peer, shared by every drive and call on it; a closed
+//! connection is replaced on the next call, and after a failed connect calls fail at once for
+//! [`RpcClientConfig::reconnect_backoff`] instead of each waiting for a connect timeout.
+//!
+//! **Invariant:** every call completes or fails within [`RpcClientConfig::call_timeout`]
+//! (for a shard writer: each `write`, and `commit`/`abort` until the peer's outcome arrives).
+//!
+//! **Invariant:** a [`RemoteShardWrite`] holds at most [`SHARD_WRITE_CHANNEL_CHUNKS`] chunks
+//! queued; `write` waits for room, which is how HTTP/2 flow control from the peer's disk
+//! reaches the caller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::{Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use strata_drive::{
+    DataDirEntry, DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp,
+    ScanRange, ShardWrite, Table,
+};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use crate::auth::{
+    self, CONTENT_SHA256_HEADER, ClusterSecret, DATE_HEADER, SIGNATURE_HEADER, STREAMING_PAYLOAD,
+};
+use crate::body::{BodyItem, RpcBody};
+use crate::error::RpcError;
+use crate::server::{KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT};
+use crate::transport::Connector;
+use crate::wire::{self, Op, WireError};
+use crate::{
+    H2_CONNECTION_WINDOW_BYTES, H2_SEND_BUFFER_BYTES, H2_STREAM_WINDOW_BYTES, RESPONSE_BODY_BYTES_MAX,
+    SHARD_CHUNK_BYTES, SHARD_WRITE_CHANNEL_CHUNKS,
+};
+
+/// Client settings for calls to peers.
+#[derive(Clone, Debug)]
+pub struct RpcClientConfig {
+    /// Deadline of each call (sent to the server, which stops working on it then).
+    pub call_timeout: Duration,
+    /// Longest a connection attempt may take.
+    pub connect_timeout: Duration,
+    /// After a failed connection attempt, calls fail at once for this long.
+    pub reconnect_backoff: Duration,
+    /// How connections are opened (TCP now; TLS later).
+    pub connector: Connector,
+}
+
+impl Default for RpcClientConfig {
+    fn default() -> Self {
+        RpcClientConfig {
+            call_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            reconnect_backoff: Duration::from_secs(1),
+            connector: Connector::default(),
+        }
+    }
+}
+
+/// Why a call failed, before it becomes a `DriveError` or an `RpcError`.
+#[derive(Debug)]
+enum CallError {
+    /// The peer answered with an error.
+    Remote(WireError),
+    /// No answer: connection refused or lost, protocol error.
+    Transport(String),
+    /// The call's deadline passed.
+    Timeout,
+}
+
+impl CallError {
+    fn into_drive(self, peer: &Peer, endpoint: &str) -> DriveError {
+        match self {
+            CallError::Remote(error) => error.into_drive(&peer.url, endpoint),
+            CallError::Transport(reason) => {
+                tracing::debug!(endpoint, reason, "RPC call failed");
+                DriveError::Offline {
+                    endpoint: endpoint.to_string(),
+                }
+            }
+            CallError::Timeout => {
+                tracing::debug!(endpoint, "RPC call deadline passed");
+                DriveError::Offline {
+                    endpoint: endpoint.to_string(),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ConnState {
+    sender: Option<SendRequest<RpcBody>>,
+    failed_at: Option<Instant>,
+}
+
+/// Another node: its URL, the shared secret and the one HTTP/2 connection to it.
+#[derive(Debug)]
+pub struct Peer {
+    /// `http://host:port`, no trailing slash.
+    url: String,
+    authority: String,
+    secret: ClusterSecret,
+    config: RpcClientConfig,
+    conn: tokio::sync::Mutex<ConnState>,
+}
+
+impl Peer {
+    /// A peer at `url` (`http://host:port`). Connects lazily, on the first call.
+    pub fn new(url: &str, secret: ClusterSecret, config: RpcClientConfig) -> Result<Arc<Peer>, RpcError> {
+        let invalid = |reason: &str| RpcError::InvalidEndpoint {
+            endpoint: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let uri: http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(invalid(
+                "only http:// peers are supported (TLS is not configured)",
+            ));
+        }
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        if authority.port_u16().is_none() {
+            return Err(invalid("no port"));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(invalid("a peer URL has no path"));
+        }
+        Ok(Arc::new(Peer {
+            url: format!("http://{authority}"),
+            authority: authority.to_string(),
+            secret,
+            config,
+            conn: tokio::sync::Mutex::new(ConnState::default()),
+        }))
+    }
+
+    /// `http://host:port`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The live connection, connecting first when there is none.
+    async fn sender(&self) -> Result<SendRequest<RpcBody>, CallError> {
+        let mut state = self.conn.lock().await;
+        if let Some(sender) = &state.sender
+            && !sender.is_closed()
+        {
+            return Ok(sender.clone());
+        }
+        state.sender = None;
+        if let Some(failed_at) = state.failed_at
+            && failed_at.elapsed() < self.config.reconnect_backoff
+        {
+            return Err(CallError::Transport("connecting failed moments ago".to_string()));
+        }
+        match timeout(self.config.connect_timeout, self.connect()).await {
+            Ok(Ok(sender)) => {
+                state.sender = Some(sender.clone());
+                state.failed_at = None;
+                Ok(sender)
+            }
+            Ok(Err(reason)) => {
+                state.failed_at = Some(Instant::now());
+                Err(CallError::Transport(reason))
+            }
+            Err(_) => {
+                state.failed_at = Some(Instant::now());
+                Err(CallError::Transport("connect timed out".to_string()))
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<RpcBody>, String> {
+        let io = self
+            .config
+            .connector
+            .connect(&self.authority)
+            .await
+            .map_err(|e| format!("connecting to {}: {e}", self.authority))?;
+        let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .initial_stream_window_size(H2_STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(H2_CONNECTION_WINDOW_BYTES)
+            .max_send_buf_size(H2_SEND_BUFFER_BYTES)
+            .keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+            .keep_alive_while_idle(true);
+        let (sender, connection) = builder
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| format!("HTTP/2 handshake with {}: {e}", self.authority))?;
+        let authority = self.authority.clone();
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, authority, "RPC connection closed");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// A signed POST of `body` to `path_and_query`, with the time left until `deadline`.
+    fn request(
+        &self,
+        path_and_query: &str,
+        content_sha256: &str,
+        body: RpcBody,
+        deadline: Instant,
+    ) -> Result<Request<RpcBody>, CallError> {
+        let date_secs = auth::now_secs();
+        let signature = auth::sign_request(&self.secret, "POST", path_and_query, date_secs, content_sha256);
+        let timeout_ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .max(1);
+        Request::builder()
+            .method(http::Method::POST)
+            .uri(format!("{}{path_and_query}", self.url))
+            .header(DATE_HEADER, date_secs)
+            .header(CONTENT_SHA256_HEADER, content_sha256)
+            .header(SIGNATURE_HEADER, signature)
+            .header(wire::TIMEOUT_HEADER, timeout_ms.to_string())
+            .header(http::header::CONTENT_TYPE, wire::MSGPACK_CONTENT_TYPE)
+            .body(body)
+            .map_err(|e| CallError::Transport(format!("building the request: {e}")))
+    }
+
+    async fn send(&self, request: Request<RpcBody>) -> Result<Response<Incoming>, CallError> {
+        let mut sender = self.sender().await?;
+        sender
+            .send_request(request)
+            .await
+            .map_err(|e| CallError::Transport(format!("request to {}: {e}", self.authority)))
+    }
+
+    /// A call with a MessagePack body, answered by a whole body; within the call timeout.
+    async fn call(&self, path: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
+        let deadline = Instant::now() + self.config.call_timeout;
+        timeout_at(deadline, async {
+            let hash = auth::content_sha256(&body);
+            let request = self.request(path, &hash, RpcBody::full(Bytes::from(body)), deadline)?;
+            let response = self.send(request).await?;
+            let status = response.status();
+            let bytes = read_body(response.into_body()).await?;
+            if status == StatusCode::OK {
+                Ok(bytes)
+            } else {
+                Err(remote_error(status, &bytes))
+            }
+        })
+        .await
+        .unwrap_or(Err(CallError::Timeout))
+    }
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, CallError> {
+    Limited::new(body, RESPONSE_BODY_BYTES_MAX)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| CallError::Transport(format!("reading the response: {e}")))
+}
+
+/// The error a non-200 response stands for.
+fn remote_error(status: StatusCode, body: &[u8]) -> CallError {
+    match wire::decode::<WireError>(body) {
+        Ok(error) => CallError::Remote(error),
+        Err(_) if status == StatusCode::FORBIDDEN => CallError::Remote(WireError::Unauthorized {
+            reason: "403 without a reason".to_string(),
+        }),
+        Err(_) => CallError::Transport(format!("peer answered {status} with an undecodable body")),
+    }
+}
+
+/// A drive on another node, used through the same trait as a local one.
+#[derive(Debug)]
+pub struct RemoteDrive {
+    peer: Arc<Peer>,
+    drive_id: String,
+    /// `/strata/rpc/v1/drive/<id>/`.
+    path: String,
+    endpoint: String,
+    format: FormatRecord,
+}
+
+impl RemoteDrive {
+    /// Connects to drive `drive_id` (its path on the peer, e.g. `/mnt/disk1`) and fetches its
+    /// format record.
+    pub async fn connect(peer: Arc<Peer>, drive_id: &str) -> Result<Arc<RemoteDrive>, RpcError> {
+        let endpoint = if drive_id.starts_with('/') {
+            format!("{}{drive_id}", peer.url)
+        } else {
+            format!("{}/{drive_id}", peer.url)
+        };
+        let path = wire::drive_path(drive_id);
+        let bytes = match peer
+            .call(&format!("{path}{}", Op::Format.name()), Vec::new())
+            .await
+        {
+            Ok(bytes) => bytes,
+            Err(CallError::Remote(WireError::Unauthorized { reason })) => {
+                return Err(RpcError::Unauthorized {
+                    endpoint: peer.url.clone(),
+                    reason,
+                });
+            }
+            Err(CallError::Remote(WireError::UnknownDrive { drive_id })) => {
+                return Err(RpcError::UnknownDrive {
+                    endpoint: peer.url.clone(),
+                    drive_id,
+                });
+            }
+            Err(error) => return Err(RpcError::Drive(error.into_drive(&peer, &endpoint))),
+        };
+        let format: FormatRecord = wire::decode(&bytes).map_err(|what| DriveError::Corrupt {
+            path: endpoint.clone().into(),
+            what: format!("undecodable format record from the peer: {what}"),
+        })?;
+        Ok(Arc::new(RemoteDrive {
+            peer,
+            drive_id: drive_id.to_string(),
+            path,
+            endpoint,
+            format,
+        }))
+    }
+
+    /// The peer this drive is on.
+    pub fn peer(&self) -> &Arc<Peer> {
+        &self.peer
+    }
+
+    /// The drive's id on its peer.
+    pub fn drive_id(&self) -> &str {
+        &self.drive_id
+    }
+
+    fn op_path(&self, op: Op) -> String {
+        format!("{}{}", self.path, op.name())
+    }
+
+    fn error(&self, error: CallError) -> DriveError {
+        error.into_drive(&self.peer, &self.endpoint)
+    }
+
+    fn undecodable(&self, what: String) -> DriveError {
+        DriveError::Corrupt {
+            path: self.endpoint.clone().into(),
+            what: format!("undecodable RPC response: {what}"),
+        }
+    }
+
+    async fn unary_bytes<Req: serde::Serialize>(&self, op: Op, request: &Req) -> DriveResult<Bytes> {
+        self.peer
+            .call(&self.op_path(op), wire::encode(request))
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn unary<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        op: Op,
+        request: &Req,
+    ) -> DriveResult<Resp> {
+        let bytes = self.unary_bytes(op, request).await?;
+        wire::decode(&bytes).map_err(|what| self.undecodable(what))
+    }
+}
+
+/// Request body of operations without parameters.
+#[derive(serde::Serialize)]
+struct NoParams {}
+
+#[async_trait]
+impl Drive for RemoteDrive {
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn format(&self) -> &FormatRecord {
+        &self.format
+    }
+
+    async fn meta_get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Bytes>> {
+        let request = wire::MetaGetRequest {
+            table: table.name().to_string(),
+            key: wire::Blob(key.to_vec()),
+        };
+        let response: wire::MetaGetResponse = self.unary(Op::MetaGet, &request).await?;
+        Ok(response.value.map(|v| Bytes::from(v.0)))
+    }
+
+    async fn meta_scan(&self, table: Table, range: ScanRange) -> DriveResult<Vec<MetaEntry>> {
+        let response: wire::MetaScanResponse = self
+            .unary(Op::MetaScan, &wire::scan_to_wire(table, range))
+            .await?;
+        Ok(response
+            .entries
+            .into_iter()
+            .map(|e| MetaEntry {
+                key: Bytes::from(e.key.0),
+                value: Bytes::from(e.value.0),
+            })
+            .collect())
+    }
+
+    async fn meta_commit(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
+        let request = wire::MetaCommitRequest {
+            ops: ops.into_iter().map(wire::meta_op_to_wire).collect(),
+        };
+        self.unary_bytes(Op::MetaCommit, &request).await.map(drop)
+    }
+
+    async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>> {
+        let peer = &self.peer;
+        let call_timeout = peer.config.call_timeout;
+        let deadline = Instant::now() + call_timeout;
+        let path = format!(
+            "{}?{}",
+            self.op_path(Op::ShardWrite),
+            wire::shard_write_query(dir, part)
+        );
+        let (tx, body) = RpcBody::channel(SHARD_WRITE_CHANNEL_CHUNKS);
+        let opened = timeout_at(deadline, async {
+            let request = peer.request(&path, STREAMING_PAYLOAD, body, deadline)?;
+            let response = peer.send(request).await?;
+            let status = response.status();
+            if status == StatusCode::OK {
+                return Ok(response.into_body());
+            }
+            let bytes = read_body(response.into_body()).await?;
+            Err(remote_error(status, &bytes))
+        })
+        .await
+        .unwrap_or(Err(CallError::Timeout));
+        let response = opened.map_err(|e| self.error(e))?;
+        Ok(Box::new(RemoteShardWrite {
+            tx: Some(tx),
+            response: Some(response),
+            peer: Arc::clone(&self.peer),
+            endpoint: self.endpoint.clone(),
+            call_timeout,
+        }))
+    }
+
+    async fn shard_read(&self, dir: DataDirId, part: u32, offset: u64, len: u64) -> DriveResult<Bytes> {
+        let len_usize = usize::try_from(len).map_err(|_| DriveError::Corrupt {
+            path: self.endpoint.clone().into(),
+            what: format!("read of {len} bytes does not fit in memory"),
+        })?;
+        let request = wire::ShardReadRequest {
+            dir: dir.0,
+            part,
+            offset,
+            len,
+        };
+        let peer = &self.peer;
+        let deadline = Instant::now() + peer.config.call_timeout;
+        let path = self.op_path(Op::ShardRead);
+        let read = timeout_at(deadline, async {
+            let body = wire::encode(&request);
+            let hash = auth::content_sha256(&body);
+            let request = peer.request(&path, &hash, RpcBody::full(Bytes::from(body)), deadline)?;
+            let response = peer.send(request).await?;
+            let status = response.status();
+            if status != StatusCode::OK {
+                let bytes = read_body(response.into_body()).await?;
+                return Err(remote_error(status, &bytes));
+            }
+            receive_shard_data(response.into_body(), len_usize).await
+        })
+        .await
+        .unwrap_or(Err(CallError::Timeout));
+        read.map_err(|e| self.error(e))
+    }
+
+    async fn shard_size(&self, dir: DataDirId, part: u32) -> DriveResult<u64> {
+        let response: wire::ShardSizeResponse = self
+            .unary(Op::ShardSize, &wire::ShardRef { dir: dir.0, part })
+            .await?;
+        Ok(response.size_bytes)
+    }
+
+    async fn shard_delete(&self, dir: DataDirId, part: u32) -> DriveResult<()> {
+        self.unary_bytes(Op::ShardDelete, &wire::ShardRef { dir: dir.0, part })
+            .await
+            .map(drop)
+    }
+
+    async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()> {
+        self.unary_bytes(Op::DataDirDelete, &wire::DataDirDeleteRequest { dir: dir.0 })
+            .await
+            .map(drop)
+    }
+
+    async fn data_dir_list(
+        &self,
+        start_after: Option<DataDirId>,
+        limit: u32,
+    ) -> DriveResult<Vec<DataDirEntry>> {
+        let request = wire::DataDirListRequest {
+            start_after: start_after.map(|d| d.0),
+            limit,
+        };
+        let response: wire::DataDirListResponse = self.unary(Op::DataDirList, &request).await?;
+        Ok(response
+            .entries
+            .iter()
+            .map(wire::data_dir_entry_from_wire)
+            .collect())
+    }
+
+    async fn info(&self) -> DriveResult<DriveInfo> {
+        let response: wire::InfoResponse = self.unary(Op::Info, &NoParams {}).await?;
+        Ok(DriveInfo {
+            total_bytes: response.total_bytes,
+            free_bytes: response.free_bytes,
+        })
+    }
+
+    async fn healing_mark(&self) -> DriveResult<bool> {
+        let response: wire::HealingMarkResponse = self.unary(Op::HealingMark, &NoParams {}).await?;
+        Ok(response.on)
+    }
+
+    async fn set_healing_mark(&self, on: bool) -> DriveResult<()> {
+        self.unary_bytes(Op::SetHealingMark, &wire::SetHealingMarkRequest { on })
+            .await
+            .map(drop)
+    }
+}
+
+/// Collects exactly `len` bytes of a streamed shard read (one frame is returned without a
+/// copy); an error trailer or a short stream fails the read.
+async fn receive_shard_data(mut body: Incoming, len: usize) -> Result<Bytes, CallError> {
+    let mut first: Option<Bytes> = None;
+    let mut assembled: Option<BytesMut> = None;
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| CallError::Transport(format!("shard read stream broke: {e}")))?;
+        let frame = match frame.into_data() {
+            Ok(data) => {
+                received = received.saturating_add(data.len());
+                if received > len {
+                    return Err(CallError::Transport(format!(
+                        "peer sent more than the {len} bytes asked for"
+                    )));
+                }
+                match (&mut first, &mut assembled) {
+                    (None, None) => first = Some(data),
+                    (Some(_), None) => {
+                        let mut buf = BytesMut::with_capacity(len);
+                        if let Some(first) = first.take() {
+                            buf.extend_from_slice(&first);
+                        }
+                        buf.extend_from_slice(&data);
+                        assembled = Some(buf);
+                    }
+                    (_, Some(buf)) => buf.extend_from_slice(&data),
+                }
+                continue;
+            }
+            Err(frame) => frame,
+        };
+        if let Ok(trailers) = frame.into_trailers()
+            && let Some(value) = trailers.get(wire::ERROR_TRAILER)
+        {
+            let error = hex::decode(value.as_bytes())
+                .ok()
+                .and_then(|bytes| wire::decode::<WireError>(&bytes).ok())
+                .unwrap_or(WireError::OtherDrive {
+                    message: "undecodable error trailer".to_string(),
+                });
+            return Err(CallError::Remote(error));
+        }
+    }
+    if received != len {
+        return Err(CallError::Transport(format!(
+            "shard read ended after {received} of {len} bytes"
+        )));
+    }
+    Ok(match (first, assembled) {
+        (_, Some(buf)) => buf.freeze(),
+        (Some(first), None) => first,
+        (None, None) => Bytes::new(),
+    })
+}
+
+/// A shard file being written on a peer: one long-lived request whose body is fed by `write`.
+///
+/// The peer commits only on the commit trailer; `abort`, a drop, a broken stream or a lost
+/// connection all leave nothing visible there.
+#[derive(Debug)]
+struct RemoteShardWrite {
+    /// `None` once ended (committed, aborted or failed).
+    tx: Option<mpsc::Sender<BodyItem>>,
+    /// Carries the peer's [`wire::ShardWriteOutcome`] at the end.
+    response: Option<Incoming>,
+    peer: Arc<Peer>,
+    endpoint: String,
+    call_timeout: Duration,
+}
+
+impl RemoteShardWrite {
+    fn offline(&self) -> DriveError {
+        DriveError::Offline {
+            endpoint: self.endpoint.clone(),
+        }
+    }
+
+    fn ended(&self) -> DriveError {
+        DriveError::Io {
+            path: self.endpoint.clone().into(),
+            source: std::io::Error::other("an earlier write to this remote shard file failed"),
+        }
+    }
+
+    /// Waits for the peer's outcome of the whole write.
+    async fn outcome(&mut self) -> DriveResult<()> {
+        let Some(body) = self.response.take() else {
+            return Err(self.ended());
+        };
+        let bytes = match timeout(self.call_timeout, read_body(body)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(error)) => return Err(error.into_drive(&self.peer, &self.endpoint)),
+            Err(_) => return Err(self.offline()),
+        };
+        match wire::decode::<wire::ShardWriteOutcome>(&bytes) {
+            Ok(wire::ShardWriteOutcome { error: None }) => Ok(()),
+            Ok(wire::ShardWriteOutcome { error: Some(error) }) => {
+                Err(error.into_drive(&self.peer.url, &self.endpoint))
+            }
+            Err(_) => Err(self.offline()),
+        }
+    }
+
+    /// Ends the stream with `action` and returns the peer's outcome.
+    async fn finish(&mut self, action: &'static str) -> DriveResult<()> {
+        let Some(tx) = self.tx.take() else {
+            return Err(self.ended());
+        };
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert(wire::SHARD_END_TRAILER, http::HeaderValue::from_static(action));
+        match timeout(self.call_timeout, tx.send(Ok(Frame::trailers(trailers)))).await {
+            // Sent, or the stream is already gone: the outcome says what happened.
+            Ok(_) => {}
+            Err(_) => return Err(self.offline()),
+        }
+        drop(tx);
+        self.outcome().await
+    }
+}
+
+#[async_trait]
+impl ShardWrite for RemoteShardWrite {
+    async fn write(&mut self, mut buf: Bytes) -> DriveResult<()> {
+        let Some(tx) = &self.tx else {
+            return Err(self.ended());
+        };
+        while !buf.is_empty() {
+            let chunk = buf.split_to(buf.len().min(SHARD_CHUNK_BYTES));
+            match timeout(self.call_timeout, tx.send(Ok(Frame::data(chunk)))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    // The stream is gone: the peer failed the write (its outcome says why)
+                    // or the connection broke.
+                    self.tx = None;
+                    return Err(match self.outcome().await {
+                        Err(error) => error,
+                        Ok(()) => self.offline(),
+                    });
+                }
+                Err(_) => {
+                    self.tx = None;
+                    self.response = None;
+                    return Err(self.offline());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> DriveResult<()> {
+        self.finish(wire::SHARD_COMMIT).await
+    }
+
+    async fn abort(mut self: Box<Self>) -> DriveResult<()> {
+        self.finish(wire::SHARD_ABORT).await
+    }
+}
+
+impl Drop for RemoteShardWrite {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            // Reset the stream so the peer discards the temp file. If the queue is full, just
+            // ending the stream without the commit trailer has the same effect.
+            let _ = tx.try_send(Err(std::io::Error::other("shard writer dropped without commit")));
+        }
+    }
+}

@@ -1,0 +1,609 @@
+//! RPC end to end on 127.0.0.1: an `RpcServer` over local drives in temp dirs, used through
+//! `RemoteDrive`s, compared with the local drives' own answers; authentication failures,
+//! servers going away and coming back, and deadlines on a peer that never answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers fail loudly.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use strata_drive::{DataDirId, Drive, DriveError, FormatRecord, LocalDrive, MetaOp, ScanRange, Table};
+use strata_rpc::{ClusterSecret, Peer, RemoteDrive, RpcClientConfig, RpcError, RpcServer, RpcServerHandle};
+use tokio::time::Instant;
+
+const ROOT_SECRET: &str = "test-root-secret";
+
+struct Cluster {
+    _dirs: Vec<tempfile::TempDir>,
+    locals: Vec<Arc<LocalDrive>>,
+    drive_ids: Vec<String>,
+    server: Arc<RpcServer>,
+    handle: RpcServerHandle,
+}
+
+impl Cluster {
+    async fn start(n_drives: usize) -> Cluster {
+        let deployment = uuid::Uuid::new_v4();
+        let mut dirs = Vec::new();
+        let mut locals = Vec::new();
+        let mut drive_ids = Vec::new();
+        let mut drives: HashMap<String, Arc<dyn Drive>> = HashMap::new();
+        for idx in 0..n_drives {
+            let dir = tempfile::tempdir().unwrap();
+            let format = FormatRecord::new_deployment(deployment, 0, 0, idx as u32, 2, 2);
+            let local = LocalDrive::open(dir.path().to_path_buf(), &format).await.unwrap();
+            let id = dir.path().to_string_lossy().into_owned();
+            drives.insert(id.clone(), local.clone() as Arc<dyn Drive>);
+            drive_ids.push(id);
+            locals.push(local);
+            dirs.push(dir);
+        }
+        let server = Arc::new(RpcServer::new(secret(), drives));
+        let handle = Arc::clone(&server).bind(localhost()).await.unwrap();
+        Cluster {
+            _dirs: dirs,
+            locals,
+            drive_ids,
+            server,
+            handle,
+        }
+    }
+
+    fn peer(&self, config: RpcClientConfig) -> Arc<Peer> {
+        Peer::new(&format!("http://{}", self.handle.local_addr()), secret(), config).unwrap()
+    }
+
+    async fn remotes(&self, peer: &Arc<Peer>) -> Vec<Arc<RemoteDrive>> {
+        let mut out = Vec::new();
+        for id in &self.drive_ids {
+            out.push(RemoteDrive::connect(Arc::clone(peer), id).await.unwrap());
+        }
+        out
+    }
+}
+
+fn secret() -> ClusterSecret {
+    ClusterSecret::derive_from_root_secret(ROOT_SECRET)
+}
+
+fn localhost() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn fast_config() -> RpcClientConfig {
+    RpcClientConfig {
+        call_timeout: Duration::from_millis(1500),
+        connect_timeout: Duration::from_millis(500),
+        reconnect_backoff: Duration::from_millis(100),
+        ..RpcClientConfig::default()
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different per seed.
+fn pattern(seed: u64, len: usize) -> Bytes {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    Bytes::from(out)
+}
+
+async fn write_shard(drive: &dyn Drive, dir: DataDirId, part: u32, data: &Bytes, piece_bytes: usize) {
+    let mut writer = drive.shard_create(dir, part).await.unwrap();
+    for piece in data.chunks(piece_bytes) {
+        writer.write(data.slice_ref(piece)).await.unwrap();
+    }
+    writer.commit().await.unwrap();
+}
+
+fn tmp_entries(local: &LocalDrive) -> usize {
+    std::fs::read_dir(local.root().join(".strata").join("tmp"))
+        .unwrap()
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_drive_method_matches_the_local_drive() {
+    let cluster = Cluster::start(2).await;
+    let peer = cluster.peer(RpcClientConfig::default());
+    let remotes = cluster.remotes(&peer).await;
+    for (local, remote) in cluster.locals.iter().zip(&remotes) {
+        let local: &dyn Drive = local.as_ref();
+        let remote: &dyn Drive = remote.as_ref();
+        // Identity.
+        assert_eq!(remote.format(), local.format());
+        assert_eq!(remote.endpoint(), format!("{}{}", peer.url(), local.endpoint()));
+
+        // Metadata: a batch through the remote, read both ways.
+        let big_value = pattern(1, 200_000).to_vec();
+        let ops = vec![
+            MetaOp::put(Table::Objects, b"b\0a".to_vec(), b"va".to_vec()),
+            MetaOp::put(Table::Objects, b"b\0b".to_vec(), big_value.clone()),
+            MetaOp::put(Table::Objects, b"b\0c".to_vec(), vec![]),
+            MetaOp::put(Table::Objects, b"c\0a".to_vec(), b"other".to_vec()),
+            MetaOp::put(Table::Buckets, b"b".to_vec(), b"{}".to_vec()),
+        ];
+        remote.meta_commit(ops).await.unwrap();
+        remote
+            .meta_commit(vec![MetaOp::delete(Table::Objects, b"c\0a".to_vec())])
+            .await
+            .unwrap();
+        remote.meta_commit(Vec::new()).await.unwrap();
+        for key in [&b"b\0a"[..], b"b\0b", b"b\0c", b"c\0a", b"missing"] {
+            assert_eq!(
+                remote.meta_get(Table::Objects, key).await.unwrap(),
+                local.meta_get(Table::Objects, key).await.unwrap()
+            );
+        }
+        assert_eq!(
+            remote.meta_get(Table::Objects, b"b\0b").await.unwrap().unwrap(),
+            big_value
+        );
+        let scans = [
+            ScanRange {
+                prefix: b"b\0".to_vec(),
+                limit: 10,
+                ..ScanRange::default()
+            },
+            ScanRange {
+                prefix: b"b\0".to_vec(),
+                start: b"b\0a".to_vec(),
+                start_exclusive: true,
+                limit: 1,
+            },
+            ScanRange {
+                prefix: Vec::new(),
+                limit: 0,
+                ..ScanRange::default()
+            },
+            ScanRange {
+                prefix: b"zz".to_vec(),
+                limit: 10,
+                ..ScanRange::default()
+            },
+        ];
+        for range in scans {
+            assert_eq!(
+                remote.meta_scan(Table::Objects, range.clone()).await.unwrap(),
+                local.meta_scan(Table::Objects, range).await.unwrap()
+            );
+        }
+        let too_large = remote
+            .meta_commit(vec![MetaOp::put(Table::Objects, vec![b'k'; 5000], vec![])])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(too_large, DriveError::RecordTooLarge { key_bytes: 5000, .. }),
+            "{too_large:?}"
+        );
+
+        // Shards: one larger than a wire chunk, written in odd pieces.
+        let dir = DataDirId::new_random();
+        let data = pattern(2, 3 * 1024 * 1024 + 12345);
+        write_shard(remote, dir, 1, &data, 777_777).await;
+        write_shard(remote, dir, 2, &Bytes::from_static(b"small"), 100).await;
+        assert_eq!(remote.shard_size(dir, 1).await.unwrap(), data.len() as u64);
+        assert_eq!(
+            remote.shard_size(dir, 1).await.unwrap(),
+            local.shard_size(dir, 1).await.unwrap()
+        );
+        for (offset, len) in [
+            (0u64, data.len() as u64),
+            (5, 10),
+            (300_000, 1_500_000),
+            (0, 0),
+            (data.len() as u64, 0),
+        ] {
+            let got = remote.shard_read(dir, 1, offset, len).await.unwrap();
+            assert_eq!(got, local.shard_read(dir, 1, offset, len).await.unwrap());
+            assert_eq!(got, data.slice(offset as usize..(offset + len) as usize));
+        }
+        assert_eq!(
+            remote.shard_read(dir, 2, 0, 5).await.unwrap(),
+            Bytes::from_static(b"small")
+        );
+        let missing = remote.shard_read(dir, 9, 0, 1).await.unwrap_err();
+        assert!(matches!(missing, DriveError::ShardNotFound), "{missing:?}");
+        assert!(matches!(
+            remote.shard_size(dir, 9).await.unwrap_err(),
+            DriveError::ShardNotFound
+        ));
+        let past_end = remote.shard_read(dir, 2, 3, 10).await.unwrap_err();
+        assert!(matches!(past_end, DriveError::Corrupt { .. }), "{past_end:?}");
+        assert!(past_end.to_string().contains(peer.url()), "{past_end}");
+        let past_end_streamed = remote
+            .shard_read(dir, 1, 0, data.len() as u64 + 1)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(past_end_streamed, DriveError::Corrupt { .. }),
+            "{past_end_streamed:?}"
+        );
+        remote.shard_delete(dir, 2).await.unwrap();
+        remote.shard_delete(dir, 2).await.unwrap();
+        assert!(matches!(
+            local.shard_size(dir, 2).await.unwrap_err(),
+            DriveError::ShardNotFound
+        ));
+
+        // Data directories.
+        let dir2 = DataDirId::new_random();
+        write_shard(remote, dir2, 0, &Bytes::from_static(b"x"), 1).await;
+        let remote_list = remote.data_dir_list(None, 10).await.unwrap();
+        assert_eq!(remote_list, local.data_dir_list(None, 10).await.unwrap());
+        assert_eq!(remote_list.len(), 2);
+        let first = remote_list[0].id;
+        assert_eq!(
+            remote.data_dir_list(Some(first), 10).await.unwrap(),
+            local.data_dir_list(Some(first), 10).await.unwrap()
+        );
+        remote.data_dir_delete(dir2).await.unwrap();
+        remote.data_dir_delete(dir2).await.unwrap();
+        assert_eq!(remote.data_dir_list(None, 10).await.unwrap().len(), 1);
+
+        // Capacity and the healing mark.
+        assert_eq!(
+            remote.info().await.unwrap().total_bytes,
+            local.info().await.unwrap().total_bytes
+        );
+        assert!(!remote.healing_mark().await.unwrap());
+        remote.set_healing_mark(true).await.unwrap();
+        assert!(local.healing_mark().await.unwrap());
+        assert!(remote.healing_mark().await.unwrap());
+        remote.set_healing_mark(false).await.unwrap();
+        assert!(!local.healing_mark().await.unwrap());
+    }
+    // Everything went over one connection.
+    let unknown = RemoteDrive::connect(Arc::clone(&peer), "/no/such/drive")
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, RpcError::UnknownDrive { .. }), "{unknown:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_and_dropped_writers_leave_nothing() {
+    let cluster = Cluster::start(1).await;
+    let peer = cluster.peer(RpcClientConfig::default());
+    let remote = cluster.remotes(&peer).await.remove(0);
+    let local = &cluster.locals[0];
+    let dir = DataDirId::new_random();
+
+    let mut writer = remote.shard_create(dir, 0).await.unwrap();
+    writer.write(pattern(3, 1_000_000)).await.unwrap();
+    assert_eq!(tmp_entries(local), 1);
+    writer.abort().await.unwrap();
+    assert_eq!(tmp_entries(local), 0);
+    assert!(matches!(
+        remote.shard_size(dir, 0).await.unwrap_err(),
+        DriveError::ShardNotFound
+    ));
+
+    let mut writer = remote.shard_create(dir, 1).await.unwrap();
+    writer.write(pattern(4, 1_000_000)).await.unwrap();
+    drop(writer);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmp_entries(local) != 0 {
+        assert!(Instant::now() < deadline, "the dropped writer's temp file stayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(matches!(
+        remote.shard_size(dir, 1).await.unwrap_err(),
+        DriveError::ShardNotFound
+    ));
+    assert!(local.data_dir_list(None, 10).await.unwrap().is_empty());
+
+    // A replaced shard is replaced atomically, as locally.
+    write_shard(remote.as_ref(), dir, 2, &Bytes::from_static(b"first"), 5).await;
+    write_shard(remote.as_ref(), dir, 2, &Bytes::from_static(b"second!"), 3).await;
+    assert_eq!(
+        remote.shard_read(dir, 2, 0, 7).await.unwrap(),
+        Bytes::from_static(b"second!")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_is_refused() {
+    let cluster = Cluster::start(1).await;
+    let url = format!("http://{}", cluster.handle.local_addr());
+    let bad_peer = Peer::new(
+        &url,
+        ClusterSecret::derive_from_root_secret("not-the-root-secret"),
+        RpcClientConfig::default(),
+    )
+    .unwrap();
+    let refused = RemoteDrive::connect(bad_peer, &cluster.drive_ids[0])
+        .await
+        .unwrap_err();
+    match &refused {
+        RpcError::Unauthorized { reason, .. } => assert!(reason.contains("cluster secret"), "{reason}"),
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+
+    // A node whose secret changed under a connected drive: calls fail with a clear error.
+    let peer = cluster.peer(fast_config());
+    let remote = cluster.remotes(&peer).await.remove(0);
+    let addr = cluster.handle.local_addr();
+    cluster.handle.shutdown().await;
+    let drives = HashMap::from([(
+        cluster.drive_ids[0].clone(),
+        cluster.locals[0].clone() as Arc<dyn Drive>,
+    )]);
+    let other = Arc::new(RpcServer::new(
+        ClusterSecret::from_dedicated_secret(b"rotated"),
+        drives,
+    ));
+    let _handle = rebind(other, addr).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let error = loop {
+        match remote.info().await {
+            Err(DriveError::Offline { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => break error,
+            Ok(_) => panic!("a call with the wrong secret succeeded"),
+        }
+    };
+    match &error {
+        DriveError::Io { source, .. } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied);
+            assert!(source.to_string().contains("403"), "{source}");
+        }
+        other => panic!("expected a permission error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_and_future_timestamps_are_refused() {
+    use http_body_util::{BodyExt, Full};
+    let cluster = Cluster::start(1).await;
+    let io = tokio::net::TcpStream::connect(cluster.handle.local_addr())
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let path = format!(
+        "/strata/rpc/v1/drive/{}/info",
+        percent_encoding::utf8_percent_encode(&cluster.drive_ids[0], percent_encoding::NON_ALPHANUMERIC)
+    );
+    let body = b"\x80"; // MessagePack empty map
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut send = async |date: u64| {
+        let signature = strata_rpc::sign_request(&secret(), "POST", &path, date, &hash);
+        let request = http::Request::post(format!("http://{}{path}", cluster.handle.local_addr()))
+            .header("x-strata-date", date)
+            .header("x-strata-content-sha256", &hash)
+            .header("x-strata-signature", signature)
+            .header("x-strata-timeout-ms", 1000)
+            .body(Full::new(Bytes::from_static(body)))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let _ = response.into_body().collect().await.unwrap();
+        status
+    };
+    assert_eq!(send(now).await, http::StatusCode::OK);
+    assert_eq!(send(now - 400).await, http::StatusCode::FORBIDDEN);
+    assert_eq!(send(now + 400).await, http::StatusCode::FORBIDDEN);
+    assert_eq!(send(now - 200).await, http::StatusCode::OK);
+}
+
+async fn rebind(server: Arc<RpcServer>, addr: SocketAddr) -> RpcServerHandle {
+    // The port was just released; binding it again may take a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Arc::clone(&server).bind(addr).await {
+            Ok(handle) => return handle,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("rebinding {addr}: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("cannot rebind {addr}: {error}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_server_fails_fast_and_recovers() {
+    let cluster = Cluster::start(1).await;
+    let peer = cluster.peer(fast_config());
+    let remote = cluster.remotes(&peer).await.remove(0);
+    let dir = DataDirId::new_random();
+    write_shard(remote.as_ref(), dir, 0, &pattern(5, 100_000), 10_000).await;
+    // A writer in progress when the server stops.
+    let mut writer = remote.shard_create(dir, 1).await.unwrap();
+    writer.write(pattern(6, 100_000)).await.unwrap();
+
+    let addr = cluster.handle.local_addr();
+    cluster.handle.shutdown().await;
+    let started = Instant::now();
+    for _ in 0..5 {
+        let error = remote.info().await.unwrap_err();
+        assert!(
+            matches!(&error, DriveError::Offline { endpoint } if endpoint == remote.endpoint()),
+            "{error:?}"
+        );
+    }
+    let error = remote.shard_read(dir, 0, 0, 10).await.unwrap_err();
+    assert!(matches!(error, DriveError::Offline { .. }), "{error:?}");
+    let error = writer.commit().await.unwrap_err();
+    assert!(matches!(error, DriveError::Offline { .. }), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "offline calls took {:?}",
+        started.elapsed()
+    );
+    // The interrupted shard never appeared.
+    assert!(matches!(
+        cluster.locals[0].shard_size(dir, 1).await.unwrap_err(),
+        DriveError::ShardNotFound
+    ));
+
+    let _handle = rebind(Arc::clone(&cluster.server), addr).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match remote.shard_read(dir, 0, 0, 100_000).await {
+            Ok(bytes) => {
+                assert_eq!(bytes, pattern(5, 100_000));
+                break;
+            }
+            Err(DriveError::Offline { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("no recovery: {error:?}"),
+        }
+    }
+    remote.info().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_expires_on_a_hung_peer() {
+    // A "peer" that accepts connections and never answers.
+    let hung = tokio::net::TcpListener::bind(localhost()).await.unwrap();
+    let addr = hung.local_addr().unwrap();
+    let accepted = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (stream, _) = hung.accept().await.unwrap();
+            held.push(stream);
+        }
+    });
+    let config = RpcClientConfig {
+        call_timeout: Duration::from_millis(400),
+        ..fast_config()
+    };
+    let peer = Peer::new(&format!("http://{addr}"), secret(), config).unwrap();
+    let started = Instant::now();
+    let error = RemoteDrive::connect(Arc::clone(&peer), "/mnt/disk1")
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(error, RpcError::Drive(DriveError::Offline { .. })),
+        "{error:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(350) && elapsed < Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+
+    // A connected drive whose node hangs later: every kind of call gives up at its deadline.
+    let cluster = Cluster::start(1).await;
+    let peer = cluster.peer(RpcClientConfig {
+        call_timeout: Duration::from_millis(400),
+        ..fast_config()
+    });
+    let remote = cluster.remotes(&peer).await.remove(0);
+    let dir = DataDirId::new_random();
+    write_shard(remote.as_ref(), dir, 0, &pattern(7, 1000), 1000).await;
+    let server_addr = cluster.handle.local_addr();
+    cluster.handle.shutdown().await;
+    let hung = tokio::net::TcpListener::bind(server_addr).await.unwrap();
+    let _hung_task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (stream, _) = hung.accept().await.unwrap();
+            held.push(stream);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await; // past the reconnect backoff
+    let started = Instant::now();
+    let error = remote.meta_get(Table::Objects, b"k").await.unwrap_err();
+    assert!(matches!(error, DriveError::Offline { .. }), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    assert!(matches!(
+        remote.shard_read(dir, 0, 0, 1000).await.unwrap_err(),
+        DriveError::Offline { .. }
+    ));
+    assert!(matches!(
+        remote.shard_create(dir, 1).await.err().unwrap(),
+        DriveError::Offline { .. }
+    ));
+    assert!(
+        started.elapsed() < Duration::from_millis(3000),
+        "{:?}",
+        started.elapsed()
+    );
+    accepted.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_like_writes_through_trait_objects() {
+    let cluster = Cluster::start(4).await;
+    let peer = cluster.peer(RpcClientConfig::default());
+    let drives: Vec<Arc<dyn Drive>> = cluster
+        .remotes(&peer)
+        .await
+        .into_iter()
+        .map(|d| d as Arc<dyn Drive>)
+        .collect();
+    let dir = DataDirId::new_random();
+    let shard_bytes = 2 * 1024 * 1024 + 1;
+    // Each drive gets its own shard, written concurrently over the one connection.
+    let mut writes = tokio::task::JoinSet::new();
+    for (idx, drive) in drives.iter().enumerate() {
+        let drive = Arc::clone(drive);
+        writes.spawn(async move {
+            let data = pattern(100 + idx as u64, shard_bytes);
+            let mut writer = drive.shard_create(dir, idx as u32).await?;
+            for block in data.chunks(262_144 + 17) {
+                writer.write(data.slice_ref(block)).await?;
+            }
+            writer.commit().await?;
+            drive
+                .meta_commit(vec![MetaOp::put(
+                    Table::Objects,
+                    b"bucket\0key".to_vec(),
+                    format!("v{idx}").into_bytes(),
+                )])
+                .await
+        });
+    }
+    let mut n_ok = 0;
+    while let Some(result) = writes.join_next().await {
+        result.unwrap().unwrap();
+        n_ok += 1;
+    }
+    assert_eq!(n_ok, 4);
+    let mut reads = tokio::task::JoinSet::new();
+    for (idx, drive) in drives.iter().enumerate() {
+        let drive = Arc::clone(drive);
+        reads.spawn(async move {
+            let got = drive.shard_read(dir, idx as u32, 0, shard_bytes as u64).await?;
+            let record = drive.meta_get(Table::Objects, b"bucket\0key").await?;
+            Ok::<_, DriveError>((idx, got, record))
+        });
+    }
+    while let Some(result) = reads.join_next().await {
+        let (idx, got, record) = result.unwrap().unwrap();
+        assert_eq!(got, pattern(100 + idx as u64, shard_bytes));
+        assert_eq!(record.unwrap(), format!("v{idx}").into_bytes());
+    }
+    // The shards are where a local read finds them.
+    for (idx, local) in cluster.locals.iter().enumerate() {
+        assert_eq!(
+            local.shard_size(dir, idx as u32).await.unwrap(),
+            shard_bytes as u64
+        );
+    }
+}
