@@ -2,7 +2,7 @@
 //! (`audit.log` → `audit.log.1` → ... → `audit.log.N`, the oldest removed).
 //!
 //! Invariants: a dedicated thread does all file I/O; requests only `try_send` into a bounded
-//! queue. A record is counted `sent` once its line was written to the file (flushed when the
+//! queue (the thread polls it, so a send never wakes a sleeping thread). A record is counted `sent` once its line was written to the file (flushed when the
 //! queue runs empty); no file ever grows past the rotation size by more than one record.
 
 use std::fs::{File, OpenOptions};
@@ -99,10 +99,22 @@ impl FileTarget {
     }
 }
 
+/// How long the writer sleeps when its queue is empty. It polls instead of blocking in `recv`
+/// so that requests never pay for waking it (a blocked receiver costs every sender a futex
+/// wake); a record waits at most this long before it is written.
+pub const FILE_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 fn run(config: FileTargetConfig, rx: Receiver<Bytes>, writer: BufWriter<File>, mut size: u64, c: &Counters) {
     let mut writer = Some(writer);
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
+    loop {
+        let mut next = match rx.try_recv() {
+            Ok(line) => Some(line),
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                std::thread::sleep(FILE_POLL_INTERVAL);
+                continue;
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+        };
         while let Some(line) = next.take() {
             c.queued.fetch_sub(1, Ordering::Relaxed);
             if writer.is_none() || size >= config.rotate_bytes {

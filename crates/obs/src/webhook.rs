@@ -160,6 +160,15 @@ impl Pending {
         }
     }
 
+    /// Makes spilled records durable in their file (a no-op in memory).
+    fn flush(&mut self) {
+        if let Pending::Spill(s) = self
+            && let Err(e) = s.flush()
+        {
+            tracing::warn!(error = %e, "audit spill write failed");
+        }
+    }
+
     /// The oldest up to `n` records.
     fn front(&mut self, n: usize) -> Vec<Bytes> {
         match self {
@@ -196,6 +205,8 @@ struct Spill {
     /// Undelivered records in all files.
     n_records: usize,
     size_bytes: u64,
+    /// The newest file, open for appending (buffered until [`Spill::flush`]), and its number.
+    tail_file: Option<(u64, std::io::BufWriter<std::fs::File>)>,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ObsError + '_ {
@@ -253,6 +264,7 @@ impl Spill {
             n_tail_records: SPILL_FILE_RECORDS_MAX,
             n_records,
             size_bytes,
+            tail_file: None,
         })
     }
 
@@ -273,24 +285,44 @@ impl Spill {
             self.n_tail_records = 0;
         }
         let seq = self.files.back().copied().unwrap_or(0);
-        let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line);
-        buf.push(b'\n');
+        let mut file = match self.tail_file.take() {
+            Some((open_seq, f)) if open_seq == seq => f,
+            other => {
+                if let Some((_, mut old)) = other {
+                    std::io::Write::flush(&mut old)?;
+                }
+                std::io::BufWriter::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(self.path(seq))?,
+                )
+            }
+        };
         {
             use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.path(seq))?;
-            f.write_all(&buf)?;
+            file.write_all(line)?;
+            file.write_all(b"\n")?;
         }
+        self.tail_file = Some((seq, file));
         self.n_tail_records += 1;
         self.n_records += 1;
         self.size_bytes += len;
         Ok(true)
     }
 
+    /// Writes buffered records out to the newest file.
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.tail_file.as_mut() {
+            Some((_, f)) => std::io::Write::flush(f),
+            None => Ok(()),
+        }
+    }
+
     fn front(&mut self, n: usize) -> Vec<Bytes> {
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "audit spill write failed");
+        }
         loop {
             let Some(&seq) = self.files.front() else {
                 return Vec::new();
@@ -324,6 +356,13 @@ impl Spill {
         let path = self.path(seq);
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         self.front_lines = None;
+        if self
+            .tail_file
+            .as_ref()
+            .is_some_and(|(open_seq, _)| *open_seq == seq)
+        {
+            self.tail_file = None;
+        }
         if self.files.is_empty() {
             self.n_tail_records = SPILL_FILE_RECORDS_MAX;
         }
@@ -416,6 +455,7 @@ impl Worker {
                         for line in batch {
                             self.keep_pending(line);
                         }
+                        self.pending.flush();
                         backoff = RETRY_BACKOFF_MIN;
                         retry_at = tokio::time::Instant::now() + backoff;
                     }
@@ -425,7 +465,17 @@ impl Worker {
             // Pending records: keep draining the queue into the store while waiting to retry.
             tokio::select! {
                 line = rx.recv(), if open => match line {
-                    Some(line) => self.keep_pending(line),
+                    Some(line) => {
+                        // Take what else is queued too, and write it out in one go.
+                        self.keep_pending(line);
+                        for _ in 0..SPILL_FILE_RECORDS_MAX {
+                            match rx.try_recv() {
+                                Ok(line) => self.keep_pending(line),
+                                Err(_) => break,
+                            }
+                        }
+                        self.pending.flush();
+                    }
                     None => open = false,
                 },
                 () = tokio::time::sleep_until(retry_at) => {
