@@ -35,8 +35,12 @@ struct DriveCursor {
 }
 
 impl DriveCursor {
+    fn needs_fill(&self) -> bool {
+        self.buf.is_empty() && !self.exhausted && self.failed.is_none()
+    }
+
     async fn fill(&mut self, scan_prefix: &[u8]) {
-        if !self.buf.is_empty() || self.exhausted || self.failed.is_some() {
+        if !self.needs_fill() {
             return;
         }
         let range = ScanRange {
@@ -122,7 +126,10 @@ impl SetLister {
 
     async fn fill_all(&mut self) -> ObjectResult<()> {
         let prefix = &self.scan_prefix;
-        join_all(self.cursors.iter_mut().map(|c| c.fill(prefix))).await;
+        // Most keys are served from the buffers: only build the fan-out when a refill is due.
+        if self.cursors.iter().any(DriveCursor::needs_fill) {
+            join_all(self.cursors.iter_mut().map(|c| c.fill(prefix))).await;
+        }
         let n_alive = self.cursors.iter().filter(|c| c.failed.is_none()).count();
         if n_alive < self.read_quorum {
             return Err(ObjectError::ReadQuorum {
