@@ -607,3 +607,155 @@ async fn quorum_like_writes_through_trait_objects() {
         );
     }
 }
+
+/// A local drive whose shard writers fail with `Full` once they have taken `limit_bytes`.
+#[derive(Debug)]
+struct FillingDrive {
+    inner: Arc<LocalDrive>,
+    limit_bytes: usize,
+}
+
+struct FillingWrite {
+    inner: Box<dyn strata_drive::ShardWrite>,
+    left_bytes: usize,
+    root: std::path::PathBuf,
+}
+
+#[async_trait::async_trait]
+impl strata_drive::ShardWrite for FillingWrite {
+    async fn write(&mut self, buf: Bytes) -> strata_drive::DriveResult<()> {
+        if buf.len() > self.left_bytes {
+            return Err(DriveError::Full {
+                path: self.root.clone(),
+            });
+        }
+        self.left_bytes -= buf.len();
+        self.inner.write(buf).await
+    }
+    async fn commit(self: Box<Self>) -> strata_drive::DriveResult<()> {
+        self.inner.commit().await
+    }
+    async fn abort(self: Box<Self>) -> strata_drive::DriveResult<()> {
+        self.inner.abort().await
+    }
+}
+
+#[async_trait::async_trait]
+impl Drive for FillingDrive {
+    fn endpoint(&self) -> &str {
+        self.inner.endpoint()
+    }
+    fn format(&self) -> &FormatRecord {
+        self.inner.format()
+    }
+    async fn meta_get(&self, table: Table, key: &[u8]) -> strata_drive::DriveResult<Option<Bytes>> {
+        self.inner.meta_get(table, key).await
+    }
+    async fn meta_scan(
+        &self,
+        table: Table,
+        range: ScanRange,
+    ) -> strata_drive::DriveResult<Vec<strata_drive::MetaEntry>> {
+        self.inner.meta_scan(table, range).await
+    }
+    async fn meta_commit(&self, ops: Vec<MetaOp>) -> strata_drive::DriveResult<()> {
+        self.inner.meta_commit(ops).await
+    }
+    async fn shard_create(
+        &self,
+        dir: DataDirId,
+        part: u32,
+    ) -> strata_drive::DriveResult<Box<dyn strata_drive::ShardWrite>> {
+        Ok(Box::new(FillingWrite {
+            inner: self.inner.shard_create(dir, part).await?,
+            left_bytes: self.limit_bytes,
+            root: self.inner.root().to_path_buf(),
+        }))
+    }
+    async fn shard_read(
+        &self,
+        dir: DataDirId,
+        part: u32,
+        offset: u64,
+        len: u64,
+    ) -> strata_drive::DriveResult<Bytes> {
+        self.inner.shard_read(dir, part, offset, len).await
+    }
+    async fn shard_size(&self, dir: DataDirId, part: u32) -> strata_drive::DriveResult<u64> {
+        self.inner.shard_size(dir, part).await
+    }
+    async fn shard_delete(&self, dir: DataDirId, part: u32) -> strata_drive::DriveResult<()> {
+        self.inner.shard_delete(dir, part).await
+    }
+    async fn data_dir_delete(&self, dir: DataDirId) -> strata_drive::DriveResult<()> {
+        self.inner.data_dir_delete(dir).await
+    }
+    async fn data_dir_list(
+        &self,
+        start_after: Option<DataDirId>,
+        limit: u32,
+    ) -> strata_drive::DriveResult<Vec<strata_drive::DataDirEntry>> {
+        self.inner.data_dir_list(start_after, limit).await
+    }
+    async fn info(&self) -> strata_drive::DriveResult<strata_drive::DriveInfo> {
+        self.inner.info().await
+    }
+    async fn healing_mark(&self) -> strata_drive::DriveResult<bool> {
+        self.inner.healing_mark().await
+    }
+    async fn set_healing_mark(&self, on: bool) -> strata_drive::DriveResult<()> {
+        self.inner.set_healing_mark(on).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drive_filling_up_mid_write_is_full_on_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let format = FormatRecord::new_deployment(uuid::Uuid::new_v4(), 0, 0, 0, 2, 2);
+    let local = LocalDrive::open(dir.path().to_path_buf(), &format).await.unwrap();
+    let filling = Arc::new(FillingDrive {
+        inner: local.clone(),
+        limit_bytes: 2 * 1024 * 1024,
+    });
+    let drives = HashMap::from([("/d".to_string(), filling as Arc<dyn Drive>)]);
+    let server = Arc::new(RpcServer::new(secret(), drives));
+    let handle = server.bind(localhost()).await.unwrap();
+    let peer = Peer::new(
+        &format!("http://{}", handle.local_addr()),
+        secret(),
+        RpcClientConfig::default(),
+    )
+    .unwrap();
+    let remote = RemoteDrive::connect(peer, "/d").await.unwrap();
+    let shard_dir = DataDirId::new_random();
+    let mut writer = remote.shard_create(shard_dir, 0).await.unwrap();
+    let mut failure = None;
+    for idx in 0..16 {
+        if let Err(error) = writer.write(pattern(idx, 1024 * 1024)).await {
+            failure = Some(error);
+            break;
+        }
+    }
+    let error = match failure {
+        Some(error) => error,
+        None => writer.commit().await.unwrap_err(),
+    };
+    match &error {
+        DriveError::Full { path } => {
+            assert!(
+                path.to_string_lossy().starts_with("http://127.0.0.1:"),
+                "{path:?}"
+            );
+        }
+        other => panic!("expected Full, got {other:?}"),
+    }
+    assert!(matches!(
+        local.shard_size(shard_dir, 0).await.unwrap_err(),
+        DriveError::ShardNotFound
+    ));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmp_entries(&local) != 0 {
+        assert!(Instant::now() < deadline, "the failed writer's temp file stayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
