@@ -101,6 +101,10 @@ pub const H2_STREAMS_PER_CONNECTION_MAX: u32 = 1024;
 /// Longest deadline the server honours for one call, whatever the client asks for.
 pub const SERVER_CALL_TIMEOUT_SECS_MAX: u64 = 10 * 60;
 
+/// Longest a shard write's stream may go without a frame before the server aborts it (the
+/// client may be pacing a slow S3 upload; a dead client is noticed sooner by h2 pings).
+pub const SHARD_WRITE_IDLE_SECS_MAX: u64 = 10 * 60;
+
 /// Bytes one shard write may hold in the RPC layer on the client side: the queued chunks plus
 /// the h2 send buffer.
 pub const SHARD_WRITE_BUFFERED_BYTES_MAX: usize =

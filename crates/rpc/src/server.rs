@@ -38,11 +38,8 @@ use crate::wire::{self, Op, WireError};
 use crate::{
     H2_CONNECTION_WINDOW_BYTES, H2_SEND_BUFFER_BYTES, H2_STREAM_WINDOW_BYTES, H2_STREAMS_PER_CONNECTION_MAX,
     REQUEST_BODY_BYTES_MAX, SERVER_CALL_TIMEOUT_SECS_MAX, SHARD_CHUNK_BYTES, SHARD_READ_CHANNEL_CHUNKS,
+    SHARD_WRITE_IDLE_SECS_MAX,
 };
-
-/// Longest a shard write's stream may go without a frame before the server aborts it (the
-/// client may be pacing a slow S3 upload; a dead client is noticed sooner by h2 pings).
-pub const SHARD_WRITE_IDLE_SECS_MAX: u64 = 10 * 60;
 
 /// Interval of HTTP/2 keep-alive pings, both sides.
 pub(crate) const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
