@@ -260,7 +260,7 @@ async fn every_drive_method_matches_the_local_drive() {
         remote.set_healing_mark(false).await.unwrap();
         assert!(!local.healing_mark().await.unwrap());
     }
-    // Everything went over one connection.
+    // A drive the peer does not serve is a clear error at connect time.
     let unknown = RemoteDrive::connect(Arc::clone(&peer), "/no/such/drive")
         .await
         .unwrap_err();
