@@ -15,7 +15,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
-use std::path::Path;
+use std::path::PathBuf;
 
 /// Alignment of buffers, offsets and lengths for direct I/O (the largest logical block size
 /// in common use).
@@ -51,7 +51,10 @@ const _: () = assert!(SHARD_WRITE_CHUNK_BYTES.is_multiple_of(DIRECT_IO_ALIGN_BYT
 /// An append-only shard file writer.
 #[derive(Debug)]
 pub struct ShardFileWriter {
-    file: File,
+    path: PathBuf,
+    /// Opened on first need.
+    file: Option<File>,
+    /// Whether the open file bypasses the page cache (known once opened).
     direct: bool,
     /// Backing memory; the aligned window `buf[start..start + SHARD_WRITE_CHUNK_BYTES]` is used.
     buf: Vec<u8>,
@@ -63,36 +66,24 @@ pub struct ShardFileWriter {
 }
 
 impl ShardFileWriter {
-    /// Creates `path` (it must not exist), with `O_DIRECT` when the filesystem supports it.
-    pub fn create(path: &Path) -> io::Result<ShardFileWriter> {
-        let direct_flags = rustix::fs::OFlags::DIRECT.bits() as i32;
-        let (file, direct) = match File::options()
-            .write(true)
-            .create_new(true)
-            .custom_flags(direct_flags)
-            .open(path)
-        {
-            Ok(file) => (file, true),
-            Err(err) if err.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-                // Not supported here; the failed open may have created the file.
-                let _ = std::fs::remove_file(path);
-                (File::options().write(true).create_new(true).open(path)?, false)
-            }
-            Err(err) => return Err(err),
-        };
+    /// A writer for `path` (which must not exist). Nothing touches the filesystem until the
+    /// first buffer is written out or the writer is finished: a small shard file costs one
+    /// trip to the blocking pool (at commit), not two.
+    pub fn new(path: PathBuf) -> ShardFileWriter {
         // Old bytes in a pooled buffer are never written: only `pending` bytes and an explicitly
         // zeroed tail are.
         let buf = take_buffer();
         let misalign = buf.as_ptr() as usize % DIRECT_IO_ALIGN_BYTES;
         let start = (DIRECT_IO_ALIGN_BYTES - misalign) % DIRECT_IO_ALIGN_BYTES;
-        Ok(ShardFileWriter {
-            file,
-            direct,
+        ShardFileWriter {
+            path,
+            file: None,
+            direct: false,
             buf,
             start,
             pending: 0,
             file_len: 0,
-        })
+        }
     }
 
     /// How many more bytes fit before the buffer must be written out.
@@ -124,6 +115,8 @@ impl ShardFileWriter {
     /// Writes what is buffered and sets the file to its exact length (blocking), then closes
     /// it. The file is not synced: the caller makes it durable (see `fs_sync`).
     pub fn finish(mut self) -> io::Result<()> {
+        // Even an empty shard file exists once finished.
+        self.open()?;
         let exact_len = self.file_len + self.pending as u64;
         if self.pending > 0 {
             let padded = if self.direct {
@@ -136,9 +129,35 @@ impl ShardFileWriter {
             self.write_window(padded)?;
         }
         if self.file_len != exact_len {
-            self.file.set_len(exact_len)?;
+            self.open()?.set_len(exact_len)?;
         }
         Ok(())
+    }
+
+    /// Creates the file, with `O_DIRECT` when the filesystem supports it.
+    fn open(&mut self) -> io::Result<&File> {
+        if self.file.is_none() {
+            let direct_flags = rustix::fs::OFlags::DIRECT.bits() as i32;
+            let options = || {
+                let mut options = File::options();
+                options.write(true).create_new(true);
+                options
+            };
+            let (file, direct) = match options().custom_flags(direct_flags).open(&self.path) {
+                Ok(file) => (file, true),
+                Err(err) if err.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                    // Not supported here; the failed open may have created the file.
+                    let _ = std::fs::remove_file(&self.path);
+                    (options().open(&self.path)?, false)
+                }
+                Err(err) => return Err(err),
+            };
+            self.direct = direct;
+            self.file = Some(file);
+        }
+        self.file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("shard file not open"))
     }
 
     fn write_window(&mut self, len: usize) -> io::Result<()> {
@@ -147,8 +166,11 @@ impl ShardFileWriter {
                 || (len.is_multiple_of(DIRECT_IO_ALIGN_BYTES)
                     && self.file_len.is_multiple_of(DIRECT_IO_ALIGN_BYTES as u64))
         );
-        let window = &self.buf[self.start..self.start + len];
-        self.file.write_all_at(window, self.file_len)?;
+        self.open()?;
+        let (Some(file), window) = (&self.file, &self.buf[self.start..self.start + len]) else {
+            return Err(io::Error::other("shard file not open"));
+        };
+        file.write_all_at(window, self.file_len)?;
         self.file_len += len as u64;
         self.pending = 0;
         Ok(())
@@ -168,7 +190,7 @@ mod tests {
     fn check(sizes: &[usize]) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shard");
-        let mut writer = ShardFileWriter::create(&path).unwrap();
+        let mut writer = ShardFileWriter::new(path.clone());
         let mut expected = Vec::new();
         for (i, size) in sizes.iter().enumerate() {
             let data: Vec<u8> = (0..*size).map(|b| (b * 7 + i) as u8).collect();

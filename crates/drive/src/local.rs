@@ -376,10 +376,8 @@ impl Drive for LocalDrive {
             .join(SYSTEM_DIR_NAME)
             .join(TMP_DIR_NAME)
             .join(uuid::Uuid::new_v4().as_simple().to_string());
-        let root = self.root.clone();
-        let path = tmp_path.clone();
-        let writer =
-            blocking(move || ShardFileWriter::create(&path).map_err(|e| io_error(&root, &path, e))).await?;
+        // The temp file is created when the first bytes go out (usually at commit).
+        let writer = ShardFileWriter::new(tmp_path.clone());
         Ok(Box::new(LocalShardWrite {
             root: self.root.clone(),
             tmp_path,
@@ -1285,7 +1283,16 @@ mod tests {
         let tmp = drive.root().join(SYSTEM_DIR_NAME).join(TMP_DIR_NAME);
         let mut writer = drive.shard_create(dir, 0).await.unwrap();
         writer.write(Bytes::from_static(b"abc")).await.unwrap();
-        assert_eq!(dir_entries(&tmp), 1);
+        assert_eq!(
+            dir_entries(&tmp),
+            0,
+            "small writes stay in the buffer; no file yet"
+        );
+        writer
+            .write(Bytes::from(vec![7u8; crate::direct::SHARD_WRITE_CHUNK_BYTES]))
+            .await
+            .unwrap();
+        assert_eq!(dir_entries(&tmp), 1, "a full buffer went out to the temp file");
         writer.abort().await.unwrap();
         assert_eq!(dir_entries(&tmp), 0);
 
