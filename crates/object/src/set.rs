@@ -114,7 +114,7 @@ impl ErasureSet {
         let mut block = BytesMut::with_capacity(block_capacity);
         let mut leftover: Option<Bytes> = None;
         let mut total: u64 = 0;
-        let mut writers: Option<Vec<Option<Box<dyn ShardWrite>>>> = None;
+        let mut sink: Option<ShardSink> = None;
         let data_dir = DataDirId::new_random();
 
         let result: ObjectResult<()> = async {
@@ -136,21 +136,33 @@ impl ErasureSet {
                 }
                 let small = block.is_empty()
                     || (allow_inline && self.erasure.shard_len(block.len()) <= INLINE_SHARD_BYTES_MAX);
-                if eof && writers.is_none() && small {
+                if eof && sink.is_none() && small {
                     // Everything fits in one small block: empty or inline data need no shard files.
                     return Ok(());
                 }
-                if writers.is_none() {
-                    writers = Some(self.create_writers(data_dir, part_number).await?);
-                }
+                let sink = match sink.as_mut() {
+                    Some(sink) => sink,
+                    None => {
+                        let writers = self.create_writers(data_dir, part_number).await?;
+                        // A single block gains nothing from a writer task; longer bodies
+                        // overlap encoding with the drives' writes.
+                        sink.insert(if eof {
+                            ShardSink::Direct(writers)
+                        } else {
+                            ShardSink::Piped(ShardPipeline::start(
+                                writers,
+                                distribution.to_vec(),
+                                self.write_quorum(),
+                            ))
+                        })
+                    }
+                };
                 if !block.is_empty() {
                     let framed =
                         crate::metrics::timed(crate::metrics::ErasureOp::Encode, block.len(), || {
                             self.erasure.encode_block_framed(&block)
                         })?;
-                    if let Some(writers) = writers.as_mut() {
-                        self.write_shards(writers, &framed, distribution).await?;
-                    }
+                    sink.send(framed, distribution, self.write_quorum()).await?;
                 }
                 block.clear();
                 if eof {
@@ -163,6 +175,15 @@ impl ErasureSet {
         let fail = |writers: Option<Vec<Option<Box<dyn ShardWrite>>>>, err: ObjectError| async move {
             abort_writers(writers).await;
             Err(err)
+        };
+        // Wait for the drives to take every block sent; the writer task's error, if any, is the
+        // real cause of a failure here.
+        let writers = match sink {
+            None => None,
+            Some(sink) => match sink.finish().await {
+                (writers, Ok(())) => writers,
+                (writers, Err(err)) => return fail(writers, err).await,
+            },
         };
         if let Err(err) = result {
             return fail(writers, err).await;
@@ -252,39 +273,6 @@ impl ErasureSet {
         Ok(writers)
     }
 
-    async fn write_shards(
-        &self,
-        writers: &mut [Option<Box<dyn ShardWrite>>],
-        framed: &[Bytes],
-        distribution: &[u32],
-    ) -> ObjectResult<()> {
-        assert_eq!(framed.len(), writers.len(), "one shard per drive");
-        let results = join_all(writers.iter_mut().enumerate().map(|(drive_idx, slot)| {
-            let shard = framed[distribution[drive_idx] as usize].clone();
-            async move {
-                match slot {
-                    Some(writer) => writer.write(shard).await.is_ok(),
-                    None => false,
-                }
-            }
-        }))
-        .await;
-        for (slot, ok) in writers.iter_mut().zip(&results) {
-            if !ok && let Some(writer) = slot.take() {
-                // The drive failed mid-write: drop its partial file.
-                let _ = writer.abort().await;
-            }
-        }
-        let n_ok = writers.iter().filter(|w| w.is_some()).count();
-        if n_ok < self.write_quorum() {
-            return Err(ObjectError::WriteQuorum {
-                needed: self.write_quorum(),
-                got: n_ok,
-            });
-        }
-        Ok(())
-    }
-
     /// Removes data directories from the drives where `on[drive_idx]` (best effort).
     pub async fn delete_data_dirs(&self, dirs: &[DataDirId], on: &[bool]) {
         if dirs.is_empty() {
@@ -345,6 +333,128 @@ impl ErasureSet {
         }
         framed
     }
+}
+
+/// Encoded blocks waiting for the drives while the next block is read, hashed and encoded.
+pub const WRITE_AHEAD_BLOCKS: usize = 1;
+
+/// The shard writes of one PUT, running beside it: the request task reads, hashes and encodes
+/// block N+1 while the drives take block N, with at most [`WRITE_AHEAD_BLOCKS`] blocks
+/// waiting. Dropping it (a cancelled request) lets the task finish the block in hand and drop
+/// the writers, which removes their temp files.
+struct ShardPipeline {
+    tx: tokio::sync::mpsc::Sender<Vec<Bytes>>,
+    task: tokio::task::JoinHandle<(ShardWriters, ObjectResult<()>)>,
+}
+
+/// Where a PUT's framed shards go: straight to the writers, or through a writer task.
+enum ShardSink {
+    Direct(ShardWriters),
+    Piped(ShardPipeline),
+}
+
+impl ShardSink {
+    async fn send(
+        &mut self,
+        framed: Vec<Bytes>,
+        distribution: &[u32],
+        write_quorum: usize,
+    ) -> ObjectResult<()> {
+        match self {
+            ShardSink::Direct(writers) => write_shards(writers, &framed, distribution, write_quorum).await,
+            ShardSink::Piped(pipe) => match pipe.send(framed).await {
+                true => Ok(()),
+                // The writer task stopped on an error; `finish` reports it.
+                false => Err(ObjectError::WriteQuorum {
+                    needed: write_quorum,
+                    got: 0,
+                }),
+            },
+        }
+    }
+
+    async fn finish(self) -> (Option<ShardWriters>, ObjectResult<()>) {
+        match self {
+            ShardSink::Direct(writers) => (Some(writers), Ok(())),
+            ShardSink::Piped(pipe) => pipe.finish().await,
+        }
+    }
+}
+
+/// One shard writer per drive of the set; `None` where the drive failed.
+type ShardWriters = Vec<Option<Box<dyn ShardWrite>>>;
+
+impl ShardPipeline {
+    fn start(
+        mut writers: Vec<Option<Box<dyn ShardWrite>>>,
+        distribution: Vec<u32>,
+        write_quorum: usize,
+    ) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(WRITE_AHEAD_BLOCKS);
+        let task = tokio::spawn(async move {
+            while let Some(framed) = rx.recv().await {
+                if let Err(err) = write_shards(&mut writers, &framed, &distribution, write_quorum).await {
+                    return (writers, Err(err));
+                }
+            }
+            (writers, Ok(()))
+        });
+        ShardPipeline { tx, task }
+    }
+
+    /// Hands a block's framed shards to the writer task; `false` when it stopped on an error.
+    async fn send(&self, framed: Vec<Bytes>) -> bool {
+        self.tx.send(framed).await.is_ok()
+    }
+
+    /// Waits until every block sent is written; gives the writers back (unless the task died).
+    async fn finish(self) -> (Option<ShardWriters>, ObjectResult<()>) {
+        drop(self.tx);
+        match self.task.await {
+            Ok((writers, result)) => (Some(writers), result),
+            Err(err) => (
+                None,
+                Err(ObjectError::Corrupt {
+                    what: format!("the shard writer task failed: {err}"),
+                }),
+            ),
+        }
+    }
+}
+
+/// Appends one block's framed shards to each drive's writer (shard `distribution[i]` to drive
+/// `i`); a drive that fails is dropped from the write. Fails below write quorum.
+async fn write_shards(
+    writers: &mut [Option<Box<dyn ShardWrite>>],
+    framed: &[Bytes],
+    distribution: &[u32],
+    write_quorum: usize,
+) -> ObjectResult<()> {
+    assert_eq!(framed.len(), writers.len(), "one shard per drive");
+    let results = join_all(writers.iter_mut().enumerate().map(|(drive_idx, slot)| {
+        let shard = framed[distribution[drive_idx] as usize].clone();
+        async move {
+            match slot {
+                Some(writer) => writer.write(shard).await.is_ok(),
+                None => false,
+            }
+        }
+    }))
+    .await;
+    for (slot, ok) in writers.iter_mut().zip(&results) {
+        if !ok && let Some(writer) = slot.take() {
+            // The drive failed mid-write: drop its partial file.
+            let _ = writer.abort().await;
+        }
+    }
+    let n_ok = writers.iter().filter(|w| w.is_some()).count();
+    if n_ok < write_quorum {
+        return Err(ObjectError::WriteQuorum {
+            needed: write_quorum,
+            got: n_ok,
+        });
+    }
+    Ok(())
 }
 
 /// Reads every entry with `prefix` from one drive, in batches.
