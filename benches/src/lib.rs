@@ -1,1 +1,2 @@
 //! Benchmark support crate; the benchmarks are under `benches/benches/`.
+#![deny(missing_docs)]
