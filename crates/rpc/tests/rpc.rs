@@ -276,8 +276,14 @@ async fn aborted_and_dropped_writers_leave_nothing() {
     let dir = DataDirId::new_random();
 
     let mut writer = remote.shard_create(dir, 0).await.unwrap();
-    writer.write(pattern(3, 1_000_000)).await.unwrap();
-    assert_eq!(tmp_entries(local), 1);
+    // More than one write buffer, so the remote drive creates its temp file (it does so only
+    // when the first full buffer goes out); wait for the stream to get there.
+    writer.write(pattern(3, 2_500_000)).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmp_entries(local) != 1 {
+        assert!(Instant::now() < deadline, "the remote temp file never appeared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     writer.abort().await.unwrap();
     assert_eq!(tmp_entries(local), 0);
     assert!(matches!(
