@@ -318,7 +318,7 @@ async fn heal_version(
         // Nothing but the record.
         counters.records_healed += targets_record.len() as u64;
         if !opts.dry_run {
-            write_records(set, &holding.key, &base, &shard_of, &targets_record, None).await;
+            write_records(set, &holding.key, &base, &shard_of, &targets_record).await;
         }
         return Ok(counters);
     }
@@ -431,7 +431,7 @@ async fn heal_version(
     let targets_record: Vec<usize> = targets_record.into_iter().filter(|i| ok_for_record[*i]).collect();
     counters.records_healed += targets_record.len() as u64;
     if !opts.dry_run {
-        write_records(set, &holding.key, &base, &shard_of, &targets_record, None).await;
+        write_records(set, &holding.key, &base, &shard_of, &targets_record).await;
     }
     Ok(counters)
 }
@@ -442,19 +442,11 @@ async fn write_records(
     base: &VersionRecord,
     shard_of: &[u32],
     targets: &[usize],
-    inline: Option<&[Bytes]>,
 ) {
     join_all(targets.iter().map(|&drive_idx| {
         let mut rec = base.clone();
         rec.shard_idx = shard_of[drive_idx];
-        let mut ops = vec![MetaOp::put(Table::Objects, key.to_vec(), record::encode(&rec))];
-        if let Some(inline) = inline {
-            ops.push(MetaOp::put(
-                Table::InlineData,
-                key.to_vec(),
-                inline[rec.shard_idx as usize].to_vec(),
-            ));
-        }
+        let ops = vec![MetaOp::put(Table::Objects, key.to_vec(), record::encode(&rec))];
         let drive = set.drives[drive_idx].clone();
         async move {
             if let Err(err) = drive.meta_commit(ops).await {

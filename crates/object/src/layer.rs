@@ -572,7 +572,7 @@ impl ObjectLayer {
         self.commit_version(
             bucket,
             key,
-            &bucket_rec,
+            bucket_rec.versioning,
             set,
             &distribution,
             data,
@@ -591,7 +591,7 @@ impl ObjectLayer {
         &self,
         bucket: &str,
         key: &str,
-        bucket_rec: &BucketRecord,
+        versioning: VersioningState,
         set: &ErasureSet,
         distribution: &[u32],
         data: WrittenData,
@@ -599,7 +599,7 @@ impl ObjectLayer {
         etag: String,
         parts: Vec<PartRecordRef>,
     ) -> ObjectResult<ObjectInfo> {
-        let version_id = match bucket_rec.versioning {
+        let version_id = match versioning {
             VersioningState::Enabled => Some(uuid::Uuid::new_v4()),
             VersioningState::Unversioned | VersioningState::Suspended => None,
         };

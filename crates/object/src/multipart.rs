@@ -463,17 +463,11 @@ impl ObjectLayer {
             data_dir: None,
             ok: vec![true; set.n_drives()],
         };
-        let bucket_rec = record::BucketRecord {
-            name: bucket.to_string(),
-            created_ns: 0,
-            location: bucket_info.location.clone(),
-            versioning: bucket_info.versioning,
-        };
         let info = self
             .commit_version(
                 bucket,
                 key,
-                &bucket_rec,
+                bucket_info.versioning,
                 set,
                 &upload.distribution,
                 data,
