@@ -78,7 +78,7 @@ async fn every_mode_measures_without_errors_and_cleans_up() {
         ("put", &["--objects", "40", "--concurrency", "4"][..]),
         ("get", &["--objects", "40", "--concurrency", "4"]),
         ("stat", &["--objects", "40", "--concurrency", "4"]),
-        ("delete", &["--objects", "400", "--concurrency", "4"]),
+        ("delete", &["--objects", "4000", "--concurrency", "4"]),
         ("mixed", &["--objects", "40", "--concurrency", "4"]),
         ("list", &["--objects", "1500", "--concurrency", "4"]),
         ("multipart", &["--parts", "2", "--concurrency", "2"]),
