@@ -976,7 +976,7 @@ impl ObjectLayer {
             let doomed: Vec<(MetaEntry, Option<VersionRecord>)> = entries
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|e| version_of_key(&e.key) == Some(wanted))
+                .filter(|e| record::version_of_key(&e.key) == Some(wanted))
                 .map(|e| {
                     let rec = record::decode::<VersionRecord>(&e.value).ok();
                     (e, rec)
@@ -1122,15 +1122,8 @@ pub(crate) fn object_info(bucket: &str, key: &str, rec: &VersionRecord, is_lates
     }
 }
 
-/// The version id in an `Objects` key (`None` for the null version).
-fn version_of_key(key: &[u8]) -> Option<Option<uuid::Uuid>> {
-    let id = key.get(key.len().checked_sub(16)?..)?;
-    let id = uuid::Uuid::from_slice(id).ok()?;
-    Some(if id.is_nil() { None } else { Some(id) })
-}
-
 fn is_null_version_key(key: &[u8]) -> bool {
-    version_of_key(key) == Some(None)
+    record::version_of_key(key) == Some(None)
 }
 
 fn data_dirs_of(entries: &[MetaEntry]) -> Vec<DataDirId> {

@@ -188,6 +188,14 @@ pub fn split_version_key(rest: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((key, &suffix[1..]))
 }
 
+/// The version id at the end of an `Objects` key: `Some(None)` for the null version, `None`
+/// when the key is too short to hold one.
+pub fn version_of_key(key: &[u8]) -> Option<Option<uuid::Uuid>> {
+    let id = key.get(key.len().checked_sub(16)?..)?;
+    let id = uuid::Uuid::from_slice(id).ok()?;
+    Some(if id.is_nil() { None } else { Some(id) })
+}
+
 /// `bucket 0x00 key 0x00 upload_id`.
 pub fn upload_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
     let mut out = object_prefix(bucket, key);

@@ -7,7 +7,6 @@
 //! **Invariant:** a version is visible only when read-quorum drives agree on it (same version
 //! id and modification time, which are part of the record key).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -476,13 +475,13 @@ pub async fn scan_all(drive: &dyn Drive, table: Table, prefix: &[u8]) -> Result<
     }
 }
 
-/// Groups per-drive version entries by their key (version id and time) and keeps those held
-/// by at least `read_quorum` drives, newest first. Fails when fewer drives answered.
-pub fn resolve(
+/// The versions held by at least `read_quorum` drives, newest first: each as the
+/// `(drive_idx, entry)` of every drive holding it (the record key names the version: object
+/// key, inverted time and version id). Fails when fewer than `read_quorum` drives answered.
+fn quorum_runs(
     per_drive: &[Result<Vec<MetaEntry>, DriveError>],
     read_quorum: usize,
-    bucket_prefix_len: usize,
-) -> ObjectResult<Vec<Resolved>> {
+) -> ObjectResult<Vec<Vec<(usize, &MetaEntry)>>> {
     let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
     if n_answered < read_quorum {
         return Err(ObjectError::ReadQuorum {
@@ -490,49 +489,52 @@ pub fn resolve(
             got: n_answered,
         });
     }
-    // Record key → (first value seen, holders).
-    let mut groups: BTreeMap<&[u8], (&Bytes, Vec<usize>)> = BTreeMap::new();
-    for (drive_idx, entries) in per_drive.iter().enumerate() {
-        let Ok(entries) = entries else { continue };
-        for entry in entries {
-            groups
-                .entry(&entry.key[..])
-                .or_insert_with(|| (&entry.value, Vec::new()))
-                .1
-                .push(drive_idx);
-        }
-    }
+    let mut all: Vec<(usize, &MetaEntry)> = per_drive
+        .iter()
+        .enumerate()
+        .filter_map(|(drive_idx, entries)| Some((drive_idx, entries.as_ref().ok()?)))
+        .flat_map(|(drive_idx, entries)| entries.iter().map(move |e| (drive_idx, e)))
+        .collect();
+    all.sort_by(|a, b| a.1.key.cmp(&b.1.key).then(a.0.cmp(&b.0)));
+    Ok(all
+        .chunk_by(|a, b| a.1.key == b.1.key)
+        .filter(|run| run.len() >= read_quorum)
+        .map(<[_]>::to_vec)
+        .collect())
+}
+
+/// Groups per-drive version entries by their key (version id and time) and keeps those held
+/// by at least `read_quorum` drives, newest first, with the shard index each holder keeps.
+/// Fails when fewer drives answered.
+pub fn resolve(
+    per_drive: &[Result<Vec<MetaEntry>, DriveError>],
+    read_quorum: usize,
+    bucket_prefix_len: usize,
+) -> ObjectResult<Vec<Resolved>> {
     let mut out = Vec::new();
-    for (key, (_, holders)) in groups {
-        if holders.len() < read_quorum
-            || record::split_version_key(&key[bucket_prefix_len.min(key.len())..]).is_none()
-        {
+    for run in quorum_runs(per_drive, read_quorum)? {
+        let key = &run[0].1.key;
+        if record::split_version_key(&key[bucket_prefix_len.min(key.len())..]).is_none() {
             continue;
         }
-        let mut with_shards = Vec::with_capacity(holders.len());
+        let mut holders = Vec::with_capacity(run.len());
         let mut first: Option<VersionRecord> = None;
-        for drive_idx in holders {
-            let Ok(entries) = &per_drive[drive_idx] else {
-                continue;
-            };
-            let Some(entry) = entries.iter().find(|e| &e.key[..] == key) else {
-                continue;
-            };
+        for (drive_idx, entry) in &run {
             match record::decode::<VersionRecord>(&entry.value) {
                 Ok(rec) => {
-                    with_shards.push((drive_idx, rec.shard_idx));
+                    holders.push((*drive_idx, rec.shard_idx));
                     first.get_or_insert(rec);
                 }
                 Err(err) => tracing::warn!(drive_idx, %err, "undecodable version record"),
             }
         }
         if let Some(record) = first
-            && with_shards.len() >= read_quorum
+            && holders.len() >= read_quorum
         {
             out.push(Resolved {
                 record,
                 key: key.to_vec(),
-                holders: with_shards,
+                holders,
             });
         }
     }
@@ -546,32 +548,17 @@ pub fn resolve_records(
     read_quorum: usize,
     latest_only: bool,
 ) -> ObjectResult<Vec<VersionRecord>> {
-    let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
-    if n_answered < read_quorum {
-        return Err(ObjectError::ReadQuorum {
-            needed: read_quorum,
-            got: n_answered,
-        });
-    }
-    let mut all: Vec<&MetaEntry> = per_drive.iter().flatten().flatten().collect();
-    all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     let mut out = Vec::new();
-    let mut run_start = 0;
-    while run_start < all.len() {
-        let key = &all[run_start].key;
-        let run_len = all[run_start..].iter().take_while(|e| e.key == *key).count();
-        if run_len >= read_quorum {
-            match record::decode::<VersionRecord>(&all[run_start].value) {
-                Ok(rec) => {
-                    out.push(rec);
-                    if latest_only {
-                        break;
-                    }
+    for run in quorum_runs(per_drive, read_quorum)? {
+        match record::decode::<VersionRecord>(&run[0].1.value) {
+            Ok(rec) => {
+                out.push(rec);
+                if latest_only {
+                    break;
                 }
-                Err(err) => tracing::warn!(%err, "undecodable version record"),
             }
+            Err(err) => tracing::warn!(%err, "undecodable version record"),
         }
-        run_start += run_len;
     }
     Ok(out)
 }
