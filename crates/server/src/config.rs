@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
-use crate::ellipsis;
+use strata_cluster::ellipsis;
 
 /// Default listen address (loopback only: exposing the server is a deliberate choice).
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";

@@ -9,7 +9,6 @@
 mod cli;
 mod config;
 mod credentials;
-mod ellipsis;
 mod obs_config;
 mod serve;
 

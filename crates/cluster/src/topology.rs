@@ -1,0 +1,1 @@
+//! Endpoint arguments to pools, erasure sets and drives (being written).
