@@ -149,6 +149,35 @@ impl Peer {
         &self.url
     }
 
+    /// A node-level call (`/strata/rpc/v1/node/<op>`, see [`crate::NodeService`]) with an
+    /// opaque body; its answer, within `timeout`.
+    pub async fn node_call(&self, op: &str, body: Vec<u8>, timeout: Duration) -> Result<Bytes, RpcError> {
+        let path = format!("{}{}{op}", crate::RPC_PATH_PREFIX, wire::NODE_PATH);
+        match self.call_within(&path, body, timeout).await {
+            Ok(bytes) => Ok(bytes),
+            Err(CallError::Remote(WireError::Unauthorized { reason })) => Err(RpcError::Unauthorized {
+                endpoint: self.url.clone(),
+                reason,
+            }),
+            Err(CallError::Remote(WireError::Node { reason })) => Err(RpcError::Node {
+                endpoint: self.url.clone(),
+                reason,
+            }),
+            Err(CallError::Remote(other)) => Err(RpcError::Node {
+                endpoint: self.url.clone(),
+                reason: format!("{other:?}"),
+            }),
+            Err(CallError::Transport(reason)) => Err(RpcError::Unreachable {
+                endpoint: self.url.clone(),
+                reason,
+            }),
+            Err(CallError::Timeout) => Err(RpcError::Unreachable {
+                endpoint: self.url.clone(),
+                reason: format!("no answer within {timeout:?}"),
+            }),
+        }
+    }
+
     /// The live connection, connecting first when there is none.
     async fn sender(&self) -> Result<SendRequest<RpcBody>, CallError> {
         let mut state = self.conn.lock().await;
@@ -245,7 +274,16 @@ impl Peer {
 
     /// A call with a MessagePack body, answered by a whole body; within the call timeout.
     async fn call(&self, path: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
-        let deadline = Instant::now() + self.config.call_timeout;
+        self.call_within(path, body, self.config.call_timeout).await
+    }
+
+    async fn call_within(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        call_timeout: Duration,
+    ) -> Result<Bytes, CallError> {
+        let deadline = Instant::now() + call_timeout;
         timeout_at(deadline, async {
             let hash = auth::content_sha256(&body);
             let request = self.request(path, &hash, RpcBody::full(Bytes::from(body)), deadline)?;

@@ -43,6 +43,22 @@ pub enum RpcError {
         /// Drive id asked for.
         drive_id: String,
     },
+    /// A node-level call failed on the peer (or the service is not running there yet).
+    #[error("node call to {endpoint} failed: {reason}")]
+    Node {
+        /// Peer endpoint.
+        endpoint: String,
+        /// The peer's reason.
+        reason: String,
+    },
+    /// The peer did not answer (refused, cut off, or past the deadline).
+    #[error("peer {endpoint} did not answer: {reason}")]
+    Unreachable {
+        /// Peer endpoint.
+        endpoint: String,
+        /// What happened.
+        reason: String,
+    },
     /// The call failed like a drive call fails (peer offline, drive error on the peer).
     #[error(transparent)]
     Drive(#[from] DriveError),

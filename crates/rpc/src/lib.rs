@@ -57,7 +57,7 @@ pub use auth::{ClusterSecret, sign_request};
 pub use body::RpcBody;
 pub use client::{Peer, RemoteDrive, RpcClientConfig};
 pub use error::RpcError;
-pub use server::{RpcServer, RpcServerHandle};
+pub use server::{NodeService, RpcServer, RpcServerHandle};
 pub use transport::{Acceptor, Connector};
 
 /// Every RPC path starts with this; the S3 server dispatches requests under it to

@@ -46,11 +46,24 @@ pub(crate) const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// A connection whose ping is not answered within this is closed.
 pub(crate) const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves a fixed set of local drives to other nodes.
+/// Node-level calls served next to the drives (format discovery, locks, notifications):
+/// `POST /strata/rpc/v1/node/<op>` with an opaque body, authenticated like drive calls.
+#[async_trait::async_trait]
+pub trait NodeService: Send + Sync + std::fmt::Debug {
+    /// Answers operation `op` (ASCII letters, digits, `-`, `_`). `Err(reason)` is sent back as
+    /// a node error (503), which the caller sees as [`RpcError::Node`].
+    async fn call(&self, op: &str, body: Bytes) -> Result<Vec<u8>, String>;
+}
+
+/// Serves this node's local drives, and node-level calls, to other nodes.
+///
+/// Drives can be registered after the server started answering (a node serves its format
+/// discovery before its drives are open); until then their calls answer "unknown drive".
 #[derive(Debug)]
 pub struct RpcServer {
     secret: ClusterSecret,
-    drives: HashMap<String, Arc<dyn Drive>>,
+    drives: std::sync::RwLock<HashMap<String, Arc<dyn Drive>>>,
+    node: std::sync::RwLock<Option<Arc<dyn NodeService>>>,
     acceptor: Acceptor,
 }
 
@@ -60,8 +73,39 @@ impl RpcServer {
     pub fn new(secret: ClusterSecret, drives: HashMap<String, Arc<dyn Drive>>) -> Self {
         RpcServer {
             secret,
-            drives,
+            drives: std::sync::RwLock::new(drives),
+            node: std::sync::RwLock::new(None),
             acceptor: Acceptor::default(),
+        }
+    }
+
+    /// Serves `drives` from now on, in place of the drives served before.
+    pub fn set_drives(&self, drives: HashMap<String, Arc<dyn Drive>>) {
+        match self.drives.write() {
+            Ok(mut guard) => *guard = drives,
+            Err(poisoned) => *poisoned.into_inner() = drives,
+        }
+    }
+
+    /// Serves node-level calls with `service` from now on.
+    pub fn set_node_service(&self, service: Arc<dyn NodeService>) {
+        match self.node.write() {
+            Ok(mut guard) => *guard = Some(service),
+            Err(poisoned) => *poisoned.into_inner() = Some(service),
+        }
+    }
+
+    fn drive(&self, drive_id: &str) -> Option<Arc<dyn Drive>> {
+        match self.drives.read() {
+            Ok(guard) => guard.get(drive_id).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(drive_id).cloned(),
+        }
+    }
+
+    fn node_service(&self) -> Option<Arc<dyn NodeService>> {
+        match self.node.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -121,7 +165,6 @@ impl RpcServer {
         if parts.method != http::Method::POST {
             return Err(bad("RPC calls are POST"));
         }
-        let (drive_id, op) = wire::parse_path(parts.uri.path()).ok_or_else(|| bad("unknown RPC path"))?;
         let timeout_ms: u64 = parts
             .headers
             .get(wire::TIMEOUT_HEADER)
@@ -130,16 +173,27 @@ impl RpcServer {
             .ok_or_else(|| bad("missing or malformed x-strata-timeout-ms"))?;
         let call_timeout =
             Duration::from_millis(timeout_ms).min(Duration::from_secs(SERVER_CALL_TIMEOUT_SECS_MAX));
-        let drive = self
-            .drives
-            .get(&drive_id)
-            .cloned()
-            .ok_or(WireError::UnknownDrive { drive_id })?;
         let content_sha256 = parts
             .headers
             .get(CONTENT_SHA256_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        if let Some(op) = wire::parse_node_path(parts.uri.path()) {
+            let service = self.node_service().ok_or_else(|| WireError::Node {
+                reason: "node services are not running yet".to_string(),
+            })?;
+            let deadline = Instant::now() + call_timeout;
+            let bytes = read_signed_body(body, content_sha256, deadline).await?;
+            return match timeout_at(deadline, service.call(op, bytes)).await {
+                Err(_) => Err(WireError::DeadlineExceeded),
+                Ok(Err(reason)) => Err(WireError::Node { reason }),
+                Ok(Ok(answer)) => Ok(response(StatusCode::OK, Bytes::from(answer))),
+            };
+        }
+        let (drive_id, op) = wire::parse_path(parts.uri.path()).ok_or_else(|| bad("unknown RPC path"))?;
+        let drive = self
+            .drive(&drive_id)
+            .ok_or(WireError::UnknownDrive { drive_id })?;
 
         if op == Op::ShardWrite {
             if content_sha256 != STREAMING_PAYLOAD {
@@ -154,14 +208,7 @@ impl RpcServer {
         }
 
         let deadline = Instant::now() + call_timeout;
-        let bytes = match timeout_at(deadline, Limited::new(body, REQUEST_BODY_BYTES_MAX).collect()).await {
-            Err(_) => return Err(WireError::DeadlineExceeded),
-            Ok(Err(e)) => return Err(bad(&format!("reading the request body: {e}"))),
-            Ok(Ok(collected)) => collected.to_bytes(),
-        };
-        if auth::content_sha256(&bytes) != content_sha256 {
-            return Err(bad("body does not match its signed SHA-256"));
-        }
+        let bytes = read_signed_body(body, content_sha256, deadline).await?;
         timeout_at(deadline, dispatch(drive, op, &bytes, deadline))
             .await
             .unwrap_or(Err(WireError::DeadlineExceeded))
@@ -261,6 +308,24 @@ async fn accept_loop(server: Arc<RpcServer>, listener: TcpListener) {
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+}
+
+/// The whole request body, once its SHA-256 matched the signed one.
+async fn read_signed_body<B>(body: B, content_sha256: &str, deadline: Instant) -> Result<Bytes, WireError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let bad = |reason: String| WireError::BadRequest { reason };
+    let bytes = match timeout_at(deadline, Limited::new(body, REQUEST_BODY_BYTES_MAX).collect()).await {
+        Err(_) => return Err(WireError::DeadlineExceeded),
+        Ok(Err(e)) => return Err(bad(format!("reading the request body: {e}"))),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    if auth::content_sha256(&bytes) != content_sha256 {
+        return Err(bad("body does not match its signed SHA-256".to_string()));
+    }
+    Ok(bytes)
 }
 
 fn error_response(error: &WireError) -> Response<RpcBody> {

@@ -87,6 +87,21 @@ pub(crate) fn drive_path(drive_id: &str) -> String {
 }
 
 /// Splits a request path into the drive id and operation.
+/// Path prefix of node-level calls: `/strata/rpc/v1/node/<op>`.
+pub(crate) const NODE_PATH: &str = "node/";
+
+/// The node-level operation named by a path, if it is one.
+pub(crate) fn parse_node_path(path: &str) -> Option<&str> {
+    let op = path
+        .strip_prefix(crate::RPC_PATH_PREFIX)?
+        .strip_prefix(NODE_PATH)?;
+    (!op.is_empty()
+        && op
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then_some(op)
+}
+
 pub(crate) fn parse_path(path: &str) -> Option<(String, Op)> {
     let rest = path
         .strip_prefix(crate::RPC_PATH_PREFIX)?
@@ -323,6 +338,10 @@ pub(crate) enum WireError {
     },
     /// The server gave up when the call's deadline passed (504).
     DeadlineExceeded,
+    /// A node-level service call failed on the peer (500), or no such service runs there yet.
+    Node {
+        reason: String,
+    },
 }
 
 impl WireError {
@@ -332,6 +351,7 @@ impl WireError {
             WireError::BadRequest { .. } => http::StatusCode::BAD_REQUEST,
             WireError::UnknownDrive { .. } => http::StatusCode::NOT_FOUND,
             WireError::DeadlineExceeded => http::StatusCode::GATEWAY_TIMEOUT,
+            WireError::Node { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -457,12 +477,16 @@ impl WireError {
                     format!("peer rejected the RPC call (400): {reason}"),
                 ),
             },
-            WireError::UnknownDrive { drive_id } => DriveError::Io {
+            // Not served (yet): the peer is starting, or its drive is not open.
+            WireError::UnknownDrive { drive_id } => {
+                tracing::debug!(endpoint, drive_id, "peer does not serve the drive");
+                DriveError::Offline {
+                    endpoint: endpoint.to_string(),
+                }
+            }
+            WireError::Node { reason } => DriveError::Io {
                 path: PathBuf::from(endpoint),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("peer serves no drive {drive_id:?}"),
-                ),
+                source: std::io::Error::other(format!("node call failed on the peer: {reason}")),
             },
         }
     }

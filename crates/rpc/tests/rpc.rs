@@ -765,3 +765,61 @@ async fn a_drive_filling_up_mid_write_is_full_on_the_client() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Echoes its operation name and body back; `fail` answers an error.
+#[derive(Debug)]
+struct EchoService;
+
+#[async_trait::async_trait]
+impl strata_rpc::NodeService for EchoService {
+    async fn call(&self, op: &str, body: Bytes) -> Result<Vec<u8>, String> {
+        if op == "fail" {
+            return Err("asked to fail".to_string());
+        }
+        let mut out = op.as_bytes().to_vec();
+        out.push(b':');
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_calls_and_late_drive_registration() {
+    let cluster = Cluster::start(1).await;
+    let peer = cluster.peer(fast_config());
+    let timeout = Duration::from_secs(2);
+    // No node service yet: a node error, not a hang or a transport failure.
+    let early = peer.node_call("echo", b"x".to_vec(), timeout).await.unwrap_err();
+    assert!(matches!(early, RpcError::Node { .. }), "{early:?}");
+    cluster.server.set_node_service(Arc::new(EchoService));
+    let answer = peer.node_call("echo", b"hello".to_vec(), timeout).await.unwrap();
+    assert_eq!(&answer[..], b"echo:hello");
+    let failed = peer.node_call("fail", Vec::new(), timeout).await.unwrap_err();
+    assert!(
+        matches!(&failed, RpcError::Node { reason, .. } if reason == "asked to fail"),
+        "{failed:?}"
+    );
+    // A wrong secret is refused for node calls too.
+    let intruder = Peer::new(
+        &format!("http://{}", cluster.handle.local_addr()),
+        ClusterSecret::derive_from_root_secret("another-secret"),
+        fast_config(),
+    )
+    .unwrap();
+    let refused = intruder.node_call("echo", Vec::new(), timeout).await.unwrap_err();
+    assert!(matches!(refused, RpcError::Unauthorized { .. }), "{refused:?}");
+
+    // Drives registered later are served from then on; until then they are offline.
+    let remote = RemoteDrive::connect(Arc::clone(&peer), &cluster.drive_ids[0])
+        .await
+        .unwrap();
+    cluster.server.set_drives(HashMap::new());
+    let gone = remote.info().await.unwrap_err();
+    assert!(matches!(gone, DriveError::Offline { .. }), "{gone:?}");
+    let drives = HashMap::from([(
+        cluster.drive_ids[0].clone(),
+        cluster.locals[0].clone() as Arc<dyn Drive>,
+    )]);
+    cluster.server.set_drives(drives);
+    remote.info().await.unwrap();
+}
