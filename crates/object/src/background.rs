@@ -14,6 +14,7 @@ use serde::Serialize;
 use strata_drive::{Drive, LocalDrive};
 use tokio::sync::mpsc;
 
+use crate::deployment::DriveLocation;
 use crate::error::{ObjectError, ObjectResult};
 use crate::heal::{HealCounters, HealOptions};
 use crate::layer::ObjectLayer;
@@ -379,6 +380,8 @@ struct Probe {
 
 async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
     let mut probes: Vec<Probe> = Vec::new();
+    // Drives came back after being offline and may have missed writes: heal everything once.
+    let mut returned_pending = false;
     loop {
         tokio::time::sleep(interval).await;
         let Some(layer) = layer.upgrade() else { return };
@@ -397,11 +400,16 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
             if Instant::now() < probe.next {
                 continue;
             }
-            let Some(path) = slot.path.as_deref() else {
-                continue;
+            let was_online = slot.is_online();
+            let check = match &slot.location {
+                DriveLocation::Local { path, .. } => check_local(slot, path).await,
+                DriveLocation::Remote(connector) => check_remote(slot, connector.as_ref()).await,
             };
-            match check_local(slot, path).await {
+            match check {
                 Check::Healthy => {
+                    if !was_online {
+                        returned_pending = true;
+                    }
                     slot.set_online(true);
                     probe.delay = interval;
                 }
@@ -420,23 +428,90 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
             }
             probe.next = Instant::now() + probe.delay;
         }
-        // Drives waiting to be healed get a full heal sequence; one that ended with failures is
-        // retried after a pause rather than in a loop.
-        let any_healing = slots.iter().any(|s| s.is_healing());
+        // Drives waiting to be healed (new or replaced on this node) get a full heal sequence;
+        // one that ended with failures is retried after a pause rather than in a loop.
+        let any_healing = slots
+            .iter()
+            .any(|s| s.is_healing() && matches!(s.location, DriveLocation::Local { .. }));
         let last = layer.heal_status();
         let retry_due = last.finished_unix_secs == 0
             || replaced_any
             || unix_secs_now().saturating_sub(last.finished_unix_secs) >= HEAL_RETRY_PAUSE.as_secs();
-        if any_healing && last.state != HealState::Running && retry_due {
-            let opts = HealOptions {
-                dry_run: false,
-                deep: false,
-            };
-            match layer.start_heal(HealScope::default(), opts) {
-                Ok(status) => tracing::info!(id = status.id, "healing new or replaced drives"),
-                Err(err) => tracing::warn!(%err, "could not start healing new drives"),
-            }
+        let wanted = (any_healing && retry_due) || returned_pending;
+        if !wanted || last.state == HealState::Running {
+            continue;
         }
+        // In a cluster one node heals on behalf of all: whoever gets the deployment-wide job
+        // lock (the others' sequences would only repeat the work).
+        let leader = match &layer.cluster {
+            Some(cluster) => match cluster.may_lead("heal").await {
+                Some(lock) => Some(lock),
+                None => continue,
+            },
+            None => None,
+        };
+        let opts = HealOptions {
+            dry_run: false,
+            deep: false,
+        };
+        match layer.start_heal(HealScope::default(), opts) {
+            Ok(status) => {
+                tracing::info!(
+                    id = status.id,
+                    returned_pending,
+                    "healing new, replaced or returned drives"
+                );
+                returned_pending = false;
+                if let Some(lock) = leader {
+                    // Held until the sequence ends, so no other node starts the same work.
+                    let watched = Arc::downgrade(&layer);
+                    tokio::spawn(async move {
+                        while let Some(layer) = watched.upgrade() {
+                            if layer.heal_status().state != HealState::Running {
+                                break;
+                            }
+                            drop(layer);
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        drop(lock);
+                    });
+                }
+            }
+            Err(err) => tracing::warn!(%err, "could not start healing"),
+        }
+    }
+}
+
+/// How long a probe of a remote drive may take before it counts as failing.
+const REMOTE_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Probes a remote drive: it must answer its healing mark (which also carries the remote
+/// node's healing state to this node's reads). A drive that does not answer is reconnected.
+async fn check_remote(
+    slot: &crate::slot::DriveSlot,
+    connector: &dyn crate::deployment::DriveConnector,
+) -> Check {
+    let current = slot.current();
+    if let Ok(Ok(healing)) = tokio::time::timeout(REMOTE_PROBE_TIMEOUT, current.healing_mark()).await {
+        slot.set_healing(healing);
+        return Check::Healthy;
+    }
+    let drive = match tokio::time::timeout(REMOTE_PROBE_TIMEOUT, connector.connect()).await {
+        Ok(Ok(drive)) => drive,
+        Ok(Err(err)) => return Check::Failing(err.to_string()),
+        Err(_) => return Check::Failing("no answer".to_string()),
+    };
+    if !drive.format().same_position(slot.expected_format()) {
+        return Check::Failing(format!("holds {}", drive.format().describe()));
+    }
+    match tokio::time::timeout(REMOTE_PROBE_TIMEOUT, drive.healing_mark()).await {
+        Ok(Ok(healing)) => {
+            slot.set_healing(healing);
+            slot.replace(drive);
+            Check::Healthy
+        }
+        Ok(Err(err)) => Check::Failing(err.to_string()),
+        Err(_) => Check::Failing("no answer".to_string()),
     }
 }
 

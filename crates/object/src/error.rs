@@ -168,6 +168,13 @@ pub enum ObjectError {
         /// Drives that accepted.
         got: usize,
     },
+    /// The deployment-wide lock on a key or bucket could not be taken from a quorum of nodes
+    /// in time (nodes unreachable, or a long-held lock).
+    #[error("lock on {resource} unavailable: no quorum of nodes granted it in time")]
+    LockUnavailable {
+        /// The locked resource.
+        resource: String,
+    },
     /// Stored data is damaged beyond what parity can repair.
     #[error("object data is corrupt beyond repair: {what}")]
     Corrupt {
@@ -193,7 +200,9 @@ impl ObjectError {
     pub fn is_quorum(&self) -> bool {
         matches!(
             self,
-            ObjectError::ReadQuorum { .. } | ObjectError::WriteQuorum { .. }
+            ObjectError::ReadQuorum { .. }
+                | ObjectError::WriteQuorum { .. }
+                | ObjectError::LockUnavailable { .. }
         )
     }
 }

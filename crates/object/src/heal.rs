@@ -85,7 +85,7 @@ impl ObjectLayer {
         opts: HealOptions,
     ) -> ObjectResult<HealCounters> {
         let set = self.set_for(key);
-        let _guard = self.key_lock(bucket, key).lock().await;
+        let _guard = self.lock_key(bucket, key).await?;
         let mut counters = HealCounters {
             objects_scanned: 1,
             ..HealCounters::default()

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::Hasher;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::future::join_all;
@@ -21,6 +21,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::api::*;
 use crate::background::Background;
+use crate::deployment::{ClusterHooks, DeploymentSpec, DriveLocation, DriveSpec, HeldLock};
 use crate::error::{ObjectError, ObjectResult};
 use crate::names::{check_bucket_name, check_object_key};
 use crate::offline::OfflineDrive;
@@ -31,6 +32,9 @@ use crate::stream::{HealSender, ObjectStream, ReadPlan};
 
 /// Key-lock stripes: locks are striped by key hash so memory stays fixed.
 const KEY_LOCK_STRIPES: usize = 1024;
+/// In a cluster, the bucket list is reloaded from the drives when older than this, even
+/// without a change notice (one a partitioned node missed).
+const BUCKET_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Region reported for buckets created without a location constraint.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
@@ -45,8 +49,17 @@ pub struct ObjectLayer {
     /// the clock steps back.
     last_mod_time_ns: std::sync::Mutex<i64>,
     pub(crate) background: Background,
-    /// Whether `buckets` was loaded from a read quorum of drives.
-    buckets_loaded: std::sync::atomic::AtomicBool,
+    /// When `buckets` was last loaded from a read quorum of drives; `None` until it was.
+    buckets_loaded_at: std::sync::Mutex<Option<Instant>>,
+    /// Multi-node services; `None` on a single node.
+    pub(crate) cluster: Option<Arc<dyn ClusterHooks>>,
+}
+
+/// A held key lock: released when dropped (the cluster lock first, then the local stripe).
+#[derive(Debug)]
+pub(crate) struct KeyGuard<'a> {
+    _cluster: Option<Box<dyn HeldLock>>,
+    _local: tokio::sync::MutexGuard<'a, ()>,
 }
 
 /// An object opened for reading: its metadata, the byte span served, and the lazy body.
@@ -65,7 +78,7 @@ pub struct GetObjectReader {
 }
 
 impl ObjectLayer {
-    /// Opens local drive directories as one deployment, formatting fresh ones.
+    /// Opens local drive directories as one single-node deployment, formatting fresh ones.
     ///
     /// The drives are cut into erasure sets of equal size (the largest divisor of the count
     /// that is at most 16) with MinIO's default parity for that size. A drive that belongs to
@@ -73,7 +86,6 @@ impl ObjectLayer {
     /// (I/O errors) starts offline.
     pub async fn open_local(drives: &[PathBuf]) -> ObjectResult<ObjectLayer> {
         let set_size = set_size_for(drives.len())?;
-        let layout = Layout::default_for_set(set_size)?;
         let mut deployment_id = None;
         // Whether each drive is unformatted now (new, or replacing a lost one).
         let mut fresh = Vec::with_capacity(drives.len());
@@ -98,10 +110,43 @@ impl ObjectLayer {
         }
         let deployment_id = deployment_id.unwrap_or_else(uuid::Uuid::new_v4);
         let deployment_exists = fresh.iter().any(|fresh| !fresh);
-        let mut sets = Vec::new();
-        for (set_idx, paths) in drives.chunks(set_size).enumerate() {
-            let mut slots: Vec<Arc<DriveSlot>> = Vec::with_capacity(set_size);
-            for (drive_idx, path) in paths.iter().enumerate() {
+        let specs: Vec<DriveSpec> = drives
+            .iter()
+            .zip(&fresh)
+            .map(|(path, fresh)| DriveSpec {
+                endpoint: path.display().to_string(),
+                location: DriveLocation::Local {
+                    path: path.clone(),
+                    new_in_existing: *fresh && deployment_exists,
+                },
+            })
+            .collect();
+        let spec = DeploymentSpec {
+            deployment_id,
+            sets: specs.chunks(set_size).map(<[DriveSpec]>::to_vec).collect(),
+        };
+        ObjectLayer::open_deployment(spec, None).await
+    }
+
+    /// Opens a settled deployment: local drives are opened (and formatted into their position
+    /// when empty), remote ones connected. A remote drive that cannot be reached starts offline
+    /// and is connected by the drive monitor once its node answers. `cluster` is the
+    /// multi-node services (locks, notices); `None` for a single node.
+    pub async fn open_deployment(
+        spec: DeploymentSpec,
+        cluster: Option<Arc<dyn ClusterHooks>>,
+    ) -> ObjectResult<ObjectLayer> {
+        let set_size = spec.sets.first().map_or(0, Vec::len);
+        if spec.sets.iter().any(|set| set.len() != set_size) {
+            return Err(ObjectError::InvalidTopology {
+                reason: "erasure sets differ in size".to_string(),
+            });
+        }
+        let layout = Layout::default_for_set(set_size)?;
+        let deployment_id = spec.deployment_id;
+        let mut sets = Vec::with_capacity(spec.sets.len());
+        for (set_idx, drive_specs) in spec.sets.into_iter().enumerate() {
+            let opened = join_all(drive_specs.into_iter().enumerate().map(|(drive_idx, drive)| {
                 let expected = FormatRecord::new_deployment(
                     deployment_id,
                     0,
@@ -110,31 +155,13 @@ impl ObjectLayer {
                     layout.n_data() as u32,
                     layout.n_parity() as u32,
                 );
-                let endpoint = path.display().to_string();
-                let position = set_idx * set_size + drive_idx;
-                let slot = match LocalDrive::open(path.clone(), &expected).await {
-                    Ok(drive) => {
-                        let slot = DriveSlot::new(endpoint, Some(path.clone()), expected, drive, true);
-                        if fresh[position] && deployment_exists {
-                            tracing::warn!(drive = %path.display(), "new drive in an existing deployment; it will be healed");
-                            slot.mark_healing(true).await;
-                        } else if slot.healing_mark().await.unwrap_or(false) {
-                            tracing::warn!(drive = %path.display(), "drive was being healed before the restart");
-                            slot.set_healing(true);
-                        }
-                        slot
-                    }
-                    Err(err @ (DriveError::FormatMismatch { .. } | DriveError::Unformatted { .. })) => {
-                        return Err(err.into());
-                    }
-                    Err(err) => {
-                        tracing::warn!(drive = %path.display(), %err, "drive cannot be opened; starting it offline");
-                        let placeholder = Arc::new(OfflineDrive::new(endpoint.clone(), expected.clone()));
-                        DriveSlot::new(endpoint, Some(path.clone()), expected, placeholder, false)
-                    }
-                };
-                slots.push(Arc::new(slot));
-            }
+                open_slot(drive, expected)
+            }))
+            .await;
+            let slots = opened
+                .into_iter()
+                .map(|slot| slot.map(Arc::new))
+                .collect::<ObjectResult<Vec<Arc<DriveSlot>>>>()?;
             let drives = slots.iter().map(|s| s.clone() as Arc<dyn Drive>).collect();
             sets.push(ErasureSet {
                 drives,
@@ -149,7 +176,8 @@ impl ObjectLayer {
             key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             last_mod_time_ns: std::sync::Mutex::new(0),
             background: Background::new(),
-            buckets_loaded: std::sync::atomic::AtomicBool::new(false),
+            buckets_loaded_at: std::sync::Mutex::new(None),
+            cluster,
         };
         if let Err(err) = layer.load_buckets().await {
             // Serve anyway (health reports the lost quorum); bucket lookups retry the load.
@@ -163,6 +191,21 @@ impl ObjectLayer {
             "object layer ready"
         );
         Ok(layer)
+    }
+
+    /// The slots of drives on this node, keyed by path (what the node serves to its peers).
+    pub fn local_drives(&self) -> HashMap<String, Arc<dyn Drive>> {
+        self.sets
+            .iter()
+            .flat_map(|set| set.slots.iter())
+            .filter_map(|slot| match &slot.location {
+                DriveLocation::Local { path, .. } => Some((
+                    path.to_string_lossy().into_owned(),
+                    slot.clone() as Arc<dyn Drive>,
+                )),
+                DriveLocation::Remote(_) => None,
+            })
+            .collect()
     }
 
     /// The deployment id (shared by every drive's format record).
@@ -212,12 +255,23 @@ impl ObjectLayer {
         &self.sets[idx]
     }
 
-    pub(crate) fn key_lock(&self, bucket: &str, key: &str) -> &Mutex<()> {
+    /// Takes the lock on one key's versions: this node's stripe, and in a cluster the
+    /// deployment-wide lock too (bounded wait; `LockUnavailable` without a quorum of nodes).
+    pub(crate) async fn lock_key(&self, bucket: &str, key: &str) -> ObjectResult<KeyGuard<'_>> {
         let mut hasher = SipHasher13::new_with_keys(1, 2);
         hasher.write(bucket.as_bytes());
         hasher.write_u8(0);
         hasher.write(key.as_bytes());
-        &self.key_locks[(hasher.finish() % KEY_LOCK_STRIPES as u64) as usize]
+        let stripe = &self.key_locks[(hasher.finish() % KEY_LOCK_STRIPES as u64) as usize];
+        let local = stripe.lock().await;
+        let cluster = match &self.cluster {
+            Some(cluster) => Some(cluster.lock(&format!("object/{bucket}/{key}")).await?),
+            None => None,
+        };
+        Ok(KeyGuard {
+            _cluster: cluster,
+            _local: local,
+        })
     }
 
     /// A modification time for a new version: now, but never at or before the last one.
@@ -288,8 +342,7 @@ impl ObjectLayer {
                 buckets.insert(name, rec);
             }
         }
-        self.buckets_loaded
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        *lock_std(&self.buckets_loaded_at) = Some(Instant::now());
         Ok(())
     }
 
@@ -303,9 +356,16 @@ impl ObjectLayer {
             .collect()
     }
 
-    /// Loads the bucket list if it could not be loaded before (quorum was missing).
+    /// Loads the bucket list if it could not be loaded before (quorum was missing), or, in a
+    /// cluster, when it is older than [`BUCKET_CACHE_TTL`] (a backstop for change notices a
+    /// partitioned node missed).
     async fn ensure_buckets_loaded(&self) -> ObjectResult<()> {
-        if !self.buckets_loaded.load(std::sync::atomic::Ordering::SeqCst) {
+        let loaded_at = *lock_std(&self.buckets_loaded_at);
+        let stale = match loaded_at {
+            None => true,
+            Some(at) => self.cluster.is_some() && at.elapsed() > BUCKET_CACHE_TTL,
+        };
+        if stale {
             self.load_buckets().await?;
         }
         Ok(())
@@ -313,19 +373,91 @@ impl ObjectLayer {
 
     async fn bucket_record(&self, bucket: &str) -> ObjectResult<BucketRecord> {
         self.ensure_buckets_loaded().await?;
-        self.buckets
-            .read()
-            .await
-            .get(bucket)
-            .cloned()
-            .ok_or_else(|| ObjectError::NoSuchBucket {
-                bucket: bucket.to_string(),
-            })
+        if let Some(rec) = self.buckets.read().await.get(bucket).cloned() {
+            return Ok(rec);
+        }
+        // Another node may have created it moments ago: ask the drives before saying no.
+        if self.cluster.is_some() {
+            self.reload_bucket(bucket).await?;
+            if let Some(rec) = self.buckets.read().await.get(bucket).cloned() {
+                return Ok(rec);
+            }
+        }
+        Err(ObjectError::NoSuchBucket {
+            bucket: bucket.to_string(),
+        })
+    }
+
+    /// Re-reads one bucket's record from a read quorum of drives into the cache (another node
+    /// created, changed or deleted it).
+    pub async fn reload_bucket(&self, bucket: &str) -> ObjectResult<()> {
+        let slots = self
+            .sets
+            .iter()
+            .flat_map(|s| s.slots.iter())
+            .filter(|slot| !slot.is_healing());
+        let answers = join_all(slots.map(|slot| slot.meta_get(Table::Buckets, bucket.as_bytes()))).await;
+        let mut n_answered = 0;
+        let mut counts: Vec<(Vec<u8>, usize)> = Vec::new();
+        let mut n_absent = 0;
+        for answer in answers.into_iter().flatten() {
+            n_answered += 1;
+            match answer {
+                None => n_absent += 1,
+                Some(value) => match counts.iter_mut().find(|(v, _)| v[..] == value[..]) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((value.to_vec(), 1)),
+                },
+            }
+        }
+        let quorum = self.sets.iter().map(|s| s.read_quorum()).min().unwrap_or(1);
+        if n_answered < quorum {
+            return Err(ObjectError::ReadQuorum {
+                needed: quorum,
+                got: n_answered,
+            });
+        }
+        counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        let agreed = counts
+            .into_iter()
+            .next()
+            .filter(|(_, n)| *n >= quorum && *n > n_absent)
+            .map(|(value, _)| record::decode::<BucketRecord>(&value))
+            .transpose()?;
+        let mut buckets = self.buckets.write().await;
+        match agreed {
+            Some(rec) => {
+                buckets.insert(bucket.to_string(), rec);
+            }
+            None => {
+                buckets.remove(bucket);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the deployment-wide lock on a bucket's record (cluster only).
+    async fn lock_bucket(&self, bucket: &str) -> ObjectResult<Option<Box<dyn HeldLock>>> {
+        match &self.cluster {
+            Some(cluster) => Ok(Some(cluster.lock(&format!("bucket/{bucket}")).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Tells the other nodes that a bucket changed (cluster only).
+    async fn announce_bucket_change(&self, bucket: &str) {
+        if let Some(cluster) = &self.cluster {
+            cluster.bucket_changed(bucket).await;
+        }
     }
 
     /// Creates a bucket.
     pub async fn make_bucket(&self, bucket: &str, opts: MakeBucketOptions) -> ObjectResult<()> {
         check_bucket_name(bucket)?;
+        let _lock = self.lock_bucket(bucket).await?;
+        if self.cluster.is_some() {
+            self.reload_bucket(bucket).await?;
+        }
         self.ensure_buckets_loaded().await?;
         let mut buckets = self.buckets.write().await;
         if buckets.contains_key(bucket) {
@@ -353,12 +485,18 @@ impl ObjectLayer {
         })
         .await?;
         buckets.insert(bucket.to_string(), rec);
+        drop(buckets);
+        self.announce_bucket_change(bucket).await;
         Ok(())
     }
 
     /// Deletes a bucket: only when it holds no versions and no uploads, unless `force`, which
     /// removes everything in it.
     pub async fn delete_bucket(&self, bucket: &str, force: bool) -> ObjectResult<()> {
+        let _lock = self.lock_bucket(bucket).await?;
+        if self.cluster.is_some() {
+            self.reload_bucket(bucket).await?;
+        }
         self.ensure_buckets_loaded().await?;
         let mut buckets = self.buckets.write().await;
         if !buckets.contains_key(bucket) {
@@ -399,6 +537,7 @@ impl ObjectLayer {
             .await?;
         buckets.remove(bucket);
         drop(buckets);
+        self.announce_bucket_change(bucket).await;
         // Configuration blobs go with the bucket (best effort: a leftover is invisible).
         for drive in self.all_drives() {
             if let Ok(entries) = set::scan_all(drive.as_ref(), Table::BucketConfig, &prefix).await {
@@ -474,6 +613,10 @@ impl ObjectLayer {
 
     /// Sets a bucket's versioning state (Unversioned cannot be set back once versioned).
     pub async fn set_bucket_versioning(&self, bucket: &str, state: VersioningState) -> ObjectResult<()> {
+        let _lock = self.lock_bucket(bucket).await?;
+        if self.cluster.is_some() {
+            self.reload_bucket(bucket).await?;
+        }
         self.ensure_buckets_loaded().await?;
         let mut buckets = self.buckets.write().await;
         let Some(rec) = buckets.get(bucket) else {
@@ -501,15 +644,20 @@ impl ObjectLayer {
         })
         .await?;
         buckets.insert(bucket.to_string(), rec);
+        drop(buckets);
+        self.announce_bucket_change(bucket).await;
         Ok(())
     }
 
     /// Stores a named configuration blob for a bucket (policy, lifecycle, ...).
     pub async fn put_bucket_config(&self, bucket: &str, name: &str, blob: Bytes) -> ObjectResult<()> {
+        let _lock = self.lock_bucket(bucket).await?;
         self.bucket_record(bucket).await?;
         let key = record::bucket_config_key(bucket, name);
         self.commit_everywhere(|| vec![MetaOp::put(Table::BucketConfig, key.clone(), blob.to_vec())])
-            .await
+            .await?;
+        self.announce_bucket_change(bucket).await;
+        Ok(())
     }
 
     /// Reads a named configuration blob; `None` when never set.
@@ -539,10 +687,13 @@ impl ObjectLayer {
 
     /// Removes a named configuration blob.
     pub async fn delete_bucket_config(&self, bucket: &str, name: &str) -> ObjectResult<()> {
+        let _lock = self.lock_bucket(bucket).await?;
         self.bucket_record(bucket).await?;
         let key = record::bucket_config_key(bucket, name);
         self.commit_everywhere(|| vec![MetaOp::delete(Table::BucketConfig, key.clone())])
-            .await
+            .await?;
+        self.announce_bucket_change(bucket).await;
+        Ok(())
     }
 
     // ---------------------------------------------------------------- objects
@@ -568,7 +719,7 @@ impl ObjectLayer {
         };
         let etag = part.etag.clone();
         let parts = if data.size == 0 { Vec::new() } else { vec![part] };
-        let _guard = self.key_lock(bucket, key).lock().await;
+        let _guard = self.lock_key(bucket, key).await?;
         self.commit_version(
             bucket,
             key,
@@ -725,6 +876,10 @@ impl ObjectLayer {
                 needed: set.write_quorum(),
                 got: n_ok,
             });
+        }
+        if n_ok < set.n_drives() {
+            // Acknowledged with some drives missing: queue the key so they catch up.
+            self.hint_heal(bucket, key);
         }
         // The replaced null versions' data is unreachable now.
         let replaced = results
@@ -919,7 +1074,7 @@ impl ObjectLayer {
             VersioningState::Unversioned => self.delete_version(bucket, key, set, None).await,
             VersioningState::Enabled | VersioningState::Suspended => {
                 let version_id = (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
-                let _guard = self.key_lock(bucket, key).lock().await;
+                let _guard = self.lock_key(bucket, key).await?;
                 let mod_time_ns = self.next_mod_time_ns();
                 let distribution = set.distribution(key);
                 let marker = VersionRecord {
@@ -961,7 +1116,7 @@ impl ObjectLayer {
         set: &ErasureSet,
         wanted: Option<uuid::Uuid>,
     ) -> ObjectResult<DeleteResult> {
-        let _guard = self.key_lock(bucket, key).lock().await;
+        let _guard = self.lock_key(bucket, key).await?;
         let per_drive = set.scan_versions(bucket, key).await;
         let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
         if n_answered < set.write_quorum() {
@@ -1073,6 +1228,91 @@ impl ObjectLayer {
 
 /// Erasure set size for `n_drives` drives: all of them up to 16, else the largest divisor
 /// that is at most 16 (and at least 2).
+/// How long opening waits for a remote drive before starting it offline (the monitor keeps
+/// trying).
+const REMOTE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens one drive position: a local directory is opened (formatted into the position when
+/// empty; marked healing when it is new in an existing deployment), a remote drive connected
+/// and its position and healing state checked. Unreachable or failing drives start offline; a
+/// drive that belongs elsewhere stops the start.
+async fn open_slot(spec: DriveSpec, expected: FormatRecord) -> ObjectResult<DriveSlot> {
+    let endpoint = spec.endpoint;
+    let offline = |location: DriveLocation| {
+        let placeholder = Arc::new(OfflineDrive::new(endpoint.clone(), expected.clone()));
+        DriveSlot::new(endpoint.clone(), location, expected.clone(), placeholder, false)
+    };
+    match &spec.location {
+        DriveLocation::Local {
+            path,
+            new_in_existing,
+        } => match LocalDrive::open(path.clone(), &expected).await {
+            Ok(drive) => {
+                let slot = DriveSlot::new(
+                    endpoint.clone(),
+                    spec.location.clone(),
+                    expected.clone(),
+                    drive,
+                    true,
+                );
+                if *new_in_existing {
+                    tracing::warn!(drive = %path.display(), "new drive in an existing deployment; it will be healed");
+                    slot.mark_healing(true).await;
+                } else if slot.healing_mark().await.unwrap_or(false) {
+                    tracing::warn!(drive = %path.display(), "drive was being healed before the restart");
+                    slot.set_healing(true);
+                }
+                Ok(slot)
+            }
+            Err(err @ (DriveError::FormatMismatch { .. } | DriveError::Unformatted { .. })) => {
+                Err(err.into())
+            }
+            Err(err) => {
+                tracing::warn!(drive = %path.display(), %err, "drive cannot be opened; starting it offline");
+                Ok(offline(spec.location.clone()))
+            }
+        },
+        DriveLocation::Remote(connector) => {
+            match tokio::time::timeout(REMOTE_CONNECT_TIMEOUT, connector.connect()).await {
+                Ok(Ok(drive)) if drive.format().same_position(&expected) => {
+                    let healing = drive.healing_mark().await;
+                    let slot = DriveSlot::new(
+                        endpoint.clone(),
+                        spec.location.clone(),
+                        expected.clone(),
+                        drive,
+                        true,
+                    );
+                    slot.set_healing(healing.unwrap_or(false));
+                    Ok(slot)
+                }
+                Ok(Ok(drive)) => Err(ObjectError::InvalidTopology {
+                    reason: format!(
+                        "remote drive {endpoint} holds {}, expected {}",
+                        drive.format().describe(),
+                        expected.describe()
+                    ),
+                }),
+                Ok(Err(err)) => {
+                    tracing::info!(drive = %endpoint, %err, "remote drive not reachable yet; starting it offline");
+                    Ok(offline(spec.location.clone()))
+                }
+                Err(_) => {
+                    tracing::info!(drive = %endpoint, "remote drive did not answer in time; starting it offline");
+                    Ok(offline(spec.location.clone()))
+                }
+            }
+        }
+    }
+}
+
+fn lock_std<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 fn set_size_for(n_drives: usize) -> ObjectResult<usize> {
     if n_drives < strata_erasure::SET_DRIVES_MIN {
         return Err(ObjectError::InvalidTopology {

@@ -31,6 +31,7 @@
 
 mod api;
 mod background;
+mod deployment;
 mod error;
 mod heal;
 mod layer;
@@ -48,6 +49,7 @@ pub use api::*;
 pub use background::{
     BackgroundConfig, DriveStatus, HealScope, HealSequenceStatus, HealState, ScannerStatus,
 };
+pub use deployment::{ClusterHooks, DeploymentSpec, DriveConnector, DriveLocation, DriveSpec, HeldLock};
 pub use error::{ObjectError, ObjectResult};
 pub use heal::{HealCounters, HealOptions};
 pub use layer::{DEFAULT_REGION, GetObjectReader, ObjectLayer};

@@ -186,7 +186,7 @@ impl ObjectLayer {
         };
         let part_key = record::part_key(upload_id, part_number);
         let value = record::encode(&rec);
-        let _guard = self.key_lock(bucket, key).lock().await;
+        let _guard = self.lock_key(bucket, key).await?;
         // The upload may have been completed or aborted while the data streamed in.
         if let Err(err) = self.upload_record(set, bucket, key, upload_id).await {
             if let Some(dir) = data.data_dir {
@@ -424,7 +424,7 @@ impl ObjectLayer {
             return Err(ObjectError::InvalidPartOrder);
         }
         let set = self.set_for(key);
-        let _guard = self.key_lock(bucket, key).lock().await;
+        let _guard = self.lock_key(bucket, key).await?;
         let upload = self.upload_record(set, bucket, key, upload_id).await?;
         let uploaded = self.resolved_parts(set, upload_id).await?;
         let mut chosen: Vec<PartRecordRef> = Vec::with_capacity(parts.len());
@@ -517,7 +517,7 @@ impl ObjectLayer {
         self.bucket_info(bucket).await?;
         check_object_key(key)?;
         let set = self.set_for(key);
-        let _guard = self.key_lock(bucket, key).lock().await;
+        let _guard = self.lock_key(bucket, key).await?;
         self.upload_record(set, bucket, key, upload_id).await?;
         let parts = self.resolved_parts(set, upload_id).await.unwrap_or_default();
         self.drop_upload_records(set, bucket, key, upload_id).await;

@@ -9,11 +9,12 @@
 //!
 //! **Invariant:** a slot never holds a drive whose format record is for another position.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+
+use crate::deployment::DriveLocation;
 use bytes::Bytes;
 use strata_drive::{
     DataDirEntry, DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp,
@@ -24,8 +25,9 @@ use strata_drive::{
 #[derive(Debug)]
 pub struct DriveSlot {
     endpoint: String,
-    /// Where a local drive lives, so the monitor can reopen or reformat it.
-    pub path: Option<PathBuf>,
+    /// Where the drive lives: a local directory the monitor can reopen or reformat, or a
+    /// remote drive it can reconnect.
+    pub location: DriveLocation,
     expected: FormatRecord,
     inner: RwLock<Arc<dyn Drive>>,
     online: AtomicBool,
@@ -39,14 +41,14 @@ impl DriveSlot {
     /// A slot holding `drive` (online unless `online` is false).
     pub fn new(
         endpoint: String,
-        path: Option<PathBuf>,
+        location: DriveLocation,
         expected: FormatRecord,
         drive: Arc<dyn Drive>,
         online: bool,
     ) -> Self {
         DriveSlot {
             endpoint,
-            path,
+            location,
             expected,
             inner: RwLock::new(drive),
             online: AtomicBool::new(online),
@@ -134,19 +136,25 @@ impl DriveSlot {
         if let Err(err) = &result
             && is_drive_failure(err)
         {
-            self.n_io_errors.fetch_add(1, Ordering::Relaxed);
+            if !matches!(err, DriveError::Offline { .. }) {
+                self.n_io_errors.fetch_add(1, Ordering::Relaxed);
+            }
             self.set_online(false);
         }
         result
     }
 }
 
-/// Whether an error means the drive itself is failing (as opposed to "not found" or "corrupt
-/// item", which are about one piece of data).
+/// Whether an error means the drive itself is failing or unreachable (as opposed to "not
+/// found" or "corrupt item", which are about one piece of data). `Offline` comes from remote
+/// drives whose node did not answer: later calls fail fast until the monitor reaches it again.
 fn is_drive_failure(err: &DriveError) -> bool {
     matches!(
         err,
-        DriveError::Io { .. } | DriveError::MetaStore { .. } | DriveError::Unformatted { .. }
+        DriveError::Io { .. }
+            | DriveError::MetaStore { .. }
+            | DriveError::Unformatted { .. }
+            | DriveError::Offline { .. }
     )
 }
 

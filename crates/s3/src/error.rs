@@ -163,7 +163,9 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
             "Part number must be an integer between 1 and 10000, inclusive",
         ),
         ObjectError::InvalidRequest { reason } => S3Error::with_message(S3ErrorCode::InvalidRequest, *reason),
-        ObjectError::ReadQuorum { .. } | ObjectError::WriteQuorum { .. } => {
+        ObjectError::ReadQuorum { .. }
+        | ObjectError::WriteQuorum { .. }
+        | ObjectError::LockUnavailable { .. } => {
             tracing::warn!(request_id = request_id_logged, error = %err, "quorum not available");
             S3Error::with_message(
                 S3ErrorCode::SlowDown,
@@ -400,6 +402,13 @@ mod tests {
     fn availability_and_internal_errors() {
         check(ObjectError::ReadQuorum { needed: 2, got: 1 }, "SlowDown", 503);
         check(ObjectError::WriteQuorum { needed: 3, got: 1 }, "SlowDown", 503);
+        check(
+            ObjectError::LockUnavailable {
+                resource: "bucket/key".into(),
+            },
+            "SlowDown",
+            503,
+        );
         let corrupt = ObjectError::Corrupt {
             what: "secret internal detail".into(),
         };
