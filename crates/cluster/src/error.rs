@@ -19,4 +19,10 @@ pub enum ClusterError {
         /// The resource.
         resource: String,
     },
+    /// A lock request or response from a peer could not be decoded.
+    #[error("malformed lock message: {reason}")]
+    MalformedLockMessage {
+        /// What the decoder reported.
+        reason: String,
+    },
 }
