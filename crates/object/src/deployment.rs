@@ -57,12 +57,10 @@ pub struct DeploymentSpec {
     pub sets: Vec<Vec<DriveSpec>>,
 }
 
-/// A distributed lock held on behalf of the layer; dropping it releases the lock.
-pub trait HeldLock: Send + Sync + Debug {
-    /// Whether the lock may have been lost (refreshes failed to reach a quorum of nodes); work
-    /// under a lost lock must not be acknowledged.
-    fn is_lost(&self) -> bool;
-}
+/// A distributed lock held on behalf of the layer; dropping it releases the lock. The holder
+/// refreshes it while held; a holder cut off from the quorum for longer than the lock's expiry
+/// may lose it (see the cluster crate's lock module for the limits).
+pub trait HeldLock: Send + Sync + Debug {}
 
 /// Services of a multi-node deployment.
 #[async_trait]

@@ -216,6 +216,16 @@ impl ObjectLayer {
     /// Whether the deployment can read and write: drives believed online against each set's
     /// quorums.
     pub async fn health(&self) -> Health {
+        self.health_counting(|_| true)
+    }
+
+    /// The health the deployment would have without this node's drives: whether taking this
+    /// node down for maintenance keeps every set's write quorum.
+    pub async fn health_without_this_node(&self) -> Health {
+        self.health_counting(|slot| matches!(slot.location, DriveLocation::Remote(_)))
+    }
+
+    fn health_counting(&self, counts: impl Fn(&DriveSlot) -> bool) -> Health {
         let mut health = Health {
             write_quorum: true,
             read_quorum: true,
@@ -223,7 +233,7 @@ impl ObjectLayer {
             n_drives: 0,
         };
         for set in &self.sets {
-            let n_online = set.slots.iter().filter(|s| s.is_online()).count();
+            let n_online = set.slots.iter().filter(|s| s.is_online() && counts(s)).count();
             health.n_drives += set.n_drives();
             health.n_drives_online += n_online;
             health.write_quorum &= n_online >= set.write_quorum();

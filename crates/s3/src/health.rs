@@ -1,6 +1,9 @@
 //! Unauthenticated health routes, answered before any S3 operation is resolved:
-//! `GET|HEAD /health/live` (the process serves HTTP) and `GET|HEAD /health/ready` or `/healthz`
-//! (every erasure set has write quorum).
+//! `GET|HEAD /health/live` (the process serves HTTP), `GET|HEAD /health/ready` or `/healthz`
+//! (this node can serve: every erasure set has write quorum of drives it reaches), and
+//! `GET|HEAD /health/cluster` (the whole deployment has write quorum; with
+//! `?maintenance=true`, whether it would still have it without this node's drives — "is it
+//! safe to take this node down?").
 //!
 //! Invariant: these routes reveal nothing but the status code and a one-word body.
 
@@ -17,6 +20,8 @@ pub const LIVE_PATH: &str = "/health/live";
 pub const READY_PATH: &str = "/health/ready";
 /// Kubernetes-style alias of the readiness probe.
 pub const HEALTHZ_PATH: &str = "/healthz";
+/// Path of the deployment-wide probe.
+pub const CLUSTER_PATH: &str = "/health/cluster";
 
 /// The health routes.
 pub struct HealthRoute {
@@ -31,7 +36,8 @@ impl HealthRoute {
 }
 
 pub(crate) fn is_health_request(method: &Method, path: &str) -> bool {
-    (method == Method::GET || method == Method::HEAD) && matches!(path, LIVE_PATH | READY_PATH | HEALTHZ_PATH)
+    (method == Method::GET || method == Method::HEAD)
+        && matches!(path, LIVE_PATH | READY_PATH | HEALTHZ_PATH | CLUSTER_PATH)
 }
 
 #[async_trait::async_trait]
@@ -52,10 +58,14 @@ impl S3Route for HealthRoute {
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let ready = if req.uri.path() == LIVE_PATH {
-            true
-        } else {
-            self.layer.health().await.write_quorum
+        let maintenance = req
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|pair| pair == "maintenance=true"));
+        let ready = match req.uri.path() {
+            LIVE_PATH => true,
+            CLUSTER_PATH if maintenance => self.layer.health_without_this_node().await.write_quorum,
+            _ => self.layer.health().await.write_quorum,
         };
         let (status, text) = if ready {
             (StatusCode::OK, "ok\n")
@@ -84,6 +94,7 @@ mod tests {
         assert!(is_health_request(&Method::GET, "/health/live"));
         assert!(is_health_request(&Method::HEAD, "/health/ready"));
         assert!(is_health_request(&Method::GET, "/healthz"));
+        assert!(is_health_request(&Method::GET, "/health/cluster"));
         assert!(!is_health_request(&Method::PUT, "/healthz"));
         assert!(!is_health_request(&Method::GET, "/health/other"));
         assert!(!is_health_request(&Method::GET, "/healthz/key"));

@@ -51,7 +51,7 @@ mod service;
 pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, HEAL_PATH, INFO_PATH};
 pub use auth::{RootAuth, RootCredentials};
 pub use error::{FrontDoorError, map_object_error};
-pub use health::HealthRoute;
+pub use health::{HealthRoute, LIVE_PATH};
 pub use op_slot::{OperationSlot, RecordingAccess};
 pub use service::{FrontDoorConfig, RequestId, StrataS3, build_service};
 

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
 use strata_cluster::ellipsis;
+use strata_cluster::topology::Topology;
 
 /// Default listen address (loopback only: exposing the server is a deliberate choice).
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
@@ -70,7 +71,10 @@ pub struct ServerArgs {
     /// Observability: log level, metrics auth, audit targets.
     #[command(flatten)]
     pub obs: crate::obs_config::ObsArgs,
-    /// Drive directories; `{1...4}` ellipses expand [default: ./data/disk{1...4}].
+    /// Drives: local directories (one node), or `http://HOST:PORT/PATH` URLs of every node's
+    /// drives (a distributed deployment; every node gets the same list). `{1...4}` ellipses
+    /// expand; when every argument has one, each argument is a pool [default:
+    /// ./data/disk{1...4}].
     pub drives: Vec<String>,
 }
 
@@ -82,6 +86,8 @@ pub struct FileConfig {
     pub region: Option<String>,
     pub domain: Option<String>,
     pub drives: Option<Vec<String>>,
+    /// Pools, each a list of drive arguments (instead of `drives`).
+    pub pools: Option<Vec<Vec<String>>>,
     pub root_user: Option<String>,
     pub root_password: Option<String>,
     pub log_format: Option<LogFormat>,
@@ -104,7 +110,8 @@ pub struct Settings {
     pub address: String,
     pub region: String,
     pub domain: Option<String>,
-    pub drives: Vec<PathBuf>,
+    /// Drive arguments of each pool, unexpanded (the topology expands and checks them).
+    pub pools: Vec<Vec<String>>,
     pub root_user: Option<String>,
     pub root_password: Option<String>,
     pub log_format: LogFormat,
@@ -123,17 +130,22 @@ pub fn resolve(
     env_root_user: Option<String>,
     env_root_password: Option<String>,
 ) -> anyhow::Result<Settings> {
-    let drive_args = if !args.drives.is_empty() {
-        args.drives
+    let pools = if !args.drives.is_empty() {
+        Topology::pools_from_args(&args.drives)
+    } else if let Some(pools) = file.pools.filter(|p| !p.is_empty()) {
+        if file.drives.is_some() {
+            anyhow::bail!("the config file sets both `drives` and `pools`; use one");
+        }
+        pools
     } else if let Some(d) = file.drives.filter(|d| !d.is_empty()) {
-        d
+        Topology::pools_from_args(&d)
     } else {
-        vec![DEFAULT_DRIVES.to_owned()]
+        vec![vec![DEFAULT_DRIVES.to_owned()]]
     };
-    let drives = ellipsis::expand_all(&drive_args)?
-        .into_iter()
-        .map(PathBuf::from)
-        .collect();
+    for arg in pools.iter().flatten() {
+        // Typos in ellipses fail here, with the argument named.
+        ellipsis::expand(arg)?;
+    }
     Ok(Settings {
         address: non_empty(args.address)
             .or(non_empty(file.address))
@@ -142,7 +154,7 @@ pub fn resolve(
             .or(non_empty(file.region))
             .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
         domain: non_empty(args.domain).or(non_empty(file.domain)),
-        drives,
+        pools,
         root_user: non_empty(env_root_user).or(non_empty(file.root_user)),
         root_password: non_empty(env_root_password).or(non_empty(file.root_password)),
         log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
@@ -171,8 +183,7 @@ mod tests {
         let s = resolve(args(None, &[]), FileConfig::default(), None, None).unwrap();
         assert_eq!(s.address, DEFAULT_ADDRESS);
         assert_eq!(s.region, DEFAULT_REGION);
-        assert_eq!(s.drives.len(), 4);
-        assert_eq!(s.drives[0], PathBuf::from("./data/disk1"));
+        assert_eq!(s.pools, [[DEFAULT_DRIVES]]);
         assert_eq!(s.log_format, LogFormat::Text);
         assert!(s.root_user.is_none());
     }
@@ -197,7 +208,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.address, "127.0.0.1:1");
         assert_eq!(s.region, "eu-west-1");
-        assert_eq!(s.drives, ["/c1", "/c2", "/c3", "/c4"].map(PathBuf::from));
+        assert_eq!(s.pools, [["/c{1...4}"]]);
         assert_eq!(s.root_user.as_deref(), Some("envuser"));
         assert_eq!(s.root_password.as_deref(), Some("filepassword"));
         assert_eq!(s.log_format, LogFormat::Json);
@@ -211,6 +222,13 @@ mod tests {
         assert_eq!(f.obs.audit_file, Some(PathBuf::from("/a.log")));
         let f: FileConfig = toml::from_str("log_format = \"json\"\ndrives = [\"/d{1...4}\"]").unwrap();
         assert_eq!(f.log_format, Some(LogFormat::Json));
+        let f: FileConfig = toml::from_str(
+            "pools = [[\"http://n1:9000/d{1...4}\", \"http://n2:9000/d{1...4}\"], [\"http://n{3...4}:9000/d{1...4}\"]]",
+        )
+        .unwrap();
+        let s = resolve(args(None, &[]), f, None, None).unwrap();
+        assert_eq!(s.pools.len(), 2);
+        assert_eq!(s.pools[0].len(), 2);
     }
 
     #[test]

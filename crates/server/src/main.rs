@@ -12,10 +12,13 @@ mod credentials;
 mod obs_config;
 mod serve;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use strata_cluster::topology::{LocalAddr, Topology};
 
 use crate::config::{Cli, Command, FileConfig, LogFormat, Settings};
 use crate::credentials::Origin;
@@ -85,26 +88,80 @@ fn run() -> anyhow::Result<()> {
 }
 
 async fn server(settings: Settings) -> anyhow::Result<()> {
-    let first_drive = settings.drives.first().context("no drives given")?;
-    let creds = credentials::resolve(
-        settings.root_user.clone(),
-        settings.root_password.clone(),
-        &credentials::credentials_dir(first_drive),
-    )?;
-    let root = strata_s3::RootCredentials::new(&creds.access_key, &creds.secret_key)?;
-
-    for d in &settings.drives {
+    let local_addr = LocalAddr::parse(&settings.address)?;
+    let topology =
+        Topology::from_pools(&settings.pools, &local_addr).context("reading the drive arguments")?;
+    let local_drives: Vec<PathBuf> = topology
+        .drives()
+        .filter(|(_, _, _, d)| d.is_local)
+        .map(|(_, _, _, d)| PathBuf::from(&d.path))
+        .collect();
+    for d in &local_drives {
         // A drive that cannot be created is left to the object layer, which serves while
         // quorum holds and reports the drive offline.
         if let Err(e) = std::fs::create_dir_all(d) {
             tracing::warn!(drive = %d.display(), error = %e, "cannot create drive directory");
         }
     }
-    let layer = Arc::new(
-        strata_object::ObjectLayer::open_local(&settings.drives)
-            .await
-            .context("opening the drives")?,
-    );
+    let first_drive = local_drives.first().context("no drives given")?;
+    if topology.is_distributed() && (settings.root_user.is_none() || settings.root_password.is_none()) {
+        anyhow::bail!(
+            "a distributed deployment needs the same root credentials on every node: set STRATA_ROOT_USER and STRATA_ROOT_PASSWORD (or root_user/root_password in the config file)"
+        );
+    }
+    let creds = credentials::resolve(
+        settings.root_user.clone(),
+        settings.root_password.clone(),
+        &credentials::credentials_dir(first_drive),
+    )?;
+    let root = strata_s3::RootCredentials::new(&creds.access_key, &creds.secret_key)?;
+    let listener = tokio::net::TcpListener::bind(&settings.address)
+        .await
+        .with_context(|| format!("binding {}", settings.address))?;
+    let local = listener.local_addr()?;
+
+    let (frontend, layer, serving) = if topology.is_distributed() {
+        if topology.pools.len() > 1 {
+            anyhow::bail!(
+                "{} pools given: this version runs one pool per deployment (pool expansion is not implemented yet)",
+                topology.pools.len()
+            );
+        }
+        let secret = strata_rpc::ClusterSecret::derive_from_root_secret(&creds.secret_key);
+        let node = strata_cluster::node::ClusterNode::new(Arc::new(topology), secret.clone())?;
+        let rpc = Arc::new(strata_rpc::RpcServer::new(secret, HashMap::new()));
+        rpc.set_node_service(node.clone());
+        let frontend = serve::Frontend::new(Some(rpc.clone()));
+        // Serve RPC (and "starting" answers) while the deployment settles: peers need this
+        // node's status to settle too.
+        let mut serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend)));
+        tracing::info!(address = %local, nodes = node.topology().nodes().len(), "waiting for the deployment to settle");
+        let spec = tokio::select! {
+            spec = node.settle() => spec?,
+            served = &mut serving => {
+                // Stopped (signal) before the deployment settled.
+                return served.context("the HTTP server task failed")?;
+            }
+        };
+        let hooks: Arc<dyn strata_object::ClusterHooks> = node.clone();
+        let layer = Arc::new(
+            strata_object::ObjectLayer::open_deployment(spec, Some(hooks))
+                .await
+                .context("opening the drives")?,
+        );
+        node.attach_layer(&layer);
+        rpc.set_drives(layer.local_drives());
+        (frontend, layer, serving)
+    } else {
+        let layer = Arc::new(
+            strata_object::ObjectLayer::open_local(&local_drives)
+                .await
+                .context("opening the drives")?,
+        );
+        let frontend = serve::Frontend::new(None);
+        let serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend)));
+        (frontend, layer, serving)
+    };
     layer.start_background(strata_object::BackgroundConfig::default());
     let front = strata_s3::FrontDoorConfig {
         region: settings.region.clone(),
@@ -113,14 +170,11 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
     let obs = observability(&settings, &layer, &creds, front.domains.clone())?;
-    let listener = tokio::net::TcpListener::bind(&settings.address)
-        .await
-        .with_context(|| format!("binding {}", settings.address))?;
-    let local = listener.local_addr()?;
-    print_banner(&settings, local, &creds);
-    tracing::info!(address = %local, region = %settings.region, n_drives = settings.drives.len(), "serving S3");
+    frontend.open(serve::App { service, obs });
+    print_banner(&settings, local, &creds, layer.drive_statuses().len());
+    tracing::info!(address = %local, region = %settings.region, n_drives = local_drives.len(), "serving S3");
 
-    let served = serve::run(listener, service, obs).await;
+    let served = serving.await.context("the HTTP server task failed")?;
     layer.shutdown().await;
     tracing::info!("object layer shut down");
     served
@@ -173,7 +227,12 @@ fn virtual_host_domains(domain: Option<&str>, address: &str) -> Vec<String> {
     out
 }
 
-fn print_banner(settings: &Settings, local: std::net::SocketAddr, creds: &credentials::Resolved) {
+fn print_banner(
+    settings: &Settings,
+    local: std::net::SocketAddr,
+    creds: &credentials::Resolved,
+    n_drives: usize,
+) {
     let endpoint = format!("http://{local}");
     let mut out = String::new();
     out.push_str(&format!("Strata {} serving S3\n", env!("CARGO_PKG_VERSION")));
@@ -184,7 +243,7 @@ fn print_banner(settings: &Settings, local: std::net::SocketAddr, creds: &creden
             "  Domain:     {d} (virtual-host style: http://BUCKET.{d})\n"
         ));
     }
-    out.push_str(&format!("  Drives:     {}\n", settings.drives.len()));
+    out.push_str(&format!("  Drives:     {n_drives}\n"));
     out.push_str(&format!("  AccessKey:  {}\n", creds.access_key));
     match creds.origin {
         Origin::Generated => {

@@ -10,11 +10,18 @@
 //! Every request is observed (`strata_obs::Observability`): counted in the metrics and audited
 //! when its response body ends; `/metrics/node` and `/metrics/cluster` are answered here, before
 //! s3s (which would read them as bucket `metrics`).
+//!
+//! In a cluster the same port carries node-to-node RPC (`/strata/rpc/v1/...`, authenticated by
+//! the cluster secret, never observed as S3 traffic), and the listener opens before the object
+//! layer does (peers must reach this node while the deployment settles): until then S3 requests
+//! get 503 and `/health/live` answers 200.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -22,6 +29,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use s3s::service::S3Service;
 use strata_obs::observe::{ObservedBody, Resolved};
 use strata_obs::{Observability, classify};
+use strata_rpc::{RpcBody, RpcServer};
 use strata_s3::{OperationSlot, RequestId};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -31,6 +39,10 @@ use tracing::Instrument;
 pub const CONNECTIONS_MAX: usize = 4096;
 /// Time a client has to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Interval of HTTP/2 keep-alive pings to clients and peers.
+pub const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// An HTTP/2 connection whose ping is not answered within this is closed.
+pub const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -57,15 +69,105 @@ async fn shutdown_signal() {
     }
 }
 
-/// Serves `service` on `listener` until a shutdown signal, then drains connections.
-pub async fn run(listener: TcpListener, service: S3Service, obs: Arc<Observability>) -> anyhow::Result<()> {
+/// The S3 application: the s3s service and its observability.
+pub struct App {
+    /// The S3 service over the object layer.
+    pub service: S3Service,
+    /// Metrics and audit.
+    pub obs: Arc<Observability>,
+}
+
+/// What answers requests on the listener: node RPC (in a cluster) and the S3 application once
+/// the object layer is open.
+pub struct Frontend {
+    rpc: Option<Arc<RpcServer>>,
+    app: OnceLock<App>,
+}
+
+/// A response body: S3 (observed), RPC, or a short fixed answer.
+type ResponseBody = Either<ObservedBody<s3s::Body>, Either<RpcBody, Full<Bytes>>>;
+
+impl Frontend {
+    /// A frontend serving `rpc` (if any) now and S3 once [`Frontend::open`] is called.
+    pub fn new(rpc: Option<Arc<RpcServer>>) -> Arc<Frontend> {
+        Arc::new(Frontend {
+            rpc,
+            app: OnceLock::new(),
+        })
+    }
+
+    /// Starts answering S3 requests with `app`.
+    pub fn open(&self, app: App) {
+        if self.app.set(app).is_err() {
+            tracing::warn!("the S3 application was opened twice; keeping the first");
+        }
+    }
+
+    async fn dispatch(
+        self: Arc<Self>,
+        peer: std::net::SocketAddr,
+        req: Request<Incoming>,
+    ) -> Result<Response<ResponseBody>, s3s::HttpError> {
+        if let Some(rpc) = &self.rpc
+            && RpcServer::is_rpc_path(req.uri().path())
+        {
+            return Ok(rpc.handle(req).await.map(|b| Either::Right(Either::Left(b))));
+        }
+        match self.app.get() {
+            Some(app) => Ok(handle(app.service.clone(), Arc::clone(&app.obs), peer, req)
+                .await?
+                .map(Either::Left)),
+            None => Ok(starting_response(req.uri().path())),
+        }
+    }
+}
+
+/// The answer while the deployment is still settling: alive, not ready.
+fn starting_response(path: &str) -> Response<ResponseBody> {
+    let (status, content_type, body) = if path == strata_s3::LIVE_PATH {
+        (http::StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n"))
+    } else if path.starts_with("/health/") || path == "/healthz" {
+        (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            Bytes::from_static(b"unavailable\n"),
+        )
+    } else {
+        (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "application/xml",
+            Bytes::from_static(
+                b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>ServiceUnavailable</Code><Message>The server is starting: waiting for the other nodes of the deployment.</Message></Error>",
+            ),
+        )
+    };
+    let mut resp = Response::new(Either::Right(Either::Right(Full::new(body))));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// Serves `frontend` on `listener` until a shutdown signal, then drains connections.
+pub async fn run(listener: TcpListener, frontend: Arc<Frontend>) -> anyhow::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    // h2 windows sized for node-to-node shard streams (the same listener carries RPC).
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(strata_rpc::H2_STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(strata_rpc::H2_CONNECTION_WINDOW_BYTES)
+        .max_send_buf_size(strata_rpc::H2_SEND_BUFFER_BYTES)
+        .max_concurrent_streams(strata_rpc::H2_STREAMS_PER_CONNECTION_MAX)
+        .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     let graceful = GracefulShutdown::new();
@@ -92,11 +194,9 @@ pub async fn run(listener: TcpListener, service: S3Service, obs: Arc<Observabili
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set TCP_NODELAY failed");
         }
-        let svc = service.clone();
-        let conn_obs = Arc::clone(&obs);
+        let conn_frontend = Arc::clone(&frontend);
         let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let svc = svc.clone();
-            handle(svc, Arc::clone(&conn_obs), peer, req)
+            Arc::clone(&conn_frontend).dispatch(peer, req)
         });
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)

@@ -1,0 +1,643 @@
+//! This node's part in a multi-node deployment: the node-level RPC service it answers
+//! ([`ClusterNode`] as a [`NodeService`]: drive-format discovery, lock requests, bucket-change
+//! notices), the start-up agreement on the deployment ([`ClusterNode::settle`]), and the
+//! services the object layer calls ([`ClusterNode`] as [`ClusterHooks`]: distributed locks,
+//! notices to peers, one-node background jobs).
+//!
+//! **Invariant:** a node opens its drives only once the deployment is settled: every node that
+//! answered computed the same topology fingerprint (a mismatch stops the start with an error
+//! naming the peer), and either a formatted drive names the one deployment id, or every drive
+//! of the deployment answered unformatted (a fresh deployment, whose id is derived from the
+//! fingerprint so that every node picks the same one without a round of voting). A node never
+//! formats a drive of another node.
+//!
+//! **Invariant:** a local drive found unformatted in an existing deployment is opened as
+//! *healing* (its silence proves nothing until healed), unless it is part of the fresh
+//! formatting this or a peer node did for the deployment's very first start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use strata_drive::{Drive, DriveError, DriveResult, LocalDrive};
+use strata_object::{
+    ClusterHooks, DeploymentSpec, DriveConnector, DriveLocation, DriveSpec, HeldLock, ObjectError,
+    ObjectLayer, ObjectResult,
+};
+use strata_rpc::{ClusterSecret, NodeService, Peer, RemoteDrive, RpcClientConfig, RpcError};
+
+use crate::ClusterError;
+use crate::lock::{
+    DistLockGuard, DistLocker, LockConfig, LockRequest, LockResponse, LockServer, LockTransport,
+    decode_request, decode_response, encode_request, encode_response,
+};
+use crate::topology::Topology;
+
+/// Node operation: this node's topology fingerprint and its drives' formats.
+pub const OP_STATUS: &str = "status";
+/// Node operation: one distributed-lock request.
+pub const OP_LOCK: &str = "lock";
+/// Node operation: a bucket changed; reload it.
+pub const OP_BUCKET_CHANGED: &str = "bucket-changed";
+
+/// Deadline of one status or notice call to a peer.
+const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Deadline of one lock request to a peer.
+const LOCK_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an object or bucket operation waits for its lock before answering 503.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a node tries for a background job's lock before leaving the job to another node.
+const JOB_LOCK_WAIT: Duration = Duration::from_millis(500);
+/// First pause between start-up polls of the peers; doubles up to [`SETTLE_RETRY_MAX`].
+const SETTLE_RETRY_MIN: Duration = Duration::from_millis(250);
+/// Longest pause between start-up polls of the peers.
+const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
+/// Deadline of each metadata call and of each step of a shard stream between nodes.
+const RPC_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest a connection attempt to a peer may take.
+const RPC_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a node reports about one of its drives at start-up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DriveState {
+    /// Formatted for this deployment id.
+    Formatted {
+        /// The id on the drive.
+        deployment_id: uuid::Uuid,
+    },
+    /// Empty: never formatted, or wiped.
+    Unformatted,
+    /// The drive could not be read.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A node's answer to [`OP_STATUS`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node's [`Topology::fingerprint`].
+    pub fingerprint: String,
+    /// Its local drives, by path.
+    pub drives: Vec<(String, DriveState)>,
+    /// The deployment id this node formatted fresh drives for at the deployment's first start.
+    pub fresh_deployment: Option<uuid::Uuid>,
+}
+
+/// This node in its deployment: peers, lock table, and (once open) the object layer.
+#[derive(Debug)]
+pub struct ClusterNode {
+    topology: Arc<Topology>,
+    /// One entry per node of the topology, `None` for this node.
+    peers: Vec<Option<Arc<Peer>>>,
+    locks: Arc<LockServer>,
+    locker: DistLocker,
+    layer: OnceLock<Weak<ObjectLayer>>,
+    fresh_deployment: Mutex<Option<uuid::Uuid>>,
+}
+
+impl ClusterNode {
+    /// This node of `topology` (which must be distributed), talking to its peers with `secret`.
+    pub fn new(topology: Arc<Topology>, secret: ClusterSecret) -> Result<Arc<ClusterNode>, ClusterError> {
+        let local = topology
+            .local_node_idx()
+            .ok_or_else(|| ClusterError::InvalidTopology {
+                reason: "none of the endpoints is this node".to_string(),
+            })?;
+        let config = RpcClientConfig {
+            call_timeout: RPC_CALL_TIMEOUT,
+            connect_timeout: RPC_CONNECT_TIMEOUT,
+            ..RpcClientConfig::default()
+        };
+        let mut peers = Vec::with_capacity(topology.nodes().len());
+        for idx in 0..topology.nodes().len() {
+            if idx == local {
+                peers.push(None);
+            } else {
+                let peer =
+                    Peer::new(&topology.node_url(idx), secret.clone(), config.clone()).map_err(|e| {
+                        ClusterError::InvalidTopology {
+                            reason: e.to_string(),
+                        }
+                    })?;
+                peers.push(Some(peer));
+            }
+        }
+        let locks = Arc::new(LockServer::new());
+        let transport = Arc::new(RpcLockTransport {
+            peers: peers.clone(),
+            local: Arc::clone(&locks),
+        });
+        let owner = topology.nodes()[local].clone();
+        let locker = DistLocker::new(transport, owner, LockConfig::default());
+        Ok(Arc::new(ClusterNode {
+            topology,
+            peers,
+            locks,
+            locker,
+            layer: OnceLock::new(),
+            fresh_deployment: Mutex::new(None),
+        }))
+    }
+
+    /// The topology this node runs.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Hands the opened object layer to the node service (bucket notices reload through it).
+    pub fn attach_layer(&self, layer: &Arc<ObjectLayer>) {
+        let _ = self.layer.set(Arc::downgrade(layer));
+    }
+
+    fn local_status_sync_fields(&self) -> (String, Option<uuid::Uuid>) {
+        (self.topology.fingerprint(), *lock(&self.fresh_deployment))
+    }
+
+    /// This node's status: fingerprint and the formats of its local drives.
+    pub async fn local_status(&self) -> NodeStatus {
+        let (fingerprint, fresh_deployment) = self.local_status_sync_fields();
+        let mut drives = Vec::new();
+        for (_, _, _, endpoint) in self.topology.drives() {
+            if !endpoint.is_local {
+                continue;
+            }
+            let state = match LocalDrive::read_format(std::path::Path::new(&endpoint.path)).await {
+                Ok(Some(format)) => DriveState::Formatted {
+                    deployment_id: format.deployment_id,
+                },
+                Ok(None) => DriveState::Unformatted,
+                Err(err) => DriveState::Unavailable {
+                    reason: err.to_string(),
+                },
+            };
+            drives.push((endpoint.path.clone(), state));
+        }
+        NodeStatus {
+            fingerprint,
+            drives,
+            fresh_deployment,
+        }
+    }
+
+    /// Every node's status; `None` for nodes that did not answer.
+    async fn statuses(&self) -> Result<Vec<Option<NodeStatus>>, ClusterError> {
+        let own = self.local_status().await;
+        let answers = join_all(self.peers.iter().map(|peer| async move {
+            let peer = peer.as_ref()?;
+            match peer.node_call(OP_STATUS, Vec::new(), PEER_CALL_TIMEOUT).await {
+                Ok(bytes) => match rmp_serde::from_slice::<NodeStatus>(&bytes) {
+                    Ok(status) => Some(Ok(status)),
+                    Err(err) => Some(Err(format!("undecodable status from {}: {err}", peer.url()))),
+                },
+                Err(RpcError::Unauthorized { endpoint, reason }) => Some(Err(format!(
+                    "{endpoint} refused our calls ({reason}): the root credentials (or cluster secret) differ between nodes"
+                ))),
+                Err(err) => {
+                    tracing::debug!(%err, "peer status unavailable");
+                    None
+                }
+            }
+        }))
+        .await;
+        let mut out = Vec::with_capacity(answers.len());
+        for (idx, answer) in answers.into_iter().enumerate() {
+            match answer {
+                _ if self.peers[idx].is_none() => out.push(Some(own.clone())),
+                Some(Ok(status)) => out.push(Some(status)),
+                Some(Err(reason)) => return Err(ClusterError::InvalidTopology { reason }),
+                None => out.push(None),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits until the deployment can be opened and returns its spec: polls every node's
+    /// status (logging who is missing), stops with an error on a topology mismatch or on two
+    /// deployment ids, and decides which local drives are new.
+    pub async fn settle(self: &Arc<Self>) -> Result<DeploymentSpec, ClusterError> {
+        let own_fingerprint = self.topology.fingerprint();
+        let n_nodes = self.topology.nodes().len();
+        let mut pause = SETTLE_RETRY_MIN;
+        let started = Instant::now();
+        loop {
+            let statuses = self.statuses().await?;
+            for (idx, status) in statuses.iter().enumerate() {
+                if let Some(status) = status
+                    && status.fingerprint != own_fingerprint
+                {
+                    return Err(ClusterError::InvalidTopology {
+                        reason: format!(
+                            "node {} runs a different topology (fingerprint {} here, {} there): every node must be started with the same endpoints, in the same order",
+                            self.topology.nodes()[idx],
+                            short(&own_fingerprint),
+                            short(&status.fingerprint)
+                        ),
+                    });
+                }
+            }
+            match decide(&statuses, n_nodes, &own_fingerprint)? {
+                Decision::Open { deployment_id, fresh } => {
+                    if fresh {
+                        *lock(&self.fresh_deployment) = Some(deployment_id);
+                    }
+                    let fresh_ids: Vec<uuid::Uuid> = statuses
+                        .iter()
+                        .flatten()
+                        .filter_map(|s| s.fresh_deployment)
+                        .collect();
+                    let part_of_fresh = fresh || fresh_ids.contains(&deployment_id);
+                    tracing::info!(%deployment_id, fresh, "deployment settled");
+                    return Ok(self.spec(deployment_id, part_of_fresh, &statuses));
+                }
+                Decision::Wait { reason } => {
+                    tracing::info!(
+                        waited_secs = started.elapsed().as_secs(),
+                        retry_in_ms = pause.as_millis() as u64,
+                        reason,
+                        "waiting for the deployment"
+                    );
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(SETTLE_RETRY_MAX);
+        }
+    }
+
+    /// The spec of the settled deployment, as this node opens it.
+    fn spec(
+        &self,
+        deployment_id: uuid::Uuid,
+        part_of_fresh: bool,
+        statuses: &[Option<NodeStatus>],
+    ) -> DeploymentSpec {
+        let local_idx = self.topology.local_node_idx();
+        let own_states: HashMap<&str, &DriveState> = local_idx
+            .and_then(|idx| statuses.get(idx))
+            .and_then(Option::as_ref)
+            .map(|s| s.drives.iter().map(|(p, st)| (p.as_str(), st)).collect())
+            .unwrap_or_default();
+        let mut sets = Vec::new();
+        for pool in &self.topology.pools {
+            for set in &pool.sets {
+                let drives = set
+                    .iter()
+                    .map(|endpoint| {
+                        let location = if endpoint.is_local {
+                            DriveLocation::Local {
+                                path: endpoint.path.clone().into(),
+                                new_in_existing: !part_of_fresh
+                                    && own_states.get(endpoint.path.as_str())
+                                        == Some(&&DriveState::Unformatted),
+                            }
+                        } else {
+                            let peer = endpoint
+                                .node
+                                .as_deref()
+                                .and_then(|node| self.topology.node_idx(node))
+                                .and_then(|idx| self.peers.get(idx).cloned().flatten());
+                            match peer {
+                                Some(peer) => DriveLocation::Remote(Arc::new(RpcDriveConnector {
+                                    peer,
+                                    drive_id: endpoint.path.clone(),
+                                })),
+                                // Unreachable by construction: every non-local node has a peer.
+                                None => DriveLocation::Remote(Arc::new(UnknownPeer {
+                                    endpoint: endpoint.url(),
+                                })),
+                            }
+                        };
+                        DriveSpec {
+                            endpoint: endpoint.url(),
+                            location,
+                        }
+                    })
+                    .collect();
+                sets.push(drives);
+            }
+        }
+        DeploymentSpec { deployment_id, sets }
+    }
+
+    fn layer(&self) -> Option<Arc<ObjectLayer>> {
+        self.layer.get().and_then(Weak::upgrade)
+    }
+}
+
+/// What start-up should do after one poll.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    Open { deployment_id: uuid::Uuid, fresh: bool },
+    Wait { reason: String },
+}
+
+/// Decides from one poll of every node's status (`None`: no answer).
+fn decide(
+    statuses: &[Option<NodeStatus>],
+    n_nodes: usize,
+    fingerprint: &str,
+) -> Result<Decision, ClusterError> {
+    let n_answered = statuses.iter().flatten().count();
+    let mut ids: Vec<uuid::Uuid> = Vec::new();
+    let mut n_unformatted = 0;
+    let mut n_unavailable = 0;
+    for status in statuses.iter().flatten() {
+        for (_, state) in &status.drives {
+            match state {
+                DriveState::Formatted { deployment_id } => {
+                    if !ids.contains(deployment_id) {
+                        ids.push(*deployment_id);
+                    }
+                }
+                DriveState::Unformatted => n_unformatted += 1,
+                DriveState::Unavailable { .. } => n_unavailable += 1,
+            }
+        }
+    }
+    if ids.len() > 1 {
+        return Err(ClusterError::InvalidTopology {
+            reason: format!(
+                "drives of this deployment belong to different deployments ({}); refusing to start",
+                ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    if let Some(&deployment_id) = ids.first() {
+        // An existing deployment: open once a majority of nodes is up (quorum is then possible;
+        // the rest are connected by the drive monitor when they come).
+        if n_answered * 2 > n_nodes {
+            return Ok(Decision::Open {
+                deployment_id,
+                fresh: false,
+            });
+        }
+        return Ok(Decision::Wait {
+            reason: format!("{n_answered} of {n_nodes} nodes answer; waiting for a majority"),
+        });
+    }
+    if n_answered == n_nodes && n_unavailable == 0 {
+        // Every drive of the deployment answered, all empty: its first start.
+        let _ = n_unformatted;
+        return Ok(Decision::Open {
+            deployment_id: fresh_deployment_id(fingerprint),
+            fresh: true,
+        });
+    }
+    Ok(Decision::Wait {
+        reason: format!(
+            "new deployment: waiting for every node and drive ({n_answered} of {n_nodes} nodes answer, {n_unavailable} drives unreadable)"
+        ),
+    })
+}
+
+/// The id of a fresh deployment: derived from the topology, so every node derives the same.
+fn fresh_deployment_id(fingerprint: &str) -> uuid::Uuid {
+    let digest = Sha256::new()
+        .chain_update(b"strata fresh deployment id v1\0")
+        .chain_update(fingerprint.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+fn short(fingerprint: &str) -> &str {
+    fingerprint.get(..12).unwrap_or(fingerprint)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+#[async_trait]
+impl NodeService for ClusterNode {
+    async fn call(&self, op: &str, body: Bytes) -> Result<Vec<u8>, String> {
+        match op {
+            OP_STATUS => rmp_serde::to_vec(&self.local_status().await).map_err(|e| e.to_string()),
+            OP_LOCK => {
+                let request = decode_request(&body).map_err(|e| e.to_string())?;
+                Ok(encode_response(&self.locks.handle(request)))
+            }
+            OP_BUCKET_CHANGED => {
+                let bucket =
+                    std::str::from_utf8(&body).map_err(|_| "bucket name is not UTF-8".to_string())?;
+                let layer = self
+                    .layer()
+                    .ok_or_else(|| "the object layer is not open yet".to_string())?;
+                layer.reload_bucket(bucket).await.map_err(|e| e.to_string())?;
+                Ok(Vec::new())
+            }
+            other => Err(format!("unknown node operation {other:?}")),
+        }
+    }
+}
+
+/// A held distributed lock, as the object layer sees it.
+#[derive(Debug)]
+struct ClusterLock(#[allow(dead_code)] DistLockGuard);
+
+impl HeldLock for ClusterLock {}
+
+#[async_trait]
+impl ClusterHooks for ClusterNode {
+    async fn lock(&self, resource: &str) -> ObjectResult<Box<dyn HeldLock>> {
+        match self.locker.lock(resource, LOCK_WAIT).await {
+            Ok(guard) => Ok(Box::new(ClusterLock(guard))),
+            Err(err) => {
+                tracing::warn!(resource, %err, "distributed lock unavailable");
+                Err(ObjectError::LockUnavailable {
+                    resource: resource.to_string(),
+                })
+            }
+        }
+    }
+
+    async fn bucket_changed(&self, bucket: &str) {
+        let calls = self.peers.iter().flatten().map(|peer| async move {
+            if let Err(err) = peer
+                .node_call(OP_BUCKET_CHANGED, bucket.as_bytes().to_vec(), PEER_CALL_TIMEOUT)
+                .await
+            {
+                // The peer reloads its bucket list within its cache lifetime anyway.
+                tracing::info!(peer = peer.url(), bucket, %err, "bucket change notice not delivered");
+            }
+        });
+        join_all(calls).await;
+    }
+
+    async fn may_lead(&self, job: &str) -> Option<Box<dyn HeldLock>> {
+        match self.locker.lock(&format!("job/{job}"), JOB_LOCK_WAIT).await {
+            Ok(guard) => Some(Box::new(ClusterLock(guard))),
+            Err(_) => None,
+        }
+    }
+}
+
+/// Lock requests to every node: this node's table directly, peers over node RPC.
+#[derive(Debug)]
+struct RpcLockTransport {
+    peers: Vec<Option<Arc<Peer>>>,
+    local: Arc<LockServer>,
+}
+
+#[async_trait]
+impl LockTransport for RpcLockTransport {
+    fn n_nodes(&self) -> usize {
+        self.peers.len()
+    }
+
+    async fn send(&self, node_idx: usize, request: LockRequest) -> Result<LockResponse, String> {
+        match self.peers.get(node_idx) {
+            Some(None) => Ok(self.local.handle(request)),
+            Some(Some(peer)) => {
+                let bytes = peer
+                    .node_call(OP_LOCK, encode_request(&request), LOCK_CALL_TIMEOUT)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                decode_response(&bytes).map_err(|e| e.to_string())
+            }
+            None => Err(format!("no node {node_idx}")),
+        }
+    }
+}
+
+/// Connects a drive on a peer through its RPC service.
+#[derive(Debug)]
+struct RpcDriveConnector {
+    peer: Arc<Peer>,
+    drive_id: String,
+}
+
+#[async_trait]
+impl DriveConnector for RpcDriveConnector {
+    async fn connect(&self) -> DriveResult<Arc<dyn Drive>> {
+        match RemoteDrive::connect(Arc::clone(&self.peer), &self.drive_id).await {
+            Ok(drive) => Ok(drive as Arc<dyn Drive>),
+            Err(RpcError::Drive(err)) => Err(err),
+            Err(err) => {
+                tracing::warn!(peer = self.peer.url(), drive = self.drive_id, %err, "remote drive refused");
+                Err(DriveError::Offline {
+                    endpoint: format!("{}{}", self.peer.url(), self.drive_id),
+                })
+            }
+        }
+    }
+}
+
+/// Stands for a remote drive whose node has no peer entry (a broken topology invariant): it
+/// never connects.
+#[derive(Debug)]
+struct UnknownPeer {
+    endpoint: String,
+}
+
+#[async_trait]
+impl DriveConnector for UnknownPeer {
+    async fn connect(&self) -> DriveResult<Arc<dyn Drive>> {
+        Err(DriveError::Offline {
+            endpoint: self.endpoint.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(fingerprint: &str, drives: &[DriveState]) -> Option<NodeStatus> {
+        Some(NodeStatus {
+            fingerprint: fingerprint.to_string(),
+            drives: drives
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("/d{i}"), s.clone()))
+                .collect(),
+            fresh_deployment: None,
+        })
+    }
+
+    #[test]
+    fn fresh_deployment_needs_every_node_and_drive() {
+        let empty = [DriveState::Unformatted, DriveState::Unformatted];
+        let all = vec![status("fp", &empty), status("fp", &empty), status("fp", &empty)];
+        let decision = decide(&all, 3, "fp").unwrap();
+        assert_eq!(
+            decision,
+            Decision::Open {
+                deployment_id: fresh_deployment_id("fp"),
+                fresh: true
+            }
+        );
+        let missing = vec![status("fp", &empty), None, status("fp", &empty)];
+        assert!(matches!(
+            decide(&missing, 3, "fp").unwrap(),
+            Decision::Wait { .. }
+        ));
+        let unreadable = vec![
+            status("fp", &empty),
+            status(
+                "fp",
+                &[
+                    DriveState::Unformatted,
+                    DriveState::Unavailable { reason: "eio".into() },
+                ],
+            ),
+            status("fp", &empty),
+        ];
+        assert!(matches!(
+            decide(&unreadable, 3, "fp").unwrap(),
+            Decision::Wait { .. }
+        ));
+    }
+
+    #[test]
+    fn existing_deployment_opens_with_a_majority_of_nodes() {
+        let id = uuid::Uuid::new_v4();
+        let formatted = [DriveState::Formatted { deployment_id: id }];
+        let two_of_four = vec![status("fp", &formatted), status("fp", &formatted), None, None];
+        assert!(matches!(
+            decide(&two_of_four, 4, "fp").unwrap(),
+            Decision::Wait { .. }
+        ));
+        let three_of_four = vec![
+            status("fp", &formatted),
+            status("fp", &formatted),
+            None,
+            status("fp", &[DriveState::Unformatted]),
+        ];
+        assert_eq!(
+            decide(&three_of_four, 4, "fp").unwrap(),
+            Decision::Open {
+                deployment_id: id,
+                fresh: false
+            }
+        );
+    }
+
+    #[test]
+    fn two_deployment_ids_refuse_to_start() {
+        let a = [DriveState::Formatted {
+            deployment_id: uuid::Uuid::new_v4(),
+        }];
+        let b = [DriveState::Formatted {
+            deployment_id: uuid::Uuid::new_v4(),
+        }];
+        let err = decide(&[status("fp", &a), status("fp", &b)], 2, "fp").unwrap_err();
+        assert!(err.to_string().contains("different deployments"), "{err}");
+    }
+
+    #[test]
+    fn fresh_ids_are_stable_and_topology_specific() {
+        assert_eq!(fresh_deployment_id("abc"), fresh_deployment_id("abc"));
+        assert_ne!(fresh_deployment_id("abc"), fresh_deployment_id("abd"));
+    }
+}
