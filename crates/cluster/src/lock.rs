@@ -396,6 +396,92 @@ impl LockerInner {
         futures::future::join_all(calls).await
     }
 
+    /// Sends an acquire to every node at once and returns as soon as the outcome is known: a
+    /// quorum granted (a silent or slow node does not delay the grant), or too many refused for
+    /// a quorum, or every node answered or timed out. Returns the nodes that granted and the
+    /// nodes whose answer is unknown (still in flight when the round ended, or failed). A node
+    /// still in flight is left to finish in the background (so a reachable node still takes the
+    /// lock, which keeps refreshes above quorum when another node fails later); the guard's
+    /// release and the ttl cover a grant that lands after the lock was released.
+    async fn acquire_round(
+        &self,
+        request: &LockRequest,
+        quorum: usize,
+        call_timeout: Duration,
+        released: Arc<AtomicBool>,
+    ) -> (Vec<usize>, Vec<usize>) {
+        use futures::StreamExt;
+        let n_nodes = self.transport.n_nodes();
+        let mut pending: futures::stream::FuturesUnordered<_> = (0..n_nodes)
+            .map(|node_idx| {
+                let request = request.clone();
+                let transport = Arc::clone(&self.transport);
+                async move {
+                    let result =
+                        match tokio::time::timeout(call_timeout, transport.send(node_idx, request)).await {
+                            Ok(result) => result,
+                            Err(_) => Err(format!("no answer within {call_timeout:?}")),
+                        };
+                    (node_idx, result)
+                }
+            })
+            .collect();
+        let mut answered = vec![false; n_nodes];
+        let mut granted_idxs = Vec::new();
+        let mut unanswered_idxs = Vec::new();
+        let mut n_refused = 0;
+        while let Some((node_idx, result)) = pending.next().await {
+            match result {
+                Ok(LockResponse::Granted) => {
+                    answered[node_idx] = true;
+                    granted_idxs.push(node_idx);
+                }
+                Ok(_) => {
+                    answered[node_idx] = true;
+                    n_refused += 1;
+                }
+                Err(reason) => {
+                    tracing::debug!(node_idx, %reason, "lock node did not answer");
+                    unanswered_idxs.push(node_idx);
+                    answered[node_idx] = true;
+                }
+            }
+            let n_unknown = pending.len();
+            if granted_idxs.len() >= quorum
+                || granted_idxs.len() + n_unknown < quorum
+                || n_refused > n_nodes - quorum
+            {
+                break;
+            }
+        }
+        unanswered_idxs.extend((0..n_nodes).filter(|idx| !answered[*idx]));
+        if !pending.is_empty()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            // A grant landing after the lock was released (or the attempt given up) is undone;
+            // `released` is set before any release is sent, so no interleaving leaves it held.
+            let transport = Arc::clone(&self.transport);
+            let release = match request {
+                LockRequest::Acquire { resource, uid, .. } => Some(LockRequest::Release {
+                    resource: resource.clone(),
+                    uid: uid.clone(),
+                }),
+                _ => None,
+            };
+            handle.spawn(async move {
+                while let Some((node_idx, result)) = pending.next().await {
+                    if matches!(result, Ok(LockResponse::Granted))
+                        && released.load(Ordering::SeqCst)
+                        && let Some(release) = release.clone()
+                    {
+                        let _ = tokio::time::timeout(call_timeout, transport.send(node_idx, release)).await;
+                    }
+                }
+            });
+        }
+        (granted_idxs, unanswered_idxs)
+    }
+
     fn all_nodes(&self) -> Vec<usize> {
         (0..self.transport.n_nodes()).collect()
     }
@@ -473,28 +559,20 @@ impl DistLocker {
                 owner: inner.owner.clone(),
                 ttl_ms: inner.ttl_ms(),
             };
-            let all_nodes = inner.all_nodes();
-            let results = inner.send_to(&all_nodes, &request, call_timeout).await;
-            let mut granted_idxs = Vec::new();
-            let mut unanswered_idxs = Vec::new();
-            for (node_idx, result) in all_nodes.iter().copied().zip(results) {
-                match result {
-                    Ok(LockResponse::Granted) => granted_idxs.push(node_idx),
-                    Ok(_) => {}
-                    Err(reason) => {
-                        tracing::debug!(resource, node_idx, %reason, "lock node did not answer");
-                        unanswered_idxs.push(node_idx);
-                    }
-                }
-            }
+            let released = Arc::new(AtomicBool::new(false));
+            let (granted_idxs, unanswered_idxs) = inner
+                .acquire_round(&request, quorum, call_timeout, Arc::clone(&released))
+                .await;
             if granted_idxs.len() >= quorum {
                 return Ok(DistLockGuard::start(
                     Arc::clone(inner),
                     resource.to_owned(),
                     uid,
                     attempt_start,
+                    released,
                 ));
             }
+            released.store(true, Ordering::SeqCst);
             // Partial grant: undo it before anyone retries. Nodes that answered are released
             // and waited for; nodes that did not answer may still apply the acquire later, so
             // they are sent a release too, in the background (they may be slow or down).
@@ -564,10 +642,19 @@ pub struct DistLockGuard {
     /// `None` once released (or when there was no runtime to refresh in).
     refresher: Option<tokio::task::JoinHandle<()>>,
     released: bool,
+    /// Shared with the acquire round's late answers: set before releases go out, so a grant
+    /// that lands afterwards is released too.
+    released_flag: Arc<AtomicBool>,
 }
 
 impl DistLockGuard {
-    fn start(inner: Arc<LockerInner>, resource: String, uid: String, granted_from: Instant) -> Self {
+    fn start(
+        inner: Arc<LockerInner>,
+        resource: String,
+        uid: String,
+        granted_from: Instant,
+        released_flag: Arc<AtomicBool>,
+    ) -> Self {
         let valid_until = granted_from.checked_add(inner.config.ttl).unwrap_or(granted_from);
         let held = Arc::new(HeldLock {
             resource,
@@ -590,6 +677,7 @@ impl DistLockGuard {
             held,
             refresher,
             released: false,
+            released_flag,
         }
     }
 
@@ -608,6 +696,7 @@ impl DistLockGuard {
     /// bounded by the call timeout).
     pub async fn release(mut self) {
         self.released = true;
+        self.released_flag.store(true, Ordering::SeqCst);
         if let Some(refresher) = self.refresher.take() {
             refresher.abort();
         }
@@ -625,6 +714,7 @@ impl Drop for DistLockGuard {
         }
         if !self.released {
             self.released = true;
+            self.released_flag.store(true, Ordering::SeqCst);
             spawn_release(
                 Arc::clone(&self.inner),
                 self.inner.all_nodes(),
@@ -948,7 +1038,8 @@ mod tests {
             task.await.unwrap();
         }
         assert_eq!(counter.load(Ordering::SeqCst), n_tasks);
-        assert_eq!(cluster.n_held_total(), 0);
+        // Late grants (answers that arrived after the lock was taken) are released too.
+        assert!(wait_until(Duration::from_secs(1), || cluster.n_held_total() == 0).await);
     }
 
     #[tokio::test]
@@ -1075,7 +1166,8 @@ mod tests {
         let cluster = Cluster::new(4);
         let (locker, _) = locker(&cluster, test_config());
         let guard = locker.lock("b/k", Duration::from_secs(1)).await.unwrap();
-        assert_eq!(cluster.n_held_total(), 4);
+        // Granted once a quorum answered; the last node's grant lands in the background.
+        assert!(wait_until(Duration::from_secs(1), || cluster.n_held_total() == 4).await);
         drop(guard);
         assert!(wait_until(Duration::from_secs(1), || cluster.n_held_total() == 0).await);
         let again = locker.lock("b/k", Duration::from_millis(50)).await.unwrap();
