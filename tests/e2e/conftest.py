@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import json
 import uuid
 from pathlib import Path
 
@@ -40,6 +41,7 @@ REGION = "us-east-1"
 READY_TIMEOUT_SECS = 60.0
 STOP_TIMEOUT_SECS = 30.0
 LOG_TAIL_LINES = 60
+CLI_TIMEOUT_SECS = 120
 N_DRIVES = 4
 
 _ALL_SERVERS: list["StrataServer"] = []
@@ -56,8 +58,14 @@ class StrataServer:
     """One `strata server` process on fresh (or given) drives."""
 
     def __init__(self, workdir: Path, region: str = REGION, drives: list[Path] | None = None,
-                 drive_args: list[str] | None = None):
+                 drive_args: list[str] | None = None, config: Path | None = None,
+                 host: str = "127.0.0.1", prefix: list[str] | None = None):
         self.workdir = workdir
+        # A config file (cluster pools), the listen host, and a command prefix (for example
+        # `ip netns exec NS` to run the node inside a network namespace).
+        self.config = config
+        self.host = host
+        self.prefix = prefix or []
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.region = region
         if drives is None:
@@ -79,20 +87,20 @@ class StrataServer:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def hostport(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
-    def start(self, port: int | None = None, ready_path: str = "/health/ready") -> "StrataServer":
+    def start(self, port: int | None = None, ready_path: str | None = "/health/ready") -> "StrataServer":
         """Starts the process and waits until `ready_path` answers 200 (use "/health/live" for a
-        server that is expected to come up without write quorum)."""
+        server that is expected to come up without write quorum; None to not wait)."""
         if not STRATA_BIN.exists():
             pytest.fail(f"strata binary not found at {STRATA_BIN}; build it with "
                         "`cargo build --bin strata` or set STRATA_BIN", pytrace=False)
         assert self.proc is None, "server already running"
-        self.port = port or free_port()
+        self.port = port or self.port or free_port()
         env = dict(os.environ)
         for k in list(env):
             if k.startswith("STRATA_") and k != "STRATA_BIN":
@@ -101,8 +109,10 @@ class StrataServer:
         env["STRATA_ROOT_PASSWORD"] = self.secret_key
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
-        cmd = [str(STRATA_BIN), "server", "--address", self.hostport, "--region", self.region,
-               *self.drive_args]
+        cmd = [*self.prefix, str(STRATA_BIN), "server", "--address", self.hostport,
+               "--region", self.region, *self.drive_args]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
         self.n_starts += 1
         log = open(self.log_path, "ab")
         log.write(f"\n===== start #{self.n_starts}: {' '.join(cmd)}\n".encode())
@@ -113,6 +123,8 @@ class StrataServer:
                                      stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
+        if ready_path is None:
+            return self
         try:
             self.wait_ready(ready_path)
         except BaseException:
@@ -187,6 +199,91 @@ class StrataServer:
                               region=kw.pop("region", self.region), **kw)
 
 
+class StrataCli:
+    """Runs the `strata` client commands with a private config directory."""
+
+    def __init__(self, config_dir: Path):
+        self.config_dir = config_dir
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
+        self.env["STRATA_CONFIG_DIR"] = str(config_dir)
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        p = subprocess.run([str(STRATA_BIN), *args], env=self.env, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=CLI_TIMEOUT_SECS)
+        if check and p.returncode != 0:
+            raise AssertionError(f"strata {' '.join(args)} failed ({p.returncode})\n"
+                                 f"--- stdout ---\n{p.stdout}\n--- stderr ---\n{p.stderr}")
+        return p
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self(*args, "--json").stdout)
+
+
+class StrataCluster:
+    """A distributed deployment of `n_nodes` strata processes with `drives_per_node` drives each,
+    one pool, every node on its own port of 127.0.0.1 (or its own host, e.g. an address inside a
+    network namespace) and its own drive directories under `workdir`."""
+
+    def __init__(self, workdir: Path, n_nodes: int = 4, drives_per_node: int = 4,
+                 hosts: list[str] | None = None, prefixes: list[list[str]] | None = None):
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        hosts = hosts or ["127.0.0.1"] * n_nodes
+        ports = [free_port() for _ in range(n_nodes)] if len(set(hosts)) == 1 else [9000] * n_nodes
+        endpoints = [f"http://{hosts[i]}:{ports[i]}{workdir}/n{i + 1}/d{{1...{drives_per_node}}}"
+                     for i in range(n_nodes)]
+        self.config = workdir / "cluster.toml"
+        self.config.write_text("pools = [[\n" + "".join(f'  "{e}",\n' for e in endpoints) + "]]\n")
+        self.nodes = [
+            StrataServer(workdir / f"n{i + 1}", drives=[], drive_args=[], config=self.config,
+                         host=hosts[i], prefix=(prefixes[i] if prefixes else None))
+            for i in range(n_nodes)
+        ]
+        for i, (node, port) in enumerate(zip(self.nodes, ports)):
+            node.port = port
+            node.drives = [workdir / f"n{i + 1}" / f"d{d}" for d in range(1, drives_per_node + 1)]
+
+    def start(self) -> "StrataCluster":
+        """Starts every node at once (as pods do) and waits until each is ready and sees every
+        drive of the deployment."""
+        for node in self.nodes:
+            node.start(ready_path=None)
+        for node in self.nodes:
+            node.wait_ready()
+        self.wait_all_drives_online()
+        return self
+
+    def wait_all_drives_online(self, timeout: float = READY_TIMEOUT_SECS) -> None:
+        """Waits until every running node reports every drive of the deployment online."""
+        cli = StrataCli(self.workdir / "strata-config")
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            if not node.running:
+                continue
+            cli("alias", "set", "wait", node.endpoint, node.access_key, node.secret_key)
+            while True:
+                health = cli.json("admin", "info", "wait")["health"]
+                if health["drives_online"] == health["drives_total"]:
+                    break
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{node.endpoint} sees {health['drives_online']} of "
+                                f"{health['drives_total']} drives online\n{node.log_tail()}", pytrace=False)
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+            node.kill()
+
+    def wait_cluster_healthy(self) -> None:
+        """Waits until every running node reports deployment-wide write quorum and sees every
+        drive of every running node."""
+        for node in self.nodes:
+            if node.running:
+                node.wait_ready("/health/cluster")
+        self.wait_all_drives_online()
+
+
 def make_s3_client(endpoint: str, access_key: str, secret_key: str, region: str = REGION,
                    **config_kw):
     """A boto3 S3 client the way a user configures one for an S3-compatible server:
@@ -230,9 +327,22 @@ def tmp_module(tmp_path_factory, request) -> Path:
     return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
 
 
+# With STRATA_E2E_CLUSTER=1 the shared `server` is one node of a 4-node × 4-drive deployment
+# (which node differs by module), so the client suites run against a distributed deployment.
+E2E_CLUSTER = os.environ.get("STRATA_E2E_CLUSTER") == "1"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_module):
     """A running strata on fresh drives, shared by the tests of one module."""
+    if E2E_CLUSTER:
+        cluster = StrataCluster(tmp_module / "cluster")
+        try:
+            cluster.start()
+            yield cluster.nodes[sum(tmp_module.name.encode()) % len(cluster.nodes)]
+        finally:
+            cluster.stop()
+        return
     srv = StrataServer(tmp_module / "server")
     try:
         srv.start()

@@ -21,31 +21,10 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import STRATA_BIN, StrataServer
+from conftest import STRATA_BIN, StrataCli, StrataServer
 
 MIB = 1024 * 1024
-CLI_TIMEOUT_SECS = 120
 ALIAS = "e2e"
-
-
-class StrataCli:
-    """Runs the `strata` client commands with a private config directory."""
-
-    def __init__(self, config_dir: Path):
-        self.config_dir = config_dir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
-        self.env["STRATA_CONFIG_DIR"] = str(config_dir)
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        p = subprocess.run([str(STRATA_BIN), *args], env=self.env, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=CLI_TIMEOUT_SECS)
-        if check and p.returncode != 0:
-            raise AssertionError(f"strata {' '.join(args)} failed ({p.returncode})\n"
-                                 f"--- stdout ---\n{p.stdout}\n--- stderr ---\n{p.stderr}")
-        return p
-
-    def json(self, *args: str) -> dict:
-        return json.loads(self(*args, "--json").stdout)
 
 
 def cli_for(srv: StrataServer, tmp_path: Path) -> StrataCli:

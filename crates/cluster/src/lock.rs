@@ -108,6 +108,12 @@ pub enum LockRequest {
         /// The holder's uid.
         uid: String,
     },
+    /// Drop every entry `owner` holds: sent by a node when it starts (whatever its previous
+    /// process held died with it) and when it stops.
+    ReleaseOwner {
+        /// The node whose entries go.
+        owner: String,
+    },
 }
 
 /// A node's answer to a [`LockRequest`].
@@ -299,6 +305,18 @@ impl LockServer {
                 }
                 _ => LockResponse::NotHeld,
             },
+            LockRequest::ReleaseOwner { owner } => {
+                let before = table.entries.len();
+                table.entries.retain(|_, entry| entry.owner != owner);
+                if table.entries.len() < before {
+                    tracing::info!(
+                        owner,
+                        n_released = before - table.entries.len(),
+                        "released a node's locks"
+                    );
+                }
+                LockResponse::Released
+            }
             LockRequest::Release { resource, uid } => match table.entries.get(&resource) {
                 Some(entry) if entry.uid == uid => {
                     let was_live = entry.deadline > now;
@@ -523,6 +541,26 @@ impl DistLocker {
                 owner,
                 config,
             }),
+        }
+    }
+
+    /// Drops every entry this locker's owner holds on every node that answers (at start, for a
+    /// previous process's leftovers; at shutdown, for locks still held by work cut short).
+    pub async fn release_all_of_owner(&self) {
+        let inner = &self.inner;
+        let request = LockRequest::ReleaseOwner {
+            owner: inner.owner.clone(),
+        };
+        let all_nodes = inner.all_nodes();
+        let results = inner
+            .send_to(&all_nodes, &request, inner.config.call_timeout)
+            .await;
+        let n_failed = results.iter().filter(|r| r.is_err()).count();
+        if n_failed > 0 {
+            tracing::info!(
+                n_failed,
+                "some nodes did not confirm dropping this node's locks; theirs expire"
+            );
         }
     }
 
@@ -961,11 +999,35 @@ mod tests {
     }
 
     #[test]
+    fn release_owner_drops_only_that_owners_entries() {
+        let server = LockServer::new();
+        let take = |resource: &str, uid: &str, owner: &str| {
+            server.handle(LockRequest::Acquire {
+                resource: resource.into(),
+                uid: uid.into(),
+                owner: owner.into(),
+                ttl_ms: 30_000,
+            })
+        };
+        assert_eq!(take("a", "u1", "dead"), LockResponse::Granted);
+        assert_eq!(take("b", "u2", "dead"), LockResponse::Granted);
+        assert_eq!(take("c", "u3", "alive"), LockResponse::Granted);
+        let released = server.handle(LockRequest::ReleaseOwner { owner: "dead".into() });
+        assert_eq!(released, LockResponse::Released);
+        assert_eq!(server.n_held(), 1);
+        assert_eq!(take("a", "u4", "alive"), LockResponse::Granted);
+        assert_eq!(take("c", "u5", "other"), LockResponse::Refused);
+    }
+
+    #[test]
     fn codec_round_trip() {
         let requests = [
             acquire("bucket/key", "uid-1", 30_000),
             refresh("bucket/key", "uid-1", 30_000),
             release("bucket/key", "uid-1"),
+            LockRequest::ReleaseOwner {
+                owner: "node-1:9000".into(),
+            },
         ];
         for request in requests {
             assert_eq!(decode_request(&encode_request(&request)).unwrap(), request);

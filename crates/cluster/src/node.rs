@@ -151,6 +151,12 @@ impl ClusterNode {
         &self.topology
     }
 
+    /// Drops every lock this node holds on any node: call at start (a previous process of
+    /// this node may have died holding some) and after shutting down.
+    pub async fn release_own_locks(&self) {
+        self.locker.release_all_of_owner().await;
+    }
+
     /// Hands the opened object layer to the node service (bucket notices reload through it).
     pub fn attach_layer(&self, layer: &Arc<ObjectLayer>) {
         let _ = self.layer.set(Arc::downgrade(layer));

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
+use futures::StreamExt;
 use serde::Serialize;
 use strata_drive::{Drive, LocalDrive};
 use tokio::sync::mpsc;
@@ -281,16 +282,35 @@ impl ObjectLayer {
                 };
                 RawKeyWalker::new(&layer, &bucket, &scope.prefix)
             };
+            // Paced walks (the scanner) heal one key at a time; heal sequences keep
+            // HEAL_SEQUENCE_CONCURRENCY keys in flight (each key is mostly waiting on drives).
+            let concurrency = if pace.is_some() {
+                1
+            } else {
+                HEAL_SEQUENCE_CONCURRENCY
+            };
+            let mut in_flight = futures::stream::FuturesUnordered::new();
             loop {
-                let Some(key) = walker.next_key().await? else {
-                    break;
+                let next = if in_flight.len() < concurrency {
+                    walker.next_key().await?
+                } else {
+                    None
+                };
+                let Some(key) = next else {
+                    // Walk finished or window full: wait for one key to finish.
+                    match in_flight.next().await {
+                        Some(()) => continue,
+                        None => break,
+                    }
                 };
                 let started = Instant::now();
-                {
-                    let Some(layer) = layer.upgrade() else {
-                        return Ok(());
-                    };
-                    let counters = match layer.heal_object(&bucket, &key, opts).await {
+                let Some(strong) = layer.upgrade() else {
+                    return Ok(());
+                };
+                let bucket = bucket.clone();
+                let add = &add;
+                in_flight.push(async move {
+                    let counters = match strong.heal_object(&bucket, &key, opts).await {
                         Ok(counters) => counters,
                         Err(err) => {
                             tracing::warn!(bucket, key, %err, "heal failed");
@@ -301,9 +321,11 @@ impl ObjectLayer {
                             }
                         }
                     };
-                    add(&layer, &counters);
-                }
+                    add(&strong, &counters);
+                });
                 if let Some(pace) = pace {
+                    // One at a time: finish it, then keep the pace.
+                    while in_flight.next().await.is_some() {}
                     tokio::time::sleep(pace.saturating_sub(started.elapsed())).await;
                 }
             }
@@ -345,9 +367,16 @@ async fn scanner(layer: Weak<ObjectLayer>, config: BackgroundConfig) {
     };
     loop {
         tokio::time::sleep(config.scanner_cycle_pause).await;
-        if layer.strong_count() == 0 {
-            return;
-        }
+        let Some(strong) = layer.upgrade() else { return };
+        // In a cluster one node scans a cycle for all (the others would repeat its work).
+        let _leader = match &strong.cluster {
+            Some(cluster) => match cluster.may_lead("scanner").await {
+                Some(lock) => Some(lock),
+                None => continue,
+            },
+            None => None,
+        };
+        drop(strong);
         let outcome = ObjectLayer::walk_and_heal(
             &layer,
             &HealScope::default(),
@@ -423,7 +452,13 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
                         tracing::warn!(drive = slot.endpoint(), reason, "drive check failed");
                     }
                     slot.set_online(false);
-                    probe.delay = (probe.delay * 2).min(MONITOR_BACKOFF_MAX);
+                    // A remote drive's node restarting is routine and its probe cheap: keep
+                    // looking often so it rejoins soon after it is back.
+                    let backoff_max = match slot.location {
+                        DriveLocation::Local { .. } => MONITOR_BACKOFF_MAX,
+                        DriveLocation::Remote(_) => MONITOR_REMOTE_BACKOFF_MAX,
+                    };
+                    probe.delay = (probe.delay * 2).min(backoff_max);
                 }
             }
             probe.next = Instant::now() + probe.delay;
@@ -481,6 +516,12 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
         }
     }
 }
+
+/// Keys a heal sequence heals at the same time.
+const HEAL_SEQUENCE_CONCURRENCY: usize = 8;
+
+/// Longest pause between probes of an unreachable remote drive.
+const MONITOR_REMOTE_BACKOFF_MAX: Duration = Duration::from_secs(4);
 
 /// How long a probe of a remote drive may take before it counts as failing.
 const REMOTE_PROBE_TIMEOUT: Duration = Duration::from_secs(3);

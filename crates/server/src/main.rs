@@ -120,6 +120,7 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.address))?;
     let local = listener.local_addr()?;
 
+    let mut cluster_node = None;
     let (frontend, layer, serving) = if topology.is_distributed() {
         if topology.pools.len() > 1 {
             anyhow::bail!(
@@ -143,6 +144,8 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
                 return served.context("the HTTP server task failed")?;
             }
         };
+        // Locks a previous process of this node held died with it.
+        node.release_own_locks().await;
         let hooks: Arc<dyn strata_object::ClusterHooks> = node.clone();
         let layer = Arc::new(
             strata_object::ObjectLayer::open_deployment(spec, Some(hooks))
@@ -151,6 +154,7 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
         );
         node.attach_layer(&layer);
         rpc.set_drives(layer.local_drives());
+        cluster_node = Some(node);
         (frontend, layer, serving)
     } else {
         let layer = Arc::new(
@@ -176,6 +180,11 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
 
     let served = serving.await.context("the HTTP server task failed")?;
     layer.shutdown().await;
+    if let Some(node) = &cluster_node {
+        // Background work cut short (heals, the scanner) may hold locks: free them now
+        // rather than after their expiry.
+        node.release_own_locks().await;
+    }
     tracing::info!("object layer shut down");
     served
 }
