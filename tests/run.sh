@@ -118,6 +118,20 @@ if [ "$BUILD_OK" = 1 ]; then
         5) record "pytest tests/e2e" "FAILED (no tests collected)" ;;
         *) record "pytest tests/e2e" "FAILED (exit $rc)" ;;
     esac
+    # The client suites again, each module against one node of a 4-node × 4-drive deployment.
+    section "client suites against a 4-node deployment (STRATA_E2E_CLUSTER=1)"
+    (
+        cd "$REPO_ROOT/tests/e2e" &&
+        STRATA_E2E_CLUSTER=1 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest -c pytest.ini \
+            --timeout="$PYTEST_TIMEOUT_SECS" -p no:cacheprovider "$@" \
+            test_boto3.py test_awscli.py test_minio_sdk.py test_rclone.py test_s3cmd.py
+    ) 2>&1 | tee -a "$PYTEST_LOG"
+    rc=${PIPESTATUS[0]}
+    case "$rc" in
+        0) record "pytest client suites on a cluster" "ok" ;;
+        5) record "pytest client suites on a cluster" "skipped (none selected)" ;;
+        *) record "pytest client suites on a cluster" "FAILED (exit $rc)" ;;
+    esac
 else
     section "end-to-end tests skipped: strata did not build"
     record "pytest tests/e2e" "FAILED (not run: build failed)"
