@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use strata_drive::{Drive, DriveError, DriveResult, LocalDrive};
 use strata_object::{
     ClusterHooks, DeploymentSpec, DriveConnector, DriveLocation, DriveSpec, HeldLock, ObjectError,
-    ObjectLayer, ObjectResult,
+    ObjectLayer, ObjectResult, PoolSpec,
 };
 use strata_rpc::{ClusterSecret, NodeService, Peer, RemoteDrive, RpcClientConfig, RpcError};
 
@@ -248,8 +248,12 @@ impl ClusterNode {
                     });
                 }
             }
-            match decide(&statuses, n_nodes, &own_fingerprint)? {
-                Decision::Open { deployment_id, fresh } => {
+            match decide(&statuses, &self.pool_drives(), n_nodes, &own_fingerprint)? {
+                Decision::Open {
+                    deployment_id,
+                    fresh,
+                    added_pools,
+                } => {
                     if fresh {
                         *lock(&self.fresh_deployment) = Some(deployment_id);
                     }
@@ -259,8 +263,8 @@ impl ClusterNode {
                         .filter_map(|s| s.fresh_deployment)
                         .collect();
                     let part_of_fresh = fresh || fresh_ids.contains(&deployment_id);
-                    tracing::info!(%deployment_id, fresh, "deployment settled");
-                    return Ok(self.spec(deployment_id, part_of_fresh, &statuses));
+                    tracing::info!(%deployment_id, fresh, ?added_pools, "deployment settled");
+                    return Ok(self.spec(deployment_id, part_of_fresh, &added_pools, &statuses));
                 }
                 Decision::Wait { reason } => {
                     tracing::info!(
@@ -276,11 +280,30 @@ impl ClusterNode {
         }
     }
 
+    /// Each pool's drives as (node index, path).
+    fn pool_drives(&self) -> Vec<Vec<(usize, String)>> {
+        self.topology
+            .pools
+            .iter()
+            .map(|pool| {
+                pool.sets
+                    .iter()
+                    .flatten()
+                    .filter_map(|d| {
+                        let node = self.topology.node_idx(d.node.as_deref()?)?;
+                        Some((node, d.path.clone()))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The spec of the settled deployment, as this node opens it.
     fn spec(
         &self,
         deployment_id: uuid::Uuid,
         part_of_fresh: bool,
+        added_pools: &[bool],
         statuses: &[Option<NodeStatus>],
     ) -> DeploymentSpec {
         let local_idx = self.topology.local_node_idx();
@@ -289,8 +312,10 @@ impl ClusterNode {
             .and_then(Option::as_ref)
             .map(|s| s.drives.iter().map(|(p, st)| (p.as_str(), st)).collect())
             .unwrap_or_default();
-        let mut sets = Vec::new();
-        for pool in &self.topology.pools {
+        let mut pools = Vec::new();
+        for (pool_idx, pool) in self.topology.pools.iter().enumerate() {
+            let added = added_pools.get(pool_idx).copied().unwrap_or(false);
+            let mut sets = Vec::new();
             for set in &pool.sets {
                 let drives = set
                     .iter()
@@ -327,8 +352,9 @@ impl ClusterNode {
                     .collect();
                 sets.push(drives);
             }
+            pools.push(PoolSpec { sets, added });
         }
-        DeploymentSpec { deployment_id, sets }
+        DeploymentSpec { deployment_id, pools }
     }
 
     fn layer(&self) -> Option<Arc<ObjectLayer>> {
@@ -339,13 +365,23 @@ impl ClusterNode {
 /// What start-up should do after one poll.
 #[derive(Debug, PartialEq, Eq)]
 enum Decision {
-    Open { deployment_id: uuid::Uuid, fresh: bool },
-    Wait { reason: String },
+    /// Open the deployment; `added_pools[p]`: every drive of pool p is empty while the
+    /// deployment exists (a pool just added).
+    Open {
+        deployment_id: uuid::Uuid,
+        fresh: bool,
+        added_pools: Vec<bool>,
+    },
+    Wait {
+        reason: String,
+    },
 }
 
-/// Decides from one poll of every node's status (`None`: no answer).
+/// Decides from one poll of every node's status (`None`: no answer); `pools[p]` lists pool
+/// p's drives as (node index, path).
 fn decide(
     statuses: &[Option<NodeStatus>],
+    pools: &[Vec<(usize, String)>],
     n_nodes: usize,
     fingerprint: &str,
 ) -> Result<Decision, ClusterError> {
@@ -377,14 +413,39 @@ fn decide(
     if let Some(&deployment_id) = ids.first() {
         // An existing deployment: open once a majority of nodes is up (quorum is then possible;
         // the rest are connected by the drive monitor when they come).
-        if n_answered * 2 > n_nodes {
-            return Ok(Decision::Open {
-                deployment_id,
-                fresh: false,
+        if n_answered * 2 <= n_nodes {
+            return Ok(Decision::Wait {
+                reason: format!("{n_answered} of {n_nodes} nodes answer; waiting for a majority"),
             });
         }
-        return Ok(Decision::Wait {
-            reason: format!("{n_answered} of {n_nodes} nodes answer; waiting for a majority"),
+        let state_of = |node: usize, path: &str| {
+            statuses
+                .get(node)
+                .and_then(Option::as_ref)
+                .and_then(|s| s.drives.iter().find(|(p, _)| p == path).map(|(_, st)| st))
+        };
+        let mut added_pools = Vec::with_capacity(pools.len());
+        for (pool_idx, drives) in pools.iter().enumerate() {
+            let states: Vec<Option<&DriveState>> = drives.iter().map(|(n, p)| state_of(*n, p)).collect();
+            let any_formatted = states
+                .iter()
+                .any(|s| matches!(s, Some(DriveState::Formatted { .. })));
+            let all_empty = states.iter().all(|s| matches!(s, Some(DriveState::Unformatted)));
+            if !any_formatted && !all_empty {
+                // A pool without one formatted drive is either new or lost entirely: only
+                // every drive answering empty says which.
+                return Ok(Decision::Wait {
+                    reason: format!(
+                        "pool {pool_idx} has no formatted drive; waiting for all its drives to answer"
+                    ),
+                });
+            }
+            added_pools.push(all_empty);
+        }
+        return Ok(Decision::Open {
+            deployment_id,
+            fresh: false,
+            added_pools,
         });
     }
     if n_answered == n_nodes && n_unavailable == 0 {
@@ -393,6 +454,7 @@ fn decide(
         return Ok(Decision::Open {
             deployment_id: fresh_deployment_id(fingerprint),
             fresh: true,
+            added_pools: vec![false; pools.len()],
         });
     }
     Ok(Decision::Wait {
@@ -571,21 +633,31 @@ mod tests {
         })
     }
 
+    /// One pool holding every drive the statuses name.
+    fn one_pool(statuses: &[Option<NodeStatus>], drives_per_node: usize) -> Vec<Vec<(usize, String)>> {
+        vec![
+            (0..statuses.len())
+                .flat_map(|n| (0..drives_per_node).map(move |d| (n, format!("/d{d}"))))
+                .collect(),
+        ]
+    }
+
     #[test]
     fn fresh_deployment_needs_every_node_and_drive() {
         let empty = [DriveState::Unformatted, DriveState::Unformatted];
         let all = vec![status("fp", &empty), status("fp", &empty), status("fp", &empty)];
-        let decision = decide(&all, 3, "fp").unwrap();
+        let decision = decide(&all, &one_pool(&all, 2), 3, "fp").unwrap();
         assert_eq!(
             decision,
             Decision::Open {
                 deployment_id: fresh_deployment_id("fp"),
-                fresh: true
+                fresh: true,
+                added_pools: vec![false],
             }
         );
         let missing = vec![status("fp", &empty), None, status("fp", &empty)];
         assert!(matches!(
-            decide(&missing, 3, "fp").unwrap(),
+            decide(&missing, &one_pool(&missing, 2), 3, "fp").unwrap(),
             Decision::Wait { .. }
         ));
         let unreadable = vec![
@@ -600,7 +672,7 @@ mod tests {
             status("fp", &empty),
         ];
         assert!(matches!(
-            decide(&unreadable, 3, "fp").unwrap(),
+            decide(&unreadable, &one_pool(&unreadable, 2), 3, "fp").unwrap(),
             Decision::Wait { .. }
         ));
     }
@@ -611,7 +683,7 @@ mod tests {
         let formatted = [DriveState::Formatted { deployment_id: id }];
         let two_of_four = vec![status("fp", &formatted), status("fp", &formatted), None, None];
         assert!(matches!(
-            decide(&two_of_four, 4, "fp").unwrap(),
+            decide(&two_of_four, &one_pool(&two_of_four, 1), 4, "fp").unwrap(),
             Decision::Wait { .. }
         ));
         let three_of_four = vec![
@@ -621,10 +693,11 @@ mod tests {
             status("fp", &[DriveState::Unformatted]),
         ];
         assert_eq!(
-            decide(&three_of_four, 4, "fp").unwrap(),
+            decide(&three_of_four, &one_pool(&three_of_four, 1), 4, "fp").unwrap(),
             Decision::Open {
                 deployment_id: id,
-                fresh: false
+                fresh: false,
+                added_pools: vec![false],
             }
         );
     }
@@ -637,8 +710,61 @@ mod tests {
         let b = [DriveState::Formatted {
             deployment_id: uuid::Uuid::new_v4(),
         }];
-        let err = decide(&[status("fp", &a), status("fp", &b)], 2, "fp").unwrap_err();
+        let both = [status("fp", &a), status("fp", &b)];
+        let err = decide(&both, &one_pool(&both, 1), 2, "fp").unwrap_err();
         assert!(err.to_string().contains("different deployments"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_pool_in_an_existing_deployment_is_added_once_all_its_drives_answer() {
+        let id = uuid::Uuid::new_v4();
+        // Two nodes: drive /d0 of each is pool 0 (formatted), /d1 of each is pool 1 (empty).
+        let node = |second: DriveState| status("fp", &[DriveState::Formatted { deployment_id: id }, second]);
+        let pools = vec![
+            vec![
+                (0, "/d0".to_string()),
+                (1, "/d0".to_string()),
+                (2, "/d0".to_string()),
+            ],
+            vec![
+                (0, "/d1".to_string()),
+                (1, "/d1".to_string()),
+                (2, "/d1".to_string()),
+            ],
+        ];
+        let all = vec![
+            node(DriveState::Unformatted),
+            node(DriveState::Unformatted),
+            node(DriveState::Unformatted),
+        ];
+        assert_eq!(
+            decide(&all, &pools, 3, "fp").unwrap(),
+            Decision::Open {
+                deployment_id: id,
+                fresh: false,
+                added_pools: vec![false, true],
+            }
+        );
+        // One node of the empty pool silent: new pool or lost pool cannot be told apart yet.
+        let partial = vec![node(DriveState::Unformatted), node(DriveState::Unformatted), None];
+        assert!(matches!(
+            decide(&partial, &pools, 3, "fp").unwrap(),
+            Decision::Wait { .. }
+        ));
+        // A pool with a formatted drive is not added: its empty drives are replacements.
+        let mixed = vec![
+            node(DriveState::Unformatted),
+            node(DriveState::Formatted { deployment_id: id }),
+            node(DriveState::Unformatted),
+        ];
+        assert_eq!(
+            decide(&mixed, &pools, 3, "fp").unwrap(),
+            Decision::Open {
+                deployment_id: id,
+                fresh: false,
+                added_pools: vec![false, false],
+            }
+        );
     }
 
     #[test]

@@ -48,13 +48,23 @@ pub struct DriveSpec {
     pub location: DriveLocation,
 }
 
-/// A settled deployment: its id and its erasure sets, in the same order on every node.
+/// One pool of a deployment: erasure sets of one size.
+#[derive(Clone, Debug)]
+pub struct PoolSpec {
+    /// Erasure sets (all the same size), each listing its drives in position order.
+    pub sets: Vec<Vec<DriveSpec>>,
+    /// Every drive of the pool was empty while the deployment already existed: the pool was
+    /// just added (its drives are formatted fresh, not healed).
+    pub added: bool,
+}
+
+/// A settled deployment: its id and its pools, in the same order on every node.
 #[derive(Clone, Debug)]
 pub struct DeploymentSpec {
     /// Shared by every drive's format record; keys placement.
     pub deployment_id: uuid::Uuid,
-    /// Erasure sets (all the same size), each listing its drives in position order.
-    pub sets: Vec<Vec<DriveSpec>>,
+    /// The pools; objects live in exactly one.
+    pub pools: Vec<PoolSpec>,
 }
 
 /// A distributed lock held on behalf of the layer; dropping it releases the lock. The holder

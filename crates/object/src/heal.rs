@@ -84,8 +84,27 @@ impl ObjectLayer {
         key: &str,
         opts: HealOptions,
     ) -> ObjectResult<HealCounters> {
-        let set = self.set_for(key);
         let _guard = self.lock_key(bucket, key).await?;
+        let mut total = HealCounters::default();
+        // The key lives in one pool; a key found in several (a write racing a decommission)
+        // is healed in each.
+        for set in self.candidate_sets(key) {
+            let counters = self.heal_in_set(set, bucket, key, opts).await?;
+            total.add(&counters);
+        }
+        total.objects_scanned = 1;
+        total.objects_healed = total.objects_healed.min(1);
+        Ok(total)
+    }
+
+    /// Heals one key's versions within one set. The caller holds the key lock.
+    async fn heal_in_set(
+        &self,
+        set: &crate::set::ErasureSet,
+        bucket: &str,
+        key: &str,
+        opts: HealOptions,
+    ) -> ObjectResult<HealCounters> {
         let mut counters = HealCounters {
             objects_scanned: 1,
             ..HealCounters::default()

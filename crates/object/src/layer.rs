@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::api::*;
 use crate::background::Background;
-use crate::deployment::{ClusterHooks, DeploymentSpec, DriveLocation, DriveSpec, HeldLock};
+use crate::deployment::{ClusterHooks, DeploymentSpec, DriveLocation, DriveSpec, HeldLock, PoolSpec};
 use crate::error::{ObjectError, ObjectResult};
 use crate::names::{check_bucket_name, check_object_key};
 use crate::offline::OfflineDrive;
@@ -43,6 +43,10 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub struct ObjectLayer {
     deployment_id: uuid::Uuid,
     pub(crate) sets: Vec<ErasureSet>,
+    /// Pools, each a range of `sets`. An object lives in one pool.
+    pub(crate) pools: Vec<Pool>,
+    /// Free bytes per pool and when they were measured (placement of new objects).
+    pool_free: std::sync::Mutex<Option<(Instant, Vec<u64>)>>,
     buckets: RwLock<HashMap<String, BucketRecord>>,
     key_locks: Vec<Mutex<()>>,
     /// Newest modification time handed out, so versions of a key get increasing times even if
@@ -54,6 +58,15 @@ pub struct ObjectLayer {
     /// Multi-node services; `None` on a single node.
     pub(crate) cluster: Option<Arc<dyn ClusterHooks>>,
 }
+
+/// One pool: the sets it holds.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    pub(crate) sets: std::ops::Range<usize>,
+}
+
+/// How long measured pool free space is reused for placement.
+const POOL_FREE_TTL: Duration = Duration::from_secs(5);
 
 /// A held key lock: released when dropped (the cluster lock first, then the local stripe).
 #[derive(Debug)]
@@ -123,7 +136,10 @@ impl ObjectLayer {
             .collect();
         let spec = DeploymentSpec {
             deployment_id,
-            sets: specs.chunks(set_size).map(<[DriveSpec]>::to_vec).collect(),
+            pools: vec![PoolSpec {
+                sets: specs.chunks(set_size).map(<[DriveSpec]>::to_vec).collect(),
+                added: false,
+            }],
         };
         ObjectLayer::open_deployment(spec, None).await
     }
@@ -136,42 +152,58 @@ impl ObjectLayer {
         spec: DeploymentSpec,
         cluster: Option<Arc<dyn ClusterHooks>>,
     ) -> ObjectResult<ObjectLayer> {
-        let set_size = spec.sets.first().map_or(0, Vec::len);
-        if spec.sets.iter().any(|set| set.len() != set_size) {
-            return Err(ObjectError::InvalidTopology {
-                reason: "erasure sets differ in size".to_string(),
+        let deployment_id = spec.deployment_id;
+        let mut sets = Vec::new();
+        let mut pools = Vec::with_capacity(spec.pools.len());
+        let mut any_added = false;
+        for (pool_idx, pool) in spec.pools.into_iter().enumerate() {
+            let set_size = pool.sets.first().map_or(0, Vec::len);
+            if pool.sets.iter().any(|set| set.len() != set_size) {
+                return Err(ObjectError::InvalidTopology {
+                    reason: format!("the erasure sets of pool {pool_idx} differ in size"),
+                });
+            }
+            let layout = Layout::default_for_set(set_size)?;
+            let first_set = sets.len();
+            any_added |= pool.added;
+            for (set_idx, drive_specs) in pool.sets.into_iter().enumerate() {
+                let opened = join_all(drive_specs.into_iter().enumerate().map(|(drive_idx, drive)| {
+                    let expected = FormatRecord::new_deployment(
+                        deployment_id,
+                        pool_idx as u32,
+                        set_idx as u32,
+                        drive_idx as u32,
+                        layout.n_data() as u32,
+                        layout.n_parity() as u32,
+                    );
+                    open_slot(drive, expected)
+                }))
+                .await;
+                let slots = opened
+                    .into_iter()
+                    .map(|slot| slot.map(Arc::new))
+                    .collect::<ObjectResult<Vec<Arc<DriveSlot>>>>()?;
+                let drives = slots.iter().map(|s| s.clone() as Arc<dyn Drive>).collect();
+                sets.push(ErasureSet {
+                    drives,
+                    slots,
+                    erasure: Erasure::new(layout)?,
+                });
+            }
+            pools.push(Pool {
+                sets: first_set..sets.len(),
             });
         }
-        let layout = Layout::default_for_set(set_size)?;
-        let deployment_id = spec.deployment_id;
-        let mut sets = Vec::with_capacity(spec.sets.len());
-        for (set_idx, drive_specs) in spec.sets.into_iter().enumerate() {
-            let opened = join_all(drive_specs.into_iter().enumerate().map(|(drive_idx, drive)| {
-                let expected = FormatRecord::new_deployment(
-                    deployment_id,
-                    0,
-                    set_idx as u32,
-                    drive_idx as u32,
-                    layout.n_data() as u32,
-                    layout.n_parity() as u32,
-                );
-                open_slot(drive, expected)
-            }))
-            .await;
-            let slots = opened
-                .into_iter()
-                .map(|slot| slot.map(Arc::new))
-                .collect::<ObjectResult<Vec<Arc<DriveSlot>>>>()?;
-            let drives = slots.iter().map(|s| s.clone() as Arc<dyn Drive>).collect();
-            sets.push(ErasureSet {
-                drives,
-                slots,
-                erasure: Erasure::new(layout)?,
+        if sets.is_empty() {
+            return Err(ObjectError::InvalidTopology {
+                reason: "no drives".to_string(),
             });
         }
         let layer = ObjectLayer {
             deployment_id,
             sets,
+            pools,
+            pool_free: std::sync::Mutex::new(None),
             buckets: RwLock::new(HashMap::new()),
             key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             last_mod_time_ns: std::sync::Mutex::new(0),
@@ -183,11 +215,19 @@ impl ObjectLayer {
             // Serve anyway (health reports the lost quorum); bucket lookups retry the load.
             tracing::warn!(%err, "bucket list unavailable at start");
         }
+        if any_added {
+            // A pool added to a running deployment gets the bucket records at once.
+            match layer.heal_buckets().await {
+                Ok(n) => tracing::info!(n_records = n, "bucket records copied onto the added pool"),
+                Err(err) => {
+                    tracing::warn!(%err, "copying bucket records onto the added pool failed; the next heal does it")
+                }
+            }
+        }
         tracing::info!(
             %deployment_id,
+            n_pools = layer.pools.len(),
             n_sets = layer.sets.len(),
-            n_data = layout.n_data(),
-            n_parity = layout.n_parity(),
             "object layer ready"
         );
         Ok(layer)
@@ -252,17 +292,104 @@ impl ObjectLayer {
 
     // ---------------------------------------------------------------- placement and helpers
 
-    /// The set an object name lives in: SipHash keyed with the deployment id.
-    pub(crate) fn set_for(&self, key: &str) -> &ErasureSet {
-        let idx = if self.sets.len() == 1 {
+    /// The set of `pool` that an object name maps to: SipHash keyed with the deployment id.
+    pub(crate) fn set_in_pool(&self, pool: &Pool, key: &str) -> &ErasureSet {
+        let n_sets = pool.sets.len();
+        let idx = if n_sets == 1 {
             0
         } else {
             let (k0, k1) = self.deployment_id.as_u64_pair();
             let mut hasher = SipHasher13::new_with_keys(k0, k1);
             hasher.write(key.as_bytes());
-            (hasher.finish() % self.sets.len() as u64) as usize
+            (hasher.finish() % n_sets as u64) as usize
         };
-        &self.sets[idx]
+        &self.sets[pool.sets.start + idx]
+    }
+
+    /// The sets an object name maps to, one per pool.
+    pub(crate) fn candidate_sets(&self, key: &str) -> impl Iterator<Item = &ErasureSet> {
+        self.pools.iter().map(move |pool| self.set_in_pool(pool, key))
+    }
+
+    /// The set holding `key`: in a single pool its only candidate; with several pools, the
+    /// pool whose newest version of the key is newest (`None` when no pool has it).
+    pub(crate) async fn set_holding(&self, bucket: &str, key: &str) -> ObjectResult<Option<&ErasureSet>> {
+        if self.pools.len() == 1 {
+            return Ok(Some(self.set_in_pool(&self.pools[0], key)));
+        }
+        let found = join_all(self.candidate_sets(key).map(|set| async move {
+            let versions = set.resolve_versions(bucket, key).await?;
+            Ok::<_, ObjectError>(versions.first().map(|v| (v.record.mod_time_ns, set)))
+        }))
+        .await;
+        let mut best: Option<(i64, &ErasureSet)> = None;
+        for answer in found {
+            if let Some((mod_time_ns, set)) = answer?
+                && best.is_none_or(|(t, _)| mod_time_ns > t)
+            {
+                best = Some((mod_time_ns, set));
+            }
+        }
+        Ok(best.map(|(_, set)| set))
+    }
+
+    /// The set a read of `key` goes to (where it lives; pool 0's candidate when nowhere).
+    pub(crate) async fn set_for_read(&self, bucket: &str, key: &str) -> ObjectResult<&ErasureSet> {
+        Ok(match self.set_holding(bucket, key).await? {
+            Some(set) => set,
+            None => self.set_in_pool(&self.pools[0], key),
+        })
+    }
+
+    /// The set a new version of `key` goes to: where the key lives, else a pool chosen at
+    /// random weighted by free space (so new data flows to an added pool).
+    pub(crate) async fn set_for_write(&self, bucket: &str, key: &str) -> ObjectResult<&ErasureSet> {
+        if let Some(set) = self.set_holding(bucket, key).await? {
+            return Ok(set);
+        }
+        let free = self.pool_free_bytes().await;
+        let total: u128 = free.iter().map(|f| u128::from(*f)).sum();
+        let pool_idx = if total == 0 {
+            0
+        } else {
+            let mut pick = rand::random_range(0..total);
+            free.iter()
+                .position(|f| {
+                    let f = u128::from(*f);
+                    if pick < f {
+                        true
+                    } else {
+                        pick -= f;
+                        false
+                    }
+                })
+                .unwrap_or(0)
+        };
+        Ok(self.set_in_pool(&self.pools[pool_idx], key))
+    }
+
+    /// Free bytes of each pool (the sum over its online drives), measured at most every
+    /// [`POOL_FREE_TTL`].
+    async fn pool_free_bytes(&self) -> Vec<u64> {
+        if let Some((at, free)) = lock_std(&self.pool_free).as_ref()
+            && at.elapsed() < POOL_FREE_TTL
+        {
+            return free.clone();
+        }
+        let mut free = Vec::with_capacity(self.pools.len());
+        for pool in &self.pools {
+            let infos = join_all(
+                self.sets[pool.sets.clone()]
+                    .iter()
+                    .flat_map(|set| set.slots.iter())
+                    .filter(|slot| slot.is_online())
+                    .map(|slot| slot.info()),
+            )
+            .await;
+            free.push(infos.into_iter().flatten().map(|i| i.free_bytes).sum());
+        }
+        *lock_std(&self.pool_free) = Some((Instant::now(), free.clone()));
+        free
     }
 
     /// Takes the lock on one key's versions: this node's stripe, and in a cluster the
@@ -718,7 +845,7 @@ impl ObjectLayer {
     ) -> ObjectResult<ObjectInfo> {
         let bucket_rec = self.bucket_record(bucket).await?;
         check_object_key(key)?;
-        let set = self.set_for(key);
+        let set = self.set_for_write(bucket, key).await?;
         let distribution = set.distribution(key);
         let data = set.write_data(body, &opts, 1, &distribution, true).await?;
         let part = PartRecordRef {
@@ -911,11 +1038,11 @@ impl ObjectLayer {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-    ) -> ObjectResult<(Resolved, bool)> {
+    ) -> ObjectResult<(Resolved, bool, &ErasureSet)> {
         self.bucket_record(bucket).await?;
         check_object_key(key)?;
         let wanted = version_id.map(record::parse_version_id).transpose()?;
-        let set = self.set_for(key);
+        let set = self.set_for_read(bucket, key).await?;
         let versions = set.resolve_versions(bucket, key).await?;
         match wanted {
             None => {
@@ -936,7 +1063,7 @@ impl ObjectLayer {
                         ),
                     });
                 }
-                Ok((latest, true))
+                Ok((latest, true, set))
             }
             Some(wanted) => {
                 let mut iter = versions.into_iter().enumerate();
@@ -952,7 +1079,7 @@ impl ObjectLayer {
                         version_id: version_id.unwrap_or_default().to_string(),
                     });
                 }
-                Ok((found, idx == 0))
+                Ok((found, idx == 0, set))
             }
         }
     }
@@ -964,13 +1091,12 @@ impl ObjectLayer {
         key: &str,
         opts: GetOptions,
     ) -> ObjectResult<GetObjectReader> {
-        let (resolved, is_latest) = self
+        let (resolved, is_latest, set) = self
             .resolve_for_read(bucket, key, opts.version_id.as_deref())
             .await?;
         let info = object_info(bucket, key, &resolved.record, is_latest);
         let size = resolved.record.size;
         let (offset, length) = self.read_span(&resolved.record, &opts)?;
-        let set = self.set_for(key);
         if resolved.holders.len() < set.n_drives() {
             self.hint_heal(bucket, key);
         }
@@ -1050,7 +1176,7 @@ impl ObjectLayer {
 
     /// An object's metadata without its data.
     pub async fn head_object(&self, bucket: &str, key: &str, opts: GetOptions) -> ObjectResult<ObjectInfo> {
-        let (resolved, is_latest) = self
+        let (resolved, is_latest, _) = self
             .resolve_for_read(bucket, key, opts.version_id.as_deref())
             .await?;
         if let Some(part_number) = opts.part_number {
@@ -1071,7 +1197,7 @@ impl ObjectLayer {
     ) -> ObjectResult<DeleteResult> {
         let bucket_rec = self.bucket_record(bucket).await?;
         check_object_key(key)?;
-        let set = self.set_for(key);
+        let set = self.set_for_read(bucket, key).await?;
         if let Some(version_id) = opts.version_id.as_deref() {
             let wanted = record::parse_version_id(version_id)?;
             let result = self.delete_version(bucket, key, set, wanted).await?;

@@ -49,7 +49,9 @@ pub use api::*;
 pub use background::{
     BackgroundConfig, DriveStatus, HealScope, HealSequenceStatus, HealState, ScannerStatus,
 };
-pub use deployment::{ClusterHooks, DeploymentSpec, DriveConnector, DriveLocation, DriveSpec, HeldLock};
+pub use deployment::{
+    ClusterHooks, DeploymentSpec, DriveConnector, DriveLocation, DriveSpec, HeldLock, PoolSpec,
+};
 pub use error::{ObjectError, ObjectResult};
 pub use heal::{HealCounters, HealOptions};
 pub use layer::{DEFAULT_REGION, GetObjectReader, ObjectLayer};

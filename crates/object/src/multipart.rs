@@ -53,7 +53,7 @@ impl ObjectLayer {
     ) -> ObjectResult<UploadInfo> {
         self.bucket_info(bucket).await?;
         check_object_key(key)?;
-        let set = self.set_for(key);
+        let set = self.set_for_write(bucket, key).await?;
         let rec = UploadRecord {
             upload_id: uuid::Uuid::new_v4().as_simple().to_string(),
             key: key.to_string(),
@@ -82,6 +82,19 @@ impl ObjectLayer {
     }
 
     /// Reads an upload's record agreed by read quorum.
+    /// The set holding an upload: its pool's candidate set for the key (the only one in a
+    /// single pool; with several, the one whose drives hold the upload record).
+    async fn set_for_upload(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<&ErasureSet> {
+        if self.pools.len() > 1 {
+            for set in self.candidate_sets(key) {
+                if self.upload_record(set, bucket, key, upload_id).await.is_ok() {
+                    return Ok(set);
+                }
+            }
+        }
+        Ok(self.set_in_pool(&self.pools[0], key))
+    }
+
     async fn upload_record(
         &self,
         set: &ErasureSet,
@@ -172,7 +185,7 @@ impl ObjectLayer {
         if part_number == 0 || part_number > PART_NUMBER_MAX {
             return Err(ObjectError::InvalidPartNumberArgument { number: part_number });
         }
-        let set = self.set_for(key);
+        let set = self.set_for_upload(bucket, key, upload_id).await?;
         let upload = self.upload_record(set, bucket, key, upload_id).await?;
         let data = set
             .write_data(body, &opts, part_number, &upload.distribution, false)
@@ -274,7 +287,7 @@ impl ObjectLayer {
         opts: ListPartsOptions,
     ) -> ObjectResult<ListPartsResult> {
         self.bucket_info(bucket).await?;
-        let set = self.set_for(key);
+        let set = self.set_for_upload(bucket, key, upload_id).await?;
         let upload = self.upload_record(set, bucket, key, upload_id).await?;
         let parts = self.resolved_parts(set, upload_id).await?;
         let max_parts = opts.max_parts.min(LIST_KEYS_MAX);
@@ -423,7 +436,7 @@ impl ObjectLayer {
         if parts.windows(2).any(|w| w[0].number >= w[1].number) {
             return Err(ObjectError::InvalidPartOrder);
         }
-        let set = self.set_for(key);
+        let set = self.set_for_upload(bucket, key, upload_id).await?;
         let _guard = self.lock_key(bucket, key).await?;
         let upload = self.upload_record(set, bucket, key, upload_id).await?;
         let uploaded = self.resolved_parts(set, upload_id).await?;
@@ -516,7 +529,7 @@ impl ObjectLayer {
     pub async fn abort_multipart_upload(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<()> {
         self.bucket_info(bucket).await?;
         check_object_key(key)?;
-        let set = self.set_for(key);
+        let set = self.set_for_upload(bucket, key, upload_id).await?;
         let _guard = self.lock_key(bucket, key).await?;
         self.upload_record(set, bucket, key, upload_id).await?;
         let parts = self.resolved_parts(set, upload_id).await.unwrap_or_default();

@@ -122,12 +122,6 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
 
     let mut cluster_node = None;
     let (frontend, layer, serving) = if topology.is_distributed() {
-        if topology.pools.len() > 1 {
-            anyhow::bail!(
-                "{} pools given: this version runs one pool per deployment (pool expansion is not implemented yet)",
-                topology.pools.len()
-            );
-        }
         let secret = strata_rpc::ClusterSecret::derive_from_root_secret(&creds.secret_key);
         let node = strata_cluster::node::ClusterNode::new(Arc::new(topology), secret.clone())?;
         let rpc = Arc::new(strata_rpc::RpcServer::new(secret, HashMap::new()));
