@@ -219,6 +219,25 @@ class StrataCli:
         return json.loads(self(*args, "--json").stdout)
 
 
+def wait_all_drives_online(nodes: list[StrataServer], workdir: Path,
+                           timeout: float = READY_TIMEOUT_SECS) -> None:
+    """Waits until each running node of a deployment reports every drive online."""
+    cli = StrataCli(workdir / "strata-config")
+    deadline = time.monotonic() + timeout
+    for node in nodes:
+        if not node.running:
+            continue
+        cli("alias", "set", "wait", node.endpoint, node.access_key, node.secret_key)
+        while True:
+            health = cli.json("admin", "info", "wait")["health"]
+            if health["drives_online"] == health["drives_total"]:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"{node.endpoint} sees {health['drives_online']} of "
+                            f"{health['drives_total']} drives online\n{node.log_tail()}", pytrace=False)
+            time.sleep(0.2)
+
+
 class StrataCluster:
     """A distributed deployment of `n_nodes` strata processes with `drives_per_node` drives each,
     one pool, every node on its own port of 127.0.0.1 (or its own host, e.g. an address inside a
@@ -255,20 +274,7 @@ class StrataCluster:
 
     def wait_all_drives_online(self, timeout: float = READY_TIMEOUT_SECS) -> None:
         """Waits until every running node reports every drive of the deployment online."""
-        cli = StrataCli(self.workdir / "strata-config")
-        deadline = time.monotonic() + timeout
-        for node in self.nodes:
-            if not node.running:
-                continue
-            cli("alias", "set", "wait", node.endpoint, node.access_key, node.secret_key)
-            while True:
-                health = cli.json("admin", "info", "wait")["health"]
-                if health["drives_online"] == health["drives_total"]:
-                    break
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{node.endpoint} sees {health['drives_online']} of "
-                                f"{health['drives_total']} drives online\n{node.log_tail()}", pytrace=False)
-                time.sleep(0.2)
+        wait_all_drives_online(self.nodes, self.workdir, timeout)
 
     def stop(self) -> None:
         for node in self.nodes:

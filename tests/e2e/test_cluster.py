@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from conftest import StrataCli, StrataCluster, StrataServer, error_of
+from conftest import (StrataCli, StrataCluster, StrataServer, error_of, free_port,
+                      wait_all_drives_online)
 
 MIB = 1024 * 1024
 BUCKET = "cluster"
@@ -369,3 +370,70 @@ def test_partitioned_node_refuses_writes_it_cannot_make_durable(tmp_path):
             assert nodes[1].client().get_object(Bucket=BUCKET, Key="after-heal")["Body"].read() == b"back"
         finally:
             cluster.stop()
+
+
+# ---------------------------------------------------------------- growth (a second pool)
+
+def pool_config(path: Path, ports: list[int], root: Path, n_pools: int) -> None:
+    pools = []
+    for p in range(n_pools):
+        pools.append(", ".join(f'"http://127.0.0.1:{port}{root}/n{i + 1}/pool{p}-d{{1...2}}"'
+                               for i, port in enumerate(ports)))
+    path.write_text("pools = [\n" + "".join(f"  [{p}],\n" for p in pools) + "]\n")
+
+
+def shard_files_under(root: Path) -> int:
+    return sum(1 for f in root.rglob("part.*") if f.is_file())
+
+
+def test_added_pool_takes_new_writes_and_old_objects_stay(tmp_path):
+    root = tmp_path / "grow"
+    config = tmp_path / "grow.toml"
+    ports = [free_port() for _ in range(2)]
+    pool_config(config, ports, root, n_pools=1)
+    nodes = [StrataServer(tmp_path / f"node{i + 1}", drives=[], drive_args=[], config=config)
+             for i in range(2)]
+    for node, port in zip(nodes, ports):
+        node.port = port
+    try:
+        for node in nodes:
+            node.start(ready_path=None)
+        for node in nodes:
+            node.wait_ready()
+        wait_all_drives_online(nodes, tmp_path)
+        c = nodes[0].client()
+        c.create_bucket(Bucket=BUCKET)
+        old = {f"old/{i}": os.urandom(600_000 + i) for i in range(6)}
+        for key, data in old.items():
+            c.put_object(Bucket=BUCKET, Key=key, Body=data)
+        # Grow: every node restarts with the second pool in its config.
+        for node in nodes:
+            assert node.stop() == 0
+        pool_config(config, ports, root, n_pools=2)
+        for node in nodes:
+            node.start(ready_path=None)
+        for node in nodes:
+            node.wait_ready()
+        wait_all_drives_online(nodes, tmp_path)
+        added = [root / f"n{i + 1}" / f"pool1-d{d}" for i in range(2) for d in (1, 2)]
+        assert all(shard_files_under(d) == 0 for d in added)
+        c = nodes[1].client()
+        new = {f"new/{i}": os.urandom(600_000 + i) for i in range(24)}
+        for key, data in new.items():
+            c.put_object(Bucket=BUCKET, Key=key, Body=data)
+        # Both pools have the same free space here, so about half the new objects land in the
+        # added pool (the chance that none does is 2^-24).
+        assert sum(shard_files_under(d) for d in added) > 0
+        # Overwriting an old object keeps it in its pool: still one object under its name.
+        c.put_object(Bucket=BUCKET, Key="old/0", Body=b"replaced")
+        old["old/0"] = b"replaced"
+        for node in nodes:
+            client = node.client()
+            assert_readable(client, old | new)
+            listed = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"]]
+            assert sorted(listed) == sorted(old | new)
+        assert status_of(f"{nodes[0].endpoint}/health/cluster") == 200
+    finally:
+        for node in nodes:
+            node.stop()
+            node.kill()

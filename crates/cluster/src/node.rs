@@ -88,6 +88,9 @@ pub struct NodeStatus {
     pub drives: Vec<(String, DriveState)>,
     /// The deployment id this node formatted fresh drives for at the deployment's first start.
     pub fresh_deployment: Option<uuid::Uuid>,
+    /// Pools this node found all empty in the existing deployment and formatted as added.
+    #[serde(default)]
+    pub added_pools: Vec<usize>,
 }
 
 /// This node in its deployment: peers, lock table, and (once open) the object layer.
@@ -100,6 +103,7 @@ pub struct ClusterNode {
     locker: DistLocker,
     layer: OnceLock<Weak<ObjectLayer>>,
     fresh_deployment: Mutex<Option<uuid::Uuid>>,
+    added_pools: Mutex<Vec<usize>>,
 }
 
 impl ClusterNode {
@@ -143,6 +147,7 @@ impl ClusterNode {
             locker,
             layer: OnceLock::new(),
             fresh_deployment: Mutex::new(None),
+            added_pools: Mutex::new(Vec::new()),
         }))
     }
 
@@ -189,6 +194,7 @@ impl ClusterNode {
             fingerprint,
             drives,
             fresh_deployment,
+            added_pools: lock(&self.added_pools).clone(),
         }
     }
 
@@ -257,6 +263,12 @@ impl ClusterNode {
                     if fresh {
                         *lock(&self.fresh_deployment) = Some(deployment_id);
                     }
+                    *lock(&self.added_pools) = added_pools
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, added)| **added)
+                        .map(|(idx, _)| idx)
+                        .collect();
                     let fresh_ids: Vec<uuid::Uuid> = statuses
                         .iter()
                         .flatten()
@@ -324,6 +336,7 @@ impl ClusterNode {
                             DriveLocation::Local {
                                 path: endpoint.path.clone().into(),
                                 new_in_existing: !part_of_fresh
+                                    && !added
                                     && own_states.get(endpoint.path.as_str())
                                         == Some(&&DriveState::Unformatted),
                             }
@@ -431,6 +444,16 @@ fn decide(
                 .iter()
                 .any(|s| matches!(s, Some(DriveState::Formatted { .. })));
             let all_empty = states.iter().all(|s| matches!(s, Some(DriveState::Unformatted)));
+            // A node that already formatted its share of an added pool says so (its drives
+            // no longer look empty to the nodes deciding after it).
+            let added_by_peer = statuses
+                .iter()
+                .flatten()
+                .any(|s| s.added_pools.contains(&pool_idx));
+            if added_by_peer {
+                added_pools.push(true);
+                continue;
+            }
             if !any_formatted && !all_empty {
                 // A pool without one formatted drive is either new or lost entirely: only
                 // every drive answering empty says which.
@@ -630,6 +653,7 @@ mod tests {
                 .map(|(i, s)| (format!("/d{i}"), s.clone()))
                 .collect(),
             fresh_deployment: None,
+            added_pools: Vec::new(),
         })
     }
 
@@ -751,8 +775,8 @@ mod tests {
             decide(&partial, &pools, 3, "fp").unwrap(),
             Decision::Wait { .. }
         ));
-        // A pool with a formatted drive is not added: its empty drives are replacements.
-        let mixed = vec![
+        // A pool with a formatted drive is not added: its empty drives are replacements...
+        let mut mixed = vec![
             node(DriveState::Unformatted),
             node(DriveState::Formatted { deployment_id: id }),
             node(DriveState::Unformatted),
@@ -763,6 +787,18 @@ mod tests {
                 deployment_id: id,
                 fresh: false,
                 added_pools: vec![false, false],
+            }
+        );
+        // ...unless the node that formatted it did so as part of adding the pool.
+        if let Some(Some(status)) = mixed.get_mut(1) {
+            status.added_pools = vec![1];
+        }
+        assert_eq!(
+            decide(&mixed, &pools, 3, "fp").unwrap(),
+            Decision::Open {
+                deployment_id: id,
+                fresh: false,
+                added_pools: vec![false, true],
             }
         );
     }
