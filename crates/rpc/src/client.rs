@@ -52,7 +52,7 @@ pub struct RpcClientConfig {
     pub connect_timeout: Duration,
     /// After a failed connection attempt, calls fail at once for this long.
     pub reconnect_backoff: Duration,
-    /// How connections are opened (TCP now; TLS later).
+    /// How connections are opened: plain TCP (`http://` peers) or TLS (`https://` peers).
     pub connector: Connector,
 }
 
@@ -107,7 +107,7 @@ struct ConnState {
 /// Another node: its URL, the shared secret and the one HTTP/2 connection to it.
 #[derive(Debug)]
 pub struct Peer {
-    /// `http://host:port`, no trailing slash.
+    /// `http://host:port` (or `https://`), no trailing slash.
     url: String,
     authority: String,
     secret: ClusterSecret,
@@ -116,17 +116,29 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// A peer at `url` (`http://host:port`). Connects lazily, on the first call.
+    /// A peer at `url`: `http://host:port` with a plain connector, `https://host:port` with a
+    /// TLS one (the certificate must name `host`, a DNS name or an IP address). Connects
+    /// lazily, on the first call.
     pub fn new(url: &str, secret: ClusterSecret, config: RpcClientConfig) -> Result<Arc<Peer>, RpcError> {
         let invalid = |reason: &str| RpcError::InvalidEndpoint {
             endpoint: url.to_string(),
             reason: reason.to_string(),
         };
         let uri: http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(invalid(
-                "only http:// peers are supported (TLS is not configured)",
-            ));
+        let scheme = config.connector.scheme();
+        match uri.scheme_str() {
+            Some(s) if s == scheme => {}
+            Some("https") => {
+                return Err(invalid(
+                    "an https:// peer needs TLS, which is not configured (no certificates)",
+                ));
+            }
+            Some("http") => {
+                return Err(invalid(
+                    "TLS is configured, so peers are https:// (plain http:// is refused)",
+                ));
+            }
+            _ => return Err(invalid("the scheme is neither http:// nor https://")),
         }
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
         if authority.port_u16().is_none() {
@@ -136,7 +148,7 @@ impl Peer {
             return Err(invalid("a peer URL has no path"));
         }
         Ok(Arc::new(Peer {
-            url: format!("http://{authority}"),
+            url: format!("{scheme}://{authority}"),
             authority: authority.to_string(),
             secret,
             config,
@@ -144,7 +156,7 @@ impl Peer {
         }))
     }
 
-    /// `http://host:port`.
+    /// `http://host:port` (or `https://`).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -744,5 +756,49 @@ impl Drop for RemoteShardWrite {
             // ending the stream without the commit trailer has the same effect.
             let _ = tx.try_send(Err(std::io::Error::other("shard writer dropped without commit")));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls_connector() -> Connector {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        Connector::Tls(crate::tls_client_config(roots).unwrap())
+    }
+
+    fn peer(url: &str, connector: Connector) -> Result<Arc<Peer>, RpcError> {
+        let config = RpcClientConfig {
+            connector,
+            ..RpcClientConfig::default()
+        };
+        Peer::new(url, ClusterSecret::from_dedicated_secret(b"s"), config)
+    }
+
+    #[test]
+    fn the_scheme_matches_the_connector() {
+        assert_eq!(
+            peer("http://127.0.0.1:9000", Connector::Tcp).unwrap().url(),
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            peer("https://127.0.0.1:9000/", tls_connector()).unwrap().url(),
+            "https://127.0.0.1:9000"
+        );
+        let refused = |url: &str, connector: Connector, needle: &str| match peer(url, connector) {
+            Err(RpcError::InvalidEndpoint { reason, .. }) => assert!(reason.contains(needle), "{reason}"),
+            other => panic!("{url}: expected InvalidEndpoint, got {other:?}"),
+        };
+        refused("https://127.0.0.1:9000", Connector::Tcp, "not configured");
+        refused(
+            "http://127.0.0.1:9000",
+            tls_connector(),
+            "plain http:// is refused",
+        );
+        refused("ftp://127.0.0.1:9000", Connector::Tcp, "neither");
+        refused("https://127.0.0.1", tls_connector(), "no port");
     }
 }

@@ -9,7 +9,7 @@ use strata_drive::DriveError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RpcError {
-    /// The peer endpoint is not a URL of the form `http://host:port`.
+    /// The peer endpoint is not a URL of the form `http://host:port` (`https://` with TLS).
     #[error("invalid peer endpoint {endpoint:?}: {reason}")]
     InvalidEndpoint {
         /// What was given.
@@ -57,6 +57,13 @@ pub enum RpcError {
         /// Peer endpoint.
         endpoint: String,
         /// What happened.
+        reason: String,
+    },
+    /// A TLS configuration could not be built (no trust roots, a key that does not match the
+    /// certificate, an unsupported key type).
+    #[error("TLS setup failed: {reason}")]
+    Tls {
+        /// What is wrong.
         reason: String,
     },
     /// The call failed like a drive call fails (peer offline, drive error on the peer).

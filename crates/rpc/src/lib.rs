@@ -4,12 +4,14 @@
 //! - [`RpcServer`] serves a set of named local drives under [`RPC_PATH_PREFIX`]
 //!   (`/strata/rpc/v1/drive/<drive-id>/<op>`). [`RpcServer::handle`] is a plain
 //!   `Request -> Response` function, so the S3 server can dispatch to it by path prefix on its
-//!   own port; [`RpcServer::bind`] runs a standalone h2c listener (tests, or a separate port).
+//!   own port; [`RpcServer::bind`] runs a standalone h2c or TLS listener (tests, or a separate port).
 //! - [`Peer`] is one multiplexed, kept-alive HTTP/2 connection to another node, shared by every
 //!   [`RemoteDrive`] on that node and re-established after failures.
 //! - [`RemoteDrive`] implements `Drive`: metadata calls are small MessagePack bodies; shard
 //!   data streams in both directions with backpressure through bounded channels and h2 flow
 //!   control, never buffered whole.
+//! - [`Connector`] and [`Acceptor`] carry the calls over plain TCP (h2c, `http://` peers) or
+//!   TLS (rustls, `https://` peers; [`tls_client_config`], [`tls_server_config`]).
 //! - [`ClusterSecret`] authenticates every call with HMAC-SHA256 over method, path, timestamp
 //!   and body hash (see `docs/RPC.md` for the wire format).
 //!
@@ -58,7 +60,7 @@ pub use body::RpcBody;
 pub use client::{Peer, RemoteDrive, RpcClientConfig};
 pub use error::RpcError;
 pub use server::{NodeService, RpcServer, RpcServerHandle};
-pub use transport::{Acceptor, Connector};
+pub use transport::{ALPN_H2, ALPN_HTTP1, Acceptor, Connector, tls_client_config, tls_server_config};
 
 /// Every RPC path starts with this; the S3 server dispatches requests under it to
 /// [`RpcServer::handle`].

@@ -1,5 +1,5 @@
 //! The server side: [`RpcServer`] answers calls on a set of named local drives, and
-//! [`RpcServer::bind`] runs it as a standalone h2c listener.
+//! [`RpcServer::bind`] runs it as a standalone listener (h2c, or TLS with a TLS [`Acceptor`]).
 //!
 //! **Invariant:** nothing reaches a drive before the call's signature and date are verified,
 //! and a metadata body is used only after its SHA-256 matched the signed one.
@@ -214,7 +214,7 @@ impl RpcServer {
             .unwrap_or(Err(WireError::DeadlineExceeded))
     }
 
-    /// Listens on `addr` (h2c) and serves calls until the handle is shut down or dropped.
+    /// Listens on `addr` (h2c, or TLS with [`RpcServer::with_acceptor`]) and serves calls until the handle is shut down or dropped.
     pub async fn bind(self: Arc<Self>, addr: SocketAddr) -> Result<RpcServerHandle, RpcError> {
         let listener = TcpListener::bind(addr)
             .await
