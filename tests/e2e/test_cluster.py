@@ -383,7 +383,8 @@ def pool_config(path: Path, ports: list[int], root: Path, n_pools: int) -> None:
 
 
 def shard_files_under(root: Path) -> int:
-    return sum(1 for f in root.rglob("part.*") if f.is_file())
+    """Shard files a drive serves (its trash, emptied in the background, not counted)."""
+    return sum(1 for f in (root / "data").rglob("part.*") if f.is_file())
 
 
 def test_added_pool_takes_new_writes_and_old_objects_stay(tmp_path):
@@ -433,6 +434,118 @@ def test_added_pool_takes_new_writes_and_old_objects_stay(tmp_path):
             listed = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"]]
             assert sorted(listed) == sorted(old | new)
         assert status_of(f"{nodes[0].endpoint}/health/cluster") == 200
+    finally:
+        for node in nodes:
+            node.stop()
+            node.kill()
+
+
+def test_decommissioned_pool_empties_while_everything_stays_readable(tmp_path):
+    root = tmp_path / "decom"
+    config = tmp_path / "decom.toml"
+    ports = [free_port() for _ in range(2)]
+    pool_config(config, ports, root, n_pools=2)
+    nodes = [StrataServer(tmp_path / f"node{i + 1}", drives=[], drive_args=[], config=config)
+             for i in range(2)]
+    for node, port in zip(nodes, ports):
+        node.port = port
+
+    def start_all():
+        for node in nodes:
+            node.start(ready_path=None)
+        for node in nodes:
+            node.wait_ready()
+        wait_all_drives_online(nodes, tmp_path)
+
+    try:
+        start_all()
+        c = nodes[0].client()
+        c.create_bucket(Bucket=BUCKET)
+        c.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        latest: dict[str, bytes] = {}
+        for i in range(16):
+            key = f"obj-{i}"
+            for generation in range(2):
+                data = os.urandom([40, 300_000, 1_200_000][i % 3] + generation)
+                c.put_object(Bucket=BUCKET, Key=key, Body=data)
+                latest[key] = data
+        c.delete_object(Bucket=BUCKET, Key="obj-0")  # a delete marker on top
+        del latest["obj-0"]
+        mp = c.create_multipart_upload(Bucket=BUCKET, Key="multi")
+        parts, blob = [], b""
+        for n in (1, 2):
+            data = os.urandom(5 * MIB + n)
+            blob += data
+            r = c.upload_part(Bucket=BUCKET, Key="multi", UploadId=mp["UploadId"], PartNumber=n, Body=data)
+            parts.append({"PartNumber": n, "ETag": r["ETag"]})
+        c.complete_multipart_upload(Bucket=BUCKET, Key="multi", UploadId=mp["UploadId"],
+                                    MultipartUpload={"Parts": parts})
+        latest["multi"] = blob
+
+        def versions_of(client):
+            out = []
+            for page in client.get_paginator("list_object_versions").paginate(Bucket=BUCKET):
+                out += [(v["Key"], v["VersionId"], v["ETag"], v["Size"]) for v in page.get("Versions", [])]
+                out += [(m["Key"], m["VersionId"], "marker", 0) for m in page.get("DeleteMarkers", [])]
+            return sorted(out)
+
+        before = versions_of(c)
+        leaving = [root / f"n{i + 1}" / f"pool1-d{d}" for i in range(2) for d in (1, 2)]
+        assert sum(shard_files_under(d) for d in leaving) > 0, "nothing landed in pool 1"
+
+        cli = StrataCli(tmp_path / "strata-config")
+        cli("alias", "set", "c", nodes[1].endpoint, nodes[1].access_key, nodes[1].secret_key)
+        stop = threading.Event()
+        read_errors: list[str] = []
+
+        def reader():
+            client = nodes[0].client()
+            while not stop.is_set():
+                for key, data in latest.items():
+                    try:
+                        got = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+                        if got != data:
+                            read_errors.append(f"{key}: wrong bytes")
+                    except ClientError as e:
+                        read_errors.append(f"{key}: {e}")
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        try:
+            started = cli.json("admin", "pool", "decommission", "c", "1")
+            assert started["state"] == "running"
+            refused = cli("admin", "pool", "decommission", "c", "1", check=False)
+            assert refused.returncode != 0 and "DecommissionRefused" in refused.stderr
+            deadline = time.monotonic() + 180
+            while True:
+                pools = cli.json("admin", "pool", "list", "c")
+                state = pools[1]["decommission"]["state"]
+                if state != "running":
+                    break
+                assert time.monotonic() < deadline, pools
+                time.sleep(0.5)
+            assert state == "done", pools
+            assert pools[1]["decommission"]["objects_failed"] == 0
+            # New objects avoid the decommissioned pool.
+            for i in range(8):
+                c.put_object(Bucket=BUCKET, Key=f"after-{i}", Body=os.urandom(300_000))
+        finally:
+            stop.set()
+            t.join(timeout=60)
+        assert not read_errors, read_errors[:5]
+        assert sum(shard_files_under(d) for d in leaving) == 0
+        for client in (c, nodes[1].client()):
+            assert [v for v in versions_of(client) if not v[0].startswith("after-")] == before
+
+        # The emptied pool leaves the topology: everything is still there without it.
+        for node in nodes:
+            assert node.stop() == 0
+        pool_config(config, ports, root, n_pools=1)
+        start_all()
+        for node in nodes:
+            client = node.client()
+            assert_readable(client, latest)
+            assert len([v for v in versions_of(client) if not v[0].startswith("after-")]) == len(before)
     finally:
         for node in nodes:
             node.stop()

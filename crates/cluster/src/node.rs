@@ -44,6 +44,8 @@ pub const OP_STATUS: &str = "status";
 pub const OP_LOCK: &str = "lock";
 /// Node operation: a bucket changed; reload it.
 pub const OP_BUCKET_CHANGED: &str = "bucket-changed";
+/// Node operation: the pool states changed; reload them.
+pub const OP_POOLS_CHANGED: &str = "pools-changed";
 
 /// Deadline of one status or notice call to a peer.
 const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -107,8 +109,13 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
-    /// This node of `topology` (which must be distributed), talking to its peers with `secret`.
-    pub fn new(topology: Arc<Topology>, secret: ClusterSecret) -> Result<Arc<ClusterNode>, ClusterError> {
+    /// This node of `topology` (which must be distributed), talking to its peers with `secret`
+    /// through `connector` (TLS for `https://` endpoints, plain TCP for `http://` ones).
+    pub fn new(
+        topology: Arc<Topology>,
+        secret: ClusterSecret,
+        connector: strata_rpc::Connector,
+    ) -> Result<Arc<ClusterNode>, ClusterError> {
         let local = topology
             .local_node_idx()
             .ok_or_else(|| ClusterError::InvalidTopology {
@@ -117,6 +124,7 @@ impl ClusterNode {
         let config = RpcClientConfig {
             call_timeout: RPC_CALL_TIMEOUT,
             connect_timeout: RPC_CONNECT_TIMEOUT,
+            connector,
             ..RpcClientConfig::default()
         };
         let mut peers = Vec::with_capacity(topology.nodes().len());
@@ -527,6 +535,13 @@ impl NodeService for ClusterNode {
                 layer.reload_bucket(bucket).await.map_err(|e| e.to_string())?;
                 Ok(Vec::new())
             }
+            OP_POOLS_CHANGED => {
+                let layer = self
+                    .layer()
+                    .ok_or_else(|| "the object layer is not open yet".to_string())?;
+                layer.load_pools_record().await.map_err(|e| e.to_string())?;
+                Ok(Vec::new())
+            }
             other => Err(format!("unknown node operation {other:?}")),
         }
     }
@@ -560,6 +575,19 @@ impl ClusterHooks for ClusterNode {
             {
                 // The peer reloads its bucket list within its cache lifetime anyway.
                 tracing::info!(peer = peer.url(), bucket, %err, "bucket change notice not delivered");
+            }
+        });
+        join_all(calls).await;
+    }
+
+    async fn pools_changed(&self) {
+        let calls = self.peers.iter().flatten().map(|peer| async move {
+            if let Err(err) = peer
+                .node_call(OP_POOLS_CHANGED, Vec::new(), PEER_CALL_TIMEOUT)
+                .await
+            {
+                // The peer rereads the pool states on its own within a few seconds.
+                tracing::info!(peer = peer.url(), %err, "pool change notice not delivered");
             }
         });
         join_all(calls).await;
@@ -614,6 +642,13 @@ impl DriveConnector for RpcDriveConnector {
         match RemoteDrive::connect(Arc::clone(&self.peer), &self.drive_id).await {
             Ok(drive) => Ok(drive as Arc<dyn Drive>),
             Err(RpcError::Drive(err)) => Err(err),
+            Err(err @ RpcError::UnknownDrive { .. }) => {
+                // The peer is up but has not opened its drives yet.
+                tracing::debug!(peer = self.peer.url(), drive = self.drive_id, %err, "remote drive not served yet");
+                Err(DriveError::Offline {
+                    endpoint: format!("{}{}", self.peer.url(), self.drive_id),
+                })
+            }
             Err(err) => {
                 tracing::warn!(peer = self.peer.url(), drive = self.drive_id, %err, "remote drive refused");
                 Err(DriveError::Offline {

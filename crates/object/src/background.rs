@@ -157,6 +157,9 @@ impl ObjectLayer {
         }
         tokio::spawn(scanner(Arc::downgrade(self), config.clone()));
         tokio::spawn(monitor(Arc::downgrade(self), config.monitor_interval));
+        if self.pools.len() > 1 {
+            tokio::spawn(pool_states(Arc::downgrade(self)));
+        }
     }
 
     /// Asks the heal worker to look at a key (dropped when the queue is full).
@@ -398,6 +401,20 @@ async fn scanner(layer: Weak<ObjectLayer>, config: BackgroundConfig) {
             }
             Err(err) => tracing::warn!(%err, "scanner cycle stopped early"),
         }
+    }
+}
+
+/// Keeps the pool states (decommissions) current on this node and runs pending
+/// decommissions this node can lead.
+async fn pool_states(layer: Weak<ObjectLayer>) {
+    loop {
+        let Some(strong) = layer.upgrade() else { return };
+        if let Err(err) = strong.load_pools_record().await {
+            tracing::debug!(%err, "pool states not readable now");
+        }
+        strong.spawn_pending_decommissions();
+        drop(strong);
+        tokio::time::sleep(crate::decommission::POOL_STATE_REFRESH).await;
     }
 }
 

@@ -83,6 +83,10 @@ pub trait ClusterHooks: Send + Sync + Debug {
     /// reload it before answering. Returns once every reachable node has been told.
     async fn bucket_changed(&self, bucket: &str);
 
+    /// Tells every other node that the pool states (decommissions) changed, so they reload
+    /// them before placing another object. Returns once every reachable node has been told.
+    async fn pools_changed(&self);
+
     /// Whether this node may start deployment-wide background work that one node is enough
     /// for (automatic heal sequences after drives return). A node that cannot reach a quorum
     /// of the others says no.

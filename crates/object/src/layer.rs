@@ -47,6 +47,10 @@ pub struct ObjectLayer {
     pub(crate) pools: Vec<Pool>,
     /// Free bytes per pool and when they were measured (placement of new objects).
     pool_free: std::sync::Mutex<Option<(Instant, Vec<u64>)>>,
+    /// Pool decommissions as last read from the drives.
+    pub(crate) pools_state: std::sync::RwLock<crate::decommission::PoolsRecord>,
+    /// Pools this node is decommissioning now.
+    pub(crate) decommissions_running: std::sync::Mutex<Vec<usize>>,
     buckets: RwLock<HashMap<String, BucketRecord>>,
     key_locks: Vec<Mutex<()>>,
     /// Newest modification time handed out, so versions of a key get increasing times even if
@@ -204,6 +208,8 @@ impl ObjectLayer {
             sets,
             pools,
             pool_free: std::sync::Mutex::new(None),
+            pools_state: std::sync::RwLock::new(Default::default()),
+            decommissions_running: std::sync::Mutex::new(Vec::new()),
             buckets: RwLock::new(HashMap::new()),
             key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             last_mod_time_ns: std::sync::Mutex::new(0),
@@ -214,6 +220,11 @@ impl ObjectLayer {
         if let Err(err) = layer.load_buckets().await {
             // Serve anyway (health reports the lost quorum); bucket lookups retry the load.
             tracing::warn!(%err, "bucket list unavailable at start");
+        }
+        if layer.pools.len() > 1
+            && let Err(err) = layer.load_pools_record().await
+        {
+            tracing::warn!(%err, "pool states unavailable at start; retried in the background");
         }
         if any_added {
             // A pool added to a running deployment gets the bucket records at once.
@@ -341,31 +352,58 @@ impl ObjectLayer {
         })
     }
 
-    /// The set a new version of `key` goes to: where the key lives, else a pool chosen at
-    /// random weighted by free space (so new data flows to an added pool).
+    /// The set a new version of `key` goes to: where the key lives (unless that pool is
+    /// decommissioning), else a new key's pool.
     pub(crate) async fn set_for_write(&self, bucket: &str, key: &str) -> ObjectResult<&ErasureSet> {
-        if let Some(set) = self.set_holding(bucket, key).await? {
+        if let Some(set) = self.set_holding(bucket, key).await?
+            && !self.is_decommissioning(self.pool_of(set))
+        {
             return Ok(set);
         }
-        let free = self.pool_free_bytes().await;
+        Ok(self.set_in_pool(&self.pools[self.pool_for_new_key().await], key))
+    }
+
+    /// The set of a pool for new keys that `key` maps to.
+    pub(crate) async fn set_for_new_key_of(&self, key: &str) -> &ErasureSet {
+        self.set_in_pool(&self.pools[self.pool_for_new_key().await], key)
+    }
+
+    /// A pool for a new key: chosen at random weighted by free space, among the pools not
+    /// decommissioning (so new data flows to an added pool and away from a leaving one).
+    async fn pool_for_new_key(&self) -> usize {
+        if self.pools.len() == 1 {
+            return 0;
+        }
+        let mut free = self.pool_free_bytes().await;
+        for (idx, f) in free.iter_mut().enumerate() {
+            if self.is_decommissioning(idx) {
+                *f = 0;
+            }
+        }
         let total: u128 = free.iter().map(|f| u128::from(*f)).sum();
-        let pool_idx = if total == 0 {
-            0
-        } else {
-            let mut pick = rand::random_range(0..total);
-            free.iter()
-                .position(|f| {
-                    let f = u128::from(*f);
-                    if pick < f {
-                        true
-                    } else {
-                        pick -= f;
-                        false
-                    }
-                })
-                .unwrap_or(0)
-        };
-        Ok(self.set_in_pool(&self.pools[pool_idx], key))
+        if total == 0 {
+            return (0..self.pools.len())
+                .find(|idx| !self.is_decommissioning(*idx))
+                .unwrap_or(0);
+        }
+        let mut pick = rand::random_range(0..total);
+        free.iter()
+            .position(|f| {
+                let f = u128::from(*f);
+                if pick < f {
+                    true
+                } else {
+                    pick -= f;
+                    false
+                }
+            })
+            .unwrap_or(0)
+    }
+
+    /// The pool a set belongs to.
+    pub(crate) fn pool_of(&self, set: &ErasureSet) -> usize {
+        let idx = self.sets.iter().position(|s| std::ptr::eq(s, set)).unwrap_or(0);
+        self.pools.iter().position(|p| p.sets.contains(&idx)).unwrap_or(0)
     }
 
     /// Free bytes of each pool (the sum over its online drives), measured at most every
@@ -946,7 +984,7 @@ impl ObjectLayer {
     /// Writes `records[drive_idx]` under `new_key` on each drive that has one; when
     /// `replace_null`, the key's existing null version on each drive is removed in the same
     /// batch and its data is deleted after the commit reaches quorum. Must hold the key lock.
-    async fn commit_records(
+    pub(crate) async fn commit_records(
         &self,
         bucket: &str,
         key: &str,

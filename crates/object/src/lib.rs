@@ -31,6 +31,7 @@
 
 mod api;
 mod background;
+mod decommission;
 mod deployment;
 mod error;
 mod heal;
@@ -49,6 +50,7 @@ pub use api::*;
 pub use background::{
     BackgroundConfig, DriveStatus, HealScope, HealSequenceStatus, HealState, ScannerStatus,
 };
+pub use decommission::{DecommissionState, DecommissionStatus, PoolStatus};
 pub use deployment::{
     ClusterHooks, DeploymentSpec, DriveConnector, DriveLocation, DriveSpec, HeldLock, PoolSpec,
 };

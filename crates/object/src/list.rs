@@ -302,7 +302,32 @@ impl Lister {
                 best = Some((idx, kv.key.clone()));
             }
         }
-        Ok(best.and_then(|(idx, _)| self.sets[idx].take()))
+        let Some((first, key)) = best else {
+            return Ok(None);
+        };
+        let mut merged = self.sets[first].take();
+        // The same key in another set (pools: an object being moved by a decommission, or two
+        // first writes racing into different pools): one entry, versions merged, newest first.
+        for idx in first + 1..self.sets.len() {
+            let same = self.sets[idx]
+                .peek(self.want_all_versions)
+                .await?
+                .is_some_and(|kv| kv.key == key);
+            if same && let (Some(into), Some(more)) = (merged.as_mut(), self.sets[idx].take()) {
+                into.versions.extend(more.versions);
+                into.versions.sort_by(|a, b| {
+                    b.mod_time_ns
+                        .cmp(&a.mod_time_ns)
+                        .then(b.version_id.cmp(&a.version_id))
+                });
+                into.versions
+                    .dedup_by(|a, b| a.mod_time_ns == b.mod_time_ns && a.version_id == b.version_id);
+                if !self.want_all_versions {
+                    into.versions.truncate(1);
+                }
+            }
+        }
+        Ok(merged)
     }
 }
 
@@ -319,6 +344,20 @@ impl RawKeyWalker {
             lister: Lister {
                 sets: layer
                     .sets
+                    .iter()
+                    .map(|s| SetLister::new(s, bucket, prefix, 1))
+                    .collect(),
+                bucket: bucket.to_string(),
+                want_all_versions: false,
+            },
+        }
+    }
+
+    /// A walker over the keys held by the sets `sets` only (one pool).
+    pub fn in_sets(layer: &ObjectLayer, sets: std::ops::Range<usize>, bucket: &str, prefix: &str) -> Self {
+        RawKeyWalker {
+            lister: Lister {
+                sets: layer.sets[sets]
                     .iter()
                     .map(|s| SetLister::new(s, bucket, prefix, 1))
                     .collect(),

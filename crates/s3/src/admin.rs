@@ -38,6 +38,10 @@ pub const ADMIN_PATH_PREFIX: &str = "/strata/admin/";
 pub const HEAL_PATH: &str = "/strata/admin/v1/heal";
 /// Deployment information (`GET`).
 pub const INFO_PATH: &str = "/strata/admin/v1/info";
+/// Pools and their decommission state (`GET`).
+pub const POOLS_PATH: &str = "/strata/admin/v1/pools";
+/// Start decommissioning the pool named by `?pool=N` (`POST`).
+pub const DECOMMISSION_PATH: &str = "/strata/admin/v1/pools/decommission";
 
 /// Version of this build, reported by `info` (the workspace shares one version).
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -60,6 +64,10 @@ pub(crate) enum AdminEndpoint {
     HealStatus,
     /// `GET info`.
     Info,
+    /// `GET pools`.
+    Pools,
+    /// `POST pools/decommission?pool=N`.
+    Decommission,
 }
 
 /// Whether `path` belongs to the admin API.
@@ -74,7 +82,9 @@ pub(crate) fn resolve(method: &Method, path: &str) -> Result<AdminEndpoint, Admi
         HEAL_PATH if method == Method::POST => AdminEndpoint::StartHeal,
         HEAL_PATH if method == Method::GET => AdminEndpoint::HealStatus,
         INFO_PATH if method == Method::GET => AdminEndpoint::Info,
-        HEAL_PATH | INFO_PATH => {
+        POOLS_PATH if method == Method::GET => AdminEndpoint::Pools,
+        DECOMMISSION_PATH if method == Method::POST => AdminEndpoint::Decommission,
+        HEAL_PATH | INFO_PATH | POOLS_PATH | DECOMMISSION_PATH => {
             return Err(AdminError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
@@ -177,6 +187,16 @@ fn parse_bool(name: &str, value: &str) -> Result<bool, AdminError> {
         _ => Err(AdminError::bad_param(format!(
             "{name} must be true or false, not {value:?}"
         ))),
+    }
+}
+
+/// Parses the query of a `POST pools/decommission`: exactly `pool=N`.
+pub(crate) fn parse_pool_query(query: Option<&str>) -> Result<usize, AdminError> {
+    match query.unwrap_or("").split_once('=') {
+        Some(("pool", value)) if !value.contains('&') => value
+            .parse()
+            .map_err(|_| AdminError::bad_param(format!("pool must be a pool number, not {value:?}"))),
+        _ => Err(AdminError::bad_param("give the pool to decommission as ?pool=N")),
     }
 }
 
@@ -310,6 +330,22 @@ impl AdminRoute {
                 };
                 Ok((StatusCode::OK, to_json(&reply)?))
             }
+            AdminEndpoint::Pools => Ok((StatusCode::OK, to_json(&self.layer.pool_statuses())?)),
+            AdminEndpoint::Decommission => {
+                let pool = parse_pool_query(req.uri.query())?;
+                let status = self.layer.start_decommission(pool).await.map_err(|e| match e {
+                    ObjectError::InvalidRequest { reason } => {
+                        AdminError::new(StatusCode::CONFLICT, "DecommissionRefused", reason)
+                    }
+                    other => AdminError::from_object(other, id),
+                })?;
+                tracing::info!(
+                    request_id = id.unwrap_or("-"),
+                    pool,
+                    "pool decommission requested"
+                );
+                Ok((StatusCode::OK, to_json(&status)?))
+            }
             AdminEndpoint::Info => {
                 let health = self.layer.health().await;
                 let reply = InfoReply {
@@ -435,6 +471,16 @@ mod tests {
             (err.status, err.code),
             (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed")
         );
+        assert_eq!(resolve(&Method::GET, POOLS_PATH), Ok(AdminEndpoint::Pools));
+        assert_eq!(
+            resolve(&Method::POST, DECOMMISSION_PATH),
+            Ok(AdminEndpoint::Decommission)
+        );
+        assert!(resolve(&Method::GET, DECOMMISSION_PATH).is_err());
+        assert_eq!(parse_pool_query(Some("pool=1")), Ok(1));
+        assert!(parse_pool_query(Some("pool=x")).is_err());
+        assert!(parse_pool_query(Some("pool=1&pool=2")).is_err());
+        assert!(parse_pool_query(None).is_err());
         let err = resolve(&Method::POST, INFO_PATH).unwrap_err();
         assert_eq!(err.status, StatusCode::METHOD_NOT_ALLOWED);
         for path in [

@@ -48,7 +48,7 @@ mod precondition;
 mod routes;
 mod service;
 
-pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, HEAL_PATH, INFO_PATH};
+pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, DECOMMISSION_PATH, HEAL_PATH, INFO_PATH, POOLS_PATH};
 pub use auth::{RootAuth, RootCredentials};
 pub use error::{FrontDoorError, map_object_error};
 pub use health::{HealthRoute, LIVE_PATH};

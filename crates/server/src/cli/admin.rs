@@ -32,6 +32,8 @@ const SPINNER_TICK: Duration = Duration::from_millis(120);
 const HEAL_PATH: &str = strata_s3::HEAL_PATH;
 /// Path of the info endpoint.
 const INFO_PATH: &str = strata_s3::INFO_PATH;
+const POOLS_PATH: &str = strata_s3::POOLS_PATH;
+const DECOMMISSION_PATH: &str = strata_s3::DECOMMISSION_PATH;
 
 /// What `ALIAS[/BUCKET[/PREFIX]]` names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,7 +258,85 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Prometheus {
             command: super::PrometheusCommand::Generate { alias, node },
         } => super::prometheus::generate(&file, &alias, node),
+        AdminCommand::Pool {
+            command: super::PoolCommand::List { alias, json },
+        } => {
+            let client = client_for(file.get(&alias)?)?;
+            runtime.block_on(pools(&client, json))
+        }
+        AdminCommand::Pool {
+            command: super::PoolCommand::Decommission { alias, pool, json },
+        } => {
+            let client = client_for(file.get(&alias)?)?;
+            runtime.block_on(decommission(&client, pool, json))
+        }
     }
+}
+
+async fn pools(client: &Client, json: bool) -> anyhow::Result<()> {
+    let value = client
+        .admin_json(Method::GET, POOLS_PATH, &[], None)
+        .await
+        .map_err(|e| describe(e, "admin pool list"))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).context("encoding JSON")?
+        );
+        return Ok(());
+    }
+    let pools: Vec<PoolLine> = serde_json::from_value(value).context("decoding the pool list")?;
+    for p in pools {
+        let state = match &p.decommission {
+            None => "active".to_owned(),
+            Some(d) => format!(
+                "decommission {}: {} objects, {} bytes moved, {} failed",
+                d.state, d.objects_moved, d.bytes_moved, d.objects_failed
+            ),
+        };
+        println!(
+            "pool {}  {} sets, {} drives  {state}",
+            p.pool, p.n_sets, p.n_drives
+        );
+    }
+    Ok(())
+}
+
+async fn decommission(client: &Client, pool: usize, json: bool) -> anyhow::Result<()> {
+    let value = client
+        .admin_json(
+            Method::POST,
+            DECOMMISSION_PATH,
+            &[("pool", &pool.to_string())],
+            None,
+        )
+        .await
+        .map_err(|e| describe(e, "admin pool decommission"))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).context("encoding JSON")?
+        );
+    } else {
+        println!("decommission of pool {pool} started; `strata admin pool list` shows its progress");
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct DecommissionLine {
+    state: String,
+    objects_moved: u64,
+    bytes_moved: u64,
+    objects_failed: u64,
+}
+
+#[derive(Deserialize)]
+struct PoolLine {
+    pool: usize,
+    n_sets: usize,
+    n_drives: usize,
+    decommission: Option<DecommissionLine>,
 }
 
 async fn info(client: &Client, json: bool) -> anyhow::Result<()> {

@@ -94,6 +94,35 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: PrometheusCommand,
     },
+    /// Pools: list them, or move every object out of one (decommission).
+    Pool {
+        #[command(subcommand)]
+        command: PoolCommand,
+    },
+}
+
+/// Subcommands of `strata admin pool`.
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// Show each pool and its decommission progress.
+    List {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Print the server's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start moving every object out of POOL (numbered from 0, as `list` shows). Once it is
+    /// done, remove the pool from every node's configuration and restart them.
+    Decommission {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The pool's number.
+        pool: usize,
+        /// Print the server's JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Subcommands of `strata admin prometheus`.
