@@ -141,7 +141,8 @@ pub struct ScannerStatus {
     pub counters: HealCounters,
 }
 
-fn unix_secs_now() -> u64 {
+/// Now, in whole seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_secs_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())

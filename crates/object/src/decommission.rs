@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 use std::sync::Weak;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use strata_drive::{Drive, MetaOp, Table};
 
 use crate::api::{BoxError, PutOptions, PutStream};
+use crate::background::unix_secs_now;
 use crate::error::{ObjectError, ObjectResult};
 use crate::layer::ObjectLayer;
 use crate::list::RawKeyWalker;
@@ -104,13 +105,6 @@ struct Moved {
     bytes: u64,
     /// The key had versions in the pool and they are gone from it now.
     emptied: bool,
-}
-
-fn unix_secs_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl ObjectLayer {
@@ -191,23 +185,14 @@ impl ObjectLayer {
 
     async fn store_pools_record(&self, record: &PoolsRecord) -> ObjectResult<()> {
         let value = record::encode(record);
-        for set in &self.sets {
-            let results = join_all(set.drives.iter().map(|d| {
-                d.meta_commit(vec![MetaOp::put(
-                    Table::BucketConfig,
-                    POOLS_RECORD_KEY.to_vec(),
-                    value.clone(),
-                )])
-            }))
-            .await;
-            let n_ok = results.iter().filter(|r| r.is_ok()).count();
-            if n_ok < set.write_quorum() {
-                return Err(ObjectError::WriteQuorum {
-                    needed: set.write_quorum(),
-                    got: n_ok,
-                });
-            }
-        }
+        self.commit_everywhere(|| {
+            vec![MetaOp::put(
+                Table::BucketConfig,
+                POOLS_RECORD_KEY.to_vec(),
+                value.clone(),
+            )]
+        })
+        .await?;
         self.set_pools_record(record.clone());
         Ok(())
     }

@@ -466,16 +466,9 @@ impl ObjectLayer {
     }
 
     /// Commits `ops(set, drive_idx)` on every drive of every set; each set needs write quorum.
-    async fn commit_everywhere(&self, ops: impl Fn() -> Vec<MetaOp>) -> ObjectResult<()> {
+    pub(crate) async fn commit_everywhere(&self, ops: impl Fn() -> Vec<MetaOp>) -> ObjectResult<()> {
         for set in &self.sets {
-            let results = join_all(set.drives.iter().map(|d| d.meta_commit(ops()))).await;
-            let n_ok = results.iter().filter(|r| r.is_ok()).count();
-            if n_ok < set.write_quorum() {
-                return Err(ObjectError::WriteQuorum {
-                    needed: set.write_quorum(),
-                    got: n_ok,
-                });
-            }
+            set.commit_on_quorum(&ops).await?;
         }
         Ok(())
     }

@@ -63,25 +63,11 @@ impl ObjectLayer {
         };
         let value = record::encode(&rec);
         let upload_key = record::upload_key(bucket, key, &rec.upload_id);
-        let results = join_all(set.drives.iter().map(|d| {
-            d.meta_commit(vec![MetaOp::put(
-                Table::Uploads,
-                upload_key.clone(),
-                value.clone(),
-            )])
-        }))
-        .await;
-        let n_ok = results.iter().filter(|r| r.is_ok()).count();
-        if n_ok < set.write_quorum() {
-            return Err(ObjectError::WriteQuorum {
-                needed: set.write_quorum(),
-                got: n_ok,
-            });
-        }
+        set.commit_on_quorum(|| vec![MetaOp::put(Table::Uploads, upload_key.clone(), value.clone())])
+            .await?;
         Ok(upload_info(bucket, &rec))
     }
 
-    /// Reads an upload's record agreed by read quorum.
     /// The set holding an upload: its pool's candidate set for the key (the only one in a
     /// single pool; with several, the one whose drives hold the upload record).
     async fn set_for_upload(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<&ErasureSet> {
@@ -95,6 +81,7 @@ impl ObjectLayer {
         Ok(self.set_in_pool(&self.pools[0], key))
     }
 
+    /// Reads an upload's record agreed by read quorum.
     async fn upload_record(
         &self,
         set: &ErasureSet,

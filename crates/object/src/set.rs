@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::future::join_all;
 use md5::{Digest, Md5};
-use strata_drive::{DataDirId, Drive, DriveError, MetaEntry, ScanRange, ShardWrite, Table};
+use strata_drive::{DataDirId, Drive, DriveError, MetaEntry, MetaOp, ScanRange, ShardWrite, Table};
 use strata_erasure::{BLOCK_SIZE_BYTES, Erasure, ErasureError};
 
 use crate::api::{PART_SIZE_BYTES_MAX, PutOptions, PutStream};
@@ -90,6 +90,20 @@ impl ErasureSet {
         (0..n)
             .map(|drive_idx| ((drive_idx + rotation) % n) as u32)
             .collect()
+    }
+
+    /// Commits `ops()` on every drive of the set; `WriteQuorum` unless write quorum of them
+    /// succeeded (the others are left to healing).
+    pub async fn commit_on_quorum(&self, ops: impl Fn() -> Vec<MetaOp>) -> ObjectResult<()> {
+        let results = join_all(self.drives.iter().map(|d| d.meta_commit(ops()))).await;
+        let n_ok = results.iter().filter(|r| r.is_ok()).count();
+        if n_ok < self.write_quorum() {
+            return Err(ObjectError::WriteQuorum {
+                needed: self.write_quorum(),
+                got: n_ok,
+            });
+        }
+        Ok(())
     }
 
     /// Streams `body` into shards on every drive (or inline, when `allow_inline` and it is
