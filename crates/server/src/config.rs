@@ -1,5 +1,5 @@
 //! Command line and settings: `strata server [--address] [--region] [--config] [--domain]
-//! [DRIVES...]`, merged with `STRATA_*` environment variables and the TOML config file.
+//! [--certs-dir] [DRIVES...]`, merged with `STRATA_*` environment variables and the TOML config file.
 //!
 //! Invariant: precedence is command line > environment > config file > built-in defaults, for
 //! every setting; unknown keys in the config file are an error (a typo must not be ignored).
@@ -68,6 +68,10 @@ pub struct ServerArgs {
     /// Log format [default: text].
     #[arg(long, env = "STRATA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// TLS certificate directory: `public.crt` and `private.key` (PEM) turn on TLS for S3 and
+    /// node-to-node RPC; certificates in its `CAs/` subdirectory are trusted for peers.
+    #[arg(long, env = "STRATA_CERTS_DIR")]
+    pub certs_dir: Option<PathBuf>,
     /// Observability: log level, metrics auth, audit targets.
     #[command(flatten)]
     pub obs: crate::obs_config::ObsArgs,
@@ -91,6 +95,8 @@ pub struct FileConfig {
     pub root_user: Option<String>,
     pub root_password: Option<String>,
     pub log_format: Option<LogFormat>,
+    /// TLS certificate directory (see `ServerArgs::certs_dir`).
+    pub certs_dir: Option<PathBuf>,
     /// Observability keys (log level, metrics auth, audit targets); unknown keys still fail.
     #[serde(flatten)]
     pub obs: crate::obs_config::ObsFile,
@@ -115,6 +121,8 @@ pub struct Settings {
     pub root_user: Option<String>,
     pub root_password: Option<String>,
     pub log_format: LogFormat,
+    /// TLS certificate directory; `None` serves plain HTTP.
+    pub certs_dir: Option<PathBuf>,
     pub obs: crate::obs_config::ObsSettings,
 }
 
@@ -158,6 +166,10 @@ pub fn resolve(
         root_user: non_empty(env_root_user).or(non_empty(file.root_user)),
         root_password: non_empty(env_root_password).or(non_empty(file.root_password)),
         log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+        certs_dir: args
+            .certs_dir
+            .filter(|d| !d.as_os_str().is_empty())
+            .or(file.certs_dir.filter(|d| !d.as_os_str().is_empty())),
         obs: crate::obs_config::resolve(args.obs, file.obs),
     })
 }
@@ -173,6 +185,7 @@ mod tests {
             config: None,
             domain: None,
             log_format: None,
+            certs_dir: None,
             obs: Default::default(),
             drives: drives.iter().map(|s| s.to_string()).collect(),
         }
@@ -186,6 +199,24 @@ mod tests {
         assert_eq!(s.pools, [[DEFAULT_DRIVES]]);
         assert_eq!(s.log_format, LogFormat::Text);
         assert!(s.root_user.is_none());
+        assert!(s.certs_dir.is_none());
+    }
+
+    #[test]
+    fn certs_dir_precedence() {
+        let file: FileConfig = toml::from_str("certs_dir = \"/etc/strata/certs\"").unwrap();
+        let s = resolve(args(None, &[]), file, None, None).unwrap();
+        assert_eq!(s.certs_dir, Some(PathBuf::from("/etc/strata/certs")));
+        let file: FileConfig = toml::from_str("certs_dir = \"/etc/strata/certs\"").unwrap();
+        let mut a = args(None, &[]);
+        a.certs_dir = Some(PathBuf::from("/cli/certs"));
+        let s = resolve(a, file, None, None).unwrap();
+        assert_eq!(s.certs_dir, Some(PathBuf::from("/cli/certs")));
+        let cli = Cli::try_parse_from(["strata", "server", "--certs-dir", "/c", "/d{1...4}"]).unwrap();
+        let Command::Server(a) = cli.command else {
+            panic!("parsed as another command")
+        };
+        assert_eq!(a.certs_dir, Some(PathBuf::from("/c")));
     }
 
     #[test]

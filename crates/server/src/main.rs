@@ -11,6 +11,7 @@ mod config;
 mod credentials;
 mod obs_config;
 mod serve;
+mod tls;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -91,6 +92,9 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
     let local_addr = LocalAddr::parse(&settings.address)?;
     let topology =
         Topology::from_pools(&settings.pools, &local_addr).context("reading the drive arguments")?;
+    let tls = settings.certs_dir.as_deref().map(tls::load).transpose()?;
+    tls::check_endpoints(&topology, tls.is_some())?;
+    let server_tls = tls.as_ref().map(|t| Arc::clone(&t.server));
     let local_drives: Vec<PathBuf> = topology
         .drives()
         .filter(|(_, _, _, d)| d.is_local)
@@ -123,13 +127,17 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
     let mut cluster_node = None;
     let (frontend, layer, serving) = if topology.is_distributed() {
         let secret = strata_rpc::ClusterSecret::derive_from_root_secret(&creds.secret_key);
-        let node = strata_cluster::node::ClusterNode::new(Arc::new(topology), secret.clone())?;
+        let node = strata_cluster::node::ClusterNode::new(
+            Arc::new(topology),
+            secret.clone(),
+            tls.map(|t| t.connector).unwrap_or_default(),
+        )?;
         let rpc = Arc::new(strata_rpc::RpcServer::new(secret, HashMap::new()));
         rpc.set_node_service(node.clone());
         let frontend = serve::Frontend::new(Some(rpc.clone()));
         // Serve RPC (and "starting" answers) while the deployment settles: peers need this
         // node's status to settle too.
-        let mut serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend)));
+        let mut serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend), server_tls));
         tracing::info!(address = %local, nodes = node.topology().nodes().len(), "waiting for the deployment to settle");
         let spec = tokio::select! {
             spec = node.settle() => spec?,
@@ -157,7 +165,7 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
                 .context("opening the drives")?,
         );
         let frontend = serve::Frontend::new(None);
-        let serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend)));
+        let serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend), server_tls));
         (frontend, layer, serving)
     };
     layer.start_background(strata_object::BackgroundConfig::default());
@@ -236,7 +244,12 @@ fn print_banner(
     creds: &credentials::Resolved,
     n_drives: usize,
 ) {
-    let endpoint = format!("http://{local}");
+    let scheme = if settings.certs_dir.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let endpoint = format!("{scheme}://{local}");
     let mut out = String::new();
     out.push_str(&format!("Strata {} serving S3\n", env!("CARGO_PKG_VERSION")));
     out.push_str(&format!("  Endpoint:   {endpoint}\n"));

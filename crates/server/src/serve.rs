@@ -1,10 +1,13 @@
-//! The HTTP server: accepts TCP connections, serves HTTP/1.1 and h2c through hyper-util's auto
-//! builder, tags every request with an id (a tracing span, the `x-amz-request-id` header, and
-//! an extension the S3 handlers read), and shuts down gracefully.
+//! The HTTP server: accepts TCP connections, serves HTTP/1.1 and h2 (h2c, or both over TLS
+//! when a TLS configuration is given) through hyper-util's auto builder, tags every request
+//! with an id (a tracing span, the `x-amz-request-id` header, and an extension the S3 handlers
+//! read), and shuts down gracefully.
 //!
 //! Invariants: at most [`CONNECTIONS_MAX`] connections are served at once (the accept loop
-//! waits for a free slot); a client that does not finish its headers within
-//! [`HEADER_READ_TIMEOUT`] is dropped; on SIGTERM/SIGINT the listener closes first, in-flight
+//! waits for a free slot; a TLS handshake holds its slot); a TLS handshake happens in the
+//! connection's own task, so a slow or failing one never holds up accepting others, and one
+//! not done within [`TLS_HANDSHAKE_TIMEOUT`] is dropped (logged at debug); a client that does
+//! not finish its headers within [`HEADER_READ_TIMEOUT`] is dropped; on SIGTERM/SIGINT the listener closes first, in-flight
 //! requests get [`SHUTDOWN_GRACE`] to finish, and only then is the object layer shut down.
 //! Query strings are never logged (presigned URLs carry credentials and signatures there).
 //! Every request is observed (`strata_obs::Observability`): counted in the metrics and audited
@@ -25,7 +28,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use s3s::service::S3Service;
 use strata_obs::observe::{ObservedBody, Resolved};
 use strata_obs::{Observability, classify};
@@ -43,6 +46,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// An HTTP/2 connection whose ping is not answered within this is closed.
 pub const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to finish the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -150,8 +155,14 @@ fn starting_response(path: &str) -> Response<ResponseBody> {
     resp
 }
 
-/// Serves `frontend` on `listener` until a shutdown signal, then drains connections.
-pub async fn run(listener: TcpListener, frontend: Arc<Frontend>) -> anyhow::Result<()> {
+/// Serves `frontend` on `listener` (over TLS when `tls` is given) until a shutdown signal, then
+/// drains connections.
+pub async fn run(
+    listener: TcpListener,
+    frontend: Arc<Frontend>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<()> {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -194,17 +205,23 @@ pub async fn run(listener: TcpListener, frontend: Arc<Frontend>) -> anyhow::Resu
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set TCP_NODELAY failed");
         }
-        let conn_frontend = Arc::clone(&frontend);
-        let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            Arc::clone(&conn_frontend).dispatch(peer, req)
-        });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let frontend = Arc::clone(&frontend);
+        let builder = Arc::clone(&builder);
+        // Taken now, so a shutdown that starts during a TLS handshake still covers it.
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match tls {
+                None => serve_connection(&builder, watcher, TokioIo::new(stream), frontend, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(&builder, watcher, TokioIo::new(stream), frontend, peer).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -220,6 +237,25 @@ pub async fn run(listener: TcpListener, frontend: Arc<Frontend>) -> anyhow::Resu
         Err(_) => tracing::warn!("grace period over; closing remaining connections"),
     }
     Ok(())
+}
+
+/// Serves one accepted (and, with TLS, handshaken) connection until it ends or a graceful
+/// shutdown closes it.
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    io: I,
+    frontend: Arc<Frontend>,
+    peer: std::net::SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let hyper_service =
+        hyper::service::service_fn(move |req: Request<Incoming>| Arc::clone(&frontend).dispatch(peer, req));
+    let conn = builder.serve_connection_with_upgrades(io, hyper_service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// Serves one request through s3s inside a span carrying its id.

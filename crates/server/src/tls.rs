@@ -1,0 +1,242 @@
+//! TLS from a certificate directory (MinIO's layout): `public.crt` (PEM chain, leaf first) and
+//! `private.key` (PEM, PKCS#8, RSA or EC) give the listener its server configuration (TLS 1.2
+//! and 1.3, ALPN `h2` and `http/1.1`); the chain of `public.crt` plus every PEM certificate in
+//! `CAs/` are the roots other nodes are verified against (RPC client configuration).
+//!
+//! [`check_endpoints`] keeps the drive endpoints' scheme in step: `https://` exactly when a
+//! certificate directory is configured.
+//!
+//! Invariant: the configurations are built once, at startup, and a missing, unreadable or
+//! malformed file is an error naming that file; the system's trust roots are never used.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use strata_cluster::topology::Topology;
+
+/// The certificate chain file in the certificate directory.
+pub const PUBLIC_CERT_FILE: &str = "public.crt";
+/// The private key file in the certificate directory.
+pub const PRIVATE_KEY_FILE: &str = "private.key";
+/// The subdirectory of extra trust roots for connections to other nodes.
+pub const CAS_DIR: &str = "CAs";
+
+/// The TLS configurations of this node.
+#[derive(Debug)]
+pub struct Tls {
+    /// What the listener serves (S3 and RPC on one port).
+    pub server: Arc<rustls::ServerConfig>,
+    /// How this node reaches its peers.
+    pub connector: strata_rpc::Connector,
+}
+
+/// Every certificate in the PEM file `path`; at least one.
+fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("reading TLS certificate file {}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("reading TLS certificate file {}", path.display()))?;
+    if certs.is_empty() {
+        bail!("TLS certificate file {} holds no PEM certificate", path.display());
+    }
+    Ok(certs)
+}
+
+/// The private key in the PEM file `path`.
+fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => anyhow::anyhow!(
+            "TLS private key file {} holds no PEM private key (PKCS#8, RSA or EC)",
+            path.display()
+        ),
+        other => anyhow::anyhow!("reading TLS private key file {}: {other}", path.display()),
+    })
+}
+
+/// The certificates of every file in `dir` (sorted by name), each file holding at least one.
+fn read_cas(dir: &Path) -> anyhow::Result<Vec<(std::path::PathBuf, Vec<CertificateDer<'static>>)>> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("reading TLS CA directory {}", dir.display()))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading TLS CA directory {}", dir.display()))?;
+        let path = entry.path();
+        // Follows symlinks (certificate managers link files in).
+        if std::fs::metadata(&path)
+            .with_context(|| format!("reading TLS CA file {}", path.display()))?
+            .is_file()
+        {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| read_certs(&path).map(|certs| (path, certs)))
+        .collect()
+}
+
+/// Loads the certificate directory `dir`.
+pub fn load(dir: &Path) -> anyhow::Result<Tls> {
+    if !dir.is_dir() {
+        bail!(
+            "TLS certificate directory {} does not exist or is not a directory",
+            dir.display()
+        );
+    }
+    let cert_path = dir.join(PUBLIC_CERT_FILE);
+    let key_path = dir.join(PRIVATE_KEY_FILE);
+    let chain = read_certs(&cert_path)?;
+    let key = read_key(&key_path)?;
+
+    let mut roots = RootCertStore::empty();
+    for cert in &chain {
+        roots
+            .add(cert.clone())
+            .with_context(|| format!("using {} as a trust root for peers", cert_path.display()))?;
+    }
+    let cas_dir = dir.join(CAS_DIR);
+    if cas_dir.exists() {
+        if !cas_dir.is_dir() {
+            bail!("{} is not a directory", cas_dir.display());
+        }
+        for (path, certs) in read_cas(&cas_dir)? {
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .with_context(|| format!("using {} as a trust root for peers", path.display()))?;
+            }
+        }
+    }
+
+    let server = strata_rpc::tls_server_config(chain, key, &[strata_rpc::ALPN_H2, strata_rpc::ALPN_HTTP1])
+        .with_context(|| format!("loading {} with {}", cert_path.display(), key_path.display()))?;
+    let client = strata_rpc::tls_client_config(roots).context("building the TLS client configuration")?;
+    Ok(Tls {
+        server,
+        connector: strata_rpc::Connector::Tls(client),
+    })
+}
+
+/// Refuses a topology whose endpoint scheme does not match whether TLS is configured: `https://`
+/// endpoints need a certificate directory, and with one every endpoint is `https://` (peers
+/// speak only TLS to this node's port).
+pub fn check_endpoints(topology: &Topology, tls_configured: bool) -> anyhow::Result<()> {
+    if !topology.is_distributed() {
+        return Ok(());
+    }
+    let https = topology.node_url(0).starts_with("https://");
+    match (https, tls_configured) {
+        (true, false) => bail!(
+            "the drive endpoints are https:// but no TLS certificates are configured: set --certs-dir (STRATA_CERTS_DIR, certs_dir) to a directory holding {PUBLIC_CERT_FILE} and {PRIVATE_KEY_FILE}"
+        ),
+        (false, true) => bail!(
+            "TLS certificates are configured (certs_dir), so this node serves only TLS, but the drive endpoints are http://: write them as https://HOST:PORT/PATH"
+        ),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_cluster::topology::LocalAddr;
+
+    #[test]
+    fn endpoint_schemes_follow_the_certificates() {
+        let local = LocalAddr::parse("127.0.0.1:9000").unwrap();
+        let topology = |scheme: &str| {
+            let pool = vec![
+                format!("{scheme}://127.0.0.1:9000/d{{1...4}}"),
+                format!("{scheme}://127.0.0.1:9001/d{{1...4}}"),
+            ];
+            Topology::from_pools(&[pool], &local).unwrap()
+        };
+        check_endpoints(&topology("https"), true).unwrap();
+        check_endpoints(&topology("http"), false).unwrap();
+        let e = check_endpoints(&topology("https"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--certs-dir"), "{e}");
+        let e = check_endpoints(&topology("http"), true).unwrap_err().to_string();
+        assert!(e.contains("https://"), "{e}");
+        let single = Topology::from_pools(&[vec!["/d{1...4}".to_string()]], &local).unwrap();
+        check_endpoints(&single, true).unwrap();
+        check_endpoints(&single, false).unwrap();
+    }
+
+    fn write_identity(dir: &Path) -> rcgen::CertifiedKey<rcgen::KeyPair> {
+        let id = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        std::fs::write(dir.join(PUBLIC_CERT_FILE), id.cert.pem()).unwrap();
+        std::fs::write(dir.join(PRIVATE_KEY_FILE), id.signing_key.serialize_pem()).unwrap();
+        id
+    }
+
+    fn error_of(dir: &Path) -> String {
+        format!("{:#}", load(dir).unwrap_err())
+    }
+
+    #[test]
+    fn loads_a_directory_with_cas() {
+        let dir = tempfile::tempdir().unwrap();
+        write_identity(dir.path());
+        let tls = load(dir.path()).unwrap();
+        assert_eq!(tls.server.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(tls.connector.scheme(), "https");
+
+        let other = rcgen::generate_simple_self_signed(vec!["10.0.0.2".to_string()]).unwrap();
+        std::fs::create_dir(dir.path().join(CAS_DIR)).unwrap();
+        std::fs::write(dir.path().join(CAS_DIR).join("peer.crt"), other.cert.pem()).unwrap();
+        load(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn missing_or_bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        assert!(error_of(&missing).contains("nope"), "{}", error_of(&missing));
+
+        let e = error_of(dir.path());
+        assert!(e.contains(PUBLIC_CERT_FILE), "{e}");
+
+        let id = write_identity(dir.path());
+        std::fs::remove_file(dir.path().join(PRIVATE_KEY_FILE)).unwrap();
+        let e = error_of(dir.path());
+        assert!(e.contains(PRIVATE_KEY_FILE), "{e}");
+
+        // A key file holding a certificate, and a certificate file holding a key.
+        std::fs::write(dir.path().join(PRIVATE_KEY_FILE), id.cert.pem()).unwrap();
+        let e = error_of(dir.path());
+        assert!(
+            e.contains(PRIVATE_KEY_FILE) && e.contains("no PEM private key"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join(PUBLIC_CERT_FILE), id.signing_key.serialize_pem()).unwrap();
+        let e = error_of(dir.path());
+        assert!(
+            e.contains(PUBLIC_CERT_FILE) && e.contains("no PEM certificate"),
+            "{e}"
+        );
+
+        // A key that does not belong to the certificate.
+        let id = write_identity(dir.path());
+        let stranger = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(dir.path().join(PRIVATE_KEY_FILE), stranger.serialize_pem()).unwrap();
+        let e = error_of(dir.path());
+        assert!(e.contains(PRIVATE_KEY_FILE), "{e}");
+        std::fs::write(dir.path().join(PRIVATE_KEY_FILE), id.signing_key.serialize_pem()).unwrap();
+        load(dir.path()).unwrap();
+
+        // A file in CAs/ without a certificate.
+        std::fs::create_dir(dir.path().join(CAS_DIR)).unwrap();
+        std::fs::write(dir.path().join(CAS_DIR).join("notes.txt"), "hello").unwrap();
+        let e = error_of(dir.path());
+        assert!(e.contains("notes.txt"), "{e}");
+    }
+}
