@@ -41,6 +41,7 @@ fi
 PYTHON="${PYTHON:-python3}"
 need_apt=()
 command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)   # test certificates (test_tls.py)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v "$PYTHON" >/dev/null 2>&1 || { PYTHON=python3; need_apt+=(python3); }
 if command -v "$PYTHON" >/dev/null 2>&1 && ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then

@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -59,8 +60,13 @@ class StrataServer:
 
     def __init__(self, workdir: Path, region: str = REGION, drives: list[Path] | None = None,
                  drive_args: list[str] | None = None, config: Path | None = None,
-                 host: str = "127.0.0.1", prefix: list[str] | None = None):
+                 host: str = "127.0.0.1", prefix: list[str] | None = None,
+                 certs_dir: Path | None = None, extra_args: list[str] | None = None):
         self.workdir = workdir
+        # TLS: a certificate directory (`--certs-dir`) whose public.crt is also the CA the
+        # harness trusts; the endpoint is then https://. Extra arguments go after the others.
+        self.certs_dir = certs_dir
+        self.extra_args = extra_args or []
         # A config file (cluster pools), the listen host, and a command prefix (for example
         # `ip netns exec NS` to run the node inside a network namespace).
         self.config = config
@@ -87,7 +93,13 @@ class StrataServer:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "http" if self.certs_dir is None else "https"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The certificate clients trust for this server (None without TLS)."""
+        return None if self.certs_dir is None else self.certs_dir / "public.crt"
 
     @property
     def hostport(self) -> str:
@@ -113,6 +125,9 @@ class StrataServer:
                "--region", self.region, *self.drive_args]
         if self.config is not None:
             cmd += ["--config", str(self.config)]
+        if self.certs_dir is not None:
+            cmd += ["--certs-dir", str(self.certs_dir)]
+        cmd += self.extra_args
         self.n_starts += 1
         log = open(self.log_path, "ab")
         log.write(f"\n===== start #{self.n_starts}: {' '.join(cmd)}\n".encode())
@@ -135,12 +150,14 @@ class StrataServer:
     def wait_ready(self, path: str = "/health/ready") -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECS
         last_err = "no attempt"
+        context = None if self.ca_file is None else ssl.create_default_context(cafile=str(self.ca_file))
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 pytest.fail(f"strata exited with code {self.proc.returncode} before it was ready\n"
                             f"{self.log_tail()}", pytrace=False)
             try:
-                with urllib.request.urlopen(f"{self.endpoint}{path}", timeout=2) as r:
+                with urllib.request.urlopen(f"{self.endpoint}{path}", timeout=2,
+                                            context=context) as r:
                     if r.status == 200:
                         return
                     last_err = f"status {r.status}"
@@ -196,7 +213,7 @@ class StrataServer:
 
     def client(self, **kw):
         return make_s3_client(self.endpoint, self.access_key, self.secret_key,
-                              region=kw.pop("region", self.region), **kw)
+                              region=kw.pop("region", self.region), verify=self.ca_file, **kw)
 
 
 class StrataCli:
@@ -244,18 +261,23 @@ class StrataCluster:
     network namespace) and its own drive directories under `workdir`."""
 
     def __init__(self, workdir: Path, n_nodes: int = 4, drives_per_node: int = 4,
-                 hosts: list[str] | None = None, prefixes: list[list[str]] | None = None):
+                 hosts: list[str] | None = None, prefixes: list[list[str]] | None = None,
+                 certs_dir: Path | None = None):
         self.workdir = workdir
+        # With a certificate directory (shared by every node), endpoints are https://.
+        self.certs_dir = certs_dir
+        scheme = "http" if certs_dir is None else "https"
         workdir.mkdir(parents=True, exist_ok=True)
         hosts = hosts or ["127.0.0.1"] * n_nodes
         ports = [free_port() for _ in range(n_nodes)] if len(set(hosts)) == 1 else [9000] * n_nodes
-        endpoints = [f"http://{hosts[i]}:{ports[i]}{workdir}/n{i + 1}/d{{1...{drives_per_node}}}"
+        endpoints = [f"{scheme}://{hosts[i]}:{ports[i]}{workdir}/n{i + 1}/d{{1...{drives_per_node}}}"
                      for i in range(n_nodes)]
         self.config = workdir / "cluster.toml"
         self.config.write_text("pools = [[\n" + "".join(f'  "{e}",\n' for e in endpoints) + "]]\n")
         self.nodes = [
             StrataServer(workdir / f"n{i + 1}", drives=[], drive_args=[], config=self.config,
-                         host=hosts[i], prefix=(prefixes[i] if prefixes else None))
+                         host=hosts[i], prefix=(prefixes[i] if prefixes else None),
+                         certs_dir=certs_dir)
             for i in range(n_nodes)
         ]
         for i, (node, port) in enumerate(zip(self.nodes, ports)):
@@ -269,7 +291,12 @@ class StrataCluster:
             node.start(ready_path=None)
         for node in self.nodes:
             node.wait_ready()
-        self.wait_all_drives_online()
+        if self.certs_dir is None:
+            self.wait_all_drives_online()
+        else:
+            # The `strata admin` client speaks plain http:// only: wait for write quorum.
+            for node in self.nodes:
+                node.wait_ready("/health/cluster")
         return self
 
     def wait_all_drives_online(self, timeout: float = READY_TIMEOUT_SECS) -> None:
@@ -291,7 +318,7 @@ class StrataCluster:
 
 
 def make_s3_client(endpoint: str, access_key: str, secret_key: str, region: str = REGION,
-                   **config_kw):
+                   verify: Path | None = None, **config_kw):
     """A boto3 S3 client the way a user configures one for an S3-compatible server:
     path-style addressing, SigV4, default checksum behaviour, no retries (errors surface)."""
     cfg = Config(signature_version="s3v4", s3={"addressing_style": "path"},
@@ -299,7 +326,8 @@ def make_s3_client(endpoint: str, access_key: str, secret_key: str, region: str 
                  **config_kw)
     return boto3.session.Session().client(
         "s3", endpoint_url=endpoint, aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key, region_name=region, config=cfg)
+        aws_secret_access_key=secret_key, region_name=region, config=cfg,
+        verify=(str(verify) if verify is not None else None))
 
 
 # ---------------------------------------------------------------- failure reporting
