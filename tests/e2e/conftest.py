@@ -244,6 +244,8 @@ def wait_all_drives_online(nodes: list[StrataServer], workdir: Path,
     for node in nodes:
         if not node.running:
             continue
+        if node.ca_file is not None:
+            cli.env["STRATA_CA_FILE"] = str(node.ca_file)
         cli("alias", "set", "wait", node.endpoint, node.access_key, node.secret_key)
         while True:
             health = cli.json("admin", "info", "wait")["health"]
@@ -291,12 +293,7 @@ class StrataCluster:
             node.start(ready_path=None)
         for node in self.nodes:
             node.wait_ready()
-        if self.certs_dir is None:
-            self.wait_all_drives_online()
-        else:
-            # The `strata admin` client speaks plain http:// only: wait for write quorum.
-            for node in self.nodes:
-                node.wait_ready("/health/cluster")
+        self.wait_all_drives_online()
         return self
 
     def wait_all_drives_online(self, timeout: float = READY_TIMEOUT_SECS) -> None:

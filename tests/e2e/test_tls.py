@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (STRATA_BIN, StrataCluster, StrataServer, free_port, make_s3_client,
+from conftest import (STRATA_BIN, StrataCli, StrataCluster, StrataServer, free_port, make_s3_client,
                       unique_bucket_name)
 
 MIB = 1024 * 1024
@@ -118,6 +118,18 @@ def test_tls_versions_and_alpn(tls_server):
     ctx = ssl.create_default_context(cafile=str(ca))
     with urllib.request.urlopen(f"{tls_server.endpoint}/health/live", context=ctx, timeout=5) as r:
         assert r.status == 200
+
+
+def test_admin_cli_over_https(tls_server, tmp_path):
+    cli = StrataCli(tmp_path / "strata-config")
+    cli("alias", "set", "tls", tls_server.endpoint, tls_server.access_key, tls_server.secret_key)
+    # The self-signed certificate is not among the system's roots: refused without the CA file.
+    untrusted = cli("admin", "info", "tls", check=False)
+    assert untrusted.returncode != 0
+    assert "certificate" in untrusted.stderr.lower(), untrusted.stderr
+    cli.env["STRATA_CA_FILE"] = str(tls_server.ca_file)
+    info = cli.json("admin", "info", "tls")
+    assert info["health"]["write_quorum"] is True
 
 
 def test_plain_http_to_the_tls_port_fails(tls_server):

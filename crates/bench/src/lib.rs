@@ -232,6 +232,8 @@ pub async fn run_report(args: BenchArgs) -> anyhow::Result<Report> {
         .with_context(|| format!("--endpoint {}", args.endpoint))?;
     let mut config = ClientConfig::new(endpoint, access_key, secret_key);
     config.region = args.region.clone();
+    // https:// with a private CA or a self-signed certificate: trust this PEM file too.
+    config.ca_file = std::env::var_os("STRATA_CA_FILE").map(std::path::PathBuf::from);
     config.pool_idle_connections = usize::try_from(args.concurrency).unwrap_or(usize::MAX);
     let client = Client::new(config)?;
 

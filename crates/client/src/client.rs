@@ -50,8 +50,11 @@ pub const PARTS_COUNT_MAX: usize = 10_000;
 /// Where and as whom to connect.
 #[derive(Clone)]
 pub struct ClientConfig {
-    /// `http://host:port` of the server (path-style requests; no TLS).
+    /// `http://host:port` or `https://host:port` of the server (path-style requests).
     pub endpoint: Uri,
+    /// For `https://`: a PEM file of extra trusted certificates (a private CA, or the server's
+    /// self-signed certificate), trusted besides the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Access key id.
     pub access_key: String,
     /// Secret access key.
@@ -73,6 +76,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("endpoint", &self.endpoint)
             .field("access_key", &self.access_key)
             .field("region", &self.region)
+            .field("ca_file", &self.ca_file)
             .field("pool_idle_connections", &self.pool_idle_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -87,6 +91,7 @@ impl ClientConfig {
             endpoint,
             access_key: access_key.into(),
             secret_key: secret_key.into(),
+            ca_file: None,
             region: "us-east-1".into(),
             pool_idle_connections: POOL_IDLE_CONNECTIONS_DEFAULT,
             connect_timeout: CONNECT_TIMEOUT_DEFAULT,
@@ -111,7 +116,7 @@ pub struct Client {
 }
 
 struct Inner {
-    http: HttpClient<HttpConnector, Body>,
+    http: HttpClient<hyper_rustls::HttpsConnector<HttpConnector>, Body>,
     signer: Signer,
     scheme: Scheme,
     authority: Authority,
@@ -129,7 +134,8 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Client {
-    /// A client for `config.endpoint`. Fails if the endpoint is not `http://host[:port]`.
+    /// A client for `config.endpoint`. Fails if the endpoint is not `http(s)://host[:port]`,
+    /// or, for `https://`, when no trust root can be loaded.
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
         let endpoint = config.endpoint.to_string();
         let scheme = config
@@ -140,10 +146,10 @@ impl Client {
                 endpoint: endpoint.clone(),
                 reason: "no scheme (expected http://host:port)",
             })?;
-        if scheme != Scheme::HTTP {
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
             return Err(ClientError::InvalidEndpoint {
                 endpoint,
-                reason: "only http:// is supported",
+                reason: "only http:// and https:// are supported",
             });
         }
         let authority = config
@@ -167,6 +173,29 @@ impl Client {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_keepalive(Some(POOL_IDLE_TIMEOUT));
+        connector.enforce_http(false);
+        let tls = if scheme == Scheme::HTTPS {
+            tls_config(config.ca_file.as_deref())?
+        } else {
+            // Never used for http:// (the connector passes plain connections through), but
+            // the connector type wants one.
+            Arc::new(
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| ClientError::TlsRoots {
+                    reason: e.to_string(),
+                })?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+            )
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(Arc::unwrap_or_clone(tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = HttpClient::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.pool_idle_connections)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -647,6 +676,44 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Client TLS for `https://` endpoints: the system's trust roots plus the certificates in
+/// `ca_file`; TLS 1.2 and 1.3.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A system certificate rustls cannot use is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        use rustls::pki_types::pem::PemObject;
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| ClientError::TlsRoots {
+                reason: format!("{}: {e}", path.display()),
+            })?;
+        for cert in certs {
+            roots.add(cert).map_err(|e| ClientError::TlsRoots {
+                reason: format!("{}: {e}", path.display()),
+            })?;
+        }
+    }
+    if roots.is_empty() {
+        return Err(ClientError::TlsRoots {
+            reason: "no system trust roots and no CA file (set STRATA_CA_FILE)".to_string(),
+        });
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::TlsRoots {
+                reason: e.to_string(),
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,11 +723,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn endpoints_must_be_plain_http_roots() {
+    async fn endpoints_must_be_http_or_https_roots() {
         assert!(Client::new(config("http://127.0.0.1:9000")).is_ok());
         assert!(Client::new(config("http://localhost:9000/")).is_ok());
+        let mut with_missing_ca = config("https://127.0.0.1:9000");
+        with_missing_ca.ca_file = Some("/nonexistent/ca.pem".into());
+        let err = Client::new(with_missing_ca).unwrap_err();
+        assert!(matches!(err, ClientError::TlsRoots { .. }), "{err}");
         for bad in [
-            "https://127.0.0.1:9000",
+            "ftp://127.0.0.1:9000",
             "/just/a/path",
             "http://127.0.0.1:9000/prefix",
         ] {

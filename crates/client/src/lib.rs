@@ -46,7 +46,13 @@ pub use xml::ListPage;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The endpoint is not an `http://host[:port]` root.
+    /// The trust roots for `https://` could not be loaded.
+    #[error("TLS trust roots unusable: {reason}")]
+    TlsRoots {
+        /// What failed (the file and the parse error, or no roots at all).
+        reason: String,
+    },
+    /// The endpoint is not an `http(s)://host[:port]` root.
     #[error("endpoint {endpoint} is not usable: {reason}")]
     InvalidEndpoint {
         /// The endpoint as given.

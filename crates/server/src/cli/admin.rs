@@ -32,6 +32,8 @@ const SPINNER_TICK: Duration = Duration::from_millis(120);
 const HEAL_PATH: &str = strata_s3::HEAL_PATH;
 /// Path of the info endpoint.
 const INFO_PATH: &str = strata_s3::INFO_PATH;
+/// Environment variable naming a PEM file of extra trusted certificates for `https://` aliases.
+pub const CA_FILE_ENV: &str = "STRATA_CA_FILE";
 const POOLS_PATH: &str = strata_s3::POOLS_PATH;
 const DECOMMISSION_PATH: &str = strata_s3::DECOMMISSION_PATH;
 
@@ -228,6 +230,8 @@ fn client_for(alias: &Alias) -> anyhow::Result<Client> {
         .parse()
         .with_context(|| format!("alias URL {:?} is not a URL", alias.url))?;
     let mut config = ClientConfig::new(endpoint, alias.access_key.clone(), alias.secret_key.clone());
+    // https:// with a private CA or a self-signed certificate: trust this PEM file too.
+    config.ca_file = std::env::var_os(CA_FILE_ENV).map(std::path::PathBuf::from);
     config.region = alias.region.clone();
     config.pool_idle_connections = 1;
     Client::new(config).context("creating the HTTP client")

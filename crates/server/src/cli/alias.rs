@@ -37,7 +37,7 @@ pub const ALIAS_NAME_CHARS_MAX: usize = 64;
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Alias {
-    /// `http://host:port`, without a trailing slash.
+    /// `http://host:port` or `https://host:port`, without a trailing slash.
     pub url: String,
     /// Access key.
     pub access_key: String,
@@ -166,18 +166,17 @@ pub fn normalize_url(url: &str) -> anyhow::Result<String> {
     let uri: http::Uri = url
         .parse()
         .with_context(|| format!("invalid URL {url:?}: expected http://HOST:PORT"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => bail!("invalid URL {url:?}: https is not supported yet, use http://"),
-        _ => bail!("invalid URL {url:?}: expected http://HOST:PORT"),
-    }
+    let scheme = match uri.scheme_str() {
+        Some(scheme @ ("http" | "https")) => scheme,
+        _ => bail!("invalid URL {url:?}: expected http://HOST:PORT or https://HOST:PORT"),
+    };
     let Some(authority) = uri.authority() else {
         bail!("invalid URL {url:?}: no host");
     };
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
         bail!("invalid URL {url:?}: must not have a path or query");
     }
-    Ok(format!("http://{authority}"))
+    Ok(format!("{scheme}://{authority}"))
 }
 
 fn validate_keys(access_key: &str, secret_key: &str) -> anyhow::Result<()> {
@@ -328,8 +327,9 @@ mod tests {
             "http://127.0.0.1:9000"
         );
         assert_eq!(normalize_url("http://host:1").unwrap(), "http://host:1");
+        assert_eq!(normalize_url("https://host:1/").unwrap(), "https://host:1");
         for bad in [
-            "https://h:1",
+            "ftp://h:1",
             "h:1",
             "http://h:1/path",
             "http://h:1/?q=1",
