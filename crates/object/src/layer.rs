@@ -461,6 +461,45 @@ impl ObjectLayer {
         next
     }
 
+    /// A modification time for a new version of `key` in `set`: now, strictly after the last
+    /// one this node handed out, and in a cluster also after the key's newest version whichever
+    /// node wrote it (one metadata scan of the key's newest record per drive). The caller holds
+    /// the key lock, so no version is added meanwhile: the later writer wins even when node
+    /// clocks differ.
+    pub(crate) async fn mod_time_for_new_version(&self, bucket: &str, key: &str, set: &ErasureSet) -> i64 {
+        let now = self.next_mod_time_ns();
+        if self.cluster.is_none() {
+            return now;
+        }
+        let prefix = record::object_prefix(bucket, key);
+        let newest = join_all(set.drives.iter().map(|d| {
+            d.meta_scan(
+                Table::Objects,
+                strata_drive::ScanRange {
+                    prefix: prefix.clone(),
+                    limit: 1,
+                    ..Default::default()
+                },
+            )
+        }))
+        .await
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| record::decode::<VersionRecord>(&entry.value).ok())
+        .map(|rec| rec.mod_time_ns)
+        .max();
+        match newest {
+            Some(newest) if newest >= now => {
+                let next = newest + 1;
+                let mut last = lock_std(&self.last_mod_time_ns);
+                *last = (*last).max(next);
+                next
+            }
+            _ => now,
+        }
+    }
+
     fn all_drives(&self) -> impl Iterator<Item = &Arc<dyn Drive>> {
         self.sets.iter().flat_map(|s| s.drives.iter())
     }
@@ -922,7 +961,7 @@ impl ObjectLayer {
             VersioningState::Enabled => Some(uuid::Uuid::new_v4()),
             VersioningState::Unversioned | VersioningState::Suspended => None,
         };
-        let mod_time_ns = self.next_mod_time_ns();
+        let mod_time_ns = self.mod_time_for_new_version(bucket, key, set).await;
         let base = VersionRecord {
             version_id,
             mod_time_ns,
@@ -1242,7 +1281,7 @@ impl ObjectLayer {
             VersioningState::Enabled | VersioningState::Suspended => {
                 let version_id = (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
                 let _guard = self.lock_key(bucket, key).await?;
-                let mod_time_ns = self.next_mod_time_ns();
+                let mod_time_ns = self.mod_time_for_new_version(bucket, key, set).await;
                 let distribution = set.distribution(key);
                 let marker = VersionRecord {
                     version_id,
@@ -1553,5 +1592,105 @@ mod tests {
         assert_eq!(set_size_for(24).unwrap(), 12);
         assert!(set_size_for(1).is_err());
         assert!(set_size_for(17).is_err());
+    }
+
+    /// Cluster services of a one-node "cluster": locks are granted at once (the local stripe
+    /// already excludes), notices go nowhere.
+    #[derive(Debug)]
+    struct SoloCluster;
+
+    #[derive(Debug)]
+    struct NoLock;
+
+    impl HeldLock for NoLock {}
+
+    #[async_trait::async_trait]
+    impl ClusterHooks for SoloCluster {
+        async fn lock(&self, _resource: &str) -> ObjectResult<Box<dyn HeldLock>> {
+            Ok(Box::new(NoLock))
+        }
+        async fn bucket_changed(&self, _bucket: &str) {}
+        async fn pools_changed(&self) {}
+        async fn may_lead(&self, _job: &str) -> Option<Box<dyn HeldLock>> {
+            Some(Box::new(NoLock))
+        }
+    }
+
+    fn body(data: &'static [u8]) -> PutStream {
+        Box::pin(futures::stream::once(async move {
+            Ok::<Bytes, BoxError>(Bytes::from_static(data))
+        }))
+    }
+
+    /// Another node with a clock an hour ahead wrote the key's newest version: a later write
+    /// through this node still becomes the newest (its time is taken after the stored one).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn later_writes_win_over_a_version_from_a_clock_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let drives: Vec<DriveSpec> = (0..4)
+            .map(|i| {
+                let path = dir.path().join(format!("d{i}"));
+                DriveSpec {
+                    endpoint: path.display().to_string(),
+                    location: DriveLocation::Local {
+                        path,
+                        new_in_existing: false,
+                    },
+                }
+            })
+            .collect();
+        let spec = DeploymentSpec {
+            deployment_id: uuid::Uuid::new_v4(),
+            pools: vec![PoolSpec {
+                sets: vec![drives],
+                added: false,
+            }],
+        };
+        let layer = ObjectLayer::open_deployment(spec, Some(Arc::new(SoloCluster)))
+            .await
+            .unwrap();
+        layer
+            .make_bucket("skew", MakeBucketOptions::default())
+            .await
+            .unwrap();
+        layer
+            .set_bucket_versioning("skew", VersioningState::Enabled)
+            .await
+            .unwrap();
+        // The other node's version, stamped an hour ahead of this node's clock.
+        let ahead_ns = record::to_unix_nanos(SystemTime::now()) + 3_600_000_000_000;
+        let set = layer.set_in_pool(&layer.pools[0], "k");
+        let version_id = Some(uuid::Uuid::new_v4());
+        let rec = VersionRecord {
+            version_id,
+            mod_time_ns: ahead_ns,
+            delete_marker: false,
+            size: 0,
+            etag: "d41d8cd98f00b204e9800998ecf8427e".to_string(),
+            metadata: ObjectMetadata::default(),
+            n_data: set.erasure.layout().n_data() as u32,
+            n_parity: set.erasure.layout().n_parity() as u32,
+            shard_idx: 0,
+            inline: false,
+            parts: Vec::new(),
+        };
+        let records = (0..set.n_drives()).map(|_| Some((rec.clone(), None))).collect();
+        let key = record::version_key("skew", "k", ahead_ns, version_id);
+        layer
+            .commit_records("skew", "k", set, &key, records, false)
+            .await
+            .unwrap();
+
+        let written = layer
+            .put_object("skew", "k", body(b"later"), PutOptions::default())
+            .await
+            .unwrap();
+        let head = layer
+            .head_object("skew", "k", GetOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(head.version_id, written.version_id);
+        assert_eq!(head.size, 5);
+        assert!(record::to_unix_nanos(head.mod_time) > ahead_ns);
     }
 }
