@@ -68,7 +68,7 @@ impl Default for RpcClientConfig {
 }
 
 /// Why a call failed, before it becomes a `DriveError` or an `RpcError`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum CallError {
     /// The peer answered with an error.
     Remote(WireError),
@@ -113,6 +113,17 @@ pub struct Peer {
     secret: ClusterSecret,
     config: RpcClientConfig,
     conn: tokio::sync::Mutex<ConnState>,
+    /// Queue of unary drive calls waiting to go out; calls queued together leave as one batch.
+    batcher: std::sync::OnceLock<mpsc::UnboundedSender<PendingCall>>,
+    this: std::sync::Weak<Peer>,
+}
+
+/// A unary drive call waiting in the batch queue.
+struct PendingCall {
+    path: String,
+    body: Vec<u8>,
+    deadline: Instant,
+    reply: tokio::sync::oneshot::Sender<Result<Bytes, CallError>>,
 }
 
 impl Peer {
@@ -147,12 +158,14 @@ impl Peer {
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(invalid("a peer URL has no path"));
         }
-        Ok(Arc::new(Peer {
+        Ok(Arc::new_cyclic(|this| Peer {
             url: format!("{scheme}://{authority}"),
             authority: authority.to_string(),
             secret,
             config,
             conn: tokio::sync::Mutex::new(ConnState::default()),
+            batcher: std::sync::OnceLock::new(),
+            this: this.clone(),
         }))
     }
 
@@ -284,9 +297,88 @@ impl Peer {
             .map_err(|e| CallError::Transport(format!("request to {}: {e}", self.authority)))
     }
 
-    /// A call with a MessagePack body, answered by a whole body; within the call timeout.
+    /// A unary drive call with a MessagePack body, answered by a whole body; within the call
+    /// timeout. Calls made while others to this peer are queued leave together as one batch
+    /// request (a set's metadata fan-out reaches each node in one round trip, not one per
+    /// drive); a call alone goes out as itself. Nothing waits to fill a batch.
     async fn call(&self, path: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
-        self.call_within(path, body, self.config.call_timeout).await
+        let deadline = Instant::now() + self.config.call_timeout;
+        let queue = self.batcher.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(batch_loop(self.this.clone(), rx));
+            tx
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = PendingCall {
+            path: path.to_string(),
+            body,
+            deadline,
+            reply,
+        };
+        if queue.send(pending).is_err() {
+            return Err(CallError::Transport("the batch queue is closed".to_string()));
+        }
+        match timeout_at(deadline, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(CallError::Transport("the batch was dropped".to_string())),
+            Err(_) => Err(CallError::Timeout),
+        }
+    }
+
+    /// Sends queued calls: one as itself, several as one batch request.
+    async fn send_batch(&self, mut calls: Vec<PendingCall>) {
+        if calls.len() == 1
+            && let Some(call) = calls.pop()
+        {
+            let budget = call.deadline.saturating_duration_since(Instant::now());
+            let result = self.call_within(&call.path, call.body, budget).await;
+            let _ = call.reply.send(result);
+            return;
+        }
+        let deadline = calls
+            .iter()
+            .map(|c| c.deadline)
+            .min()
+            .unwrap_or_else(Instant::now);
+        let request = wire::BatchRequest {
+            calls: calls
+                .iter_mut()
+                .map(|c| wire::BatchCall {
+                    path: std::mem::take(&mut c.path),
+                    body: wire::Blob(std::mem::take(&mut c.body)),
+                })
+                .collect(),
+        };
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let path = format!("{}{}", crate::RPC_PATH_PREFIX, wire::BATCH_PATH);
+        let outcome = self.call_within(&path, wire::encode(&request), budget).await;
+        let answers = match outcome {
+            Ok(bytes) => match wire::decode::<wire::BatchResponse>(&bytes) {
+                Ok(response) if response.answers.len() == calls.len() => response.answers,
+                Ok(_) => {
+                    return fail_all(
+                        calls,
+                        CallError::Transport("batch answer of the wrong length".into()),
+                    );
+                }
+                Err(what) => {
+                    return fail_all(
+                        calls,
+                        CallError::Transport(format!("undecodable batch answer: {what}")),
+                    );
+                }
+            },
+            Err(error) => return fail_all(calls, error),
+        };
+        for (call, answer) in calls.into_iter().zip(answers) {
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let result = if status == StatusCode::OK {
+                Ok(Bytes::from(answer.body.0))
+            } else {
+                Err(remote_error(status, &answer.body.0))
+            };
+            let _ = call.reply.send(result);
+        }
     }
 
     async fn call_within(
@@ -310,6 +402,30 @@ impl Peer {
         })
         .await
         .unwrap_or(Err(CallError::Timeout))
+    }
+}
+
+/// Most calls one batch request carries.
+const BATCH_CALLS_MAX: usize = 64;
+
+/// Drains the batch queue: whatever is queued when a batch leaves goes in it.
+async fn batch_loop(peer: std::sync::Weak<Peer>, mut rx: mpsc::UnboundedReceiver<PendingCall>) {
+    while let Some(first) = rx.recv().await {
+        let mut calls = vec![first];
+        while calls.len() < BATCH_CALLS_MAX {
+            match rx.try_recv() {
+                Ok(call) => calls.push(call),
+                Err(_) => break,
+            }
+        }
+        let Some(peer) = peer.upgrade() else { return };
+        tokio::spawn(async move { peer.send_batch(calls).await });
+    }
+}
+
+fn fail_all(calls: Vec<PendingCall>, error: CallError) {
+    for call in calls {
+        let _ = call.reply.send(Err(error.clone()));
     }
 }
 

@@ -178,6 +178,23 @@ impl RpcServer {
             .get(CONTENT_SHA256_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        if parts.uri.path().strip_prefix(crate::RPC_PATH_PREFIX) == Some(wire::BATCH_PATH) {
+            let deadline = Instant::now() + call_timeout;
+            let bytes = read_signed_body(body, content_sha256, deadline).await?;
+            let request: wire::BatchRequest = decode_request(&bytes)?;
+            let answers = timeout_at(
+                deadline,
+                futures::future::join_all(
+                    request
+                        .calls
+                        .into_iter()
+                        .map(|call| self.batch_call(call, deadline)),
+                ),
+            )
+            .await
+            .map_err(|_| WireError::DeadlineExceeded)?;
+            return ok(&wire::BatchResponse { answers });
+        }
         if let Some(op) = wire::parse_node_path(parts.uri.path()) {
             let service = self.node_service().ok_or_else(|| WireError::Node {
                 reason: "node services are not running yet".to_string(),
@@ -212,6 +229,36 @@ impl RpcServer {
         timeout_at(deadline, dispatch(drive, op, &bytes, deadline))
             .await
             .unwrap_or(Err(WireError::DeadlineExceeded))
+    }
+
+    /// Answers one call of a batch as it would be answered alone (only unary drive calls).
+    async fn batch_call(&self, call: wire::BatchCall, deadline: Instant) -> wire::BatchAnswer {
+        let response = match wire::parse_path(&call.path) {
+            None => error_response(&WireError::BadRequest {
+                reason: "unknown RPC path in a batch".to_string(),
+            }),
+            Some((_, Op::ShardWrite | Op::ShardRead)) => error_response(&WireError::BadRequest {
+                reason: "shard streams cannot be batched".to_string(),
+            }),
+            Some((drive_id, op)) => match self.drive(&drive_id) {
+                None => error_response(&WireError::UnknownDrive { drive_id }),
+                Some(drive) => match dispatch(drive, op, &call.body.0, deadline).await {
+                    Ok(response) => response,
+                    Err(error) => error_response(&error),
+                },
+            },
+        };
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes().to_vec())
+            .unwrap_or_default();
+        wire::BatchAnswer {
+            status,
+            body: wire::Blob(body),
+        }
     }
 
     /// Listens on `addr` (h2c, or TLS with [`RpcServer::with_acceptor`]) and serves calls until the handle is shut down or dropped.

@@ -87,6 +87,36 @@ pub(crate) fn drive_path(drive_id: &str) -> String {
 }
 
 /// Splits a request path into the drive id and operation.
+/// Path of batch requests: `/strata/rpc/v1/batch`, carrying several unary drive calls.
+pub(crate) const BATCH_PATH: &str = "batch";
+
+/// Several unary drive calls in one request (each `path` a drive call's path).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct BatchRequest {
+    pub(crate) calls: Vec<BatchCall>,
+}
+
+/// One call of a batch.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct BatchCall {
+    pub(crate) path: String,
+    pub(crate) body: Blob,
+}
+
+/// The answers of a batch, in the order of its calls: each the status and body the call would
+/// have got alone.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct BatchResponse {
+    pub(crate) answers: Vec<BatchAnswer>,
+}
+
+/// One answer of a batch.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct BatchAnswer {
+    pub(crate) status: u16,
+    pub(crate) body: Blob,
+}
+
 /// Path prefix of node-level calls: `/strata/rpc/v1/node/<op>`.
 pub(crate) const NODE_PATH: &str = "node/";
 

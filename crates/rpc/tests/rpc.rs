@@ -823,3 +823,48 @@ async fn node_calls_and_late_drive_registration() {
     cluster.server.set_drives(drives);
     remote.info().await.unwrap();
 }
+
+/// Calls made together to one peer travel as one batch request; each still gets exactly the
+/// answer (or the error) it would get alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_to_one_peer_get_their_own_answers() {
+    let cluster = Cluster::start(4).await;
+    let peer = cluster.peer(fast_config());
+    let remotes = cluster.remotes(&peer).await;
+    for (i, local) in cluster.locals.iter().enumerate() {
+        let ops = (0..20u8)
+            .map(|k| MetaOp::put(Table::Objects, vec![b'k', k], vec![i as u8, k]))
+            .collect();
+        local.meta_commit(ops).await.unwrap();
+    }
+    // The drive ids are served; a fifth remote names a drive the peer no longer serves.
+    let gone = RemoteDrive::connect(Arc::clone(&peer), &cluster.drive_ids[3])
+        .await
+        .unwrap();
+    let mut drives = HashMap::new();
+    for (id, local) in cluster.drive_ids.iter().zip(&cluster.locals).take(3) {
+        drives.insert(id.clone(), local.clone() as Arc<dyn Drive>);
+    }
+    cluster.server.set_drives(drives);
+    let calls = (0..3usize).flat_map(|i| (0..20u8).map(move |k| (i, k)));
+    let answers = futures::future::join_all(calls.map(|(i, k)| {
+        let remote = Arc::clone(&remotes[i]);
+        async move { (i, k, remote.meta_get(Table::Objects, &[b'k', k]).await) }
+    }))
+    .await;
+    for (i, k, answer) in answers {
+        assert_eq!(answer.unwrap().unwrap(), Bytes::from(vec![i as u8, k]));
+    }
+    let (scan, missing) = tokio::join!(
+        remotes[0].meta_scan(
+            Table::Objects,
+            ScanRange {
+                limit: 100,
+                ..ScanRange::default()
+            }
+        ),
+        gone.meta_get(Table::Objects, b"k\x01")
+    );
+    assert_eq!(scan.unwrap().len(), 20);
+    assert!(matches!(missing, Err(DriveError::Offline { .. })), "{missing:?}");
+}
