@@ -178,7 +178,7 @@ impl Peer {
     /// opaque body; its answer, within `timeout`.
     pub async fn node_call(&self, op: &str, body: Vec<u8>, timeout: Duration) -> Result<Bytes, RpcError> {
         let path = format!("{}{}{op}", crate::RPC_PATH_PREFIX, wire::NODE_PATH);
-        match self.call_within(&path, body, timeout).await {
+        match self.call_queued(&path, body, timeout).await {
             Ok(bytes) => Ok(bytes),
             Err(CallError::Remote(WireError::Unauthorized { reason })) => Err(RpcError::Unauthorized {
                 endpoint: self.url.clone(),
@@ -297,12 +297,22 @@ impl Peer {
             .map_err(|e| CallError::Transport(format!("request to {}: {e}", self.authority)))
     }
 
-    /// A unary drive call with a MessagePack body, answered by a whole body; within the call
-    /// timeout. Calls made while others to this peer are queued leave together as one batch
+    /// A unary drive or node call with a MessagePack body, answered by a whole body; within the
+    /// call timeout. Calls made while others to this peer are queued leave together as one batch
     /// request (a set's metadata fan-out reaches each node in one round trip, not one per
     /// drive); a call alone goes out as itself. Nothing waits to fill a batch.
     async fn call(&self, path: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
-        let deadline = Instant::now() + self.config.call_timeout;
+        self.call_queued(path, body, self.config.call_timeout).await
+    }
+
+    /// [`Peer::call`] with its own time budget.
+    async fn call_queued(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        call_timeout: Duration,
+    ) -> Result<Bytes, CallError> {
+        let deadline = Instant::now() + call_timeout;
         let queue = self.batcher.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(batch_loop(self.this.clone(), rx));

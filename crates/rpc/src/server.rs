@@ -231,8 +231,30 @@ impl RpcServer {
             .unwrap_or(Err(WireError::DeadlineExceeded))
     }
 
-    /// Answers one call of a batch as it would be answered alone (only unary drive calls).
+    /// Answers one call of a batch as it would be answered alone (unary drive calls and node
+    /// calls; shard streams are refused).
     async fn batch_call(&self, call: wire::BatchCall, deadline: Instant) -> wire::BatchAnswer {
+        if let Some(op) = wire::parse_node_path(&call.path) {
+            let answer = match self.node_service() {
+                None => Err(WireError::Node {
+                    reason: "node services are not running yet".to_string(),
+                }),
+                Some(service) => service
+                    .call(op, Bytes::from(call.body.0))
+                    .await
+                    .map_err(|reason| WireError::Node { reason }),
+            };
+            return match answer {
+                Ok(body) => wire::BatchAnswer {
+                    status: StatusCode::OK.as_u16(),
+                    body: wire::Blob(body),
+                },
+                Err(error) => wire::BatchAnswer {
+                    status: error.status().as_u16(),
+                    body: wire::Blob(wire::encode(&error)),
+                },
+            };
+        }
         let response = match wire::parse_path(&call.path) {
             None => error_response(&WireError::BadRequest {
                 reason: "unknown RPC path in a batch".to_string(),

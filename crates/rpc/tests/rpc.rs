@@ -794,6 +794,25 @@ async fn node_calls_and_late_drive_registration() {
     cluster.server.set_node_service(Arc::new(EchoService));
     let answer = peer.node_call("echo", b"hello".to_vec(), timeout).await.unwrap();
     assert_eq!(&answer[..], b"echo:hello");
+    // Concurrent node calls (batched together) each get their own answer or error.
+    let many = futures::future::join_all((0..16u8).map(|i| {
+        let peer = Arc::clone(&peer);
+        async move {
+            let op = if i == 7 { "fail" } else { "echo" };
+            (i, peer.node_call(op, vec![i], timeout).await)
+        }
+    }))
+    .await;
+    for (i, answer) in many {
+        if i == 7 {
+            assert!(matches!(answer, Err(RpcError::Node { .. })), "{answer:?}");
+        } else {
+            assert_eq!(
+                &answer.unwrap()[..],
+                [b"echo:".as_slice(), &[i]].concat().as_slice()
+            );
+        }
+    }
     let failed = peer.node_call("fail", Vec::new(), timeout).await.unwrap_err();
     assert!(
         matches!(&failed, RpcError::Node { reason, .. } if reason == "asked to fail"),
