@@ -175,13 +175,10 @@ impl ClusterNode {
         let _ = self.layer.set(Arc::downgrade(layer));
     }
 
-    fn local_status_sync_fields(&self) -> (String, Option<uuid::Uuid>) {
-        (self.topology.fingerprint(), *lock(&self.fresh_deployment))
-    }
-
     /// This node's status: fingerprint and the formats of its local drives.
     pub async fn local_status(&self) -> NodeStatus {
-        let (fingerprint, fresh_deployment) = self.local_status_sync_fields();
+        let fingerprint = self.topology.fingerprint();
+        let fresh_deployment = *lock(&self.fresh_deployment);
         let mut drives = Vec::new();
         for (_, _, _, endpoint) in self.topology.drives() {
             if !endpoint.is_local {
@@ -284,7 +281,7 @@ impl ClusterNode {
                         .collect();
                     let part_of_fresh = fresh || fresh_ids.contains(&deployment_id);
                     tracing::info!(%deployment_id, fresh, ?added_pools, "deployment settled");
-                    return Ok(self.spec(deployment_id, part_of_fresh, &added_pools, &statuses));
+                    return self.spec(deployment_id, part_of_fresh, &added_pools, &statuses);
                 }
                 Decision::Wait { reason } => {
                     tracing::info!(
@@ -325,7 +322,7 @@ impl ClusterNode {
         part_of_fresh: bool,
         added_pools: &[bool],
         statuses: &[Option<NodeStatus>],
-    ) -> DeploymentSpec {
+    ) -> Result<DeploymentSpec, ClusterError> {
         let local_idx = self.topology.local_node_idx();
         let own_states: HashMap<&str, &DriveState> = local_idx
             .and_then(|idx| statuses.get(idx))
@@ -337,45 +334,39 @@ impl ClusterNode {
             let added = added_pools.get(pool_idx).copied().unwrap_or(false);
             let mut sets = Vec::new();
             for set in &pool.sets {
-                let drives = set
-                    .iter()
-                    .map(|endpoint| {
-                        let location = if endpoint.is_local {
-                            DriveLocation::Local {
-                                path: endpoint.path.clone().into(),
-                                new_in_existing: !part_of_fresh
-                                    && !added
-                                    && own_states.get(endpoint.path.as_str())
-                                        == Some(&&DriveState::Unformatted),
-                            }
-                        } else {
-                            let peer = endpoint
-                                .node
-                                .as_deref()
-                                .and_then(|node| self.topology.node_idx(node))
-                                .and_then(|idx| self.peers.get(idx).cloned().flatten());
-                            match peer {
-                                Some(peer) => DriveLocation::Remote(Arc::new(RpcDriveConnector {
-                                    peer,
-                                    drive_id: endpoint.path.clone(),
-                                })),
-                                // Unreachable by construction: every non-local node has a peer.
-                                None => DriveLocation::Remote(Arc::new(UnknownPeer {
-                                    endpoint: endpoint.url(),
-                                })),
-                            }
-                        };
-                        DriveSpec {
-                            endpoint: endpoint.url(),
-                            location,
+                let mut drives = Vec::with_capacity(set.len());
+                for endpoint in set {
+                    let location = if endpoint.is_local {
+                        DriveLocation::Local {
+                            path: endpoint.path.clone().into(),
+                            new_in_existing: !part_of_fresh
+                                && !added
+                                && own_states.get(endpoint.path.as_str()) == Some(&&DriveState::Unformatted),
                         }
-                    })
-                    .collect();
+                    } else {
+                        let peer = endpoint
+                            .node
+                            .as_deref()
+                            .and_then(|node| self.topology.node_idx(node))
+                            .and_then(|idx| self.peers.get(idx).cloned().flatten())
+                            .ok_or_else(|| ClusterError::InvalidTopology {
+                                reason: format!("no peer for the node of {}", endpoint.url()),
+                            })?;
+                        DriveLocation::Remote(Arc::new(RpcDriveConnector {
+                            peer,
+                            drive_id: endpoint.path.clone(),
+                        }))
+                    };
+                    drives.push(DriveSpec {
+                        endpoint: endpoint.url(),
+                        location,
+                    });
+                }
                 sets.push(drives);
             }
             pools.push(PoolSpec { sets, added });
         }
-        DeploymentSpec { deployment_id, pools }
+        Ok(DeploymentSpec { deployment_id, pools })
     }
 
     fn layer(&self) -> Option<Arc<ObjectLayer>> {
@@ -408,7 +399,6 @@ fn decide(
 ) -> Result<Decision, ClusterError> {
     let n_answered = statuses.iter().flatten().count();
     let mut ids: Vec<uuid::Uuid> = Vec::new();
-    let mut n_unformatted = 0;
     let mut n_unavailable = 0;
     for status in statuses.iter().flatten() {
         for (_, state) in &status.drives {
@@ -418,7 +408,7 @@ fn decide(
                         ids.push(*deployment_id);
                     }
                 }
-                DriveState::Unformatted => n_unformatted += 1,
+                DriveState::Unformatted => {}
                 DriveState::Unavailable { .. } => n_unavailable += 1,
             }
         }
@@ -481,7 +471,6 @@ fn decide(
     }
     if n_answered == n_nodes && n_unavailable == 0 {
         // Every drive of the deployment answered, all empty: its first start.
-        let _ = n_unformatted;
         return Ok(Decision::Open {
             deployment_id: fresh_deployment_id(fingerprint),
             fresh: true,
@@ -656,22 +645,6 @@ impl DriveConnector for RpcDriveConnector {
                 })
             }
         }
-    }
-}
-
-/// Stands for a remote drive whose node has no peer entry (a broken topology invariant): it
-/// never connects.
-#[derive(Debug)]
-struct UnknownPeer {
-    endpoint: String,
-}
-
-#[async_trait]
-impl DriveConnector for UnknownPeer {
-    async fn connect(&self) -> DriveResult<Arc<dyn Drive>> {
-        Err(DriveError::Offline {
-            endpoint: self.endpoint.clone(),
-        })
     }
 }
 
