@@ -127,8 +127,13 @@ impl ObjectLayer {
     }
 
     /// Whether new keys must stay out of pool `idx`.
+    /// Runs on every placement of a new key: reads the state in place, no copy.
     pub(crate) fn is_decommissioning(&self, idx: usize) -> bool {
-        self.pools_record()
+        let record = match self.pools_state.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        record
             .decommissions
             .iter()
             .any(|d| d.pool == idx && d.state != DecommissionState::Failed)

@@ -355,6 +355,9 @@ impl ObjectLayer {
     /// The set a new version of `key` goes to: where the key lives (unless that pool is
     /// decommissioning), else a new key's pool.
     pub(crate) async fn set_for_write(&self, bucket: &str, key: &str) -> ObjectResult<&ErasureSet> {
+        if self.pools.len() == 1 {
+            return Ok(self.set_in_pool(&self.pools[0], key));
+        }
         if let Some(set) = self.set_holding(bucket, key).await?
             && !self.is_decommissioning(self.pool_of(set))
         {
@@ -643,6 +646,15 @@ impl ObjectLayer {
         Ok(())
     }
 
+    /// Brings the cached view of `bucket` up to date before changing it (the caller holds the
+    /// bucket lock): in a cluster another node may have changed it a moment ago.
+    async fn refresh_bucket_for_change(&self, bucket: &str) -> ObjectResult<()> {
+        if self.cluster.is_some() {
+            self.reload_bucket(bucket).await?;
+        }
+        self.ensure_buckets_loaded().await
+    }
+
     /// Takes the deployment-wide lock on a bucket's record (cluster only).
     async fn lock_bucket(&self, bucket: &str) -> ObjectResult<Option<Box<dyn HeldLock>>> {
         match &self.cluster {
@@ -662,10 +674,7 @@ impl ObjectLayer {
     pub async fn make_bucket(&self, bucket: &str, opts: MakeBucketOptions) -> ObjectResult<()> {
         check_bucket_name(bucket)?;
         let _lock = self.lock_bucket(bucket).await?;
-        if self.cluster.is_some() {
-            self.reload_bucket(bucket).await?;
-        }
-        self.ensure_buckets_loaded().await?;
+        self.refresh_bucket_for_change(bucket).await?;
         let mut buckets = self.buckets.write().await;
         if buckets.contains_key(bucket) {
             return Err(ObjectError::BucketExists {
@@ -701,10 +710,7 @@ impl ObjectLayer {
     /// removes everything in it.
     pub async fn delete_bucket(&self, bucket: &str, force: bool) -> ObjectResult<()> {
         let _lock = self.lock_bucket(bucket).await?;
-        if self.cluster.is_some() {
-            self.reload_bucket(bucket).await?;
-        }
-        self.ensure_buckets_loaded().await?;
+        self.refresh_bucket_for_change(bucket).await?;
         let mut buckets = self.buckets.write().await;
         if !buckets.contains_key(bucket) {
             return Err(ObjectError::NoSuchBucket {
@@ -821,10 +827,7 @@ impl ObjectLayer {
     /// Sets a bucket's versioning state (Unversioned cannot be set back once versioned).
     pub async fn set_bucket_versioning(&self, bucket: &str, state: VersioningState) -> ObjectResult<()> {
         let _lock = self.lock_bucket(bucket).await?;
-        if self.cluster.is_some() {
-            self.reload_bucket(bucket).await?;
-        }
-        self.ensure_buckets_loaded().await?;
+        self.refresh_bucket_for_change(bucket).await?;
         let mut buckets = self.buckets.write().await;
         let Some(rec) = buckets.get(bucket) else {
             return Err(ObjectError::NoSuchBucket {
