@@ -438,7 +438,7 @@ impl ObjectLayer {
             .collect();
         let key_bytes = record::version_key(bucket, key, rec.mod_time_ns, rec.version_id);
         if let Err(err) = self
-            .commit_records(bucket, key, to, &key_bytes, records, false)
+            .commit_records(bucket, key, to, &key_bytes, records, None)
             .await
         {
             to.delete_data_dirs(&written_dirs, &vec![true; to.n_drives()])

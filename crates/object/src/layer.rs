@@ -63,6 +63,9 @@ pub struct ObjectLayer {
     pub(crate) cluster: Option<Arc<dyn ClusterHooks>>,
 }
 
+/// Every drive's records of one key (newest first on each drive), or the drive's error.
+pub(crate) type KeyScan = Vec<Result<Vec<MetaEntry>, DriveError>>;
+
 /// One pool: the sets it holds.
 #[derive(Debug)]
 pub(crate) struct Pool {
@@ -466,32 +469,47 @@ impl ObjectLayer {
 
     /// A modification time for a new version of `key` in `set`: now, strictly after the last
     /// one this node handed out, and in a cluster also after the key's newest version whichever
-    /// node wrote it (one metadata scan of the key's newest record per drive). The caller holds
-    /// the key lock, so no version is added meanwhile: the later writer wins even when node
-    /// clocks differ.
-    pub(crate) async fn mod_time_for_new_version(&self, bucket: &str, key: &str, set: &ErasureSet) -> i64 {
+    /// node wrote it. `scanned` is the key's records when the caller has them already;
+    /// otherwise the newest record is read from each drive. The caller holds the key lock, so no
+    /// version is added meanwhile: the later writer wins even when node clocks differ.
+    pub(crate) async fn mod_time_for_new_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        set: &ErasureSet,
+        scanned: Option<&KeyScan>,
+    ) -> i64 {
         let now = self.next_mod_time_ns();
         if self.cluster.is_none() {
             return now;
         }
-        let prefix = record::object_prefix(bucket, key);
-        let newest = join_all(set.drives.iter().map(|d| {
-            d.meta_scan(
-                Table::Objects,
-                strata_drive::ScanRange {
-                    prefix: prefix.clone(),
-                    limit: 1,
-                    ..Default::default()
-                },
-            )
-        }))
-        .await
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| record::decode::<VersionRecord>(&entry.value).ok())
-        .map(|rec| rec.mod_time_ns)
-        .max();
+        let newest_only;
+        let scan = match scanned {
+            Some(scan) => scan,
+            None => {
+                let prefix = record::object_prefix(bucket, key);
+                newest_only = join_all(set.drives.iter().map(|d| {
+                    d.meta_scan(
+                        Table::Objects,
+                        strata_drive::ScanRange {
+                            prefix: prefix.clone(),
+                            limit: 1,
+                            ..Default::default()
+                        },
+                    )
+                }))
+                .await;
+                &newest_only
+            }
+        };
+        // A key's records sort newest first on each drive.
+        let newest = scan
+            .iter()
+            .flatten()
+            .filter_map(|entries| entries.first())
+            .filter_map(|entry| record::decode::<VersionRecord>(&entry.value).ok())
+            .map(|rec| rec.mod_time_ns)
+            .max();
         match newest {
             Some(newest) if newest >= now => {
                 let next = newest + 1;
@@ -964,7 +982,15 @@ impl ObjectLayer {
             VersioningState::Enabled => Some(uuid::Uuid::new_v4()),
             VersioningState::Unversioned | VersioningState::Suspended => None,
         };
-        let mod_time_ns = self.mod_time_for_new_version(bucket, key, set).await;
+        let replace_null = version_id.is_none();
+        let existing = if replace_null {
+            Some(set.scan_versions(bucket, key).await)
+        } else {
+            None
+        };
+        let mod_time_ns = self
+            .mod_time_for_new_version(bucket, key, set, existing.as_ref())
+            .await;
         let base = VersionRecord {
             version_id,
             mod_time_ns,
@@ -992,9 +1018,8 @@ impl ObjectLayer {
                 })
             })
             .collect();
-        let replace_null = version_id.is_none();
         let outcome = self
-            .commit_records(bucket, key, set, &new_key, records, replace_null)
+            .commit_records(bucket, key, set, &new_key, records, existing)
             .await;
         if let Err(err) = outcome {
             if let Some(dir) = data.data_dir {
@@ -1016,9 +1041,10 @@ impl ObjectLayer {
         })
     }
 
-    /// Writes `records[drive_idx]` under `new_key` on each drive that has one; when
-    /// `replace_null`, the key's existing null version on each drive is removed in the same
-    /// batch and its data is deleted after the commit reaches quorum. Must hold the key lock.
+    /// Writes `records[drive_idx]` under `new_key` on each drive that has one; with
+    /// `replace_nulls` (the key's records as scanned under the key lock), the null version
+    /// found on each drive is removed in the same batch and its data is deleted after the
+    /// commit reaches quorum. Must hold the key lock.
     pub(crate) async fn commit_records(
         &self,
         bucket: &str,
@@ -1026,13 +1052,9 @@ impl ObjectLayer {
         set: &ErasureSet,
         new_key: &[u8],
         records: Vec<Option<(VersionRecord, Option<Bytes>)>>,
-        replace_null: bool,
+        replace_nulls: Option<KeyScan>,
     ) -> ObjectResult<()> {
-        let existing = if replace_null {
-            set.scan_versions(bucket, key).await
-        } else {
-            Vec::new()
-        };
+        let existing = replace_nulls.unwrap_or_default();
         let results = join_all(records.into_iter().enumerate().map(|(drive_idx, rec)| {
             let drive = set.drives[drive_idx].clone();
             let old_nulls: Vec<MetaEntry> = match existing.get(drive_idx) {
@@ -1284,7 +1306,14 @@ impl ObjectLayer {
             VersioningState::Enabled | VersioningState::Suspended => {
                 let version_id = (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
                 let _guard = self.lock_key(bucket, key).await?;
-                let mod_time_ns = self.mod_time_for_new_version(bucket, key, set).await;
+                let existing = if version_id.is_none() {
+                    Some(set.scan_versions(bucket, key).await)
+                } else {
+                    None
+                };
+                let mod_time_ns = self
+                    .mod_time_for_new_version(bucket, key, set, existing.as_ref())
+                    .await;
                 let distribution = set.distribution(key);
                 let marker = VersionRecord {
                     version_id,
@@ -1307,7 +1336,7 @@ impl ObjectLayer {
                         Some((rec, None))
                     })
                     .collect();
-                self.commit_records(bucket, key, set, &new_key, records, version_id.is_none())
+                self.commit_records(bucket, key, set, &new_key, records, existing)
                     .await?;
                 Ok(DeleteResult {
                     version_id: Some(record::version_id_string(version_id).unwrap_or_else(|| "null".into())),
@@ -1680,7 +1709,7 @@ mod tests {
         let records = (0..set.n_drives()).map(|_| Some((rec.clone(), None))).collect();
         let key = record::version_key("skew", "k", ahead_ns, version_id);
         layer
-            .commit_records("skew", "k", set, &key, records, false)
+            .commit_records("skew", "k", set, &key, records, None)
             .await
             .unwrap();
 
