@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import socket
 import urllib.parse
 from unittest import mock
 
@@ -119,6 +120,18 @@ def test_no_such_bucket(s3):
     expect_error(s3.put_object, "NoSuchBucket", 404, Bucket=missing, Key="k", Body=b"x")
     expect_error(s3.list_objects_v2, "NoSuchBucket", 404, Bucket=missing)
     expect_error(s3.get_bucket_location, "NoSuchBucket", 404, Bucket=missing)
+
+
+def test_refused_expect_continue_request_closes_the_connection(server):
+    # A PUT refused before its body is read: the client may still send the body, so the server
+    # must not read the connection's next bytes as a new request (it closes it instead).
+    host, port = server.hostport.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"PUT /no-such-bucket-expect/k HTTP/1.1\r\nHost: " + server.hostport.encode()
+                     + b"\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n")
+        head = conn.recv(65536).split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 403"), head
+    assert b"\r\nconnection: close" in head, head
 
 
 def test_get_bucket_versioning_on_new_bucket_is_empty(s3, bucket):

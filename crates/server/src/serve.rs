@@ -118,12 +118,24 @@ impl Frontend {
         {
             return Ok(rpc.handle(req).await.map(|b| Either::Right(Either::Left(b))));
         }
-        match self.app.get() {
-            Some(app) => Ok(handle(app.service.clone(), Arc::clone(&app.obs), peer, req)
+        let expects_continue = req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let mut resp = match self.app.get() {
+            Some(app) => handle(app.service.clone(), Arc::clone(&app.obs), peer, req)
                 .await?
-                .map(Either::Left)),
-            None => Ok(starting_response(req.uri().path())),
+                .map(Either::Left),
+            None => starting_response(req.uri().path()),
+        };
+        if expects_continue && !resp.status().is_success() {
+            // Refused before the body was read: the client may or may not send it now (RFC 9110
+            // 10.1.1), so the connection's next bytes are ambiguous; close it after this answer
+            // rather than read a request line as body.
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
+        Ok(resp)
     }
 }
 
