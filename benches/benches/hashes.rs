@@ -52,5 +52,35 @@ fn content_hashes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bitrot_candidates, content_hashes);
+/// MD5 candidates for the ETag: one stream per core (md-5, md5-simd's assembly, md5-many's
+/// scalar kernel), and md5-many's multi-buffer `update_many` advancing `lanes` independent
+/// streams by one 1 MiB chunk each (throughput counts every lane's bytes).
+fn md5_candidates(c: &mut Criterion) {
+    let mut group = c.benchmark_group("md5");
+    let (len, label) = SIZES[0];
+    let data = buffer(len);
+    group.throughput(Throughput::Bytes(len as u64));
+    group.bench_with_input(BenchmarkId::new("md-5", label), &data, |b, data| {
+        b.iter(|| Md5::digest(black_box(data)))
+    });
+    group.bench_with_input(BenchmarkId::new("md5-simd_single", label), &data, |b, data| {
+        b.iter(|| md5_simd::digest(black_box(data)))
+    });
+    group.bench_with_input(BenchmarkId::new("md5-many_single", label), &data, |b, data| {
+        b.iter(|| md5_many::md5(black_box(data)))
+    });
+    let engine = md5_many::Md5Many::new();
+    for lanes in [2usize, 4, 8, 16] {
+        let chunks: Vec<Vec<u8>> = (0..lanes).map(|i| buffer(len + i)).collect();
+        let inputs: Vec<&[u8]> = chunks.iter().map(|c| &c[..len]).collect();
+        let mut states = vec![md5_many::Md5State::new(); lanes];
+        group.throughput(Throughput::Bytes((len * lanes) as u64));
+        group.bench_function(BenchmarkId::new(format!("md5-many_x{lanes}"), label), |b| {
+            b.iter(|| engine.update_many(black_box(&mut states), black_box(&inputs)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bitrot_candidates, content_hashes, md5_candidates);
 criterion_main!(benches);

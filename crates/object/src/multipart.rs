@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use futures::future::join_all;
-use md5::{Digest, Md5};
+use md5_many::{Digest, Md5};
 use strata_drive::{DataDirId, MetaOp, Table};
 
 use crate::api::*;
