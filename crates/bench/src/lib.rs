@@ -149,6 +149,11 @@ pub struct BenchArgs {
     /// Keep the objects (and bucket) created instead of deleting them.
     #[arg(long)]
     pub keep: bool,
+    /// Measure over the objects an earlier `--keep` run left under this prefix (with the same
+    /// `--bucket`, `--objects`, `--size` and `--concurrency`) instead of prefilling; they are
+    /// kept afterwards. Prefilling 1,000,000 keys takes minutes.
+    #[arg(long, requires = "bucket", value_name = "PREFIX")]
+    pub reuse_prefix: Option<String>,
 }
 
 impl BenchArgs {
@@ -246,7 +251,10 @@ pub async fn run_report(args: BenchArgs) -> anyhow::Result<Report> {
         .create_bucket(&bucket)
         .await
         .with_context(|| format!("create bucket {bucket}"))?;
-    let run_prefix = format!("bench-{:08x}", rng.next_u64() as u32);
+    let run_prefix = match &args.reuse_prefix {
+        Some(prefix) => prefix.trim_end_matches('/').to_owned(),
+        None => format!("bench-{:08x}", rng.next_u64() as u32),
+    };
 
     let body_size_bytes = if args.mode == Mode::Multipart {
         args.part_size
@@ -273,7 +281,7 @@ pub async fn run_report(args: BenchArgs) -> anyhow::Result<Report> {
     });
 
     let outcome = measure_phase(&plan, &args).await;
-    if args.keep {
+    if args.keep || args.reuse_prefix.is_some() {
         eprintln!("keeping bucket {bucket}, prefix {}/", plan.run_prefix);
     } else {
         match runner::cleanup(&plan).await {
@@ -308,7 +316,9 @@ pub async fn run_report(args: BenchArgs) -> anyhow::Result<Report> {
 }
 
 async fn measure_phase(plan: &Arc<Plan>, args: &BenchArgs) -> anyhow::Result<runner::Measured> {
-    if plan.n_objects > 0 {
+    if plan.n_objects > 0 && args.reuse_prefix.is_some() {
+        eprintln!("reusing {} objects under {}/", plan.n_objects, plan.run_prefix);
+    } else if plan.n_objects > 0 {
         eprintln!("prefill: {} objects of {} bytes", plan.n_objects, plan.size_bytes);
         runner::prefill(plan).await?;
     }

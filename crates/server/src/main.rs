@@ -24,6 +24,11 @@ use strata_cluster::topology::{LocalAddr, Topology};
 use crate::config::{Cli, Command, FileConfig, LogFormat, Settings};
 use crate::credentials::Origin;
 
+/// mimalloc instead of glibc's malloc: listing a million keys spent 13 % of the server's CPU in
+/// glibc's `_int_malloc` (the metadata caches' page churn), see docs/PERFORMANCE.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Time background tasks get after the object layer has shut down.
 const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
