@@ -137,6 +137,9 @@ pub struct ScanRange {
     pub start_exclusive: bool,
     /// Maximum number of entries returned.
     pub limit: u32,
+    /// Return keys only (every value empty): for callers that compare keys, such as a listing
+    /// checking which drives agree on a version. Values are then not read, checked or copied.
+    pub keys_only: bool,
 }
 
 /// One entry returned by a scan.

@@ -314,8 +314,11 @@ impl Drive for LocalDrive {
                 if !key.starts_with(&range.prefix) {
                     break;
                 }
-                let stored = stored.value();
-                let value = record::decode(key, stored).map_err(|what| corrupt(&root, what))?;
+                let value = if range.keys_only {
+                    &[][..]
+                } else {
+                    record::decode(key, stored.value()).map_err(|what| corrupt(&root, what))?
+                };
                 spans.push((arena.len(), key.len(), value.len()));
                 arena.extend_from_slice(key);
                 arena.extend_from_slice(value);
@@ -897,6 +900,7 @@ mod tests {
             start: start.as_bytes().to_vec(),
             start_exclusive,
             limit,
+            keys_only: false,
         }
     }
 
@@ -1076,6 +1080,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(entries[1].value, &b"b/2/x"[..]);
+        // Keys only: the same keys, every value left out.
+        let keys_only = drive
+            .meta_scan(
+                Table::Objects,
+                ScanRange {
+                    keys_only: true,
+                    ..scan("b/", "", false, 100)
+                },
+            )
+            .await
+            .unwrap();
+        let listed: Vec<&[u8]> = keys_only.iter().map(|entry| &entry.key[..]).collect();
+        assert_eq!(listed, ["b/", "b/1", "b/2", "b/2/x", "b/3"].map(str::as_bytes));
+        assert!(keys_only.iter().all(|entry| entry.value.is_empty()));
         // Bytewise order, not UTF-8 or signed.
         drive
             .meta_commit(vec![

@@ -258,6 +258,7 @@ async fn collect_references(
             start: start.clone(),
             start_exclusive: !start.is_empty(),
             limit: REFERENCE_SCAN_BATCH,
+            keys_only: false,
         };
         let batch = drive.meta_scan(table, range).await?;
         for entry in &batch {

@@ -2,7 +2,9 @@
 //!
 //! Each drive's `Objects` table is already in listing order (bucket, key, newest version
 //! first). A [`SetLister`] walks all drives of a set in step, groups one object key at a time,
-//! and keeps the versions held by read quorum; a [`Lister`] merges the sets (their keys are
+//! and keeps the versions held by read quorum. Record keys name the version (key, time, id), so
+//! only one drive's scan carries the records; the others scan keys only and vote, and a version
+//! the record drive lacks is read from a drive that holds it; a [`Lister`] merges the sets (their keys are
 //! disjoint, placement being by key). Common prefixes are produced by seeking every cursor past
 //! the prefix, so a "directory" with a million keys costs one seek, not a million reads.
 //!
@@ -11,6 +13,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use futures::future::join_all;
 use strata_drive::{Drive, DriveError, MetaEntry, ScanRange, Table};
@@ -32,6 +36,8 @@ struct DriveCursor {
     start_exclusive: bool,
     exhausted: bool,
     failed: Option<DriveError>,
+    /// Scan keys only: the set's other drives only vote on which versions exist.
+    keys_only: bool,
 }
 
 impl DriveCursor {
@@ -48,6 +54,7 @@ impl DriveCursor {
             start: self.next_start.clone(),
             start_exclusive: self.start_exclusive,
             limit: LIST_SCAN_BATCH,
+            keys_only: self.keys_only,
         };
         match self.drive.meta_scan(Table::Objects, range).await {
             Ok(entries) => {
@@ -98,24 +105,31 @@ impl SetLister {
         let mut scan_prefix = record::bucket_prefix(bucket);
         let bucket_prefix_len = scan_prefix.len();
         scan_prefix.extend_from_slice(prefix.as_bytes());
+        let mut cursors: Vec<DriveCursor> = set
+            .drives
+            .iter()
+            .zip(&set.slots)
+            .map(|(drive, slot)| DriveCursor {
+                drive: drive.clone(),
+                buf: VecDeque::new(),
+                next_start: Vec::new(),
+                start_exclusive: false,
+                exhausted: false,
+                // A healing drive's silence proves nothing; quorum listings skip it (the
+                // raw walk of healing must see everything).
+                failed: (quorum > 1 && slot.is_healing()).then(|| DriveError::Offline {
+                    endpoint: slot.endpoint().to_string(),
+                }),
+                keys_only: true,
+            })
+            .collect();
+        // One drive's scan carries the records (only one of a version's agreeing copies is
+        // decoded); a version that drive lacks is read from a holder (`value_of`).
+        if let Some(cursor) = cursors.iter_mut().find(|c| c.failed.is_none()) {
+            cursor.keys_only = false;
+        }
         SetLister {
-            cursors: set
-                .drives
-                .iter()
-                .zip(&set.slots)
-                .map(|(drive, slot)| DriveCursor {
-                    drive: drive.clone(),
-                    buf: VecDeque::new(),
-                    next_start: Vec::new(),
-                    start_exclusive: false,
-                    exhausted: false,
-                    // A healing drive's silence proves nothing; quorum listings skip it (the
-                    // raw walk of healing must see everything).
-                    failed: (quorum > 1 && slot.is_healing()).then(|| DriveError::Offline {
-                        endpoint: slot.endpoint().to_string(),
-                    }),
-                })
-                .collect(),
+            cursors,
             read_quorum: quorum,
             bucket_prefix_len,
             scan_prefix,
@@ -228,7 +242,7 @@ impl SetLister {
                     None => Ok(entries),
                 });
             }
-            let versions = set::resolve_records(&per_drive, self.read_quorum, !want_all_versions)?;
+            let versions = self.resolve(&per_drive, want_all_versions).await?;
             if versions.is_empty() {
                 continue;
             }
@@ -237,6 +251,52 @@ impl SetLister {
             };
             return Ok(Some(KeyVersions { key, versions }));
         }
+    }
+}
+
+impl SetLister {
+    /// The versions of one key that read quorum agrees on, newest first (only the newest unless
+    /// `want_all_versions`); undecodable records are skipped with a warning.
+    async fn resolve(
+        &self,
+        per_drive: &[Result<Vec<MetaEntry>, DriveError>],
+        want_all_versions: bool,
+    ) -> ObjectResult<Vec<VersionRecord>> {
+        let mut versions = Vec::new();
+        for run in set::quorum_runs(per_drive, self.read_quorum)? {
+            let value = match run.iter().find(|(_, entry)| !entry.value.is_empty()) {
+                Some((_, entry)) => entry.value.clone(),
+                None => match self.value_of(&run).await {
+                    Some(value) => value,
+                    None => continue,
+                },
+            };
+            match record::decode::<VersionRecord>(&value) {
+                Ok(rec) => {
+                    versions.push(rec);
+                    if !want_all_versions {
+                        break;
+                    }
+                }
+                Err(err) => tracing::warn!(%err, "undecodable version record"),
+            }
+        }
+        Ok(versions)
+    }
+
+    /// Reads the record of a version that only keys-only scans returned, from the first of its
+    /// holders that still has it.
+    async fn value_of(&self, run: &[(usize, &MetaEntry)]) -> Option<Bytes> {
+        for (drive_idx, entry) in run {
+            if let Ok(Some(value)) = self.cursors[*drive_idx]
+                .drive
+                .meta_get(Table::Objects, &entry.key)
+                .await
+            {
+                return Some(value);
+            }
+        }
+        None
     }
 }
 

@@ -479,6 +479,7 @@ pub async fn scan_all(drive: &dyn Drive, table: Table, prefix: &[u8]) -> Result<
             start: out.last().map(|e| e.key.to_vec()).unwrap_or_default(),
             start_exclusive: !out.is_empty(),
             limit: VERSION_SCAN_BATCH,
+            keys_only: false,
         };
         let batch = drive.meta_scan(table, range).await?;
         let done = batch.len() < VERSION_SCAN_BATCH as usize;
@@ -492,7 +493,7 @@ pub async fn scan_all(drive: &dyn Drive, table: Table, prefix: &[u8]) -> Result<
 /// The versions held by at least `read_quorum` drives, newest first: each as the
 /// `(drive_idx, entry)` of every drive holding it (the record key names the version: object
 /// key, inverted time and version id). Fails when fewer than `read_quorum` drives answered.
-fn quorum_runs(
+pub(crate) fn quorum_runs(
     per_drive: &[Result<Vec<MetaEntry>, DriveError>],
     read_quorum: usize,
 ) -> ObjectResult<Vec<Vec<(usize, &MetaEntry)>>> {
@@ -550,28 +551,6 @@ pub fn resolve(
                 key: key.to_vec(),
                 holders,
             });
-        }
-    }
-    Ok(out)
-}
-
-/// What listing needs of [`resolve`]: the records agreed by read quorum, newest first, each
-/// decoded once (shard indexes are not needed), stopping at the first when `latest_only`.
-pub fn resolve_records(
-    per_drive: &[Result<Vec<MetaEntry>, DriveError>],
-    read_quorum: usize,
-    latest_only: bool,
-) -> ObjectResult<Vec<VersionRecord>> {
-    let mut out = Vec::new();
-    for run in quorum_runs(per_drive, read_quorum)? {
-        match record::decode::<VersionRecord>(&run[0].1.value) {
-            Ok(rec) => {
-                out.push(rec);
-                if latest_only {
-                    break;
-                }
-            }
-            Err(err) => tracing::warn!(%err, "undecodable version record"),
         }
     }
     Ok(out)

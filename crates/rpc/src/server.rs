@@ -461,6 +461,7 @@ async fn dispatch(
                 start: req.start.0,
                 start_exclusive: req.start_exclusive,
                 limit: req.limit,
+                keys_only: req.keys_only,
             };
             let entries = drive
                 .meta_scan(table(&req.table)?, range)

@@ -223,6 +223,9 @@ pub(crate) struct MetaScanRequest {
     pub start: Blob,
     pub start_exclusive: bool,
     pub limit: u32,
+    /// Absent from older peers' requests: values wanted.
+    #[serde(default)]
+    pub keys_only: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -566,6 +569,7 @@ pub(crate) fn scan_to_wire(table: Table, range: ScanRange) -> MetaScanRequest {
         start: Blob(range.start),
         start_exclusive: range.start_exclusive,
         limit: range.limit,
+        keys_only: range.keys_only,
     }
 }
 

@@ -154,9 +154,16 @@ async fn every_drive_method_matches_the_local_drive() {
             },
             ScanRange {
                 prefix: b"b\0".to_vec(),
+                limit: 10,
+                keys_only: true,
+                ..ScanRange::default()
+            },
+            ScanRange {
+                prefix: b"b\0".to_vec(),
                 start: b"b\0a".to_vec(),
                 start_exclusive: true,
                 limit: 1,
+                keys_only: false,
             },
             ScanRange {
                 prefix: Vec::new(),
