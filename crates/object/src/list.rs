@@ -4,9 +4,10 @@
 //! first). A [`SetLister`] walks all drives of a set in step, groups one object key at a time,
 //! and keeps the versions held by read quorum. Record keys name the version (key, time, id), so
 //! only one drive's scan carries the records; the others scan keys only and vote, and a version
-//! the record drive lacks is read from a drive that holds it; a [`Lister`] merges the sets (their keys are
-//! disjoint, placement being by key). Common prefixes are produced by seeking every cursor past
-//! the prefix, so a "directory" with a million keys costs one seek, not a million reads.
+//! the record drive lacks is read from a drive that holds it. A [`Lister`] merges the sets
+//! (their keys are disjoint, placement being by key). Common prefixes are produced by seeking
+//! every cursor past the prefix, so a "directory" with a million keys costs one seek, not a
+//! million reads.
 //!
 //! **Invariant:** listing and reading agree: a version is listed exactly when a read would
 //! resolve it (the same read-quorum rule, `set::resolve`).
@@ -15,7 +16,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
-
 use futures::future::join_all;
 use strata_drive::{Drive, DriveError, MetaEntry, ScanRange, Table};
 
@@ -252,9 +252,7 @@ impl SetLister {
             return Ok(Some(KeyVersions { key, versions }));
         }
     }
-}
 
-impl SetLister {
     /// The versions of one key that read quorum agrees on, newest first (only the newest unless
     /// `want_all_versions`); undecodable records are skipped with a warning.
     async fn resolve(

@@ -318,29 +318,7 @@ async fn lost_records_are_rewritten_and_dangling_versions_removed() {
     // Now leave "large"'s record on one drive only, with every drive answering: it can never
     // be read again (an acknowledged write reached three drives), so it is dangling.
     for path in &drives[1..] {
-        let format = strata_drive::LocalDrive::read_format(path)
-            .await
-            .unwrap()
-            .unwrap();
-        let drive = strata_drive::LocalDrive::open(path.clone(), &format)
-            .await
-            .unwrap();
-        let range = strata_drive::ScanRange {
-            prefix: b"bucket\0large\0".to_vec(),
-            limit: 100,
-            ..Default::default()
-        };
-        let entries = strata_drive::Drive::meta_scan(drive.as_ref(), strata_drive::Table::Objects, range)
-            .await
-            .unwrap();
-        assert_eq!(entries.len(), 1);
-        let ops = entries
-            .iter()
-            .map(|e| strata_drive::MetaOp::delete(strata_drive::Table::Objects, e.key.to_vec()))
-            .collect();
-        strata_drive::Drive::meta_commit(drive.as_ref(), ops)
-            .await
-            .unwrap();
+        assert_eq!(delete_records(path, b"bucket\0large\0").await, 1);
     }
     let layer = ObjectLayer::open_local(&drives).await.unwrap();
     assert!(matches!(
@@ -453,6 +431,34 @@ async fn new_drives_heal_and_never_hide_objects() {
     );
 }
 
+/// Deletes the `Objects` records under `prefix` from the (closed) drive at `path`; returns how
+/// many there were.
+async fn delete_records(path: &Path, prefix: &[u8]) -> usize {
+    let format = strata_drive::LocalDrive::read_format(path)
+        .await
+        .unwrap()
+        .unwrap();
+    let drive = strata_drive::LocalDrive::open(path.to_path_buf(), &format)
+        .await
+        .unwrap();
+    let range = strata_drive::ScanRange {
+        prefix: prefix.to_vec(),
+        limit: 1000,
+        ..Default::default()
+    };
+    let entries = strata_drive::Drive::meta_scan(drive.as_ref(), strata_drive::Table::Objects, range)
+        .await
+        .unwrap();
+    let ops = entries
+        .iter()
+        .map(|e| strata_drive::MetaOp::delete(strata_drive::Table::Objects, e.key.to_vec()))
+        .collect();
+    strata_drive::Drive::meta_commit(drive.as_ref(), ops)
+        .await
+        .unwrap();
+    entries.len()
+}
+
 type Listing = (Vec<(String, u64, String)>, Vec<(String, Option<String>)>);
 
 /// Keys, sizes and ETags of `bucket`'s objects, and its version ids.
@@ -490,30 +496,7 @@ async fn listing_finds_versions_the_record_drive_lacks() {
     let drives = f.drives.clone();
     drop(f.layer);
     // Every object record gone from the first drive: each version is on the other three.
-    let format = strata_drive::LocalDrive::read_format(&drives[0])
-        .await
-        .unwrap()
-        .unwrap();
-    let drive = strata_drive::LocalDrive::open(drives[0].clone(), &format)
-        .await
-        .unwrap();
-    let range = strata_drive::ScanRange {
-        prefix: b"bucket\0".to_vec(),
-        limit: 1000,
-        ..Default::default()
-    };
-    let entries = strata_drive::Drive::meta_scan(drive.as_ref(), strata_drive::Table::Objects, range)
-        .await
-        .unwrap();
-    assert_eq!(entries.len(), expected.1.len());
-    let ops = entries
-        .iter()
-        .map(|e| strata_drive::MetaOp::delete(strata_drive::Table::Objects, e.key.to_vec()))
-        .collect();
-    strata_drive::Drive::meta_commit(drive.as_ref(), ops)
-        .await
-        .unwrap();
-    drop(drive);
+    assert_eq!(delete_records(&drives[0], b"bucket\0").await, expected.1.len());
 
     let layer = ObjectLayer::open_local(&drives).await.unwrap();
     assert_eq!(listing(&layer).await, expected);
