@@ -211,7 +211,8 @@ pub trait Drive: Send + Sync + fmt::Debug {
     /// Starts writing shard file `part` of data directory `dir` into the temp area.
     async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>>;
 
-    /// Reads `len` bytes at `offset` of shard file `part` of `dir`.
+    /// Reads `len` bytes at `offset` of shard file `part` of `dir`, also while `dir` sits in
+    /// the trash after [`Drive::data_dir_delete`] (a read of a version replaced meanwhile).
     async fn shard_read(&self, dir: DataDirId, part: u32, offset: u64, len: u64) -> DriveResult<Bytes>;
 
     /// Size of shard file `part` of `dir`.
@@ -221,7 +222,7 @@ pub trait Drive: Send + Sync + fmt::Debug {
     async fn shard_delete(&self, dir: DataDirId, part: u32) -> DriveResult<()>;
 
     /// Moves the whole data directory to the trash, from where it is removed in the background
-    /// (absent is not an error).
+    /// after a grace period that lets reads already under way finish (absent is not an error).
     async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()>;
 
     /// Lists data directories in id order, after `start_after` when given, at most `limit`.

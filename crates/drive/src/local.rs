@@ -192,6 +192,35 @@ impl LocalDrive {
     }
 }
 
+/// Opens part `part` of data directory `dir` in the trash, if it is still there (see
+/// `maintenance::TRASH_GRACE`). Only reached when the live path is missing.
+fn open_from_trash(root: &Path, dir: DataDirId, part: u32) -> io::Result<Option<(File, PathBuf)>> {
+    let trash = root.join(SYSTEM_DIR_NAME).join(TRASH_DIR_NAME);
+    let prefix = format!("{dir}-");
+    let entries = match std::fs::read_dir(&trash) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if !entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(&prefix))
+        {
+            continue;
+        }
+        let path = entry.path().join(part_file_name(part));
+        match File::open(&path) {
+            Ok(file) => return Ok(Some((file, path))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// `ROOT/data/<first 2 hex>/<id>`.
 fn data_dir_path(root: &Path, dir: DataDirId) -> PathBuf {
     let name = dir.to_string();
@@ -396,9 +425,16 @@ impl Drive for LocalDrive {
         let path = self.data_dir_path(dir).join(part_file_name(part));
         let root = self.root.clone();
         blocking(move || {
-            let file = match File::open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(DriveError::ShardNotFound),
+            let (file, path) = match File::open(&path) {
+                Ok(file) => (file, path),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // Replaced or moved since the caller resolved the version: a read that
+                    // started before keeps going from the trash during its grace period.
+                    match open_from_trash(&root, dir, part).map_err(|e| io_error(&root, &path, e))? {
+                        Some(found) => found,
+                        None => return Err(DriveError::ShardNotFound),
+                    }
+                }
                 Err(e) => return Err(io_error(&root, &path, e)),
             };
             let size_bytes = file.metadata().map_err(|e| io_error(&root, &path, e))?.len();
@@ -455,11 +491,14 @@ impl Drive for LocalDrive {
 
     async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()> {
         let path = self.data_dir_path(dir);
-        let trash_path = self
-            .root
-            .join(SYSTEM_DIR_NAME)
-            .join(TRASH_DIR_NAME)
-            .join(format!("{dir}-{}", uuid::Uuid::new_v4().as_simple()));
+        let trash_path =
+            self.root
+                .join(SYSTEM_DIR_NAME)
+                .join(TRASH_DIR_NAME)
+                .join(maintenance::trash_entry_name(
+                    &dir.to_string(),
+                    std::time::SystemTime::now(),
+                ));
         let root = self.root.clone();
         blocking(move || {
             match std::fs::rename(&path, &trash_path) {
@@ -1348,9 +1387,29 @@ mod tests {
         ));
         assert_eq!(dir_entries(&trash), 1);
         drive.data_dir_delete(dir).await.unwrap(); // absent is fine
+        // A read that resolved the version before the delete still gets its bytes.
+        assert_eq!(drive.shard_read(dir, 2, 0, 1).await.unwrap(), &b"x"[..]);
+        assert!(matches!(
+            drive
+                .shard_read(DataDirId::new_random(), 1, 0, 1)
+                .await
+                .unwrap_err(),
+            DriveError::ShardNotFound
+        ));
+        // Kept through the grace period, removed after it.
         let report = drive.run_maintenance().await.unwrap();
+        assert_eq!(report.n_trash_removed, 0);
+        let system = drive.root().join(SYSTEM_DIR_NAME);
+        let later =
+            std::time::SystemTime::now() + maintenance::TRASH_GRACE + std::time::Duration::from_secs(1);
+        let report =
+            maintenance::tick(&system.join(TRASH_DIR_NAME), &system.join(TMP_DIR_NAME), later).unwrap();
         assert_eq!(report.n_trash_removed, 1);
         assert_eq!(dir_entries(&trash), 0);
+        assert!(matches!(
+            drive.shard_read(dir, 2, 0, 1).await.unwrap_err(),
+            DriveError::ShardNotFound
+        ));
     }
 
     #[tokio::test]
@@ -1361,12 +1420,9 @@ mod tests {
         let drive = LocalDrive::open_with_interval(root.clone(), &expected, Duration::from_millis(20))
             .await
             .unwrap();
-        let data_dir = DataDirId::new_random();
-        let mut writer = drive.shard_create(data_dir, 0).await.unwrap();
-        writer.write(Bytes::from_static(b"x")).await.unwrap();
-        writer.commit().await.unwrap();
-        drive.data_dir_delete(data_dir).await.unwrap();
+        // An entry past its grace period (no deletion time in its name) goes at the next tick.
         let trash = root.join(SYSTEM_DIR_NAME).join(TRASH_DIR_NAME);
+        std::fs::create_dir(trash.join("expired")).unwrap();
         for _ in 0..200 {
             if dir_entries(&trash) == 0 {
                 break;

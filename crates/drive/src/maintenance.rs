@@ -2,7 +2,12 @@
 //!
 //! Invariants:
 //! - Every tick does bounded work: at most [`TRASH_ENTRIES_PER_TICK_MAX`] trash entries removed
-//!   and at most [`TMP_ENTRIES_PER_TICK_MAX`] temp entries examined.
+//!   (of at most [`TRASH_ENTRIES_EXAMINED_PER_TICK_MAX`] examined) and at most
+//!   [`TMP_ENTRIES_PER_TICK_MAX`] temp entries examined.
+//! - A trash entry is kept for [`TRASH_GRACE`] after its deletion (the time is in its name, see
+//!   [`trash_entry_name`]): a GET that resolved the version before it was replaced or moved
+//!   keeps reading its shards from the trash (`LocalDrive::shard_read`). Entries whose name
+//!   carries no time are removed at once.
 //! - Only files under `.strata/trash/` and `.strata/tmp/` are ever removed here; a temp file is
 //!   removed only once it has not been modified for [`TMP_FILE_STALE_AGE`] (a live writer
 //!   refreshes the modification time whenever its buffer is flushed).
@@ -16,8 +21,15 @@ use tokio::sync::oneshot;
 
 /// How often the background task runs a tick.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
-/// Trash entries (whole data directories) removed per tick at most.
-pub const TRASH_ENTRIES_PER_TICK_MAX: usize = 64;
+/// Trash entries (whole data directories) removed per tick at most: ~100 per second at the
+/// default interval, above the rate at which large objects are usually replaced.
+pub const TRASH_ENTRIES_PER_TICK_MAX: usize = 1024;
+/// Trash entries looked at per tick at most (entries still in their grace period are skipped).
+pub const TRASH_ENTRIES_EXAMINED_PER_TICK_MAX: usize = 8192;
+/// How long deleted data directories stay readable in the trash: a GET streaming a version
+/// that is overwritten, deleted or moved by a decommission meanwhile completes if it finishes
+/// within this time.
+pub const TRASH_GRACE: Duration = Duration::from_secs(5 * 60);
 /// Temp-area entries examined per tick at most.
 pub const TMP_ENTRIES_PER_TICK_MAX: usize = 1024;
 /// Age after which an untouched temp file is considered abandoned and removed. A writer that
@@ -36,8 +48,15 @@ pub struct MaintenanceReport {
 /// One bounded tick over `trash_dir` and `tmp_dir` (blocking I/O).
 pub(crate) fn tick(trash_dir: &Path, tmp_dir: &Path, now: SystemTime) -> io::Result<MaintenanceReport> {
     let mut report = MaintenanceReport::default();
-    for entry in std::fs::read_dir(trash_dir)?.take(TRASH_ENTRIES_PER_TICK_MAX) {
+    for entry in std::fs::read_dir(trash_dir)?.take(TRASH_ENTRIES_EXAMINED_PER_TICK_MAX) {
+        if report.n_trash_removed >= TRASH_ENTRIES_PER_TICK_MAX as u64 {
+            break;
+        }
         let entry = entry?;
+        let deleted_at = entry.file_name().to_str().and_then(trash_entry_deleted_at);
+        if deleted_at.is_some_and(|at| in_grace(at, now)) {
+            continue;
+        }
         let path = entry.path();
         let removed = if entry.file_type()?.is_dir() {
             std::fs::remove_dir_all(&path)
@@ -73,6 +92,32 @@ pub(crate) fn tick(trash_dir: &Path, tmp_dir: &Path, now: SystemTime) -> io::Res
         }
     }
     Ok(report)
+}
+
+/// The trash name of data directory `dir` deleted at `now`: `<dir>-<unix ms>-<random>` (the
+/// random part keeps two deletions of one directory apart).
+pub(crate) fn trash_entry_name(dir: &str, now: SystemTime) -> String {
+    let unix_ms = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    format!("{dir}-{unix_ms}-{}", uuid::Uuid::new_v4().as_simple())
+}
+
+/// Whether an entry deleted at `deleted_at` is still kept at `now` (a deletion time far in the
+/// future, after the clock was set back, does not keep it forever).
+fn in_grace(deleted_at: SystemTime, now: SystemTime) -> bool {
+    match now.duration_since(deleted_at) {
+        Ok(age) => age < TRASH_GRACE,
+        Err(ahead) => ahead.duration() < TRASH_GRACE,
+    }
+}
+
+/// When the trash entry `name` was deleted, if its name says so.
+fn trash_entry_deleted_at(name: &str) -> Option<SystemTime> {
+    let mut fields = name.rsplitn(3, '-');
+    let _random = fields.next()?;
+    let unix_ms: u64 = fields.next()?.parse().ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(unix_ms))
 }
 
 /// Spawns the background task ticking every `interval` until `stop` closes.
@@ -139,6 +184,37 @@ mod tests {
             }
         );
         assert!(!tmp.join("t1").exists());
+    }
+
+    #[test]
+    fn trash_kept_for_its_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let (trash, tmp) = (dir.path().join("trash"), dir.path().join("tmp"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let deleted = SystemTime::now();
+        let name = trash_entry_name("0a1b2c3d-0000-4000-8000-000000000001", deleted);
+        assert_eq!(
+            trash_entry_deleted_at(&name)
+                .unwrap()
+                .duration_since(deleted)
+                .unwrap_or_default(),
+            Duration::ZERO
+        );
+        std::fs::create_dir_all(trash.join(&name)).unwrap();
+        std::fs::create_dir_all(trash.join("no-time-in-this-name")).unwrap();
+
+        let report = tick(&trash, &tmp, deleted + TRASH_GRACE / 2).unwrap();
+        assert_eq!(
+            report.n_trash_removed, 1,
+            "only the entry without a time goes at once"
+        );
+        assert!(trash.join(&name).exists());
+        // A clock set back by less than the grace keeps it; by more, it goes.
+        let report = tick(&trash, &tmp, deleted - TRASH_GRACE / 2).unwrap();
+        assert_eq!(report.n_trash_removed, 0);
+        let report = tick(&trash, &tmp, deleted + TRASH_GRACE + Duration::from_secs(1)).unwrap();
+        assert_eq!(report.n_trash_removed, 1);
+        assert_eq!(std::fs::read_dir(&trash).unwrap().count(), 0);
     }
 
     #[test]
