@@ -63,19 +63,33 @@ pub struct MakeBucketOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectMetadata {
     /// `Content-Type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     /// `Content-Encoding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_encoding: Option<String>,
     /// `Content-Language`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_language: Option<String>,
     /// `Cache-Control`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_control: Option<String>,
     /// `Content-Disposition`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_disposition: Option<String>,
     /// `Expires`, as the client sent it (an HTTP date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
     /// `x-amz-meta-*` pairs, names lower-cased and without the prefix.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub user: BTreeMap<String, String>,
+}
+
+impl ObjectMetadata {
+    /// Whether no field is set (stored records leave such metadata out).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// One part of a stored object (a single PUT is one part).

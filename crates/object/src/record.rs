@@ -1,7 +1,8 @@
 //! Metadata records as stored on drives, and the keys they are stored under.
 //!
 //! Every record value is an envelope: `magic (2 bytes "SV") || format version (1 byte) ||
-//! MessagePack map (field names kept, so fields can be added)`. The drive appends and checks
+//! MessagePack map (field names kept, so fields can be added; the hot version records use
+//! short names, see [`VersionRecord`])`. The drive appends and checks
 //! its own checksum around the whole value.
 //!
 //! Keys (bytewise order is listing order):
@@ -88,16 +89,26 @@ pub struct BucketRecord {
     pub versioning: VersioningState,
 }
 
-/// Where one part of a version's data lives.
+/// Where one part of a version's data lives. Stored under short field names (the long names
+/// written before 2026-11-24 are still read, see [`VersionRecord`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartRecordRef {
     /// Part number as uploaded (1 for a single PUT).
+    #[serde(rename = "n", alias = "number")]
     pub number: u32,
     /// Size of the part's content in bytes.
+    #[serde(rename = "s", alias = "size")]
     pub size: u64,
     /// Hex MD5 of the part.
+    #[serde(rename = "e", alias = "etag")]
     pub etag: String,
     /// Data directory of the part's shard file (`part.<number>`); `None` when inline.
+    #[serde(
+        rename = "dd",
+        alias = "data_dir",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub data_dir: Option<uuid::Uuid>,
 }
 
@@ -108,22 +119,54 @@ impl PartRecordRef {
 }
 
 /// One version of an object as stored on one drive of its set.
+///
+/// The record is a MessagePack map under short field names: a million-key listing decodes a
+/// million of these, and they fill the metadata store's pages. Field names stay in the map, so
+/// fields can still be added (with a default). Each field's `alias` is the long name that
+/// records written before 2026-11-24 use, and those records are read as they are. Flags that
+/// are false, and metadata with no field set, are left out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionRecord {
     /// `None` is the null version.
+    #[serde(rename = "v", alias = "version_id")]
     pub version_id: Option<uuid::Uuid>,
+    #[serde(rename = "t", alias = "mod_time_ns")]
     pub mod_time_ns: i64,
+    #[serde(
+        rename = "dm",
+        alias = "delete_marker",
+        default,
+        skip_serializing_if = "is_false"
+    )]
     pub delete_marker: bool,
+    #[serde(rename = "s", alias = "size")]
     pub size: u64,
+    #[serde(rename = "e", alias = "etag")]
     pub etag: String,
+    #[serde(
+        rename = "m",
+        alias = "metadata",
+        default,
+        skip_serializing_if = "ObjectMetadata::is_empty"
+    )]
     pub metadata: ObjectMetadata,
+    #[serde(rename = "d", alias = "n_data")]
     pub n_data: u32,
+    #[serde(rename = "p", alias = "n_parity")]
     pub n_parity: u32,
     /// The shard index this drive holds for this version.
+    #[serde(rename = "x", alias = "shard_idx")]
     pub shard_idx: u32,
     /// Whether the data is in the `InlineData` table (one framed shard block).
+    #[serde(rename = "i", alias = "inline", default, skip_serializing_if = "is_false")]
     pub inline: bool,
+    #[serde(rename = "pt", alias = "parts")]
     pub parts: Vec<PartRecordRef>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 /// A multipart upload in progress, as stored on each drive of its set.
@@ -288,6 +331,98 @@ mod tests {
         assert_eq!(back.name, "b");
         assert!(decode::<BucketRecord>(&bytes[1..]).is_err());
         assert!(decode::<BucketRecord>(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    /// A record as written before the short field names (every field under its long name).
+    #[derive(Serialize)]
+    struct VersionRecordLongNames {
+        version_id: Option<uuid::Uuid>,
+        mod_time_ns: i64,
+        delete_marker: bool,
+        size: u64,
+        etag: String,
+        metadata: ObjectMetadata,
+        n_data: u32,
+        n_parity: u32,
+        shard_idx: u32,
+        inline: bool,
+        parts: Vec<PartLongNames>,
+    }
+
+    #[derive(Serialize)]
+    struct PartLongNames {
+        number: u32,
+        size: u64,
+        etag: String,
+        data_dir: Option<uuid::Uuid>,
+    }
+
+    fn encode_long_names(record: &VersionRecordLongNames) -> Vec<u8> {
+        let mut out = RECORD_MAGIC.to_vec();
+        out.push(RECORD_FORMAT_VERSION);
+        rmp_serde::encode::write_named(&mut out, record).unwrap();
+        out
+    }
+
+    #[test]
+    fn version_records_short_names_round_trip_and_long_names_still_read() {
+        let data_dir = uuid::Uuid::new_v4();
+        let long = VersionRecordLongNames {
+            version_id: Some(uuid::Uuid::new_v4()),
+            mod_time_ns: 1_700_000_000_123_456_789,
+            delete_marker: false,
+            size: 1 << 20,
+            etag: "5d41402abc4b2a76b9719d911017c592".into(),
+            metadata: ObjectMetadata::default(),
+            n_data: 2,
+            n_parity: 2,
+            shard_idx: 3,
+            inline: false,
+            parts: vec![PartLongNames {
+                number: 1,
+                size: 1 << 20,
+                etag: "5d41402abc4b2a76b9719d911017c592".into(),
+                data_dir: Some(data_dir),
+            }],
+        };
+        let expected = VersionRecord {
+            version_id: long.version_id,
+            mod_time_ns: long.mod_time_ns,
+            delete_marker: false,
+            size: long.size,
+            etag: long.etag.clone(),
+            metadata: ObjectMetadata::default(),
+            n_data: 2,
+            n_parity: 2,
+            shard_idx: 3,
+            inline: false,
+            parts: vec![PartRecordRef {
+                number: 1,
+                size: 1 << 20,
+                etag: long.etag.clone(),
+                data_dir: Some(data_dir),
+            }],
+        };
+        let old_bytes = encode_long_names(&long);
+        assert_eq!(decode::<VersionRecord>(&old_bytes).unwrap(), expected);
+        let new_bytes = encode(&expected);
+        assert_eq!(decode::<VersionRecord>(&new_bytes).unwrap(), expected);
+        // 257 → 159 bytes for this record (the two ETags and two UUIDs are most of the rest).
+        assert!(
+            new_bytes.len() * 3 < old_bytes.len() * 2,
+            "{} vs {}",
+            new_bytes.len(),
+            old_bytes.len()
+        );
+
+        // Flags, metadata and user metadata round-trip too (they are left out when empty).
+        let mut full = expected.clone();
+        full.delete_marker = true;
+        full.inline = true;
+        full.parts[0].data_dir = None;
+        full.metadata.content_type = Some("text/plain".into());
+        full.metadata.user.insert("color".into(), "blue".into());
+        assert_eq!(decode::<VersionRecord>(&encode(&full)).unwrap(), full);
     }
 
     #[test]
