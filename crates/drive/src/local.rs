@@ -166,10 +166,13 @@ impl LocalDrive {
         let system = self.root.join(SYSTEM_DIR_NAME);
         let root = self.root.clone();
         blocking(move || {
+            let trash = system.join(TRASH_DIR_NAME);
+            let grace = maintenance::grace_for(&trash);
             maintenance::tick(
-                &system.join(TRASH_DIR_NAME),
+                &trash,
                 &system.join(TMP_DIR_NAME),
                 std::time::SystemTime::now(),
+                grace,
             )
             .map_err(|e| io_error(&root, &system, e))
         })
@@ -1402,8 +1405,13 @@ mod tests {
         let system = drive.root().join(SYSTEM_DIR_NAME);
         let later =
             std::time::SystemTime::now() + maintenance::TRASH_GRACE + std::time::Duration::from_secs(1);
-        let report =
-            maintenance::tick(&system.join(TRASH_DIR_NAME), &system.join(TMP_DIR_NAME), later).unwrap();
+        let report = maintenance::tick(
+            &system.join(TRASH_DIR_NAME),
+            &system.join(TMP_DIR_NAME),
+            later,
+            maintenance::TRASH_GRACE,
+        )
+        .unwrap();
         assert_eq!(report.n_trash_removed, 1);
         assert_eq!(dir_entries(&trash), 0);
         assert!(matches!(

@@ -7,7 +7,8 @@
 //! - A trash entry is kept for [`TRASH_GRACE`] after its deletion (the time is in its name, see
 //!   [`trash_entry_name`]): a GET that resolved the version before it was replaced or moved
 //!   keeps reading its shards from the trash (`LocalDrive::shard_read`). Entries whose name
-//!   carries no time are removed at once.
+//!   carries no time are removed at once, and so is everything once less than
+//!   [`TRASH_GRACE_FREE_PERCENT_MIN`] % of the filesystem is free.
 //! - Only files under `.strata/trash/` and `.strata/tmp/` are ever removed here; a temp file is
 //!   removed only once it has not been modified for [`TMP_FILE_STALE_AGE`] (a live writer
 //!   refreshes the modification time whenever its buffer is flushed).
@@ -45,8 +46,38 @@ pub struct MaintenanceReport {
     pub n_tmp_removed: u64,
 }
 
-/// One bounded tick over `trash_dir` and `tmp_dir` (blocking I/O).
-pub(crate) fn tick(trash_dir: &Path, tmp_dir: &Path, now: SystemTime) -> io::Result<MaintenanceReport> {
+/// Below this share of the filesystem free (in percent), the trash is emptied without waiting
+/// for [`TRASH_GRACE`]: new writes matter more than reads of replaced versions still under way.
+pub const TRASH_GRACE_FREE_PERCENT_MIN: u64 = 5;
+
+/// The grace period to apply on the filesystem holding `trash_dir`: [`TRASH_GRACE`], or none
+/// when space is short (or unknown).
+pub(crate) fn grace_for(trash_dir: &Path) -> Duration {
+    match rustix::fs::statvfs(trash_dir) {
+        Ok(stat) => grace_for_space(
+            stat.f_bavail.saturating_mul(stat.f_frsize),
+            stat.f_blocks.saturating_mul(stat.f_frsize),
+        ),
+        Err(_) => Duration::ZERO,
+    }
+}
+
+fn grace_for_space(free_bytes: u64, total_bytes: u64) -> Duration {
+    if free_bytes.saturating_mul(100) < total_bytes.saturating_mul(TRASH_GRACE_FREE_PERCENT_MIN) {
+        Duration::ZERO
+    } else {
+        TRASH_GRACE
+    }
+}
+
+/// One bounded tick over `trash_dir` and `tmp_dir` (blocking I/O); trash entries deleted less
+/// than `grace` before `now` stay.
+pub(crate) fn tick(
+    trash_dir: &Path,
+    tmp_dir: &Path,
+    now: SystemTime,
+    grace: Duration,
+) -> io::Result<MaintenanceReport> {
     let mut report = MaintenanceReport::default();
     for entry in std::fs::read_dir(trash_dir)?.take(TRASH_ENTRIES_EXAMINED_PER_TICK_MAX) {
         if report.n_trash_removed >= TRASH_ENTRIES_PER_TICK_MAX as u64 {
@@ -54,7 +85,7 @@ pub(crate) fn tick(trash_dir: &Path, tmp_dir: &Path, now: SystemTime) -> io::Res
         }
         let entry = entry?;
         let deleted_at = entry.file_name().to_str().and_then(trash_entry_deleted_at);
-        if deleted_at.is_some_and(|at| in_grace(at, now)) {
+        if deleted_at.is_some_and(|at| in_grace(at, now, grace)) {
             continue;
         }
         let path = entry.path();
@@ -105,10 +136,10 @@ pub(crate) fn trash_entry_name(dir: &str, now: SystemTime) -> String {
 
 /// Whether an entry deleted at `deleted_at` is still kept at `now` (a deletion time far in the
 /// future, after the clock was set back, does not keep it forever).
-fn in_grace(deleted_at: SystemTime, now: SystemTime) -> bool {
+fn in_grace(deleted_at: SystemTime, now: SystemTime, grace: Duration) -> bool {
     match now.duration_since(deleted_at) {
-        Ok(age) => age < TRASH_GRACE,
-        Err(ahead) => ahead.duration() < TRASH_GRACE,
+        Ok(age) => age < grace,
+        Err(ahead) => ahead.duration() < grace,
     }
 }
 
@@ -136,7 +167,8 @@ pub(crate) fn spawn(
                 _ = ticker.tick() => {}
             }
             let (trash, tmp) = (trash_dir.clone(), tmp_dir.clone());
-            match tokio::task::spawn_blocking(move || tick(&trash, &tmp, SystemTime::now())).await {
+            let work = move || tick(&trash, &tmp, SystemTime::now(), grace_for(&trash));
+            match tokio::task::spawn_blocking(work).await {
                 Ok(Ok(report)) if report != MaintenanceReport::default() => {
                     tracing::debug!(?report, drive_trash = ?trash_dir, "drive maintenance");
                 }
@@ -163,7 +195,7 @@ mod tests {
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::write(tmp.join("t1"), b"x").unwrap();
 
-        let report = tick(&trash, &tmp, SystemTime::now()).unwrap();
+        let report = tick(&trash, &tmp, SystemTime::now(), TRASH_GRACE).unwrap();
         assert_eq!(
             report,
             MaintenanceReport {
@@ -175,7 +207,7 @@ mod tests {
         assert_eq!(std::fs::read_dir(&trash).unwrap().count(), 0);
 
         let later = SystemTime::now() + TMP_FILE_STALE_AGE + Duration::from_secs(1);
-        let report = tick(&trash, &tmp, later).unwrap();
+        let report = tick(&trash, &tmp, later, TRASH_GRACE).unwrap();
         assert_eq!(
             report,
             MaintenanceReport {
@@ -203,18 +235,42 @@ mod tests {
         std::fs::create_dir_all(trash.join(&name)).unwrap();
         std::fs::create_dir_all(trash.join("no-time-in-this-name")).unwrap();
 
-        let report = tick(&trash, &tmp, deleted + TRASH_GRACE / 2).unwrap();
+        let report = tick(&trash, &tmp, deleted + TRASH_GRACE / 2, TRASH_GRACE).unwrap();
         assert_eq!(
             report.n_trash_removed, 1,
             "only the entry without a time goes at once"
         );
         assert!(trash.join(&name).exists());
         // A clock set back by less than the grace keeps it; by more, it goes.
-        let report = tick(&trash, &tmp, deleted - TRASH_GRACE / 2).unwrap();
+        let report = tick(&trash, &tmp, deleted - TRASH_GRACE / 2, TRASH_GRACE).unwrap();
         assert_eq!(report.n_trash_removed, 0);
-        let report = tick(&trash, &tmp, deleted + TRASH_GRACE + Duration::from_secs(1)).unwrap();
+        let report = tick(
+            &trash,
+            &tmp,
+            deleted + TRASH_GRACE + Duration::from_secs(1),
+            TRASH_GRACE,
+        )
+        .unwrap();
         assert_eq!(report.n_trash_removed, 1);
         assert_eq!(std::fs::read_dir(&trash).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn short_space_empties_the_trash_at_once() {
+        assert_eq!(grace_for_space(50, 100), TRASH_GRACE);
+        assert_eq!(grace_for_space(5, 100), TRASH_GRACE);
+        assert_eq!(grace_for_space(4, 100), Duration::ZERO);
+        assert_eq!(grace_for_space(0, 0), TRASH_GRACE);
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(grace_for(dir.path()), TRASH_GRACE | Duration::ZERO));
+        assert_eq!(grace_for(&dir.path().join("missing")), Duration::ZERO);
+
+        let (trash, tmp) = (dir.path().join("trash"), dir.path().join("tmp"));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let deleted = SystemTime::now();
+        std::fs::create_dir_all(trash.join(trash_entry_name("d", deleted))).unwrap();
+        let report = tick(&trash, &tmp, deleted, Duration::ZERO).unwrap();
+        assert_eq!(report.n_trash_removed, 1);
     }
 
     #[test]
@@ -225,9 +281,9 @@ mod tests {
         for i in 0..TRASH_ENTRIES_PER_TICK_MAX + 3 {
             std::fs::create_dir_all(trash.join(format!("d{i}"))).unwrap();
         }
-        let report = tick(&trash, &tmp, SystemTime::now()).unwrap();
+        let report = tick(&trash, &tmp, SystemTime::now(), TRASH_GRACE).unwrap();
         assert_eq!(report.n_trash_removed, TRASH_ENTRIES_PER_TICK_MAX as u64);
-        let report = tick(&trash, &tmp, SystemTime::now()).unwrap();
+        let report = tick(&trash, &tmp, SystemTime::now(), TRASH_GRACE).unwrap();
         assert_eq!(report.n_trash_removed, 3);
     }
 }
