@@ -181,6 +181,12 @@ pub enum ObjectError {
         /// What was found.
         what: String,
     },
+    /// A server-side helper failed (no stored data is affected; the request may be retried).
+    #[error("internal error: {what}")]
+    Internal {
+        /// What failed.
+        what: &'static str,
+    },
     /// The drives given cannot form a deployment (too few, inconsistent formats).
     #[error("invalid topology: {reason}")]
     InvalidTopology {

@@ -31,6 +31,7 @@
 
 mod api;
 mod background;
+mod body_md5;
 mod decommission;
 mod deployment;
 mod error;

@@ -172,9 +172,10 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
                 "Resource requested is unreadable, please reduce your request rate",
             )
         }
-        ObjectError::Corrupt { .. } | ObjectError::Drive(_) | ObjectError::Erasure(_) => {
-            internal(&err, request_id_logged)
-        }
+        ObjectError::Corrupt { .. }
+        | ObjectError::Internal { .. }
+        | ObjectError::Drive(_)
+        | ObjectError::Erasure(_) => internal(&err, request_id_logged),
         // `ObjectError` is #[non_exhaustive]: a variant added later is an internal error until
         // it gets its own arm above.
         _ => internal(&err, request_id_logged),
