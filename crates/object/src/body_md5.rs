@@ -13,14 +13,15 @@
 //! Invariants:
 //! - A body's blocks are hashed in the order they were queued; only the hasher thread advances
 //!   a body's state while blocks are queued, and the PUT reads it only once the queue is empty.
-//! - Memory: a body holds at most [`QUEUED_BLOCKS_MAX`] blocks besides the one being filled.
+//! - Memory: a body holds at most [`QUEUED_BLOCKS_MAX`] blocks besides the one being filled,
+//!   and beyond one block each, all bodies together hold at most [`QUEUED_BYTES_TOTAL_MAX`].
 //! - Never a wrong digest: if the hasher thread dies, bodies it was working on fail
 //!   ([`ObjectError::Internal`]) and new bodies are hashed inline.
 //! - Blocks below [`OFFLOAD_BYTES_MIN`] of a body with nothing queued are hashed inline: for a
 //!   4 KiB PUT the hand-off would cost more than the hash.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
 
 use bytes::Bytes;
@@ -34,6 +35,14 @@ pub(crate) const OFFLOAD_BYTES_MIN: usize = 64 * 1024;
 
 /// Blocks a body may have queued before `update` waits (4 MiB of 1 MiB blocks).
 pub(crate) const QUEUED_BLOCKS_MAX: usize = 4;
+
+/// Bytes queued by all bodies together above which a body that already has a block queued
+/// waits: with many PUTs at once, one block each fills the lanes, and memory stays bounded by
+/// this plus one block per PUT.
+pub(crate) const QUEUED_BYTES_TOTAL_MAX: usize = 32 << 20;
+
+/// Bytes queued on all bodies, not yet hashed.
+static QUEUED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// How far one body advances per step of the hasher thread: a body that arrives meanwhile
 /// joins the lanes after at most this much of the others' data.
@@ -109,7 +118,11 @@ impl BodyMd5 {
                     inner.state.update(&block);
                     return;
                 }
-                if inner.poisoned || inner.queue.len() < QUEUED_BLOCKS_MAX {
+                let room = inner.queue.is_empty()
+                    || (inner.queue.len() < QUEUED_BLOCKS_MAX
+                        && QUEUED_BYTES.load(Ordering::Relaxed) < QUEUED_BYTES_TOTAL_MAX);
+                if inner.poisoned || room {
+                    QUEUED_BYTES.fetch_add(block.len(), Ordering::Relaxed);
                     inner.queue.push_back(block);
                     if !inner.scheduled && !inner.poisoned {
                         inner.scheduled = true;
@@ -122,6 +135,7 @@ impl BodyMd5 {
                             } = &mut *inner;
                             for (i, queued) in queue.drain(..).enumerate() {
                                 state.update(&queued[if i == 0 { *offset } else { 0 }..]);
+                                QUEUED_BYTES.fetch_sub(queued.len(), Ordering::Relaxed);
                             }
                             *offset = 0;
                         }
@@ -260,7 +274,9 @@ fn step(engine: Md5Many, bodies: &[Arc<Body>]) {
             .front()
             .is_some_and(|front| inner.offset >= front.len())
         {
-            inner.queue.pop_front();
+            if let Some(hashed) = inner.queue.pop_front() {
+                QUEUED_BYTES.fetch_sub(hashed.len(), Ordering::Relaxed);
+            }
             inner.offset = 0;
             drop(inner);
             body.progress.notify_waiters();
