@@ -857,6 +857,25 @@ mod model {
     }
 }
 
+/// Reads the first chunk of a GET of `key`, lets `change` run, then reads the rest.
+async fn read_around(
+    layer: &ObjectLayer,
+    key: &str,
+    change: impl std::future::Future<Output = ()>,
+) -> Vec<u8> {
+    let mut body = layer
+        .get_object("bucket", key, GetOptions::default())
+        .await
+        .unwrap()
+        .body;
+    let mut got = body.next().await.unwrap().unwrap().to_vec();
+    change.await;
+    while let Some(chunk) = body.next().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    got
+}
+
 /// A GET that started before its version was replaced returns the whole old version: the old
 /// shards stay readable from the drives' trash for a grace period (`drive::maintenance`).
 #[tokio::test]
@@ -864,35 +883,21 @@ async fn get_under_way_survives_overwrite_and_delete() {
     let f = fixture(4).await;
     let old = pattern(8 << 20, 1);
     put(&f.layer, "k", &old).await;
-    let reader = f
-        .layer
-        .get_object("bucket", "k", GetOptions::default())
-        .await
-        .unwrap();
-    let mut body = reader.body;
-    let mut got = body.next().await.unwrap().unwrap().to_vec();
-    // Replaced, then deleted, while the first GET has read one chunk of eight blocks.
+    // Replaced while the GET has read one chunk of eight blocks.
     let new = pattern(3 << 20, 2);
-    put(&f.layer, "k", &new).await;
-    while let Some(chunk) = body.next().await {
-        got.extend_from_slice(&chunk.unwrap());
-    }
+    let got = read_around(&f.layer, "k", async {
+        put(&f.layer, "k", &new).await;
+    })
+    .await;
     assert!(got == old, "the GET under way returned other bytes");
     assert_eq!(read_all(&f.layer, "k", GetOptions::default()).await.unwrap(), new);
-
-    let reader = f
-        .layer
-        .get_object("bucket", "k", GetOptions::default())
-        .await
-        .unwrap();
-    let mut body = reader.body;
-    let mut got = body.next().await.unwrap().unwrap().to_vec();
-    f.layer
-        .delete_object("bucket", "k", DeleteOptions::default())
-        .await
-        .unwrap();
-    while let Some(chunk) = body.next().await {
-        got.extend_from_slice(&chunk.unwrap());
-    }
+    // Deleted while a GET is under way.
+    let got = read_around(&f.layer, "k", async {
+        f.layer
+            .delete_object("bucket", "k", DeleteOptions::default())
+            .await
+            .unwrap();
+    })
+    .await;
     assert!(got == new, "the GET under way returned other bytes");
 }
