@@ -467,6 +467,26 @@ impl ObjectLayer {
         next
     }
 
+    /// What a new version of `key` (id `version_id`, `None` = the null version) needs before its
+    /// records are written: the key's records when it replaces the null version (scanned once,
+    /// for both the replacement and the cluster time), and its modification time.
+    async fn prepare_new_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        set: &ErasureSet,
+        version_id: Option<uuid::Uuid>,
+    ) -> (Option<KeyScan>, i64) {
+        let existing = match version_id {
+            None => Some(set.scan_versions(bucket, key).await),
+            Some(_) => None,
+        };
+        let mod_time_ns = self
+            .mod_time_for_new_version(bucket, key, set, existing.as_ref())
+            .await;
+        (existing, mod_time_ns)
+    }
+
     /// A modification time for a new version of `key` in `set`: now, strictly after the last
     /// one this node handed out, and in a cluster also after the key's newest version whichever
     /// node wrote it. `scanned` is the key's records when the caller has them already;
@@ -982,15 +1002,7 @@ impl ObjectLayer {
             VersioningState::Enabled => Some(uuid::Uuid::new_v4()),
             VersioningState::Unversioned | VersioningState::Suspended => None,
         };
-        let replace_null = version_id.is_none();
-        let existing = if replace_null {
-            Some(set.scan_versions(bucket, key).await)
-        } else {
-            None
-        };
-        let mod_time_ns = self
-            .mod_time_for_new_version(bucket, key, set, existing.as_ref())
-            .await;
+        let (existing, mod_time_ns) = self.prepare_new_version(bucket, key, set, version_id).await;
         let base = VersionRecord {
             version_id,
             mod_time_ns,
@@ -1306,14 +1318,7 @@ impl ObjectLayer {
             VersioningState::Enabled | VersioningState::Suspended => {
                 let version_id = (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
                 let _guard = self.lock_key(bucket, key).await?;
-                let existing = if version_id.is_none() {
-                    Some(set.scan_versions(bucket, key).await)
-                } else {
-                    None
-                };
-                let mod_time_ns = self
-                    .mod_time_for_new_version(bucket, key, set, existing.as_ref())
-                    .await;
+                let (existing, mod_time_ns) = self.prepare_new_version(bucket, key, set, version_id).await;
                 let distribution = set.distribution(key);
                 let marker = VersionRecord {
                     version_id,
