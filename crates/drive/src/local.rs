@@ -195,6 +195,15 @@ impl LocalDrive {
     }
 }
 
+/// Size of, and space available on, the filesystem holding `path`.
+pub(crate) fn filesystem_space(path: &Path) -> io::Result<DriveInfo> {
+    let stat = rustix::fs::statvfs(path)?;
+    Ok(DriveInfo {
+        total_bytes: stat.f_blocks.saturating_mul(stat.f_frsize),
+        free_bytes: stat.f_bavail.saturating_mul(stat.f_frsize),
+    })
+}
+
 /// Opens part `part` of data directory `dir` in the trash, if it is still there (see
 /// `maintenance::TRASH_GRACE`). Only reached when the live path is missing.
 fn open_from_trash(root: &Path, dir: DataDirId, part: u32) -> io::Result<Option<(File, PathBuf)>> {
@@ -568,14 +577,7 @@ impl Drive for LocalDrive {
 
     async fn info(&self) -> DriveResult<DriveInfo> {
         let root = self.root.clone();
-        blocking(move || {
-            let stat = rustix::fs::statvfs(&root).map_err(|e| io_error(&root, &root, e.into()))?;
-            Ok(DriveInfo {
-                total_bytes: stat.f_blocks.saturating_mul(stat.f_frsize),
-                free_bytes: stat.f_bavail.saturating_mul(stat.f_frsize),
-            })
-        })
-        .await
+        blocking(move || filesystem_space(&root).map_err(|e| io_error(&root, &root, e))).await
     }
 }
 

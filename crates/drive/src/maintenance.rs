@@ -53,11 +53,8 @@ pub const TRASH_GRACE_FREE_PERCENT_MIN: u64 = 5;
 /// The grace period to apply on the filesystem holding `trash_dir`: [`TRASH_GRACE`], or none
 /// when space is short (or unknown).
 pub(crate) fn grace_for(trash_dir: &Path) -> Duration {
-    match rustix::fs::statvfs(trash_dir) {
-        Ok(stat) => grace_for_space(
-            stat.f_bavail.saturating_mul(stat.f_frsize),
-            stat.f_blocks.saturating_mul(stat.f_frsize),
-        ),
+    match crate::local::filesystem_space(trash_dir) {
+        Ok(space) => grace_for_space(space.free_bytes, space.total_bytes),
         Err(_) => Duration::ZERO,
     }
 }
