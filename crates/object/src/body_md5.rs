@@ -311,13 +311,8 @@ fn hash_step(engine: Md5Many, work: &mut [Work]) {
     }
     for (i, item) in work.iter_mut().enumerate() {
         if !(use_lanes && in_lanes.contains(&i)) {
-            let Work {
-                state,
-                block,
-                offset,
-                len_bytes,
-            } = item;
-            state.update(&block[*offset..*offset + *len_bytes]);
+            item.state
+                .update(&item.block[item.offset..item.offset + item.len_bytes]);
         }
     }
 }
