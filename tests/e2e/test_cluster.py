@@ -382,6 +382,24 @@ def pool_config(path: Path, ports: list[int], root: Path, n_pools: int) -> None:
     path.write_text("pools = [\n" + "".join(f"  [{p}],\n" for p in pools) + "]\n")
 
 
+def pool_nodes(tmp_path: Path, config: Path, ports: list[int]) -> list[StrataServer]:
+    """One node per port, all configured by `config` (see `pool_config`); not started."""
+    nodes = [StrataServer(tmp_path / f"node{i + 1}", drives=[], drive_args=[], config=config)
+             for i in range(len(ports))]
+    for node, port in zip(nodes, ports):
+        node.port = port
+    return nodes
+
+
+def start_pool_nodes(nodes: list[StrataServer], tmp_path: Path) -> None:
+    """Starts every node together (they settle the deployment among themselves)."""
+    for node in nodes:
+        node.start(ready_path=None)
+    for node in nodes:
+        node.wait_ready()
+    wait_all_drives_online(nodes, tmp_path)
+
+
 def shard_files_under(root: Path) -> int:
     """Shard files a drive serves (its trash, emptied in the background, not counted)."""
     return sum(1 for f in (root / "data").rglob("part.*") if f.is_file())
@@ -392,16 +410,9 @@ def test_added_pool_takes_new_writes_and_old_objects_stay(tmp_path):
     config = tmp_path / "grow.toml"
     ports = [free_port() for _ in range(2)]
     pool_config(config, ports, root, n_pools=1)
-    nodes = [StrataServer(tmp_path / f"node{i + 1}", drives=[], drive_args=[], config=config)
-             for i in range(2)]
-    for node, port in zip(nodes, ports):
-        node.port = port
+    nodes = pool_nodes(tmp_path, config, ports)
     try:
-        for node in nodes:
-            node.start(ready_path=None)
-        for node in nodes:
-            node.wait_ready()
-        wait_all_drives_online(nodes, tmp_path)
+        start_pool_nodes(nodes, tmp_path)
         c = nodes[0].client()
         c.create_bucket(Bucket=BUCKET)
         old = {f"old/{i}": os.urandom(600_000 + i) for i in range(6)}
@@ -411,11 +422,7 @@ def test_added_pool_takes_new_writes_and_old_objects_stay(tmp_path):
         for node in nodes:
             assert node.stop() == 0
         pool_config(config, ports, root, n_pools=2)
-        for node in nodes:
-            node.start(ready_path=None)
-        for node in nodes:
-            node.wait_ready()
-        wait_all_drives_online(nodes, tmp_path)
+        start_pool_nodes(nodes, tmp_path)
         added = [root / f"n{i + 1}" / f"pool1-d{d}" for i in range(2) for d in (1, 2)]
         assert all(shard_files_under(d) == 0 for d in added)
         c = nodes[1].client()
@@ -445,20 +452,10 @@ def test_decommissioned_pool_empties_while_everything_stays_readable(tmp_path):
     config = tmp_path / "decom.toml"
     ports = [free_port() for _ in range(2)]
     pool_config(config, ports, root, n_pools=2)
-    nodes = [StrataServer(tmp_path / f"node{i + 1}", drives=[], drive_args=[], config=config)
-             for i in range(2)]
-    for node, port in zip(nodes, ports):
-        node.port = port
-
-    def start_all():
-        for node in nodes:
-            node.start(ready_path=None)
-        for node in nodes:
-            node.wait_ready()
-        wait_all_drives_online(nodes, tmp_path)
+    nodes = pool_nodes(tmp_path, config, ports)
 
     try:
-        start_all()
+        start_pool_nodes(nodes, tmp_path)
         c = nodes[0].client()
         c.create_bucket(Bucket=BUCKET)
         c.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
@@ -543,7 +540,7 @@ def test_decommissioned_pool_empties_while_everything_stays_readable(tmp_path):
         for node in nodes:
             assert node.stop() == 0
         pool_config(config, ports, root, n_pools=1)
-        start_all()
+        start_pool_nodes(nodes, tmp_path)
         for node in nodes:
             client = node.client()
             assert_readable(client, latest)
