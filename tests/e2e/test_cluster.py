@@ -453,7 +453,6 @@ def test_decommissioned_pool_empties_while_everything_stays_readable(tmp_path):
     ports = [free_port() for _ in range(2)]
     pool_config(config, ports, root, n_pools=2)
     nodes = pool_nodes(tmp_path, config, ports)
-
     try:
         start_pool_nodes(nodes, tmp_path)
         c = nodes[0].client()
