@@ -40,11 +40,29 @@ pub enum DriveError {
         /// Drive endpoint.
         endpoint: String,
     },
-    /// The drive has no space left.
+    /// The drive has no room for new data: writing more would eat into the space kept for
+    /// deletions (see `space.rs`), or the filesystem said ENOSPC. Not a failure of the drive:
+    /// reads and deletes go on, and writes resume by themselves once space is freed.
     #[error("drive {path:?} is full")]
     Full {
         /// Drive root.
         path: PathBuf,
+    },
+    /// The drive's filesystem is mounted read-only (EROFS, for example after ext4's
+    /// `errors=remount-ro`): it still serves reads, but takes no writes until it is writable.
+    #[error("drive {path:?} is read-only")]
+    ReadOnly {
+        /// Drive root.
+        path: PathBuf,
+    },
+    /// The process ran out of a resource that is not the drive's (file descriptors: EMFILE,
+    /// ENFILE; memory): the operation failed, but the drive is not at fault.
+    #[error("out of process resources on drive {path:?}: {what}")]
+    ProcessResources {
+        /// Drive root or file.
+        path: PathBuf,
+        /// What ran out.
+        what: String,
     },
     /// An I/O error from the operating system.
     #[error("I/O error on drive {path:?}: {source}")]

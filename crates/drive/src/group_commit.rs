@@ -14,6 +14,9 @@
 //!   When the commit itself fails, every caller of that transaction gets the error.
 //! - The thread stops when the [`GroupCommitter`] is dropped (its sender closes); drop waits
 //!   for the commit in progress, so the database is closed when drop returns.
+//! - After a transaction fails with an I/O error (redb then latches and refuses every later
+//!   call), the thread reopens the store before the next group (`MetaDb::reopen`); a reader
+//!   that met a latched store asks for the same. No drive stays latched until a restart.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +26,7 @@ use redb::{Database, TableDefinition, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Table;
+use crate::meta_db::{MetaDb, needs_reopen};
 
 /// Batches that may wait for the committer before callers are slowed down (back-pressure).
 pub(crate) const COMMIT_QUEUE_BATCHES_MAX: usize = 1024;
@@ -74,6 +78,13 @@ pub(crate) enum CommitFailure {
     Stopped,
 }
 
+impl CommitFailure {
+    fn from_store(error: redb::Error, reopen: &mut bool) -> Self {
+        *reopen |= needs_reopen(&error);
+        CommitFailure::from(error)
+    }
+}
+
 impl From<redb::Error> for CommitFailure {
     fn from(error: redb::Error) -> Self {
         match error {
@@ -122,7 +133,7 @@ pub(crate) struct GroupCommitter {
 
 impl GroupCommitter {
     /// Starts the committer thread for `db`, named after the drive.
-    pub(crate) fn start(db: Arc<Database>, thread_name: String) -> std::io::Result<Self> {
+    pub(crate) fn start(db: Arc<MetaDb>, thread_name: String) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(COMMIT_QUEUE_BATCHES_MAX);
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
@@ -149,6 +160,18 @@ impl GroupCommitter {
         answer.await.map_err(|_| CommitFailure::Stopped)?
     }
 
+    /// Wakes the committer so it reopens the store (see `MetaDb::want_reopen`), without
+    /// waiting for the next write. A full queue means the committer is busy and will look soon.
+    pub(crate) fn nudge(&self) {
+        if let Some(sender) = &self.sender {
+            let (reply, _) = oneshot::channel();
+            let _ = sender.try_send(Request {
+                ops: Vec::new(),
+                reply,
+            });
+        }
+    }
+
     /// The counters so far.
     pub(crate) fn stats(&self) -> CommitStats {
         CommitStats {
@@ -173,7 +196,7 @@ impl Drop for GroupCommitter {
 }
 
 /// The committer thread's loop.
-fn run(db: &Database, mut receiver: mpsc::Receiver<Request>, counters: &Counters) {
+fn run(meta: &MetaDb, mut receiver: mpsc::Receiver<Request>, counters: &Counters) {
     while let Some(first) = receiver.blocking_recv() {
         let mut group = Vec::with_capacity(GROUP_COMMIT_BATCHES_MAX.min(16));
         group.push(first);
@@ -183,24 +206,57 @@ fn run(db: &Database, mut receiver: mpsc::Receiver<Request>, counters: &Counters
                 Err(_) => break,
             }
         }
+        if meta.reopen_due() {
+            // Failure is logged there; the group below then fails with "being reopened".
+            let _ = meta.reopen("a reader met a failed store");
+        }
+        // Nudges carry no work.
+        group.retain(|request| !request.ops.is_empty());
+        if group.is_empty() {
+            continue;
+        }
+        let db = match meta.get() {
+            Ok(db) => db,
+            Err(err) => {
+                fail_all(group, &CommitFailure::Store(err.to_string()), counters);
+                continue;
+            }
+        };
         let started = std::time::Instant::now();
-        if let Some(n_batches) = commit_group(db, group, counters) {
+        let outcome = commit_group(&db, group, counters);
+        drop(db);
+        if let Some(n_batches) = outcome.n_batches {
             crate::metrics::observe_commit(n_batches, started.elapsed());
+        }
+        if outcome.reopen {
+            let _ = meta.reopen("a metadata commit failed with an I/O error");
         }
     }
 }
 
+/// What became of one group.
+struct GroupOutcome {
+    /// Batches in the committed transaction, if one committed.
+    n_batches: Option<usize>,
+    /// The store failed in a way that latches it: reopen before the next group.
+    reopen: bool,
+}
+
 /// Applies `group` in one transaction (retrying without a batch that fails to apply) and
-/// answers every caller. Returns how many batches the committed transaction held, if one did.
-fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) -> Option<usize> {
+/// answers every caller.
+fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) -> GroupOutcome {
+    let mut reopen = false;
     // Each pass either commits (and returns) or removes one failed batch, so this terminates
     // after at most `group.len() + 1` transactions.
     while !group.is_empty() {
-        let txn = match begin(db) {
+        let txn = match begin(db, &mut reopen) {
             Ok(txn) => txn,
             Err(failure) => {
                 fail_all(group, &failure, counters);
-                return None;
+                return GroupOutcome {
+                    n_batches: None,
+                    reopen,
+                };
             }
         };
         let mut failed: Option<(usize, CommitFailure)> = None;
@@ -208,7 +264,7 @@ fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) -> 
             let mut tables: [Option<redb::Table<&[u8], &[u8]>>; TABLES_COUNT] = Default::default();
             for (request_idx, request) in group.iter().enumerate() {
                 if let Err(error) = apply(&txn, &mut tables, &request.ops) {
-                    failed = Some((request_idx, CommitFailure::from(error)));
+                    failed = Some((request_idx, CommitFailure::from_store(error, &mut reopen)));
                     break;
                 }
             }
@@ -221,6 +277,18 @@ fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) -> 
             counters.batches_failed.fetch_add(1, Ordering::Relaxed);
             // The caller may have gone away (cancelled); nothing to tell then.
             let _ = request.reply.send(Err(failure));
+            if reopen {
+                // A latched store fails every batch: answer the rest now, reopen, go on.
+                fail_all(
+                    group,
+                    &CommitFailure::Store("the metadata store failed".into()),
+                    counters,
+                );
+                return GroupOutcome {
+                    n_batches: None,
+                    reopen,
+                };
+            }
             continue;
         }
         let n_committed = group.len();
@@ -234,21 +302,31 @@ fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) -> 
                 }
             }
             Err(error) => {
-                fail_all(group, &CommitFailure::from(redb::Error::from(error)), counters);
-                return None;
+                let failure = CommitFailure::from_store(redb::Error::from(error), &mut reopen);
+                fail_all(group, &failure, counters);
+                return GroupOutcome {
+                    n_batches: None,
+                    reopen,
+                };
             }
         }
-        return Some(n_committed);
+        return GroupOutcome {
+            n_batches: Some(n_committed),
+            reopen,
+        };
     }
-    None
+    GroupOutcome {
+        n_batches: None,
+        reopen,
+    }
 }
 
-fn begin(db: &Database) -> Result<WriteTransaction, CommitFailure> {
+fn begin(db: &Database, reopen: &mut bool) -> Result<WriteTransaction, CommitFailure> {
     let mut txn = db
         .begin_write()
-        .map_err(|e| CommitFailure::from(redb::Error::from(e)))?;
+        .map_err(|e| CommitFailure::from_store(redb::Error::from(e), reopen))?;
     txn.set_durability(redb::Durability::Immediate)
-        .map_err(|e| CommitFailure::from(redb::Error::from(e)))?;
+        .map_err(|e| CommitFailure::from_store(redb::Error::from(e), reopen))?;
     Ok(txn)
 }
 

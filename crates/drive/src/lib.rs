@@ -34,8 +34,10 @@ mod fs_sync;
 mod group_commit;
 mod local;
 mod maintenance;
+mod meta_db;
 pub mod metrics;
 mod record;
+pub mod space;
 
 use std::fmt;
 
@@ -207,6 +209,12 @@ pub trait Drive: Send + Sync + fmt::Debug {
     /// Applies `ops` atomically and durably: when this returns `Ok`, the whole batch survives a
     /// crash; when it returns `Err` or the process dies first, none or all of it is visible.
     async fn meta_commit(&self, ops: Vec<MetaOp>) -> DriveResult<()>;
+
+    /// [`Drive::meta_commit`] for a batch that deletes: an object or version removed, a delete
+    /// marker, an upload aborted. It may use the space a drive keeps back for deletions, so
+    /// that a full drive can always be emptied (an ordinary commit there fails with
+    /// [`DriveError::Full`]).
+    async fn meta_commit_deleting(&self, ops: Vec<MetaOp>) -> DriveResult<()>;
 
     /// Starts writing shard file `part` of data directory `dir` into the temp area.
     async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>>;

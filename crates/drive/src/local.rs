@@ -34,6 +34,8 @@ use crate::direct::ShardFileWriter;
 use crate::fs_sync::FsSync;
 use crate::group_commit::{CommitFailure, EncodedOp, GroupCommitter, table_definition};
 use crate::maintenance::{self, MaintenanceReport};
+use crate::meta_db::{MetaDb, needs_reopen};
+use crate::space::{META_WRITE_SPACE_FACTOR, Space};
 use crate::{
     DataDirEntry, DataDirId, Drive, DriveError, DriveInfo, DriveResult, FormatRecord, MetaEntry, MetaOp,
     ScanRange, ShardWrite, Table, record,
@@ -78,8 +80,10 @@ pub struct LocalDrive {
     root: PathBuf,
     endpoint: String,
     format: FormatRecord,
-    db: Arc<redb::Database>,
+    meta: Arc<MetaDb>,
     committer: GroupCommitter,
+    /// Free space and the reserve kept for deletions.
+    space: Arc<Space>,
     /// Serialises creation of data directories so "exists" implies "durably exists".
     /// Shares `syncfs` calls between shard commits on this drive's filesystem.
     fs_sync: Arc<FsSync>,
@@ -110,14 +114,14 @@ impl LocalDrive {
         maintenance_interval: std::time::Duration,
     ) -> DriveResult<Arc<LocalDrive>> {
         let expected = expected.clone();
-        let (root, format, db) = blocking(move || open_blocking(root, expected)).await?;
-        let db = Arc::new(db);
+        let (root, format, meta) = blocking(move || open_blocking(root, expected)).await?;
+        let meta = Arc::new(meta);
         let thread_name = format!(
             "strata-commit-{}.{}.{}",
             format.pool_idx, format.set_idx, format.drive_idx
         );
         let committer =
-            GroupCommitter::start(Arc::clone(&db), thread_name).map_err(|e| io_error(&root, &root, e))?;
+            GroupCommitter::start(Arc::clone(&meta), thread_name).map_err(|e| io_error(&root, &root, e))?;
         let fs_sync = FsSync::for_path(&root).map_err(|e| io_error(&root, &root, e))?;
         let (stop_sender, stop_receiver) = oneshot::channel();
         let system = root.join(SYSTEM_DIR_NAME);
@@ -129,9 +133,10 @@ impl LocalDrive {
         );
         Ok(Arc::new(LocalDrive {
             endpoint: root.display().to_string(),
+            space: Arc::new(Space::new(root.clone())),
             root,
             format,
-            db,
+            meta,
             committer,
             fs_sync,
             _maintenance_stop: stop_sender,
@@ -143,6 +148,30 @@ impl LocalDrive {
     pub async fn read_format(root: &Path) -> DriveResult<Option<FormatRecord>> {
         let root = root.to_path_buf();
         blocking(move || read_format_blocking(&root)).await
+    }
+
+    /// Whether the drive at `root` takes a durable write now: a small file is created,
+    /// synced and removed in its temp area. `ReadOnly` while its filesystem is read-only.
+    pub async fn probe_writable(root: &Path) -> DriveResult<()> {
+        let root = root.to_path_buf();
+        blocking(move || {
+            let path = root
+                .join(SYSTEM_DIR_NAME)
+                .join(TMP_DIR_NAME)
+                .join(format!("probe-{}", uuid::Uuid::new_v4().as_simple()));
+            let written = (|| {
+                let mut file = File::create(&path)?;
+                file.write_all(b"p")?;
+                file.sync_all()
+            })();
+            let removed = std::fs::remove_file(&path);
+            written.map_err(|e| io_error(&root, &path, e))?;
+            match removed {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&root, &path, e)),
+                _ => Ok(()),
+            }
+        })
+        .await
     }
 
     /// The drive root.
@@ -183,10 +212,77 @@ impl LocalDrive {
         data_dir_path(&self.root, dir)
     }
 
+    /// Whether the drive was full (refusing new writes) at its last space check.
+    pub fn is_full(&self) -> bool {
+        self.space.is_full()
+    }
+
+    /// Maps a metadata-store error of a read; a store latched by an earlier failure is queued
+    /// for a reopen.
+    fn read_error(&self, error: redb::Error) -> DriveError {
+        if needs_reopen(&error) {
+            self.meta.want_reopen();
+            self.committer.nudge();
+        }
+        redb_error(&self.root, error)
+    }
+
+    /// The shared part of [`Drive::meta_commit`] and [`Drive::meta_commit_deleting`].
+    async fn commit(&self, ops: Vec<MetaOp>, deleting: bool) -> DriveResult<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mut encoded = Vec::with_capacity(ops.len());
+        let mut n_bytes: u64 = 0;
+        let mut n_puts: usize = 0;
+        for op in ops {
+            encoded.push(match op {
+                MetaOp::Put { table, key, value } => {
+                    check_record_size(key.len(), value.len())?;
+                    n_bytes += (key.len() + value.len()) as u64;
+                    n_puts += 1;
+                    let stored_value = Some(record::encode(&key, &value));
+                    EncodedOp {
+                        table,
+                        key,
+                        stored_value,
+                    }
+                }
+                MetaOp::Delete { table, key } => {
+                    check_record_size(key.len(), 0)?;
+                    EncodedOp {
+                        table,
+                        key,
+                        stored_value: None,
+                    }
+                }
+            });
+        }
+        if !deleting && n_puts > 0 {
+            // One statvfs: cheap next to the commit's fsync. A batch of deletes only never
+            // grows the store for good and goes ahead like a deleting one.
+            self.space
+                .check_room(n_bytes.saturating_mul(META_WRITE_SPACE_FACTOR))?;
+        }
+        let result = self
+            .committer
+            .commit(encoded)
+            .await
+            .map_err(|failure| commit_failure_error(&self.root, failure));
+        if let Err(DriveError::Full { .. }) = &result {
+            self.space.note_os_full(
+                &self.root.join(SYSTEM_DIR_NAME).join(META_FILE_NAME),
+                &io::Error::from(io::ErrorKind::StorageFull),
+            );
+        }
+        result
+    }
+
     /// Test hook: stores `stored` under `key` without adding a checksum.
     #[cfg(test)]
     fn put_raw_for_test(&self, table: Table, key: &[u8], stored: &[u8]) {
-        let txn = self.db.begin_write().unwrap();
+        let db = self.meta.get().unwrap();
+        let txn = db.begin_write().unwrap();
         txn.open_table(table_definition(table))
             .unwrap()
             .insert(key, stored)
@@ -304,21 +400,17 @@ impl Drive for LocalDrive {
     }
 
     async fn meta_get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Bytes>> {
-        let db = Arc::clone(&self.db);
-        let root = self.root.clone();
-        let key = key.to_vec();
+        let db = self.meta.get()?;
+        let root = &self.root;
         metadata_read(move || {
-            let txn = db.begin_read().map_err(|e| redb_error(&root, e.into()))?;
+            let txn = db.begin_read().map_err(|e| self.read_error(e.into()))?;
             let table = txn
                 .open_table(table_definition(table))
-                .map_err(|e| redb_error(&root, e.into()))?;
-            let Some(stored) = table
-                .get(key.as_slice())
-                .map_err(|e| redb_error(&root, e.into()))?
-            else {
+                .map_err(|e| self.read_error(e.into()))?;
+            let Some(stored) = table.get(key).map_err(|e| self.read_error(e.into()))? else {
                 return Ok(None);
             };
-            let value = record::decode(&key, stored.value()).map_err(|what| corrupt(&root, what))?;
+            let value = record::decode(key, stored.value()).map_err(|what| corrupt(root, what))?;
             Ok(Some(Bytes::copy_from_slice(value)))
         })
         .await
@@ -328,13 +420,13 @@ impl Drive for LocalDrive {
         if range.limit == 0 {
             return Ok(Vec::new());
         }
-        let db = Arc::clone(&self.db);
-        let root = self.root.clone();
+        let db = self.meta.get()?;
+        let root = &self.root;
         metadata_read(move || {
-            let txn = db.begin_read().map_err(|e| redb_error(&root, e.into()))?;
+            let txn = db.begin_read().map_err(|e| self.read_error(e.into()))?;
             let table = txn
                 .open_table(table_definition(table))
-                .map_err(|e| redb_error(&root, e.into()))?;
+                .map_err(|e| self.read_error(e.into()))?;
             let (lower, exclusive) = scan_lower_bound(&range);
             let bound = if exclusive {
                 std::ops::Bound::Excluded(lower)
@@ -343,14 +435,14 @@ impl Drive for LocalDrive {
             };
             let iter = table
                 .range::<&[u8]>((bound, std::ops::Bound::Unbounded))
-                .map_err(|e| redb_error(&root, e.into()))?;
+                .map_err(|e| self.read_error(e.into()))?;
             let limit = usize::try_from(range.limit).unwrap_or(usize::MAX);
             // Keys and values are copied into one buffer and handed out as slices of it: one
             // allocation per scan instead of two per entry.
             let mut arena = Vec::new();
             let mut spans: Vec<(usize, usize, usize)> = Vec::new();
             for item in iter {
-                let (key, stored) = item.map_err(|e| redb_error(&root, e.into()))?;
+                let (key, stored) = item.map_err(|e| self.read_error(e.into()))?;
                 let key = key.value();
                 if !key.starts_with(&range.prefix) {
                     break;
@@ -358,7 +450,7 @@ impl Drive for LocalDrive {
                 let value = if range.keys_only {
                     &[][..]
                 } else {
-                    record::decode(key, stored.value()).map_err(|what| corrupt(&root, what))?
+                    record::decode(key, stored.value()).map_err(|what| corrupt(root, what))?
                 };
                 spans.push((arena.len(), key.len(), value.len()));
                 arena.extend_from_slice(key);
@@ -383,38 +475,17 @@ impl Drive for LocalDrive {
     }
 
     async fn meta_commit(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let mut encoded = Vec::with_capacity(ops.len());
-        for op in ops {
-            encoded.push(match op {
-                MetaOp::Put { table, key, value } => {
-                    check_record_size(key.len(), value.len())?;
-                    let stored_value = Some(record::encode(&key, &value));
-                    EncodedOp {
-                        table,
-                        key,
-                        stored_value,
-                    }
-                }
-                MetaOp::Delete { table, key } => {
-                    check_record_size(key.len(), 0)?;
-                    EncodedOp {
-                        table,
-                        key,
-                        stored_value: None,
-                    }
-                }
-            });
-        }
-        self.committer
-            .commit(encoded)
-            .await
-            .map_err(|failure| commit_failure_error(&self.root, failure))
+        self.commit(ops, false).await
+    }
+
+    async fn meta_commit_deleting(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
+        self.commit(ops, true).await
     }
 
     async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>> {
+        // Refused at once on a full drive, before the body is read into it.
+        self.space
+            .check_room(crate::direct::SHARD_WRITE_CHUNK_BYTES as u64)?;
         let tmp_path = self
             .root
             .join(SYSTEM_DIR_NAME)
@@ -430,6 +501,7 @@ impl Drive for LocalDrive {
             writer: Some(writer),
             finished: false,
             fs_sync: Arc::clone(&self.fs_sync),
+            space: Arc::clone(&self.space),
         }))
     }
 
@@ -593,6 +665,7 @@ struct LocalShardWrite {
     /// Committed or aborted: nothing left to clean up.
     finished: bool,
     fs_sync: Arc<FsSync>,
+    space: Arc<Space>,
 }
 
 impl LocalShardWrite {
@@ -615,9 +688,16 @@ impl ShardWrite for LocalShardWrite {
             return Ok(());
         }
         let mut writer = self.take_writer()?;
-        let (root, path) = (self.root.clone(), self.tmp_path.clone());
+        let (root, path, space) = (self.root.clone(), self.tmp_path.clone(), Arc::clone(&self.space));
         let writer = blocking(move || {
-            writer.append(&buf).map_err(|e| io_error(&root, &path, e))?;
+            // A write never takes the reserve kept for deletions.
+            space.check_room(buf.len() as u64)?;
+            writer.append(&buf).map_err(|e| {
+                if is_no_space(e.kind()) {
+                    space.note_os_full(&path, &e);
+                }
+                io_error(&root, &path, e)
+            })?;
             Ok(writer)
         })
         .await?;
@@ -629,8 +709,14 @@ impl ShardWrite for LocalShardWrite {
         let writer = self.take_writer()?;
         let (root, tmp_path, final_dir) = (self.root.clone(), self.tmp_path.clone(), self.final_dir.clone());
         let final_path = final_dir.join(part_file_name(self.part));
+        let space = Arc::clone(&self.space);
         let placed = blocking(move || {
-            writer.finish().map_err(|e| io_error(&root, &tmp_path, e))?;
+            writer.finish().map_err(|e| {
+                if is_no_space(e.kind()) {
+                    space.note_os_full(&tmp_path, &e);
+                }
+                io_error(&root, &tmp_path, e)
+            })?;
             std::fs::create_dir_all(&final_dir).map_err(|e| io_error(&root, &final_dir, e))?;
             std::fs::rename(&tmp_path, &final_path).map_err(|e| io_error(&root, &final_path, e))
         })
@@ -739,22 +825,43 @@ fn scan_lower_bound(range: &ScanRange) -> (&[u8], bool) {
     }
 }
 
-/// Maps an I/O error on `path` of the drive at `root`; "no space" becomes [`DriveError::Full`].
-fn io_error(root: &Path, path: &Path, error: io::Error) -> DriveError {
+/// Maps an I/O error on `path` of the drive at `root`: "no space" becomes
+/// [`DriveError::Full`], a read-only filesystem [`DriveError::ReadOnly`], and running out of
+/// descriptors or memory [`DriveError::ProcessResources`] (none of them a failed drive).
+pub(crate) fn io_error(root: &Path, path: &Path, error: io::Error) -> DriveError {
     if is_no_space(error.kind()) {
-        DriveError::Full {
+        return DriveError::Full {
             path: root.to_path_buf(),
-        }
-    } else {
-        DriveError::Io {
+        };
+    }
+    if error.kind() == io::ErrorKind::ReadOnlyFilesystem {
+        return DriveError::ReadOnly {
+            path: root.to_path_buf(),
+        };
+    }
+    if is_process_resources(&error) {
+        return DriveError::ProcessResources {
             path: path.to_path_buf(),
-            source: error,
-        }
+            what: error.to_string(),
+        };
+    }
+    DriveError::Io {
+        path: path.to_path_buf(),
+        source: error,
     }
 }
 
 fn is_no_space(kind: io::ErrorKind) -> bool {
     matches!(kind, io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+}
+
+/// EMFILE, ENFILE (descriptor limits of the process and the system) and ENOMEM.
+fn is_process_resources(error: &io::Error) -> bool {
+    const ENOMEM: i32 = 12;
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    error.kind() == io::ErrorKind::OutOfMemory
+        || matches!(error.raw_os_error(), Some(EMFILE | ENFILE | ENOMEM))
 }
 
 fn corrupt(root: &Path, what: String) -> DriveError {
@@ -764,7 +871,7 @@ fn corrupt(root: &Path, what: String) -> DriveError {
     }
 }
 
-fn redb_error(root: &Path, error: redb::Error) -> DriveError {
+pub(crate) fn redb_error(root: &Path, error: redb::Error) -> DriveError {
     match error {
         redb::Error::Io(io) => io_error(root, &root.join(SYSTEM_DIR_NAME).join(META_FILE_NAME), io),
         redb::Error::Corrupted(what) => corrupt(root, format!("metadata store: {what}")),
@@ -862,10 +969,7 @@ fn write_format(root: &Path, format: &FormatRecord) -> DriveResult<()> {
 }
 
 /// The blocking part of [`LocalDrive::open`].
-fn open_blocking(
-    root: PathBuf,
-    expected: FormatRecord,
-) -> DriveResult<(PathBuf, FormatRecord, redb::Database)> {
+fn open_blocking(root: PathBuf, expected: FormatRecord) -> DriveResult<(PathBuf, FormatRecord, MetaDb)> {
     let format = match read_format_blocking(&root)? {
         Some(found) => {
             if found.version != crate::format::FORMAT_VERSION || !found.same_position(&expected) {
@@ -894,17 +998,7 @@ fn open_blocking(
     for dir in [system.join(TRASH_DIR_NAME), root.join(DATA_DIR_NAME)] {
         std::fs::create_dir_all(&dir).map_err(|e| io_error(&root, &dir, e))?;
     }
-    let meta_path = system.join(META_FILE_NAME);
-    let db = redb::Builder::new()
-        .set_cache_size(META_CACHE_BYTES)
-        .create(&meta_path)
-        .map_err(|e| redb_error(&root, e.into()))?;
-    let txn = db.begin_write().map_err(|e| redb_error(&root, e.into()))?;
-    for table in Table::ALL {
-        txn.open_table(table_definition(table))
-            .map_err(|e| redb_error(&root, e.into()))?;
-    }
-    txn.commit().map_err(|e| redb_error(&root, e.into()))?;
+    let meta = MetaDb::open(&root, system.join(META_FILE_NAME), META_CACHE_BYTES)?;
     // The database lock is held now, so no other opener uses the temp area: wipe it.
     let tmp = system.join(TMP_DIR_NAME);
     match std::fs::remove_dir_all(&tmp) {
@@ -913,7 +1007,7 @@ fn open_blocking(
         Err(e) => return Err(io_error(&root, &tmp, e)),
     }
     std::fs::create_dir(&tmp).map_err(|e| io_error(&root, &tmp, e))?;
-    Ok((root, format, db))
+    Ok((root, format, meta))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use serde::Serialize;
-use strata_drive::{Drive, LocalDrive};
+use strata_drive::{Drive, LocalDrive, Table};
 use tokio::sync::mpsc;
 
 use crate::deployment::DriveLocation;
@@ -107,6 +107,10 @@ pub struct DriveStatus {
     pub healing: bool,
     /// I/O errors seen since start.
     pub io_errors: u64,
+    /// Whether its last write was refused for lack of space.
+    pub full: bool,
+    /// Whether its filesystem is read-only (reads served, writes skipped).
+    pub read_only: bool,
 }
 
 /// The latest heal sequence.
@@ -189,6 +193,8 @@ impl ObjectLayer {
                     online: slot.is_online(),
                     healing: slot.is_healing(),
                     io_errors: slot.n_io_errors(),
+                    full: slot.is_full(),
+                    read_only: slot.read_only_since().is_some(),
                 }
             })
             .collect()
@@ -423,7 +429,17 @@ async fn pool_states(layer: Weak<ObjectLayer>) {
 struct Probe {
     next: Instant,
     delay: Duration,
+    /// When the drive was last re-admitted after failing: one that fails again soon after
+    /// keeps its backoff instead of flapping at the base interval.
+    readmitted: Option<Instant>,
 }
+
+/// A re-admitted drive that stays online this long is trusted again (probes at the base
+/// interval); one that fails sooner keeps backing off.
+pub const MONITOR_READMIT_TRUST: Duration = Duration::from_secs(60);
+/// How long a remote drive that answered "read-only" is skipped for writes before a write is
+/// tried again (a local one is probed instead).
+pub const READ_ONLY_RECHECK: Duration = Duration::from_secs(30);
 
 async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
     let mut probes: Vec<Probe> = Vec::new();
@@ -439,6 +455,7 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
                 .map(|_| Probe {
                     next: Instant::now(),
                     delay: interval,
+                    readmitted: None,
                 })
                 .collect();
         }
@@ -452,13 +469,23 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
                 DriveLocation::Local { path, .. } => check_local(slot, path).await,
                 DriveLocation::Remote(connector) => check_remote(slot, connector.as_ref()).await,
             };
+            if check.is_healthy() {
+                check_read_only(slot).await;
+            }
             match check {
                 Check::Healthy => {
                     if !was_online {
                         returned_pending = true;
+                        probe.readmitted = Some(Instant::now());
                     }
                     slot.set_online(true);
-                    probe.delay = interval;
+                    if probe
+                        .readmitted
+                        .is_none_or(|at| at.elapsed() >= MONITOR_READMIT_TRUST)
+                    {
+                        probe.delay = interval;
+                        probe.readmitted = None;
+                    }
                 }
                 Check::Replaced => {
                     slot.mark_healing(true).await;
@@ -580,11 +607,39 @@ enum Check {
     Failing(String),
 }
 
+impl Check {
+    fn is_healthy(&self) -> bool {
+        matches!(self, Check::Healthy | Check::Replaced)
+    }
+}
+
+/// Ends a drive's read-only state once it can be written again: a local drive is probed with
+/// a small durable write; a remote one is given another chance after [`READ_ONLY_RECHECK`].
+async fn check_read_only(slot: &crate::slot::DriveSlot) {
+    let Some(since) = slot.read_only_since() else {
+        return;
+    };
+    let writable = match &slot.location {
+        DriveLocation::Local { path, .. } => LocalDrive::probe_writable(path).await.is_ok(),
+        DriveLocation::Remote(_) => since.elapsed() >= READ_ONLY_RECHECK,
+    };
+    if writable {
+        slot.set_read_only(false);
+    }
+}
+
 /// Probes a local drive: its format record must still be there (a wiped drive keeps working
 /// on unlinked files until this notices), else an empty directory is formatted in its place.
 async fn check_local(slot: &crate::slot::DriveSlot, path: &Path) -> Check {
     match LocalDrive::read_format(path).await {
         Ok(Some(format)) if format.same_position(slot.expected_format()) => {
+            // The metadata store must answer too: one that latched after an I/O failure is
+            // being reopened, and the drive stays out until it is back.
+            if slot.current().format().drive_id == format.drive_id
+                && let Err(err) = slot.current().meta_get(Table::Buckets, PROBE_KEY).await
+            {
+                return Check::Failing(err.to_string());
+            }
             if slot.current().format().drive_id != format.drive_id || slot.current().info().await.is_err() {
                 // Opened as a placeholder at start, or formatted anew by someone else: reopen.
                 return match LocalDrive::open(path.to_path_buf(), slot.expected_format()).await {
@@ -612,6 +667,9 @@ async fn check_local(slot: &crate::slot::DriveSlot, path: &Path) -> Check {
         Err(err) => Check::Failing(err.to_string()),
     }
 }
+
+/// Key read by the monitor's metadata probe (no bucket has this name).
+const PROBE_KEY: &[u8] = b"\0monitor-probe";
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match mutex.lock() {

@@ -438,7 +438,15 @@ impl ObjectLayer {
             .collect();
         let key_bytes = record::version_key(bucket, key, rec.mod_time_ns, rec.version_id);
         if let Err(err) = self
-            .commit_records(bucket, key, to, &key_bytes, records, None)
+            .commit_records(
+                bucket,
+                key,
+                to,
+                &key_bytes,
+                records,
+                None,
+                crate::layer::CommitSpace::Normal,
+            )
             .await
         {
             to.delete_data_dirs(&written_dirs, &vec![true; to.n_drives()])
@@ -479,10 +487,7 @@ impl ObjectLayer {
         .await;
         let n_ok = results.iter().filter(|ok| **ok).count();
         if n_ok < set.write_quorum() {
-            return Err(ObjectError::WriteQuorum {
-                needed: set.write_quorum(),
-                got: n_ok,
-            });
+            return Err(set.write_quorum_error(n_ok));
         }
         Ok(())
     }

@@ -168,6 +168,16 @@ pub enum ObjectError {
         /// Drives that accepted.
         got: usize,
     },
+    /// Not enough drives accepted the write because drives of the set are full (the write was
+    /// rolled back). Unlike [`ObjectError::WriteQuorum`], retrying soon will not help: space
+    /// must be freed first (deletes still work).
+    #[error("storage full: write quorum not met (needed {needed}, got {got}) because drives are full")]
+    StorageFull {
+        /// Drives needed.
+        needed: usize,
+        /// Drives that accepted.
+        got: usize,
+    },
     /// The deployment-wide lock on a key or bucket could not be taken from a quorum of nodes
     /// in time (nodes unreachable, or a long-held lock).
     #[error("lock on {resource} unavailable: no quorum of nodes granted it in time")]

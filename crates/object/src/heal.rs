@@ -58,6 +58,15 @@ pub struct HealCounters {
 }
 
 impl HealCounters {
+    /// Counts `n_ok` of `n_tried` writes with `count`; any that failed marks the key failed
+    /// (a heal never reports a write it could not make).
+    fn note_writes(&mut self, n_ok: usize, n_tried: usize, count: impl FnOnce(&mut Self, u64)) {
+        count(self, n_ok as u64);
+        if n_ok < n_tried {
+            self.objects_failed = 1;
+        }
+    }
+
     /// Adds `other` into `self`.
     pub fn add(&mut self, other: &HealCounters) {
         self.objects_scanned += other.objects_scanned;
@@ -152,6 +161,8 @@ impl ObjectLayer {
             match heal_version(set, holding, &answered, &distribution, opts).await {
                 Ok(version_counters) => {
                     changed |= version_counters.shards_healed > 0 || version_counters.records_healed > 0;
+                    // A write that failed leaves the key short of redundancy: not healed.
+                    failed |= version_counters.objects_failed > 0;
                     counters.add(&version_counters);
                 }
                 Err(err) => {
@@ -289,7 +300,7 @@ async fn remove_dangling(set: &ErasureSet, holding: &Holding) {
             MetaOp::delete(Table::Objects, entry.key.to_vec()),
             MetaOp::delete(Table::InlineData, entry.key.to_vec()),
         ];
-        if drive.meta_commit(ops).await.is_ok() {
+        if drive.meta_commit_deleting(ops).await.is_ok() {
             for dir in rec.parts.iter().filter_map(PartRecordRef::data_dir) {
                 let _ = drive.data_dir_delete(dir).await;
             }
@@ -336,9 +347,11 @@ async fn heal_version(
 
     if base.delete_marker || base.size == 0 {
         // Nothing but the record.
-        counters.records_healed += targets_record.len() as u64;
-        if !opts.dry_run {
-            write_records(set, &holding.key, &base, &shard_of, &targets_record).await;
+        if opts.dry_run {
+            counters.records_healed += targets_record.len() as u64;
+        } else {
+            let n_ok = write_records(set, &holding.key, &base, &shard_of, &targets_record).await;
+            counters.note_writes(n_ok, targets_record.len(), |c, n| c.records_healed += n);
         }
         return Ok(counters);
     }
@@ -375,13 +388,14 @@ async fn heal_version(
         let all = set
             .erasure
             .reconstruct_block_framed(&framed, base.size as usize)?;
-        counters.shards_healed += targets.len() as u64;
-        counters.records_healed += targets_record.len() as u64;
-        counters.bytes_written += targets
-            .iter()
-            .map(|i| all[shard_of[*i] as usize].len() as u64)
-            .sum::<u64>();
-        if !opts.dry_run {
+        if opts.dry_run {
+            counters.shards_healed += targets.len() as u64;
+            counters.records_healed += targets_record.len() as u64;
+            counters.bytes_written += targets
+                .iter()
+                .map(|i| all[shard_of[*i] as usize].len() as u64)
+                .sum::<u64>();
+        } else {
             for drive_idx in targets {
                 let mut ops = vec![MetaOp::put(
                     Table::InlineData,
@@ -397,7 +411,17 @@ async fn heal_version(
                         record::encode(&rec),
                     ));
                 }
-                let _ = set.drives[drive_idx].meta_commit(ops).await;
+                match set.drives[drive_idx].meta_commit(ops).await {
+                    Ok(()) => {
+                        counters.shards_healed += 1;
+                        counters.records_healed += u64::from(!has_record[drive_idx]);
+                        counters.bytes_written += all[shard_of[drive_idx] as usize].len() as u64;
+                    }
+                    Err(err) => {
+                        tracing::debug!(drive = set.drives[drive_idx].endpoint(), %err, "writing a healed inline shard failed");
+                        counters.objects_failed = 1;
+                    }
+                }
             }
         }
         return Ok(counters);
@@ -427,9 +451,9 @@ async fn heal_version(
         if needs.is_empty() {
             continue;
         }
-        counters.shards_healed += needs.len() as u64;
-        counters.bytes_written += expected_size * needs.len() as u64;
         if opts.dry_run {
+            counters.shards_healed += needs.len() as u64;
+            counters.bytes_written += expected_size * needs.len() as u64;
             continue;
         }
         let sources: Vec<Option<Arc<dyn Drive>>> = {
@@ -443,38 +467,50 @@ async fn heal_version(
         };
         let written = rebuild_part(set, &sources, dir, part, &needs, &shard_of).await?;
         for (drive_idx, ok) in needs.iter().zip(written) {
-            if !ok {
+            if ok {
+                counters.shards_healed += 1;
+                counters.bytes_written += expected_size;
+            } else {
                 ok_for_record[*drive_idx] = false;
+                counters.objects_failed = 1;
             }
         }
     }
     let targets_record: Vec<usize> = targets_record.into_iter().filter(|i| ok_for_record[*i]).collect();
-    counters.records_healed += targets_record.len() as u64;
-    if !opts.dry_run {
-        write_records(set, &holding.key, &base, &shard_of, &targets_record).await;
+    if opts.dry_run {
+        counters.records_healed += targets_record.len() as u64;
+    } else {
+        let n_ok = write_records(set, &holding.key, &base, &shard_of, &targets_record).await;
+        counters.note_writes(n_ok, targets_record.len(), |c, n| c.records_healed += n);
     }
     Ok(counters)
 }
 
+/// Writes the healed record on each target drive; returns how many commits succeeded.
 async fn write_records(
     set: &ErasureSet,
     key: &[u8],
     base: &VersionRecord,
     shard_of: &[u32],
     targets: &[usize],
-) {
-    join_all(targets.iter().map(|&drive_idx| {
+) -> usize {
+    let results = join_all(targets.iter().map(|&drive_idx| {
         let mut rec = base.clone();
         rec.shard_idx = shard_of[drive_idx];
         let ops = vec![MetaOp::put(Table::Objects, key.to_vec(), record::encode(&rec))];
         let drive = set.drives[drive_idx].clone();
         async move {
-            if let Err(err) = drive.meta_commit(ops).await {
-                tracing::warn!(drive = drive.endpoint(), %err, "writing a healed record failed");
+            match drive.meta_commit(ops).await {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::debug!(drive = drive.endpoint(), %err, "writing a healed record failed");
+                    false
+                }
             }
         }
     }))
     .await;
+    results.into_iter().filter(|ok| *ok).count()
 }
 
 /// Reads a whole shard file block by block and checks every checksum.

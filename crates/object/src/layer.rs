@@ -796,7 +796,7 @@ impl ObjectLayer {
                     .into_iter()
                     .map(|e| MetaOp::delete(Table::BucketConfig, e.key.to_vec()))
                     .collect();
-                let _ = drive.meta_commit(ops).await;
+                let _ = drive.meta_commit_deleting(ops).await;
             }
         }
         Ok(())
@@ -838,7 +838,7 @@ impl ObjectLayer {
                     ops.push(MetaOp::delete(Table::Uploads, upload.key.to_vec()));
                 }
             }
-            if let Err(err) = drive.meta_commit(ops).await {
+            if let Err(err) = drive.meta_commit_deleting(ops).await {
                 tracing::warn!(drive = drive.endpoint(), %err, "purging a bucket's records failed");
                 continue;
             }
@@ -1031,7 +1031,7 @@ impl ObjectLayer {
             })
             .collect();
         let outcome = self
-            .commit_records(bucket, key, set, &new_key, records, existing)
+            .commit_records(bucket, key, set, &new_key, records, existing, CommitSpace::Normal)
             .await;
         if let Err(err) = outcome {
             if let Some(dir) = data.data_dir {
@@ -1053,7 +1053,8 @@ impl ObjectLayer {
         })
     }
 
-    /// Writes `records[drive_idx]` under `new_key` on each drive that has one; with
+    /// Writes `records[drive_idx]` under `new_key` on each drive that has one (a delete marker
+    /// with [`CommitSpace::Deleting`], so a full drive still takes it); with
     /// `replace_nulls` (the key's records as scanned under the key lock), the null version
     /// found on each drive is removed in the same batch and its data is deleted after the
     /// commit reaches quorum. Must hold the key lock.
@@ -1065,6 +1066,7 @@ impl ObjectLayer {
         new_key: &[u8],
         records: Vec<Option<(VersionRecord, Option<Bytes>)>>,
         replace_nulls: Option<KeyScan>,
+        space: CommitSpace,
     ) -> ObjectResult<()> {
         let existing = replace_nulls.unwrap_or_default();
         let results = join_all(records.into_iter().enumerate().map(|(drive_idx, rec)| {
@@ -1094,8 +1096,11 @@ impl ObjectLayer {
                 if let Some(inline) = inline {
                     ops.push(MetaOp::put(Table::InlineData, new_key.to_vec(), inline.to_vec()));
                 }
-                let ok = drive.meta_commit(ops).await.is_ok();
-                (ok, old_nulls)
+                let result = match space {
+                    CommitSpace::Normal => drive.meta_commit(ops).await,
+                    CommitSpace::Deleting => drive.meta_commit_deleting(ops).await,
+                };
+                (result.is_ok(), old_nulls)
             }
         }))
         .await;
@@ -1116,10 +1121,7 @@ impl ObjectLayer {
                 }
             }))
             .await;
-            return Err(ObjectError::WriteQuorum {
-                needed: set.write_quorum(),
-                got: n_ok,
-            });
+            return Err(set.write_quorum_error(n_ok));
         }
         if n_ok < set.n_drives() {
             // Acknowledged with some drives missing: queue the key so they catch up.
@@ -1226,8 +1228,12 @@ impl ObjectLayer {
                         }
                         other => other.into(),
                     })?;
-            if !decoded.corrupt_shards.is_empty() || framed.iter().any(Option::is_none) {
-                tracing::warn!(bucket, key, corrupt = ?decoded.corrupt_shards, "inline data damaged or missing; reconstructed");
+            if !decoded.corrupt_shards.is_empty() {
+                tracing::warn!(bucket, key, corrupt = ?decoded.corrupt_shards, "inline data damaged; reconstructed");
+                self.hint_heal(bucket, key);
+            } else if framed.iter().any(Option::is_none) {
+                // A drive that did not answer: its own state change is logged by its slot, once.
+                tracing::debug!(bucket, key, "inline data missing on a drive; reconstructed");
                 self.hint_heal(bucket, key);
             }
             let body = decoded.data.slice(offset as usize..(offset + length) as usize);
@@ -1341,8 +1347,16 @@ impl ObjectLayer {
                         Some((rec, None))
                     })
                     .collect();
-                self.commit_records(bucket, key, set, &new_key, records, existing)
-                    .await?;
+                self.commit_records(
+                    bucket,
+                    key,
+                    set,
+                    &new_key,
+                    records,
+                    existing,
+                    CommitSpace::Deleting,
+                )
+                .await?;
                 Ok(DeleteResult {
                     version_id: Some(record::version_id_string(version_id).unwrap_or_else(|| "null".into())),
                     delete_marker: true,
@@ -1395,7 +1409,7 @@ impl ObjectLayer {
                         dirs.extend(rec.parts.iter().filter_map(PartRecordRef::data_dir));
                     }
                 }
-                let ok = drive.meta_commit(ops).await.is_ok();
+                let ok = drive.meta_commit_deleting(ops).await.is_ok();
                 if ok {
                     for dir in &dirs {
                         let _ = drive.data_dir_delete(*dir).await;
@@ -1408,10 +1422,7 @@ impl ObjectLayer {
         let n_ok = results.iter().filter(|(ok, _, _)| *ok).count();
         was_marker |= results.iter().any(|(_, marker, _)| *marker);
         if n_ok < set.write_quorum() {
-            return Err(ObjectError::WriteQuorum {
-                needed: set.write_quorum(),
-                got: n_ok,
-            });
+            return Err(set.write_quorum_error(n_ok));
         }
         Ok(DeleteResult {
             version_id: record::version_id_string(wanted),
@@ -1714,7 +1725,7 @@ mod tests {
         let records = (0..set.n_drives()).map(|_| Some((rec.clone(), None))).collect();
         let key = record::version_key("skew", "k", ahead_ns, version_id);
         layer
-            .commit_records("skew", "k", set, &key, records, None)
+            .commit_records("skew", "k", set, &key, records, None, CommitSpace::Normal)
             .await
             .unwrap();
 
@@ -1730,4 +1741,13 @@ mod tests {
         assert_eq!(head.size, 5);
         assert!(record::to_unix_nanos(head.mod_time) > ahead_ns);
     }
+}
+
+/// Whether a metadata commit adds data or deletes (see `Drive::meta_commit_deleting`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CommitSpace {
+    /// New data or records: refused on a full drive.
+    Normal,
+    /// A deletion (a delete marker included): may use the drive's space reserve.
+    Deleting,
 }

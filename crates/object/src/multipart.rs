@@ -219,10 +219,7 @@ impl ObjectLayer {
             if let Some(dir) = data.data_dir {
                 set.delete_data_dirs(&[dir], &data.ok).await;
             }
-            return Err(ObjectError::WriteQuorum {
-                needed: set.write_quorum(),
-                got: n_ok,
-            });
+            return Err(set.write_quorum_error(n_ok));
         }
         for (drive, (committed, old_dir)) in set.drives.iter().zip(results) {
             if let (true, Some(dir)) = (committed, old_dir) {
@@ -504,7 +501,7 @@ impl ObjectLayer {
                             .map(|p| MetaOp::delete(Table::Parts, p.key.to_vec())),
                     );
                 }
-                if let Err(err) = drive.meta_commit(ops).await {
+                if let Err(err) = drive.meta_commit_deleting(ops).await {
                     tracing::warn!(drive = drive.endpoint(), %err, "removing upload records failed");
                 }
             }

@@ -45,6 +45,9 @@ impl Drive for OfflineDrive {
     async fn meta_commit(&self, _ops: Vec<MetaOp>) -> DriveResult<()> {
         self.offline()
     }
+    async fn meta_commit_deleting(&self, _ops: Vec<MetaOp>) -> DriveResult<()> {
+        self.offline()
+    }
     async fn shard_create(&self, _dir: DataDirId, _part: u32) -> DriveResult<Box<dyn ShardWrite>> {
         self.offline()
     }

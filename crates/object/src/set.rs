@@ -83,6 +83,27 @@ impl ErasureSet {
         self.erasure.layout().write_quorum()
     }
 
+    /// The error for a write that only `got` drives accepted: [`ObjectError::StorageFull`]
+    /// when the drives that are full would have made up the quorum, else
+    /// [`ObjectError::WriteQuorum`].
+    pub fn write_quorum_error(&self, got: usize) -> ObjectError {
+        let needed = self.write_quorum();
+        let n_full = self.slots.iter().filter(|slot| slot.is_full()).count();
+        if n_full > 0 && got + n_full >= needed {
+            ObjectError::StorageFull { needed, got }
+        } else {
+            ObjectError::WriteQuorum { needed, got }
+        }
+    }
+
+    /// [`Self::write_quorum_error`] for an error that may be a write quorum loss.
+    pub fn explain_write_error(&self, err: ObjectError) -> ObjectError {
+        match err {
+            ObjectError::WriteQuorum { got, .. } => self.write_quorum_error(got),
+            other => other,
+        }
+    }
+
     /// Shard index each drive holds for an object named `name`: a rotation, so that data and
     /// parity shards (and with them read load) spread over all drives.
     pub fn distribution(&self, name: &str) -> Vec<u32> {
@@ -99,10 +120,7 @@ impl ErasureSet {
         let results = join_all(self.drives.iter().map(|d| d.meta_commit(ops()))).await;
         let n_ok = results.iter().filter(|r| r.is_ok()).count();
         if n_ok < self.write_quorum() {
-            return Err(ObjectError::WriteQuorum {
-                needed: self.write_quorum(),
-                got: n_ok,
-            });
+            return Err(self.write_quorum_error(n_ok));
         }
         Ok(())
     }
@@ -191,7 +209,7 @@ impl ErasureSet {
 
         let fail = |writers: Option<Vec<Option<Box<dyn ShardWrite>>>>, err: ObjectError| async move {
             abort_writers(writers).await;
-            Err(err)
+            Err(self.explain_write_error(err))
         };
         // Wait for the drives to take every block sent; the writer task's error, if any, is the
         // real cause of a failure here.
@@ -257,10 +275,7 @@ impl ErasureSet {
         let n_ok = commits.iter().filter(|ok| **ok).count();
         if n_ok < self.write_quorum() {
             self.delete_data_dirs(&[data_dir], &commits).await;
-            return Err(ObjectError::WriteQuorum {
-                needed: self.write_quorum(),
-                got: n_ok,
-            });
+            return Err(self.write_quorum_error(n_ok));
         }
         Ok(WrittenData {
             size: total,
@@ -285,10 +300,7 @@ impl ErasureSet {
         let n_ok = writers.iter().filter(|w| w.is_some()).count();
         if n_ok < self.write_quorum() {
             abort_writers(Some(writers)).await;
-            return Err(ObjectError::WriteQuorum {
-                needed: self.write_quorum(),
-                got: n_ok,
-            });
+            return Err(self.write_quorum_error(n_ok));
         }
         Ok(writers)
     }

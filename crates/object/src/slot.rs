@@ -7,10 +7,18 @@
 //! an empty directory), formats the empty directory into the same position and swaps the new
 //! drive into the slot; the set is then healed onto it.
 //!
+//! Two conditions are not failures and never take a drive offline: a *full* drive (writes
+//! refused with `Full` while reads and deletes go on; remembered so that a write missing quorum
+//! because of it is reported as "storage full", not as a retryable quorum loss) and a
+//! *read-only* drive (EROFS: reads go on, writes fail fast with `ReadOnly` until the monitor
+//! finds the drive writable again). Running out of process resources (descriptors) is not the
+//! drive's fault either: the call fails, the drive stays online.
+//!
 //! **Invariant:** a slot never holds a drive whose format record is for another position.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use async_trait::async_trait;
 
@@ -35,6 +43,10 @@ pub struct DriveSlot {
     /// incomplete, so its silence about a version is no evidence that the version is absent.
     healing: AtomicBool,
     n_io_errors: AtomicU64,
+    /// The drive refused its last write for lack of space (shared with its shard writers).
+    full: Arc<AtomicBool>,
+    /// Since when the drive's filesystem has been read-only, if it is.
+    read_only_since: std::sync::Mutex<Option<Instant>>,
 }
 
 impl DriveSlot {
@@ -54,6 +66,8 @@ impl DriveSlot {
             online: AtomicBool::new(online),
             healing: AtomicBool::new(false),
             n_io_errors: AtomicU64::new(0),
+            full: Arc::new(AtomicBool::new(false)),
+            read_only_since: std::sync::Mutex::new(None),
         }
     }
 
@@ -113,6 +127,38 @@ impl DriveSlot {
         self.set_healing(healing);
     }
 
+    /// Whether the drive refused its last write for lack of space.
+    pub fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
+    }
+
+    /// Since when the drive has been read-only, if it is.
+    pub fn read_only_since(&self) -> Option<Instant> {
+        *self
+            .read_only_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Marks the drive read-only (writes fail fast) or writable again; logs the change once.
+    pub fn set_read_only(&self, read_only: bool) {
+        let mut since = self
+            .read_only_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (since.is_some(), read_only) {
+            (false, true) => {
+                *since = Some(Instant::now());
+                tracing::warn!(drive = %self.endpoint, "drive is read-only: serving reads, skipping writes");
+            }
+            (true, false) => {
+                *since = None;
+                tracing::info!(drive = %self.endpoint, "drive is writable again");
+            }
+            _ => {}
+        }
+    }
+
     /// I/O errors seen since start.
     pub fn n_io_errors(&self) -> u64 {
         self.n_io_errors.load(Ordering::Relaxed)
@@ -132,16 +178,72 @@ impl DriveSlot {
         Ok(self.current())
     }
 
+    /// The drive for a call that writes: fails fast while the drive is read-only.
+    fn check_write(&self) -> DriveResult<Arc<dyn Drive>> {
+        let drive = self.check()?;
+        if self.read_only_since().is_some() {
+            return Err(DriveError::ReadOnly {
+                path: self.endpoint.clone().into(),
+            });
+        }
+        Ok(drive)
+    }
+
     fn observe<T>(&self, result: DriveResult<T>) -> DriveResult<T> {
-        if let Err(err) = &result
-            && is_drive_failure(err)
-        {
-            if !matches!(err, DriveError::Offline { .. }) {
-                self.n_io_errors.fetch_add(1, Ordering::Relaxed);
+        if let Err(err) = &result {
+            if is_drive_failure(err) {
+                if !matches!(err, DriveError::Offline { .. }) {
+                    self.n_io_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                self.set_online(false);
             }
-            self.set_online(false);
+            if matches!(err, DriveError::ReadOnly { .. }) {
+                self.set_read_only(true);
+            }
         }
         result
+    }
+
+    /// [`Self::observe`] for a call that writes: also remembers whether the drive was full.
+    fn observe_write<T>(&self, result: DriveResult<T>) -> DriveResult<T> {
+        note_full(&self.full, &result);
+        self.observe(result)
+    }
+}
+
+/// Remembers in `full` whether a write's result says the drive is full.
+fn note_full<T>(full: &AtomicBool, result: &DriveResult<T>) {
+    match result {
+        Ok(_) => full.store(false, Ordering::Relaxed),
+        Err(DriveError::Full { .. }) => full.store(true, Ordering::Relaxed),
+        Err(_) => {}
+    }
+}
+
+/// A shard writer whose results feed its slot's full state.
+struct ObservedShardWrite {
+    inner: Box<dyn ShardWrite>,
+    full: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl ShardWrite for ObservedShardWrite {
+    async fn write(&mut self, buf: Bytes) -> DriveResult<()> {
+        let result = self.inner.write(buf).await;
+        if result.is_err() {
+            note_full(&self.full, &result);
+        }
+        result
+    }
+
+    async fn commit(self: Box<Self>) -> DriveResult<()> {
+        let result = self.inner.commit().await;
+        note_full(&self.full, &result);
+        result
+    }
+
+    async fn abort(self: Box<Self>) -> DriveResult<()> {
+        self.inner.abort().await
     }
 }
 
@@ -179,13 +281,22 @@ impl Drive for DriveSlot {
     }
 
     async fn meta_commit(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
-        let drive = self.check()?;
-        self.observe(drive.meta_commit(ops).await)
+        let drive = self.check_write()?;
+        self.observe_write(drive.meta_commit(ops).await)
+    }
+
+    async fn meta_commit_deleting(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
+        let drive = self.check_write()?;
+        self.observe(drive.meta_commit_deleting(ops).await)
     }
 
     async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>> {
-        let drive = self.check()?;
-        self.observe(drive.shard_create(dir, part).await)
+        let drive = self.check_write()?;
+        let writer = self.observe_write(drive.shard_create(dir, part).await)?;
+        Ok(Box::new(ObservedShardWrite {
+            inner: writer,
+            full: Arc::clone(&self.full),
+        }))
     }
 
     async fn shard_read(&self, dir: DataDirId, part: u32, offset: u64, len: u64) -> DriveResult<Bytes> {
@@ -199,12 +310,12 @@ impl Drive for DriveSlot {
     }
 
     async fn shard_delete(&self, dir: DataDirId, part: u32) -> DriveResult<()> {
-        let drive = self.check()?;
+        let drive = self.check_write()?;
         self.observe(drive.shard_delete(dir, part).await)
     }
 
     async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()> {
-        let drive = self.check()?;
+        let drive = self.check_write()?;
         self.observe(drive.data_dir_delete(dir).await)
     }
 
@@ -228,7 +339,7 @@ impl Drive for DriveSlot {
     }
 
     async fn set_healing_mark(&self, on: bool) -> DriveResult<()> {
-        let drive = self.check()?;
+        let drive = self.check_write()?;
         self.observe(drive.set_healing_mark(on).await)
     }
 }

@@ -380,6 +380,30 @@ async fn register_node_state(
         "Bytes used on the drive's filesystem.",
         DRIVE_LABELS,
     )?;
+    let full = gauge_vec(
+        r,
+        "strata_drive_full",
+        "1 when the drive refused its last write for lack of space (reads and deletes go on).",
+        DRIVE_LABELS,
+    )?;
+    let read_only = gauge_vec(
+        r,
+        "strata_drive_read_only",
+        "1 while the drive's filesystem is read-only (reads served, writes skipped).",
+        DRIVE_LABELS,
+    )?;
+    counter(
+        r,
+        "strata_drive_space_refusals_total",
+        "Writes this node's drives refused because they were full, since start.",
+        strata_drive::metrics::space_refusals_total(),
+    )?;
+    counter(
+        r,
+        "strata_drive_meta_reopens_total",
+        "Times a drive's metadata store was reopened after an I/O failure, since start.",
+        strata_drive::metrics::meta_reopens_total(),
+    )?;
     let capacities = layer.drive_capacities().await;
     for (status, cap) in layer.drive_statuses().iter().zip(capacities.iter()) {
         let (pool, set) = (status.pool.to_string(), status.set.to_string());
@@ -391,6 +415,11 @@ async fn register_node_state(
             .with_label_values(&labels)
             .set(f64::from(u8::from(status.healing)));
         io_errors.with_label_values(&labels).inc_by(status.io_errors);
+        full.with_label_values(&labels)
+            .set(f64::from(u8::from(status.full)));
+        read_only
+            .with_label_values(&labels)
+            .set(f64::from(u8::from(status.read_only)));
         if let (Some(t), Some(f)) = (cap.total_bytes, cap.free_bytes) {
             total.with_label_values(&labels).set(t as f64);
             free.with_label_values(&labels).set(f as f64);

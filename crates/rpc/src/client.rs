@@ -470,6 +470,14 @@ pub struct RemoteDrive {
 }
 
 impl RemoteDrive {
+    async fn commit(&self, ops: Vec<MetaOp>, deleting: bool) -> DriveResult<()> {
+        let request = wire::MetaCommitRequest {
+            ops: ops.into_iter().map(wire::meta_op_to_wire).collect(),
+            deleting,
+        };
+        self.unary_bytes(Op::MetaCommit, &request).await.map(drop)
+    }
+
     /// Connects to drive `drive_id` (its path on the peer, e.g. `/mnt/disk1`) and fetches its
     /// format record.
     pub async fn connect(peer: Arc<Peer>, drive_id: &str) -> Result<Arc<RemoteDrive>, RpcError> {
@@ -591,10 +599,11 @@ impl Drive for RemoteDrive {
     }
 
     async fn meta_commit(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
-        let request = wire::MetaCommitRequest {
-            ops: ops.into_iter().map(wire::meta_op_to_wire).collect(),
-        };
-        self.unary_bytes(Op::MetaCommit, &request).await.map(drop)
+        self.commit(ops, false).await
+    }
+
+    async fn meta_commit_deleting(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
+        self.commit(ops, true).await
     }
 
     async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>> {

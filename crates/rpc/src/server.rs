@@ -486,7 +486,11 @@ async fn dispatch(
                     reason: format!("unknown table {name:?}"),
                 })?);
             }
-            drive.meta_commit(ops).await.map_err(drive_error)?;
+            match req.deleting {
+                true => drive.meta_commit_deleting(ops).await,
+                false => drive.meta_commit(ops).await,
+            }
+            .map_err(drive_error)?;
             ok_empty()
         }
         Op::ShardRead => {

@@ -250,6 +250,9 @@ pub(crate) struct WireMetaOp {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct MetaCommitRequest {
     pub ops: Vec<WireMetaOp>,
+    /// The batch deletes and may use the drive's space reserve (`Drive::meta_commit_deleting`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -338,6 +341,13 @@ pub(crate) enum WireError {
     Full {
         path: String,
     },
+    ReadOnly {
+        path: String,
+    },
+    ProcessResources {
+        path: String,
+        what: String,
+    },
     Io {
         path: String,
         raw_os_error: Option<i32>,
@@ -411,6 +421,11 @@ impl WireError {
                 endpoint: endpoint.clone(),
             },
             DriveError::Full { path: p } => WireError::Full { path: path(p) },
+            DriveError::ReadOnly { path: p } => WireError::ReadOnly { path: path(p) },
+            DriveError::ProcessResources { path: p, what } => WireError::ProcessResources {
+                path: path(p),
+                what: what.clone(),
+            },
             DriveError::Io { path: p, source } => WireError::Io {
                 path: path(p),
                 raw_os_error: source.raw_os_error(),
@@ -466,6 +481,11 @@ impl WireError {
                 endpoint: endpoint.to_string(),
             },
             WireError::Full { path } => DriveError::Full { path: remote(path) },
+            WireError::ReadOnly { path } => DriveError::ReadOnly { path: remote(path) },
+            WireError::ProcessResources { path, what } => DriveError::ProcessResources {
+                path: remote(path),
+                what,
+            },
             WireError::Io {
                 path,
                 raw_os_error,
@@ -639,6 +659,13 @@ mod tests {
             DriveError::Full {
                 path: "/mnt/disk1".into(),
             },
+            DriveError::ReadOnly {
+                path: "/mnt/disk1".into(),
+            },
+            DriveError::ProcessResources {
+                path: "/mnt/disk1".into(),
+                what: "Too many open files".into(),
+            },
             DriveError::Unformatted {
                 path: "/mnt/disk1".into(),
             },
@@ -690,8 +717,10 @@ mod tests {
         ];
         let wire = MetaCommitRequest {
             ops: ops.clone().into_iter().map(meta_op_to_wire).collect(),
+            deleting: true,
         };
         let back: MetaCommitRequest = decode(&encode(&wire)).unwrap();
+        assert!(back.deleting);
         let back: Vec<MetaOp> = back
             .ops
             .into_iter()

@@ -674,6 +674,9 @@ impl Drive for FillingDrive {
     async fn meta_commit(&self, ops: Vec<MetaOp>) -> strata_drive::DriveResult<()> {
         self.inner.meta_commit(ops).await
     }
+    async fn meta_commit_deleting(&self, ops: Vec<MetaOp>) -> strata_drive::DriveResult<()> {
+        self.inner.meta_commit_deleting(ops).await
+    }
     async fn shard_create(
         &self,
         dir: DataDirId,

@@ -172,6 +172,12 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
                 "Resource requested is unreadable, please reduce your request rate",
             )
         }
+        // Not SlowDown: SDKs retry that, and a full store does not get emptier by waiting.
+        // MinIO's code and status, so tooling that knows MinIO reads it as "full".
+        ObjectError::StorageFull { .. } | ObjectError::Drive(strata_drive::DriveError::Full { .. }) => {
+            tracing::warn!(request_id = request_id_logged, error = %err, "write refused: storage full");
+            storage_full()
+        }
         ObjectError::Corrupt { .. }
         | ObjectError::Internal { .. }
         | ObjectError::Drive(_)
@@ -184,6 +190,20 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
         s3_err.set_request_id(id);
     }
     s3_err
+}
+
+/// HTTP status of [`STORAGE_FULL_CODE`]: 507 Insufficient Storage (RFC 4918), which no SDK
+/// retries.
+pub const STORAGE_FULL_STATUS: StatusCode = StatusCode::INSUFFICIENT_STORAGE;
+/// The error code of a write refused because the drives are full (MinIO's, for its tooling).
+pub const STORAGE_FULL_CODE: &str = "XMinioStorageFull";
+
+fn storage_full() -> S3Error {
+    custom(
+        STORAGE_FULL_CODE,
+        STORAGE_FULL_STATUS,
+        "The drives have no room for this write; delete objects or add capacity, then retry.",
+    )
 }
 
 fn internal(err: &ObjectError, request_id: &str) -> S3Error {
@@ -403,6 +423,12 @@ mod tests {
     fn availability_and_internal_errors() {
         check(ObjectError::ReadQuorum { needed: 2, got: 1 }, "SlowDown", 503);
         check(ObjectError::WriteQuorum { needed: 3, got: 1 }, "SlowDown", 503);
+        check(ObjectError::StorageFull { needed: 3, got: 1 }, "XMinioStorageFull", 507);
+        check(
+            ObjectError::Drive(strata_drive::DriveError::Full { path: "/d".into() }),
+            "XMinioStorageFull",
+            507,
+        );
         check(
             ObjectError::LockUnavailable {
                 resource: "bucket/key".into(),
