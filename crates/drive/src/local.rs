@@ -584,6 +584,9 @@ impl Drive for LocalDrive {
                     std::time::SystemTime::now(),
                 ));
         let root = self.root.clone();
+        // A full drive gets the space back now rather than after the trash grace: new writes
+        // matter more than reads of replaced versions still under way.
+        let at_once = self.space.is_full();
         blocking(move || {
             match std::fs::rename(&path, &trash_path) {
                 Ok(()) => {}
@@ -592,6 +595,9 @@ impl Drive for LocalDrive {
             }
             // Not synced: the records no longer point here, so if a crash undoes the rename,
             // the directory is an orphan that the sweep removes again.
+            if at_once && let Err(error) = std::fs::remove_dir_all(&trash_path) {
+                tracing::debug!(%error, path = ?trash_path, "emptying a deleted data directory now failed; the trash cleaner retries");
+            }
             Ok(())
         })
         .await

@@ -8,7 +8,8 @@
 //!   [`trash_entry_name`]): a GET that resolved the version before it was replaced or moved
 //!   keeps reading its shards from the trash (`LocalDrive::shard_read`). Entries whose name
 //!   carries no time are removed at once, and so is everything once less than
-//!   [`TRASH_GRACE_FREE_PERCENT_MIN`] % of the filesystem is free.
+//!   [`TRASH_GRACE_FREE_PERCENT_MIN`] % of the filesystem, or less than twice the deletion
+//!   reserve (`space.rs`), is free.
 //! - Only files under `.strata/trash/` and `.strata/tmp/` are ever removed here; a temp file is
 //!   removed only once it has not been modified for [`TMP_FILE_STALE_AGE`] (a live writer
 //!   refreshes the modification time whenever its buffer is flushed).
@@ -60,7 +61,15 @@ pub(crate) fn grace_for(trash_dir: &Path) -> Duration {
 }
 
 fn grace_for_space(free_bytes: u64, total_bytes: u64) -> Duration {
-    if free_bytes.saturating_mul(100) < total_bytes.saturating_mul(TRASH_GRACE_FREE_PERCENT_MIN) {
+    let space = crate::DriveInfo {
+        total_bytes,
+        free_bytes,
+    };
+    // Near the deletion reserve (a full or nearly full drive, also a small one where 5 % is
+    // less than the reserve), space for writes comes first too.
+    let near_full = crate::space::would_eat_reserve(&space, crate::space::reserve_bytes(total_bytes));
+    if near_full || free_bytes.saturating_mul(100) < total_bytes.saturating_mul(TRASH_GRACE_FREE_PERCENT_MIN)
+    {
         Duration::ZERO
     } else {
         TRASH_GRACE
@@ -254,10 +263,15 @@ mod tests {
 
     #[test]
     fn short_space_empties_the_trash_at_once() {
-        assert_eq!(grace_for_space(50, 100), TRASH_GRACE);
-        assert_eq!(grace_for_space(5, 100), TRASH_GRACE);
-        assert_eq!(grace_for_space(4, 100), Duration::ZERO);
-        assert_eq!(grace_for_space(0, 0), TRASH_GRACE);
+        const GIB: u64 = 1024 * 1024 * 1024;
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!(grace_for_space(50 * GIB, 100 * GIB), TRASH_GRACE);
+        assert_eq!(grace_for_space(5 * GIB, 100 * GIB), TRASH_GRACE);
+        assert_eq!(grace_for_space(4 * GIB, 100 * GIB), Duration::ZERO);
+        // Small filesystems: the deletion reserve (4 MiB at least) decides before 5 % does.
+        assert_eq!(grace_for_space(30 * MIB, 64 * MIB), TRASH_GRACE);
+        assert_eq!(grace_for_space(7 * MIB, 64 * MIB), Duration::ZERO);
+        assert_eq!(grace_for_space(0, 0), Duration::ZERO);
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(grace_for(dir.path()), TRASH_GRACE | Duration::ZERO));
         assert_eq!(grace_for(&dir.path().join("missing")), Duration::ZERO);
