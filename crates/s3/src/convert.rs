@@ -90,8 +90,11 @@ pub(crate) struct MetadataInput {
 }
 
 impl MetadataInput {
-    pub(crate) fn into_metadata(self) -> ObjectMetadata {
-        ObjectMetadata {
+    /// The metadata to store; `MetadataTooLarge` when the user metadata is over
+    /// [`crate::limits::USER_METADATA_BYTES_MAX`] (checked here so that no write path skips it).
+    pub(crate) fn into_metadata(self) -> S3Result<ObjectMetadata> {
+        crate::limits::check_user_metadata(self.user.as_ref())?;
+        Ok(ObjectMetadata {
             content_type: self.content_type,
             content_encoding: self.content_encoding.and_then(|e| strip_aws_chunked(&e)),
             content_language: self.content_language,
@@ -104,7 +107,7 @@ impl MetadataInput {
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
-        }
+        })
     }
 }
 

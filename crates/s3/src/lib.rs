@@ -40,6 +40,9 @@ mod bucket;
 mod convert;
 mod error;
 mod health;
+mod integrity;
+mod intercept;
+mod limits;
 mod list;
 mod multipart;
 mod object;
@@ -52,6 +55,7 @@ pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, DECOMMISSION_PATH, HEAL_PATH, INF
 pub use auth::{RootAuth, RootCredentials};
 pub use error::{FrontDoorError, map_object_error};
 pub use health::{HealthRoute, LIVE_PATH};
+pub use limits::{HEADER_SECTION_BYTES_MAX, HEADER_VALUE_BYTES_MAX, USER_METADATA_BYTES_MAX};
 pub use op_slot::{OperationSlot, RecordingAccess};
 pub use service::{FrontDoorConfig, RequestId, StrataS3, build_service};
 

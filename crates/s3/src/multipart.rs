@@ -85,7 +85,7 @@ pub(crate) async fn create_multipart_upload(
             expires: input.expires,
             user: input.metadata,
         }
-        .into_metadata(),
+        .into_metadata()?,
         ..Default::default()
     };
     let upload = s3

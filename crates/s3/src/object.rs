@@ -101,7 +101,7 @@ pub(crate) async fn put_object(
             expires: input.expires,
             user: input.metadata,
         }
-        .into_metadata(),
+        .into_metadata()?,
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         // s3s verifies a signed payload hash itself while streaming the body.
         content_sha256: None,
@@ -601,7 +601,7 @@ pub(crate) async fn copy_object(
             expires: input.expires,
             user: input.metadata,
         }
-        .into_metadata()
+        .into_metadata()?
     } else {
         ObjectMetadata::default()
     };

@@ -1,10 +1,15 @@
-//! [`Routes`], the service's single [`S3Route`] (s3s takes only one): it dispatches between the
-//! unauthenticated health probes ([`HealthRoute`]) and the root-only admin API
-//! ([`AdminRoute`]).
+//! [`Routes`], the service's single [`S3Route`] (s3s takes only one). In this order, it
+//! - refuses a request whose headers are over [`crate::limits`]' bounds
+//!   (`RequestHeaderSectionTooLarge`), before any operation or other route runs;
+//! - dispatches the unauthenticated health probes ([`HealthRoute`]) and the root-only admin API
+//!   ([`AdminRoute`]);
+//! - hands DeleteObjects and reads with an ignorable Range header to [`Intercept`].
+//!
+//! s3s asks the route after it has checked the request's signature and before it resolves the
+//! operation, so every S3 request passes here first.
 //!
 //! Invariant: `check_access` and `call` pick the same handler that `is_match` matched with; the
-//! choice depends only on the method and path, and health comes first (the two sets of paths
-//! are disjoint anyway).
+//! choice depends only on the method, URI and headers, which s3s does not change in between.
 
 use http::{HeaderMap, Method, Uri};
 use s3s::route::S3Route;
@@ -12,26 +17,64 @@ use s3s::{Body, S3Request, S3Response, S3Result};
 
 use crate::admin::AdminRoute;
 use crate::health::{HealthRoute, is_health_request};
+use crate::intercept::{Intercept, Interception, interception};
 
-/// Health and admin routes behind one [`S3Route`].
+/// The front door's routes behind one [`S3Route`].
 pub(crate) struct Routes {
     health: HealthRoute,
     admin: AdminRoute,
+    intercept: Intercept,
+}
+
+/// Which route takes a request.
+#[derive(Debug)]
+enum Pick {
+    /// Refused: the headers are over a limit.
+    HeadersTooLarge(s3s::S3Error),
+    Health,
+    Admin,
+    Intercept(Interception),
 }
 
 impl Routes {
-    /// Both route families.
-    pub(crate) fn new(health: HealthRoute, admin: AdminRoute) -> Routes {
-        Routes { health, admin }
-    }
-
-    fn route_of<T>(&self, req: &S3Request<T>) -> &dyn S3Route {
-        if is_health_request(&req.method, req.uri.path()) {
-            &self.health
-        } else {
-            &self.admin
+    /// All route families.
+    pub(crate) fn new(health: HealthRoute, admin: AdminRoute, intercept: Intercept) -> Routes {
+        Routes {
+            health,
+            admin,
+            intercept,
         }
     }
+
+    fn pick(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        extensions: &mut http::Extensions,
+    ) -> Option<Pick> {
+        if let Err(e) = crate::limits::check_request_headers(headers) {
+            return Some(Pick::HeadersTooLarge(e));
+        }
+        if is_health_request(method, uri.path()) {
+            return Some(Pick::Health);
+        }
+        if self.admin.is_match(method, uri, headers, extensions) {
+            return Some(Pick::Admin);
+        }
+        interception(method, uri, headers).map(Pick::Intercept)
+    }
+
+    fn pick_of(&self, req: &mut S3Request<Body>) -> Option<Pick> {
+        self.pick(&req.method, &req.uri, &req.headers, &mut req.extensions)
+    }
+}
+
+fn with_request_id(mut err: s3s::S3Error, req: &S3Request<Body>) -> s3s::S3Error {
+    if let Some(id) = crate::service::request_id(req) {
+        err.set_request_id(id);
+    }
+    err
 }
 
 #[async_trait::async_trait]
@@ -43,16 +86,27 @@ impl S3Route for Routes {
         headers: &HeaderMap,
         extensions: &mut http::Extensions,
     ) -> bool {
-        self.health.is_match(method, uri, headers, extensions)
-            || self.admin.is_match(method, uri, headers, extensions)
+        self.pick(method, uri, headers, extensions).is_some()
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        self.route_of(req).check_access(req).await
+        match self.pick_of(req) {
+            Some(Pick::HeadersTooLarge(e)) => Err(with_request_id(e, req)),
+            Some(Pick::Health) => self.health.check_access(req).await,
+            Some(Pick::Admin) => self.admin.check_access(req).await,
+            Some(Pick::Intercept(_)) => Intercept::check_access(req),
+            None => Err(s3s::s3_error!(NotImplemented, "Unknown operation")),
+        }
     }
 
-    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        self.route_of(&req).call(req).await
+    async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        match self.pick_of(&mut req) {
+            Some(Pick::HeadersTooLarge(e)) => Err(with_request_id(e, &req)),
+            Some(Pick::Health) => self.health.call(req).await,
+            Some(Pick::Admin) => self.admin.call(req).await,
+            Some(Pick::Intercept(what)) => self.intercept.call(what, req).await,
+            None => Err(s3s::s3_error!(NotImplemented, "Unknown operation")),
+        }
     }
 }
 
@@ -70,18 +124,25 @@ mod tests {
             std::fs::create_dir_all(d).unwrap();
         }
         let layer = Arc::new(strata_object::ObjectLayer::open_local(&drives).await.unwrap());
+        let root = crate::RootCredentials::new("AKIAROOT", "a-secret-of-some-length").unwrap();
+        let inner =
+            s3s::service::S3ServiceBuilder::new(crate::StrataS3::new(Arc::clone(&layer), "us-east-1", &root));
         let routes = Routes::new(
             HealthRoute::new(Arc::clone(&layer)),
             AdminRoute::new(Arc::clone(&layer), "AKIAROOT"),
+            Intercept::new(inner.build()),
         );
-        let matches = |method: Method, uri: &str| {
-            routes.is_match(
-                &method,
-                &uri.parse().unwrap(),
-                &HeaderMap::new(),
-                &mut http::Extensions::new(),
-            )
+        let matches_with = |method: Method, uri: &str, headers: &[(&str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in headers {
+                map.append(
+                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            routes.is_match(&method, &uri.parse().unwrap(), &map, &mut http::Extensions::new())
         };
+        let matches = |method: Method, uri: &str| matches_with(method, uri, &[]);
         assert!(matches(Method::GET, "/health/live"));
         assert!(matches(Method::HEAD, "/healthz"));
         assert!(matches(Method::POST, "/strata/admin/v1/heal?deep=true"));
@@ -91,6 +152,43 @@ mod tests {
         assert!(!matches(Method::GET, "/bucket/key"));
         assert!(!matches(Method::PUT, "/healthz"));
         assert!(!matches(Method::GET, "/strata/admin"));
+
+        // Oversized headers are taken (and refused) whatever the path.
+        let long = "a".repeat(crate::limits::HEADER_VALUE_BYTES_MAX + 1);
+        assert!(matches_with(
+            Method::GET,
+            "/bucket/key",
+            &[("x-amz-meta-a", &long)]
+        ));
+        // DeleteObjects and ignorable ranges go to the intercept; good ranges do not.
+        assert!(matches(Method::POST, "/bucket?delete"));
+        assert!(matches(Method::POST, "/bucket?delete="));
+        assert!(!matches_with(
+            Method::POST,
+            "/bucket?delete",
+            &[("content-type", "multipart/form-data; boundary=x")]
+        ));
+        assert!(!matches(Method::POST, "/bucket/key?uploads"));
+        assert!(matches_with(
+            Method::GET,
+            "/bucket/key",
+            &[("range", "bytes=5-2")]
+        ));
+        assert!(matches_with(
+            Method::HEAD,
+            "/bucket/key",
+            &[("range", "items=0-1")]
+        ));
+        assert!(!matches_with(
+            Method::GET,
+            "/bucket/key",
+            &[("range", "bytes=0-1")]
+        ));
+        assert!(!matches_with(
+            Method::PUT,
+            "/bucket/key",
+            &[("range", "bytes=5-2")]
+        ));
 
         // Health needs no signature; admin does.
         let request = |uri: &str| S3Request {
@@ -108,5 +206,16 @@ mod tests {
         let mut admin_req = request("/strata/admin/v1/info");
         let err = routes.check_access(&mut admin_req).await.unwrap_err();
         assert_eq!(err.code(), &s3s::S3ErrorCode::AccessDenied);
+        // The intercept serves signed requests only.
+        let mut delete_req = request("/bucket?delete");
+        delete_req.method = Method::POST;
+        let err = routes.check_access(&mut delete_req).await.unwrap_err();
+        assert_eq!(err.code(), &s3s::S3ErrorCode::AccessDenied);
+        let mut big_req = request("/bucket/key");
+        big_req
+            .headers
+            .insert("x-big", http::HeaderValue::from_str(&long).unwrap());
+        let err = routes.check_access(&mut big_req).await.unwrap_err();
+        assert_eq!(err.code(), &s3s::S3ErrorCode::RequestHeaderSectionTooLarge);
     }
 }

@@ -17,6 +17,7 @@ use crate::auth::{RootAuth, RootCredentials};
 use crate::convert::OwnerIdentity;
 use crate::error::{FrontDoorError, map_object_error};
 use crate::health::HealthRoute;
+use crate::intercept::Intercept;
 use crate::routes::Routes;
 use crate::{bucket, list, multipart, object};
 
@@ -65,15 +66,27 @@ pub(crate) fn err_mapper<T>(req: &S3Request<T>) -> impl Fn(ObjectError) -> s3s::
     move |e| map_object_error(e, id.as_deref())
 }
 
-/// Builds the servable service: operations, root authentication, health and admin routes, and
-/// virtual-host parsing when `config.domains` is not empty (path style always works).
+/// Builds the servable service: operations, root authentication, health and admin routes, the
+/// request-header limits and the DeleteObjects / Range intercept, and virtual-host parsing when
+/// `config.domains` is not empty (path style always works).
 pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Result<S3Service, FrontDoorError> {
+    // The service the intercept hands requests to once it has checked them: the same
+    // operations and host parsing, no route, and an access hook that trusts only what the
+    // intercept marked as authenticated (see `intercept.rs`).
+    let mut inner = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer), &config.region, &config.root));
+    inner.set_auth(RootAuth::new(config.root.clone()));
+    inner.set_access(crate::intercept::InnerAccess);
+    if !config.domains.is_empty() {
+        inner.set_host(VirtualHosts::new(&config.domains)?);
+    }
+    let intercept = Intercept::new(inner.build());
+
     let s3 = StrataS3::new(Arc::clone(&layer), &config.region, &config.root);
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(RootAuth::new(config.root.clone()));
     builder.set_access(crate::op_slot::RecordingAccess);
     let admin = AdminRoute::new(Arc::clone(&layer), config.root.access_key());
-    builder.set_route(Routes::new(HealthRoute::new(layer), admin));
+    builder.set_route(Routes::new(HealthRoute::new(layer), admin, intercept));
     if !config.domains.is_empty() {
         builder.set_host(VirtualHosts::new(&config.domains)?);
     }

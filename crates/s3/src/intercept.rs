@@ -1,0 +1,242 @@
+//! [`Intercept`]: the requests the front door must look at before s3s's own operation parsing,
+//! because s3s would get them wrong:
+//! - **DeleteObjects** (`POST /bucket?delete`): AWS requires a `Content-MD5` or an
+//!   `x-amz-checksum-*` over the body, which s3s neither requires nor verifies, and by the time
+//!   a handler runs s3s has consumed the body. The intercept reads the body (at most
+//!   [`DELETE_OBJECTS_BODY_BYTES_MAX`]) and checks it ([`crate::integrity`]) first.
+//! - **GET/HEAD with a Range header that is not a valid single byte range** (`bytes=5-2`,
+//!   `bytes=abc`, `items=0-1`, `bytes=0-1,3-4`): RFC 9110 and AWS ignore such a header and
+//!   serve the whole object, while s3s answers 400. The header is signed (SigV4 clients sign
+//!   `Range`), so it cannot be dropped before s3s checks the signature; the intercept drops it
+//!   after.
+//!
+//! Either way the request then goes, unchanged otherwise, through an inner s3s service over the
+//! same [`StrataS3`], which parses it, calls the handler and serializes the answer exactly as
+//! for any other request.
+//!
+//! Invariants: the intercept only ever runs for a request whose signature the outer service
+//! verified (`check_access` refuses anonymous ones with s3s's default answer, like
+//! [`crate::RecordingAccess`]); the inner service is reachable only from here; it gets the
+//! request with its signature removed and trusts it only when it carries the
+//! [`Authenticated`] mark this module set (so an unmarked request is refused, never served
+//! anonymously); it records the operation and access key in the request's
+//! [`OperationSlot`] like the outer access hook. Nothing of a refused DeleteObjects is deleted.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri};
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::service::S3Service;
+use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use crate::op_slot::OperationSlot;
+
+/// Most bytes of a DeleteObjects body read for its check: the bound s3s applies to XML bodies
+/// (`S3Config::xml_max_body_size`, kept at its default by [`crate::build_service`]).
+pub(crate) const DELETE_OBJECTS_BODY_BYTES_MAX: usize = 20 * 1024 * 1024;
+
+/// Query parameters whose presence makes s3s check a presigned-URL signature (SigV4, SigV2).
+const PRESIGNED_SIGNATURE_PARAMS: [&str; 2] = ["X-Amz-Signature", "Signature"];
+
+/// What the intercept does with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interception {
+    /// Checks the body's `Content-MD5` / checksum before the DeleteObjects runs.
+    DeleteObjects,
+    /// Drops a Range header that is not one valid byte range.
+    IgnoreRange,
+}
+
+/// Which interception, if any, `method`, `uri` and `headers` call for.
+pub(crate) fn interception(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Interception> {
+    if *method == Method::POST && has_query_key(uri, "delete") && !is_form_upload(headers) {
+        return Some(Interception::DeleteObjects);
+    }
+    if (*method == Method::GET || *method == Method::HEAD) && is_ignorable_range(headers) {
+        return Some(Interception::IgnoreRange);
+    }
+    None
+}
+
+/// A Range header that RFC 9110 says to ignore: present, but not exactly one
+/// `bytes=first-[last]` or `bytes=-suffix` with `first <= last` (s3s's parser, which refuses
+/// exactly these).
+pub(crate) fn is_ignorable_range(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(http::header::RANGE).iter();
+    let Some(first) = values.next() else {
+        return false;
+    };
+    if values.next().is_some() {
+        return true;
+    }
+    first
+        .to_str()
+        .ok()
+        .and_then(|s| s3s::dto::Range::parse(s).ok())
+        .is_none()
+}
+
+/// `multipart/form-data`: a browser POST upload, which s3s parses as the form, never as
+/// DeleteObjects.
+fn is_form_upload(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+fn query_key(pair: &str) -> std::borrow::Cow<'_, str> {
+    let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+    percent_encoding::percent_decode_str(key).decode_utf8_lossy()
+}
+
+fn has_query_key(uri: &Uri, key: &str) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|pair| query_key(pair) == key))
+}
+
+/// `uri` without the query parameters that carry a presigned signature.
+fn without_presigned_signature(uri: &Uri) -> S3Result<Uri> {
+    let Some(query) = uri.query() else {
+        return Ok(uri.clone());
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !PRESIGNED_SIGNATURE_PARAMS.contains(&query_key(pair).as_ref()))
+        .collect();
+    let path_and_query = if kept.is_empty() {
+        uri.path().to_owned()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query =
+        Some(path_and_query.parse().map_err(|_| {
+            S3Error::with_message(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI.")
+        })?);
+    Uri::from_parts(parts)
+        .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI."))
+}
+
+/// The mark of a request the outer service authenticated: the access key it was signed with.
+#[derive(Clone, Debug)]
+pub(crate) struct Authenticated(String);
+
+/// The inner service's access hook: lets through only requests the intercept marked, and
+/// records the operation s3s resolved.
+#[derive(Debug, Default)]
+pub(crate) struct InnerAccess;
+
+#[async_trait::async_trait]
+impl S3Access for InnerAccess {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let name = cx.s3_op().name().to_owned();
+        let Some(Authenticated(access_key)) = cx.extensions_mut().get::<Authenticated>().cloned() else {
+            return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
+        };
+        if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
+            let _ = slot.0.set((name, Some(access_key)));
+        }
+        Ok(())
+    }
+}
+
+/// The interceptions over an inner s3s service (built by [`crate::build_service`] with
+/// [`InnerAccess`] and no route).
+pub(crate) struct Intercept {
+    inner: Arc<S3Service>,
+}
+
+impl Intercept {
+    pub(crate) fn new(inner: S3Service) -> Intercept {
+        Intercept {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Only signed requests: the same rule as the outer access hook.
+    pub(crate) fn check_access(req: &mut S3Request<Body>) -> S3Result<()> {
+        let Some(credentials) = &req.credentials else {
+            return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
+        };
+        let mark = Authenticated(credentials.access_key.clone());
+        req.extensions.insert(mark);
+        Ok(())
+    }
+
+    pub(crate) async fn call(&self, what: Interception, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let request_id = crate::service::request_id(&req).map(str::to_owned);
+        let S3Request {
+            input: body,
+            method,
+            uri,
+            mut headers,
+            extensions,
+            trailing_headers,
+            ..
+        } = req;
+        if extensions.get::<Authenticated>().is_none() {
+            return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
+        }
+        let body = match what {
+            Interception::DeleteObjects => {
+                let bytes = read_body(body, request_id.as_deref()).await?;
+                let trailers = trailing_headers.as_ref().and_then(s3s::TrailingHeaders::take);
+                if let Err(mut e) =
+                    crate::integrity::check_delete_objects_body(&headers, trailers.as_ref(), &bytes)
+                {
+                    if let Some(id) = &request_id {
+                        e.set_request_id(id.clone());
+                    }
+                    return Err(e);
+                }
+                Body::from(bytes)
+            }
+            Interception::IgnoreRange => {
+                headers.remove(http::header::RANGE);
+                body
+            }
+        };
+        // The signature was checked by the outer service; the inner one must not see it.
+        headers.remove(http::header::AUTHORIZATION);
+        let mut inner_req = http::Request::new(body);
+        *inner_req.method_mut() = method;
+        *inner_req.uri_mut() = without_presigned_signature(&uri)?;
+        *inner_req.headers_mut() = headers;
+        *inner_req.extensions_mut() = extensions;
+        let resp = self.inner.call(inner_req).await.map_err(|e| {
+            tracing::error!(request_id = request_id.as_deref().unwrap_or("-"), error = ?e, "intercepted request failed");
+            S3Error::with_message(S3ErrorCode::InternalError, "We encountered an internal error. Please try again.")
+        })?;
+        let (parts, body) = resp.into_parts();
+        Ok(S3Response {
+            output: body,
+            status: Some(parts.status),
+            headers: parts.headers,
+            extensions: parts.extensions,
+        })
+    }
+}
+
+/// The whole request body, at most [`DELETE_OBJECTS_BODY_BYTES_MAX`] bytes (more is
+/// `MaxMessageLengthExceeded`, as s3s answers for XML bodies); a body that fails s3s's payload
+/// checks or ends early is mapped like any other body-read failure.
+async fn read_body(body: Body, request_id: Option<&str>) -> S3Result<Bytes> {
+    let limited = http_body_util::Limited::new(body, DELETE_OBJECTS_BODY_BYTES_MAX);
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(S3Error::with_message(
+            S3ErrorCode::MaxMessageLengthExceeded,
+            "Your request was too big.",
+        )),
+        Err(e) => Err(crate::map_object_error(
+            strata_object::ObjectError::BodyRead(e),
+            request_id,
+        )),
+    }
+}
