@@ -175,7 +175,8 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
         // Not SlowDown: SDKs retry that, and a full store does not get emptier by waiting.
         // MinIO's code and status, so tooling that knows MinIO reads it as "full".
         ObjectError::StorageFull { .. } | ObjectError::Drive(strata_drive::DriveError::Full { .. }) => {
-            tracing::warn!(request_id = request_id_logged, error = %err, "write refused: storage full");
+            // The drives log the change into the full state once; this is per request.
+            tracing::debug!(request_id = request_id_logged, error = %err, "write refused: storage full");
             storage_full()
         }
         ObjectError::Corrupt { .. }
