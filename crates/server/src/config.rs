@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the S3 API over local drive directories.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Manage named endpoints (URL and keys) for the client commands.
     Alias(crate::cli::AliasArgs),
     /// Administer a deployment: info, heal.
@@ -75,6 +75,9 @@ pub struct ServerArgs {
     /// Observability: log level, metrics auth, audit targets.
     #[command(flatten)]
     pub obs: crate::obs_config::ObsArgs,
+    /// Connections: timeouts of silent and idle connections, global and per-client caps.
+    #[command(flatten)]
+    pub conn: crate::conn_config::ConnArgs,
     /// Drives: local directories (one node), or `http://HOST:PORT/PATH` URLs of every node's
     /// drives (a distributed deployment; every node gets the same list). `{1...4}` ellipses
     /// expand; when every argument has one, each argument is a pool [default:
@@ -100,6 +103,9 @@ pub struct FileConfig {
     /// Observability keys (log level, metrics auth, audit targets); unknown keys still fail.
     #[serde(flatten)]
     pub obs: crate::obs_config::ObsFile,
+    /// Connection keys (timeouts, caps).
+    #[serde(flatten)]
+    pub conn: crate::conn_config::ConnFile,
 }
 
 impl FileConfig {
@@ -124,6 +130,7 @@ pub struct Settings {
     /// TLS certificate directory; `None` serves plain HTTP.
     pub certs_dir: Option<PathBuf>,
     pub obs: crate::obs_config::ObsSettings,
+    pub conn: crate::conn_config::ConnSettings,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -171,6 +178,7 @@ pub fn resolve(
             .filter(|d| !d.as_os_str().is_empty())
             .or(file.certs_dir.filter(|d| !d.as_os_str().is_empty())),
         obs: crate::obs_config::resolve(args.obs, file.obs),
+        conn: crate::conn_config::resolve(args.conn, file.conn)?,
     })
 }
 
@@ -187,6 +195,7 @@ mod tests {
             log_format: None,
             certs_dir: None,
             obs: Default::default(),
+            conn: Default::default(),
             drives: drives.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -250,6 +259,11 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("adress = \"x\"").is_err());
         assert!(toml::from_str::<FileConfig>("audit_fil = \"x\"").is_err());
         let f: FileConfig = toml::from_str("audit_file = \"/a.log\"\nregion = \"r\"").unwrap();
+        assert_eq!(f.obs.audit_file, Some(PathBuf::from("/a.log")));
+        assert!(toml::from_str::<FileConfig>("connections_per_client = 1").is_err());
+        let f: FileConfig =
+            toml::from_str("connections_per_client_max = 7\naudit_file = \"/a.log\"").unwrap();
+        assert_eq!(f.conn.connections_per_client_max, Some(7));
         assert_eq!(f.obs.audit_file, Some(PathBuf::from("/a.log")));
         let f: FileConfig = toml::from_str("log_format = \"json\"\ndrives = [\"/d{1...4}\"]").unwrap();
         assert_eq!(f.log_format, Some(LogFormat::Json));

@@ -4,11 +4,17 @@
 //!
 //! Invariants: the secret key is printed only when it was generated on this start (so the
 //! operator can copy it once) and is never written to the log; the object layer is shut down
-//! only after the HTTP server has drained.
+//! only after the HTTP server has drained; `strata server` raises its file descriptor soft
+//! limit to the hard limit before any thread starts, logs what it got, and serves at most half
+//! that many connections.
 
+mod admission;
 mod cli;
 mod config;
+mod conn_config;
 mod credentials;
+mod descriptors;
+mod idle;
 mod obs_config;
 mod serve;
 mod tls;
@@ -64,18 +70,20 @@ fn run() -> anyhow::Result<()> {
                 None => FileConfig::default(),
             };
             let settings = config::resolve(
-                args,
+                *args,
                 file,
                 env_var("STRATA_ROOT_USER"),
                 env_var("STRATA_ROOT_PASSWORD"),
             )?;
             init_logging(settings.log_format, settings.obs.log_level.as_deref())?;
+            let (nofile, error) = descriptors::raise_nofile_limit();
+            descriptors::log_nofile_limit(nofile, error.as_ref());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("strata")
                 .build()
                 .context("starting the async runtime")?;
-            let result = runtime.block_on(server(settings));
+            let result = runtime.block_on(server(settings, nofile.soft));
             // Background tasks (drive maintenance, idle blocking threads) get a bounded time.
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
             result
@@ -93,7 +101,27 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
-async fn server(settings: Settings) -> anyhow::Result<()> {
+/// The listener's limits: the configured ones, the connection cap fitted to the descriptor
+/// limit `nofile_soft`.
+fn connection_limits(settings: &Settings, nofile_soft: Option<u64>) -> serve::ConnectionLimits {
+    let connections_max = descriptors::connections_max_for(settings.conn.connections_max, nofile_soft);
+    if connections_max < settings.conn.connections_max {
+        tracing::warn!(
+            connections_max,
+            configured = settings.conn.connections_max,
+            nofile = nofile_soft.unwrap_or(u64::MAX),
+            "serving fewer connections than configured: at most half the file descriptor limit (raise the hard limit, e.g. LimitNOFILE= in systemd)"
+        );
+    }
+    serve::ConnectionLimits {
+        timeouts: settings.conn.timeouts,
+        connections_max,
+        connections_per_client_max: settings.conn.connections_per_client_max,
+    }
+}
+
+async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<()> {
+    let limits = connection_limits(&settings, nofile_soft);
     let local_addr = LocalAddr::parse(&settings.address)?;
     let topology =
         Topology::from_pools(&settings.pools, &local_addr).context("reading the drive arguments")?;
@@ -142,7 +170,7 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
         let frontend = serve::Frontend::new(Some(rpc.clone()));
         // Serve RPC (and "starting" answers) while the deployment settles: peers need this
         // node's status to settle too.
-        let mut serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend), server_tls));
+        let mut serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend), server_tls, limits));
         tracing::info!(address = %local, nodes = node.topology().nodes().len(), "waiting for the deployment to settle");
         let spec = tokio::select! {
             spec = node.settle() => spec?,
@@ -170,7 +198,7 @@ async fn server(settings: Settings) -> anyhow::Result<()> {
                 .context("opening the drives")?,
         );
         let frontend = serve::Frontend::new(None);
-        let serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend), server_tls));
+        let serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend), server_tls, limits));
         (frontend, layer, serving)
     };
     layer.start_background(strata_object::BackgroundConfig::default());
