@@ -217,6 +217,11 @@ impl LocalDrive {
         self.space.is_full()
     }
 
+    /// The metadata store for a read; while it is closed (a reopen failed), asks for another.
+    fn open_store(&self) -> DriveResult<Arc<redb::Database>> {
+        self.meta.get().inspect_err(|_| self.committer.nudge())
+    }
+
     /// Maps a metadata-store error of a read; a store latched by an earlier failure is queued
     /// for a reopen.
     fn read_error(&self, error: redb::Error) -> DriveError {
@@ -258,11 +263,13 @@ impl LocalDrive {
                 }
             });
         }
+        // One statvfs: cheap next to the commit's fsync. A batch of deletes only never grows
+        // the store for good and goes ahead like a deleting one.
         if !deleting && n_puts > 0 {
-            // One statvfs: cheap next to the commit's fsync. A batch of deletes only never
-            // grows the store for good and goes ahead like a deleting one.
             self.space
                 .check_room(n_bytes.saturating_mul(META_WRITE_SPACE_FACTOR))?;
+        } else {
+            self.space.check_writable()?;
         }
         let result = self
             .committer
@@ -293,11 +300,17 @@ impl LocalDrive {
 
 /// Size of, and space available on, the filesystem holding `path`.
 pub(crate) fn filesystem_space(path: &Path) -> io::Result<DriveInfo> {
+    filesystem_state(path).map(|(info, _)| info)
+}
+
+/// [`filesystem_space`] and whether the filesystem is mounted read-only.
+pub(crate) fn filesystem_state(path: &Path) -> io::Result<(DriveInfo, bool)> {
     let stat = rustix::fs::statvfs(path)?;
-    Ok(DriveInfo {
+    let info = DriveInfo {
         total_bytes: stat.f_blocks.saturating_mul(stat.f_frsize),
         free_bytes: stat.f_bavail.saturating_mul(stat.f_frsize),
-    })
+    };
+    Ok((info, stat.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY)))
 }
 
 /// Opens part `part` of data directory `dir` in the trash, if it is still there (see
@@ -400,7 +413,7 @@ impl Drive for LocalDrive {
     }
 
     async fn meta_get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Bytes>> {
-        let db = self.meta.get()?;
+        let db = self.open_store()?;
         let root = &self.root;
         metadata_read(move || {
             let txn = db.begin_read().map_err(|e| self.read_error(e.into()))?;
@@ -420,7 +433,7 @@ impl Drive for LocalDrive {
         if range.limit == 0 {
             return Ok(Vec::new());
         }
-        let db = self.meta.get()?;
+        let db = self.open_store()?;
         let root = &self.root;
         metadata_read(move || {
             let txn = db.begin_read().map_err(|e| self.read_error(e.into()))?;

@@ -9,6 +9,10 @@
 //! the metadata store is copy-on-write, so even a delete needs a few free pages, and a store
 //! that fails a write latches until it is reopened. Reads never look at space.
 //!
+//! The same check refuses writes with [`DriveError::ReadOnly`] while the filesystem is mounted
+//! read-only (`ST_RDONLY`, as after ext4's `errors=remount-ro`): the metadata store never sees
+//! the EROFS that would latch it, and keeps serving reads.
+//!
 //! Invariants:
 //! - Space is measured (`statvfs`) at every check, so a drive stops being full as soon as
 //!   space comes back (the trash emptied, objects deleted, the filesystem grown); there is no
@@ -21,7 +25,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::local::filesystem_space;
+use crate::local::filesystem_state;
 use crate::{DriveError, DriveInfo, DriveResult};
 
 /// Smallest reserve kept free for deletions (a delete batch rewrites a few metadata pages; the
@@ -62,13 +66,10 @@ impl Space {
         }
     }
 
-    /// `Ok` when `bytes` more can be written without eating into the reserve; else the drive
-    /// is full. Blocking (one `statvfs`).
+    /// `Ok` when the filesystem is writable and `bytes` more can be written without eating
+    /// into the reserve; else the drive is read-only or full. Blocking (one `statvfs`).
     pub(crate) fn check_room(&self, bytes: u64) -> DriveResult<()> {
-        let info = filesystem_space(&self.root).map_err(|source| DriveError::Io {
-            path: self.root.clone(),
-            source,
-        })?;
+        let info = self.writable_space()?;
         if would_eat_reserve(&info, bytes) {
             crate::metrics::count_space_refusal();
             if !self.full.swap(true, Ordering::Relaxed) {
@@ -86,6 +87,24 @@ impl Space {
         }
         self.mark_not_full(&info);
         Ok(())
+    }
+
+    /// `Ok` when the filesystem is writable (a deletion, which may use the reserve).
+    pub(crate) fn check_writable(&self) -> DriveResult<()> {
+        self.writable_space().map(drop)
+    }
+
+    fn writable_space(&self) -> DriveResult<DriveInfo> {
+        let (info, read_only) = filesystem_state(&self.root).map_err(|source| DriveError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
+        if read_only {
+            return Err(DriveError::ReadOnly {
+                path: self.root.clone(),
+            });
+        }
+        Ok(info)
     }
 
     /// Records that the filesystem itself refused a write for lack of space (a write that

@@ -4,6 +4,7 @@
 //! space comes back, all without reopening the drive.
 //!
 //! Issue 16, item 1 ("a full store locks up until restart").
+#![allow(clippy::unwrap_used, clippy::panic)] // Test helpers fail loudly.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -469,8 +469,9 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
                 DriveLocation::Local { path, .. } => check_local(slot, path).await,
                 DriveLocation::Remote(connector) => check_remote(slot, connector.as_ref()).await,
             };
-            if check.is_healthy() {
-                check_read_only(slot).await;
+            if check.is_healthy() && check_read_only(slot).await {
+                // Writable again after missing writes: heal them like a returned drive's.
+                returned_pending = true;
             }
             match check {
                 Check::Healthy => {
@@ -615,9 +616,10 @@ impl Check {
 
 /// Ends a drive's read-only state once it can be written again: a local drive is probed with
 /// a small durable write; a remote one is given another chance after [`READ_ONLY_RECHECK`].
-async fn check_read_only(slot: &crate::slot::DriveSlot) {
+/// Returns whether the drive became writable.
+async fn check_read_only(slot: &crate::slot::DriveSlot) -> bool {
     let Some(since) = slot.read_only_since() else {
-        return;
+        return false;
     };
     let writable = match &slot.location {
         DriveLocation::Local { path, .. } => LocalDrive::probe_writable(path).await.is_ok(),
@@ -626,6 +628,7 @@ async fn check_read_only(slot: &crate::slot::DriveSlot) {
     if writable {
         slot.set_read_only(false);
     }
+    writable
 }
 
 /// Probes a local drive: its format record must still be there (a wiped drive keeps working

@@ -1058,6 +1058,7 @@ impl ObjectLayer {
     /// `replace_nulls` (the key's records as scanned under the key lock), the null version
     /// found on each drive is removed in the same batch and its data is deleted after the
     /// commit reaches quorum. Must hold the key lock.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn commit_records(
         &self,
         bucket: &str,

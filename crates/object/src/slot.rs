@@ -343,3 +343,158 @@ impl Drive for DriveSlot {
         self.observe(drive.set_healing_mark(on).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use strata_drive::LocalDrive;
+
+    /// A local drive whose writes fail with `ReadOnly` while `read_only` is set, as after a
+    /// filesystem turned read-only under the server (which cannot be staged for real while
+    /// the server holds files open for writing).
+    #[derive(Debug)]
+    struct TurningReadOnly {
+        inner: Arc<LocalDrive>,
+        read_only: AtomicBool,
+    }
+
+    impl TurningReadOnly {
+        fn refuse(&self) -> DriveResult<()> {
+            match self.read_only.load(Ordering::SeqCst) {
+                true => Err(DriveError::ReadOnly {
+                    path: self.inner.root().to_path_buf(),
+                }),
+                false => Ok(()),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Drive for TurningReadOnly {
+        fn endpoint(&self) -> &str {
+            self.inner.endpoint()
+        }
+        fn format(&self) -> &FormatRecord {
+            self.inner.format()
+        }
+        async fn meta_get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Bytes>> {
+            self.inner.meta_get(table, key).await
+        }
+        async fn meta_scan(&self, table: Table, range: ScanRange) -> DriveResult<Vec<MetaEntry>> {
+            self.inner.meta_scan(table, range).await
+        }
+        async fn meta_commit(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
+            self.refuse()?;
+            self.inner.meta_commit(ops).await
+        }
+        async fn meta_commit_deleting(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
+            self.refuse()?;
+            self.inner.meta_commit_deleting(ops).await
+        }
+        async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>> {
+            self.refuse()?;
+            self.inner.shard_create(dir, part).await
+        }
+        async fn shard_read(&self, dir: DataDirId, part: u32, offset: u64, len: u64) -> DriveResult<Bytes> {
+            self.inner.shard_read(dir, part, offset, len).await
+        }
+        async fn shard_size(&self, dir: DataDirId, part: u32) -> DriveResult<u64> {
+            self.inner.shard_size(dir, part).await
+        }
+        async fn shard_delete(&self, dir: DataDirId, part: u32) -> DriveResult<()> {
+            self.refuse()?;
+            self.inner.shard_delete(dir, part).await
+        }
+        async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()> {
+            self.refuse()?;
+            self.inner.data_dir_delete(dir).await
+        }
+        async fn data_dir_list(
+            &self,
+            start_after: Option<DataDirId>,
+            limit: u32,
+        ) -> DriveResult<Vec<DataDirEntry>> {
+            self.inner.data_dir_list(start_after, limit).await
+        }
+        async fn info(&self) -> DriveResult<DriveInfo> {
+            self.inner.info().await
+        }
+        async fn healing_mark(&self) -> DriveResult<bool> {
+            self.inner.healing_mark().await
+        }
+        async fn set_healing_mark(&self, on: bool) -> DriveResult<()> {
+            self.refuse()?;
+            self.inner.set_healing_mark(on).await
+        }
+    }
+
+    fn record(key: &str) -> MetaOp {
+        MetaOp::put(Table::Objects, key.as_bytes().to_vec(), b"v".to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_read_only_drive_stays_online_for_reads_and_skips_writes_until_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let format = FormatRecord::new_deployment(uuid::Uuid::new_v4(), 0, 0, 0, 2, 2);
+        let local = LocalDrive::open(dir.path().join("d"), &format).await.unwrap();
+        let drive = Arc::new(TurningReadOnly {
+            inner: local,
+            read_only: AtomicBool::new(false),
+        });
+        let slot = DriveSlot::new(
+            "d".into(),
+            DriveLocation::Local {
+                path: dir.path().join("d"),
+                new_in_existing: false,
+            },
+            format,
+            drive.clone(),
+            true,
+        );
+        slot.meta_commit(vec![record("a")]).await.unwrap();
+
+        drive.read_only.store(true, Ordering::SeqCst);
+        let refused = slot.meta_commit(vec![record("b")]).await;
+        assert!(matches!(refused, Err(DriveError::ReadOnly { .. })), "{refused:?}");
+        assert!(slot.is_online(), "read-only is not a failed drive");
+        assert!(slot.read_only_since().is_some());
+        assert_eq!(slot.n_io_errors(), 0);
+        // Reads go on; writes fail fast in the slot, without reaching the drive.
+        assert!(slot.meta_get(Table::Objects, b"a").await.unwrap().is_some());
+        drive.read_only.store(false, Ordering::SeqCst);
+        let skipped = slot.shard_create(DataDirId::new_random(), 1).await;
+        assert!(matches!(skipped, Err(DriveError::ReadOnly { .. })));
+        assert!(slot.is_online());
+
+        // The monitor found it writable again: writes go through.
+        slot.set_read_only(false);
+        slot.meta_commit(vec![record("c")]).await.unwrap();
+        assert!(slot.meta_get(Table::Objects, b"c").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn full_and_out_of_descriptors_are_not_drive_failures() {
+        for err in [
+            DriveError::Full { path: "/d".into() },
+            DriveError::ReadOnly { path: "/d".into() },
+            DriveError::ProcessResources {
+                path: "/d".into(),
+                what: "Too many open files".into(),
+            },
+        ] {
+            assert!(!is_drive_failure(&err), "{err:?}");
+        }
+        let full = AtomicBool::new(false);
+        note_full::<()>(&full, &Err(DriveError::Full { path: "/d".into() }));
+        assert!(full.load(Ordering::Relaxed));
+        note_full::<()>(&full, &Err(DriveError::ShardNotFound));
+        assert!(
+            full.load(Ordering::Relaxed),
+            "an unrelated error says nothing about space"
+        );
+        note_full(&full, &Ok(()));
+        assert!(!full.load(Ordering::Relaxed));
+    }
+}
