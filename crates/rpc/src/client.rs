@@ -8,11 +8,20 @@
 //! **Invariant:** every call completes or fails within [`RpcClientConfig::call_timeout`]
 //! (for a shard writer: each `write`, and `commit`/`abort` until the peer's outcome arrives).
 //!
+//! **Invariant:** every request is signed as it is handed to the connection, with the next
+//! number of this peer's session (one random session per [`Peer`], numbered from 1 by one
+//! atomic counter) and the epoch the server told this connection's hello; a 403 drops the
+//! cached connection so the next call says hello again (the server may have restarted).
+//!
+//! **Invariant:** shard bytes are MAC'd end to end: a write's commit trailer carries the MAC
+//! of every byte sent, and a read returns only bytes whose MAC from the server matched.
+//!
 //! **Invariant:** a [`RemoteShardWrite`] holds at most [`SHARD_WRITE_CHANNEL_CHUNKS`] chunks
 //! queued; `write` waits for room, which is how HTTP/2 flow control from the peer's disk
 //! reaches the caller.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,7 +40,9 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::auth::{
-    self, CONTENT_SHA256_HEADER, ClusterSecret, DATE_HEADER, SIGNATURE_HEADER, STREAMING_PAYLOAD,
+    self, CONTENT_SHA256_HEADER, ClusterSecret, DATE_HEADER, EPOCH_HEADER, HELLO_EPOCH, SEQ_HEADER,
+    SESSION_HEADER, SIGNATURE_HEADER, STREAM_MAC_HEADER, STREAMING_PAYLOAD, SignedFields, StreamDirection,
+    StreamMac,
 };
 use crate::body::{BodyItem, RpcBody};
 use crate::error::RpcError;
@@ -100,8 +111,18 @@ impl CallError {
 
 #[derive(Debug, Default)]
 struct ConnState {
-    sender: Option<SendRequest<RpcBody>>,
+    conn: Option<Conn>,
     failed_at: Option<Instant>,
+    /// Connections made so far (names the current one).
+    generation: u64,
+}
+
+/// A live connection and the server epoch its hello returned.
+#[derive(Clone, Debug)]
+struct Conn {
+    sender: SendRequest<RpcBody>,
+    epoch: String,
+    generation: u64,
 }
 
 /// Another node: its URL, the shared secret and the one HTTP/2 connection to it.
@@ -111,6 +132,10 @@ pub struct Peer {
     url: String,
     authority: String,
     secret: ClusterSecret,
+    /// This peer's session id (32 hex digits), drawn at random when the peer is made.
+    session: String,
+    /// Sequence number of the last request signed in the session.
+    seq: AtomicU64,
     config: RpcClientConfig,
     conn: tokio::sync::Mutex<ConnState>,
     /// Queue of unary drive calls waiting to go out; calls queued together leave as one batch.
@@ -162,6 +187,8 @@ impl Peer {
             url: format!("{scheme}://{authority}"),
             authority: authority.to_string(),
             secret,
+            session: auth::nonce_hex(auth::random_nonce()),
+            seq: AtomicU64::new(0),
             config,
             conn: tokio::sync::Mutex::new(ConnState::default()),
             batcher: std::sync::OnceLock::new(),
@@ -203,29 +230,35 @@ impl Peer {
         }
     }
 
-    /// The live connection, connecting first when there is none.
-    async fn sender(&self) -> Result<SendRequest<RpcBody>, CallError> {
+    /// The live connection, connecting (and saying hello) first when there is none.
+    async fn connection(&self) -> Result<Conn, CallError> {
         let mut state = self.conn.lock().await;
-        if let Some(sender) = &state.sender
-            && !sender.is_closed()
+        if let Some(conn) = &state.conn
+            && !conn.sender.is_closed()
         {
-            return Ok(sender.clone());
+            return Ok(conn.clone());
         }
-        state.sender = None;
+        state.conn = None;
         if let Some(failed_at) = state.failed_at
             && failed_at.elapsed() < self.config.reconnect_backoff
         {
             return Err(CallError::Transport("connecting failed moments ago".to_string()));
         }
         match timeout(self.config.connect_timeout, self.connect()).await {
-            Ok(Ok(sender)) => {
-                state.sender = Some(sender.clone());
+            Ok(Ok((sender, epoch))) => {
+                state.generation += 1;
+                let conn = Conn {
+                    sender,
+                    epoch,
+                    generation: state.generation,
+                };
+                state.conn = Some(conn.clone());
                 state.failed_at = None;
-                Ok(sender)
+                Ok(conn)
             }
-            Ok(Err(reason)) => {
+            Ok(Err(error)) => {
                 state.failed_at = Some(Instant::now());
-                Err(CallError::Transport(reason))
+                Err(error)
             }
             Err(_) => {
                 state.failed_at = Some(Instant::now());
@@ -234,13 +267,23 @@ impl Peer {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<RpcBody>, String> {
+    /// Stops using connection `generation` for new calls (its calls in flight go on); the next
+    /// call connects and says hello again.
+    async fn forget_connection(&self, generation: u64) {
+        let mut state = self.conn.lock().await;
+        if state.conn.as_ref().is_some_and(|c| c.generation == generation) {
+            state.conn = None;
+        }
+    }
+
+    /// Connects, and asks the server for its epoch (the hello, signed with the epoch `-`).
+    async fn connect(&self) -> Result<(SendRequest<RpcBody>, String), CallError> {
         let io = self
             .config
             .connector
             .connect(&self.authority)
             .await
-            .map_err(|e| format!("connecting to {}: {e}", self.authority))?;
+            .map_err(|e| CallError::Transport(format!("connecting to {}: {e}", self.authority)))?;
         let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
@@ -250,20 +293,84 @@ impl Peer {
             .keep_alive_interval(KEEP_ALIVE_INTERVAL)
             .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
             .keep_alive_while_idle(true);
-        let (sender, connection) = builder
+        let (mut sender, connection) = builder
             .handshake(TokioIo::new(io))
             .await
-            .map_err(|e| format!("HTTP/2 handshake with {}: {e}", self.authority))?;
+            .map_err(|e| CallError::Transport(format!("HTTP/2 handshake with {}: {e}", self.authority)))?;
         let authority = self.authority.clone();
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, authority, "RPC connection closed");
             }
         });
-        Ok(sender)
+        let path = format!("{}{}", crate::RPC_PATH_PREFIX, wire::HELLO_PATH);
+        let deadline = Instant::now() + self.config.connect_timeout;
+        let mut hello = self.request(
+            &path,
+            &auth::content_sha256(b""),
+            RpcBody::full(Bytes::new()),
+            deadline,
+        )?;
+        self.sign(&mut hello, HELLO_EPOCH)?;
+        let response = sender
+            .send_request(hello)
+            .await
+            .map_err(|e| CallError::Transport(format!("hello to {}: {e}", self.authority)))?;
+        let status = response.status();
+        let bytes = read_body(response.into_body()).await?;
+        if status != StatusCode::OK {
+            return Err(remote_error(status, &bytes));
+        }
+        match std::str::from_utf8(&bytes)
+            .ok()
+            .filter(|e| auth::parse_nonce(e).is_some())
+        {
+            Some(epoch) => Ok((sender, epoch.to_string())),
+            None => Err(CallError::Transport(format!(
+                "{} answered the hello without an epoch (an older version?)",
+                self.authority
+            ))),
+        }
     }
 
-    /// A signed POST of `body` to `path_and_query`, with the time left until `deadline`.
+    /// Signs `request` for `epoch` with the session's next sequence number and the current
+    /// time (see `auth`); returns the signature.
+    fn sign(&self, request: &mut Request<RpcBody>, epoch: &str) -> Result<String, CallError> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let date_secs = auth::now_secs();
+        let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let content_sha256 = request
+            .headers()
+            .get(CONTENT_SHA256_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let signature = auth::sign_request(
+            &self.secret,
+            &SignedFields {
+                method: request.method().as_str(),
+                path_and_query,
+                date_secs,
+                epoch,
+                session: &self.session,
+                seq,
+                content_sha256,
+            },
+        );
+        let value = |text: &str| {
+            http::HeaderValue::from_str(text)
+                .map_err(|e| CallError::Transport(format!("building the request: {e}")))
+        };
+        let headers = request.headers_mut();
+        headers.insert(DATE_HEADER, http::HeaderValue::from(date_secs));
+        headers.insert(EPOCH_HEADER, value(epoch)?);
+        headers.insert(SESSION_HEADER, value(&self.session)?);
+        headers.insert(SEQ_HEADER, http::HeaderValue::from(seq));
+        headers.insert(SIGNATURE_HEADER, value(&signature)?);
+        Ok(signature)
+    }
+
+    /// A POST of `body` to `path_and_query`, with the time left until `deadline`; signed by
+    /// [`Peer::send`].
     fn request(
         &self,
         path_and_query: &str,
@@ -271,8 +378,6 @@ impl Peer {
         body: RpcBody,
         deadline: Instant,
     ) -> Result<Request<RpcBody>, CallError> {
-        let date_secs = auth::now_secs();
-        let signature = auth::sign_request(&self.secret, "POST", path_and_query, date_secs, content_sha256);
         let timeout_ms = deadline
             .saturating_duration_since(Instant::now())
             .as_millis()
@@ -280,21 +385,27 @@ impl Peer {
         Request::builder()
             .method(http::Method::POST)
             .uri(format!("{}{path_and_query}", self.url))
-            .header(DATE_HEADER, date_secs)
             .header(CONTENT_SHA256_HEADER, content_sha256)
-            .header(SIGNATURE_HEADER, signature)
             .header(wire::TIMEOUT_HEADER, timeout_ms.to_string())
             .header(http::header::CONTENT_TYPE, wire::MSGPACK_CONTENT_TYPE)
             .body(body)
             .map_err(|e| CallError::Transport(format!("building the request: {e}")))
     }
 
-    async fn send(&self, request: Request<RpcBody>) -> Result<Response<Incoming>, CallError> {
-        let mut sender = self.sender().await?;
-        sender
+    /// Signs `request` for the live connection and sends it; the response and the request's
+    /// signature (which binds stream MACs to it).
+    async fn send(&self, mut request: Request<RpcBody>) -> Result<(Response<Incoming>, String), CallError> {
+        let mut conn = self.connection().await?;
+        let signature = self.sign(&mut request, &conn.epoch)?;
+        let response = conn
+            .sender
             .send_request(request)
             .await
-            .map_err(|e| CallError::Transport(format!("request to {}: {e}", self.authority)))
+            .map_err(|e| CallError::Transport(format!("request to {}: {e}", self.authority)))?;
+        if response.status() == StatusCode::FORBIDDEN {
+            self.forget_connection(conn.generation).await;
+        }
+        Ok((response, signature))
     }
 
     /// A unary drive or node call with a MessagePack body, answered by a whole body; within the
@@ -401,7 +512,7 @@ impl Peer {
         timeout_at(deadline, async {
             let hash = auth::content_sha256(&body);
             let request = self.request(path, &hash, RpcBody::full(Bytes::from(body)), deadline)?;
-            let response = self.send(request).await?;
+            let (response, _) = self.send(request).await?;
             let status = response.status();
             let bytes = read_body(response.into_body()).await?;
             if status == StatusCode::OK {
@@ -618,20 +729,21 @@ impl Drive for RemoteDrive {
         let (tx, body) = RpcBody::channel(SHARD_WRITE_CHANNEL_CHUNKS);
         let opened = timeout_at(deadline, async {
             let request = peer.request(&path, STREAMING_PAYLOAD, body, deadline)?;
-            let response = peer.send(request).await?;
+            let (response, signature) = peer.send(request).await?;
             let status = response.status();
             if status == StatusCode::OK {
-                return Ok(response.into_body());
+                return Ok((response.into_body(), signature));
             }
             let bytes = read_body(response.into_body()).await?;
             Err(remote_error(status, &bytes))
         })
         .await
         .unwrap_or(Err(CallError::Timeout));
-        let response = opened.map_err(|e| self.error(e))?;
+        let (response, signature) = opened.map_err(|e| self.error(e))?;
         Ok(Box::new(RemoteShardWrite {
             tx: Some(tx),
             response: Some(response),
+            mac: StreamMac::new(&peer.secret, StreamDirection::Write, &signature),
             peer: Arc::clone(&self.peer),
             endpoint: self.endpoint.clone(),
             call_timeout,
@@ -656,13 +768,15 @@ impl Drive for RemoteDrive {
             let body = wire::encode(&request);
             let hash = auth::content_sha256(&body);
             let request = peer.request(&path, &hash, RpcBody::full(Bytes::from(body)), deadline)?;
-            let response = peer.send(request).await?;
+            let (response, signature) = peer.send(request).await?;
             let status = response.status();
             if status != StatusCode::OK {
                 let bytes = read_body(response.into_body()).await?;
                 return Err(remote_error(status, &bytes));
             }
-            receive_shard_data(response.into_body(), len_usize).await
+            let mac = StreamMac::new(&peer.secret, StreamDirection::Read, &signature);
+            let header_mac = response.headers().get(STREAM_MAC_HEADER).cloned();
+            receive_shard_data(response.into_body(), len_usize, mac, header_mac).await
         })
         .await
         .unwrap_or(Err(CallError::Timeout));
@@ -726,8 +840,15 @@ impl Drive for RemoteDrive {
 }
 
 /// Collects exactly `len` bytes of a streamed shard read (one frame is returned without a
-/// copy); an error trailer or a short stream fails the read.
-async fn receive_shard_data(mut body: Incoming, len: usize) -> Result<Bytes, CallError> {
+/// copy); an error trailer, a short stream, or a stream MAC (`header_mac`, else the final
+/// trailer's) that does not match the bytes fails the read.
+async fn receive_shard_data(
+    mut body: Incoming,
+    len: usize,
+    mut mac: StreamMac,
+    header_mac: Option<http::HeaderValue>,
+) -> Result<Bytes, CallError> {
+    let mut sent_mac = header_mac;
     let mut first: Option<Bytes> = None;
     let mut assembled: Option<BytesMut> = None;
     let mut received = 0usize;
@@ -741,6 +862,7 @@ async fn receive_shard_data(mut body: Incoming, len: usize) -> Result<Bytes, Cal
                         "peer sent more than the {len} bytes asked for"
                     )));
                 }
+                mac.update(&data);
                 match (&mut first, &mut assembled) {
                     (None, None) => first = Some(data),
                     (Some(_), None) => {
@@ -757,9 +879,13 @@ async fn receive_shard_data(mut body: Incoming, len: usize) -> Result<Bytes, Cal
             }
             Err(frame) => frame,
         };
-        if let Ok(trailers) = frame.into_trailers()
-            && let Some(value) = trailers.get(wire::ERROR_TRAILER)
-        {
+        let Ok(trailers) = frame.into_trailers() else {
+            continue;
+        };
+        if let Some(value) = trailers.get(STREAM_MAC_HEADER) {
+            sent_mac = Some(value.clone());
+        }
+        if let Some(value) = trailers.get(wire::ERROR_TRAILER) {
             let error = hex::decode(value.as_bytes())
                 .ok()
                 .and_then(|bytes| wire::decode::<WireError>(&bytes).ok())
@@ -773,6 +899,12 @@ async fn receive_shard_data(mut body: Incoming, len: usize) -> Result<Bytes, Cal
         return Err(CallError::Transport(format!(
             "shard read ended after {received} of {len} bytes"
         )));
+    }
+    if !mac.matches(sent_mac.as_ref().map(http::HeaderValue::as_bytes)) {
+        tracing::warn!("a shard read's stream MAC is missing or wrong (bytes changed in flight?)");
+        return Err(CallError::Transport(
+            "shard read stream failed authentication".to_string(),
+        ));
     }
     Ok(match (first, assembled) {
         (_, Some(buf)) => buf.freeze(),
@@ -791,6 +923,8 @@ struct RemoteShardWrite {
     tx: Option<mpsc::Sender<BodyItem>>,
     /// Carries the peer's [`wire::ShardWriteOutcome`] at the end.
     response: Option<Incoming>,
+    /// MAC of every byte queued so far, sent in the commit trailer.
+    mac: StreamMac,
     peer: Arc<Peer>,
     endpoint: String,
     call_timeout: Duration,
@@ -836,6 +970,11 @@ impl RemoteShardWrite {
         };
         let mut trailers = http::HeaderMap::new();
         trailers.insert(wire::SHARD_END_TRAILER, http::HeaderValue::from_static(action));
+        if action == wire::SHARD_COMMIT
+            && let Ok(value) = http::HeaderValue::from_str(&self.mac.hex())
+        {
+            trailers.insert(STREAM_MAC_HEADER, value);
+        }
         match timeout(self.call_timeout, tx.send(Ok(Frame::trailers(trailers)))).await {
             // Sent, or the stream is already gone: the outcome says what happened.
             Ok(_) => {}
@@ -854,6 +993,7 @@ impl ShardWrite for RemoteShardWrite {
         };
         while !buf.is_empty() {
             let chunk = buf.split_to(buf.len().min(SHARD_CHUNK_BYTES));
+            self.mac.update(&chunk);
             match timeout(self.call_timeout, tx.send(Ok(Frame::data(chunk)))).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {

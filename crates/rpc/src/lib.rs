@@ -12,14 +12,18 @@
 //!   control, never buffered whole.
 //! - [`Connector`] and [`Acceptor`] carry the calls over plain TCP (h2c, `http://` peers) or
 //!   TLS (rustls, `https://` peers; [`tls_client_config`], [`tls_server_config`]).
-//! - [`ClusterSecret`] authenticates every call with HMAC-SHA256 over method, path, timestamp
-//!   and body hash (see `docs/RPC.md` for the wire format).
+//! - [`ClusterSecret`] authenticates every call with HMAC-SHA256 over method, path, timestamp,
+//!   the server's epoch, the client's session and sequence number, and the body hash; a
+//!   sequence number is accepted once per session (anti-replay window), and shard streams carry
+//!   a keyed-BLAKE3 MAC over every byte (see `docs/RPC.md` for the wire format).
 //!
 //! **Architecture invariant:** never buffers shard data whole: a shard write is one long-lived
 //! request body fed by a bounded channel, a shard read is a response streamed in bounded chunks.
 //!
-//! **Architecture invariant:** every call is authenticated (a bad MAC or a timestamp more than
-//! [`CLOCK_SKEW_SECS_MAX`] away is refused with 403) and deadline-bound (the client gives up
+//! **Architecture invariant:** every call is authenticated (a bad MAC, a timestamp more than
+//! [`CLOCK_SKEW_SECS_MAX`] away, another server run's epoch or a sequence number seen before is
+//! refused with 403, and the refusal says nothing about the server), shard data is committed
+//! or returned only after its stream MAC matched, and every call is deadline-bound (the client gives up
 //! after its call timeout; the server stops working on a call when the deadline it was sent
 //! passes).
 //!
@@ -51,11 +55,12 @@ mod auth;
 mod body;
 mod client;
 mod error;
+mod replay;
 mod server;
 mod transport;
 mod wire;
 
-pub use auth::{ClusterSecret, sign_request};
+pub use auth::{ClusterSecret, SignedFields, sign_request};
 pub use body::RpcBody;
 pub use client::{Peer, RemoteDrive, RpcClientConfig};
 pub use error::RpcError;
@@ -68,6 +73,20 @@ pub const RPC_PATH_PREFIX: &str = "/strata/rpc/v1/";
 
 /// Calls whose timestamp is further than this from the server's clock are refused (403).
 pub const CLOCK_SKEW_SECS_MAX: u64 = 5 * 60;
+
+/// Sequence numbers one session's anti-replay window spans (one bit each: 8 KiB per session).
+/// Requests of one client session arrive out of order by far fewer than this.
+pub const REPLAY_WINDOW_SEQS: u64 = 64 * 1024;
+
+/// Client sessions a server keeps anti-replay windows for. At the bound, requests opening a
+/// new session are refused (403) until an old session expires; live sessions are never
+/// evicted, so a replay is never accepted. Each client process has one session per server
+/// (per [`Peer`]), so this is far above the number of nodes.
+pub const REPLAY_SESSIONS_MAX: usize = 2048;
+
+/// At most one log line per this interval for each kind of refused call (the others are
+/// counted and reported in the next line).
+pub const REFUSAL_LOG_INTERVAL_SECS: u64 = 5;
 
 /// Largest metadata request body accepted by the server (a `meta_commit` batch): a few of the
 /// largest values the local drive accepts, plus encoding overhead.
@@ -116,3 +135,5 @@ const _: () = assert!(SHARD_CHUNK_BYTES as u64 <= H2_STREAM_WINDOW_BYTES as u64)
 const _: () = assert!(H2_STREAM_WINDOW_BYTES <= H2_CONNECTION_WINDOW_BYTES);
 const _: () = assert!(REQUEST_BODY_BYTES_MAX <= RESPONSE_BODY_BYTES_MAX);
 const _: () = assert!(SHARD_WRITE_BUFFERED_BYTES_MAX < 8 * 1024 * 1024);
+// All windows together stay small (16 MiB at the bound).
+const _: () = assert!(REPLAY_SESSIONS_MAX as u64 * (REPLAY_WINDOW_SEQS / 8) <= 16 * 1024 * 1024);

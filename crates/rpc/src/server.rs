@@ -1,11 +1,18 @@
 //! The server side: [`RpcServer`] answers calls on a set of named local drives, and
 //! [`RpcServer::bind`] runs it as a standalone listener (h2c, or TLS with a TLS [`Acceptor`]).
 //!
-//! **Invariant:** nothing reaches a drive before the call's signature and date are verified,
-//! and a metadata body is used only after its SHA-256 matched the signed one.
+//! **Invariant:** nothing reaches a drive before the call's date, signature, epoch and
+//! sequence number are verified (each accepted at most once: [`crate::replay`]), and a
+//! metadata body is used only after its SHA-256 matched the signed one.
+//!
+//! **Invariant:** a refused call is told only [`auth::REFUSAL_REASON`]; why it was refused
+//! (stale by how much, bad signature, replay) goes to this server's log at warn, at most one
+//! line per kind per [`REFUSAL_LOG_INTERVAL_SECS`] with the number suppressed, and never with a
+//! signature, MAC or secret in it.
 //!
 //! **Invariant:** a shard write only becomes visible when the client's stream ends with the
-//! commit trailer and the local `ShardWrite::commit` succeeded; any other end (abort trailer,
+//! commit trailer, the trailer's stream MAC matched every byte received (checked before
+//! `ShardWrite::commit`), and the local `ShardWrite::commit` succeeded; any other end (abort trailer,
 //! a stream that just ends, a reset, a dropped connection, an idle stream) drops or aborts the
 //! local writer, which leaves nothing visible.
 //!
@@ -17,7 +24,7 @@ use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,15 +37,19 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, timeout, timeout_at};
 
-use crate::auth::{self, CONTENT_SHA256_HEADER, ClusterSecret, STREAMING_PAYLOAD};
+use crate::auth::{
+    self, AUTH_FAILURE_KINDS, AuthFailure, CONTENT_SHA256_HEADER, ClusterSecret, HELLO_EPOCH, REFUSAL_REASON,
+    STREAM_MAC_HEADER, STREAMING_PAYLOAD, StreamDirection, StreamMac,
+};
 use crate::body::RpcBody;
 use crate::error::RpcError;
+use crate::replay::ReplayGuard;
 use crate::transport::{ACCEPT_HANDSHAKE_TIMEOUT, Acceptor};
 use crate::wire::{self, Op, WireError};
 use crate::{
     H2_CONNECTION_WINDOW_BYTES, H2_SEND_BUFFER_BYTES, H2_STREAM_WINDOW_BYTES, H2_STREAMS_PER_CONNECTION_MAX,
-    REQUEST_BODY_BYTES_MAX, SERVER_CALL_TIMEOUT_SECS_MAX, SHARD_CHUNK_BYTES, SHARD_READ_CHANNEL_CHUNKS,
-    SHARD_WRITE_IDLE_SECS_MAX,
+    REFUSAL_LOG_INTERVAL_SECS, REQUEST_BODY_BYTES_MAX, SERVER_CALL_TIMEOUT_SECS_MAX, SHARD_CHUNK_BYTES,
+    SHARD_READ_CHANNEL_CHUNKS, SHARD_WRITE_IDLE_SECS_MAX,
 };
 
 /// Interval of HTTP/2 keep-alive pings, both sides.
@@ -62,6 +73,10 @@ pub trait NodeService: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct RpcServer {
     secret: ClusterSecret,
+    /// This run's epoch (32 hex digits): requests signed for another run are refused.
+    epoch: String,
+    replay: ReplayGuard,
+    refusals: Arc<RefusalLog>,
     drives: std::sync::RwLock<HashMap<String, Arc<dyn Drive>>>,
     node: std::sync::RwLock<Option<Arc<dyn NodeService>>>,
     acceptor: Acceptor,
@@ -73,6 +88,9 @@ impl RpcServer {
     pub fn new(secret: ClusterSecret, drives: HashMap<String, Arc<dyn Drive>>) -> Self {
         RpcServer {
             secret,
+            epoch: auth::nonce_hex(auth::random_nonce()),
+            replay: ReplayGuard::new(),
+            refusals: Arc::new(RefusalLog::default()),
             drives: std::sync::RwLock::new(drives),
             node: std::sync::RwLock::new(None),
             acceptor: Acceptor::default(),
@@ -115,6 +133,52 @@ impl RpcServer {
         self
     }
 
+    /// Calls refused as replays (a sequence number already accepted in its session, or older
+    /// than its session's window) since this server started: a counter for metrics.
+    pub fn replays_refused(&self) -> u64 {
+        self.replay.replays_refused()
+    }
+
+    /// Checks a call's headers, date, signature, epoch and sequence number; a refusal is logged
+    /// (rate-limited) and answered with the fixed [`REFUSAL_REASON`].
+    fn authenticate(&self, parts: &http::request::Parts) -> Result<auth::Verified, WireError> {
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let is_hello = parts.uri.path().strip_prefix(crate::RPC_PATH_PREFIX) == Some(wire::HELLO_PATH);
+        let now_secs = auth::now_secs();
+        let checked = auth::verify_request(
+            &self.secret,
+            parts.method.as_str(),
+            path_and_query,
+            &parts.headers,
+            now_secs,
+        )
+        .and_then(|verified| {
+            let expected = if is_hello {
+                HELLO_EPOCH
+            } else {
+                self.epoch.as_str()
+            };
+            if verified.epoch != expected {
+                return Err(AuthFailure::WrongEpoch);
+            }
+            self.replay.check(
+                verified.session,
+                verified.seq,
+                verified.date_secs,
+                now_secs,
+                Instant::now(),
+            )?;
+            Ok(verified)
+        });
+        checked.map_err(|failure| {
+            self.refusals
+                .refused(failure.kind_idx(), &failure, parts.uri.path());
+            WireError::Unauthorized {
+                reason: REFUSAL_REASON.to_string(),
+            }
+        })
+    }
+
     /// Whether a request path belongs to RPC (for a front door that shares its port).
     pub fn is_rpc_path(path: &str) -> bool {
         path.starts_with(crate::RPC_PATH_PREFIX)
@@ -131,10 +195,8 @@ impl RpcServer {
         match self.handle_inner(req).await {
             Ok(response) => response,
             Err(error) => {
-                if matches!(
-                    error,
-                    WireError::Unauthorized { .. } | WireError::BadRequest { .. }
-                ) {
+                // Refused authentications were logged (rate-limited) where they were refused.
+                if matches!(error, WireError::BadRequest { .. }) {
                     tracing::warn!(?error, "RPC call refused");
                 }
                 error_response(&error)
@@ -148,17 +210,7 @@ impl RpcServer {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
-        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        auth::verify_request(
-            &self.secret,
-            parts.method.as_str(),
-            path_and_query,
-            &parts.headers,
-            auth::now_secs(),
-        )
-        .map_err(|failure| WireError::Unauthorized {
-            reason: failure.to_string(),
-        })?;
+        let verified = self.authenticate(&parts)?;
         let bad = |reason: &str| WireError::BadRequest {
             reason: reason.to_string(),
         };
@@ -178,18 +230,17 @@ impl RpcServer {
             .get(CONTENT_SHA256_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        if parts.uri.path().strip_prefix(crate::RPC_PATH_PREFIX) == Some(wire::BATCH_PATH) {
+        let sub_path = parts.uri.path().strip_prefix(crate::RPC_PATH_PREFIX);
+        if sub_path == Some(wire::HELLO_PATH) {
+            return Ok(response(StatusCode::OK, Bytes::from(self.epoch.clone())));
+        }
+        if sub_path == Some(wire::BATCH_PATH) {
             let deadline = Instant::now() + call_timeout;
             let bytes = read_signed_body(body, content_sha256, deadline).await?;
             let request: wire::BatchRequest = decode_request(&bytes)?;
             let answers = timeout_at(
                 deadline,
-                futures::future::join_all(
-                    request
-                        .calls
-                        .into_iter()
-                        .map(|call| self.batch_call(call, deadline)),
-                ),
+                futures::future::join_all(request.calls.into_iter().map(|call| self.batch_call(call))),
             )
             .await
             .map_err(|_| WireError::DeadlineExceeded)?;
@@ -221,19 +272,37 @@ impl RpcServer {
                 .query()
                 .and_then(wire::parse_shard_write_query)
                 .ok_or_else(|| bad("shard write needs dir and part"))?;
-            return shard_write(drive, dir, part, body, call_timeout).await;
+            let mac = StreamMac::new(&self.secret, StreamDirection::Write, &verified.signature);
+            let refusals = Arc::clone(&self.refusals);
+            return shard_write(drive, dir, part, body, call_timeout, mac, refusals).await;
         }
 
         let deadline = Instant::now() + call_timeout;
         let bytes = read_signed_body(body, content_sha256, deadline).await?;
-        timeout_at(deadline, dispatch(drive, op, &bytes, deadline))
+        if op == Op::ShardRead {
+            let req: wire::ShardReadRequest = decode_request(&bytes)?;
+            let mac = StreamMac::new(&self.secret, StreamDirection::Read, &verified.signature);
+            let read = shard_read(
+                drive,
+                DataDirId(req.dir),
+                req.part,
+                req.offset,
+                req.len,
+                deadline,
+                mac,
+            );
+            return timeout_at(deadline, read)
+                .await
+                .unwrap_or(Err(WireError::DeadlineExceeded));
+        }
+        timeout_at(deadline, dispatch(drive, op, &bytes))
             .await
             .unwrap_or(Err(WireError::DeadlineExceeded))
     }
 
     /// Answers one call of a batch as it would be answered alone (unary drive calls and node
     /// calls; shard streams are refused).
-    async fn batch_call(&self, call: wire::BatchCall, deadline: Instant) -> wire::BatchAnswer {
+    async fn batch_call(&self, call: wire::BatchCall) -> wire::BatchAnswer {
         if let Some(op) = wire::parse_node_path(&call.path) {
             let answer = match self.node_service() {
                 None => Err(WireError::Node {
@@ -264,7 +333,7 @@ impl RpcServer {
             }),
             Some((drive_id, op)) => match self.drive(&drive_id) {
                 None => error_response(&WireError::UnknownDrive { drive_id }),
-                Some(drive) => match dispatch(drive, op, &call.body.0, deadline).await {
+                Some(drive) => match dispatch(drive, op, &call.body.0).await {
                     Ok(response) => response,
                     Err(error) => error_response(&error),
                 },
@@ -435,13 +504,8 @@ fn drive_error(error: strata_drive::DriveError) -> WireError {
     WireError::from_drive(&error)
 }
 
-/// Runs one non-streaming-in operation.
-async fn dispatch(
-    drive: Arc<dyn Drive>,
-    op: Op,
-    bytes: &[u8],
-    deadline: Instant,
-) -> Result<Response<RpcBody>, WireError> {
+/// Runs one unary operation.
+async fn dispatch(drive: Arc<dyn Drive>, op: Op, bytes: &[u8]) -> Result<Response<RpcBody>, WireError> {
     match op {
         Op::Format => ok(drive.format()),
         Op::MetaGet => {
@@ -493,10 +557,6 @@ async fn dispatch(
             .map_err(drive_error)?;
             ok_empty()
         }
-        Op::ShardRead => {
-            let req: wire::ShardReadRequest = decode_request(bytes)?;
-            shard_read(drive, DataDirId(req.dir), req.part, req.offset, req.len, deadline).await
-        }
         Op::ShardSize => {
             let req: wire::ShardRef = decode_request(bytes)?;
             let size_bytes = drive
@@ -547,15 +607,16 @@ async fn dispatch(
             drive.set_healing_mark(req.on).await.map_err(drive_error)?;
             ok_empty()
         }
-        Op::ShardWrite => Err(WireError::BadRequest {
-            reason: "shard writes are streamed".to_string(),
+        Op::ShardWrite | Op::ShardRead => Err(WireError::BadRequest {
+            reason: "shard streams are not unary calls".to_string(),
         }),
     }
 }
 
 /// Streams `len` bytes of a shard in chunks of [`SHARD_CHUNK_BYTES`]. The first chunk is read
 /// before answering, so a missing or short shard is an error status; a later failure ends the
-/// body with an error trailer.
+/// body with an error trailer. The stream MAC of the bytes goes in a header when they fit in
+/// one chunk, else in the trailer that ends the body.
 async fn shard_read(
     drive: Arc<dyn Drive>,
     dir: DataDirId,
@@ -563,6 +624,7 @@ async fn shard_read(
     offset: u64,
     len: u64,
     deadline: Instant,
+    mut mac: StreamMac,
 ) -> Result<Response<RpcBody>, WireError> {
     let chunk_bytes = SHARD_CHUNK_BYTES as u64;
     let first_len = len.min(chunk_bytes);
@@ -570,8 +632,13 @@ async fn shard_read(
         .shard_read(dir, part, offset, first_len)
         .await
         .map_err(drive_error)?;
+    mac.update(&first);
     if first_len == len {
-        return Ok(response(StatusCode::OK, first));
+        let mut whole = response(StatusCode::OK, first);
+        if let Ok(value) = http::HeaderValue::from_str(&mac.hex()) {
+            whole.headers_mut().insert(STREAM_MAC_HEADER, value);
+        }
+        return Ok(whole);
     }
     let (tx, body) = RpcBody::channel(SHARD_READ_CHANNEL_CHUNKS);
     tokio::spawn(async move {
@@ -584,11 +651,17 @@ async fn shard_read(
                 _ => return,
             }
             if done == len {
+                let mut trailers = http::HeaderMap::new();
+                if let Ok(value) = http::HeaderValue::from_str(&mac.hex()) {
+                    trailers.insert(STREAM_MAC_HEADER, value);
+                }
+                let _ = timeout_at(deadline, tx.send(Ok(Frame::trailers(trailers)))).await;
                 return;
             }
             let n = (len - done).min(chunk_bytes);
             let error = match timeout_at(deadline, drive.shard_read(dir, part, offset + done, n)).await {
                 Ok(Ok(bytes)) => {
+                    mac.update(&bytes);
                     chunk = bytes;
                     done += n;
                     continue;
@@ -620,6 +693,8 @@ async fn shard_write<B>(
     part: u32,
     body: B,
     call_timeout: Duration,
+    mac: StreamMac,
+    refusals: Arc<RefusalLog>,
 ) -> Result<Response<RpcBody>, WireError>
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -631,7 +706,7 @@ where
         .map_err(drive_error)?;
     let (tx, response_body) = RpcBody::channel(1);
     tokio::spawn(async move {
-        let outcome = receive_shard(writer, Box::pin(body)).await;
+        let outcome = receive_shard(writer, Box::pin(body), mac, &refusals).await;
         let message = wire::encode(&wire::ShardWriteOutcome { error: outcome.err() });
         // The client may be gone; the outcome stands either way.
         let _ = tx.send(Ok(Frame::data(Bytes::from(message)))).await;
@@ -647,9 +722,15 @@ where
 /// A body error made `Send`.
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// Writes the streamed chunks; commits or aborts on the end trailer. Every early return drops
-/// `writer`, which removes its temp file.
-async fn receive_shard<B>(mut writer: Box<dyn ShardWrite>, mut body: Pin<Box<B>>) -> Result<(), WireError>
+/// Writes the streamed chunks; commits on the commit trailer if its stream MAC matches every
+/// byte received, aborts otherwise. Every early return drops `writer`, which removes its temp
+/// file.
+async fn receive_shard<B>(
+    mut writer: Box<dyn ShardWrite>,
+    mut body: Pin<Box<B>>,
+    mut mac: StreamMac,
+    refusals: &RefusalLog,
+) -> Result<(), WireError>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
@@ -678,6 +759,7 @@ where
         };
         let trailers = match frame.into_data() {
             Ok(data) => {
+                mac.update(&data);
                 writer.write(data).await.map_err(drive_error)?;
                 continue;
             }
@@ -690,7 +772,20 @@ where
             .get(wire::SHARD_END_TRAILER)
             .and_then(|v| v.to_str().ok())
         {
-            Some(wire::SHARD_COMMIT) => writer.commit().await.map_err(drive_error),
+            Some(wire::SHARD_COMMIT) => {
+                if !mac.matches(trailers.get(STREAM_MAC_HEADER).map(|v| v.as_bytes())) {
+                    let _ = writer.abort().await;
+                    refusals.refused(
+                        STREAM_MAC_KIND_IDX,
+                        &"shard write stream MAC missing or wrong (bytes changed in flight?); shard discarded",
+                        "shard_write",
+                    );
+                    return Err(WireError::Unauthorized {
+                        reason: REFUSAL_REASON.to_string(),
+                    });
+                }
+                writer.commit().await.map_err(drive_error)
+            }
             Some(wire::SHARD_ABORT) => writer.abort().await.map_err(drive_error),
             _ => {
                 let _ = writer.abort().await;
@@ -699,5 +794,54 @@ where
                 })
             }
         };
+    }
+}
+
+/// Log kind of a shard stream whose MAC did not match (after the [`AuthFailure`] kinds).
+const STREAM_MAC_KIND_IDX: usize = AUTH_FAILURE_KINDS;
+
+/// Rate-limited warnings about refused calls: per kind, at most one line per
+/// [`REFUSAL_LOG_INTERVAL_SECS`], the next line saying how many were suppressed.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    kinds: Mutex<[KindLog; AUTH_FAILURE_KINDS + 1]>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct KindLog {
+    logged_at: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    /// Logs refusal `what` of kind `kind_idx` on `path`, unless one of its kind was logged
+    /// less than [`REFUSAL_LOG_INTERVAL_SECS`] ago (then it is only counted). `what` never
+    /// holds a signature, MAC or secret.
+    fn refused(&self, kind_idx: usize, what: &dyn std::fmt::Display, path: &str) {
+        let now = Instant::now();
+        let suppressed = {
+            let mut kinds = match self.kinds.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let Some(kind) = kinds.get_mut(kind_idx) else {
+                return;
+            };
+            let interval = Duration::from_secs(REFUSAL_LOG_INTERVAL_SECS);
+            if kind
+                .logged_at
+                .is_some_and(|at| now.saturating_duration_since(at) < interval)
+            {
+                kind.suppressed += 1;
+                return;
+            }
+            kind.logged_at = Some(now);
+            std::mem::take(&mut kind.suppressed)
+        };
+        tracing::warn!(
+            path,
+            suppressed_since_last = suppressed,
+            "RPC call refused: {what}"
+        );
     }
 }

@@ -90,6 +90,10 @@ pub(crate) fn drive_path(drive_id: &str) -> String {
 /// Path of batch requests: `/strata/rpc/v1/batch`, carrying several unary drive calls.
 pub(crate) const BATCH_PATH: &str = "batch";
 
+/// Path of the hello: `/strata/rpc/v1/hello`, signed with the epoch `-`, answered with the
+/// server's epoch (32 lowercase hex digits) that every other request must be signed with.
+pub(crate) const HELLO_PATH: &str = "hello";
+
 /// Several unary drive calls in one request (each `path` a drive call's path).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct BatchRequest {
