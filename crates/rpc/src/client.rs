@@ -901,7 +901,7 @@ async fn receive_shard_data(
         )));
     }
     if !mac.matches(sent_mac.as_ref().map(http::HeaderValue::as_bytes)) {
-        tracing::warn!("a shard read's stream MAC is missing or wrong (bytes changed in flight?)");
+        log_bad_read_mac();
         return Err(CallError::Transport(
             "shard read stream failed authentication".to_string(),
         ));
@@ -911,6 +911,28 @@ async fn receive_shard_data(
         (Some(first), None) => first,
         (None, None) => Bytes::new(),
     })
+}
+
+/// Warns that a shard read's MAC did not match, at most once per
+/// [`crate::REFUSAL_LOG_INTERVAL_SECS`] (the others are counted in the next line).
+fn log_bad_read_mac() {
+    static LOGGED_AT_SECS: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = auth::now_secs();
+    let last = LOGGED_AT_SECS.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < crate::REFUSAL_LOG_INTERVAL_SECS
+        || LOGGED_AT_SECS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let suppressed_since_last = SUPPRESSED.swap(0, Ordering::Relaxed);
+    tracing::warn!(
+        suppressed_since_last,
+        "a shard read's stream MAC is missing or wrong (bytes changed in flight?); read refused"
+    );
 }
 
 /// A shard file being written on a peer: one long-lived request whose body is fed by `write`.

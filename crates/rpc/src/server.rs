@@ -845,3 +845,24 @@ impl RefusalLog {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_logged_once_per_interval_per_kind() {
+        let log = RefusalLog::default();
+        for _ in 0..10 {
+            log.refused(1, &"stale", "/strata/rpc/v1/hello");
+        }
+        log.refused(2, &"bad signature", "/strata/rpc/v1/hello");
+        log.refused(AUTH_FAILURE_KINDS + 7, &"no such kind", "/");
+        let kinds = log.kinds.lock().unwrap();
+        assert_eq!(kinds[1].suppressed, 9);
+        assert!(kinds[1].logged_at.is_some());
+        assert_eq!(kinds[2].suppressed, 0);
+        assert!(kinds[2].logged_at.is_some());
+        assert!(kinds[0].logged_at.is_none());
+    }
+}
