@@ -46,7 +46,15 @@ use bytes::Bytes;
 
 pub use error::DriveError;
 pub use format::FormatRecord;
-pub use local::{CommitStats, LocalDrive};
+pub use local::{CommitStats, LocalDrive, META_CACHE_BYTES, meta_cache_bytes, set_meta_cache_bytes};
+
+/// Memory one shard file being written holds for its buffer (one chunk plus alignment), so
+/// callers can budget for writes in flight.
+pub const SHARD_WRITE_BUFFER_BYTES: u64 =
+    (direct::SHARD_WRITE_CHUNK_BYTES + direct::DIRECT_IO_ALIGN_BYTES) as u64;
+/// Write buffers kept for reuse by the process at most (a fixed part of its memory).
+pub const SHARD_WRITE_BUFFERS_POOLED_BYTES_MAX: u64 =
+    SHARD_WRITE_BUFFER_BYTES * direct::SHARD_WRITE_BUFFERS_POOLED_MAX as u64;
 pub use maintenance::MaintenanceReport;
 
 /// Result type of every drive operation.

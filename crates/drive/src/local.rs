@@ -68,10 +68,25 @@ const FORMATTABLE_ROOT_ENTRIES: [&str; 2] = [SYSTEM_DIR_NAME, "lost+found"];
 pub const META_KEY_BYTES_MAX: usize = 4 * 1024;
 /// Largest metadata value accepted (inline object data lives in values).
 pub const META_VALUE_BYTES_MAX: usize = 16 * 1024 * 1024;
-/// Page cache of the metadata store per drive (an upper bound, filled as pages are read). The
-/// benchmark (docs/BENCHMARKS.md) shows reads and scans 7-10x slower once the hot records do
-/// not fit: 64 MiB scanned 100k 1 KiB records in ~240 ms, 256 MiB in ~22 ms.
+/// Default page cache of the metadata store per drive (an upper bound, filled as pages are
+/// read). The benchmark (docs/BENCHMARKS.md) shows reads and scans 7-10x slower once the hot
+/// records do not fit: 64 MiB scanned 100k 1 KiB records in ~240 ms, 256 MiB in ~22 ms. A
+/// server with a memory budget sets its own with [`set_meta_cache_bytes`].
 pub const META_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+static META_CACHE_BYTES_NOW: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(META_CACHE_BYTES);
+
+/// Sets the metadata cache of every local drive opened (or reopened) from now on: the process's
+/// memory budget divides it among its drives. Call before opening drives.
+pub fn set_meta_cache_bytes(bytes: usize) {
+    META_CACHE_BYTES_NOW.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The metadata cache a local drive opened now gets.
+pub fn meta_cache_bytes() -> usize {
+    META_CACHE_BYTES_NOW.load(std::sync::atomic::Ordering::Relaxed)
+}
 const _: () = assert!(META_KEY_BYTES_MAX + META_VALUE_BYTES_MAX < u32::MAX as usize);
 
 /// A drive on a local filesystem. See the module docs for the layout.
@@ -1017,7 +1032,7 @@ fn open_blocking(root: PathBuf, expected: FormatRecord) -> DriveResult<(PathBuf,
     for dir in [system.join(TRASH_DIR_NAME), root.join(DATA_DIR_NAME)] {
         std::fs::create_dir_all(&dir).map_err(|e| io_error(&root, &dir, e))?;
     }
-    let meta = MetaDb::open(&root, system.join(META_FILE_NAME), META_CACHE_BYTES)?;
+    let meta = MetaDb::open(&root, system.join(META_FILE_NAME), meta_cache_bytes())?;
     // The database lock is held now, so no other opener uses the temp area: wipe it.
     let tmp = system.join(TMP_DIR_NAME);
     match std::fs::remove_dir_all(&tmp) {

@@ -392,6 +392,8 @@ impl ObjectLayer {
             let mut parts = Vec::with_capacity(rec.parts.len());
             for part in &rec.parts {
                 let plan = ReadPlan {
+                    // Decommission moves one object at a time: bounded without the gate.
+                    memory: None,
                     erasure: from.erasure.clone(),
                     sources: sources.clone(),
                     parts: rec.parts.clone(),

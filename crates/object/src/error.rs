@@ -178,6 +178,13 @@ pub enum ObjectError {
         /// Drives that accepted.
         got: usize,
     },
+    /// The request waited too long for memory from the process's budget (the server is at its
+    /// memory limit with requests in flight; S3: 503 SlowDown, retry later).
+    #[error("no memory for the request within {waited_ms} ms (the memory budget is in use)")]
+    MemoryBusy {
+        /// How long it waited.
+        waited_ms: u64,
+    },
     /// The deployment-wide lock on a key or bucket could not be taken from a quorum of nodes
     /// in time (nodes unreachable, or a long-held lock).
     #[error("lock on {resource} unavailable: no quorum of nodes granted it in time")]
@@ -219,6 +226,7 @@ impl ObjectError {
             ObjectError::ReadQuorum { .. }
                 | ObjectError::WriteQuorum { .. }
                 | ObjectError::LockUnavailable { .. }
+                | ObjectError::MemoryBusy { .. }
         )
     }
 }

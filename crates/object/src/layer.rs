@@ -23,6 +23,7 @@ use crate::api::*;
 use crate::background::Background;
 use crate::deployment::{ClusterHooks, DeploymentSpec, DriveLocation, DriveSpec, HeldLock, PoolSpec};
 use crate::error::{ObjectError, ObjectResult};
+use crate::memory::MemoryGate;
 use crate::names::{check_bucket_name, check_object_key};
 use crate::offline::OfflineDrive;
 use crate::record::{self, BucketRecord, PartRecordRef, VersionRecord};
@@ -61,6 +62,8 @@ pub struct ObjectLayer {
     buckets_loaded_at: std::sync::Mutex<Option<Instant>>,
     /// Multi-node services; `None` on a single node.
     pub(crate) cluster: Option<Arc<dyn ClusterHooks>>,
+    /// Memory that data in flight may hold (see `memory.rs`).
+    memory: Arc<MemoryGate>,
 }
 
 /// Every drive's records of one key (newest first on each drive), or the drive's error.
@@ -219,6 +222,7 @@ impl ObjectLayer {
             background: Background::new(),
             buckets_loaded_at: std::sync::Mutex::new(None),
             cluster,
+            memory: Arc::new(MemoryGate::default()),
         };
         if let Err(err) = layer.load_buckets().await {
             // Serve anyway (health reports the lost quorum); bucket lookups retry the load.
@@ -944,6 +948,11 @@ impl ObjectLayer {
         Ok(())
     }
 
+    /// The gate through which data in flight takes memory from the process's budget.
+    pub fn memory(&self) -> &MemoryGate {
+        &self.memory
+    }
+
     // ---------------------------------------------------------------- objects
 
     /// Stores an object from a byte stream. Returns its info (ETag = hex MD5).
@@ -954,9 +963,26 @@ impl ObjectLayer {
         body: PutStream,
         opts: PutOptions,
     ) -> ObjectResult<ObjectInfo> {
+        self.put_object_admitted(bucket, key, body, opts, Admission::Gate)
+            .await
+    }
+
+    /// [`Self::put_object`], taking its memory from the gate unless the caller already did.
+    async fn put_object_admitted(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: PutStream,
+        opts: PutOptions,
+        admission: Admission,
+    ) -> ObjectResult<ObjectInfo> {
         let bucket_rec = self.bucket_record(bucket).await?;
         check_object_key(key)?;
         let set = self.set_for_write(bucket, key).await?;
+        let _memory = match admission {
+            Admission::Gate => Some(self.memory.acquire(set.put_memory_bytes(opts.size)).await?),
+            Admission::Admitted => None,
+        };
         let distribution = set.distribution(key);
         let data = set.write_data(body, &opts, 1, &distribution, true).await?;
         let part = PartRecordRef {
@@ -1201,6 +1227,17 @@ impl ObjectLayer {
         key: &str,
         opts: GetOptions,
     ) -> ObjectResult<GetObjectReader> {
+        self.get_object_admitted(bucket, key, opts, Admission::Gate).await
+    }
+
+    /// [`Self::get_object`], taking its memory from the gate unless the caller already did.
+    async fn get_object_admitted(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: GetOptions,
+        admission: Admission,
+    ) -> ObjectResult<GetObjectReader> {
         let (resolved, is_latest, set) = self
             .resolve_for_read(bucket, key, opts.version_id.as_deref())
             .await?;
@@ -1249,7 +1286,12 @@ impl ObjectLayer {
         for &(drive_idx, shard_idx) in &resolved.holders {
             sources[shard_idx as usize] = Some(set.drives[drive_idx].clone());
         }
+        let memory = match admission {
+            Admission::Gate => Some(self.memory.acquire(set.get_memory_bytes(length)).await?),
+            Admission::Admitted => None,
+        };
         let plan = ReadPlan {
+            memory,
             erasure: set.erasure.clone(),
             sources,
             parts: resolved.record.parts.clone(),
@@ -1446,8 +1488,16 @@ impl ObjectLayer {
     ) -> ObjectResult<ObjectInfo> {
         self.bucket_record(dst_bucket).await?;
         check_object_key(dst_key)?;
+        // One permit for both sides, taken before either holds anything: a copy holding a
+        // read's memory while it waits for a write's could wait on other copies doing the same.
+        let src_set = self.set_for_read(src_bucket, src_key).await?;
+        let dst_set = self.set_for_write(dst_bucket, dst_key).await?;
+        let _memory = self
+            .memory
+            .acquire(src_set.get_memory_bytes(u64::MAX) + dst_set.put_memory_bytes(None))
+            .await?;
         let reader = self
-            .get_object(
+            .get_object_admitted(
                 src_bucket,
                 src_key,
                 GetOptions {
@@ -1455,6 +1505,7 @@ impl ObjectLayer {
                     part_number: None,
                     ..src_opts
                 },
+                Admission::Admitted,
             )
             .await?;
         let metadata = if replace_metadata {
@@ -1466,7 +1517,7 @@ impl ObjectLayer {
         let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| {
             r.map_err(|e| Box::new(e) as BoxError)
         }));
-        self.put_object(
+        self.put_object_admitted(
             dst_bucket,
             dst_key,
             body,
@@ -1476,9 +1527,17 @@ impl ObjectLayer {
                 content_md5: None,
                 content_sha256: None,
             },
+            Admission::Admitted,
         )
         .await
     }
+}
+
+/// Whether a PUT or GET takes its memory from the gate, or its caller took it already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Admission {
+    Gate,
+    Admitted,
 }
 
 /// Erasure set size for `n_drives` drives: all of them up to 16, else the largest divisor

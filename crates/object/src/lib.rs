@@ -38,6 +38,7 @@ mod error;
 mod heal;
 mod layer;
 mod list;
+pub mod memory;
 pub mod metrics;
 mod multipart;
 mod names;
@@ -47,6 +48,9 @@ mod set;
 mod slot;
 mod stream;
 
+/// Bytes of PUT bodies queued for the ETag hasher at most, process-wide (a fixed part of the
+/// process's memory).
+pub const ETAG_QUEUE_BYTES_MAX: u64 = body_md5::QUEUED_BYTES_TOTAL_MAX as u64;
 pub use api::*;
 pub use background::{
     BackgroundConfig, DriveStatus, HealScope, HealSequenceStatus, HealState, ScannerStatus,

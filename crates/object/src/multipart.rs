@@ -174,6 +174,7 @@ impl ObjectLayer {
         }
         let set = self.set_for_upload(bucket, key, upload_id).await?;
         let upload = self.upload_record(set, bucket, key, upload_id).await?;
+        let _memory = self.memory().acquire(set.put_memory_bytes(opts.size)).await?;
         let data = set
             .write_data(body, &opts, part_number, &upload.distribution, false)
             .await?;

@@ -83,6 +83,40 @@ impl ErasureSet {
         self.erasure.layout().write_quorum()
     }
 
+    /// Memory a streaming write of `size` bytes (unknown: up to a part's maximum) holds at
+    /// most: the block being filled, the encoded shards of it and of the write-ahead blocks, a
+    /// write buffer per drive, and a block queued for the ETag hasher. Zero for data stored
+    /// inline (or empty), which takes no shard files.
+    pub fn put_memory_bytes(&self, size: Option<u64>) -> u64 {
+        let block = size.unwrap_or(u64::MAX).min(BLOCK_SIZE_BYTES as u64);
+        if size.is_some_and(|size| {
+            self.erasure.shard_len(size.min(BLOCK_SIZE_BYTES as u64) as usize) <= INLINE_SHARD_BYTES_MAX
+                && size <= BLOCK_SIZE_BYTES as u64
+        }) {
+            return 0;
+        }
+        let n_drives = self.n_drives() as u64;
+        let n_data = self.erasure.layout().n_data() as u64;
+        let encoded = block.saturating_mul(n_drives).div_ceil(n_data.max(1));
+        let write_buffers = n_drives * strata_drive::SHARD_WRITE_BUFFER_BYTES;
+        2 * block + (1 + WRITE_AHEAD_BLOCKS as u64) * encoded + write_buffers
+    }
+
+    /// Memory a GET streaming `length` bytes holds at most: the shards of the block being
+    /// read and decoded, the read-ahead blocks, and two blocks on their way to the client (the
+    /// one the HTTP layer is writing and the one the response stream holds). Zero for what fits
+    /// in one small block.
+    pub fn get_memory_bytes(&self, length: u64) -> u64 {
+        if length <= INLINE_SHARD_BYTES_MAX as u64 {
+            return 0;
+        }
+        let block = length.min(BLOCK_SIZE_BYTES as u64);
+        let n_drives = self.n_drives() as u64;
+        let n_data = self.erasure.layout().n_data() as u64;
+        let shards = block.saturating_mul(n_drives).div_ceil(n_data.max(1));
+        shards + (3 + crate::stream::READ_AHEAD_BLOCKS as u64) * block
+    }
+
     /// The error for a write that only `got` drives accepted: [`ObjectError::StorageFull`]
     /// when the drives that are full would have made up the quorum, else
     /// [`ObjectError::WriteQuorum`].

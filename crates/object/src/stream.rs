@@ -25,6 +25,8 @@ pub const READ_AHEAD_BLOCKS: usize = 2;
 
 /// What a part-data read needs: the coder, the shard sources and the parts to serve.
 pub struct ReadPlan {
+    /// Memory taken from the budget for this read, released when the read ends.
+    pub memory: Option<crate::memory::MemoryPermit>,
     pub erasure: Erasure,
     /// Drive holding each shard index.
     pub sources: Vec<Option<Arc<dyn Drive>>>,
@@ -100,6 +102,8 @@ impl Stream for ObjectStream {
 }
 
 async fn run(mut plan: ReadPlan, tx: mpsc::Sender<Result<Bytes, ObjectError>>) {
+    // Held until the read ends, however it ends.
+    let _memory = plan.memory.take();
     let mut heal = plan.heal.take();
     let block_size = BLOCK_SIZE_BYTES as u64;
     let end = plan.offset + plan.length;

@@ -333,6 +333,11 @@ fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<
     reg(r, IntCounterVec::new(Opts::new(name, help), labels)?)
 }
 
+fn gauge(r: &Registry, name: &str, help: &str, value: f64) -> Result<(), ObsError> {
+    reg(r, prometheus::Gauge::new(name, help)?)?.set(value);
+    Ok(())
+}
+
 fn counter(r: &Registry, name: &str, help: &str, value: u64) -> Result<(), ObsError> {
     reg(r, IntCounter::new(name, help)?)?.inc_by(value);
     Ok(())
@@ -403,6 +408,33 @@ async fn register_node_state(
         "strata_drive_meta_reopens_total",
         "Times a drive's metadata store was reopened after an I/O failure, since start.",
         strata_drive::metrics::meta_reopens_total(),
+    )?;
+    let memory = layer.memory();
+    if let (Some(budget), Some(limit)) = (memory.budget_bytes(), memory.limit_bytes()) {
+        gauge(
+            r,
+            "strata_memory_budget_bytes",
+            "The memory budget of this server process.",
+            budget as f64,
+        )?;
+        gauge(
+            r,
+            "strata_memory_requests_limit_bytes",
+            "The share of the budget that data in flight (PUT, part, copy and GET buffers) may hold.",
+            limit as f64,
+        )?;
+    }
+    gauge(
+        r,
+        "strata_memory_requests_in_use_bytes",
+        "Bytes of the budget that data in flight holds now.",
+        memory.in_use_bytes() as f64,
+    )?;
+    gauge(
+        r,
+        "strata_memory_meta_cache_bytes_per_drive",
+        "The metadata cache of each local drive opened now.",
+        strata_drive::meta_cache_bytes() as f64,
     )?;
     let capacities = layer.drive_capacities().await;
     for (status, cap) in layer.drive_statuses().iter().zip(capacities.iter()) {

@@ -165,7 +165,8 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
         ObjectError::InvalidRequest { reason } => S3Error::with_message(S3ErrorCode::InvalidRequest, *reason),
         ObjectError::ReadQuorum { .. }
         | ObjectError::WriteQuorum { .. }
-        | ObjectError::LockUnavailable { .. } => {
+        | ObjectError::LockUnavailable { .. }
+        | ObjectError::MemoryBusy { .. } => {
             tracing::warn!(request_id = request_id_logged, error = %err, "quorum not available");
             S3Error::with_message(
                 S3ErrorCode::SlowDown,
@@ -424,7 +425,11 @@ mod tests {
     fn availability_and_internal_errors() {
         check(ObjectError::ReadQuorum { needed: 2, got: 1 }, "SlowDown", 503);
         check(ObjectError::WriteQuorum { needed: 3, got: 1 }, "SlowDown", 503);
-        check(ObjectError::StorageFull { needed: 3, got: 1 }, "XMinioStorageFull", 507);
+        check(
+            ObjectError::StorageFull { needed: 3, got: 1 },
+            "XMinioStorageFull",
+            507,
+        );
         check(
             ObjectError::Drive(strata_drive::DriveError::Full { path: "/d".into() }),
             "XMinioStorageFull",

@@ -78,6 +78,9 @@ pub struct ServerArgs {
     /// Connections: timeouts of silent and idle connections, global and per-client caps.
     #[command(flatten)]
     pub conn: crate::conn_config::ConnArgs,
+    /// Memory: the budget the server stays within.
+    #[command(flatten)]
+    pub memory: crate::memory_config::MemoryArgs,
     /// Drives: local directories (one node), or `http://HOST:PORT/PATH` URLs of every node's
     /// drives (a distributed deployment; every node gets the same list). `{1...4}` ellipses
     /// expand; when every argument has one, each argument is a pool [default:
@@ -106,6 +109,9 @@ pub struct FileConfig {
     /// Connection keys (timeouts, caps).
     #[serde(flatten)]
     pub conn: crate::conn_config::ConnFile,
+    /// Memory keys (the budget).
+    #[serde(flatten)]
+    pub memory: crate::memory_config::MemoryFile,
 }
 
 impl FileConfig {
@@ -131,6 +137,8 @@ pub struct Settings {
     pub certs_dir: Option<PathBuf>,
     pub obs: crate::obs_config::ObsSettings,
     pub conn: crate::conn_config::ConnSettings,
+    /// The configured memory budget in bytes (`None`: the default from the cgroup or machine).
+    pub memory_budget_bytes: Option<u64>,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -179,6 +187,7 @@ pub fn resolve(
             .or(file.certs_dir.filter(|d| !d.as_os_str().is_empty())),
         obs: crate::obs_config::resolve(args.obs, file.obs),
         conn: crate::conn_config::resolve(args.conn, file.conn)?,
+        memory_budget_bytes: crate::memory_config::resolve(args.memory, file.memory)?,
     })
 }
 
@@ -196,6 +205,7 @@ mod tests {
             certs_dir: None,
             obs: Default::default(),
             conn: Default::default(),
+            memory: Default::default(),
             drives: drives.iter().map(|s| s.to_string()).collect(),
         }
     }

@@ -9,12 +9,14 @@
 //! that many connections.
 
 mod admission;
+mod allocator;
 mod cli;
 mod config;
 mod conn_config;
 mod credentials;
 mod descriptors;
 mod idle;
+mod memory_config;
 mod obs_config;
 mod serve;
 mod tls;
@@ -141,6 +143,22 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         }
     }
     let first_drive = local_drives.first().context("no drives given")?;
+    let memory = memory_config::MemoryPlan::new(settings.memory_budget_bytes, local_drives.len())?;
+    // Before any drive opens: each takes its metadata cache from the budget.
+    strata_drive::set_meta_cache_bytes(
+        usize::try_from(memory.meta_cache_bytes_per_drive).unwrap_or(usize::MAX),
+    );
+    if memory.source != memory_config::BudgetSource::Machine {
+        // A set or cgroup budget is a hard line: freed memory leaves at once.
+        allocator::purge_freed_memory_at_once();
+    }
+    tracing::info!(
+        budget_mib = memory.budget_bytes >> 20,
+        source = ?memory.source,
+        meta_cache_mib_per_drive = memory.meta_cache_bytes_per_drive >> 20,
+        requests_mib = memory.request_bytes >> 20,
+        "memory budget"
+    );
     if topology.is_distributed() && (settings.root_user.is_none() || settings.root_password.is_none()) {
         anyhow::bail!(
             "a distributed deployment needs the same root credentials on every node: set STRATA_ROOT_USER and STRATA_ROOT_PASSWORD (or root_user/root_password in the config file)"
@@ -201,6 +219,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         let serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend), server_tls, limits));
         (frontend, layer, serving)
     };
+    layer.memory().limit(memory.request_bytes, memory.budget_bytes);
     layer.start_background(strata_object::BackgroundConfig::default());
     let front = strata_s3::FrontDoorConfig {
         region: settings.region.clone(),
