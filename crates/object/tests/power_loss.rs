@@ -33,11 +33,13 @@
 //! together at one instant; one drive failing alone, bit rot and torn *metadata* values are
 //! other tests' business. Bucket versioning is off (overwrites replace the null version).
 //!
-//! Replay: a failure prints `STRATA_POWER_LOSS_REPLAY=<seed>:<cut>`; with it set, only that
-//! run is made. Every random choice (workload, crash point, coins) comes from the seed; task
-//! interleaving is decided by the single-threaded runtime, except that the MD5 thread's
-//! timing can move it, so a replay is exact up to that. `STRATA_POWER_LOSS_SEED` and
-//! `STRATA_POWER_LOSS_RUNS` change the master seed and the number of crash points.
+//! Replay: a failure prints `STRATA_POWER_LOSS_REPLAY=<seed>:<cut>:<trace>`; with it set,
+//! only that case is run. Every random choice (workload, crash point, coins) comes from the
+//! seed, and the single-threaded runtime orders the tasks, but the MD5 thread's timing can
+//! still reorder drive calls between runs; `trace` hashes the order of drive calls up to the
+//! cut, and a replay reruns the case until that order recurs (or it fails), so what it shows
+//! is the failing run exactly. `STRATA_POWER_LOSS_SEED` and `STRATA_POWER_LOSS_RUNS` change
+//! the master seed and the number of crash points.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers fail loudly.
 
 use std::collections::BTreeMap;
@@ -59,6 +61,8 @@ use strata_object::*;
 const BUCKET: &str = "bkt";
 const N_DRIVES: usize = 4;
 const RUNS_DEFAULT: u64 = 200;
+/// A replay runs its case at most this often, waiting for the failing run's interleaving.
+const REPLAY_ATTEMPTS_MAX: u32 = 200;
 const SEED_DEFAULT: u64 = 0x5eed_0f10_55ed;
 /// Tasks changing plain keys (each owns its keys), besides the multipart task.
 const N_PLAIN_TASKS: usize = 3;
@@ -104,6 +108,9 @@ struct Power {
     cut_at_call: u64,
     n_calls: AtomicU64,
     cut: AtomicBool,
+    /// A hash of which call went to which drive, in order, up to the cut: two runs of one
+    /// seed with the same trace interleaved their drive calls identically.
+    trace: Mutex<u64>,
 }
 
 const SALT_IN_FLIGHT: u64 = 0x1f11;
@@ -116,20 +123,30 @@ impl Power {
             cut_at_call,
             n_calls: AtomicU64::new(0),
             cut: AtomicBool::new(false),
+            trace: Mutex::new(0),
         })
     }
 
     /// Starts a drive call: its number, or `Offline` once the power is gone (this call may be
     /// the one that cuts it).
-    fn begin(&self, endpoint: &str) -> DriveResult<u64> {
+    fn begin(&self, endpoint: &str, call: &str) -> DriveResult<u64> {
         let idx = self.n_calls.fetch_add(1, Ordering::SeqCst);
         if idx >= self.cut_at_call {
             self.cut.store(true, Ordering::SeqCst);
+        } else {
+            let mut trace = self.trace.lock().unwrap();
+            for byte in endpoint.bytes().chain(call.bytes()) {
+                *trace = mix(*trace ^ u64::from(byte));
+            }
         }
         if self.is_cut() {
             return Err(offline(endpoint));
         }
         Ok(idx)
+    }
+
+    fn trace(&self) -> u64 {
+        *self.trace.lock().unwrap()
     }
 
     fn is_cut(&self) -> bool {
@@ -210,11 +227,12 @@ fn table_idx(table: Table) -> usize {
 /// disk by the call's coin, and is reported `Offline` either way.
 async fn change(
     endpoint: &str,
+    call: &str,
     power: &Power,
     disk: &Mutex<Disk>,
     apply: impl FnOnce(&mut Disk, u64),
 ) -> DriveResult<()> {
-    let idx = power.begin(endpoint)?;
+    let idx = power.begin(endpoint, call)?;
     tokio::task::yield_now().await;
     let cut = power.is_cut();
     if !cut || power.coin(idx, SALT_IN_FLIGHT) {
@@ -232,24 +250,30 @@ struct SimDrive {
 }
 
 impl SimDrive {
-    fn read<T>(&self, f: impl FnOnce(&Disk) -> DriveResult<T>) -> DriveResult<T> {
-        self.power.begin(&self.endpoint)?;
+    fn read<T>(&self, call: &str, f: impl FnOnce(&Disk) -> DriveResult<T>) -> DriveResult<T> {
+        self.power.begin(&self.endpoint, call)?;
         f(&self.disk.lock().unwrap())
     }
 
     async fn commit(&self, ops: Vec<MetaOp>) -> DriveResult<()> {
-        change(&self.endpoint, &self.power, &self.disk, |disk, _| {
-            for op in ops {
-                match op {
-                    MetaOp::Put { table, key, value } => {
-                        disk.tables[table_idx(table)].insert(key, Bytes::from(value));
-                    }
-                    MetaOp::Delete { table, key } => {
-                        disk.tables[table_idx(table)].remove(&key);
+        change(
+            &self.endpoint,
+            "meta_commit",
+            &self.power,
+            &self.disk,
+            |disk, _| {
+                for op in ops {
+                    match op {
+                        MetaOp::Put { table, key, value } => {
+                            disk.tables[table_idx(table)].insert(key, Bytes::from(value));
+                        }
+                        MetaOp::Delete { table, key } => {
+                            disk.tables[table_idx(table)].remove(&key);
+                        }
                     }
                 }
-            }
-        })
+            },
+        )
         .await
     }
 }
@@ -265,11 +289,13 @@ impl Drive for SimDrive {
     }
 
     async fn meta_get(&self, table: Table, key: &[u8]) -> DriveResult<Option<Bytes>> {
-        self.read(|disk| Ok(disk.tables[table_idx(table)].get(key).cloned()))
+        self.read("meta_get", |disk| {
+            Ok(disk.tables[table_idx(table)].get(key).cloned())
+        })
     }
 
     async fn meta_scan(&self, table: Table, range: ScanRange) -> DriveResult<Vec<MetaEntry>> {
-        self.read(|disk| {
+        self.read("meta_scan", |disk| {
             // As LocalDrive: a start before the prefix starts at the prefix.
             let lower = if range.start.is_empty() || range.start < range.prefix {
                 Bound::Included(range.prefix.clone())
@@ -303,7 +329,7 @@ impl Drive for SimDrive {
     }
 
     async fn shard_create(&self, dir: DataDirId, part: u32) -> DriveResult<Box<dyn ShardWrite>> {
-        self.power.begin(&self.endpoint)?;
+        self.power.begin(&self.endpoint, "shard_create")?;
         Ok(Box::new(SimShardWrite {
             endpoint: self.endpoint.clone(),
             power: self.power.clone(),
@@ -314,7 +340,7 @@ impl Drive for SimDrive {
     }
 
     async fn shard_read(&self, dir: DataDirId, part: u32, offset: u64, len: u64) -> DriveResult<Bytes> {
-        self.read(|disk| {
+        self.read("shard_read", |disk| {
             let name = (dir, part);
             let file = disk
                 .files
@@ -336,7 +362,7 @@ impl Drive for SimDrive {
     }
 
     async fn shard_size(&self, dir: DataDirId, part: u32) -> DriveResult<u64> {
-        self.read(|disk| {
+        self.read("shard_size", |disk| {
             disk.files
                 .get(&(dir, part))
                 .map(|f| f.len() as u64)
@@ -345,16 +371,28 @@ impl Drive for SimDrive {
     }
 
     async fn shard_delete(&self, dir: DataDirId, part: u32) -> DriveResult<()> {
-        change(&self.endpoint, &self.power, &self.disk, |disk, idx| {
-            disk.remove_files(idx, |name| *name == (dir, part));
-        })
+        change(
+            &self.endpoint,
+            "shard_delete",
+            &self.power,
+            &self.disk,
+            |disk, idx| {
+                disk.remove_files(idx, |name| *name == (dir, part));
+            },
+        )
         .await
     }
 
     async fn data_dir_delete(&self, dir: DataDirId) -> DriveResult<()> {
-        change(&self.endpoint, &self.power, &self.disk, |disk, idx| {
-            disk.remove_files(idx, |name| name.0 == dir);
-        })
+        change(
+            &self.endpoint,
+            "data_dir_delete",
+            &self.power,
+            &self.disk,
+            |disk, idx| {
+                disk.remove_files(idx, |name| name.0 == dir);
+            },
+        )
         .await
     }
 
@@ -363,7 +401,7 @@ impl Drive for SimDrive {
         start_after: Option<DataDirId>,
         limit: u32,
     ) -> DriveResult<Vec<DataDirEntry>> {
-        self.read(|disk| {
+        self.read("data_dir_list", |disk| {
             let mut dirs: Vec<DataDirId> = disk.files.keys().map(|(dir, _)| *dir).collect();
             dirs.dedup();
             Ok(dirs
@@ -383,7 +421,7 @@ impl Drive for SimDrive {
     }
 
     async fn info(&self) -> DriveResult<DriveInfo> {
-        self.read(|_| {
+        self.read("info", |_| {
             Ok(DriveInfo {
                 total_bytes: 1 << 40,
                 free_bytes: 1 << 39,
@@ -392,13 +430,17 @@ impl Drive for SimDrive {
     }
 
     async fn healing_mark(&self) -> DriveResult<bool> {
-        self.read(|disk| Ok(disk.healing))
+        self.read("healing_mark", |disk| Ok(disk.healing))
     }
 
     async fn set_healing_mark(&self, on: bool) -> DriveResult<()> {
-        change(&self.endpoint, &self.power, &self.disk, |disk, _| {
-            disk.healing = on
-        })
+        change(
+            &self.endpoint,
+            "set_healing_mark",
+            &self.power,
+            &self.disk,
+            |disk, _| disk.healing = on,
+        )
         .await
     }
 }
@@ -415,7 +457,7 @@ struct SimShardWrite {
 #[async_trait]
 impl ShardWrite for SimShardWrite {
     async fn write(&mut self, buf: Bytes) -> DriveResult<()> {
-        self.power.begin(&self.endpoint)?;
+        self.power.begin(&self.endpoint, "shard_write")?;
         self.data.extend_from_slice(&buf);
         Ok(())
     }
@@ -428,7 +470,7 @@ impl ShardWrite for SimShardWrite {
             name,
             data,
         } = *self;
-        change(&endpoint, &power, &disk, move |disk, _| {
+        change(&endpoint, "shard_commit", &power, &disk, move |disk, _| {
             disk.files.insert(name, Bytes::from(data));
             disk.dirs_modified.insert(name.0, SystemTime::now());
             // The commit's syncfs makes every earlier rename on this filesystem durable.
@@ -856,10 +898,16 @@ struct RunStats {
 
 /// One life: workload until the cut at `cut_at_call`, reboot on what survived, check, heal,
 /// sweep, check again, check with two drives down.
-async fn run(seed: u64, cut_at_call: u64) -> Result<RunStats, String> {
-    let deployment = Deployment::new(seed);
+/// Returns the trace of the drive calls up to the cut with the outcome.
+async fn run(seed: u64, cut_at_call: u64) -> (u64, Result<RunStats, String>) {
     let power = Power::new(seed, cut_at_call);
-    let layer = Arc::new(deployment.open(&power, &[]).await);
+    let result = run_with(seed, &power).await;
+    (power.trace(), result)
+}
+
+async fn run_with(seed: u64, power: &Arc<Power>) -> Result<RunStats, String> {
+    let deployment = Deployment::new(seed);
+    let layer = Arc::new(deployment.open(power, &[]).await);
     let workload = run_workload(layer.clone(), power.clone(), seed);
     let history = tokio::time::timeout(WORKLOAD_TIMEOUT, workload)
         .await
@@ -877,7 +925,7 @@ async fn run(seed: u64, cut_at_call: u64) -> Result<RunStats, String> {
     }
 
     // Reboot on what survived.
-    let survived = deployment.after_power_loss(&power);
+    let survived = deployment.after_power_loss(power);
     let mains = Power::new(seed, u64::MAX);
     let layer = survived.open(&mains, &[]).await;
     let before_heal = check(&layer, &history, "after reboot").await?;
@@ -953,23 +1001,36 @@ fn env_u64(name: &str) -> Option<u64> {
 #[tokio::test]
 async fn acknowledged_writes_survive_power_loss_at_any_instant() {
     if let Ok(replay) = std::env::var("STRATA_POWER_LOSS_REPLAY") {
-        let (seed, cut) = replay
-            .split_once(':')
-            .expect("STRATA_POWER_LOSS_REPLAY=<seed>:<cut>");
-        let (seed, cut) = (seed.parse().unwrap(), cut.parse().unwrap());
-        if let Err(err) = run(seed, cut).await {
-            panic!("seed {seed}, power cut at drive call {cut}: {err}");
+        let parts: Vec<u64> = replay.split(':').map(|p| p.parse().unwrap()).collect();
+        let [seed, cut, wanted] = parts[..] else {
+            panic!("STRATA_POWER_LOSS_REPLAY=<seed>:<cut>:<trace>");
+        };
+        // The MD5 thread's timing can reorder tasks: run until the drive calls interleave as
+        // in the failing run.
+        for attempt in 1..=REPLAY_ATTEMPTS_MAX {
+            let (trace, result) = run(seed, cut).await;
+            match result {
+                Err(err) => panic!(
+                    "seed {seed}, power cut at drive call {cut}, trace {trace} (attempt {attempt}, \
+                     same interleaving: {}): {err}",
+                    trace == wanted
+                ),
+                Ok(_) if trace == wanted => {
+                    panic!("replayed exactly (attempt {attempt}) and passed: fixed?")
+                }
+                Ok(_) => {}
+            }
         }
-        return;
+        panic!("the interleaving of trace {wanted} did not recur in {REPLAY_ATTEMPTS_MAX} attempts");
     }
     let master = env_u64("STRATA_POWER_LOSS_SEED").unwrap_or(SEED_DEFAULT);
     let n_runs = env_u64("STRATA_POWER_LOSS_RUNS").unwrap_or(RUNS_DEFAULT);
     let started = Instant::now();
     // A run without a cut: how many drive calls a workload makes, so cuts cover all of it.
     let full = match run(master, u64::MAX).await {
-        Ok(stats) => stats,
-        Err(err) => panic!(
-            "without a power cut (STRATA_POWER_LOSS_REPLAY={master}:{}): {err}",
+        (_, Ok(stats)) => stats,
+        (trace, Err(err)) => panic!(
+            "without a power cut (STRATA_POWER_LOSS_REPLAY={master}:{}:{trace}): {err}",
             u64::MAX
         ),
     };
@@ -979,14 +1040,14 @@ async fn acknowledged_writes_survive_power_loss_at_any_instant() {
         let seed = mix(master ^ mix(i));
         let cut = Rng(seed).below(full.n_calls + 1);
         match run(seed, cut).await {
-            Ok(stats) => {
+            (_, Ok(stats)) => {
                 n_acked += stats.n_acked;
                 n_landed += stats.in_flight_landed;
                 n_lost += stats.in_flight_lost;
             }
-            Err(err) => panic!(
+            (trace, Err(err)) => panic!(
                 "run {i}: seed {seed}, power cut at drive call {cut} of about {}: {err}\n\
-                 replay with STRATA_POWER_LOSS_REPLAY={seed}:{cut}",
+                 replay with STRATA_POWER_LOSS_REPLAY={seed}:{cut}:{trace}",
                 full.n_calls
             ),
         }
