@@ -50,9 +50,22 @@ _ALL_SERVERS: list["StrataServer"] = []
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct TCP ports on 127.0.0.1 that were free a moment ago (held open together while
+    picked: picked one by one, the kernel may hand out the same port twice)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class StrataServer:
@@ -271,7 +284,7 @@ class StrataCluster:
         scheme = "http" if certs_dir is None else "https"
         workdir.mkdir(parents=True, exist_ok=True)
         hosts = hosts or ["127.0.0.1"] * n_nodes
-        ports = [free_port() for _ in range(n_nodes)] if len(set(hosts)) == 1 else [9000] * n_nodes
+        ports = free_ports(n_nodes) if len(set(hosts)) == 1 else [9000] * n_nodes
         endpoints = [f"{scheme}://{hosts[i]}:{ports[i]}{workdir}/n{i + 1}/d{{1...{drives_per_node}}}"
                      for i in range(n_nodes)]
         self.config = workdir / "cluster.toml"

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from conftest import (StrataCli, StrataCluster, StrataServer, error_of, free_port,
+from conftest import (StrataCli, StrataCluster, StrataServer, error_of, free_ports,
                       wait_all_drives_online)
 
 MIB = 1024 * 1024
@@ -408,7 +408,7 @@ def shard_files_under(root: Path) -> int:
 def test_added_pool_takes_new_writes_and_old_objects_stay(tmp_path):
     root = tmp_path / "grow"
     config = tmp_path / "grow.toml"
-    ports = [free_port() for _ in range(2)]
+    ports = free_ports(2)
     pool_config(config, ports, root, n_pools=1)
     nodes = pool_nodes(tmp_path, config, ports)
     try:
@@ -450,7 +450,7 @@ def test_added_pool_takes_new_writes_and_old_objects_stay(tmp_path):
 def test_decommissioned_pool_empties_while_everything_stays_readable(tmp_path):
     root = tmp_path / "decom"
     config = tmp_path / "decom.toml"
-    ports = [free_port() for _ in range(2)]
+    ports = free_ports(2)
     pool_config(config, ports, root, n_pools=2)
     nodes = pool_nodes(tmp_path, config, ports)
     try:

@@ -151,13 +151,19 @@ def http_get(url: str, timeout: float = 20.0) -> tuple[int, str]:
         return e.code, e.read().decode(errors="replace")
 
 
-def test_silent_connections_are_closed_while_a_client_is_served(server_factory):
+def short_timeout_server_with_bucket(server_factory):
+    """A server with the test's short first-byte and idle timeouts, a client, and a bucket."""
     srv = server_factory(prefix=env_prefix(connection_first_byte_timeout_secs=FIRST_BYTE_SECS,
                                            connection_idle_timeout_secs=IDLE_SECS))
     srv.start()
     s3 = quick_client(srv)
     bucket = f"c-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
+    return srv, s3, bucket
+
+
+def test_silent_connections_are_closed_while_a_client_is_served(server_factory):
+    srv, s3, bucket = short_timeout_server_with_bucket(server_factory)
     with Traffic(s3, bucket) as traffic:
         opened_at = time.monotonic()
         socks = open_silent(srv.port, N_SILENT)
@@ -209,12 +215,7 @@ def read_until_closed(s: socket.socket, timeout: float) -> tuple[bytes, bool]:
 
 @pytest.mark.parametrize("n_body_bytes_sent", [0, 1000])
 def test_a_stalled_request_body_is_ended(server_factory, n_body_bytes_sent):
-    srv = server_factory(prefix=env_prefix(connection_first_byte_timeout_secs=FIRST_BYTE_SECS,
-                                           connection_idle_timeout_secs=IDLE_SECS))
-    srv.start()
-    s3 = quick_client(srv)
-    bucket = f"c-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=bucket)
+    srv, s3, bucket = short_timeout_server_with_bucket(server_factory)
     body = bytes(range(256)) * 4096  # 1 MiB
 
     # The request is good: sent whole, it is stored.
