@@ -1688,9 +1688,19 @@ fn data_dirs_of(entries: &[MetaEntry]) -> Vec<DataDirId> {
         .collect()
 }
 
+/// Whether a metadata commit adds data or deletes (see `Drive::meta_commit_deleting`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CommitSpace {
+    /// New data or records: refused on a full drive.
+    Normal,
+    /// A deletion (a delete marker included): may use the drive's space reserve.
+    Deleting,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::heal::HealOptions;
 
     #[test]
     fn set_sizes() {
@@ -1801,13 +1811,61 @@ mod tests {
         assert_eq!(head.size, 5);
         assert!(record::to_unix_nanos(head.mod_time) > ahead_ns);
     }
-}
 
-/// Whether a metadata commit adds data or deletes (see `Drive::meta_commit_deleting`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CommitSpace {
-    /// New data or records: refused on a full drive.
-    Normal,
-    /// A deletion (a delete marker included): may use the drive's space reserve.
-    Deleting,
+    /// A heal that cannot write to a drive (read-only here) reports the key failed and heals
+    /// nothing on it; once the drive takes writes, the same heal succeeds (issue 16, item 6).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_heal_never_reports_a_write_it_could_not_make() {
+        let dir = tempfile::tempdir().unwrap();
+        let drives: Vec<PathBuf> = (0..4).map(|i| dir.path().join(format!("d{i}"))).collect();
+        let layer = ObjectLayer::open_local(&drives).await.unwrap();
+        layer
+            .make_bucket("heal", MakeBucketOptions::default())
+            .await
+            .unwrap();
+        let big: &'static [u8] = Box::leak(vec![7u8; 3 * 1024 * 1024].into_boxed_slice());
+        for (key, data) in [("small", &b"a small object"[..]), ("big", big)] {
+            let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
+            layer
+                .put_object("heal", key, body(data), PutOptions::default())
+                .await
+                .unwrap();
+        }
+        // Drive 0 misses both keys' records (as if it missed the writes).
+        let slot = Arc::clone(&layer.sets[0].slots[0]);
+        for key in ["small", "big"] {
+            let prefix = record::object_prefix("heal", key);
+            let entries = set::scan_all(slot.as_ref(), Table::Objects, &prefix)
+                .await
+                .unwrap();
+            assert_eq!(entries.len(), 1);
+            let ops = entries
+                .iter()
+                .map(|e| MetaOp::delete(Table::Objects, e.key.to_vec()))
+                .collect();
+            slot.meta_commit(ops).await.unwrap();
+        }
+        let opts = HealOptions {
+            dry_run: false,
+            deep: false,
+        };
+        slot.set_read_only(true);
+        for key in ["small", "big"] {
+            let counters = layer.heal_object("heal", key, opts).await.unwrap();
+            assert_eq!(counters.objects_failed, 1, "{key}: {counters:?}");
+            assert_eq!(counters.objects_healed, 0, "{key}: {counters:?}");
+            assert_eq!(counters.records_healed, 0, "{key}: {counters:?}");
+        }
+        slot.set_read_only(false);
+        for key in ["small", "big"] {
+            let counters = layer.heal_object("heal", key, opts).await.unwrap();
+            assert_eq!(counters.objects_failed, 0, "{key}: {counters:?}");
+            assert_eq!(counters.objects_healed, 1, "{key}: {counters:?}");
+            let prefix = record::object_prefix("heal", key);
+            let entries = set::scan_all(slot.as_ref(), Table::Objects, &prefix)
+                .await
+                .unwrap();
+            assert_eq!(entries.len(), 1, "{key}: the record is back on drive 0");
+        }
+    }
 }
