@@ -154,12 +154,22 @@ def http_get(url: str, timeout: float = 20.0) -> tuple[int, str]:
 def short_timeout_server_with_bucket(server_factory):
     """A server with the test's short first-byte and idle timeouts, a client, and a bucket."""
     srv = server_factory(prefix=env_prefix(connection_first_byte_timeout_secs=FIRST_BYTE_SECS,
-                                           connection_idle_timeout_secs=IDLE_SECS))
+                                           connection_idle_timeout_secs=IDLE_SECS,
+                                           metrics_auth="public"))
     srv.start()
     s3 = quick_client(srv)
     bucket = f"c-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     return srv, s3, bucket
+
+
+def connections_closed(srv, reason: str) -> float:
+    """strata_connections_closed_total{reason=...} from the node's metrics."""
+    with urllib.request.urlopen(f"{srv.endpoint}/metrics/node", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(f'strata_connections_closed_total{{reason="{reason}"}}'):
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no strata_connections_closed_total for {reason}")
 
 
 def test_silent_connections_are_closed_while_a_client_is_served(server_factory):
@@ -179,6 +189,7 @@ def test_silent_connections_are_closed_while_a_client_is_served(server_factory):
     assert traffic.failures == [], traffic.failures[:5]
     assert traffic.n_ok >= 10, f"only {traffic.n_ok} PUT+GET rounds while the sockets were open"
     assert traffic.slowest_secs < 2.0, f"a PUT+GET round took {traffic.slowest_secs:.1f} s"
+    assert connections_closed(srv, "first_byte_timeout") >= N_SILENT
 
 
 def signed_put(srv, bucket: str, key: str, body: bytes) -> bytes:

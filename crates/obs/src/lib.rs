@@ -24,6 +24,7 @@
 pub mod audit;
 pub mod audit_file;
 pub mod classify;
+pub mod connections;
 mod error;
 pub mod logging;
 pub mod metrics;

@@ -271,6 +271,7 @@ impl Metrics {
         let state = Registry::new();
         register_node_state(&state, layer, audit).await?;
         process::register(&state)?;
+        crate::connections::register(&state)?;
         if scope == Scope::Cluster {
             register_cluster_state(&state, layer, usage).await?;
         }

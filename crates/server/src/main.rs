@@ -185,6 +185,10 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         )?;
         let rpc = Arc::new(strata_rpc::RpcServer::new(secret, HashMap::new()));
         rpc.set_node_service(node.clone());
+        let replays = Arc::downgrade(&rpc);
+        strata_obs::connections::set_rpc_replays_refused_source(Box::new(move || {
+            replays.upgrade().map_or(0, |rpc| rpc.replays_refused())
+        }));
         let frontend = serve::Frontend::new(Some(rpc.clone()));
         // Serve RPC (and "starting" answers) while the deployment settles: peers need this
         // node's status to settle too.

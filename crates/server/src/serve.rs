@@ -56,6 +56,7 @@ use tracing::Instrument;
 
 use crate::admission::{AcceptErrors, ClientSlots, Refusals};
 use crate::idle::{IdleBody, IdleIo, IdleTimeout, IdleTimeouts, InFlight};
+use strata_obs::connections::ConnectionEnd;
 
 /// Interval of HTTP/2 keep-alive pings to clients and peers.
 pub const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
@@ -235,6 +236,7 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
+                    strata_obs::connections::count_accept_error();
                     if let Some(pause) = accept_errors.failed(&e, Instant::now()) {
                         tokio::select! {
                             () = tokio::time::sleep(pause) => {}
@@ -249,6 +251,7 @@ pub async fn run(
         accept_errors.accepted(Instant::now());
         let Some(client_slot) = clients.try_acquire(peer.ip()) else {
             drop(stream);
+            strata_obs::connections::count_connection_end(ConnectionEnd::RefusedPerClient);
             if let Some(r) = refusals.refused(Instant::now()) {
                 tracing::warn!(
                     client = %peer.ip(),
@@ -280,7 +283,10 @@ pub async fn run(
                             serve_connection(&builder, watcher, TokioIo::new(stream), service, peer).await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        Err(_) => {
+                            strata_obs::connections::count_connection_end(ConnectionEnd::FirstByteTimeout);
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                        }
                     }
                 }
             }
@@ -362,7 +368,13 @@ async fn serve_connection<I, S, B>(
     let conn = builder.serve_connection_with_upgrades(io, service);
     if let Err(e) = watcher.watch(conn).await {
         match IdleTimeout::of(&*e) {
-            Some(t) => tracing::debug!(%peer, reason = %t, "connection closed: timed out"),
+            Some(t) => {
+                strata_obs::connections::count_connection_end(match t {
+                    IdleTimeout::FirstByte(_) => ConnectionEnd::FirstByteTimeout,
+                    IdleTimeout::Idle(_) => ConnectionEnd::IdleTimeout,
+                });
+                tracing::debug!(%peer, reason = %t, "connection closed: timed out");
+            }
             None => tracing::debug!(%peer, error = %e, "connection ended with an error"),
         }
     }
