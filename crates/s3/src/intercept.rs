@@ -78,16 +78,21 @@ pub(crate) fn is_ignorable_range(headers: &HeaderMap) -> bool {
 }
 
 /// `multipart/form-data`: a browser POST upload, which s3s parses as the form, never as
-/// DeleteObjects.
+/// DeleteObjects. Decided exactly as s3s decides it (one Content-Type header that parses as a
+/// MIME type of `multipart/form-data`): any request s3s would run as DeleteObjects is
+/// intercepted, so none escapes the digest check (a `multipart/form-data-x`, a header with a
+/// malformed parameter, or two Content-Type headers are not forms to s3s either).
 fn is_form_upload(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/form-data")
-        })
+    let mut values = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|v| !v.is_empty())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA)
 }
 
 fn query_key(pair: &str) -> std::borrow::Cow<'_, str> {
@@ -238,5 +243,47 @@ async fn read_body(body: Body, request_id: Option<&str>) -> S3Result<Bytes> {
             strata_object::ObjectError::BodyRead(e),
             request_id,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(content_types: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for ct in content_types {
+            headers.append(http::header::CONTENT_TYPE, ct.parse().unwrap());
+        }
+        headers
+    }
+
+    /// Only what s3s itself parses as a form escapes the DeleteObjects check (issue 16 review:
+    /// a prefix match let `multipart/form-data-x` through to a DeleteObjects with no digest).
+    #[test]
+    fn only_what_s3s_takes_for_a_form_skips_the_delete_check() {
+        let uri: Uri = "/bucket?delete".parse().unwrap();
+        for (content_types, intercepted) in [
+            (&[][..], true),
+            (&["application/xml"][..], true),
+            (&["multipart/form-data-x"][..], true),
+            (&["multipart/form-data; boundary"][..], true),
+            (
+                &[
+                    "multipart/form-data; boundary=x",
+                    "multipart/form-data; boundary=x",
+                ][..],
+                true,
+            ),
+            (&["multipart/form-data; boundary=abc"][..], false),
+            (&["Multipart/Form-Data; boundary=abc"][..], false),
+        ] {
+            let got = interception(&Method::POST, &uri, &headers(content_types));
+            assert_eq!(
+                got == Some(Interception::DeleteObjects),
+                intercepted,
+                "{content_types:?}"
+            );
+        }
     }
 }
