@@ -55,6 +55,14 @@ pub enum DriveError {
         /// Drive root.
         path: PathBuf,
     },
+    /// The drive's metadata store is being reopened after an I/O failure (or its reopen failed
+    /// and is retried): this call failed, but that alone does not make the drive a failed one
+    /// (the monitor's probe decides, if the store stays closed).
+    #[error("the metadata store of drive {path:?} is being reopened")]
+    StoreReopening {
+        /// Drive root.
+        path: PathBuf,
+    },
     /// The process ran out of a resource that is not the drive's (file descriptors: EMFILE,
     /// ENFILE; memory): the operation failed, but the drive is not at fault.
     #[error("out of process resources on drive {path:?}: {what}")]

@@ -76,6 +76,8 @@ pub(crate) enum CommitFailure {
     Store(String),
     /// The committer thread is gone (the drive is closing).
     Stopped,
+    /// The store latched (or is closed) and is being reopened.
+    Reopening,
 }
 
 impl CommitFailure {
@@ -217,8 +219,8 @@ fn run(meta: &MetaDb, mut receiver: mpsc::Receiver<Request>, counters: &Counters
         }
         let db = match meta.get() {
             Ok(db) => db,
-            Err(err) => {
-                fail_all(group, &CommitFailure::Store(err.to_string()), counters);
+            Err(_) => {
+                fail_all(group, &CommitFailure::Reopening, counters);
                 continue;
             }
         };
@@ -279,11 +281,7 @@ fn commit_group(db: &Database, mut group: Vec<Request>, counters: &Counters) -> 
             let _ = request.reply.send(Err(failure));
             if reopen {
                 // A latched store fails every batch: answer the rest now, reopen, go on.
-                fail_all(
-                    group,
-                    &CommitFailure::Store("the metadata store failed".into()),
-                    counters,
-                );
+                fail_all(group, &CommitFailure::Reopening, counters);
                 return GroupOutcome {
                     n_batches: None,
                     reopen,

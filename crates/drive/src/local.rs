@@ -279,13 +279,19 @@ impl LocalDrive {
             });
         }
         // One statvfs: cheap next to the commit's fsync. A batch of deletes only never grows
-        // the store for good and goes ahead like a deleting one.
-        if !deleting && n_puts > 0 {
-            self.space
-                .check_room(n_bytes.saturating_mul(META_WRITE_SPACE_FACTOR))?;
-        } else {
-            self.space.check_writable()?;
-        }
+        // the store for good; deletions that add records (markers) keep half the reserve.
+        let space_bytes = n_bytes.saturating_mul(META_WRITE_SPACE_FACTOR);
+        let _admitted = match (deleting, n_puts > 0) {
+            (false, true) => Some(self.space.admit(space_bytes)?),
+            (true, true) => {
+                self.space.check_deletion_room(space_bytes)?;
+                None
+            }
+            (_, false) => {
+                self.space.check_writable()?;
+                None
+            }
+        };
         let result = self
             .committer
             .commit(encoded)
@@ -724,8 +730,8 @@ impl ShardWrite for LocalShardWrite {
         let mut writer = self.take_writer()?;
         let (root, path, space) = (self.root.clone(), self.tmp_path.clone(), Arc::clone(&self.space));
         let writer = blocking(move || {
-            // A write never takes the reserve kept for deletions.
-            space.check_room(buf.len() as u64)?;
+            // A write never takes the reserve kept for deletions, also with others under way.
+            let _admitted = space.admit(buf.len() as u64)?;
             writer.append(&buf).map_err(|e| {
                 if is_no_space(e.kind()) {
                     space.note_os_full(&path, &e);
@@ -927,6 +933,9 @@ fn commit_failure_error(root: &Path, failure: CommitFailure) -> DriveError {
         CommitFailure::Store(message) => DriveError::MetaStore {
             path: root.to_path_buf(),
             message,
+        },
+        CommitFailure::Reopening => DriveError::StoreReopening {
+            path: root.to_path_buf(),
         },
         CommitFailure::Stopped => DriveError::MetaStore {
             path: root.to_path_buf(),

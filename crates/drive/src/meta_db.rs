@@ -10,7 +10,7 @@
 //! - At most one `redb::Database` is open on the file: the old handle is closed (after the
 //!   readers still holding it finish) before the new one is opened.
 //! - While the slot is empty (a reopen under way, or one that failed) every call fails with
-//!   [`DriveError::MetaStore`]; nothing is answered from a half-open store.
+//!   [`DriveError::StoreReopening`]; nothing is answered from a half-open store.
 //! - A reopen that fails is retried no sooner than [`REOPEN_RETRY_PAUSE`] later.
 
 use std::path::{Path, PathBuf};
@@ -58,9 +58,8 @@ impl MetaDb {
             .current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.clone().ok_or_else(|| DriveError::MetaStore {
+        guard.clone().ok_or_else(|| DriveError::StoreReopening {
             path: self.root.clone(),
-            message: "the metadata store is being reopened after an I/O failure".to_string(),
         })
     }
 

@@ -13,6 +13,10 @@
 //! read-only (`ST_RDONLY`, as after ext4's `errors=remount-ro`): the metadata store never sees
 //! the EROFS that would latch it, and keeps serving reads.
 //!
+//! Writers admitted but not done yet are counted ([`Space::admit`]): concurrent appends cannot
+//! all pass one `statvfs` reading and overshoot the reserve together. Deletions that add records
+//! (delete markers) may use only half of the reserve; pure removals may use all of it.
+//!
 //! Invariants:
 //! - Space is measured (`statvfs`) at every check, so a drive stops being full as soon as
 //!   space comes back (the trash emptied, objects deleted, the filesystem grown); there is no
@@ -23,7 +27,8 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::local::filesystem_state;
 use crate::{DriveError, DriveInfo, DriveResult};
@@ -56,6 +61,24 @@ pub fn would_eat_reserve(info: &DriveInfo, bytes: u64) -> bool {
 pub(crate) struct Space {
     root: PathBuf,
     full: AtomicBool,
+    /// Bytes admitted by [`Space::admit`] and not yet written (or given up).
+    in_flight_bytes: AtomicU64,
+}
+
+/// Bytes a writer was admitted for; they stop counting when dropped (the write is done and
+/// shows in the filesystem's free space, or was given up).
+#[derive(Debug)]
+pub(crate) struct InFlightBytes {
+    space: Arc<Space>,
+    bytes: u64,
+}
+
+impl Drop for InFlightBytes {
+    fn drop(&mut self) {
+        self.space
+            .in_flight_bytes
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl Space {
@@ -63,12 +86,46 @@ impl Space {
         Space {
             root,
             full: AtomicBool::new(false),
+            in_flight_bytes: AtomicU64::new(0),
         }
     }
 
-    /// `Ok` when the filesystem is writable and `bytes` more can be written without eating
-    /// into the reserve; else the drive is read-only or full. Blocking (one `statvfs`).
+    /// Admits a write of `bytes` when the filesystem is writable and they fit, together with
+    /// every write admitted and not yet done, without eating into the reserve; else the drive
+    /// is read-only or full. Blocking (one `statvfs`).
+    pub(crate) fn admit(self: &Arc<Self>, bytes: u64) -> DriveResult<InFlightBytes> {
+        let before = self.in_flight_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let admitted = InFlightBytes {
+            space: Arc::clone(self),
+            bytes,
+        };
+        self.check_fits(before.saturating_add(bytes))?;
+        Ok(admitted)
+    }
+
+    /// `Ok` when `bytes` more would be admitted now (see [`Space::admit`]).
     pub(crate) fn check_room(&self, bytes: u64) -> DriveResult<()> {
+        let in_flight = self.in_flight_bytes.load(Ordering::Relaxed);
+        self.check_fits(in_flight.saturating_add(bytes))
+    }
+
+    /// `Ok` when a deletion that adds `bytes` of records (a delete marker) leaves at least half
+    /// of the reserve free: markers alone can never use up the room pure removals need.
+    pub(crate) fn check_deletion_room(&self, bytes: u64) -> DriveResult<()> {
+        let info = self.writable_space()?;
+        let half_reserve = reserve_bytes(info.total_bytes) / 2;
+        let in_flight = self.in_flight_bytes.load(Ordering::Relaxed);
+        if info.free_bytes < half_reserve.saturating_add(in_flight).saturating_add(bytes) {
+            crate::metrics::count_space_refusal();
+            return Err(DriveError::Full {
+                path: self.root.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `Ok` when `bytes` fit above the whole reserve.
+    fn check_fits(&self, bytes: u64) -> DriveResult<()> {
         let info = self.writable_space()?;
         if would_eat_reserve(&info, bytes) {
             crate::metrics::count_space_refusal();
@@ -165,6 +222,30 @@ mod tests {
         ] {
             assert_eq!(reserve_bytes(total), reserve, "total {total}");
         }
+    }
+
+    /// Concurrent writers cannot all pass one reading of free space (review of issue 16): what
+    /// is admitted and not yet written counts against the room.
+    #[test]
+    fn admitted_writes_count_until_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let space = Arc::new(Space::new(dir.path().to_path_buf()));
+        let info = crate::local::filesystem_space(dir.path()).unwrap();
+        let room = info.free_bytes - reserve_bytes(info.total_bytes);
+        // All but 64 MiB of the room, admitted and not yet written.
+        let big = space.admit(room - 64 * MIB).unwrap();
+        assert!(space.admit(MIB).is_ok(), "1 MiB still fits");
+        assert!(matches!(space.admit(128 * MIB), Err(DriveError::Full { .. })));
+        assert!(matches!(
+            space.check_room(128 * MIB),
+            Err(DriveError::Full { .. })
+        ));
+        drop(big);
+        assert!(
+            space.admit(128 * MIB).is_ok(),
+            "room is back once the write is done"
+        );
+        assert_eq!(space.in_flight_bytes.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -154,7 +154,7 @@ async fn full_drive_refuses_writes_keeps_deletes_and_recovers_without_reopen() {
         assert!(
             matches!(
                 outcome,
-                Ok(()) | Err(DriveError::Full { .. } | DriveError::MetaStore { .. })
+                Ok(()) | Err(DriveError::Full { .. } | DriveError::StoreReopening { .. })
             ),
             "a commit on a filesystem with no space left failed with {outcome:?}"
         );

@@ -151,9 +151,11 @@ impl ObjectLayer {
             if holding.holders.len() < set.read_quorum() {
                 if all_answered {
                     changed = true;
-                    counters.dangling_removed += 1;
-                    if !opts.dry_run {
-                        remove_dangling(set, holding).await;
+                    if opts.dry_run || remove_dangling(set, holding).await {
+                        counters.dangling_removed += 1;
+                    } else {
+                        // A drive refused the removal: the version is still there.
+                        failed = true;
                     }
                 }
                 continue;
@@ -293,7 +295,10 @@ async fn collect_references(
     }
 }
 
-async fn remove_dangling(set: &ErasureSet, holding: &Holding) {
+/// Removes a version held by too few drives from the drives that hold it; whether every
+/// removal committed.
+async fn remove_dangling(set: &ErasureSet, holding: &Holding) -> bool {
+    let mut all_removed = true;
     for (drive_idx, entry, rec) in &holding.holders {
         let drive = &set.drives[*drive_idx];
         let ops = vec![
@@ -304,8 +309,11 @@ async fn remove_dangling(set: &ErasureSet, holding: &Holding) {
             for dir in rec.parts.iter().filter_map(PartRecordRef::data_dir) {
                 let _ = drive.data_dir_delete(dir).await;
             }
+        } else {
+            all_removed = false;
         }
     }
+    all_removed
 }
 
 /// Heals one version held by at least read quorum.

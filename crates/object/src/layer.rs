@@ -1231,7 +1231,7 @@ impl ObjectLayer {
     }
 
     /// [`Self::get_object`], taking its memory from the gate unless the caller already did.
-    async fn get_object_admitted(
+    pub(crate) async fn get_object_admitted(
         &self,
         bucket: &str,
         key: &str,
@@ -1535,7 +1535,7 @@ impl ObjectLayer {
 
 /// Whether a PUT or GET takes its memory from the gate, or its caller took it already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Admission {
+pub(crate) enum Admission {
     Gate,
     Admitted,
 }

@@ -15,7 +15,7 @@ use strata_drive::{DataDirId, MetaOp, Table};
 
 use crate::api::*;
 use crate::error::{ObjectError, ObjectResult};
-use crate::layer::ObjectLayer;
+use crate::layer::{Admission, ObjectLayer};
 use crate::names::check_object_key;
 use crate::record::{self, PartRecord, PartRecordRef, UploadRecord};
 use crate::set::{self, ErasureSet, WrittenData};
@@ -167,6 +167,22 @@ impl ObjectLayer {
         body: PutStream,
         opts: PutOptions,
     ) -> ObjectResult<PartInfo> {
+        self.upload_part_admitted(bucket, key, upload_id, part_number, body, opts, Admission::Gate)
+            .await
+    }
+
+    /// [`Self::upload_part`], taking its memory from the gate unless the caller already did.
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_part_admitted(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: PutStream,
+        opts: PutOptions,
+        admission: Admission,
+    ) -> ObjectResult<PartInfo> {
         self.bucket_info(bucket).await?;
         check_object_key(key)?;
         if part_number == 0 || part_number > PART_NUMBER_MAX {
@@ -174,7 +190,10 @@ impl ObjectLayer {
         }
         let set = self.set_for_upload(bucket, key, upload_id).await?;
         let upload = self.upload_record(set, bucket, key, upload_id).await?;
-        let _memory = self.memory().acquire(set.put_memory_bytes(opts.size)).await?;
+        let _memory = match admission {
+            Admission::Gate => Some(self.memory().acquire(set.put_memory_bytes(opts.size)).await?),
+            Admission::Admitted => None,
+        };
         let data = set
             .write_data(body, &opts, part_number, &upload.distribution, false)
             .await?;
@@ -242,14 +261,24 @@ impl ObjectLayer {
         upload_id: &str,
         part_number: u32,
     ) -> ObjectResult<PartInfo> {
+        // Both sides' memory in one permit, taken before either holds any (as in CopyObject):
+        // a copy holding its read's memory while it waits for its write's could wait on others
+        // doing the same.
+        let src_set = self.set_for_read(src_bucket, src_key).await?;
+        let dst_set = self.set_for_upload(bucket, key, upload_id).await?;
+        let _memory = self
+            .memory()
+            .acquire(src_set.get_memory_bytes(u64::MAX) + dst_set.put_memory_bytes(None))
+            .await?;
         let reader = self
-            .get_object(
+            .get_object_admitted(
                 src_bucket,
                 src_key,
                 GetOptions {
                     part_number: None,
                     ..src_opts
                 },
+                Admission::Admitted,
             )
             .await?;
         let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| {
@@ -259,8 +288,16 @@ impl ObjectLayer {
             size: Some(reader.length),
             ..PutOptions::default()
         };
-        self.upload_part(bucket, key, upload_id, part_number, body, opts)
-            .await
+        self.upload_part_admitted(
+            bucket,
+            key,
+            upload_id,
+            part_number,
+            body,
+            opts,
+            Admission::Admitted,
+        )
+        .await
     }
 
     /// Lists an upload's parts in number order.

@@ -96,6 +96,10 @@ impl DriveSlot {
     /// Marks the slot online or offline.
     pub fn set_online(&self, online: bool) {
         let was = self.online.swap(online, Ordering::SeqCst);
+        if !online {
+            // An offline drive is missing, not full.
+            self.full.store(false, Ordering::Relaxed);
+        }
         if was != online {
             if online {
                 tracing::info!(drive = %self.endpoint, "drive is back online");
@@ -211,13 +215,11 @@ impl DriveSlot {
     }
 }
 
-/// Remembers in `full` whether a write's result says the drive is full.
+/// Remembers in `full` whether a write's last result said the drive is full: any other
+/// outcome clears it, so a drive that failed for another reason since is not counted as full
+/// (a quorum loss must stay a retryable quorum loss).
 fn note_full<T>(full: &AtomicBool, result: &DriveResult<T>) {
-    match result {
-        Ok(_) => full.store(false, Ordering::Relaxed),
-        Err(DriveError::Full { .. }) => full.store(true, Ordering::Relaxed),
-        Err(_) => {}
-    }
+    full.store(matches!(result, Err(DriveError::Full { .. })), Ordering::Relaxed);
 }
 
 /// A shard writer whose results feed its slot's full state.
@@ -479,6 +481,7 @@ mod tests {
         for err in [
             DriveError::Full { path: "/d".into() },
             DriveError::ReadOnly { path: "/d".into() },
+            DriveError::StoreReopening { path: "/d".into() },
             DriveError::ProcessResources {
                 path: "/d".into(),
                 what: "Too many open files".into(),
@@ -489,12 +492,18 @@ mod tests {
         let full = AtomicBool::new(false);
         note_full::<()>(&full, &Err(DriveError::Full { path: "/d".into() }));
         assert!(full.load(Ordering::Relaxed));
-        note_full::<()>(&full, &Err(DriveError::ShardNotFound));
-        assert!(
-            full.load(Ordering::Relaxed),
-            "an unrelated error says nothing about space"
-        );
         note_full(&full, &Ok(()));
         assert!(!full.load(Ordering::Relaxed));
+        note_full::<()>(&full, &Err(DriveError::Full { path: "/d".into() }));
+        note_full::<()>(
+            &full,
+            &Err(DriveError::Offline {
+                endpoint: "/d".into(),
+            }),
+        );
+        assert!(
+            !full.load(Ordering::Relaxed),
+            "a drive failing for another reason since is no longer counted as full"
+        );
     }
 }

@@ -348,6 +348,9 @@ pub(crate) enum WireError {
     ReadOnly {
         path: String,
     },
+    StoreReopening {
+        path: String,
+    },
     ProcessResources {
         path: String,
         what: String,
@@ -426,6 +429,7 @@ impl WireError {
             },
             DriveError::Full { path: p } => WireError::Full { path: path(p) },
             DriveError::ReadOnly { path: p } => WireError::ReadOnly { path: path(p) },
+            DriveError::StoreReopening { path: p } => WireError::StoreReopening { path: path(p) },
             DriveError::ProcessResources { path: p, what } => WireError::ProcessResources {
                 path: path(p),
                 what: what.clone(),
@@ -486,6 +490,7 @@ impl WireError {
             },
             WireError::Full { path } => DriveError::Full { path: remote(path) },
             WireError::ReadOnly { path } => DriveError::ReadOnly { path: remote(path) },
+            WireError::StoreReopening { path } => DriveError::StoreReopening { path: remote(path) },
             WireError::ProcessResources { path, what } => DriveError::ProcessResources {
                 path: remote(path),
                 what,
@@ -664,6 +669,9 @@ mod tests {
                 path: "/mnt/disk1".into(),
             },
             DriveError::ReadOnly {
+                path: "/mnt/disk1".into(),
+            },
+            DriveError::StoreReopening {
                 path: "/mnt/disk1".into(),
             },
             DriveError::ProcessResources {
