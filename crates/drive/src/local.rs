@@ -292,18 +292,16 @@ impl LocalDrive {
                 None
             }
         };
-        let result = self
-            .committer
-            .commit(encoded)
-            .await
-            .map_err(|failure| commit_failure_error(&self.root, failure));
-        if let Err(DriveError::Full { .. }) = &result {
-            self.space.note_os_full(
-                &self.root.join(SYSTEM_DIR_NAME).join(META_FILE_NAME),
-                &io::Error::from(io::ErrorKind::StorageFull),
-            );
-        }
-        result
+        self.committer.commit(encoded).await.map_err(|failure| {
+            if let CommitFailure::Io { kind, message } = &failure
+                && is_no_space(*kind)
+            {
+                let store = self.root.join(SYSTEM_DIR_NAME).join(META_FILE_NAME);
+                self.space
+                    .note_os_full(&store, &io::Error::new(*kind, message.clone()));
+            }
+            commit_failure_error(&self.root, failure)
+        })
     }
 
     /// Test hook: stores `stored` under `key` without adding a checksum.
@@ -732,12 +730,9 @@ impl ShardWrite for LocalShardWrite {
         let writer = blocking(move || {
             // A write never takes the reserve kept for deletions, also with others under way.
             let _admitted = space.admit(buf.len() as u64)?;
-            writer.append(&buf).map_err(|e| {
-                if is_no_space(e.kind()) {
-                    space.note_os_full(&path, &e);
-                }
-                io_error(&root, &path, e)
-            })?;
+            writer
+                .append(&buf)
+                .map_err(|e| shard_write_error(&space, &root, &path, e))?;
             Ok(writer)
         })
         .await?;
@@ -751,12 +746,9 @@ impl ShardWrite for LocalShardWrite {
         let final_path = final_dir.join(part_file_name(self.part));
         let space = Arc::clone(&self.space);
         let placed = blocking(move || {
-            writer.finish().map_err(|e| {
-                if is_no_space(e.kind()) {
-                    space.note_os_full(&tmp_path, &e);
-                }
-                io_error(&root, &tmp_path, e)
-            })?;
+            writer
+                .finish()
+                .map_err(|e| shard_write_error(&space, &root, &tmp_path, e))?;
             std::fs::create_dir_all(&final_dir).map_err(|e| io_error(&root, &final_dir, e))?;
             std::fs::rename(&tmp_path, &final_path).map_err(|e| io_error(&root, &final_path, e))
         })
@@ -889,6 +881,14 @@ pub(crate) fn io_error(root: &Path, path: &Path, error: io::Error) -> DriveError
         path: path.to_path_buf(),
         source: error,
     }
+}
+
+/// [`io_error`] for a write of a shard file, telling `space` when the filesystem said it is full.
+fn shard_write_error(space: &Space, root: &Path, path: &Path, error: io::Error) -> DriveError {
+    if is_no_space(error.kind()) {
+        space.note_os_full(path, &error);
+    }
+    io_error(root, path, error)
 }
 
 fn is_no_space(kind: io::ErrorKind) -> bool {

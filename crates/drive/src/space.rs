@@ -116,10 +116,7 @@ impl Space {
         let half_reserve = reserve_bytes(info.total_bytes) / 2;
         let in_flight = self.in_flight_bytes.load(Ordering::Relaxed);
         if info.free_bytes < half_reserve.saturating_add(in_flight).saturating_add(bytes) {
-            crate::metrics::count_space_refusal();
-            return Err(DriveError::Full {
-                path: self.root.clone(),
-            });
+            return Err(self.refusal());
         }
         Ok(())
     }
@@ -128,9 +125,7 @@ impl Space {
     fn check_fits(&self, bytes: u64) -> DriveResult<()> {
         let info = self.writable_space()?;
         if would_eat_reserve(&info, bytes) {
-            crate::metrics::count_space_refusal();
-            if !self.full.swap(true, Ordering::Relaxed) {
-                crate::metrics::drive_full_changed(true);
+            if self.mark_full() {
                 tracing::warn!(
                     drive = ?self.root,
                     free_bytes = info.free_bytes,
@@ -138,9 +133,7 @@ impl Space {
                     "drive is full: new writes are refused until space is freed (deletes still work)"
                 );
             }
-            return Err(DriveError::Full {
-                path: self.root.clone(),
-            });
+            return Err(self.refusal());
         }
         self.mark_not_full(&info);
         Ok(())
@@ -168,8 +161,7 @@ impl Space {
     /// raced past the reserve check, or space taken by someone else).
     pub(crate) fn note_os_full(&self, path: &Path, error: &io::Error) {
         crate::metrics::count_space_refusal();
-        if !self.full.swap(true, Ordering::Relaxed) {
-            crate::metrics::drive_full_changed(true);
+        if self.mark_full() {
             tracing::warn!(
                 drive = ?self.root,
                 ?path,
@@ -178,6 +170,23 @@ impl Space {
                 "drive is full (the filesystem refused a write): new writes are refused until space is freed"
             );
         }
+    }
+
+    /// A write refused for lack of space, counted.
+    fn refusal(&self) -> DriveError {
+        crate::metrics::count_space_refusal();
+        DriveError::Full {
+            path: self.root.clone(),
+        }
+    }
+
+    /// Enters the full state; whether the drive was not full before (the change to log).
+    fn mark_full(&self) -> bool {
+        let changed = !self.full.swap(true, Ordering::Relaxed);
+        if changed {
+            crate::metrics::drive_full_changed(true);
+        }
+        changed
     }
 
     /// Whether the drive was full at its last check.

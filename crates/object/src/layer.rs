@@ -953,6 +953,18 @@ impl ObjectLayer {
         &self.memory
     }
 
+    /// What a server-side copy (CopyObject, UploadPartCopy) takes from the gate: its read's and
+    /// its write's memory in one permit, taken before either side holds any (a copy holding its
+    /// read's memory while it waits for its write's could wait on other copies doing the same).
+    /// The largest of any set, so no set has to be looked up twice.
+    pub(crate) fn copy_memory_bytes(&self) -> u64 {
+        self.sets
+            .iter()
+            .map(|set| set.get_memory_bytes(u64::MAX) + set.put_memory_bytes(None))
+            .max()
+            .unwrap_or(0)
+    }
+
     // ---------------------------------------------------------------- objects
 
     /// Stores an object from a byte stream. Returns its info (ETag = hex MD5).
@@ -1488,14 +1500,7 @@ impl ObjectLayer {
     ) -> ObjectResult<ObjectInfo> {
         self.bucket_record(dst_bucket).await?;
         check_object_key(dst_key)?;
-        // One permit for both sides, taken before either holds anything: a copy holding a
-        // read's memory while it waits for a write's could wait on other copies doing the same.
-        let src_set = self.set_for_read(src_bucket, src_key).await?;
-        let dst_set = self.set_for_write(dst_bucket, dst_key).await?;
-        let _memory = self
-            .memory
-            .acquire(src_set.get_memory_bytes(u64::MAX) + dst_set.put_memory_bytes(None))
-            .await?;
+        let _memory = self.memory.acquire(self.copy_memory_bytes()).await?;
         let reader = self
             .get_object_admitted(
                 src_bucket,

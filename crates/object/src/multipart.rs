@@ -261,15 +261,7 @@ impl ObjectLayer {
         upload_id: &str,
         part_number: u32,
     ) -> ObjectResult<PartInfo> {
-        // Both sides' memory in one permit, taken before either holds any (as in CopyObject):
-        // a copy holding its read's memory while it waits for its write's could wait on others
-        // doing the same.
-        let src_set = self.set_for_read(src_bucket, src_key).await?;
-        let dst_set = self.set_for_upload(bucket, key, upload_id).await?;
-        let _memory = self
-            .memory()
-            .acquire(src_set.get_memory_bytes(u64::MAX) + dst_set.put_memory_bytes(None))
-            .await?;
+        let _memory = self.memory().acquire(self.copy_memory_bytes()).await?;
         let reader = self
             .get_object_admitted(
                 src_bucket,

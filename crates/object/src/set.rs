@@ -89,17 +89,22 @@ impl ErasureSet {
     /// inline (or empty), which takes no shard files.
     pub fn put_memory_bytes(&self, size: Option<u64>) -> u64 {
         let block = size.unwrap_or(u64::MAX).min(BLOCK_SIZE_BYTES as u64);
-        if size.is_some_and(|size| {
-            self.erasure.shard_len(size.min(BLOCK_SIZE_BYTES as u64) as usize) <= INLINE_SHARD_BYTES_MAX
-                && size <= BLOCK_SIZE_BYTES as u64
-        }) {
+        let inline = size.is_some_and(|size| {
+            size <= BLOCK_SIZE_BYTES as u64 && self.erasure.shard_len(size as usize) <= INLINE_SHARD_BYTES_MAX
+        });
+        if inline {
             return 0;
         }
-        let n_drives = self.n_drives() as u64;
+        let write_buffers = self.n_drives() as u64 * strata_drive::SHARD_WRITE_BUFFER_BYTES;
+        2 * block + (1 + WRITE_AHEAD_BLOCKS as u64) * self.encoded_bytes(block) + write_buffers
+    }
+
+    /// Bytes of the framed shards of all drives for a block of `block_bytes`.
+    fn encoded_bytes(&self, block_bytes: u64) -> u64 {
         let n_data = self.erasure.layout().n_data() as u64;
-        let encoded = block.saturating_mul(n_drives).div_ceil(n_data.max(1));
-        let write_buffers = n_drives * strata_drive::SHARD_WRITE_BUFFER_BYTES;
-        2 * block + (1 + WRITE_AHEAD_BLOCKS as u64) * encoded + write_buffers
+        block_bytes
+            .saturating_mul(self.n_drives() as u64)
+            .div_ceil(n_data.max(1))
     }
 
     /// Memory a GET streaming `length` bytes holds at most: the shards of the block being
@@ -111,10 +116,7 @@ impl ErasureSet {
             return 0;
         }
         let block = length.min(BLOCK_SIZE_BYTES as u64);
-        let n_drives = self.n_drives() as u64;
-        let n_data = self.erasure.layout().n_data() as u64;
-        let shards = block.saturating_mul(n_drives).div_ceil(n_data.max(1));
-        shards + (3 + crate::stream::READ_AHEAD_BLOCKS as u64) * block
+        self.encoded_bytes(block) + (3 + crate::stream::READ_AHEAD_BLOCKS as u64) * block
     }
 
     /// The error for a write that only `got` drives accepted: [`ObjectError::StorageFull`]

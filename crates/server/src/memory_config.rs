@@ -104,9 +104,7 @@ impl MemoryPlan {
         n_local_drives: usize,
     ) -> anyhow::Result<MemoryPlan> {
         let n_drives = n_local_drives.max(1) as u64;
-        let fixed = PROCESS_BASE_BYTES
-            + strata_drive::SHARD_WRITE_BUFFERS_POOLED_BYTES_MAX
-            + strata_object::ETAG_QUEUE_BYTES_MAX;
+        let fixed = fixed_bytes();
         let usable = budget_bytes - budget_bytes * SLACK_PERCENT / 100;
         let needed_min = fixed
             + n_drives * META_CACHE_BYTES_PER_DRIVE_MIN
@@ -129,6 +127,14 @@ impl MemoryPlan {
             request_bytes,
         })
     }
+}
+
+/// What the process holds whatever the load: itself, the pooled shard write buffers, the ETag
+/// hasher's queue.
+fn fixed_bytes() -> u64 {
+    PROCESS_BASE_BYTES
+        + strata_drive::SHARD_WRITE_BUFFERS_POOLED_BYTES_MAX
+        + strata_object::ETAG_QUEUE_BYTES_MAX
 }
 
 /// `CGROUP_LIMIT_SHARE_PERCENT` of the cgroup limit, else `PHYSICAL_MEMORY_SHARE_PERCENT` of
@@ -227,10 +233,7 @@ mod tests {
     #[test]
     fn a_512_mib_budget_on_8_drives_fits_everything_under_it() {
         let plan = MemoryPlan::for_budget(512 * MIB, BudgetSource::Configured, 8).unwrap();
-        let fixed = PROCESS_BASE_BYTES
-            + strata_drive::SHARD_WRITE_BUFFERS_POOLED_BYTES_MAX
-            + strata_object::ETAG_QUEUE_BYTES_MAX;
-        let planned = fixed + 8 * plan.meta_cache_bytes_per_drive + plan.request_bytes;
+        let planned = fixed_bytes() + 8 * plan.meta_cache_bytes_per_drive + plan.request_bytes;
         assert!(planned <= 512 * MIB - 512 * MIB * SLACK_PERCENT / 100, "{plan:?}");
         assert!(plan.meta_cache_bytes_per_drive >= META_CACHE_BYTES_PER_DRIVE_MIN);
         assert!(plan.request_bytes >= strata_object::memory::REQUEST_MEMORY_BYTES_MIN);
