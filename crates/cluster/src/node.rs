@@ -95,6 +95,16 @@ pub struct NodeStatus {
     pub added_pools: Vec<usize>,
 }
 
+/// What a node sends with [`OP_STATUS`]: who asks, and the topology it runs, so that a
+/// mismatch is seen by both sides (the asker may be gone before the other side asks back).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StatusRequest {
+    /// The asking node's address as the topology names it.
+    node: String,
+    /// The asking node's [`Topology::fingerprint`].
+    fingerprint: String,
+}
+
 /// This node in its deployment: peers, lock table, and (once open) the object layer.
 #[derive(Debug)]
 pub struct ClusterNode {
@@ -106,6 +116,9 @@ pub struct ClusterNode {
     layer: OnceLock<Weak<ObjectLayer>>,
     fresh_deployment: Mutex<Option<uuid::Uuid>>,
     added_pools: Mutex<Vec<usize>>,
+    /// A peer that asked our status while running a different topology: (its address, its
+    /// fingerprint). Start-up stops on it.
+    mismatched_asker: Mutex<Option<(String, String)>>,
 }
 
 impl ClusterNode {
@@ -156,6 +169,7 @@ impl ClusterNode {
             layer: OnceLock::new(),
             fresh_deployment: Mutex::new(None),
             added_pools: Mutex::new(Vec::new()),
+            mismatched_asker: Mutex::new(None),
         }))
     }
 
@@ -203,12 +217,41 @@ impl ClusterNode {
         }
     }
 
+    /// Remembers a status request from a node running another topology, so that this node
+    /// stops starting too. Requests without a body (older nodes) carry nothing to compare.
+    fn note_asker(&self, body: &[u8]) {
+        if body.is_empty() {
+            return;
+        }
+        let Ok(request) = rmp_serde::from_slice::<StatusRequest>(body) else {
+            tracing::debug!("undecodable status request");
+            return;
+        };
+        if request.fingerprint != self.topology.fingerprint() {
+            *lock(&self.mismatched_asker) = Some((request.node, request.fingerprint));
+        }
+    }
+
     /// Every node's status; `None` for nodes that did not answer.
     async fn statuses(&self) -> Result<Vec<Option<NodeStatus>>, ClusterError> {
         let own = self.local_status().await;
-        let answers = join_all(self.peers.iter().map(|peer| async move {
+        let request = rmp_serde::to_vec(&StatusRequest {
+            node: self
+                .topology
+                .local_node_idx()
+                .and_then(|idx| self.topology.nodes().get(idx))
+                .cloned()
+                .unwrap_or_default(),
+            fingerprint: own.fingerprint.clone(),
+        })
+        .map_err(|e| ClusterError::InvalidTopology {
+            reason: format!("cannot encode a status request: {e}"),
+        })?;
+        let answers = join_all(self.peers.iter().map(|peer| {
+            let request = request.clone();
+            async move {
             let peer = peer.as_ref()?;
-            match peer.node_call(OP_STATUS, Vec::new(), PEER_CALL_TIMEOUT).await {
+            match peer.node_call(OP_STATUS, request, PEER_CALL_TIMEOUT).await {
                 Ok(bytes) => match rmp_serde::from_slice::<NodeStatus>(&bytes) {
                     Ok(status) => Some(Ok(status)),
                     Err(err) => Some(Err(format!("undecodable status from {}: {err}", peer.url()))),
@@ -220,6 +263,7 @@ impl ClusterNode {
                     tracing::debug!(%err, "peer status unavailable");
                     None
                 }
+            }
             }
         }))
         .await;
@@ -245,6 +289,15 @@ impl ClusterNode {
         let started = Instant::now();
         loop {
             let statuses = self.statuses().await?;
+            if let Some((node, fingerprint)) = lock(&self.mismatched_asker).clone() {
+                return Err(ClusterError::InvalidTopology {
+                    reason: format!(
+                        "node {node} runs a different topology (fingerprint {} here, {} there): every node must be started with the same endpoints, in the same order",
+                        short(&own_fingerprint),
+                        short(&fingerprint)
+                    ),
+                });
+            }
             for (idx, status) in statuses.iter().enumerate() {
                 if let Some(status) = status
                     && status.fingerprint != own_fingerprint
@@ -510,7 +563,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl NodeService for ClusterNode {
     async fn call(&self, op: &str, body: Bytes) -> Result<Vec<u8>, String> {
         match op {
-            OP_STATUS => rmp_serde::to_vec(&self.local_status().await).map_err(|e| e.to_string()),
+            OP_STATUS => {
+                self.note_asker(&body);
+                rmp_serde::to_vec(&self.local_status().await).map_err(|e| e.to_string())
+            }
             OP_LOCK => {
                 let request = decode_request(&body).map_err(|e| e.to_string())?;
                 Ok(encode_response(&self.locks.handle(request)))
