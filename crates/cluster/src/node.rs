@@ -1,8 +1,8 @@
 //! This node's part in a multi-node deployment: the node-level RPC service it answers
-//! ([`ClusterNode`] as a [`NodeService`]: drive-format discovery, lock requests, bucket-change
-//! notices), the start-up agreement on the deployment ([`ClusterNode::settle`]), and the
-//! services the object layer calls ([`ClusterNode`] as [`ClusterHooks`]: distributed locks,
-//! notices to peers, one-node background jobs).
+//! ([`ClusterNode`] as a [`NodeService`]: drive-format discovery, lock requests, bucket- and
+//! system-record change notices), the start-up agreement on the deployment
+//! ([`ClusterNode::settle`]), and the services the object layer calls ([`ClusterNode`] as
+//! [`ClusterHooks`]: distributed locks, notices to peers, one-node background jobs).
 //!
 //! **Invariant:** a node opens its drives only once the deployment is settled: every node that
 //! answered computed the same topology fingerprint (a mismatch stops the start with an error
@@ -46,6 +46,9 @@ pub const OP_LOCK: &str = "lock";
 pub const OP_BUCKET_CHANGED: &str = "bucket-changed";
 /// Node operation: the pool states changed; reload them.
 pub const OP_POOLS_CHANGED: &str = "pools-changed";
+/// Node operation: system records of a namespace (the body, UTF-8) changed; tell the
+/// layer's subscribers.
+pub const OP_SYSTEM_CHANGED: &str = "system-changed";
 
 /// Deadline of one status or notice call to a peer.
 const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -580,6 +583,15 @@ impl NodeService for ClusterNode {
                 layer.reload_bucket(bucket).await.map_err(|e| e.to_string())?;
                 Ok(Vec::new())
             }
+            OP_SYSTEM_CHANGED => {
+                let namespace =
+                    std::str::from_utf8(&body).map_err(|_| "namespace is not UTF-8".to_string())?;
+                let layer = self
+                    .layer()
+                    .ok_or_else(|| "the object layer is not open yet".to_string())?;
+                layer.notify_system_change(namespace);
+                Ok(Vec::new())
+            }
             OP_POOLS_CHANGED => {
                 let layer = self
                     .layer()
@@ -620,6 +632,23 @@ impl ClusterHooks for ClusterNode {
             {
                 // The peer reloads its bucket list within its cache lifetime anyway.
                 tracing::info!(peer = peer.url(), bucket, %err, "bucket change notice not delivered");
+            }
+        });
+        join_all(calls).await;
+    }
+
+    async fn system_changed(&self, namespace: &str) {
+        let calls = self.peers.iter().flatten().map(|peer| async move {
+            if let Err(err) = peer
+                .node_call(
+                    OP_SYSTEM_CHANGED,
+                    namespace.as_bytes().to_vec(),
+                    PEER_CALL_TIMEOUT,
+                )
+                .await
+            {
+                // The peer's subscribers reload on their own schedule (IAM: every 60 s).
+                tracing::info!(peer = peer.url(), namespace, %err, "system change notice not delivered");
             }
         });
         join_all(calls).await;

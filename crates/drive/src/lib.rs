@@ -76,17 +76,21 @@ pub enum Table {
     Uploads,
     /// One record per uploaded part of a multipart upload.
     Parts,
+    /// Records of the deployment's own state (identities, policies, configuration), keyed by
+    /// namespace and key: not buckets and not objects.
+    System,
 }
 
 impl Table {
     /// Every table, for iteration (format checks, healing).
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Buckets,
         Table::BucketConfig,
         Table::Objects,
         Table::InlineData,
         Table::Uploads,
         Table::Parts,
+        Table::System,
     ];
 
     /// The stable on-drive name of the table.
@@ -98,6 +102,7 @@ impl Table {
             Table::InlineData => "inline_data",
             Table::Uploads => "uploads",
             Table::Parts => "parts",
+            Table::System => "system",
         }
     }
 }

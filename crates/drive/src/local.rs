@@ -1610,6 +1610,55 @@ mod tests {
         assert_eq!(dir_entries(&root.join(SYSTEM_DIR_NAME).join(TMP_DIR_NAME)), 0);
     }
 
+    /// A store written before the `system` table existed gets it when opened: reads find it
+    /// empty (not "no such table") and commits to it work, next to the records already there.
+    #[tokio::test]
+    async fn a_store_without_the_system_table_gets_it_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d0");
+        let expected = position(uuid::Uuid::new_v4(), 0);
+        {
+            let drive = LocalDrive::open(root.clone(), &expected).await.unwrap();
+            drive
+                .meta_commit(vec![
+                    put(Table::Buckets, "b", "rec"),
+                    put(Table::System, "iam\0k", "v"),
+                ])
+                .await
+                .unwrap();
+        }
+        {
+            // The store as an older version left it: every table but `system`.
+            let db = redb::Database::open(root.join(SYSTEM_DIR_NAME).join(META_FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            assert!(txn.delete_table(table_definition(Table::System)).unwrap());
+            txn.commit().unwrap();
+        }
+        let drive = LocalDrive::open(root.clone(), &expected).await.unwrap();
+        assert_eq!(drive.meta_get(Table::System, b"iam\0k").await.unwrap(), None);
+        assert!(
+            drive
+                .meta_scan(Table::System, scan("", "", false, 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(drive.meta_get(Table::Buckets, b"b").await.unwrap().is_some());
+        drive
+            .meta_commit(vec![put(Table::System, "iam\0k", "v2")])
+            .await
+            .unwrap();
+        assert_eq!(
+            drive.meta_get(Table::System, b"iam\0k").await.unwrap().unwrap(),
+            Bytes::from_static(b"v2")
+        );
+        drive
+            .meta_commit_deleting(vec![MetaOp::delete(Table::System, b"iam\0k".to_vec())])
+            .await
+            .unwrap();
+        assert_eq!(drive.meta_get(Table::System, b"iam\0k").await.unwrap(), None);
+    }
+
     #[tokio::test]
     async fn info_reports_capacity() {
         let (_dir, drive) = fresh().await;

@@ -280,6 +280,15 @@ impl ObjectLayer {
                 return Ok(());
             };
             layer.heal_buckets().await?;
+            // System records go with the bucket records (not in a dry run); a namespace that
+            // cannot be healed now counts as failed (a healing drive keeps its mark) but
+            // stops no walk.
+            if !opts.dry_run {
+                let system = layer.heal_system_records().await;
+                if system != HealCounters::default() {
+                    add(&layer, &system);
+                }
+            }
             match &scope.bucket {
                 Some(bucket) => vec![layer.bucket_info(bucket).await?.name],
                 None => layer.list_buckets().await?.into_iter().map(|b| b.name).collect(),

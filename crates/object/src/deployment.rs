@@ -1,7 +1,8 @@
 //! What the object layer needs to know about a deployment that spans nodes: where each drive
 //! is ([`DriveLocation`]), how to reach a remote one ([`DriveConnector`]), and the cluster
-//! services the layer calls ([`ClusterHooks`]: distributed key locks and bucket-change
-//! notices). The cluster crate implements these over node RPC; a single node needs none.
+//! services the layer calls ([`ClusterHooks`]: distributed key locks, bucket- and
+//! system-record change notices). The cluster crate implements these over node RPC; a single
+//! node needs none.
 //!
 //! **Invariant:** the layer never decides a deployment's identity or formats a remote drive:
 //! the caller settles the deployment id and which local drives are new before opening, so every
@@ -82,6 +83,11 @@ pub trait ClusterHooks: Send + Sync + Debug {
     /// Tells every other node that `bucket`'s record or configuration changed, so their caches
     /// reload it before answering. Returns once every reachable node has been told.
     async fn bucket_changed(&self, bucket: &str);
+
+    /// Tells every other node that system records of `namespace` changed, so that each
+    /// delivers the namespace to its subscribers (`ObjectLayer::notify_system_change`), which
+    /// reload it. Returns once every reachable node has been told.
+    async fn system_changed(&self, namespace: &str);
 
     /// Tells every other node that the pool states (decommissions) changed, so they reload
     /// them before placing another object. Returns once every reachable node has been told.

@@ -64,6 +64,8 @@ pub struct ObjectLayer {
     pub(crate) cluster: Option<Arc<dyn ClusterHooks>>,
     /// Memory that data in flight may hold (see `memory.rs`).
     memory: Arc<MemoryGate>,
+    /// System records' namespace locks and change notices (see `system.rs`).
+    pub(crate) system: crate::system::SystemState,
 }
 
 /// Every drive's records of one key (newest first on each drive), or the drive's error.
@@ -223,6 +225,7 @@ impl ObjectLayer {
             buckets_loaded_at: std::sync::Mutex::new(None),
             cluster,
             memory: Arc::new(MemoryGate::default()),
+            system: crate::system::SystemState::new(),
         };
         if let Err(err) = layer.load_buckets().await {
             // Serve anyway (health reports the lost quorum); bucket lookups retry the load.
@@ -241,6 +244,8 @@ impl ObjectLayer {
                     tracing::warn!(%err, "copying bucket records onto the added pool failed; the next heal does it")
                 }
             }
+            // And the system records (a namespace it cannot heal now, the next heal does).
+            layer.heal_system_records().await;
         }
         tracing::info!(
             %deployment_id,
@@ -1733,6 +1738,7 @@ mod tests {
             Ok(Box::new(NoLock))
         }
         async fn bucket_changed(&self, _bucket: &str) {}
+        async fn system_changed(&self, _namespace: &str) {}
         async fn pools_changed(&self) {}
         async fn may_lead(&self, _job: &str) -> Option<Box<dyn HeldLock>> {
             Some(Box::new(NoLock))

@@ -47,6 +47,7 @@ mod record;
 mod set;
 mod slot;
 mod stream;
+mod system;
 
 /// Bytes of PUT bodies queued for the ETag hasher at most, process-wide (a fixed part of the
 /// process's memory).
@@ -63,3 +64,7 @@ pub use error::{ObjectError, ObjectResult};
 pub use heal::{HealCounters, HealOptions};
 pub use layer::{DEFAULT_REGION, GetObjectReader, ObjectLayer};
 pub use stream::ObjectStream;
+pub use system::{
+    SYSTEM_KEY_BYTES_MAX, SYSTEM_NAMESPACE_BYTES_MAX, SYSTEM_NOTICES_QUEUED_MAX, SYSTEM_VALUE_BYTES_MAX,
+    SystemLock,
+};

@@ -13,6 +13,9 @@
 //!   order (object keys never contain 0x00, which sorts below every other byte).
 //! - `Uploads`: `bucket 0x00 key 0x00 upload_id`
 //! - `Parts`: `upload_id 0x00 part_number (4, BE)`
+//! - `System`: `namespace 0x00 key` (both UTF-8 without 0x00, so a namespace's records are
+//!   exactly the keys starting with `namespace 0x00`, and `iam` never sees `iam2`'s); the value
+//!   is a [`SystemRecord`]
 //!
 //! Big-endian is used only inside keys, where it makes bytewise order numeric order.
 
@@ -269,6 +272,72 @@ pub fn bucket_config_key(bucket: &str, name: &str) -> Vec<u8> {
     out
 }
 
+/// `namespace 0x00` — the prefix of every `System` record of a namespace.
+pub fn system_prefix(namespace: &str) -> Vec<u8> {
+    bucket_prefix(namespace)
+}
+
+/// `namespace 0x00 key`.
+pub fn system_key(namespace: &str, key: &str) -> Vec<u8> {
+    let mut out = system_prefix(namespace);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// One system record (cluster state such as IAM entities) as stored on each drive: the
+/// caller's opaque value, and when it was written, which decides between two values that
+/// equally many drives hold (the later write wins).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemRecord {
+    /// Modification time (Unix nanoseconds) from the writing node.
+    #[serde(rename = "t")]
+    pub mod_time_ns: i64,
+    /// The value, as MessagePack `bin`.
+    #[serde(rename = "v", with = "msgpack_bin")]
+    pub value: Vec<u8>,
+}
+
+/// Serde glue for a byte string stored as one MessagePack `bin` (serde's default for a
+/// `Vec<u8>` is an array of numbers, up to twice the size).
+mod msgpack_bin {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        deserializer.deserialize_byte_buf(BytesVisitor)
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_byte_buf<E: Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(byte) = seq.next_element::<u8>()? {
+                out.push(byte);
+            }
+            Ok(out)
+        }
+    }
+}
+
 /// The smallest byte string greater than every string starting with `prefix`, or `None` when
 /// there is none (all bytes 0xff).
 pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
@@ -423,6 +492,27 @@ mod tests {
         full.metadata.content_type = Some("text/plain".into());
         full.metadata.user.insert("color".into(), "blue".into());
         assert_eq!(decode::<VersionRecord>(&encode(&full)).unwrap(), full);
+    }
+
+    #[test]
+    fn system_keys_keep_namespaces_apart_and_values_round_trip_as_bin() {
+        assert_eq!(system_key("iam", "users/a"), b"iam\0users/a".to_vec());
+        // A namespace that is a prefix of another does not share its prefix.
+        assert!(!system_key("iam2", "x").starts_with(&system_prefix("iam")));
+        assert!(system_key("iam", "").starts_with(&system_prefix("iam")));
+        let rec = SystemRecord {
+            mod_time_ns: 1_700_000_000_000_000_000,
+            value: (0..=255u8).collect(),
+        };
+        let bytes = encode(&rec);
+        // The 256 value bytes are stored as one `bin` (an array would take up to twice that).
+        assert!(bytes.len() < 256 + 32, "{} bytes", bytes.len());
+        assert_eq!(decode::<SystemRecord>(&bytes).unwrap(), rec);
+        let empty = SystemRecord {
+            mod_time_ns: 0,
+            value: Vec::new(),
+        };
+        assert_eq!(decode::<SystemRecord>(&encode(&empty)).unwrap(), empty);
     }
 
     #[test]
