@@ -44,6 +44,7 @@ mod integrity;
 mod intercept;
 mod limits;
 mod list;
+mod madmin_crypto;
 mod multipart;
 mod object;
 mod op_slot;
