@@ -1,0 +1,257 @@
+//! AWS's combination of policies into one decision for one request.
+//!
+//! - The root user may do everything.
+//! - An explicit `Deny` in any policy that applies (the caller's identity policies, a service
+//!   account's embedded policy, the bucket policy) wins over every `Allow`.
+//! - Otherwise the request is allowed when the caller's identity policies allow it (for a
+//!   service account: its parent's policies allow it *and*, when it has one, its embedded
+//!   policy allows it too), or when the bucket policy allows it for this caller's principal.
+//! - Anonymous callers have no identity policies: only a bucket policy naming `*` allows them.
+//!
+//! Invariant: a decision names what decided it, so a denial can be explained to an operator
+//! (statement index and Sid), and never names a secret.
+
+use std::sync::Arc;
+
+use crate::policy::{Context, Policy, Request, Verdict};
+
+/// Who the caller is, for condition keys and for the statements that apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// The deployment's root credentials.
+    Root,
+    /// A user.
+    User,
+    /// A service account of a user (or of root).
+    ServiceAccount,
+    /// No signature.
+    Anonymous,
+}
+
+impl PrincipalKind {
+    /// The value of `aws:PrincipalType`.
+    pub fn principal_type(self) -> &'static str {
+        match self {
+            PrincipalKind::Root => "Account",
+            PrincipalKind::User | PrincipalKind::ServiceAccount => "User",
+            PrincipalKind::Anonymous => "Anonymous",
+        }
+    }
+}
+
+/// An authenticated (or anonymous) caller with the policies that apply to it.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// What kind of identity signed.
+    pub kind: PrincipalKind,
+    /// The access key that signed (empty when anonymous).
+    pub access_key: String,
+    /// The user the rights come from: the user itself, a service account's parent.
+    pub user: String,
+    /// The parent is the root user (a service account of root).
+    pub parent_is_root: bool,
+    /// The identity policies, by name (the user's own and its enabled groups').
+    pub policies: Vec<(String, Arc<Policy>)>,
+    /// A service account's embedded policy, which narrows `policies`.
+    pub embedded: Option<Arc<Policy>>,
+    /// Identifiers a bucket policy's `Principal` may name this caller by.
+    pub principal_ids: Vec<String>,
+    /// The account id.
+    pub account_id: String,
+}
+
+impl Caller {
+    /// The anonymous caller.
+    pub fn anonymous(account_id: &str) -> Caller {
+        Caller {
+            kind: PrincipalKind::Anonymous,
+            access_key: String::new(),
+            user: String::new(),
+            parent_is_root: false,
+            policies: Vec::new(),
+            embedded: None,
+            principal_ids: Vec::new(),
+            account_id: account_id.to_string(),
+        }
+    }
+
+    /// Whether this caller has the root user's rights (root, or a service account of root
+    /// without an embedded policy).
+    pub fn is_root(&self) -> bool {
+        self.kind == PrincipalKind::Root || (self.parent_is_root && self.embedded.is_none())
+    }
+
+    /// Adds the caller's condition keys (`aws:username`, `aws:userid`, `aws:PrincipalType`,
+    /// `aws:PrincipalAccount`) to `context`.
+    pub fn fill_context(&self, context: &mut Context) {
+        if self.kind != PrincipalKind::Anonymous {
+            context.set("aws:username", vec![self.user.clone()]);
+            context.set("aws:userid", vec![self.access_key.clone()]);
+            context.set("aws:PrincipalAccount", vec![self.account_id.clone()]);
+        }
+        context.set("aws:PrincipalType", vec![self.kind.principal_type().to_string()]);
+    }
+}
+
+/// Which policy decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A policy attached to the caller (or its group), by name.
+    Identity(String),
+    /// A service account's embedded policy.
+    Embedded,
+    /// The bucket policy.
+    Bucket,
+}
+
+/// What decided a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The root user.
+    Root,
+    /// An `Allow` statement.
+    Allowed {
+        /// The policy.
+        source: Source,
+        /// The statement's index in it.
+        statement: usize,
+        /// The statement's Sid, if any.
+        sid: Option<String>,
+    },
+    /// An explicit `Deny` statement.
+    Denied {
+        /// The policy.
+        source: Source,
+        /// The statement's index in it.
+        statement: usize,
+        /// The statement's Sid, if any.
+        sid: Option<String>,
+    },
+    /// No policy allows it (implicit deny).
+    NoAllow,
+    /// A service account's parent allows it but its embedded policy does not.
+    NotInEmbeddedPolicy,
+}
+
+/// The decision on one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl Decision {
+    fn allow(reason: Reason) -> Decision {
+        Decision {
+            allowed: true,
+            reason,
+        }
+    }
+
+    fn deny(reason: Reason) -> Decision {
+        Decision {
+            allowed: false,
+            reason,
+        }
+    }
+}
+
+fn sid_of(policy: &Policy, statement: usize) -> Option<String> {
+    policy
+        .statements()
+        .get(statement)
+        .and_then(|s| s.sid())
+        .map(str::to_string)
+}
+
+/// Decides whether `caller` may do `action` on `resource`, given the request's condition
+/// keys and the bucket's policy (if the request addresses a bucket that has one).
+pub fn authorize(
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    context: &Context,
+    bucket_policy: Option<&Policy>,
+) -> Decision {
+    if caller.is_root() {
+        return Decision::allow(Reason::Root);
+    }
+    let identity_request = Request {
+        action,
+        resource,
+        principal: None,
+        context,
+    };
+    let mut identity_allow: Option<Reason> = None;
+    for (name, policy) in &caller.policies {
+        match policy.evaluate(&identity_request) {
+            Verdict::Deny { statement } => {
+                return Decision::deny(Reason::Denied {
+                    source: Source::Identity(name.clone()),
+                    statement,
+                    sid: sid_of(policy, statement),
+                });
+            }
+            Verdict::Allow { statement } if identity_allow.is_none() => {
+                identity_allow = Some(Reason::Allowed {
+                    source: Source::Identity(name.clone()),
+                    statement,
+                    sid: sid_of(policy, statement),
+                });
+            }
+            _ => {}
+        }
+    }
+    if caller.parent_is_root && caller.kind == PrincipalKind::ServiceAccount && identity_allow.is_none() {
+        // A service account of root with an embedded policy: the parent allows everything.
+        identity_allow = Some(Reason::Root);
+    }
+    let mut embedded_allows = true;
+    if let Some(embedded) = &caller.embedded {
+        match embedded.evaluate(&identity_request) {
+            Verdict::Deny { statement } => {
+                return Decision::deny(Reason::Denied {
+                    source: Source::Embedded,
+                    statement,
+                    sid: sid_of(embedded, statement),
+                });
+            }
+            Verdict::Allow { .. } => {}
+            Verdict::NotApplicable => embedded_allows = false,
+        }
+    }
+    let mut bucket_allow: Option<Reason> = None;
+    if let Some(policy) = bucket_policy {
+        let request = Request {
+            action,
+            resource,
+            principal: Some(&caller.principal_ids),
+            context,
+        };
+        match policy.evaluate(&request) {
+            Verdict::Deny { statement } => {
+                return Decision::deny(Reason::Denied {
+                    source: Source::Bucket,
+                    statement,
+                    sid: sid_of(policy, statement),
+                });
+            }
+            Verdict::Allow { statement } => {
+                bucket_allow = Some(Reason::Allowed {
+                    source: Source::Bucket,
+                    statement,
+                    sid: sid_of(policy, statement),
+                });
+            }
+            Verdict::NotApplicable => {}
+        }
+    }
+    match (identity_allow, bucket_allow) {
+        (Some(reason), _) if embedded_allows => Decision::allow(reason),
+        (_, Some(reason)) => Decision::allow(reason),
+        (Some(_), None) => Decision::deny(Reason::NotInEmbeddedPolicy),
+        (None, None) => Decision::deny(Reason::NoAllow),
+    }
+}

@@ -1,0 +1,221 @@
+//! The stored form of identities and policies, and the built-in policies.
+//!
+//! Records live under the `iam` namespace of the system records, one per entity:
+//! `user/<access key>`, `group/<name>`, `svcacct/<access key>`, `policy/<name>`, plus
+//! [`SEAL_CHECK_KEY`]. Values are MessagePack of the structs below. Secret keys are only ever
+//! stored sealed ([`crate::seal`]).
+
+use serde::{Deserialize, Serialize};
+
+/// Key of the record that proves which root credentials sealed the store.
+pub const SEAL_CHECK_KEY: &str = "seal-check";
+/// Plaintext sealed in the [`SEAL_CHECK_KEY`] record.
+pub const SEAL_CHECK_PLAINTEXT: &[u8] = b"strata iam seal check";
+/// Record key prefix of users.
+pub const USER_PREFIX: &str = "user/";
+/// Record key prefix of groups.
+pub const GROUP_PREFIX: &str = "group/";
+/// Record key prefix of service accounts.
+pub const SERVICE_ACCOUNT_PREFIX: &str = "svcacct/";
+/// Record key prefix of canned policies.
+pub const POLICY_PREFIX: &str = "policy/";
+
+/// Whether an identity or group may be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Status {
+    /// Usable.
+    #[default]
+    Enabled,
+    /// Refused until enabled again.
+    Disabled,
+}
+
+impl Status {
+    /// MinIO's spelling: `enabled` / `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Enabled => "enabled",
+            Status::Disabled => "disabled",
+        }
+    }
+
+    /// Parses MinIO's spelling (case-insensitive).
+    pub fn parse(text: &str) -> Option<Status> {
+        if text.eq_ignore_ascii_case("enabled") {
+            Some(Status::Enabled)
+        } else if text.eq_ignore_ascii_case("disabled") {
+            Some(Status::Disabled)
+        } else {
+            None
+        }
+    }
+}
+
+/// A user (the user name is its access key, as in MinIO).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Access key, also the user name.
+    pub access_key: String,
+    /// The secret key, sealed for `access_key`.
+    pub sealed_secret: Vec<u8>,
+    /// Enabled or disabled.
+    pub status: Status,
+    /// Names of the canned policies attached to the user.
+    pub policies: Vec<String>,
+    /// Last change, Unix seconds.
+    pub updated_unix: i64,
+}
+
+/// A group of users.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// Group name.
+    pub name: String,
+    /// Member user names, sorted.
+    pub members: Vec<String>,
+    /// Enabled or disabled (a disabled group grants nothing).
+    pub status: Status,
+    /// Names of the canned policies attached to the group.
+    pub policies: Vec<String>,
+    /// Last change, Unix seconds.
+    pub updated_unix: i64,
+}
+
+/// A service account: child credentials of a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAccountRecord {
+    /// Its access key.
+    pub access_key: String,
+    /// The secret key, sealed for `access_key`.
+    pub sealed_secret: Vec<u8>,
+    /// The user whose rights it carries (the root user's access key for root's).
+    pub parent: String,
+    /// An embedded policy (JSON) that narrows the parent's rights; none inherits them all.
+    pub policy: Option<String>,
+    /// Expiry, Unix seconds; none never expires.
+    pub expiry_unix: Option<i64>,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Enabled or disabled.
+    pub status: Status,
+    /// Last change, Unix seconds.
+    pub updated_unix: i64,
+}
+
+/// A canned policy added through the admin API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    /// Its name.
+    pub name: String,
+    /// The policy document as given.
+    pub document: String,
+    /// Creation, Unix seconds.
+    pub created_unix: i64,
+    /// Last change, Unix seconds.
+    pub updated_unix: i64,
+}
+
+/// The built-in canned policies (MinIO's), by name: they can be attached but not changed or
+/// removed.
+pub const BUILTIN_POLICIES: &[(&str, &str)] = &[
+    (
+        "readwrite",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}]}"#,
+    ),
+    (
+        "readonly",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetBucketLocation","s3:GetObject"],"Resource":["arn:aws:s3:::*"]}]}"#,
+    ),
+    (
+        "writeonly",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject"],"Resource":["arn:aws:s3:::*"]}]}"#,
+    ),
+    (
+        "diagnostics",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["admin:ServerTrace","admin:Profiling","admin:ConsoleLog","admin:ServerInfo","admin:TopLocksInfo","admin:OBDInfo","admin:BandwidthMonitor","admin:Prometheus"],"Resource":["arn:aws:s3:::*"]}]}"#,
+    ),
+    (
+        "consoleAdmin",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["admin:*"],"Resource":["arn:aws:s3:::*"]},{"Effect":"Allow","Action":["kms:*"],"Resource":["arn:aws:s3:::*"]},{"Effect":"Allow","Action":["s3:*"],"Resource":["arn:aws:s3:::*"]}]}"#,
+    ),
+];
+
+/// Whether `name` is a built-in policy.
+pub fn is_builtin_policy(name: &str) -> bool {
+    BUILTIN_POLICIES.iter().any(|(n, _)| *n == name)
+}
+
+/// Longest user, group, policy or service-account name, in characters.
+pub const NAME_CHARS_MAX: usize = 128;
+
+/// Checks a user name / access key: 3 to 128 characters, none of them whitespace, control,
+/// `/`, `,` or `=` (they would break ARNs, MinIO's comma lists and condition values).
+pub fn valid_access_key(name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if !(3..=NAME_CHARS_MAX).contains(&n) {
+        return Err(format!(
+            "an access key must be 3 to {NAME_CHARS_MAX} characters long"
+        ));
+    }
+    if name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | ',' | '=' | ':'))
+    {
+        return Err(
+            "an access key may not contain whitespace, control characters, '/', ',', '=' or ':'".to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Checks a secret key: 8 to 40 characters, no control characters (MinIO's bounds).
+pub fn valid_secret_key(secret: &str) -> Result<(), String> {
+    let n = secret.chars().count();
+    if !(8..=40).contains(&n) || secret.chars().any(char::is_control) {
+        return Err("a secret key must be 8 to 40 characters long without control characters".to_string());
+    }
+    Ok(())
+}
+
+/// Checks a group or policy name: 1 to 128 characters of letters, digits and `+=,.@_-`.
+pub fn valid_entity_name(name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if !(1..=NAME_CHARS_MAX).contains(&n)
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '=' | ',' | '.' | '@' | '_' | '-'))
+    {
+        return Err(format!(
+            "a name must be 1 to {NAME_CHARS_MAX} letters, digits or any of +=,.@_-"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(valid_access_key("alice").is_ok());
+        assert!(valid_access_key("al").is_err());
+        assert!(valid_access_key("al ice").is_err());
+        assert!(valid_access_key("a/b/c").is_err());
+        assert!(valid_secret_key("short").is_err());
+        assert!(valid_secret_key("longenough").is_ok());
+        assert!(valid_entity_name("team-a").is_ok());
+        assert!(valid_entity_name("team a").is_err());
+        assert!(valid_entity_name("").is_err());
+    }
+
+    #[test]
+    fn status_spelling() {
+        assert_eq!(Status::parse("Enabled"), Some(Status::Enabled));
+        assert_eq!(Status::parse("disabled"), Some(Status::Disabled));
+        assert_eq!(Status::parse("off"), None);
+        assert_eq!(Status::Disabled.as_str(), "disabled");
+    }
+}

@@ -1,0 +1,1249 @@
+//! [`Iam`]: the identities and policies of a deployment, cached in memory and kept in a
+//! [`SystemStore`].
+//!
+//! Reads (a secret key for a signature check, a caller's policies) take a snapshot of the
+//! in-memory [`IamState`] under a short read lock. Every change is a read-modify-write under
+//! the store's deployment-wide lock: reload, check, write the changed records, reload again,
+//! announce to the other nodes (which reload on the notice). A full reload also runs
+//! periodically ([`RELOAD_INTERVAL`]) in case a notice was missed.
+//!
+//! Invariants: secret keys are stored only sealed; a change is visible on this node when the
+//! call returns; removing a user removes its service accounts and its group memberships.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::{Caller, PrincipalKind};
+use crate::error::IamError;
+use crate::identity::{
+    BUILTIN_POLICIES, GROUP_PREFIX, GroupRecord, POLICY_PREFIX, PolicyRecord, SEAL_CHECK_KEY,
+    SEAL_CHECK_PLAINTEXT, SERVICE_ACCOUNT_PREFIX, ServiceAccountRecord, Status, USER_PREFIX, UserRecord,
+    is_builtin_policy, valid_access_key, valid_entity_name, valid_secret_key,
+};
+use crate::policy::{Policy, PolicyKind};
+use crate::seal::Sealer;
+use crate::store::SystemStore;
+
+/// How often every node reloads the records even without a change notice.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// Length of a generated access key.
+const GENERATED_ACCESS_KEY_CHARS: usize = 20;
+/// Length of a generated secret key.
+const GENERATED_SECRET_KEY_CHARS: usize = 40;
+
+/// A pair of root credentials.
+#[derive(Clone)]
+pub struct RootKeys {
+    /// Access key.
+    pub access_key: String,
+    /// Secret key. Never logged.
+    pub secret_key: String,
+}
+
+impl fmt::Debug for RootKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RootKeys")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A secret key in memory; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret key.
+    pub fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
+    /// The secret. Callers must not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A user as loaded.
+#[derive(Clone, Debug)]
+struct User {
+    record: UserRecord,
+    secret: Secret,
+}
+
+/// A service account as loaded.
+#[derive(Clone, Debug)]
+struct ServiceAccount {
+    record: ServiceAccountRecord,
+    secret: Secret,
+    policy: Option<Arc<Policy>>,
+}
+
+/// Every identity and policy, decoded.
+#[derive(Debug, Default)]
+pub struct IamState {
+    users: BTreeMap<String, User>,
+    groups: BTreeMap<String, GroupRecord>,
+    service_accounts: BTreeMap<String, ServiceAccount>,
+    /// Canned policies, built-in ones included: the stored record (none for built-ins) and
+    /// the parsed document.
+    policies: BTreeMap<String, (Option<PolicyRecord>, Arc<Policy>)>,
+    /// Groups of each user, derived from the groups' member lists.
+    user_groups: HashMap<String, Vec<String>>,
+}
+
+/// What `user-info` reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// The user name.
+    pub name: String,
+    /// Enabled or disabled.
+    pub status: Status,
+    /// Attached policy names.
+    pub policies: Vec<String>,
+    /// Groups the user is a member of.
+    pub member_of: Vec<String>,
+    /// Last change, Unix seconds.
+    pub updated_unix: i64,
+}
+
+/// What `group` reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// The group name.
+    pub name: String,
+    /// Enabled or disabled.
+    pub status: Status,
+    /// Member user names.
+    pub members: Vec<String>,
+    /// Attached policy names.
+    pub policies: Vec<String>,
+    /// Last change, Unix seconds.
+    pub updated_unix: i64,
+}
+
+/// A canned policy as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyInfo {
+    /// Its name.
+    pub name: String,
+    /// The document.
+    pub document: String,
+    /// Built in (cannot be changed or removed).
+    pub builtin: bool,
+    /// Creation, Unix seconds (0 for built-ins).
+    pub created_unix: i64,
+    /// Last change, Unix seconds (0 for built-ins).
+    pub updated_unix: i64,
+}
+
+/// A service account as listed (never with its secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceAccountInfo {
+    /// Its access key.
+    pub access_key: String,
+    /// The parent user.
+    pub parent: String,
+    /// Its embedded policy, if any.
+    pub policy: Option<String>,
+    /// Expiry, Unix seconds.
+    pub expiry_unix: Option<i64>,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Enabled or disabled.
+    pub status: Status,
+}
+
+/// A new service account's settings.
+#[derive(Clone, Debug, Default)]
+pub struct NewServiceAccount {
+    /// The parent user (root's access key for root's own).
+    pub parent: String,
+    /// A chosen access key, or generated when none.
+    pub access_key: Option<String>,
+    /// A chosen secret key, or generated when none.
+    pub secret_key: Option<Secret>,
+    /// An embedded policy narrowing the parent's rights.
+    pub policy: Option<String>,
+    /// Expiry, Unix seconds.
+    pub expiry_unix: Option<i64>,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+}
+
+/// Changes to a service account; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceAccountUpdate {
+    /// A new secret key.
+    pub secret_key: Option<Secret>,
+    /// A new embedded policy; `Some(None)` removes it.
+    pub policy: Option<Option<String>>,
+    /// A new status.
+    pub status: Option<Status>,
+    /// A new expiry; `Some(None)` removes it.
+    pub expiry_unix: Option<Option<i64>>,
+    /// A new display name.
+    pub name: Option<String>,
+    /// A new description.
+    pub description: Option<String>,
+}
+
+/// Who a policy is attached to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entity {
+    /// A user, by name.
+    User(String),
+    /// A group, by name.
+    Group(String),
+}
+
+/// One change to the stored records.
+enum Write {
+    Put(String, Vec<u8>),
+    Delete(String),
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, IamError> {
+    rmp_serde::to_vec_named(value).map_err(|e| IamError::Store {
+        reason: format!("encoding an IAM record: {e}"),
+    })
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, IamError> {
+    rmp_serde::from_slice(bytes).map_err(|e| IamError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn random_key(alphabet: &[u8], n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(alphabet[rand::random_range(0..alphabet.len())]))
+        .collect()
+}
+
+/// A fresh access key (upper-case letters and digits).
+pub fn generate_access_key() -> String {
+    random_key(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        GENERATED_ACCESS_KEY_CHARS,
+    )
+}
+
+/// A fresh secret key.
+pub fn generate_secret_key() -> Secret {
+    Secret(random_key(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        GENERATED_SECRET_KEY_CHARS,
+    ))
+}
+
+fn store_err(reason: String) -> IamError {
+    IamError::Store { reason }
+}
+
+/// The identities and policies of a deployment.
+pub struct Iam {
+    root: RootKeys,
+    sealer: Sealer,
+    account_id: String,
+    store: Arc<dyn SystemStore>,
+    state: RwLock<Arc<IamState>>,
+}
+
+impl fmt::Debug for Iam {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iam")
+            .field("root", &self.root)
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iam {
+    /// Loads the records from `store`. On a store sealed under other root credentials, it
+    /// re-seals every secret when `old_root` opens them, and refuses otherwise
+    /// ([`IamError::SealedWithOtherRoot`]).
+    pub async fn load(
+        root: RootKeys,
+        old_root: Option<RootKeys>,
+        account_id: &str,
+        store: Arc<dyn SystemStore>,
+    ) -> Result<Arc<Iam>, IamError> {
+        let sealer = Sealer::from_root(&root.access_key, &root.secret_key)?;
+        let iam = Arc::new(Iam {
+            root,
+            sealer,
+            account_id: account_id.to_string(),
+            store,
+            state: RwLock::new(Arc::new(IamState::default())),
+        });
+        {
+            let _guard = iam.store.lock().await.map_err(store_err)?;
+            let records = iam.store.list().await.map_err(store_err)?;
+            let check = records
+                .iter()
+                .find(|(k, _)| k == SEAL_CHECK_KEY)
+                .map(|(_, v)| v.clone());
+            match check {
+                None => {
+                    if records.iter().any(|(k, _)| is_sealed_record(k)) {
+                        return Err(IamError::SealedWithOtherRoot);
+                    }
+                    let sealed = iam.sealer.seal(SEAL_CHECK_KEY, SEAL_CHECK_PLAINTEXT)?;
+                    iam.store
+                        .put(SEAL_CHECK_KEY, Bytes::from(sealed))
+                        .await
+                        .map_err(store_err)?;
+                }
+                Some(sealed) if iam.sealer.open(SEAL_CHECK_KEY, &sealed).is_ok() => {}
+                Some(sealed) => {
+                    let Some(old) = &old_root else {
+                        return Err(IamError::SealedWithOtherRoot);
+                    };
+                    let old_sealer = Sealer::from_root(&old.access_key, &old.secret_key)?;
+                    if old_sealer.open(SEAL_CHECK_KEY, &sealed).is_err() {
+                        return Err(IamError::SealedWithOtherRoot);
+                    }
+                    iam.reseal(&old_sealer, &records).await?;
+                    tracing::info!("IAM secrets re-sealed under the new root credentials");
+                }
+            }
+            iam.reload_unlocked().await?;
+        }
+        Ok(iam)
+    }
+
+    /// Re-seals every sealed record from `old` to this deployment's sealer (root credentials
+    /// changed). The check record is written last, so an interrupted re-seal is redone on the
+    /// next start with the old credentials still given.
+    async fn reseal(&self, old: &Sealer, records: &[(String, Bytes)]) -> Result<(), IamError> {
+        for (key, value) in records {
+            if let Some(name) = key.strip_prefix(USER_PREFIX) {
+                let mut rec: UserRecord = decode(key, value)?;
+                if self.sealer.open(name, &rec.sealed_secret).is_ok() {
+                    continue;
+                }
+                let secret = old.open(name, &rec.sealed_secret)?;
+                rec.sealed_secret = self.sealer.seal(name, &secret)?;
+                self.store
+                    .put(key, Bytes::from(encode(&rec)?))
+                    .await
+                    .map_err(store_err)?;
+            } else if let Some(name) = key.strip_prefix(SERVICE_ACCOUNT_PREFIX) {
+                let mut rec: ServiceAccountRecord = decode(key, value)?;
+                if self.sealer.open(name, &rec.sealed_secret).is_ok() {
+                    continue;
+                }
+                let secret = old.open(name, &rec.sealed_secret)?;
+                rec.sealed_secret = self.sealer.seal(name, &secret)?;
+                self.store
+                    .put(key, Bytes::from(encode(&rec)?))
+                    .await
+                    .map_err(store_err)?;
+            }
+        }
+        let sealed = self.sealer.seal(SEAL_CHECK_KEY, SEAL_CHECK_PLAINTEXT)?;
+        self.store
+            .put(SEAL_CHECK_KEY, Bytes::from(sealed))
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// The deployment's account id (12 digits).
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// The root user's access key.
+    pub fn root_access_key(&self) -> &str {
+        &self.root.access_key
+    }
+
+    fn snapshot(&self) -> Arc<IamState> {
+        match self.state.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn install(&self, state: IamState) {
+        let state = Arc::new(state);
+        match self.state.write() {
+            Ok(mut guard) => *guard = state,
+            Err(poisoned) => *poisoned.into_inner() = state,
+        }
+    }
+
+    /// Keeps this node's copy current: reloads on every notice for `namespace` arriving on
+    /// `changes` (and when notices were missed), and every [`RELOAD_INTERVAL`]. Returns when
+    /// the sender is gone.
+    pub async fn watch(
+        self: Arc<Self>,
+        mut changes: tokio::sync::broadcast::Receiver<String>,
+        namespace: &str,
+    ) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let reload = match tokio::time::timeout(RELOAD_INTERVAL, changes.recv()).await {
+                Ok(Ok(changed)) => changed == namespace,
+                Ok(Err(RecvError::Lagged(_))) | Err(_) => true,
+                Ok(Err(RecvError::Closed)) => return,
+            };
+            if reload && let Err(err) = self.reload().await {
+                tracing::warn!(%err, "reloading IAM records failed; keeping the previous copy");
+            }
+        }
+    }
+
+    /// Re-reads every record (another node changed them, or the periodic reload).
+    pub async fn reload(&self) -> Result<(), IamError> {
+        self.reload_unlocked().await
+    }
+
+    async fn reload_unlocked(&self) -> Result<(), IamError> {
+        let records = self.store.list().await.map_err(store_err)?;
+        let state = self.build_state(&records);
+        self.install(state);
+        Ok(())
+    }
+
+    fn build_state(&self, records: &[(String, Bytes)]) -> IamState {
+        let mut state = IamState::default();
+        for (name, document) in BUILTIN_POLICIES {
+            match Policy::parse(document.as_bytes(), PolicyKind::Identity) {
+                Ok(policy) => {
+                    state
+                        .policies
+                        .insert((*name).to_string(), (None, Arc::new(policy)));
+                }
+                Err(err) => tracing::error!(%err, policy = name, "built-in policy does not parse"),
+            }
+        }
+        for (key, value) in records {
+            if let Err(err) = self.load_record(&mut state, key, value) {
+                tracing::warn!(%err, key, "skipping an IAM record");
+            }
+        }
+        for group in state.groups.values() {
+            for member in &group.members {
+                state
+                    .user_groups
+                    .entry(member.clone())
+                    .or_default()
+                    .push(group.name.clone());
+            }
+        }
+        state
+    }
+
+    fn load_record(&self, state: &mut IamState, key: &str, value: &[u8]) -> Result<(), IamError> {
+        if let Some(name) = key.strip_prefix(USER_PREFIX) {
+            let record: UserRecord = decode(key, value)?;
+            let secret = self.open_secret(name, &record.sealed_secret)?;
+            state.users.insert(name.to_string(), User { record, secret });
+        } else if let Some(name) = key.strip_prefix(GROUP_PREFIX) {
+            let record: GroupRecord = decode(key, value)?;
+            state.groups.insert(name.to_string(), record);
+        } else if let Some(name) = key.strip_prefix(SERVICE_ACCOUNT_PREFIX) {
+            let record: ServiceAccountRecord = decode(key, value)?;
+            let secret = self.open_secret(name, &record.sealed_secret)?;
+            let policy = record
+                .policy
+                .as_deref()
+                .map(|doc| Policy::parse(doc.as_bytes(), PolicyKind::Identity).map(Arc::new))
+                .transpose()?;
+            state.service_accounts.insert(
+                name.to_string(),
+                ServiceAccount {
+                    record,
+                    secret,
+                    policy,
+                },
+            );
+        } else if let Some(name) = key.strip_prefix(POLICY_PREFIX) {
+            let record: PolicyRecord = decode(key, value)?;
+            let policy = Policy::parse(record.document.as_bytes(), PolicyKind::Identity)?;
+            state
+                .policies
+                .insert(name.to_string(), (Some(record), Arc::new(policy)));
+        }
+        Ok(())
+    }
+
+    fn open_secret(&self, name: &str, sealed: &[u8]) -> Result<Secret, IamError> {
+        let bytes = self.sealer.open(name, sealed)?;
+        String::from_utf8(bytes).map(Secret).map_err(|_| IamError::Seal {
+            reason: "a sealed secret is not UTF-8",
+        })
+    }
+
+    /// Runs a change: under the store lock, on fresh state, `change` computes the records to
+    /// write; they are written, the state reloaded and the change announced.
+    async fn change<T>(
+        &self,
+        change: impl FnOnce(&IamState, &Sealer) -> Result<(Vec<Write>, T), IamError>,
+    ) -> Result<T, IamError> {
+        let guard = self.store.lock().await.map_err(store_err)?;
+        self.reload_unlocked().await?;
+        let state = self.snapshot();
+        let (writes, out) = change(&state, &self.sealer)?;
+        let changed = !writes.is_empty();
+        for write in writes {
+            match write {
+                Write::Put(key, value) => self
+                    .store
+                    .put(&key, Bytes::from(value))
+                    .await
+                    .map_err(store_err)?,
+                Write::Delete(key) => self.store.delete(&key).await.map_err(store_err)?,
+            }
+        }
+        if changed {
+            self.reload_unlocked().await?;
+        }
+        drop(guard);
+        if changed {
+            self.store.announce().await;
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ lookups
+
+    /// The secret key of an access key that may sign requests now: root, an enabled user, an
+    /// enabled and unexpired service account of an enabled parent.
+    pub fn secret_key(&self, access_key: &str) -> Option<Secret> {
+        if access_key == self.root.access_key {
+            return Some(Secret(self.root.secret_key.clone()));
+        }
+        let state = self.snapshot();
+        self.caller_in(&state, access_key)?;
+        if let Some(user) = state.users.get(access_key) {
+            return Some(user.secret.clone());
+        }
+        state.service_accounts.get(access_key).map(|s| s.secret.clone())
+    }
+
+    /// The caller signing with `access_key`, with the policies that apply to it; `None` when
+    /// the key is unknown, disabled, expired, or its parent is.
+    pub fn caller(&self, access_key: &str) -> Option<Caller> {
+        let state = self.snapshot();
+        self.caller_in(&state, access_key)
+    }
+
+    fn principal_ids(&self, user: &str) -> Vec<String> {
+        vec![
+            user.to_string(),
+            format!("arn:aws:iam::{}:user/{user}", self.account_id),
+        ]
+    }
+
+    fn caller_in(&self, state: &IamState, access_key: &str) -> Option<Caller> {
+        if access_key == self.root.access_key {
+            return Some(Caller {
+                kind: PrincipalKind::Root,
+                access_key: access_key.to_string(),
+                user: access_key.to_string(),
+                parent_is_root: false,
+                policies: Vec::new(),
+                embedded: None,
+                principal_ids: vec![
+                    access_key.to_string(),
+                    self.account_id.clone(),
+                    format!("arn:aws:iam::{}:root", self.account_id),
+                ],
+                account_id: self.account_id.clone(),
+            });
+        }
+        if state.users.contains_key(access_key) {
+            let (policies, principal_ids) = self.user_rights(state, access_key)?;
+            return Some(Caller {
+                kind: PrincipalKind::User,
+                access_key: access_key.to_string(),
+                user: access_key.to_string(),
+                parent_is_root: false,
+                policies,
+                embedded: None,
+                principal_ids,
+                account_id: self.account_id.clone(),
+            });
+        }
+        let svc = state.service_accounts.get(access_key)?;
+        if svc.record.status != Status::Enabled || svc.record.expiry_unix.is_some_and(|t| t <= now_unix()) {
+            return None;
+        }
+        let parent = &svc.record.parent;
+        let parent_is_root = *parent == self.root.access_key;
+        let (policies, mut principal_ids) = if parent_is_root {
+            (Vec::new(), vec![format!("arn:aws:iam::{}:root", self.account_id)])
+        } else {
+            self.user_rights(state, parent)?
+        };
+        principal_ids.insert(0, access_key.to_string());
+        Some(Caller {
+            kind: PrincipalKind::ServiceAccount,
+            access_key: access_key.to_string(),
+            user: parent.clone(),
+            parent_is_root,
+            policies,
+            embedded: svc.policy.clone(),
+            principal_ids,
+            account_id: self.account_id.clone(),
+        })
+    }
+
+    /// An enabled user's policies (its own and its enabled groups') and principal ids.
+    #[allow(clippy::type_complexity)]
+    fn user_rights(&self, state: &IamState, name: &str) -> Option<(Vec<(String, Arc<Policy>)>, Vec<String>)> {
+        let user = state.users.get(name)?;
+        if user.record.status != Status::Enabled {
+            return None;
+        }
+        let mut names: Vec<&String> = user.record.policies.iter().collect();
+        for group in state.user_groups.get(name).into_iter().flatten() {
+            if let Some(g) = state.groups.get(group)
+                && g.status == Status::Enabled
+            {
+                names.extend(g.policies.iter());
+            }
+        }
+        names.sort();
+        names.dedup();
+        let policies = names
+            .into_iter()
+            .filter_map(|n| state.policies.get(n).map(|(_, p)| (n.clone(), Arc::clone(p))))
+            .collect();
+        Some((policies, self.principal_ids(name)))
+    }
+
+    // ------------------------------------------------------------ users
+
+    /// Creates a user, or sets an existing user's secret key (MinIO's `add-user`).
+    pub async fn add_user(&self, access_key: &str, secret_key: &Secret) -> Result<(), IamError> {
+        valid_access_key(access_key).map_err(|reason| IamError::InvalidArgument { reason })?;
+        valid_secret_key(secret_key.expose()).map_err(|reason| IamError::InvalidArgument { reason })?;
+        if access_key == self.root.access_key {
+            return Err(IamError::AccessKeyInUse {
+                access_key: access_key.to_string(),
+            });
+        }
+        self.change(|state, sealer| {
+            if state.service_accounts.contains_key(access_key) {
+                return Err(IamError::AccessKeyInUse {
+                    access_key: access_key.to_string(),
+                });
+            }
+            let record = match state.users.get(access_key) {
+                Some(user) => UserRecord {
+                    sealed_secret: sealer.seal(access_key, secret_key.expose().as_bytes())?,
+                    updated_unix: now_unix(),
+                    ..user.record.clone()
+                },
+                None => UserRecord {
+                    access_key: access_key.to_string(),
+                    sealed_secret: sealer.seal(access_key, secret_key.expose().as_bytes())?,
+                    status: Status::Enabled,
+                    policies: Vec::new(),
+                    updated_unix: now_unix(),
+                },
+            };
+            Ok((
+                vec![Write::Put(format!("{USER_PREFIX}{access_key}"), encode(&record)?)],
+                (),
+            ))
+        })
+        .await
+    }
+
+    /// Removes a user with its service accounts and group memberships.
+    pub async fn remove_user(&self, name: &str) -> Result<(), IamError> {
+        self.change(|state, _| {
+            if !state.users.contains_key(name) {
+                return Err(IamError::NoSuchUser {
+                    name: name.to_string(),
+                });
+            }
+            let mut writes = vec![Write::Delete(format!("{USER_PREFIX}{name}"))];
+            for (key, svc) in &state.service_accounts {
+                if svc.record.parent == name {
+                    writes.push(Write::Delete(format!("{SERVICE_ACCOUNT_PREFIX}{key}")));
+                }
+            }
+            for group in state.groups.values() {
+                if group.members.iter().any(|m| m == name) {
+                    let mut group = group.clone();
+                    group.members.retain(|m| m != name);
+                    group.updated_unix = now_unix();
+                    writes.push(Write::Put(
+                        format!("{GROUP_PREFIX}{}", group.name),
+                        encode(&group)?,
+                    ));
+                }
+            }
+            Ok((writes, ()))
+        })
+        .await
+    }
+
+    /// Enables or disables a user.
+    pub async fn set_user_status(&self, name: &str, status: Status) -> Result<(), IamError> {
+        self.change(|state, _| {
+            let user = state.users.get(name).ok_or_else(|| IamError::NoSuchUser {
+                name: name.to_string(),
+            })?;
+            let record = UserRecord {
+                status,
+                updated_unix: now_unix(),
+                ..user.record.clone()
+            };
+            Ok((
+                vec![Write::Put(format!("{USER_PREFIX}{name}"), encode(&record)?)],
+                (),
+            ))
+        })
+        .await
+    }
+
+    /// Every user.
+    pub fn list_users(&self) -> Vec<UserInfo> {
+        let state = self.snapshot();
+        state.users.keys().filter_map(|n| user_info(&state, n)).collect()
+    }
+
+    /// One user.
+    pub fn user_info(&self, name: &str) -> Result<UserInfo, IamError> {
+        user_info(&self.snapshot(), name).ok_or_else(|| IamError::NoSuchUser {
+            name: name.to_string(),
+        })
+    }
+
+    // ------------------------------------------------------------ groups
+
+    /// Adds members to a group (creating it), or removes them; removing with no members
+    /// removes the group itself, which must then be empty.
+    pub async fn update_group_members(
+        &self,
+        group: &str,
+        members: &[String],
+        remove: bool,
+    ) -> Result<(), IamError> {
+        valid_entity_name(group).map_err(|reason| IamError::InvalidArgument { reason })?;
+        self.change(|state, _| {
+            for member in members {
+                if !state.users.contains_key(member) {
+                    return Err(IamError::NoSuchUser { name: member.clone() });
+                }
+            }
+            let key = format!("{GROUP_PREFIX}{group}");
+            let existing = state.groups.get(group);
+            if remove {
+                let Some(existing) = existing else {
+                    return Err(IamError::NoSuchGroup {
+                        name: group.to_string(),
+                    });
+                };
+                if members.is_empty() {
+                    if !existing.members.is_empty() {
+                        return Err(IamError::GroupNotEmpty {
+                            name: group.to_string(),
+                        });
+                    }
+                    return Ok((vec![Write::Delete(key)], ()));
+                }
+                let mut record = existing.clone();
+                record.members.retain(|m| !members.contains(m));
+                record.updated_unix = now_unix();
+                return Ok((vec![Write::Put(key, encode(&record)?)], ()));
+            }
+            let mut record = existing.cloned().unwrap_or_else(|| GroupRecord {
+                name: group.to_string(),
+                members: Vec::new(),
+                status: Status::Enabled,
+                policies: Vec::new(),
+                updated_unix: now_unix(),
+            });
+            record.members.extend(members.iter().cloned());
+            record.members.sort();
+            record.members.dedup();
+            record.updated_unix = now_unix();
+            Ok((vec![Write::Put(key, encode(&record)?)], ()))
+        })
+        .await
+    }
+
+    /// Enables or disables a group.
+    pub async fn set_group_status(&self, group: &str, status: Status) -> Result<(), IamError> {
+        self.change(|state, _| {
+            let existing = state.groups.get(group).ok_or_else(|| IamError::NoSuchGroup {
+                name: group.to_string(),
+            })?;
+            let record = GroupRecord {
+                status,
+                updated_unix: now_unix(),
+                ..existing.clone()
+            };
+            Ok((
+                vec![Write::Put(format!("{GROUP_PREFIX}{group}"), encode(&record)?)],
+                (),
+            ))
+        })
+        .await
+    }
+
+    /// Every group name.
+    pub fn list_groups(&self) -> Vec<String> {
+        self.snapshot().groups.keys().cloned().collect()
+    }
+
+    /// One group.
+    pub fn group_info(&self, group: &str) -> Result<GroupInfo, IamError> {
+        let state = self.snapshot();
+        let g = state.groups.get(group).ok_or_else(|| IamError::NoSuchGroup {
+            name: group.to_string(),
+        })?;
+        Ok(GroupInfo {
+            name: g.name.clone(),
+            status: g.status,
+            members: g.members.clone(),
+            policies: g.policies.clone(),
+            updated_unix: g.updated_unix,
+        })
+    }
+
+    // ------------------------------------------------------------ policies
+
+    /// Adds or replaces a canned policy.
+    pub async fn add_policy(&self, name: &str, document: &str) -> Result<(), IamError> {
+        valid_entity_name(name).map_err(|reason| IamError::InvalidArgument { reason })?;
+        if is_builtin_policy(name) {
+            return Err(IamError::InvalidArgument {
+                reason: format!("{name} is a built-in policy and cannot be changed"),
+            });
+        }
+        Policy::parse(document.as_bytes(), PolicyKind::Identity)?;
+        self.change(|state, _| {
+            let now = now_unix();
+            let created = state
+                .policies
+                .get(name)
+                .and_then(|(rec, _)| rec.as_ref())
+                .map_or(now, |rec| rec.created_unix);
+            let record = PolicyRecord {
+                name: name.to_string(),
+                document: document.to_string(),
+                created_unix: created,
+                updated_unix: now,
+            };
+            Ok((
+                vec![Write::Put(format!("{POLICY_PREFIX}{name}"), encode(&record)?)],
+                (),
+            ))
+        })
+        .await
+    }
+
+    /// Removes a canned policy and detaches it from every user and group.
+    pub async fn remove_policy(&self, name: &str) -> Result<(), IamError> {
+        if is_builtin_policy(name) {
+            return Err(IamError::InvalidArgument {
+                reason: format!("{name} is a built-in policy and cannot be removed"),
+            });
+        }
+        self.change(|state, _| {
+            if !state.policies.contains_key(name) {
+                return Err(IamError::NoSuchPolicy {
+                    name: name.to_string(),
+                });
+            }
+            let mut writes = vec![Write::Delete(format!("{POLICY_PREFIX}{name}"))];
+            for user in state.users.values() {
+                if user.record.policies.iter().any(|p| p == name) {
+                    let mut record = user.record.clone();
+                    record.policies.retain(|p| p != name);
+                    writes.push(Write::Put(
+                        format!("{USER_PREFIX}{}", record.access_key),
+                        encode(&record)?,
+                    ));
+                }
+            }
+            for group in state.groups.values() {
+                if group.policies.iter().any(|p| p == name) {
+                    let mut record = group.clone();
+                    record.policies.retain(|p| p != name);
+                    writes.push(Write::Put(
+                        format!("{GROUP_PREFIX}{}", record.name),
+                        encode(&record)?,
+                    ));
+                }
+            }
+            Ok((writes, ()))
+        })
+        .await
+    }
+
+    /// Every canned policy, built-ins included.
+    pub fn list_policies(&self) -> Vec<PolicyInfo> {
+        let state = self.snapshot();
+        state
+            .policies
+            .keys()
+            .filter_map(|n| policy_info(&state, n))
+            .collect()
+    }
+
+    /// One canned policy.
+    pub fn policy_info(&self, name: &str) -> Result<PolicyInfo, IamError> {
+        policy_info(&self.snapshot(), name).ok_or_else(|| IamError::NoSuchPolicy {
+            name: name.to_string(),
+        })
+    }
+
+    /// Attaches (or with `detach`, detaches) canned policies to a user or group. Attaching an
+    /// attached policy or detaching one that is not attached is an error, as in MinIO.
+    pub async fn attach_policies(
+        &self,
+        entity: &Entity,
+        names: &[String],
+        detach: bool,
+    ) -> Result<(), IamError> {
+        if names.is_empty() {
+            return Err(IamError::InvalidArgument {
+                reason: "no policy named".to_string(),
+            });
+        }
+        self.change(|state, _| {
+            for name in names {
+                if !detach && !state.policies.contains_key(name) {
+                    return Err(IamError::NoSuchPolicy { name: name.clone() });
+                }
+            }
+            let apply = |current: &mut Vec<String>| -> Result<(), IamError> {
+                for name in names {
+                    let present = current.contains(name);
+                    if detach && !present {
+                        return Err(IamError::InvalidArgument {
+                            reason: format!("the policy {name} is not attached"),
+                        });
+                    }
+                    if !detach && present {
+                        return Err(IamError::InvalidArgument {
+                            reason: format!("the policy {name} is already attached"),
+                        });
+                    }
+                }
+                if detach {
+                    current.retain(|p| !names.contains(p));
+                } else {
+                    current.extend(names.iter().cloned());
+                }
+                Ok(())
+            };
+            let write = match entity {
+                Entity::User(user) => {
+                    let mut record = state
+                        .users
+                        .get(user)
+                        .ok_or_else(|| IamError::NoSuchUser { name: user.clone() })?
+                        .record
+                        .clone();
+                    apply(&mut record.policies)?;
+                    record.updated_unix = now_unix();
+                    Write::Put(format!("{USER_PREFIX}{user}"), encode(&record)?)
+                }
+                Entity::Group(group) => {
+                    let mut record = state
+                        .groups
+                        .get(group)
+                        .ok_or_else(|| IamError::NoSuchGroup { name: group.clone() })?
+                        .clone();
+                    apply(&mut record.policies)?;
+                    record.updated_unix = now_unix();
+                    Write::Put(format!("{GROUP_PREFIX}{group}"), encode(&record)?)
+                }
+            };
+            Ok((vec![write], ()))
+        })
+        .await
+    }
+
+    /// Replaces the policies attached to a user or group (MinIO's `set-user-or-group-policy`,
+    /// a comma-separated list; empty detaches all).
+    pub async fn set_policies(&self, entity: &Entity, names: &[String]) -> Result<(), IamError> {
+        self.change(|state, _| {
+            for name in names {
+                if !state.policies.contains_key(name) {
+                    return Err(IamError::NoSuchPolicy { name: name.clone() });
+                }
+            }
+            let write = match entity {
+                Entity::User(user) => {
+                    let mut record = state
+                        .users
+                        .get(user)
+                        .ok_or_else(|| IamError::NoSuchUser { name: user.clone() })?
+                        .record
+                        .clone();
+                    record.policies = names.to_vec();
+                    record.updated_unix = now_unix();
+                    Write::Put(format!("{USER_PREFIX}{user}"), encode(&record)?)
+                }
+                Entity::Group(group) => {
+                    let mut record = state
+                        .groups
+                        .get(group)
+                        .ok_or_else(|| IamError::NoSuchGroup { name: group.clone() })?
+                        .clone();
+                    record.policies = names.to_vec();
+                    record.updated_unix = now_unix();
+                    Write::Put(format!("{GROUP_PREFIX}{group}"), encode(&record)?)
+                }
+            };
+            Ok((vec![write], ()))
+        })
+        .await
+    }
+
+    /// Users and groups each policy is attached to (`policy-entities`), for the policies
+    /// named (all when empty).
+    pub fn policy_entities(&self, policies: &[String]) -> Vec<(String, Vec<String>, Vec<String>)> {
+        let state = self.snapshot();
+        state
+            .policies
+            .keys()
+            .filter(|name| policies.is_empty() || policies.contains(name))
+            .map(|name| {
+                let users = state
+                    .users
+                    .values()
+                    .filter(|u| u.record.policies.contains(name))
+                    .map(|u| u.record.access_key.clone())
+                    .collect();
+                let groups = state
+                    .groups
+                    .values()
+                    .filter(|g| g.policies.contains(name))
+                    .map(|g| g.name.clone())
+                    .collect();
+                (name.clone(), users, groups)
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------ service accounts
+
+    /// Creates a service account; answers its access key and secret key.
+    pub async fn add_service_account(&self, new: NewServiceAccount) -> Result<(String, Secret), IamError> {
+        let access_key = new.access_key.clone().unwrap_or_else(generate_access_key);
+        let secret = new.secret_key.clone().unwrap_or_else(generate_secret_key);
+        valid_access_key(&access_key).map_err(|reason| IamError::InvalidArgument { reason })?;
+        valid_secret_key(secret.expose()).map_err(|reason| IamError::InvalidArgument { reason })?;
+        if let Some(doc) = &new.policy {
+            Policy::parse(doc.as_bytes(), PolicyKind::Identity)?;
+        }
+        if new.expiry_unix.is_some_and(|t| t <= now_unix()) {
+            return Err(IamError::InvalidArgument {
+                reason: "the expiry is in the past".to_string(),
+            });
+        }
+        if access_key == self.root.access_key {
+            return Err(IamError::AccessKeyInUse { access_key });
+        }
+        let root = self.root.access_key.clone();
+        self.change(|state, sealer| {
+            if new.parent != root && !state.users.contains_key(&new.parent) {
+                return Err(IamError::NoSuchUser {
+                    name: new.parent.clone(),
+                });
+            }
+            if state.users.contains_key(&access_key) || state.service_accounts.contains_key(&access_key) {
+                return Err(IamError::AccessKeyInUse {
+                    access_key: access_key.clone(),
+                });
+            }
+            let record = ServiceAccountRecord {
+                access_key: access_key.clone(),
+                sealed_secret: sealer.seal(&access_key, secret.expose().as_bytes())?,
+                parent: new.parent.clone(),
+                policy: new.policy.clone(),
+                expiry_unix: new.expiry_unix,
+                name: new.name.clone(),
+                description: new.description.clone(),
+                status: Status::Enabled,
+                updated_unix: now_unix(),
+            };
+            Ok((
+                vec![Write::Put(
+                    format!("{SERVICE_ACCOUNT_PREFIX}{access_key}"),
+                    encode(&record)?,
+                )],
+                (),
+            ))
+        })
+        .await?;
+        Ok((access_key, secret))
+    }
+
+    /// Changes a service account.
+    pub async fn update_service_account(
+        &self,
+        access_key: &str,
+        update: ServiceAccountUpdate,
+    ) -> Result<(), IamError> {
+        if let Some(secret) = &update.secret_key {
+            valid_secret_key(secret.expose()).map_err(|reason| IamError::InvalidArgument { reason })?;
+        }
+        if let Some(Some(doc)) = &update.policy {
+            Policy::parse(doc.as_bytes(), PolicyKind::Identity)?;
+        }
+        self.change(|state, sealer| {
+            let svc =
+                state
+                    .service_accounts
+                    .get(access_key)
+                    .ok_or_else(|| IamError::NoSuchServiceAccount {
+                        access_key: access_key.to_string(),
+                    })?;
+            let mut record = svc.record.clone();
+            if let Some(secret) = &update.secret_key {
+                record.sealed_secret = sealer.seal(access_key, secret.expose().as_bytes())?;
+            }
+            if let Some(policy) = &update.policy {
+                record.policy = policy.clone();
+            }
+            if let Some(status) = update.status {
+                record.status = status;
+            }
+            if let Some(expiry) = update.expiry_unix {
+                record.expiry_unix = expiry;
+            }
+            if let Some(name) = &update.name {
+                record.name = name.clone();
+            }
+            if let Some(description) = &update.description {
+                record.description = description.clone();
+            }
+            record.updated_unix = now_unix();
+            Ok((
+                vec![Write::Put(
+                    format!("{SERVICE_ACCOUNT_PREFIX}{access_key}"),
+                    encode(&record)?,
+                )],
+                (),
+            ))
+        })
+        .await
+    }
+
+    /// Removes a service account.
+    pub async fn remove_service_account(&self, access_key: &str) -> Result<(), IamError> {
+        self.change(|state, _| {
+            if !state.service_accounts.contains_key(access_key) {
+                return Err(IamError::NoSuchServiceAccount {
+                    access_key: access_key.to_string(),
+                });
+            }
+            Ok((
+                vec![Write::Delete(format!("{SERVICE_ACCOUNT_PREFIX}{access_key}"))],
+                (),
+            ))
+        })
+        .await
+    }
+
+    /// One service account.
+    pub fn service_account_info(&self, access_key: &str) -> Result<ServiceAccountInfo, IamError> {
+        let state = self.snapshot();
+        state
+            .service_accounts
+            .get(access_key)
+            .map(service_account_info)
+            .ok_or_else(|| IamError::NoSuchServiceAccount {
+                access_key: access_key.to_string(),
+            })
+    }
+
+    /// The service accounts of one parent user.
+    pub fn list_service_accounts(&self, parent: &str) -> Vec<ServiceAccountInfo> {
+        let state = self.snapshot();
+        state
+            .service_accounts
+            .values()
+            .filter(|s| s.record.parent == parent)
+            .map(service_account_info)
+            .collect()
+    }
+}
+
+/// Whether a record key holds a sealed secret.
+fn is_sealed_record(key: &str) -> bool {
+    key.starts_with(USER_PREFIX) || key.starts_with(SERVICE_ACCOUNT_PREFIX)
+}
+
+fn user_info(state: &IamState, name: &str) -> Option<UserInfo> {
+    let user = state.users.get(name)?;
+    Some(UserInfo {
+        name: name.to_string(),
+        status: user.record.status,
+        policies: user.record.policies.clone(),
+        member_of: state.user_groups.get(name).cloned().unwrap_or_default(),
+        updated_unix: user.record.updated_unix,
+    })
+}
+
+fn policy_info(state: &IamState, name: &str) -> Option<PolicyInfo> {
+    let (record, _) = state.policies.get(name)?;
+    Some(match record {
+        Some(rec) => PolicyInfo {
+            name: name.to_string(),
+            document: rec.document.clone(),
+            builtin: false,
+            created_unix: rec.created_unix,
+            updated_unix: rec.updated_unix,
+        },
+        None => PolicyInfo {
+            name: name.to_string(),
+            document: BUILTIN_POLICIES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, d)| (*d).to_string())
+                .unwrap_or_default(),
+            builtin: true,
+            created_unix: 0,
+            updated_unix: 0,
+        },
+    })
+}
+
+fn service_account_info(svc: &ServiceAccount) -> ServiceAccountInfo {
+    ServiceAccountInfo {
+        access_key: svc.record.access_key.clone(),
+        parent: svc.record.parent.clone(),
+        policy: svc.record.policy.clone(),
+        expiry_unix: svc.record.expiry_unix,
+        name: svc.record.name.clone(),
+        description: svc.record.description.clone(),
+        status: svc.record.status,
+    }
+}

@@ -1,0 +1,221 @@
+//! [`Iam`] over an in-memory store: identities, policies, decisions, and the re-seal of
+//! secrets when the root credentials change.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use strata_iam::policy::Context;
+use strata_iam::{
+    Entity, Iam, IamError, MemoryStore, NewServiceAccount, RootKeys, Secret, ServiceAccountUpdate, Status,
+    authorize,
+};
+
+const ACCOUNT: &str = "123456789012";
+
+fn root(secret: &str) -> RootKeys {
+    RootKeys {
+        access_key: "rootuser".into(),
+        secret_key: secret.into(),
+    }
+}
+
+async fn iam_over(store: &Arc<MemoryStore>, secret: &str) -> Result<Arc<Iam>, IamError> {
+    Iam::load(
+        root(secret),
+        None,
+        ACCOUNT,
+        Arc::clone(store) as Arc<dyn strata_iam::SystemStore>,
+    )
+    .await
+}
+
+fn allowed(iam: &Iam, access_key: &str, action: &str, resource: &str) -> bool {
+    let caller = iam.caller(access_key).expect("a usable access key");
+    let mut context = Context::new();
+    caller.fill_context(&mut context);
+    authorize(&caller, action, resource, &context, None).allowed
+}
+
+#[tokio::test]
+async fn users_groups_and_policies_decide() {
+    let store = Arc::new(MemoryStore::default());
+    let iam = iam_over(&store, "root-secret-1").await.unwrap();
+    iam.add_user("alice", &Secret::new("alice-secret".into()))
+        .await
+        .unwrap();
+    assert_eq!(iam.secret_key("alice").unwrap().expose(), "alice-secret");
+    assert!(
+        !allowed(&iam, "alice", "s3:GetObject", "arn:aws:s3:::b/k"),
+        "no policy: nothing"
+    );
+    iam.attach_policies(&Entity::User("alice".into()), &["readonly".into()], false)
+        .await
+        .unwrap();
+    assert!(allowed(&iam, "alice", "s3:GetObject", "arn:aws:s3:::b/k"));
+    assert!(!allowed(&iam, "alice", "s3:PutObject", "arn:aws:s3:::b/k"));
+    // Through a group.
+    iam.update_group_members("writers", &["alice".into()], false)
+        .await
+        .unwrap();
+    iam.set_policies(&Entity::Group("writers".into()), &["writeonly".into()])
+        .await
+        .unwrap();
+    assert!(allowed(&iam, "alice", "s3:PutObject", "arn:aws:s3:::b/k"));
+    iam.set_group_status("writers", Status::Disabled).await.unwrap();
+    assert!(!allowed(&iam, "alice", "s3:PutObject", "arn:aws:s3:::b/k"));
+    // A custom policy with a variable, and removing it detaches it everywhere.
+    iam.add_policy(
+        "home",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/home/${aws:username}/*"}]}"#,
+    )
+    .await
+    .unwrap();
+    iam.attach_policies(&Entity::User("alice".into()), &["home".into()], false)
+        .await
+        .unwrap();
+    assert!(allowed(
+        &iam,
+        "alice",
+        "s3:DeleteObject",
+        "arn:aws:s3:::b/home/alice/x"
+    ));
+    assert!(!allowed(
+        &iam,
+        "alice",
+        "s3:DeleteObject",
+        "arn:aws:s3:::b/home/bob/x"
+    ));
+    iam.remove_policy("home").await.unwrap();
+    assert_eq!(
+        iam.user_info("alice").unwrap().policies,
+        vec!["readonly".to_string()]
+    );
+    // Errors.
+    assert!(matches!(
+        iam.add_policy("bad", "{").await,
+        Err(IamError::MalformedPolicy(_))
+    ));
+    assert!(matches!(
+        iam.remove_policy("readwrite").await,
+        Err(IamError::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        iam.update_group_members("writers", &[], true).await,
+        Err(IamError::GroupNotEmpty { .. })
+    ));
+    // Disabled and removed users cannot sign.
+    iam.set_user_status("alice", Status::Disabled).await.unwrap();
+    assert!(iam.secret_key("alice").is_none());
+    iam.set_user_status("alice", Status::Enabled).await.unwrap();
+    iam.remove_user("alice").await.unwrap();
+    assert!(iam.secret_key("alice").is_none());
+    assert!(iam.group_info("writers").unwrap().members.is_empty());
+}
+
+#[tokio::test]
+async fn service_accounts_narrow_and_follow_their_parent() {
+    let store = Arc::new(MemoryStore::default());
+    let iam = iam_over(&store, "root-secret-1").await.unwrap();
+    iam.add_user("bob", &Secret::new("bob-secret-1".into()))
+        .await
+        .unwrap();
+    iam.set_policies(&Entity::User("bob".into()), &["readwrite".into()])
+        .await
+        .unwrap();
+    let (key, secret) = iam
+        .add_service_account(NewServiceAccount {
+            parent: "bob".into(),
+            policy: Some(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#
+                    .into(),
+            ),
+            ..NewServiceAccount::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(iam.secret_key(&key).unwrap(), secret);
+    assert!(allowed(&iam, &key, "s3:GetObject", "arn:aws:s3:::b/k"));
+    assert!(
+        !allowed(&iam, &key, "s3:PutObject", "arn:aws:s3:::b/k"),
+        "narrowed"
+    );
+    assert!(!allowed(&iam, &key, "s3:GetObject", "arn:aws:s3:::other/k"));
+    // The embedded policy cannot widen the parent's rights.
+    iam.set_policies(&Entity::User("bob".into()), &["writeonly".into()])
+        .await
+        .unwrap();
+    assert!(!allowed(&iam, &key, "s3:GetObject", "arn:aws:s3:::b/k"));
+    iam.set_user_status("bob", Status::Disabled).await.unwrap();
+    assert!(
+        iam.secret_key(&key).is_none(),
+        "a disabled parent disables its service accounts"
+    );
+    iam.set_user_status("bob", Status::Enabled).await.unwrap();
+    iam.update_service_account(
+        &key,
+        ServiceAccountUpdate {
+            expiry_unix: Some(Some(1)),
+            ..ServiceAccountUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(iam.secret_key(&key).is_none(), "expired");
+    iam.remove_user("bob").await.unwrap();
+    assert!(iam.service_account_info(&key).is_err(), "removed with its parent");
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_and_resealed_when_root_changes() {
+    let store = Arc::new(MemoryStore::default());
+    let iam = iam_over(&store, "root-secret-1").await.unwrap();
+    iam.add_user("carol", &Secret::new("carol-plaintext-secret".into()))
+        .await
+        .unwrap();
+    let raw = store.raw("user/carol").unwrap();
+    assert!(
+        !raw.windows(b"carol-plaintext-secret".len())
+            .any(|w| w == b"carol-plaintext-secret"),
+        "the secret is never stored in plaintext"
+    );
+    drop(iam);
+    // New root credentials alone cannot open the store: refused, nothing rewritten.
+    let err = iam_over(&store, "root-secret-2").await.unwrap_err();
+    assert_eq!(err, IamError::SealedWithOtherRoot);
+    assert_eq!(store.raw("user/carol").unwrap(), raw);
+    // With the previous ones given, every secret is re-sealed under the new ones.
+    let iam = Iam::load(
+        root("root-secret-2"),
+        Some(root("root-secret-1")),
+        ACCOUNT,
+        Arc::clone(&store) as Arc<dyn strata_iam::SystemStore>,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        iam.secret_key("carol").unwrap().expose(),
+        "carol-plaintext-secret"
+    );
+    drop(iam);
+    // From then on the new credentials alone work, and the old ones no longer do.
+    let iam = iam_over(&store, "root-secret-2").await.unwrap();
+    assert_eq!(
+        iam.secret_key("carol").unwrap().expose(),
+        "carol-plaintext-secret"
+    );
+    assert_eq!(
+        iam_over(&store, "root-secret-1").await.unwrap_err(),
+        IamError::SealedWithOtherRoot
+    );
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_secrets() {
+    let store = Arc::new(MemoryStore::default());
+    let iam = iam_over(&store, "root-secret-visible?").await.unwrap();
+    iam.add_user("dave", &Secret::new("dave-secret-visible?".into()))
+        .await
+        .unwrap();
+    let shown = format!("{iam:?} {:?} {:?}", iam.secret_key("dave"), iam.caller("dave"));
+    assert!(!shown.contains("visible?"), "{shown}");
+}
