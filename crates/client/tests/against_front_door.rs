@@ -39,10 +39,22 @@ async fn server() -> Server {
     }
     let layer = Arc::new(ObjectLayer::open_local(&drives).await.unwrap());
     let root = RootCredentials::new(ACCESS_KEY, SECRET_KEY).unwrap();
+    let iam = strata_iam::Iam::load(
+        strata_iam::RootKeys {
+            access_key: ACCESS_KEY.into(),
+            secret_key: SECRET_KEY.into(),
+        },
+        None,
+        "000000000000",
+        Arc::new(strata_iam::MemoryStore::default()),
+    )
+    .await
+    .unwrap();
     let config = FrontDoorConfig {
         region: "us-east-1".into(),
         domains: vec![],
         root,
+        iam,
     };
     let service = build_service(layer, &config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -12,7 +12,8 @@
 //! - Every request under `/strata/admin/` is answered here, never by the S3 operations (so a
 //!   key `admin/...` in a bucket named `strata` is not reachable over S3, like `minio/` paths in
 //!   MinIO). Unknown paths are a JSON `404 NotFound`, a known path with another method `405`.
-//! - Access needs a verified signature of the root user. The refusal comes from
+//! - Access needs a verified signature of the root user, or of a user whose policies allow the
+//!   endpoint's admin action (`admin:Heal`, `admin:ServerInfo`, `admin:Decommission`). The refusal comes from
 //!   [`AdminRoute::check_access`] as an S3 `AccessDenied` (XML, like every authentication
 //!   failure s3s reports before a handler runs); every answer after that is JSON, errors as
 //!   `{"code": "...", "message": "..."}` with the matching status.
@@ -287,30 +288,44 @@ pub(crate) struct InfoReply {
     pub(crate) drives: Vec<DriveStatus>,
 }
 
-/// The admin API over an object layer, for the root user only.
+/// The admin API over an object layer, authorized by IAM's admin actions.
 pub struct AdminRoute {
     layer: Arc<ObjectLayer>,
-    root_access_key: String,
+    iam: Arc<strata_iam::Iam>,
 }
 
 impl AdminRoute {
-    /// Admin routes over `layer`, accepting requests signed by `root_access_key`.
-    pub fn new(layer: Arc<ObjectLayer>, root_access_key: &str) -> AdminRoute {
-        AdminRoute {
-            layer,
-            root_access_key: root_access_key.to_owned(),
-        }
+    /// Admin routes over `layer`, authorized by `iam`.
+    pub fn new(layer: Arc<ObjectLayer>, iam: Arc<strata_iam::Iam>) -> AdminRoute {
+        AdminRoute { layer, iam }
     }
 
-    /// Refuses anonymous requests and requests of any user but root.
-    pub(crate) fn authorize(&self, credentials: Option<&s3s::auth::Credentials>) -> S3Result<()> {
-        match credentials {
-            None => Err(s3s::s3_error!(
-                AccessDenied,
-                "Admin requests must be signed by the root user"
-            )),
-            Some(c) if c.access_key == self.root_access_key => Ok(()),
-            Some(_) => Err(s3s::s3_error!(AccessDenied, "Admin requests need the root user")),
+    /// Refuses anonymous requests, and requests whose signer's policies do not allow the
+    /// endpoint's admin action (`admin:Heal`, `admin:ServerInfo`, `admin:Decommission`).
+    pub(crate) fn authorize(&self, req: &S3Request<Body>) -> S3Result<()> {
+        let Some(credentials) = req.credentials.as_ref() else {
+            return Err(s3s::s3_error!(AccessDenied, "Admin requests must be signed"));
+        };
+        let Some(caller) = self.iam.caller(&credentials.access_key) else {
+            return Err(s3s::s3_error!(AccessDenied, "Access Denied"));
+        };
+        if caller.is_root() {
+            return Ok(());
+        }
+        // An unknown path or method is answered 404/405 by `handle` to a caller with any admin
+        // right; the action checked is the endpoint's, or `admin:ServerInfo` for those.
+        let action = match resolve(&req.method, req.uri.path()) {
+            Ok(AdminEndpoint::StartHeal | AdminEndpoint::HealStatus) => "admin:Heal",
+            Ok(AdminEndpoint::Decommission) => "admin:Decommission",
+            Ok(AdminEndpoint::Info | AdminEndpoint::Pools) | Err(_) => "admin:ServerInfo",
+        };
+        let client = req.extensions.get::<crate::authz::ClientInfo>().copied();
+        let mut context = crate::authz::request_context(&req.uri, &req.headers, client, true);
+        caller.fill_context(&mut context);
+        if strata_iam::authorize(&caller, action, "arn:aws:s3:::*", &context, None).allowed {
+            Ok(())
+        } else {
+            Err(s3s::s3_error!(AccessDenied, "Access Denied"))
         }
     }
 
@@ -436,7 +451,7 @@ impl S3Route for AdminRoute {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        self.authorize(req.credentials.as_ref())
+        self.authorize(req)
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
@@ -576,7 +591,7 @@ mod tests {
         let layer = Arc::new(ObjectLayer::open_local(&drives).await.unwrap());
         Fixture {
             _dir: dir,
-            route: AdminRoute::new(Arc::clone(&layer), ROOT),
+            route: AdminRoute::new(Arc::clone(&layer), crate::authz::test_iam(ROOT).await),
             layer,
         }
     }

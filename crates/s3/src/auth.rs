@@ -1,13 +1,10 @@
-//! Root credentials and the [`s3s::auth::S3Auth`] implementation that serves them to s3s's
-//! signature checks.
+//! Root credentials: the pair the deployment is started with (IAM serves them, with every
+//! other identity's, to s3s's signature checks through [`crate::IamAuth`]).
 //!
 //! Invariant: the secret key is never printed by `Debug` and never put into an error message;
 //! an unknown access key gets the same answer whatever the key was.
 
 use std::fmt;
-
-use s3s::S3Result;
-use s3s::auth::{S3Auth, SecretKey};
 
 use crate::error::FrontDoorError;
 
@@ -66,38 +63,6 @@ impl fmt::Debug for RootCredentials {
     }
 }
 
-/// Looks up secret keys for s3s's signature verification. Today it knows only the root user;
-/// IAM replaces it with a user store behind the same trait.
-pub struct RootAuth {
-    root: RootCredentials,
-}
-
-impl RootAuth {
-    /// An authenticator that accepts only the root user.
-    pub fn new(root: RootCredentials) -> RootAuth {
-        RootAuth { root }
-    }
-}
-
-impl fmt::Debug for RootAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RootAuth").field("root", &self.root).finish()
-    }
-}
-
-#[async_trait::async_trait]
-impl S3Auth for RootAuth {
-    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        if access_key == self.root.access_key {
-            return Ok(SecretKey::from(self.root.secret_key.clone()));
-        }
-        Err(s3s::s3_error!(
-            InvalidAccessKeyId,
-            "The Access Key Id you provided does not exist in our records."
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +78,7 @@ mod tests {
     #[test]
     fn debug_redacts_secret() {
         let creds = RootCredentials::new("AKIAROOT", "super-secret-value").unwrap();
-        let shown = format!("{:?}", RootAuth::new(creds));
+        let shown = format!("{creds:?}");
         assert!(shown.contains("AKIAROOT"));
         assert!(!shown.contains("super-secret-value"));
     }

@@ -15,12 +15,12 @@
 //! for any other request.
 //!
 //! Invariants: the intercept only ever runs for a request whose signature the outer service
-//! verified (`check_access` refuses anonymous ones with s3s's default answer, like
-//! [`crate::RecordingAccess`]); the inner service is reachable only from here; it gets the
-//! request with its signature removed and trusts it only when it carries the
-//! [`Authenticated`] mark this module set (so an unmarked request is refused, never served
-//! anonymously); it records the operation and access key in the request's
-//! [`OperationSlot`] like the outer access hook. Nothing of a refused DeleteObjects is deleted.
+//! verified, or for an anonymous one (no signature at all); the inner service is reachable only
+//! from here; it gets the request with its signature removed and trusts it only when it
+//! carries the [`Authenticated`] mark this module set, naming the verified access key or none
+//! (so an unmarked request is refused); its access hook records the operation and access key
+//! in the request's [`OperationSlot`] and authorizes the request with the same
+//! [`Authorizer`] as the outer hook. Nothing of a refused DeleteObjects is deleted.
 
 use std::sync::Arc;
 
@@ -30,6 +30,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
+use crate::authz::Authorizer;
 use crate::op_slot::OperationSlot;
 
 /// Most bytes of a DeleteObjects body read for its check: the bound s3s applies to XML bodies
@@ -128,14 +129,23 @@ fn without_presigned_signature(uri: &Uri) -> S3Result<Uri> {
         .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI."))
 }
 
-/// The mark of a request the outer service authenticated: the access key it was signed with.
+/// The mark of a request the outer service checked: the access key it was signed with (none
+/// for an anonymous request, which the inner access hook authorizes like any other).
 #[derive(Clone, Debug)]
-pub(crate) struct Authenticated(String);
+pub(crate) struct Authenticated(Option<String>);
 
-/// The inner service's access hook: lets through only requests the intercept marked, and
-/// records the operation s3s resolved.
-#[derive(Debug, Default)]
-pub(crate) struct InnerAccess;
+/// The inner service's access hook: lets through only requests the intercept marked, records
+/// the operation s3s resolved, and authorizes it exactly as the outer hook would.
+#[derive(Debug)]
+pub(crate) struct InnerAccess {
+    authorizer: Arc<Authorizer>,
+}
+
+impl InnerAccess {
+    pub(crate) fn new(authorizer: Arc<Authorizer>) -> InnerAccess {
+        InnerAccess { authorizer }
+    }
+}
 
 #[async_trait::async_trait]
 impl S3Access for InnerAccess {
@@ -145,9 +155,9 @@ impl S3Access for InnerAccess {
             return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
         };
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
-            let _ = slot.0.set((name, Some(access_key)));
+            let _ = slot.0.set((name, access_key.clone()));
         }
-        Ok(())
+        self.authorizer.check(cx, access_key.as_deref()).await
     }
 }
 
@@ -164,12 +174,10 @@ impl Intercept {
         }
     }
 
-    /// Only signed requests: the same rule as the outer access hook.
+    /// Marks the request with the access key s3s verified (none when anonymous); the inner
+    /// access hook decides with it.
     pub(crate) fn check_access(req: &mut S3Request<Body>) -> S3Result<()> {
-        let Some(credentials) = &req.credentials else {
-            return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
-        };
-        let mark = Authenticated(credentials.access_key.clone());
+        let mark = Authenticated(req.credentials.as_ref().map(|c| c.access_key.clone()));
         req.extensions.insert(mark);
         Ok(())
     }

@@ -5,11 +5,13 @@
 //! - [`StrataS3`] implements [`s3s::S3`] over an `Arc<strata_object::ObjectLayer>`. Handlers live
 //!   in one file per operation family (`bucket.rs`, `object.rs`, `list.rs`, `multipart.rs`);
 //!   each only validates its input, calls the object layer and builds the output DTO.
-//! - [`RootAuth`] hands s3s the root credentials for signature checks (SigV4 header,
-//!   presigned and streaming chunked, SigV2); IAM will replace it behind the same trait.
+//! - [`IamAuth`] hands s3s the secret keys of root, users and service accounts for signature
+//!   checks (SigV4 header, presigned and streaming chunked, SigV2); [`IamAccess`] decides each
+//!   operation with `strata_iam`'s policies and the bucket's policy (`authz.rs`).
 //! - [`HealthRoute`] answers `/health/live`, `/health/ready` and `/healthz` without a signature.
-//! - [`AdminRoute`] answers the JSON admin API under `/strata/admin/v1/` (heal, info) for the
-//!   root user; one router dispatches between it and the health routes.
+//! - [`AdminRoute`] answers the JSON admin API under `/strata/admin/v1/` (heal, info), and
+//!   [`MinioAdminRoute`] MinIO's under `/minio/admin/v3/` (users, groups, policies, service
+//!   accounts); one router dispatches between them and the health routes.
 //! - [`build_service`] puts them together into an [`s3s::service::S3Service`] that a hyper server
 //!   can serve.
 //!
@@ -28,7 +30,13 @@
 //! let dirs: Vec<std::path::PathBuf> = (1..=4).map(|i| format!("/tmp/demo/disk{i}").into()).collect();
 //! let layer = Arc::new(strata_object::ObjectLayer::open_local(&dirs).await?);
 //! let root = RootCredentials::new("AKIAEXAMPLE000000000", "a-long-random-secret-of-forty-characters")?;
-//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root };
+//! let iam = strata_iam::Iam::load(
+//!     strata_iam::RootKeys { access_key: root.access_key().into(), secret_key: root.secret_key().into() },
+//!     None,
+//!     "000000000000",
+//!     Arc::new(strata_iam::MemoryStore::default()),
+//! ).await?;
+//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam };
 //! let service = build_service(layer, &config)?;
 //! # let _ = service; Ok(()) }
 //! ```
@@ -36,7 +44,9 @@
 
 mod admin;
 mod auth;
+mod authz;
 mod bucket;
+mod bucket_policy;
 mod convert;
 mod error;
 mod health;
@@ -45,6 +55,7 @@ mod intercept;
 mod limits;
 mod list;
 mod madmin_crypto;
+mod minio_admin;
 mod multipart;
 mod object;
 mod op_slot;
@@ -53,11 +64,13 @@ mod routes;
 mod service;
 
 pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, DECOMMISSION_PATH, HEAL_PATH, INFO_PATH, POOLS_PATH};
-pub use auth::{RootAuth, RootCredentials};
+pub use auth::RootCredentials;
+pub use authz::{ClientInfo, IamAccess, IamAuth};
 pub use error::{FrontDoorError, map_object_error};
 pub use health::{HealthRoute, LIVE_PATH};
 pub use limits::{HEADER_SECTION_BYTES_MAX, HEADER_VALUE_BYTES_MAX, USER_METADATA_BYTES_MAX};
-pub use op_slot::{OperationSlot, RecordingAccess};
+pub use minio_admin::{MINIO_ADMIN_PREFIX, MinioAdminRoute};
+pub use op_slot::OperationSlot;
 pub use service::{FrontDoorConfig, RequestId, StrataS3, build_service};
 
 #[doc(no_inline)]

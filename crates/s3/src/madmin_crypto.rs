@@ -65,9 +65,6 @@
 //! process-wide (as madmin-go does), which bounds their memory to 64 MiB. Both functions block:
 //! call them from `spawn_blocking` in async code.
 
-// The admin routes that read and write these bodies come separately.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::sync::Mutex;
 
 use aes_gcm::Aes256Gcm;

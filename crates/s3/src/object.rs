@@ -452,11 +452,30 @@ pub(crate) async fn delete_objects(
     // The bucket must exist: S3 answers NoSuchBucket for the whole request.
     s3.layer.bucket_info(&input.bucket).await.map_err(map_err)?;
     let bucket = input.bucket.as_str();
-    let results: Vec<(ObjectIdentifier, Result<strata_object::DeleteResult, ObjectError>)> =
+    // AWS authorizes DeleteObjects key by key: a key the caller may not delete is an
+    // AccessDenied entry, and the others go ahead.
+    let grant = req.extensions.get::<crate::authz::AuthzGrant>().cloned();
+    let rid_ref = rid.as_deref();
+    let results: Vec<(ObjectIdentifier, Result<strata_object::DeleteResult, S3Error>)> =
         futures::stream::iter(objects)
-            .map(|obj| async move {
-                let result = delete_one(s3, bucket, &obj.key, obj.version_id.clone()).await;
-                (obj, result)
+            .map(|obj| {
+                let grant = grant.clone();
+                async move {
+                    let action = if obj.version_id.is_some() {
+                        "s3:DeleteObjectVersion"
+                    } else {
+                        "s3:DeleteObject"
+                    };
+                    let allowed = grant.as_ref().is_some_and(|g| g.allows(action, bucket, &obj.key));
+                    let result = if allowed {
+                        delete_one(s3, bucket, &obj.key, obj.version_id.clone())
+                            .await
+                            .map_err(|e| crate::map_object_error(e, rid_ref))
+                    } else {
+                        Err(S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied"))
+                    };
+                    (obj, result)
+                }
             })
             .buffered(DELETE_OBJECTS_CONCURRENCY_MAX)
             .collect()
@@ -481,8 +500,7 @@ pub(crate) async fn delete_objects(
                     },
                 });
             }
-            Err(e) => {
-                let s3_err = crate::map_object_error(e, rid.as_deref());
+            Err(s3_err) => {
                 errors.push(s3s::dto::Error {
                     code: Some(s3_err.code().as_str().to_owned()),
                     message: s3_err.message().map(str::to_owned),

@@ -1,8 +1,8 @@
 //! [`Routes`], the service's single [`S3Route`] (s3s takes only one). In this order, it
 //! - refuses a request whose headers are over [`crate::limits`]' bounds
 //!   (`RequestHeaderSectionTooLarge`), before any operation or other route runs;
-//! - dispatches the unauthenticated health probes ([`HealthRoute`]) and the root-only admin API
-//!   ([`AdminRoute`]);
+//! - dispatches the unauthenticated health probes ([`HealthRoute`]), Strata's admin API
+//!   ([`AdminRoute`]) and MinIO's ([`MinioAdminRoute`]);
 //! - hands DeleteObjects and reads with an ignorable Range header to [`Intercept`].
 //!
 //! s3s asks the route after it has checked the request's signature and before it resolves the
@@ -18,11 +18,13 @@ use s3s::{Body, S3Request, S3Response, S3Result};
 use crate::admin::AdminRoute;
 use crate::health::{HealthRoute, is_health_request};
 use crate::intercept::{Intercept, Interception, interception};
+use crate::minio_admin::MinioAdminRoute;
 
 /// The front door's routes behind one [`S3Route`].
 pub(crate) struct Routes {
     health: HealthRoute,
     admin: AdminRoute,
+    minio_admin: MinioAdminRoute,
     intercept: Intercept,
 }
 
@@ -33,15 +35,22 @@ enum Pick {
     HeadersTooLarge(s3s::S3Error),
     Health,
     Admin,
+    MinioAdmin,
     Intercept(Interception),
 }
 
 impl Routes {
     /// All route families.
-    pub(crate) fn new(health: HealthRoute, admin: AdminRoute, intercept: Intercept) -> Routes {
+    pub(crate) fn new(
+        health: HealthRoute,
+        admin: AdminRoute,
+        minio_admin: MinioAdminRoute,
+        intercept: Intercept,
+    ) -> Routes {
         Routes {
             health,
             admin,
+            minio_admin,
             intercept,
         }
     }
@@ -61,6 +70,9 @@ impl Routes {
         }
         if self.admin.is_match(method, uri, headers, extensions) {
             return Some(Pick::Admin);
+        }
+        if MinioAdminRoute::is_minio_admin_path(uri.path()) {
+            return Some(Pick::MinioAdmin);
         }
         interception(method, uri, headers).map(Pick::Intercept)
     }
@@ -94,6 +106,7 @@ impl S3Route for Routes {
             Some(Pick::HeadersTooLarge(e)) => Err(with_request_id(e, req)),
             Some(Pick::Health) => self.health.check_access(req).await,
             Some(Pick::Admin) => self.admin.check_access(req).await,
+            Some(Pick::MinioAdmin) => self.minio_admin.check_access(req).await,
             Some(Pick::Intercept(_)) => Intercept::check_access(req),
             None => Err(s3s::s3_error!(NotImplemented, "Unknown operation")),
         }
@@ -104,6 +117,7 @@ impl S3Route for Routes {
             Some(Pick::HeadersTooLarge(e)) => Err(with_request_id(e, &req)),
             Some(Pick::Health) => self.health.call(req).await,
             Some(Pick::Admin) => self.admin.call(req).await,
+            Some(Pick::MinioAdmin) => self.minio_admin.call(req).await,
             Some(Pick::Intercept(what)) => self.intercept.call(what, req).await,
             None => Err(s3s::s3_error!(NotImplemented, "Unknown operation")),
         }
@@ -129,7 +143,8 @@ mod tests {
             s3s::service::S3ServiceBuilder::new(crate::StrataS3::new(Arc::clone(&layer), "us-east-1", &root));
         let routes = Routes::new(
             HealthRoute::new(Arc::clone(&layer)),
-            AdminRoute::new(Arc::clone(&layer), "AKIAROOT"),
+            AdminRoute::new(Arc::clone(&layer), crate::authz::test_iam("AKIAROOT").await),
+            MinioAdminRoute::new(crate::authz::test_iam("AKIAROOT").await),
             Intercept::new(inner.build()),
         );
         let matches_with = |method: Method, uri: &str, headers: &[(&str, &str)]| {

@@ -13,13 +13,15 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use strata_object::{ObjectError, ObjectLayer};
 
 use crate::admin::AdminRoute;
-use crate::auth::{RootAuth, RootCredentials};
+use crate::auth::RootCredentials;
+use crate::authz::{Authorizer, BucketPolicies, IamAccess, IamAuth};
 use crate::convert::OwnerIdentity;
 use crate::error::{FrontDoorError, map_object_error};
 use crate::health::HealthRoute;
 use crate::intercept::Intercept;
+use crate::minio_admin::MinioAdminRoute;
 use crate::routes::Routes;
-use crate::{bucket, list, multipart, object};
+use crate::{bucket, bucket_policy, list, multipart, object};
 
 /// The id of one HTTP request, put into the request's extensions by the server so that
 /// handlers can log it and set it on error bodies.
@@ -35,6 +37,8 @@ pub struct FrontDoorConfig {
     pub domains: Vec<String>,
     /// The root user.
     pub root: RootCredentials,
+    /// Users, groups, service accounts and policies.
+    pub iam: Arc<strata_iam::Iam>,
 }
 
 /// The S3 operations over the object layer.
@@ -42,15 +46,28 @@ pub struct StrataS3 {
     pub(crate) layer: Arc<ObjectLayer>,
     pub(crate) region: String,
     pub(crate) owner: OwnerIdentity,
+    pub(crate) policies: Arc<BucketPolicies>,
 }
 
 impl StrataS3 {
     /// The operations over `layer`, answering for `region`, with listings owned by `root`.
     pub fn new(layer: Arc<ObjectLayer>, region: &str, root: &RootCredentials) -> StrataS3 {
+        let policies = Arc::new(BucketPolicies::new(Arc::clone(&layer)));
+        StrataS3::with_policies(layer, region, root, policies)
+    }
+
+    /// The operations sharing a bucket-policy cache with the access hook.
+    pub(crate) fn with_policies(
+        layer: Arc<ObjectLayer>,
+        region: &str,
+        root: &RootCredentials,
+        policies: Arc<BucketPolicies>,
+    ) -> StrataS3 {
         StrataS3 {
             layer,
             region: region.to_owned(),
             owner: OwnerIdentity::from_root_access_key(root.access_key()),
+            policies,
         }
     }
 }
@@ -70,23 +87,36 @@ pub(crate) fn err_mapper<T>(req: &S3Request<T>) -> impl Fn(ObjectError) -> s3s::
 /// request-header limits and the DeleteObjects / Range intercept, and virtual-host parsing when
 /// `config.domains` is not empty (path style always works).
 pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Result<S3Service, FrontDoorError> {
+    let policies = Arc::new(BucketPolicies::new(Arc::clone(&layer)));
+    let authorizer = Arc::new(Authorizer::new(Arc::clone(&config.iam), Arc::clone(&policies)));
     // The service the intercept hands requests to once it has checked them: the same
     // operations and host parsing, no route, and an access hook that trusts only what the
-    // intercept marked as authenticated (see `intercept.rs`).
-    let mut inner = S3ServiceBuilder::new(StrataS3::new(Arc::clone(&layer), &config.region, &config.root));
-    inner.set_auth(RootAuth::new(config.root.clone()));
-    inner.set_access(crate::intercept::InnerAccess);
+    // intercept marked as authenticated (see `intercept.rs`) and authorizes it like the outer one.
+    let mut inner = S3ServiceBuilder::new(StrataS3::with_policies(
+        Arc::clone(&layer),
+        &config.region,
+        &config.root,
+        Arc::clone(&policies),
+    ));
+    inner.set_auth(IamAuth::new(Arc::clone(&config.iam)));
+    inner.set_access(crate::intercept::InnerAccess::new(Arc::clone(&authorizer)));
     if !config.domains.is_empty() {
         inner.set_host(VirtualHosts::new(&config.domains)?);
     }
     let intercept = Intercept::new(inner.build());
 
-    let s3 = StrataS3::new(Arc::clone(&layer), &config.region, &config.root);
+    let s3 = StrataS3::with_policies(Arc::clone(&layer), &config.region, &config.root, policies);
     let mut builder = S3ServiceBuilder::new(s3);
-    builder.set_auth(RootAuth::new(config.root.clone()));
-    builder.set_access(crate::op_slot::RecordingAccess);
-    let admin = AdminRoute::new(Arc::clone(&layer), config.root.access_key());
-    builder.set_route(Routes::new(HealthRoute::new(layer), admin, intercept));
+    builder.set_auth(IamAuth::new(Arc::clone(&config.iam)));
+    builder.set_access(IamAccess::new(authorizer));
+    let admin = AdminRoute::new(Arc::clone(&layer), Arc::clone(&config.iam));
+    let minio_admin = MinioAdminRoute::new(Arc::clone(&config.iam));
+    builder.set_route(Routes::new(
+        HealthRoute::new(layer),
+        admin,
+        minio_admin,
+        intercept,
+    ));
     if !config.domains.is_empty() {
         builder.set_host(VirtualHosts::new(&config.domains)?);
     }
@@ -133,6 +163,34 @@ impl s3s::host::S3Host for VirtualHosts {
 
 #[async_trait::async_trait]
 impl S3 for StrataS3 {
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        bucket_policy::put_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        bucket_policy::get_bucket_policy(self, req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        bucket_policy::delete_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        bucket_policy::get_bucket_policy_status(self, req).await
+    }
+
     async fn list_buckets(
         &self,
         req: S3Request<ListBucketsInput>,

@@ -15,6 +15,7 @@ mod config;
 mod conn_config;
 mod credentials;
 mod descriptors;
+mod iam_setup;
 mod idle;
 mod memory_config;
 mod obs_config;
@@ -225,10 +226,12 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
     };
     layer.memory().limit(memory.request_bytes, memory.budget_bytes);
     layer.start_background(strata_object::BackgroundConfig::default());
+    let iam = iam_setup::open(&layer, &creds.access_key, &creds.secret_key).await?;
     let front = strata_s3::FrontDoorConfig {
         region: settings.region.clone(),
         domains: virtual_host_domains(settings.domain.as_deref(), &settings.address),
         root,
+        iam,
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
     let obs = observability(&settings, &layer, &creds, front.domains.clone())?;

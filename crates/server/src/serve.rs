@@ -112,6 +112,8 @@ pub struct App {
 pub struct Frontend {
     rpc: Option<Arc<RpcServer>>,
     app: OnceLock<App>,
+    /// The listener speaks TLS (`aws:SecureTransport`); set by [`run`].
+    secure: std::sync::atomic::AtomicBool,
 }
 
 /// A response body: S3 (observed), RPC, or a short fixed answer.
@@ -123,6 +125,7 @@ impl Frontend {
         Arc::new(Frontend {
             rpc,
             app: OnceLock::new(),
+            secure: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -155,7 +158,10 @@ impl Frontend {
             Some(app) => handle(
                 app.service.clone(),
                 Arc::clone(&app.obs),
-                peer,
+                strata_s3::ClientInfo {
+                    addr: peer,
+                    secure: self.secure.load(std::sync::atomic::Ordering::Relaxed),
+                },
                 body_idle_timeout,
                 req,
             )
@@ -210,6 +216,9 @@ pub async fn run(
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: ConnectionLimits,
 ) -> anyhow::Result<()> {
+    frontend
+        .secure
+        .store(tls.is_some(), std::sync::atomic::Ordering::Relaxed);
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let builder = Arc::new(http_builder(limits.timeouts.idle));
     let slots = Arc::new(Semaphore::new(limits.connections_max));
@@ -384,11 +393,13 @@ async fn serve_connection<I, S, B>(
 async fn handle(
     svc: S3Service,
     obs: Arc<Observability>,
-    peer: std::net::SocketAddr,
+    client: strata_s3::ClientInfo,
     body_idle_timeout: Duration,
     mut req: Request<Incoming>,
 ) -> Result<Response<ObservedBody<s3s::Body>>, s3s::HttpError> {
+    let peer = client.addr;
     let id = new_request_id();
+    req.extensions_mut().insert(client);
     let span = tracing::info_span!(
         "request",
         request_id = %id,

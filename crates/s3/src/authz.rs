@@ -1,0 +1,504 @@
+//! Authentication and authorization of S3 requests through [`strata_iam`].
+//!
+//! - [`IamAuth`] hands s3s the secret key of any access key that may sign now (root, enabled
+//!   users, enabled and unexpired service accounts).
+//! - [`Authorizer`] makes one decision per operation: the operation's AWS action
+//!   ([`strata_iam::actions::action_for`]), the resource ARN from the request's path, the
+//!   condition keys from its headers, query and connection ([`request_context`]), the caller's
+//!   policies and the bucket's policy ([`BucketPolicies`]). CopyObject and UploadPartCopy also
+//!   need `s3:GetObject` on their source. DeleteObjects is checked per key by its handler
+//!   ([`AuthzGrant::allows`]).
+//! - [`IamAccess`] is the s3s access hook over the authorizer; the intercept's inner service
+//!   uses the same authorizer ([`crate::intercept::InnerAccess`]).
+//!
+//! Invariants: every operation s3s resolves is decided here (an operation without an action
+//! mapping is refused, never allowed); anonymous requests pass only where a bucket policy
+//! allows them; a denial is logged at debug with the action, resource and the statement that
+//! decided, and the client gets `AccessDenied` without that detail.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, Uri};
+use percent_encoding::percent_decode_str;
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::path::S3Path;
+use s3s::{S3Error, S3ErrorCode, S3Result};
+use strata_iam::actions::{ResourceKind, action_for};
+use strata_iam::policy::{Context, Policy, PolicyKind};
+use strata_iam::{Caller, Decision, Iam, Reason, authorize};
+use strata_object::{ObjectError, ObjectLayer};
+
+use crate::op_slot::OperationSlot;
+
+/// Name of the bucket configuration blob that holds the bucket policy.
+pub(crate) const BUCKET_POLICY_CONFIG: &str = "policy";
+/// How long a node serves a bucket policy from its cache before reading it again: a policy
+/// changed through another node is enforced here within this time.
+const BUCKET_POLICY_TTL: Duration = Duration::from_secs(1);
+
+/// The client's connection, put into the request's extensions by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// The connection is TLS.
+    pub secure: bool,
+}
+
+/// s3s's secret-key lookup over IAM.
+#[derive(Debug)]
+pub struct IamAuth {
+    iam: Arc<Iam>,
+}
+
+impl IamAuth {
+    /// Looks secret keys up in `iam`.
+    pub fn new(iam: Arc<Iam>) -> IamAuth {
+        IamAuth { iam }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Auth for IamAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.iam.secret_key(access_key) {
+            Some(secret) => Ok(SecretKey::from(secret.expose().to_owned())),
+            None => Err(s3s::s3_error!(
+                InvalidAccessKeyId,
+                "The Access Key Id you provided does not exist in our records."
+            )),
+        }
+    }
+}
+
+/// Parsed bucket policies, cached per bucket for [`BUCKET_POLICY_TTL`].
+#[derive(Debug)]
+pub(crate) struct BucketPolicies {
+    layer: Arc<ObjectLayer>,
+    cache: Mutex<HashMap<String, (Instant, Option<Arc<Policy>>)>>,
+}
+
+impl BucketPolicies {
+    pub(crate) fn new(layer: Arc<ObjectLayer>) -> BucketPolicies {
+        BucketPolicies {
+            layer,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<Arc<Policy>>)>> {
+        match self.cache.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The bucket's policy, if it has one.
+    pub(crate) async fn get(&self, bucket: &str) -> Result<Option<Arc<Policy>>, ObjectError> {
+        if let Some((at, policy)) = self.cache().get(bucket)
+            && at.elapsed() < BUCKET_POLICY_TTL
+        {
+            return Ok(policy.clone());
+        }
+        let policy = match self.layer.get_bucket_config(bucket, BUCKET_POLICY_CONFIG).await? {
+            None => None,
+            Some(blob) => match Policy::parse(&blob, PolicyKind::Bucket { bucket }) {
+                Ok(policy) => Some(Arc::new(policy)),
+                Err(err) => {
+                    // Stored policies were validated on the way in: a policy the parser now
+                    // refuses grants nothing, and says so.
+                    tracing::warn!(bucket, %err, "stored bucket policy does not parse; ignoring it");
+                    None
+                }
+            },
+        };
+        let mut cache = self.cache();
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(bucket.to_owned(), (Instant::now(), policy.clone()));
+        Ok(policy)
+    }
+
+    /// Forgets a bucket's cached policy (it was just changed through this node).
+    pub(crate) fn invalidate(&self, bucket: &str) {
+        self.cache().remove(bucket);
+    }
+}
+
+/// What the access hook leaves in the request's extensions for handlers that authorize
+/// further (DeleteObjects per key).
+#[derive(Clone, Debug)]
+pub(crate) struct AuthzGrant {
+    caller: Arc<Caller>,
+    context: Arc<Context>,
+    bucket_policy: Option<Arc<Policy>>,
+}
+
+impl AuthzGrant {
+    /// Whether the caller may do `action` on `bucket/key`.
+    pub(crate) fn allows(&self, action: &str, bucket: &str, key: &str) -> bool {
+        let resource = object_arn(bucket, key);
+        let decision = authorize(
+            &self.caller,
+            action,
+            &resource,
+            &self.context,
+            self.bucket_policy.as_deref(),
+        );
+        log_denial(&self.caller, action, &resource, &decision);
+        decision.allowed
+    }
+}
+
+/// The per-operation decision.
+#[derive(Debug)]
+pub(crate) struct Authorizer {
+    iam: Arc<Iam>,
+    policies: Arc<BucketPolicies>,
+}
+
+fn object_arn(bucket: &str, key: &str) -> String {
+    format!("arn:aws:s3:::{bucket}/{key}")
+}
+
+fn log_denial(caller: &Caller, action: &str, resource: &str, decision: &Decision) {
+    if decision.allowed {
+        return;
+    }
+    let why = match &decision.reason {
+        Reason::Denied {
+            source,
+            statement,
+            sid,
+        } => {
+            format!("explicit Deny in {source:?}, statement {statement} (Sid {sid:?})")
+        }
+        Reason::NoAllow => "no policy allows it".to_owned(),
+        Reason::NotInEmbeddedPolicy => "the service account's embedded policy does not allow it".to_owned(),
+        other => format!("{other:?}"),
+    };
+    tracing::debug!(
+        access_key = caller.access_key.as_str(),
+        user = caller.user.as_str(),
+        action,
+        resource,
+        why,
+        "access denied"
+    );
+}
+
+fn access_denied() -> S3Error {
+    S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied")
+}
+
+impl Authorizer {
+    pub(crate) fn new(iam: Arc<Iam>, policies: Arc<BucketPolicies>) -> Authorizer {
+        Authorizer { iam, policies }
+    }
+
+    /// Decides one request signed with `access_key` (none: anonymous). On success the grant is
+    /// left in the request's extensions.
+    pub(crate) async fn check(&self, cx: &mut S3AccessContext<'_>, access_key: Option<&str>) -> S3Result<()> {
+        let op = cx.s3_op().name().to_owned();
+        let op = op.as_str();
+        let caller = match access_key {
+            Some(key) => self.iam.caller(key).ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidAccessKeyId,
+                    "The Access Key Id you provided does not exist in our records.",
+                )
+            })?,
+            None => Caller::anonymous(self.iam.account_id()),
+        };
+        let versioned = query_value(cx.uri(), "versionId").is_some();
+        let Some((action, kind)) = action_for(op, versioned) else {
+            tracing::warn!(operation = op, "operation without an action mapping refused");
+            return Err(access_denied());
+        };
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        let resource = match (&bucket, &key, kind) {
+            (Some(b), Some(k), ResourceKind::Object) => object_arn(b, k),
+            (Some(b), _, _) => format!("arn:aws:s3:::{b}"),
+            _ => "arn:aws:s3:::*".to_owned(),
+        };
+        if caller.is_root() {
+            let grant = AuthzGrant {
+                caller: Arc::new(caller),
+                context: Arc::new(Context::new()),
+                bucket_policy: None,
+            };
+            cx.extensions_mut().insert(grant);
+            return Ok(());
+        }
+        let client = cx.extensions_mut().get::<ClientInfo>().copied();
+        let mut context = request_context(cx.uri(), cx.headers(), client, access_key.is_some());
+        caller.fill_context(&mut context);
+        let bucket_policy = match &bucket {
+            Some(b) => match self.policies.get(b).await {
+                Ok(policy) => policy,
+                Err(ObjectError::NoSuchBucket { .. }) if op != "CreateBucket" => {
+                    if access_key.is_none() {
+                        return Err(S3Error::with_message(
+                            S3ErrorCode::NoSuchBucket,
+                            "The specified bucket does not exist",
+                        ));
+                    }
+                    None
+                }
+                Err(ObjectError::NoSuchBucket { .. }) => None,
+                Err(err) => return Err(crate::map_object_error(err, None)),
+            },
+            None => None,
+        };
+        // DeleteObjects is decided per key by its handler (AWS checks s3:DeleteObject on each).
+        if op != "DeleteObjects" {
+            let decision = authorize(&caller, action, &resource, &context, bucket_policy.as_deref());
+            log_denial(&caller, action, &resource, &decision);
+            if !decision.allowed {
+                return Err(access_denied());
+            }
+        }
+        if matches!(op, "CopyObject" | "UploadPartCopy") {
+            self.check_copy_source(cx.headers(), &caller, &context).await?;
+        }
+        cx.extensions_mut().insert(AuthzGrant {
+            caller: Arc::new(caller),
+            context: Arc::new(context),
+            bucket_policy,
+        });
+        Ok(())
+    }
+
+    /// `s3:GetObject` (or `s3:GetObjectVersion`) on a copy's source, under the source
+    /// bucket's policy.
+    async fn check_copy_source(
+        &self,
+        headers: &HeaderMap,
+        caller: &Caller,
+        context: &Context,
+    ) -> S3Result<()> {
+        let Some(source) = headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok()) else {
+            return Ok(());
+        };
+        let (path, version) = match source.split_once("?versionId=") {
+            Some((path, version)) => (path, Some(version)),
+            None => (source, None),
+        };
+        let path = percent_decode_str(path.trim_start_matches('/')).decode_utf8_lossy();
+        let Some((bucket, key)) = path.split_once('/') else {
+            // s3s refuses a malformed source itself.
+            return Ok(());
+        };
+        let policy = match self.policies.get(bucket).await {
+            Ok(policy) => policy,
+            Err(ObjectError::NoSuchBucket { .. }) => None,
+            Err(err) => return Err(crate::map_object_error(err, None)),
+        };
+        let action = if version.is_some() {
+            "s3:GetObjectVersion"
+        } else {
+            "s3:GetObject"
+        };
+        let resource = object_arn(bucket, key);
+        let decision = authorize(caller, action, &resource, context, policy.as_deref());
+        log_denial(caller, action, &resource, &decision);
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(access_denied())
+        }
+    }
+}
+
+/// The s3s access hook: records the operation for metrics and audit, then decides.
+#[derive(Debug)]
+pub struct IamAccess {
+    authorizer: Arc<Authorizer>,
+}
+
+impl IamAccess {
+    pub(crate) fn new(authorizer: Arc<Authorizer>) -> IamAccess {
+        IamAccess { authorizer }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for IamAccess {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let name = cx.s3_op().name().to_owned();
+        let access_key = cx.credentials().map(|c| c.access_key.clone());
+        if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
+            let _ = slot.0.set((name, access_key.clone()));
+        }
+        self.authorizer.check(cx, access_key.as_deref()).await
+    }
+}
+
+/// The value of query parameter `name`, percent-decoded.
+fn query_value(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode_str(k).decode_utf8_lossy() == name).then(|| {
+            percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// The request's condition keys (all but the caller's, which [`Caller::fill_context`] adds).
+pub(crate) fn request_context(
+    uri: &Uri,
+    headers: &HeaderMap,
+    client: Option<ClientInfo>,
+    signed: bool,
+) -> Context {
+    let mut cx = Context::new();
+    let now = time::OffsetDateTime::now_utc();
+    if let Ok(text) = now.format(&time::format_description::well_known::Rfc3339) {
+        cx.insert("aws:CurrentTime", text);
+    }
+    cx.insert("aws:EpochTime", now.unix_timestamp().to_string());
+    if let Some(client) = client {
+        cx.insert("aws:SourceIp", client.addr.ip().to_string());
+        cx.insert(
+            "aws:SecureTransport",
+            if client.secure { "true" } else { "false" },
+        );
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(v) = header("referer") {
+        cx.insert("aws:Referer", v);
+    }
+    if let Some(v) = header("user-agent") {
+        cx.insert("aws:UserAgent", v);
+    }
+    for name in ["prefix", "delimiter", "max-keys"] {
+        if let Some(v) = query_value(uri, name) {
+            cx.insert(&format!("s3:{name}"), v);
+        }
+    }
+    if let Some(v) = query_value(uri, "versionId") {
+        cx.insert("s3:VersionId", v);
+    }
+    for name in [
+        "x-amz-acl",
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-storage-class",
+        "x-amz-copy-source",
+        "x-amz-metadata-directive",
+        "x-amz-object-lock-mode",
+        "x-amz-object-lock-retain-until-date",
+        "x-amz-object-lock-legal-hold",
+        "x-amz-grant-read",
+        "x-amz-grant-write",
+        "x-amz-grant-read-acp",
+        "x-amz-grant-write-acp",
+        "x-amz-grant-full-control",
+    ] {
+        if let Some(v) = header(name) {
+            let key = match name {
+                "x-amz-object-lock-mode" => "s3:object-lock-mode".to_owned(),
+                "x-amz-object-lock-retain-until-date" => "s3:object-lock-retain-until-date".to_owned(),
+                "x-amz-object-lock-legal-hold" => "s3:object-lock-legal-hold".to_owned(),
+                other => format!("s3:{other}"),
+            };
+            cx.insert(&key, v);
+        }
+    }
+    if let Some(tagging) = header("x-amz-tagging") {
+        let mut keys = Vec::new();
+        for pair in tagging.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode_str(k).decode_utf8_lossy().into_owned();
+            let v = percent_decode_str(v).decode_utf8_lossy().into_owned();
+            cx.insert(&format!("s3:RequestObjectTag/{k}"), v);
+            keys.push(k);
+        }
+        cx.set("s3:RequestObjectTagKeys", keys);
+    }
+    let presigned = query_value(uri, "X-Amz-Signature").is_some() || query_value(uri, "Signature").is_some();
+    if signed {
+        let v4 = header("authorization").is_some_and(|a| a.starts_with("AWS4-"))
+            || query_value(uri, "X-Amz-Algorithm").is_some();
+        cx.insert("s3:signatureversion", if v4 { "AWS4-HMAC-SHA256" } else { "AWS" });
+        cx.insert(
+            "s3:authType",
+            if presigned {
+                "REST-QUERY-STRING"
+            } else {
+                "REST-HEADER"
+            },
+        );
+    }
+    cx
+}
+
+/// An IAM with only a root user, over records in memory (unit tests).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) async fn test_iam(root_access_key: &str) -> Arc<Iam> {
+    let root = strata_iam::RootKeys {
+        access_key: root_access_key.to_owned(),
+        secret_key: "a-root-secret-for-tests".to_owned(),
+    };
+    Iam::load(
+        root,
+        None,
+        "000000000000",
+        Arc::new(strata_iam::MemoryStore::default()),
+    )
+    .await
+    .unwrap()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_carries_query_headers_and_client() {
+        let uri: Uri = "/b?list-type=2&prefix=home%2Falice%2F&delimiter=%2F&max-keys=10"
+            .parse()
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-tagging", "project=blue&team=a%20b".parse().unwrap());
+        headers.insert("authorization", "AWS4-HMAC-SHA256 Credential=x".parse().unwrap());
+        headers.insert("x-amz-storage-class", "STANDARD".parse().unwrap());
+        let client = ClientInfo {
+            addr: "127.0.0.1:5000".parse().unwrap(),
+            secure: false,
+        };
+        let cx = request_context(&uri, &headers, Some(client), true);
+        assert_eq!(cx.get("s3:prefix").unwrap(), ["home/alice/"]);
+        assert_eq!(cx.get("S3:Delimiter").unwrap(), ["/"]);
+        assert_eq!(cx.get("s3:max-keys").unwrap(), ["10"]);
+        assert_eq!(cx.get("aws:SourceIp").unwrap(), ["127.0.0.1"]);
+        assert_eq!(cx.get("aws:SecureTransport").unwrap(), ["false"]);
+        assert_eq!(cx.get("s3:RequestObjectTag/team").unwrap(), ["a b"]);
+        assert_eq!(cx.get("s3:RequestObjectTagKeys").unwrap(), ["project", "team"]);
+        assert_eq!(cx.get("s3:signatureversion").unwrap(), ["AWS4-HMAC-SHA256"]);
+        assert_eq!(cx.get("s3:authType").unwrap(), ["REST-HEADER"]);
+        assert_eq!(cx.get("s3:x-amz-storage-class").unwrap(), ["STANDARD"]);
+        assert!(cx.get("aws:CurrentTime").is_some());
+    }
+
+    #[test]
+    fn anonymous_requests_have_no_signature_keys() {
+        let uri: Uri = "/b/k".parse().unwrap();
+        let cx = request_context(&uri, &HeaderMap::new(), None, false);
+        assert!(cx.get("s3:signatureversion").is_none());
+        assert!(cx.get("aws:SourceIp").is_none());
+    }
+}

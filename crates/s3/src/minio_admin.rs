@@ -1,0 +1,828 @@
+//! MinIO's admin API for identity and access, under [`MINIO_ADMIN_PREFIX`], so that MinIO's
+//! client libraries (madmin-go, minio-py's `MinioAdmin`) and `mc admin user|group|policy|svcacct`
+//! work unchanged.
+//!
+//! Endpoints (method, path below the prefix, what it does, body):
+//! - `PUT add-user?accessKey=` (sealed `{"secretKey","status"}`), `DELETE remove-user?accessKey=`,
+//!   `GET list-users` (sealed answer), `GET user-info?accessKey=`,
+//!   `PUT set-user-status?accessKey=&status=`;
+//! - `PUT update-group-members` (`{"group","members","isRemove","status"}`), `GET groups`,
+//!   `GET group?group=`, `PUT set-group-status?group=&status=`;
+//! - `PUT add-canned-policy?name=` (the document), `DELETE remove-canned-policy?name=`,
+//!   `GET list-canned-policies`, `GET info-canned-policy?name=[&v=2]`,
+//!   `PUT set-user-or-group-policy?policyName=&userOrGroup=&isGroup=`,
+//!   `POST idp/builtin/policy/attach|detach` (sealed `{"policies","user"|"group"}`, sealed
+//!   answer), `GET idp/builtin/policy-entities?user=&group=&policy=` (sealed answer);
+//! - `PUT add-service-account` (sealed request and answer), `POST update-service-account?accessKey=`
+//!   (sealed), `GET list-service-accounts?user=` and `GET info-service-account?accessKey=` (sealed
+//!   answers), `DELETE delete-service-account?accessKey=`;
+//! - `GET accountinfo`.
+//!
+//! "Sealed" is madmin's encrypted body ([`crate::madmin_crypto`]) keyed by the caller's secret
+//! key. Every request is authorized by the IAM policy engine with MinIO's `admin:*` action for
+//! the endpoint, so a non-root operator can be given exactly the admin rights it needs; a user
+//! may always read its own `user-info` and manage its own service accounts (as in MinIO).
+//!
+//! Invariants: a secret key never appears in a plain (unsealed) answer or in a log line; errors
+//! are JSON `{"Code","Message"}` with the status MinIO sends (madmin reads these fields).
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use percent_encoding::percent_decode_str;
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result};
+use serde_json::{Value, json};
+use strata_iam::policy::Context;
+use strata_iam::{
+    Caller, Entity, Iam, IamError, NewServiceAccount, Secret, ServiceAccountUpdate, Status, authorize,
+};
+
+use crate::authz::{ClientInfo, request_context};
+use crate::madmin_crypto;
+
+/// Every path below this belongs to MinIO's admin API, version 3.
+pub const MINIO_ADMIN_PREFIX: &str = "/minio/admin/v3/";
+/// Largest admin request body read.
+const BODY_BYTES_MAX: usize = 1024 * 1024;
+
+/// A refused or failed admin call.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "XMinioAdminInvalidArgument", message)
+    }
+
+    fn denied() -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied.")
+    }
+}
+
+impl From<IamError> for ApiError {
+    fn from(err: IamError) -> ApiError {
+        let message = err.to_string();
+        match err {
+            IamError::NoSuchUser { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "XMinioAdminNoSuchUser", message)
+            }
+            IamError::NoSuchGroup { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "XMinioAdminNoSuchGroup", message)
+            }
+            IamError::NoSuchPolicy { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "XMinioAdminNoSuchPolicy", message)
+            }
+            IamError::NoSuchServiceAccount { .. } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "XMinioAdminServiceAccountNotFound",
+                message,
+            ),
+            IamError::AccessKeyInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "XMinioIAMActionNotAllowed", message)
+            }
+            IamError::GroupNotEmpty { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "XMinioAdminGroupNotEmpty", message)
+            }
+            IamError::MalformedPolicy(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "XMinioMalformedIAMPolicy", message)
+            }
+            IamError::InvalidArgument { .. } => ApiError::bad(message),
+            IamError::Store { .. } | IamError::Corrupt { .. } => {
+                tracing::error!(error = %err, "IAM storage failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "XMinioServerNotInitialized",
+                    "IAM storage is unavailable; try again",
+                )
+            }
+            IamError::Seal { .. } | IamError::SealedWithOtherRoot => {
+                tracing::error!(error = %err, "IAM sealing failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                )
+            }
+        }
+    }
+}
+
+/// The MinIO admin API route.
+#[derive(Debug)]
+pub struct MinioAdminRoute {
+    iam: Arc<Iam>,
+}
+
+/// A successful answer: status and body bytes (JSON, or sealed JSON).
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn empty() -> Answer {
+        Answer {
+            status: StatusCode::OK,
+            body: Vec::new(),
+        }
+    }
+
+    fn json(value: &Value) -> Answer {
+        Answer {
+            status: StatusCode::OK,
+            body: serde_json::to_vec(value).unwrap_or_default(),
+        }
+    }
+}
+
+fn query_values(uri: &Uri, name: &str) -> Vec<String> {
+    uri.query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (percent_decode_str(k).decode_utf8_lossy() == name).then(|| {
+                        percent_decode_str(&v.replace('+', " "))
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn query(uri: &Uri, name: &str) -> Option<String> {
+    query_values(uri, name).into_iter().next()
+}
+
+fn required(uri: &Uri, name: &str) -> Result<String, ApiError> {
+    query(uri, name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::bad(format!("the query parameter {name} is required")))
+}
+
+fn parse_status(text: &str) -> Result<Status, ApiError> {
+    Status::parse(text)
+        .ok_or_else(|| ApiError::bad(format!("unknown status {text:?}: use enabled or disabled")))
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn parse_expiration(value: &Value) -> Result<Option<i64>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() || s.starts_with("1970-01-01") => Ok(None),
+        Value::String(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(|t| Some(t.unix_timestamp()))
+            .map_err(|_| ApiError::bad("the expiration must be an RFC 3339 time")),
+        _ => Err(ApiError::bad("the expiration must be an RFC 3339 time")),
+    }
+}
+
+/// A policy given inline in a JSON body: an object (or a string holding one); null or empty
+/// means none.
+fn inline_policy(value: Option<&Value>) -> Result<Option<String>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Object(map)) if map.is_empty() => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v.to_string())),
+        Some(_) => Err(ApiError::bad("the policy must be a JSON object")),
+    }
+}
+
+impl MinioAdminRoute {
+    /// The route over `iam`.
+    pub fn new(iam: Arc<Iam>) -> MinioAdminRoute {
+        MinioAdminRoute { iam }
+    }
+
+    /// Whether `path` belongs to this route.
+    pub(crate) fn is_minio_admin_path(path: &str) -> bool {
+        path.starts_with(MINIO_ADMIN_PREFIX)
+    }
+
+    fn caller(&self, req: &S3Request<Body>) -> Result<(Caller, Secret), ApiError> {
+        let key = req
+            .credentials
+            .as_ref()
+            .map(|c| c.access_key.as_str())
+            .ok_or_else(ApiError::denied)?;
+        let caller = self.iam.caller(key).ok_or_else(ApiError::denied)?;
+        let secret = self.iam.secret_key(key).ok_or_else(ApiError::denied)?;
+        Ok((caller, secret))
+    }
+
+    fn allowed(&self, req: &S3Request<Body>, caller: &Caller, action: &str) -> bool {
+        let client = req.extensions.get::<ClientInfo>().copied();
+        let mut context: Context = request_context(&req.uri, &req.headers, client, true);
+        caller.fill_context(&mut context);
+        let decision = authorize(caller, action, "arn:aws:s3:::*", &context, None);
+        if !decision.allowed {
+            tracing::debug!(
+                access_key = caller.access_key.as_str(),
+                action,
+                reason = ?decision.reason,
+                "admin request denied"
+            );
+        }
+        decision.allowed
+    }
+
+    fn require(&self, req: &S3Request<Body>, caller: &Caller, action: &str) -> Result<(), ApiError> {
+        if self.allowed(req, caller, action) {
+            Ok(())
+        } else {
+            Err(ApiError::denied())
+        }
+    }
+
+    async fn dispatch(&self, req: S3Request<Body>) -> Result<Answer, ApiError> {
+        let (caller, secret) = self.caller(&req)?;
+        let path = req
+            .uri
+            .path()
+            .strip_prefix(MINIO_ADMIN_PREFIX)
+            .unwrap_or_default();
+        let path = path.strip_suffix('/').unwrap_or(path).to_owned();
+        let method = req.method.clone();
+        let uri = req.uri.clone();
+        let seal = |value: &Value| {
+            let plain = serde_json::to_vec(value).unwrap_or_default();
+            seal_answer(secret.clone(), plain)
+        };
+        match (method, path.as_str()) {
+            (Method::PUT, "add-user") => {
+                self.require(&req, &caller, "admin:CreateUser")?;
+                let name = required(&uri, "accessKey")?;
+                let body: Value = self.sealed_json(req, &secret).await?;
+                let secret_key = body
+                    .get("secretKey")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ApiError::bad("secretKey is required"))?;
+                self.iam
+                    .add_user(&name, &Secret::new(secret_key.to_owned()))
+                    .await?;
+                if let Some(status) = body
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                {
+                    self.iam.set_user_status(&name, parse_status(status)?).await?;
+                }
+                Ok(Answer::empty())
+            }
+            (Method::DELETE, "remove-user") => {
+                self.require(&req, &caller, "admin:DeleteUser")?;
+                self.iam.remove_user(&required(&uri, "accessKey")?).await?;
+                Ok(Answer::empty())
+            }
+            (Method::GET, "list-users") => {
+                self.require(&req, &caller, "admin:ListUsers")?;
+                let mut users = serde_json::Map::new();
+                for user in self.iam.list_users() {
+                    users.insert(user.name.clone(), user_json(&user));
+                }
+                seal(&Value::Object(users)).await
+            }
+            (Method::GET, "user-info") => {
+                let name = required(&uri, "accessKey")?;
+                if !(caller.user == name && caller.kind == strata_iam::PrincipalKind::User) {
+                    self.require(&req, &caller, "admin:GetUser")?;
+                }
+                Ok(Answer::json(&user_json(&self.iam.user_info(&name)?)))
+            }
+            (Method::PUT, "set-user-status") => {
+                let status = parse_status(&required(&uri, "status")?)?;
+                let action = match status {
+                    Status::Enabled => "admin:EnableUser",
+                    Status::Disabled => "admin:DisableUser",
+                };
+                self.require(&req, &caller, action)?;
+                self.iam
+                    .set_user_status(&required(&uri, "accessKey")?, status)
+                    .await?;
+                Ok(Answer::empty())
+            }
+            (Method::PUT, "update-group-members") => {
+                let body: Value = self.plain_json(req).await?;
+                let group = body
+                    .get("group")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ApiError::bad("group is required"))?
+                    .to_owned();
+                let remove = body.get("isRemove").and_then(Value::as_bool).unwrap_or(false);
+                self.require_plain(
+                    &caller,
+                    if remove {
+                        "admin:RemoveUserFromGroup"
+                    } else {
+                        "admin:AddUserToGroup"
+                    },
+                )?;
+                let members = string_list(body.get("members"));
+                self.iam.update_group_members(&group, &members, remove).await?;
+                if let Some(status) = body
+                    .get("groupStatus")
+                    .or_else(|| body.get("status"))
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    && !remove
+                {
+                    self.iam.set_group_status(&group, parse_status(status)?).await?;
+                }
+                Ok(Answer::empty())
+            }
+            (Method::GET, "groups") => {
+                self.require(&req, &caller, "admin:ListGroups")?;
+                Ok(Answer::json(&json!(self.iam.list_groups())))
+            }
+            (Method::GET, "group") => {
+                self.require(&req, &caller, "admin:GetGroup")?;
+                let info = self.iam.group_info(&required(&uri, "group")?)?;
+                Ok(Answer::json(&json!({
+                    "name": info.name,
+                    "status": info.status.as_str(),
+                    "members": info.members,
+                    "policy": info.policies.join(","),
+                    "updatedAt": rfc3339(info.updated_unix),
+                })))
+            }
+            (Method::PUT, "set-group-status") => {
+                let status = parse_status(&required(&uri, "status")?)?;
+                let action = match status {
+                    Status::Enabled => "admin:EnableGroup",
+                    Status::Disabled => "admin:DisableGroup",
+                };
+                self.require(&req, &caller, action)?;
+                self.iam
+                    .set_group_status(&required(&uri, "group")?, status)
+                    .await?;
+                Ok(Answer::empty())
+            }
+            (Method::PUT | Method::POST, "add-canned-policy") => {
+                self.require(&req, &caller, "admin:CreatePolicy")?;
+                let name = required(&uri, "name")?;
+                let body = read_body(req).await?;
+                let document =
+                    String::from_utf8(body).map_err(|_| ApiError::bad("the policy document is not UTF-8"))?;
+                self.iam.add_policy(&name, &document).await?;
+                Ok(Answer::empty())
+            }
+            (Method::DELETE, "remove-canned-policy") => {
+                self.require(&req, &caller, "admin:DeletePolicy")?;
+                self.iam.remove_policy(&required(&uri, "name")?).await?;
+                Ok(Answer::empty())
+            }
+            (Method::GET, "list-canned-policies") => {
+                self.require(&req, &caller, "admin:ListUserPolicies")?;
+                let mut map = serde_json::Map::new();
+                for p in self.iam.list_policies() {
+                    let doc: Value =
+                        serde_json::from_str(&p.document).unwrap_or(Value::String(p.document.clone()));
+                    map.insert(p.name, doc);
+                }
+                Ok(Answer::json(&Value::Object(map)))
+            }
+            (Method::GET, "info-canned-policy") => {
+                self.require(&req, &caller, "admin:GetPolicy")?;
+                let info = self.iam.policy_info(&required(&uri, "name")?)?;
+                let doc: Value = serde_json::from_str(&info.document).unwrap_or(Value::Null);
+                if query(&uri, "v").as_deref() == Some("2") {
+                    Ok(Answer::json(&json!({
+                        "PolicyName": info.name,
+                        "Policy": doc,
+                        "CreateDate": rfc3339(info.created_unix),
+                        "UpdateDate": rfc3339(info.updated_unix),
+                    })))
+                } else {
+                    Ok(Answer::json(&doc))
+                }
+            }
+            (Method::PUT, "set-user-or-group-policy") => {
+                self.require(&req, &caller, "admin:AttachUserOrGroupPolicy")?;
+                let names: Vec<String> = query(&uri, "policyName")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                let who = required(&uri, "userOrGroup")?;
+                let entity = if query(&uri, "isGroup").as_deref() == Some("true") {
+                    Entity::Group(who)
+                } else {
+                    Entity::User(who)
+                };
+                self.iam.set_policies(&entity, &names).await?;
+                Ok(Answer::empty())
+            }
+            (Method::POST, op @ ("idp/builtin/policy/attach" | "idp/builtin/policy/detach")) => {
+                self.require(&req, &caller, "admin:AttachUserOrGroupPolicy")?;
+                let detach = op.ends_with("detach");
+                let body: Value = self.sealed_json(req, &secret).await?;
+                let policies = string_list(body.get("policies"));
+                let user = body.get("user").and_then(Value::as_str).filter(|s| !s.is_empty());
+                let group = body
+                    .get("group")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty());
+                let entity = match (user, group) {
+                    (Some(u), None) => Entity::User(u.to_owned()),
+                    (None, Some(g)) => Entity::Group(g.to_owned()),
+                    _ => return Err(ApiError::bad("name exactly one of user or group")),
+                };
+                self.iam.attach_policies(&entity, &policies, detach).await?;
+                let key = if detach {
+                    "policiesDetached"
+                } else {
+                    "policiesAttached"
+                };
+                seal(&json!({ key: policies, "updatedAt": rfc3339(time::OffsetDateTime::now_utc().unix_timestamp()) })).await
+            }
+            (Method::GET, "idp/builtin/policy-entities") => {
+                self.require(&req, &caller, "admin:ListUserPolicies")?;
+                seal(&self.policy_entities(&uri)).await
+            }
+            (Method::PUT, "add-service-account") => {
+                let body: Value = self.sealed_json(req, &secret).await?;
+                let target = body
+                    .get("targetUser")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map_or_else(|| caller.user.clone(), str::to_owned);
+                if target != caller.user || caller.kind == strata_iam::PrincipalKind::ServiceAccount {
+                    self.require_plain(&caller, "admin:CreateServiceAccount")?;
+                }
+                let expiry = parse_expiration(body.get("expiration").unwrap_or(&Value::Null))?;
+                let new = NewServiceAccount {
+                    parent: target,
+                    access_key: body
+                        .get("accessKey")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                    secret_key: body
+                        .get("secretKey")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Secret::new(s.to_owned())),
+                    policy: inline_policy(body.get("policy"))?,
+                    expiry_unix: expiry,
+                    name: body
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    description: body
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                };
+                let (access_key, new_secret) = self.iam.add_service_account(new).await?;
+                if let Some(status) = body
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    && parse_status(status)? == Status::Disabled
+                {
+                    let update = ServiceAccountUpdate {
+                        status: Some(Status::Disabled),
+                        ..ServiceAccountUpdate::default()
+                    };
+                    self.iam.update_service_account(&access_key, update).await?;
+                }
+                seal(&json!({
+                    "credentials": {
+                        "accessKey": access_key,
+                        "secretKey": new_secret.expose(),
+                        "expiration": expiry.map(rfc3339).unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned()),
+                    }
+                })).await
+            }
+            (Method::POST, "update-service-account") => {
+                let access_key = required(&uri, "accessKey")?;
+                self.require_own_or(&caller, &access_key, "admin:UpdateServiceAccount")?;
+                let body: Value = self.sealed_json(req, &secret).await?;
+                let update = ServiceAccountUpdate {
+                    secret_key: body
+                        .get("newSecretKey")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Secret::new(s.to_owned())),
+                    policy: match body.get("newPolicy") {
+                        None => None,
+                        Some(v) => Some(inline_policy(Some(v))?),
+                    },
+                    status: body
+                        .get("newStatus")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(parse_status)
+                        .transpose()?,
+                    expiry_unix: match body.get("newExpiration") {
+                        None | Some(Value::Null) => None,
+                        Some(v) => Some(parse_expiration(v)?),
+                    },
+                    name: body.get("newName").and_then(Value::as_str).map(str::to_owned),
+                    description: body
+                        .get("newDescription")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                };
+                self.iam.update_service_account(&access_key, update).await?;
+                Ok(Answer {
+                    status: StatusCode::NO_CONTENT,
+                    body: Vec::new(),
+                })
+            }
+            (Method::GET, "list-service-accounts") => {
+                let user = query(&uri, "user")
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| caller.user.clone());
+                if user != caller.user {
+                    self.require_plain(&caller, "admin:ListServiceAccounts")?;
+                }
+                let accounts: Vec<Value> = self
+                    .iam
+                    .list_service_accounts(&user)
+                    .into_iter()
+                    .map(|s| {
+                        json!({
+                            "parentUser": s.parent,
+                            "accountStatus": if s.status == Status::Enabled { "on" } else { "off" },
+                            "impliedPolicy": s.policy.is_none(),
+                            "accessKey": s.access_key,
+                            "name": s.name,
+                            "description": s.description,
+                            "expiration": s.expiry_unix.map(rfc3339),
+                        })
+                    })
+                    .collect();
+                seal(&json!({ "accounts": accounts })).await
+            }
+            (Method::GET, "info-service-account") => {
+                let access_key = required(&uri, "accessKey")?;
+                self.require_own_or(&caller, &access_key, "admin:ListServiceAccounts")?;
+                let s = self.iam.service_account_info(&access_key)?;
+                seal(&json!({
+                    "parentUser": s.parent,
+                    "accountStatus": if s.status == Status::Enabled { "on" } else { "off" },
+                    "impliedPolicy": s.policy.is_none(),
+                    "policy": s.policy.unwrap_or_default(),
+                    "name": s.name,
+                    "description": s.description,
+                    "expiration": s.expiry_unix.map(rfc3339),
+                }))
+                .await
+            }
+            (Method::DELETE, "delete-service-account") => {
+                let access_key = required(&uri, "accessKey")?;
+                self.require_own_or(&caller, &access_key, "admin:RemoveServiceAccount")?;
+                self.iam.remove_service_account(&access_key).await?;
+                Ok(Answer {
+                    status: StatusCode::NO_CONTENT,
+                    body: Vec::new(),
+                })
+            }
+            (Method::GET, "accountinfo") => {
+                let policies: Vec<&str> = caller.policies.iter().map(|(n, _)| n.as_str()).collect();
+                Ok(Answer::json(&json!({
+                    "AccountName": caller.user,
+                    "AccountId": self.iam.account_id(),
+                    "Policy": { "policies": policies, "root": caller.is_root() },
+                    "Buckets": [],
+                })))
+            }
+            (method, other) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "XMinioAdminNotImplemented",
+                format!("{method} {MINIO_ADMIN_PREFIX}{other} is not implemented"),
+            )),
+        }
+    }
+
+    /// Authorization without request-specific condition keys (the body was consumed).
+    fn require_plain(&self, caller: &Caller, action: &str) -> Result<(), ApiError> {
+        let mut context = Context::new();
+        caller.fill_context(&mut context);
+        if authorize(caller, action, "arn:aws:s3:::*", &context, None).allowed {
+            Ok(())
+        } else {
+            Err(ApiError::denied())
+        }
+    }
+
+    /// A caller may manage its own service accounts; others need `action`.
+    fn require_own_or(&self, caller: &Caller, access_key: &str, action: &str) -> Result<(), ApiError> {
+        let own = self.iam.service_account_info(access_key).is_ok_and(|s| {
+            s.parent == caller.user && caller.kind != strata_iam::PrincipalKind::ServiceAccount
+        });
+        if own {
+            Ok(())
+        } else {
+            self.require_plain(caller, action)
+        }
+    }
+
+    fn policy_entities(&self, uri: &Uri) -> Value {
+        let users = query_values(uri, "user");
+        let groups = query_values(uri, "group");
+        let policies = query_values(uri, "policy");
+        let all = self.iam.policy_entities(&[]);
+        let user_mappings: Vec<Value> = users
+            .iter()
+            .map(|u| {
+                let names: Vec<&String> = all
+                    .iter()
+                    .filter(|(_, us, _)| us.contains(u))
+                    .map(|(p, _, _)| p)
+                    .collect();
+                json!({ "user": u, "policies": names })
+            })
+            .collect();
+        let group_mappings: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                let names: Vec<&String> = all
+                    .iter()
+                    .filter(|(_, _, gs)| gs.contains(g))
+                    .map(|(p, _, _)| p)
+                    .collect();
+                json!({ "group": g, "policies": names })
+            })
+            .collect();
+        let policy_mappings: Vec<Value> = all
+            .iter()
+            .filter(|(p, us, gs)| {
+                (policies.is_empty()
+                    && users.is_empty()
+                    && groups.is_empty()
+                    && (!us.is_empty() || !gs.is_empty()))
+                    || policies.contains(p)
+            })
+            .map(|(p, us, gs)| json!({ "policy": p, "users": us, "groups": gs }))
+            .collect();
+        json!({
+            "timestamp": rfc3339(time::OffsetDateTime::now_utc().unix_timestamp()),
+            "userMappings": user_mappings,
+            "groupMappings": group_mappings,
+            "policyMappings": policy_mappings,
+        })
+    }
+
+    async fn sealed_json(&self, req: S3Request<Body>, secret: &Secret) -> Result<Value, ApiError> {
+        let sealed = read_body(req).await?;
+        let secret = secret.clone();
+        // Argon2id with 64 MiB: off the async workers.
+        let plain =
+            tokio::task::spawn_blocking(move || madmin_crypto::decrypt(secret.expose().as_bytes(), &sealed))
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        "decryption task failed",
+                    )
+                })?
+                .map_err(|_| {
+                    ApiError::bad("the request body does not decrypt with the caller's secret key")
+                })?;
+        serde_json::from_slice(&plain).map_err(|_| ApiError::bad("the request body is not JSON"))
+    }
+
+    async fn plain_json(&self, req: S3Request<Body>) -> Result<Value, ApiError> {
+        let body = read_body(req).await?;
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad("the request body is not JSON"))
+    }
+}
+
+/// Seals an answer for the caller (Argon2id with 64 MiB: off the async workers).
+async fn seal_answer(secret: Secret, plain: Vec<u8>) -> Result<Answer, ApiError> {
+    let sealed =
+        tokio::task::spawn_blocking(move || madmin_crypto::encrypt(secret.expose().as_bytes(), &plain))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "sealing task failed",
+                )
+            })?;
+    match sealed {
+        Ok(body) => Ok(Answer {
+            status: StatusCode::OK,
+            body,
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "sealing an admin answer failed");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "sealing the answer failed",
+            ))
+        }
+    }
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn user_json(user: &strata_iam::UserInfo) -> Value {
+    json!({
+        "policyName": user.policies.join(","),
+        "status": user.status.as_str(),
+        "memberOf": user.member_of,
+        "updatedAt": rfc3339(user.updated_unix),
+    })
+}
+
+async fn read_body(req: S3Request<Body>) -> Result<Vec<u8>, ApiError> {
+    let limited = http_body_util::Limited::new(req.input, BODY_BYTES_MAX);
+    match http_body_util::BodyExt::collect(limited).await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(_) => Err(ApiError::bad(
+            "the request body could not be read (at most 1 MiB)",
+        )),
+    }
+}
+
+fn error_response(err: &ApiError) -> S3Response<Body> {
+    let body = json!({ "Code": err.code, "Message": err.message, "Resource": "", "RequestId": "" });
+    let mut resp = S3Response::with_status(Body::from(body.to_string()), err.status);
+    resp.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+#[async_trait::async_trait]
+impl S3Route for MinioAdminRoute {
+    fn is_match(
+        &self,
+        _method: &Method,
+        uri: &Uri,
+        _headers: &HeaderMap,
+        _ext: &mut http::Extensions,
+    ) -> bool {
+        MinioAdminRoute::is_minio_admin_path(uri.path())
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        if req.credentials.is_none() {
+            return Err(s3s::s3_error!(AccessDenied, "Admin requests must be signed"));
+        }
+        Ok(())
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let resp = match self.dispatch(req).await {
+            Ok(answer) => {
+                let mut resp = S3Response::with_status(Body::from(answer.body), answer.status);
+                resp.headers.insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                resp
+            }
+            Err(err) => error_response(&err),
+        };
+        Ok(resp)
+    }
+}

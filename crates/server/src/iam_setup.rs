@@ -1,0 +1,134 @@
+//! IAM at start-up: the object layer's system records as IAM's store, the deployment's account
+//! id, and the re-seal of IAM secrets when the root credentials changed
+//! (`STRATA_ROOT_USER_OLD` / `STRATA_ROOT_PASSWORD_OLD` name the previous ones).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::Bytes;
+use strata_iam::store::StoreGuard;
+use strata_iam::{Iam, IamError, RootKeys, SystemStore};
+use strata_object::ObjectLayer;
+
+/// First pause before retrying a load of the IAM records that storage refused.
+const LOAD_RETRY_MIN: std::time::Duration = std::time::Duration::from_millis(100);
+/// Longest pause between those retries.
+const LOAD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The namespace of IAM's system records.
+pub const IAM_NAMESPACE: &str = "iam";
+
+/// IAM's records as system records of the object layer.
+#[derive(Debug)]
+pub struct LayerStore {
+    layer: Arc<ObjectLayer>,
+}
+
+#[async_trait::async_trait]
+impl SystemStore for LayerStore {
+    async fn put(&self, key: &str, value: Bytes) -> Result<(), String> {
+        self.layer
+            .put_system_record(IAM_NAMESPACE, key, value)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), String> {
+        self.layer
+            .delete_system_record(IAM_NAMESPACE, key)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn list(&self) -> Result<Vec<(String, Bytes)>, String> {
+        self.layer
+            .list_system_records(IAM_NAMESPACE)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn lock(&self) -> Result<StoreGuard, String> {
+        let lock = self
+            .layer
+            .lock_system(IAM_NAMESPACE)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Box::new(lock))
+    }
+
+    async fn announce(&self) {
+        self.layer.announce_system_change(IAM_NAMESPACE).await;
+    }
+}
+
+/// The 12-digit account id of the deployment's root account, stable for its lifetime (derived
+/// from the deployment id).
+pub fn account_id(deployment_id: uuid::Uuid) -> String {
+    format!("{:012}", deployment_id.as_u128() % 1_000_000_000_000)
+}
+
+/// Loads IAM over `layer`'s system records and keeps it current (change notices from other
+/// nodes, and a periodic reload).
+pub async fn open(layer: &Arc<ObjectLayer>, access_key: &str, secret_key: &str) -> anyhow::Result<Arc<Iam>> {
+    let root = RootKeys {
+        access_key: access_key.to_owned(),
+        secret_key: secret_key.to_owned(),
+    };
+    let old_root = match (
+        std::env::var("STRATA_ROOT_USER_OLD")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        std::env::var("STRATA_ROOT_PASSWORD_OLD")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    ) {
+        (Some(access_key), Some(secret_key)) => Some(RootKeys {
+            access_key,
+            secret_key,
+        }),
+        (None, None) => None,
+        _ => anyhow::bail!("set both STRATA_ROOT_USER_OLD and STRATA_ROOT_PASSWORD_OLD, or neither"),
+    };
+    let store = Arc::new(LayerStore {
+        layer: Arc::clone(layer),
+    });
+    let changes = layer.system_changes();
+    let account = account_id(layer.deployment_id());
+    // Right after start the other nodes' drives may not all be connected yet: storage errors
+    // are retried (the front door answers 503 until then); anything else stops the server.
+    let mut pause = LOAD_RETRY_MIN;
+    let started = std::time::Instant::now();
+    let iam = loop {
+        let store: Arc<dyn SystemStore> = store.clone();
+        match Iam::load(root.clone(), old_root.clone(), &account, store).await {
+            Ok(iam) => break iam,
+            Err(err @ IamError::Store { .. }) => {
+                tracing::info!(
+                    %err,
+                    waited_secs = started.elapsed().as_secs(),
+                    retry_in_ms = pause.as_millis() as u64,
+                    "waiting for the IAM records"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LOAD_RETRY_MAX);
+            }
+            Err(err) => return Err(err).context("loading users and policies"),
+        }
+    };
+    tokio::spawn(Arc::clone(&iam).watch(changes, IAM_NAMESPACE));
+    Ok(iam)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_have_twelve_digits() {
+        let id = account_id(uuid::Uuid::from_u128(42));
+        assert_eq!(id, "000000000042");
+        let id = account_id(uuid::Uuid::from_u128(u128::MAX));
+        assert_eq!(id.len(), 12);
+        assert!(id.chars().all(|c| c.is_ascii_digit()));
+    }
+}

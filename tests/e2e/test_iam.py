@@ -1,0 +1,373 @@
+"""Identity and access: users, groups, canned policies and service accounts managed through
+MinIO's admin API (MinIO's own Python SDK, `MinioAdmin`), then used with boto3; bucket
+policies naming users and anonymous callers; a change made through one node of a 4-node
+deployment enforced by another within a second."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+from minio import MinioAdmin
+from minio.credentials import StaticProvider
+from minio.error import MinioAdminException
+
+from conftest import (StrataCluster, empty_and_delete_bucket, error_of, make_s3_client,
+                      unique_bucket_name)
+
+SECRET = "user-secret-key-1"
+
+
+def admin_of(server) -> MinioAdmin:
+    return MinioAdmin(endpoint=server.hostport, credentials=StaticProvider(server.access_key, server.secret_key),
+                      secure=False, region=server.region)
+
+
+def client_as(server, access_key: str, secret_key: str = SECRET):
+    return make_s3_client(server.endpoint, access_key, secret_key)
+
+
+def denied(call) -> None:
+    with pytest.raises(ClientError) as e:
+        call()
+    assert error_of(e.value) == ("AccessDenied", 403), e.value.response
+
+
+def account_id(admin: MinioAdmin) -> str:
+    return json.loads(admin.account_info())["AccountId"]
+
+
+@pytest.fixture(scope="module")
+def admin(server) -> MinioAdmin:
+    return admin_of(server)
+
+
+@pytest.fixture
+def data_bucket(s3):
+    name = unique_bucket_name("iam")
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="shared/readme.txt", Body=b"hello")
+    yield name
+    try:
+        s3.delete_bucket_policy(Bucket=name)
+    except ClientError:
+        pass
+    empty_and_delete_bucket(s3, name)
+
+
+@pytest.fixture
+def user(admin):
+    """A fresh user with no policy; removed afterwards."""
+    name = unique_bucket_name("u")
+    admin.user_add(name, SECRET)
+    yield name
+    try:
+        admin.user_remove(name)
+    except MinioAdminException:
+        pass
+
+
+def test_user_lifecycle_through_minio_admin(server, admin, user):
+    users = json.loads(admin.user_list())
+    assert users[user]["status"] == "enabled"
+    info = json.loads(admin.user_info(user))
+    assert info["status"] == "enabled" and info["policyName"] == ""
+    c = client_as(server, user)
+    # No policy yet: signed correctly, but nothing is allowed.
+    denied(lambda: c.list_buckets())
+    admin.policy_set("readwrite", user=user)
+    c.list_buckets()
+    admin.user_disable(user)
+    with pytest.raises(ClientError) as e:
+        c.list_buckets()
+    assert error_of(e.value) == ("InvalidAccessKeyId", 403)
+    admin.user_enable(user)
+    c.list_buckets()
+    admin.user_remove(user)
+    with pytest.raises(ClientError) as e:
+        c.list_buckets()
+    assert error_of(e.value) == ("InvalidAccessKeyId", 403)
+    assert user not in json.loads(admin.user_list())
+
+
+def test_wrong_secret_is_refused(server, user, admin):
+    admin.policy_set("readwrite", user=user)
+    c = client_as(server, user, "not-the-secret")
+    with pytest.raises(ClientError) as e:
+        c.list_buckets()
+    assert error_of(e.value) == ("SignatureDoesNotMatch", 403)
+
+
+def test_builtin_policies_allow_and_deny(server, admin, user, data_bucket):
+    c = client_as(server, user)
+    admin.policy_set("readonly", user=user)
+    assert c.get_object(Bucket=data_bucket, Key="shared/readme.txt")["Body"].read() == b"hello"
+    denied(lambda: c.put_object(Bucket=data_bucket, Key="x", Body=b"x"))
+    denied(lambda: c.delete_object(Bucket=data_bucket, Key="shared/readme.txt"))
+    admin.policy_set("writeonly", user=user)
+    c.put_object(Bucket=data_bucket, Key="w", Body=b"w")
+    denied(lambda: c.get_object(Bucket=data_bucket, Key="w"))
+
+
+def test_custom_policy_home_prefix_and_list_condition(server, admin, user, data_bucket, s3):
+    name = f"home-{user}"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ListOwnHome", "Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": [f"arn:aws:s3:::{data_bucket}"],
+             "Condition": {"StringLike": {"s3:prefix": ["home/${aws:username}/*"]}}},
+            {"Sid": "RwOwnHome", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": [f"arn:aws:s3:::{data_bucket}/home/${{aws:username}}/*"]},
+        ],
+    }
+    admin.policy_add(name, policy=policy)
+    try:
+        admin.attach_policy([name], user=user)
+        c = client_as(server, user)
+        c.put_object(Bucket=data_bucket, Key=f"home/{user}/a.txt", Body=b"mine")
+        assert c.get_object(Bucket=data_bucket, Key=f"home/{user}/a.txt")["Body"].read() == b"mine"
+        s3.put_object(Bucket=data_bucket, Key="home/someone/b.txt", Body=b"theirs")
+        denied(lambda: c.get_object(Bucket=data_bucket, Key="home/someone/b.txt"))
+        denied(lambda: c.put_object(Bucket=data_bucket, Key="home/someone/c.txt", Body=b"x"))
+        listed = c.list_objects_v2(Bucket=data_bucket, Prefix=f"home/{user}/")
+        assert [o["Key"] for o in listed["Contents"]] == [f"home/{user}/a.txt"]
+        denied(lambda: c.list_objects_v2(Bucket=data_bucket, Prefix="home/"))
+        denied(lambda: c.list_objects_v2(Bucket=data_bucket))
+        info = json.loads(admin.policy_info(name))
+        assert info["Statement"][0]["Sid"] == "ListOwnHome"
+        entities = json.loads(admin.get_policy_entities(users=[user], groups=[], policies=[name]))
+        assert entities["policyMappings"][0]["users"] == [user]
+        admin.detach_policy([name], user=user)
+        denied(lambda: c.get_object(Bucket=data_bucket, Key=f"home/{user}/a.txt"))
+    finally:
+        admin.policy_remove(name)
+
+
+def test_explicit_deny_wins_and_ip_condition(server, admin, user, data_bucket):
+    name = f"deny-{user}"
+    admin.policy_add(name, policy={
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Deny", "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::*"]},
+            {"Effect": "Deny", "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{data_bucket}/*"],
+             "Condition": {"IpAddress": {"aws:SourceIp": ["127.0.0.0/8"]}}},
+        ],
+    })
+    try:
+        admin.policy_set(f"readwrite,{name}", user=user)
+        c = client_as(server, user)
+        c.get_object(Bucket=data_bucket, Key="shared/readme.txt")
+        denied(lambda: c.delete_object(Bucket=data_bucket, Key="shared/readme.txt"))
+        # The test talks over 127.0.0.1: the IP-conditioned deny applies.
+        denied(lambda: c.put_object(Bucket=data_bucket, Key="y", Body=b"y"))
+        # DeleteObjects is decided key by key: each key is refused, nothing is deleted.
+        out = c.delete_objects(Bucket=data_bucket, Delete={"Objects": [{"Key": "shared/readme.txt"}]})
+        assert [e["Code"] for e in out.get("Errors", [])] == ["AccessDenied"]
+        c.head_object(Bucket=data_bucket, Key="shared/readme.txt")
+    finally:
+        admin.policy_set("", user=user)
+        admin.policy_remove(name)
+
+
+def test_groups_grant_and_disabled_groups_do_not(server, admin, user, data_bucket):
+    group = f"g-{user}"
+    admin.group_add(group, [user])
+    try:
+        admin.policy_set("readonly", group=group)
+        c = client_as(server, user)
+        c.get_object(Bucket=data_bucket, Key="shared/readme.txt")
+        info = json.loads(admin.group_info(group))
+        assert info["members"] == [user] and info["policy"] == "readonly"
+        assert json.loads(admin.user_info(user))["memberOf"] == [group]
+        admin.group_disable(group)
+        denied(lambda: c.get_object(Bucket=data_bucket, Key="shared/readme.txt"))
+        admin.group_enable(group)
+        c.get_object(Bucket=data_bucket, Key="shared/readme.txt")
+        assert group in json.loads(admin.group_list())
+    finally:
+        admin.group_remove(group, [user])
+        admin.group_remove(group)
+    assert group not in json.loads(admin.group_list())
+
+
+def test_service_account_narrows_its_parent(server, admin, user, data_bucket):
+    admin.policy_set("readwrite", user=user)
+    narrow = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{data_bucket}/shared/*"]}]}
+    out = json.loads(admin.add_service_account(
+        access_key=f"sa{user}", secret_key="sa-secret-key-1", name="backup", description="nightly",
+        policy=narrow))
+    creds = out["credentials"]
+    assert creds["accessKey"] == f"sa{user}"
+    # Created by root for root; re-home it under the user: MinIO's targetUser is what mc uses.
+    admin.delete_service_account(creds["accessKey"])
+    user_admin = MinioAdmin(endpoint=server.hostport, credentials=StaticProvider(user, SECRET), secure=False,
+                            region=server.region)
+    out = json.loads(user_admin.add_service_account(
+        access_key=f"sa{user}", secret_key="sa-secret-key-1", policy=narrow))
+    sa = client_as(server, out["credentials"]["accessKey"], "sa-secret-key-1")
+    assert sa.get_object(Bucket=data_bucket, Key="shared/readme.txt")["Body"].read() == b"hello"
+    denied(lambda: sa.put_object(Bucket=data_bucket, Key="shared/z", Body=b"z"))
+    listed = json.loads(admin.list_service_account(user))
+    assert [a["accessKey"] for a in listed["accounts"]] == [f"sa{user}"]
+    info = json.loads(admin.get_service_account(f"sa{user}"))
+    assert info["parentUser"] == user and info["impliedPolicy"] is False
+    # Disabling the parent disables its service accounts.
+    admin.user_disable(user)
+    with pytest.raises(ClientError) as e:
+        sa.get_object(Bucket=data_bucket, Key="shared/readme.txt")
+    assert error_of(e.value)[1] == 403
+    admin.user_enable(user)
+    admin.update_service_account(access_key=f"sa{user}", status="disabled")
+    with pytest.raises(ClientError):
+        sa.get_object(Bucket=data_bucket, Key="shared/readme.txt")
+    admin.delete_service_account(f"sa{user}")
+    assert json.loads(admin.list_service_account(user))["accounts"] == []
+
+
+def test_non_root_admin_needs_admin_actions(server, admin, user):
+    user_admin = MinioAdmin(endpoint=server.hostport, credentials=StaticProvider(user, SECRET), secure=False,
+                            region=server.region)
+    with pytest.raises(MinioAdminException) as e:
+        user_admin.user_list()
+    assert e.value._code == "403"
+    name = f"useradmin-{user}"
+    admin.policy_add(name, policy={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["admin:ListUsers", "admin:CreateUser"], "Resource": ["arn:aws:s3:::*"]}]})
+    try:
+        admin.policy_set(name, user=user)
+        assert user in json.loads(user_admin.user_list())
+        with pytest.raises(MinioAdminException):
+            user_admin.user_remove(user)
+    finally:
+        admin.policy_set("", user=user)
+        admin.policy_remove(name)
+
+
+def test_bucket_policy_names_a_user(server, admin, user, data_bucket, s3):
+    acct = account_id(admin)
+    c = client_as(server, user)
+    denied(lambda: c.get_object(Bucket=data_bucket, Key="shared/readme.txt"))
+    s3.put_bucket_policy(Bucket=data_bucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{acct}:user/{user}"]},
+                       "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{data_bucket}/shared/*"]}],
+    }))
+    assert c.get_object(Bucket=data_bucket, Key="shared/readme.txt")["Body"].read() == b"hello"
+    denied(lambda: c.put_object(Bucket=data_bucket, Key="shared/x", Body=b"x"))
+    # A bucket-policy Deny overrides the user's own Allow.
+    admin.policy_set("readwrite", user=user)
+    s3.put_bucket_policy(Bucket=data_bucket, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": {"AWS": [f"arn:aws:iam::{acct}:user/{user}"]},
+                       "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{data_bucket}/*"]}],
+    }))
+    denied(lambda: c.put_object(Bucket=data_bucket, Key="shared/x", Body=b"x"))
+    c.get_object(Bucket=data_bucket, Key="shared/readme.txt")
+    assert s3.get_bucket_policy_status(Bucket=data_bucket)["PolicyStatus"]["IsPublic"] is False
+
+
+def test_anonymous_access_through_a_public_read_policy(server, s3, data_bucket):
+    url = f"{server.endpoint}/{data_bucket}/shared/readme.txt"
+
+    def anon(u: str, method: str = "GET") -> int:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(u, method=method), timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert anon(url) == 403
+    assert anon(f"{server.endpoint}/{unique_bucket_name('nope')}/k") == 404
+    public = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject"],
+                       "Resource": [f"arn:aws:s3:::{data_bucket}/shared/*"]}],
+    }
+    s3.put_bucket_policy(Bucket=data_bucket, Policy=json.dumps(public))
+    assert json.loads(s3.get_bucket_policy(Bucket=data_bucket)["Policy"]) == public
+    assert s3.get_bucket_policy_status(Bucket=data_bucket)["PolicyStatus"]["IsPublic"] is True
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.read() == b"hello"
+    # A Range header RFC 9110 says to ignore goes through the intercept: the same decision.
+    req = urllib.request.Request(url, headers={"Range": "bytes=5-2"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.read() == b"hello"
+    assert anon(f"{server.endpoint}/{data_bucket}") == 403, "listing is not granted"
+    assert anon(url, "DELETE") == 403
+    s3.delete_bucket_policy(Bucket=data_bucket)
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=data_bucket)
+    assert error_of(e.value) == ("NoSuchBucketPolicy", 404)
+    deadline = time.monotonic() + 5
+    while anon(url) != 403:
+        assert time.monotonic() < deadline
+
+
+@pytest.mark.parametrize("policy,reason", [
+    ("{not json", "not JSON"),
+    (json.dumps({"Version": "2012-10-17", "Statement": []}), "empty statement"),
+    (json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}), "no principal"),
+    (json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:NoSuchAction", "Resource": "arn:aws:s3:::b/*"}]}),
+     "unknown action"),
+    (json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Maybe", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}),
+     "bad effect"),
+])
+def test_malformed_bucket_policies_are_refused(s3, data_bucket, policy, reason):
+    policy = policy.replace("arn:aws:s3:::b/", f"arn:aws:s3:::{data_bucket}/")
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_policy(Bucket=data_bucket, Policy=policy)
+    assert error_of(e.value) == ("MalformedPolicy", 400), reason
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_policy(Bucket=data_bucket)
+    assert error_of(e.value) == ("NoSuchBucketPolicy", 404)
+
+
+def test_policy_for_another_bucket_is_malformed(s3, data_bucket):
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::other-bucket/*"}]}
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_policy(Bucket=data_bucket, Policy=json.dumps(policy))
+    assert error_of(e.value) == ("MalformedPolicy", 400)
+
+
+def test_changes_made_through_one_node_apply_on_another_within_a_second(tmp_path):
+    cluster = StrataCluster(tmp_path / "cluster", n_nodes=4, drives_per_node=2)
+    try:
+        cluster.start()
+        n1, n4 = cluster.nodes[0], cluster.nodes[3]
+        n1.client().create_bucket(Bucket="shared")
+        n1.client().put_object(Bucket="shared", Key="k", Body=b"v")
+        name = "clusteruser"
+        admin_of(n1).user_add(name, SECRET)
+        admin_of(n1).policy_set("readonly", user=name)
+        started = time.monotonic()
+        c4 = client_as(n4, name)
+        while True:
+            try:
+                assert c4.get_object(Bucket="shared", Key="k")["Body"].read() == b"v"
+                break
+            except ClientError:
+                assert time.monotonic() - started < 1.0, "user not usable on node 4 within 1 s"
+                time.sleep(0.05)
+        c1 = client_as(n1, name)
+        assert c1.get_object(Bucket="shared", Key="k")["Body"].read() == b"v"
+        admin_of(n4).user_disable(name)
+        started = time.monotonic()
+        while True:
+            try:
+                c1.get_object(Bucket="shared", Key="k")
+            except ClientError:
+                break
+            assert time.monotonic() - started < 1.0, "disable through node 4 not enforced on node 1 within 1 s"
+            time.sleep(0.05)
+    finally:
+        cluster.stop()
