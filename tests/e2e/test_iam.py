@@ -371,3 +371,79 @@ def test_changes_made_through_one_node_apply_on_another_within_a_second(tmp_path
             time.sleep(0.05)
     finally:
         cluster.stop()
+
+
+def test_copy_needs_read_on_the_source_however_it_is_spelled(server, admin, user, data_bucket, s3):
+    name = f"copy-{user}"
+    admin.policy_add(name, policy={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{data_bucket}/*"]},
+        # Reading is allowed everywhere but under secret/: a source check that mis-parses the
+        # header would see another resource, matched by the Allow and not by the Deny.
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::*"]},
+        {"Effect": "Deny", "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{data_bucket}/secret/*"]}]})
+    try:
+        admin.policy_set(name, user=user)
+        s3.put_object(Bucket=data_bucket, Key="secret/k", Body=b"classified")
+        c = client_as(server, user)
+        c.copy_object(Bucket=data_bucket, Key="mine/copy", CopySource={"Bucket": data_bucket, "Key": "shared/readme.txt"})
+        denied(lambda: c.copy_object(Bucket=data_bucket, Key="mine/leak",
+                                     CopySource={"Bucket": data_bucket, "Key": "secret/k"}))
+        for spelling in (f"/{data_bucket}/secret/k", f"%2F{data_bucket}/secret/k", f"{data_bucket}%2Fsecret%2Fk"):
+            def rewrite(request, spelling=spelling, **_):
+                del request.headers["x-amz-copy-source"]
+                request.headers["x-amz-copy-source"] = spelling
+            c.meta.events.register("before-sign.s3.CopyObject", rewrite)
+            try:
+                with pytest.raises(ClientError) as e:
+                    c.copy_object(Bucket=data_bucket, Key="mine/leak", CopySource=f"{data_bucket}/shared/readme.txt")
+                assert error_of(e.value) == ("AccessDenied", 403), (spelling, e.value.response)
+            finally:
+                c.meta.events.unregister("before-sign.s3.CopyObject", rewrite)
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=data_bucket, Key="mine/leak")
+    finally:
+        admin.policy_set("", user=user)
+        admin.policy_remove(name)
+
+
+def test_browser_post_is_decided_on_the_form_key(server, admin, user, data_bucket, s3):
+    import requests
+    name = f"post-{user}"
+    admin.policy_add(name, policy={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{data_bucket}/uploads/*"]}]})
+    try:
+        admin.policy_set(name, user=user)
+        c = client_as(server, user)
+        for key, expected in (("uploads/ok.txt", 204), ("elsewhere/no.txt", 403)):
+            post = c.generate_presigned_post(Bucket=data_bucket, Key=key, ExpiresIn=300)
+            r = requests.post(post["url"], data=post["fields"], files={"file": ("f.txt", b"form body")}, timeout=10)
+            assert r.status_code == expected, (key, r.status_code, r.text)
+        assert s3.get_object(Bucket=data_bucket, Key="uploads/ok.txt")["Body"].read() == b"form body"
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=data_bucket, Key="elsewhere/no.txt")
+    finally:
+        admin.policy_set("", user=user)
+        admin.policy_remove(name)
+
+
+def test_service_accounts_cannot_escape_their_policy(server, admin, user, data_bucket):
+    admin.policy_set("readwrite", user=user)
+    user_admin = MinioAdmin(endpoint=server.hostport, credentials=StaticProvider(user, SECRET), secure=False,
+                            region=server.region)
+    narrow = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{data_bucket}/shared/*"]}]}
+    user_admin.add_service_account(access_key=f"sb{user}", secret_key="sb-secret-key-1", policy=narrow)
+    sa_admin = MinioAdmin(endpoint=server.hostport, credentials=StaticProvider(f"sb{user}", "sb-secret-key-1"),
+                          secure=False, region=server.region)
+    # Neither a sibling without the embedded policy, nor stripping its own.
+    with pytest.raises(MinioAdminException) as e:
+        sa_admin.add_service_account(access_key=f"sc{user}", secret_key="sc-secret-key-1")
+    assert e.value._code == "403"
+    with pytest.raises(MinioAdminException) as e:
+        sa_admin.update_service_account(access_key=f"sb{user}", policy={"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]}]})
+    assert e.value._code == "403"
+    # The user itself may (its own), and the new one is its parent's, not the service account's.
+    user_admin.add_service_account(access_key=f"sd{user}", secret_key="sd-secret-key-1")
+    assert sorted(a["accessKey"] for a in json.loads(admin.list_service_account(user))["accounts"]) == [
+        f"sb{user}", f"sd{user}"]

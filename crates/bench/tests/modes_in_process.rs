@@ -34,6 +34,7 @@ async fn serve() -> (tempfile::TempDir, String, tokio::task::JoinHandle<()>) {
             region: "us-east-1".into(),
             domains: vec![],
             root,
+            iam: strata_iam::Iam::root_only(ACCESS_KEY, SECRET_KEY).await.unwrap(),
         },
     )
     .unwrap();

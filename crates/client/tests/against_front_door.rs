@@ -39,17 +39,7 @@ async fn server() -> Server {
     }
     let layer = Arc::new(ObjectLayer::open_local(&drives).await.unwrap());
     let root = RootCredentials::new(ACCESS_KEY, SECRET_KEY).unwrap();
-    let iam = strata_iam::Iam::load(
-        strata_iam::RootKeys {
-            access_key: ACCESS_KEY.into(),
-            secret_key: SECRET_KEY.into(),
-        },
-        None,
-        "000000000000",
-        Arc::new(strata_iam::MemoryStore::default()),
-    )
-    .await
-    .unwrap();
+    let iam = strata_iam::Iam::root_only(ACCESS_KEY, SECRET_KEY).await.unwrap();
     let config = FrontDoorConfig {
         region: "us-east-1".into(),
         domains: vec![],

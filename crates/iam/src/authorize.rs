@@ -3,9 +3,10 @@
 //! - The root user may do everything.
 //! - An explicit `Deny` in any policy that applies (the caller's identity policies, a service
 //!   account's embedded policy, the bucket policy) wins over every `Allow`.
-//! - Otherwise the request is allowed when the caller's identity policies allow it (for a
-//!   service account: its parent's policies allow it *and*, when it has one, its embedded
-//!   policy allows it too), or when the bucket policy allows it for this caller's principal.
+//! - Otherwise the request is allowed when the caller's identity policies allow it, or when
+//!   the bucket policy allows it for this caller's principal; for a service account with an
+//!   embedded policy, that policy must allow it as well (it bounds every grant, the bucket
+//!   policy's to its parent included).
 //! - Anonymous callers have no identity policies: only a bucket policy naming `*` allows them.
 //!
 //! Invariant: a decision names what decided it, so a denial can be explained to an operator
@@ -248,10 +249,11 @@ pub fn authorize(
             Verdict::NotApplicable => {}
         }
     }
+    // A service account's embedded policy bounds everything it does, whichever policy allows
+    // it (as a session policy bounds a session, resource-based grants to its parent included).
     match (identity_allow, bucket_allow) {
-        (Some(reason), _) if embedded_allows => Decision::allow(reason),
-        (_, Some(reason)) => Decision::allow(reason),
-        (Some(_), None) => Decision::deny(Reason::NotInEmbeddedPolicy),
+        (Some(reason), _) | (None, Some(reason)) if embedded_allows => Decision::allow(reason),
         (None, None) => Decision::deny(Reason::NoAllow),
+        _ => Decision::deny(Reason::NotInEmbeddedPolicy),
     }
 }

@@ -69,6 +69,18 @@ pub enum IamError {
         /// The group name.
         name: String,
     },
+    /// An access key that is not acceptable.
+    #[error("{reason}")]
+    InvalidAccessKey {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A secret key that is not acceptable.
+    #[error("{reason}")]
+    InvalidSecretKey {
+        /// What is wrong.
+        reason: String,
+    },
     /// A request argument is not acceptable.
     #[error("{reason}")]
     InvalidArgument {

@@ -167,6 +167,10 @@ pub fn valid_access_key(name: &str) -> Result<(), String> {
             "an access key may not contain whitespace, control characters, '/', ',', '=' or ':'".to_string(),
         );
     }
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        // All digits would read as an account id in policies.
+        return Err("an access key may not be all digits".to_string());
+    }
     Ok(())
 }
 
@@ -204,6 +208,7 @@ mod tests {
         assert!(valid_access_key("al").is_err());
         assert!(valid_access_key("al ice").is_err());
         assert!(valid_access_key("a/b/c").is_err());
+        assert!(valid_access_key("123456789012").is_err());
         assert!(valid_secret_key("short").is_err());
         assert!(valid_secret_key("longenough").is_ok());
         assert!(valid_entity_name("team-a").is_ok());

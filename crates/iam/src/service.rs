@@ -31,6 +31,9 @@ use crate::store::SystemStore;
 
 /// How often every node reloads the records even without a change notice.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// What an unreadable policy stands for.
+const DENY_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
 /// Length of a generated access key.
 const GENERATED_ACCESS_KEY_CHARS: usize = 20;
 /// Length of a generated secret key.
@@ -269,6 +272,9 @@ pub struct Iam {
     account_id: String,
     store: Arc<dyn SystemStore>,
     state: RwLock<Arc<IamState>>,
+    /// Serializes list-and-install, so a reload that listed before a change cannot install
+    /// its older view after the change's own reload.
+    reload_lock: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for Iam {
@@ -297,6 +303,7 @@ impl Iam {
             account_id: account_id.to_string(),
             store,
             state: RwLock::new(Arc::new(IamState::default())),
+            reload_lock: tokio::sync::Mutex::new(()),
         });
         {
             let _guard = iam.store.lock().await.map_err(store_err)?;
@@ -332,6 +339,22 @@ impl Iam {
             iam.reload_unlocked().await?;
         }
         Ok(iam)
+    }
+
+    /// An IAM that knows only the root user and keeps its records in memory (nothing
+    /// persists): for tests and for front doors embedded without a store.
+    pub async fn root_only(access_key: &str, secret_key: &str) -> Result<Arc<Iam>, IamError> {
+        let root = RootKeys {
+            access_key: access_key.to_string(),
+            secret_key: secret_key.to_string(),
+        };
+        Iam::load(
+            root,
+            None,
+            "000000000000",
+            Arc::new(crate::MemoryStore::default()),
+        )
+        .await
     }
 
     /// Re-seals every sealed record from `old` to this deployment's sealer (root credentials
@@ -405,11 +428,17 @@ impl Iam {
         namespace: &str,
     ) {
         use tokio::sync::broadcast::error::RecvError;
+        let mut periodic = tokio::time::interval(RELOAD_INTERVAL);
+        periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        periodic.tick().await;
         loop {
-            let reload = match tokio::time::timeout(RELOAD_INTERVAL, changes.recv()).await {
-                Ok(Ok(changed)) => changed == namespace,
-                Ok(Err(RecvError::Lagged(_))) | Err(_) => true,
-                Ok(Err(RecvError::Closed)) => return,
+            let reload = tokio::select! {
+                _ = periodic.tick() => true,
+                notice = changes.recv() => match notice {
+                    Ok(changed) => changed == namespace,
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return,
+                },
             };
             if reload && let Err(err) = self.reload().await {
                 tracing::warn!(%err, "reloading IAM records failed; keeping the previous copy");
@@ -423,6 +452,7 @@ impl Iam {
     }
 
     async fn reload_unlocked(&self) -> Result<(), IamError> {
+        let _serial = self.reload_lock.lock().await;
         let records = self.store.list().await.map_err(store_err)?;
         let state = self.build_state(&records);
         self.install(state);
@@ -483,11 +513,24 @@ impl Iam {
                 },
             );
         } else if let Some(name) = key.strip_prefix(POLICY_PREFIX) {
-            let record: PolicyRecord = decode(key, value)?;
-            let policy = Policy::parse(record.document.as_bytes(), PolicyKind::Identity)?;
-            state
-                .policies
-                .insert(name.to_string(), (Some(record), Arc::new(policy)));
+            // A policy that cannot be read must not lose its Deny statements: it denies
+            // everything to whoever it is attached to until it is replaced.
+            let parsed = decode::<PolicyRecord>(key, value).and_then(|record| {
+                let policy = Policy::parse(record.document.as_bytes(), PolicyKind::Identity)?;
+                Ok((record, policy))
+            });
+            match parsed {
+                Ok((record, policy)) => {
+                    state
+                        .policies
+                        .insert(name.to_string(), (Some(record), Arc::new(policy)));
+                }
+                Err(err) => {
+                    tracing::error!(%err, policy = name, "unreadable policy: it denies everything until replaced");
+                    let deny = Policy::parse(DENY_ALL.as_bytes(), PolicyKind::Identity)?;
+                    state.policies.insert(name.to_string(), (None, Arc::new(deny)));
+                }
+            }
         }
         Ok(())
     }
@@ -509,25 +552,37 @@ impl Iam {
         self.reload_unlocked().await?;
         let state = self.snapshot();
         let (writes, out) = change(&state, &self.sealer)?;
-        let changed = !writes.is_empty();
+        // Writes are ordered so that stopping part-way leaves nothing that grants more than
+        // before (children before parents, detachments before removals).
+        let mut written = false;
+        let mut failed = None;
         for write in writes {
-            match write {
-                Write::Put(key, value) => self
-                    .store
-                    .put(&key, Bytes::from(value))
-                    .await
-                    .map_err(store_err)?,
-                Write::Delete(key) => self.store.delete(&key).await.map_err(store_err)?,
+            let result = match write {
+                Write::Put(key, value) => self.store.put(&key, Bytes::from(value)).await,
+                Write::Delete(key) => self.store.delete(&key).await,
+            };
+            match result {
+                Ok(()) => written = true,
+                Err(reason) => {
+                    failed = Some(store_err(reason));
+                    break;
+                }
             }
         }
-        if changed {
-            self.reload_unlocked().await?;
-        }
+        // Whatever was written is installed here and announced, even when a later write failed.
+        let reloaded = if written {
+            self.reload_unlocked().await
+        } else {
+            Ok(())
+        };
         drop(guard);
-        if changed {
+        if written {
             self.store.announce().await;
         }
-        Ok(out)
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        reloaded.map(|()| out)
     }
 
     // ------------------------------------------------------------ lookups
@@ -553,10 +608,17 @@ impl Iam {
         self.caller_in(&state, access_key)
     }
 
+    /// What a bucket policy's `Principal` names a user by: its ARN only (bare names and access
+    /// keys would let a chosen access key pose as another principal).
     fn principal_ids(&self, user: &str) -> Vec<String> {
+        vec![format!("arn:aws:iam::{}:user/{user}", self.account_id)]
+    }
+
+    /// The account's root: its ARN and the bare account id (AWS accepts both in a Principal).
+    fn root_principal_ids(&self) -> Vec<String> {
         vec![
-            user.to_string(),
-            format!("arn:aws:iam::{}:user/{user}", self.account_id),
+            self.account_id.clone(),
+            format!("arn:aws:iam::{}:root", self.account_id),
         ]
     }
 
@@ -569,11 +631,7 @@ impl Iam {
                 parent_is_root: false,
                 policies: Vec::new(),
                 embedded: None,
-                principal_ids: vec![
-                    access_key.to_string(),
-                    self.account_id.clone(),
-                    format!("arn:aws:iam::{}:root", self.account_id),
-                ],
+                principal_ids: self.root_principal_ids(),
                 account_id: self.account_id.clone(),
             });
         }
@@ -596,12 +654,13 @@ impl Iam {
         }
         let parent = &svc.record.parent;
         let parent_is_root = *parent == self.root.access_key;
-        let (policies, mut principal_ids) = if parent_is_root {
-            (Vec::new(), vec![format!("arn:aws:iam::{}:root", self.account_id)])
+        // A service account is named by its parent's principal; its embedded policy still
+        // bounds what a bucket policy grants that principal.
+        let (policies, principal_ids) = if parent_is_root {
+            (Vec::new(), self.root_principal_ids())
         } else {
             self.user_rights(state, parent)?
         };
-        principal_ids.insert(0, access_key.to_string());
         Some(Caller {
             kind: PrincipalKind::ServiceAccount,
             access_key: access_key.to_string(),
@@ -642,8 +701,8 @@ impl Iam {
 
     /// Creates a user, or sets an existing user's secret key (MinIO's `add-user`).
     pub async fn add_user(&self, access_key: &str, secret_key: &Secret) -> Result<(), IamError> {
-        valid_access_key(access_key).map_err(|reason| IamError::InvalidArgument { reason })?;
-        valid_secret_key(secret_key.expose()).map_err(|reason| IamError::InvalidArgument { reason })?;
+        valid_access_key(access_key).map_err(|reason| IamError::InvalidAccessKey { reason })?;
+        valid_secret_key(secret_key.expose()).map_err(|reason| IamError::InvalidSecretKey { reason })?;
         if access_key == self.root.access_key {
             return Err(IamError::AccessKeyInUse {
                 access_key: access_key.to_string(),
@@ -685,7 +744,7 @@ impl Iam {
                     name: name.to_string(),
                 });
             }
-            let mut writes = vec![Write::Delete(format!("{USER_PREFIX}{name}"))];
+            let mut writes = Vec::new();
             for (key, svc) in &state.service_accounts {
                 if svc.record.parent == name {
                     writes.push(Write::Delete(format!("{SERVICE_ACCOUNT_PREFIX}{key}")));
@@ -702,6 +761,7 @@ impl Iam {
                     ));
                 }
             }
+            writes.push(Write::Delete(format!("{USER_PREFIX}{name}")));
             Ok((writes, ()))
         })
         .await
@@ -877,7 +937,7 @@ impl Iam {
                     name: name.to_string(),
                 });
             }
-            let mut writes = vec![Write::Delete(format!("{POLICY_PREFIX}{name}"))];
+            let mut writes = Vec::new();
             for user in state.users.values() {
                 if user.record.policies.iter().any(|p| p == name) {
                     let mut record = user.record.clone();
@@ -898,6 +958,7 @@ impl Iam {
                     ));
                 }
             }
+            writes.push(Write::Delete(format!("{POLICY_PREFIX}{name}")));
             Ok((writes, ()))
         })
         .await
@@ -1057,8 +1118,8 @@ impl Iam {
     pub async fn add_service_account(&self, new: NewServiceAccount) -> Result<(String, Secret), IamError> {
         let access_key = new.access_key.clone().unwrap_or_else(generate_access_key);
         let secret = new.secret_key.clone().unwrap_or_else(generate_secret_key);
-        valid_access_key(&access_key).map_err(|reason| IamError::InvalidArgument { reason })?;
-        valid_secret_key(secret.expose()).map_err(|reason| IamError::InvalidArgument { reason })?;
+        valid_access_key(&access_key).map_err(|reason| IamError::InvalidAccessKey { reason })?;
+        valid_secret_key(secret.expose()).map_err(|reason| IamError::InvalidSecretKey { reason })?;
         if let Some(doc) = &new.policy {
             Policy::parse(doc.as_bytes(), PolicyKind::Identity)?;
         }
@@ -1112,7 +1173,7 @@ impl Iam {
         update: ServiceAccountUpdate,
     ) -> Result<(), IamError> {
         if let Some(secret) = &update.secret_key {
-            valid_secret_key(secret.expose()).map_err(|reason| IamError::InvalidArgument { reason })?;
+            valid_secret_key(secret.expose()).map_err(|reason| IamError::InvalidSecretKey { reason })?;
         }
         if let Some(Some(doc)) = &update.policy {
             Policy::parse(doc.as_bytes(), PolicyKind::Identity)?;

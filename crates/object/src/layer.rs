@@ -739,6 +739,9 @@ impl ObjectLayer {
             versioning: VersioningState::Unversioned,
         };
         let value = record::encode(&rec);
+        // A bucket deleted earlier under this name may have left configuration on a drive
+        // that missed the delete: it must not apply to the new bucket (a public policy!).
+        self.drop_bucket_configs(bucket).await;
         self.commit_everywhere(|| {
             vec![MetaOp::put(
                 Table::Buckets,
@@ -798,17 +801,29 @@ impl ObjectLayer {
         buckets.remove(bucket);
         drop(buckets);
         self.announce_bucket_change(bucket).await;
-        // Configuration blobs go with the bucket (best effort: a leftover is invisible).
+        // Configuration blobs go with the bucket (best effort: `make_bucket` clears leftovers
+        // again before a bucket of the same name exists).
+        self.drop_bucket_configs(bucket).await;
+        Ok(())
+    }
+
+    /// Removes every configuration blob of `bucket` (policy, ...) from every drive that
+    /// answers, best effort.
+    async fn drop_bucket_configs(&self, bucket: &str) {
+        let prefix = record::bucket_prefix(bucket);
         for drive in self.all_drives() {
-            if let Ok(entries) = set::scan_all(drive.as_ref(), Table::BucketConfig, &prefix).await {
+            if let Ok(entries) = set::scan_all(drive.as_ref(), Table::BucketConfig, &prefix).await
+                && !entries.is_empty()
+            {
                 let ops = entries
                     .into_iter()
                     .map(|e| MetaOp::delete(Table::BucketConfig, e.key.to_vec()))
                     .collect();
-                let _ = drive.meta_commit_deleting(ops).await;
+                if let Err(err) = drive.meta_commit_deleting(ops).await {
+                    tracing::warn!(bucket, %err, "could not remove a bucket's configuration from a drive");
+                }
             }
         }
-        Ok(())
     }
 
     /// Removes every version, upload and data directory of a bucket, drive by drive.

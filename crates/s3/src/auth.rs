@@ -82,15 +82,4 @@ mod tests {
         assert!(shown.contains("AKIAROOT"));
         assert!(!shown.contains("super-secret-value"));
     }
-
-    #[tokio::test]
-    async fn lookup_known_and_unknown() {
-        let auth = RootAuth::new(RootCredentials::new("AKIAROOT", "super-secret-value").unwrap());
-        assert_eq!(
-            auth.get_secret_key("AKIAROOT").await.unwrap().expose(),
-            "super-secret-value"
-        );
-        let err = auth.get_secret_key("OTHER").await.unwrap_err();
-        assert_eq!(err.code(), &s3s::S3ErrorCode::InvalidAccessKeyId);
-    }
 }

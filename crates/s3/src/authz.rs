@@ -6,8 +6,9 @@
 //!   ([`strata_iam::actions::action_for`]), the resource ARN from the request's path, the
 //!   condition keys from its headers, query and connection ([`request_context`]), the caller's
 //!   policies and the bucket's policy ([`BucketPolicies`]). CopyObject and UploadPartCopy also
-//!   need `s3:GetObject` on their source. DeleteObjects is checked per key by its handler
-//!   ([`AuthzGrant::allows`]).
+//!   need `s3:GetObject` on their source as s3s parsed it for the handler (per-operation
+//!   hooks); PostObject is decided on the form's key, with the form's fields as condition keys;
+//!   DeleteObjects is checked per key by its handler ([`AuthzGrant::allows`]).
 //! - [`IamAccess`] is the s3s access hook over the authorizer; the intercept's inner service
 //!   uses the same authorizer ([`crate::intercept::InnerAccess`]).
 //!
@@ -25,8 +26,9 @@ use http::{HeaderMap, Uri};
 use percent_encoding::percent_decode_str;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::{CopyObjectInput, CopySource, PostObjectInput, UploadPartCopyInput};
 use s3s::path::S3Path;
-use s3s::{S3Error, S3ErrorCode, S3Result};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 use strata_iam::actions::{ResourceKind, action_for};
 use strata_iam::policy::{Context, Policy, PolicyKind};
 use strata_iam::{Caller, Decision, Iam, Reason, authorize};
@@ -75,11 +77,14 @@ impl S3Auth for IamAuth {
     }
 }
 
+/// A bucket's cached policy: when it was read, and the policy (none: the bucket has none).
+type CachedPolicy = (Instant, Option<Arc<Policy>>);
+
 /// Parsed bucket policies, cached per bucket for [`BUCKET_POLICY_TTL`].
 #[derive(Debug)]
 pub(crate) struct BucketPolicies {
     layer: Arc<ObjectLayer>,
-    cache: Mutex<HashMap<String, (Instant, Option<Arc<Policy>>)>>,
+    cache: Mutex<HashMap<String, CachedPolicy>>,
 }
 
 impl BucketPolicies {
@@ -90,7 +95,7 @@ impl BucketPolicies {
         }
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<Arc<Policy>>)>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedPolicy>> {
         match self.cache.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -109,10 +114,16 @@ impl BucketPolicies {
             Some(blob) => match Policy::parse(&blob, PolicyKind::Bucket { bucket }) {
                 Ok(policy) => Some(Arc::new(policy)),
                 Err(err) => {
-                    // Stored policies were validated on the way in: a policy the parser now
-                    // refuses grants nothing, and says so.
-                    tracing::warn!(bucket, %err, "stored bucket policy does not parse; ignoring it");
-                    None
+                    // Stored policies were validated on the way in. One the parser now refuses
+                    // must not lose its Deny statements: it denies everyone but root until it
+                    // is replaced or deleted.
+                    tracing::error!(bucket, %err, "stored bucket policy does not parse; denying access to the bucket");
+                    let deny_all = format!(
+                        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"*","Resource":["arn:aws:s3:::{bucket}","arn:aws:s3:::{bucket}/*"]}}]}}"#
+                    );
+                    Policy::parse(deny_all.as_bytes(), PolicyKind::Bucket { bucket })
+                        .ok()
+                        .map(Arc::new)
                 }
             },
         };
@@ -259,16 +270,14 @@ impl Authorizer {
             },
             None => None,
         };
-        // DeleteObjects is decided per key by its handler (AWS checks s3:DeleteObject on each).
-        if op != "DeleteObjects" {
+        // DeleteObjects is decided per key by its handler (AWS checks s3:DeleteObject on each);
+        // PostObject once s3s has read the key from the form ([`Authorizer::check_post_object`]).
+        if !matches!(op, "DeleteObjects" | "PostObject") {
             let decision = authorize(&caller, action, &resource, &context, bucket_policy.as_deref());
             log_denial(&caller, action, &resource, &decision);
             if !decision.allowed {
                 return Err(access_denied());
             }
-        }
-        if matches!(op, "CopyObject" | "UploadPartCopy") {
-            self.check_copy_source(cx.headers(), &caller, &context).await?;
         }
         cx.extensions_mut().insert(AuthzGrant {
             caller: Arc::new(caller),
@@ -278,45 +287,125 @@ impl Authorizer {
         Ok(())
     }
 
-    /// `s3:GetObject` (or `s3:GetObjectVersion`) on a copy's source, under the source
-    /// bucket's policy.
-    async fn check_copy_source(
+    /// `s3:GetObject` (or `s3:GetObjectVersion`) on a copy's source, as s3s parsed it for the
+    /// handler, under the source bucket's policy. Called from the per-operation hooks, after
+    /// [`Authorizer::check`] admitted the request and left its grant.
+    pub(crate) async fn check_copy_source(
         &self,
-        headers: &HeaderMap,
-        caller: &Caller,
-        context: &Context,
+        extensions: &http::Extensions,
+        source: &CopySource,
     ) -> S3Result<()> {
-        let Some(source) = headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok()) else {
+        let grant = grant_of(extensions)?;
+        if grant.caller.is_root() {
             return Ok(());
-        };
-        let (path, version) = match source.split_once("?versionId=") {
-            Some((path, version)) => (path, Some(version)),
-            None => (source, None),
-        };
-        let path = percent_decode_str(path.trim_start_matches('/')).decode_utf8_lossy();
-        let Some((bucket, key)) = path.split_once('/') else {
-            // s3s refuses a malformed source itself.
-            return Ok(());
+        }
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            // Access-point sources are not served; refuse rather than guess their bucket.
+            return Err(access_denied());
         };
         let policy = match self.policies.get(bucket).await {
             Ok(policy) => policy,
             Err(ObjectError::NoSuchBucket { .. }) => None,
             Err(err) => return Err(crate::map_object_error(err, None)),
         };
-        let action = if version.is_some() {
+        let action = if version_id.is_some() {
             "s3:GetObjectVersion"
         } else {
             "s3:GetObject"
         };
         let resource = object_arn(bucket, key);
-        let decision = authorize(caller, action, &resource, context, policy.as_deref());
-        log_denial(caller, action, &resource, &decision);
+        let decision = authorize(
+            &grant.caller,
+            action,
+            &resource,
+            &grant.context,
+            policy.as_deref(),
+        );
+        log_denial(&grant.caller, action, &resource, &decision);
         if decision.allowed {
             Ok(())
         } else {
             Err(access_denied())
         }
     }
+
+    /// `s3:PutObject` on the key a browser form names, with the form's fields as condition
+    /// keys (a POST upload's path names only the bucket).
+    pub(crate) fn check_post_object(&self, req: &S3Request<PostObjectInput>) -> S3Result<()> {
+        let grant = grant_of(&req.extensions)?;
+        if grant.caller.is_root() {
+            return Ok(());
+        }
+        let input = &req.input;
+        let mut context = (*grant.context).clone();
+        context.set("s3:authType", vec!["POST".to_owned()]);
+        let mut field = |key: &str, value: Option<&str>| {
+            if let Some(v) = value {
+                context.set(key, vec![v.to_owned()]);
+            }
+        };
+        field("s3:x-amz-acl", input.acl.as_ref().map(|v| v.as_str()));
+        field(
+            "s3:x-amz-server-side-encryption",
+            input.server_side_encryption.as_ref().map(|v| v.as_str()),
+        );
+        field(
+            "s3:x-amz-server-side-encryption-aws-kms-key-id",
+            input.ssekms_key_id.as_deref(),
+        );
+        field(
+            "s3:x-amz-storage-class",
+            input.storage_class.as_ref().map(|v| v.as_str()),
+        );
+        field(
+            "s3:object-lock-mode",
+            input.object_lock_mode.as_ref().map(|v| v.as_str()),
+        );
+        field(
+            "s3:object-lock-legal-hold",
+            input.object_lock_legal_hold_status.as_ref().map(|v| v.as_str()),
+        );
+        if let Some(tagging) = input.tagging.as_deref() {
+            add_request_tags(&mut context, tagging);
+        }
+        let resource = object_arn(&input.bucket, &input.key);
+        let decision = authorize(
+            &grant.caller,
+            "s3:PutObject",
+            &resource,
+            &context,
+            grant.bucket_policy.as_deref(),
+        );
+        log_denial(&grant.caller, "s3:PutObject", &resource, &decision);
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(access_denied())
+        }
+    }
+}
+
+/// The grant [`Authorizer::check`] left; its absence means the request was never admitted.
+fn grant_of(extensions: &http::Extensions) -> S3Result<&AuthzGrant> {
+    extensions.get::<AuthzGrant>().ok_or_else(access_denied)
+}
+
+/// `s3:RequestObjectTag/<key>` and `s3:RequestObjectTagKeys` from a URL-encoded tag set.
+fn add_request_tags(context: &mut Context, tagging: &str) {
+    let mut keys = Vec::new();
+    for pair in tagging.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode_str(k).decode_utf8_lossy().into_owned();
+        let v = percent_decode_str(v).decode_utf8_lossy().into_owned();
+        context.insert(&format!("s3:RequestObjectTag/{k}"), v);
+        keys.push(k);
+    }
+    context.set("s3:RequestObjectTagKeys", keys);
 }
 
 /// The s3s access hook: records the operation for metrics and audit, then decides.
@@ -340,6 +429,22 @@ impl S3Access for IamAccess {
             let _ = slot.0.set((name, access_key.clone()));
         }
         self.authorizer.check(cx, access_key.as_deref()).await
+    }
+
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        self.authorizer
+            .check_copy_source(&req.extensions, &req.input.copy_source)
+            .await
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        self.authorizer
+            .check_copy_source(&req.extensions, &req.input.copy_source)
+            .await
+    }
+
+    async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        self.authorizer.check_post_object(req)
     }
 }
 
@@ -417,15 +522,7 @@ pub(crate) fn request_context(
         }
     }
     if let Some(tagging) = header("x-amz-tagging") {
-        let mut keys = Vec::new();
-        for pair in tagging.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = percent_decode_str(k).decode_utf8_lossy().into_owned();
-            let v = percent_decode_str(v).decode_utf8_lossy().into_owned();
-            cx.insert(&format!("s3:RequestObjectTag/{k}"), v);
-            keys.push(k);
-        }
-        cx.set("s3:RequestObjectTagKeys", keys);
+        add_request_tags(&mut cx, tagging);
     }
     let presigned = query_value(uri, "X-Amz-Signature").is_some() || query_value(uri, "Signature").is_some();
     if signed {
@@ -448,18 +545,9 @@ pub(crate) fn request_context(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(crate) async fn test_iam(root_access_key: &str) -> Arc<Iam> {
-    let root = strata_iam::RootKeys {
-        access_key: root_access_key.to_owned(),
-        secret_key: "a-root-secret-for-tests".to_owned(),
-    };
-    Iam::load(
-        root,
-        None,
-        "000000000000",
-        Arc::new(strata_iam::MemoryStore::default()),
-    )
-    .await
-    .unwrap()
+    Iam::root_only(root_access_key, "a-root-secret-for-tests")
+        .await
+        .unwrap()
 }
 
 #[cfg(test)]
@@ -492,6 +580,17 @@ mod tests {
         assert_eq!(cx.get("s3:authType").unwrap(), ["REST-HEADER"]);
         assert_eq!(cx.get("s3:x-amz-storage-class").unwrap(), ["STANDARD"]);
         assert!(cx.get("aws:CurrentTime").is_some());
+    }
+
+    #[tokio::test]
+    async fn iam_auth_knows_root_and_refuses_unknown_keys() {
+        let auth = IamAuth::new(test_iam("AKIAROOT").await);
+        assert_eq!(
+            auth.get_secret_key("AKIAROOT").await.unwrap().expose(),
+            "a-root-secret-for-tests"
+        );
+        let err = auth.get_secret_key("OTHER").await.unwrap_err();
+        assert_eq!(err.code(), &s3s::S3ErrorCode::InvalidAccessKeyId);
     }
 
     #[test]

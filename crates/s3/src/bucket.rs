@@ -72,6 +72,7 @@ pub(crate) async fn create_bucket(
         .make_bucket(&input.bucket, MakeBucketOptions { location })
         .await
         .map_err(map_err)?;
+    s3.policies.invalidate(&input.bucket);
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
@@ -98,6 +99,7 @@ pub(crate) async fn delete_bucket(
         .delete_bucket(&req.input.bucket, false)
         .await
         .map_err(map_err)?;
+    s3.policies.invalidate(&req.input.bucket);
     Ok(S3Response::new(DeleteBucketOutput {}))
 }
 

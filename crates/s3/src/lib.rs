@@ -30,12 +30,7 @@
 //! let dirs: Vec<std::path::PathBuf> = (1..=4).map(|i| format!("/tmp/demo/disk{i}").into()).collect();
 //! let layer = Arc::new(strata_object::ObjectLayer::open_local(&dirs).await?);
 //! let root = RootCredentials::new("AKIAEXAMPLE000000000", "a-long-random-secret-of-forty-characters")?;
-//! let iam = strata_iam::Iam::load(
-//!     strata_iam::RootKeys { access_key: root.access_key().into(), secret_key: root.secret_key().into() },
-//!     None,
-//!     "000000000000",
-//!     Arc::new(strata_iam::MemoryStore::default()),
-//! ).await?;
+//! let iam = strata_iam::Iam::root_only(root.access_key(), root.secret_key()).await?;
 //! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam };
 //! let service = build_service(layer, &config)?;
 //! # let _ = service; Ok(()) }

@@ -90,8 +90,14 @@ impl From<IamError> for ApiError {
                 "XMinioAdminServiceAccountNotFound",
                 message,
             ),
+            IamError::InvalidAccessKey { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "XMinioAdminInvalidAccessKey", message)
+            }
+            IamError::InvalidSecretKey { .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "XMinioAdminInvalidSecretKey", message)
+            }
             IamError::AccessKeyInUse { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "XMinioIAMActionNotAllowed", message)
+                ApiError::new(StatusCode::FORBIDDEN, "XMinioIAMActionNotAllowed", message)
             }
             IamError::GroupNotEmpty { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "XMinioAdminGroupNotEmpty", message)
@@ -307,7 +313,9 @@ impl MinioAdminRoute {
             }
             (Method::GET, "user-info") => {
                 let name = required(&uri, "accessKey")?;
-                if !(caller.user == name && caller.kind == strata_iam::PrincipalKind::User) {
+                if caller.user == name && caller.kind == strata_iam::PrincipalKind::User {
+                    self.not_denied(&caller, "admin:GetUser")?;
+                } else {
                     self.require(&req, &caller, "admin:GetUser")?;
                 }
                 Ok(Answer::json(&user_json(&self.iam.user_info(&name)?)))
@@ -341,15 +349,23 @@ impl MinioAdminRoute {
                     },
                 )?;
                 let members = string_list(body.get("members"));
-                self.iam.update_group_members(&group, &members, remove).await?;
-                if let Some(status) = body
+                // A status in the body is a status change: it needs its own action, checked
+                // before anything changes.
+                let status = body
                     .get("groupStatus")
                     .or_else(|| body.get("status"))
                     .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    && !remove
+                    .filter(|s| !s.is_empty() && !remove)
+                    .map(parse_status)
+                    .transpose()?;
+                if let Some(status) = status {
+                    self.require_plain(&caller, group_status_action(status))?;
+                }
+                self.iam.update_group_members(&group, &members, remove).await?;
+                if let Some(status) = status
+                    && self.iam.group_info(&group)?.status != status
                 {
-                    self.iam.set_group_status(&group, parse_status(status)?).await?;
+                    self.iam.set_group_status(&group, status).await?;
                 }
                 Ok(Answer::empty())
             }
@@ -370,11 +386,7 @@ impl MinioAdminRoute {
             }
             (Method::PUT, "set-group-status") => {
                 let status = parse_status(&required(&uri, "status")?)?;
-                let action = match status {
-                    Status::Enabled => "admin:EnableGroup",
-                    Status::Disabled => "admin:DisableGroup",
-                };
-                self.require(&req, &caller, action)?;
+                self.require(&req, &caller, group_status_action(status))?;
                 self.iam
                     .set_group_status(&required(&uri, "group")?, status)
                     .await?;
@@ -471,9 +483,7 @@ impl MinioAdminRoute {
                     .and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
                     .map_or_else(|| caller.user.clone(), str::to_owned);
-                if target != caller.user || caller.kind == strata_iam::PrincipalKind::ServiceAccount {
-                    self.require_plain(&caller, "admin:CreateServiceAccount")?;
-                }
+                self.may_manage_service_accounts_of(&caller, &target, "admin:CreateServiceAccount")?;
                 let expiry = parse_expiration(body.get("expiration").unwrap_or(&Value::Null))?;
                 let new = NewServiceAccount {
                     parent: target,
@@ -561,9 +571,7 @@ impl MinioAdminRoute {
                 let user = query(&uri, "user")
                     .filter(|s| !s.is_empty())
                     .unwrap_or_else(|| caller.user.clone());
-                if user != caller.user {
-                    self.require_plain(&caller, "admin:ListServiceAccounts")?;
-                }
+                self.may_manage_service_accounts_of(&caller, &user, "admin:ListServiceAccounts")?;
                 let accounts: Vec<Value> = self
                     .iam
                     .list_service_accounts(&user)
@@ -636,13 +644,41 @@ impl MinioAdminRoute {
 
     /// A caller may manage its own service accounts; others need `action`.
     fn require_own_or(&self, caller: &Caller, access_key: &str, action: &str) -> Result<(), ApiError> {
-        let own = self.iam.service_account_info(access_key).is_ok_and(|s| {
-            s.parent == caller.user && caller.kind != strata_iam::PrincipalKind::ServiceAccount
-        });
-        if own {
-            Ok(())
+        let parent = self.iam.service_account_info(access_key)?.parent;
+        self.may_manage_service_accounts_of(caller, &parent, action)
+    }
+
+    /// Who may manage the service accounts of `parent`: root; a user its own, unless a policy
+    /// denies `action`; anyone else only with `action` allowed. A service account never may (it
+    /// could create a sibling without its embedded policy, or strip its own), and only root
+    /// may touch root's (they carry root's rights).
+    fn may_manage_service_accounts_of(
+        &self,
+        caller: &Caller,
+        parent: &str,
+        action: &str,
+    ) -> Result<(), ApiError> {
+        if caller.kind == strata_iam::PrincipalKind::Root {
+            return Ok(());
+        }
+        if caller.kind == strata_iam::PrincipalKind::ServiceAccount || parent == self.iam.root_access_key() {
+            return Err(ApiError::denied());
+        }
+        if caller.kind == strata_iam::PrincipalKind::User && caller.user == parent {
+            return self.not_denied(caller, action);
+        }
+        self.require_plain(caller, action)
+    }
+
+    /// Refuses only an explicit Deny of `action` (what a user may do for itself by default).
+    fn not_denied(&self, caller: &Caller, action: &str) -> Result<(), ApiError> {
+        let mut context = Context::new();
+        caller.fill_context(&mut context);
+        let decision = authorize(caller, action, "arn:aws:s3:::*", &context, None);
+        if matches!(decision.reason, strata_iam::Reason::Denied { .. }) {
+            Err(ApiError::denied())
         } else {
-            self.require_plain(caller, action)
+            Ok(())
         }
     }
 
@@ -743,6 +779,13 @@ async fn seal_answer(secret: Secret, plain: Vec<u8>) -> Result<Answer, ApiError>
                 "sealing the answer failed",
             ))
         }
+    }
+}
+
+fn group_status_action(status: Status) -> &'static str {
+    match status {
+        Status::Enabled => "admin:EnableGroup",
+        Status::Disabled => "admin:DisableGroup",
     }
 }
 

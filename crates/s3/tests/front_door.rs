@@ -339,6 +339,9 @@ async fn real_service_requires_signature_but_not_for_health() {
         region: "us-east-1".into(),
         domains: vec![],
         root: f.root.clone(),
+        iam: strata_iam::Iam::root_only(f.root.access_key(), f.root.secret_key())
+            .await
+            .unwrap(),
     };
     let svc = build_service(Arc::clone(&f.layer), &config).unwrap();
     let r = send(&svc, Method::GET, "/", &[], b"").await;

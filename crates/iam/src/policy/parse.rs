@@ -178,7 +178,17 @@ fn parse_statement(json: &Json, kind: PolicyKind<'_>, variables: bool) -> Result
         actions.push(p);
     }
 
+    // MinIO's admin policies name no resource (`admin:*` acts on the deployment): an identity
+    // statement whose actions are all outside S3 applies to every resource when it names none.
+    let all_resources = Json::String("*".to_owned());
+    let non_s3_only = matches!(kind, PolicyKind::Identity)
+        && !action_texts.is_empty()
+        && action_texts.iter().all(|a| {
+            let lower = a.to_ascii_lowercase();
+            lower.starts_with("admin:") || lower.starts_with("kms:") || lower.starts_with("sts:")
+        });
     let (resource_values, negated) = match (resource, not_resource) {
+        (None, None) if non_s3_only => (&all_resources, false),
         (None, None) => return Err(malformed("Missing required field Resource")),
         (Some(_), Some(_)) => {
             return Err(malformed(
