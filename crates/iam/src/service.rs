@@ -275,6 +275,8 @@ pub struct Iam {
     /// Serializes list-and-install, so a reload that listed before a change cannot install
     /// its older view after the change's own reload.
     reload_lock: tokio::sync::Mutex<()>,
+    /// The records were read and their seal checked.
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Iam {
@@ -287,58 +289,83 @@ impl fmt::Debug for Iam {
 }
 
 impl Iam {
-    /// Loads the records from `store`. On a store sealed under other root credentials, it
-    /// re-seals every secret when `old_root` opens them, and refuses otherwise
-    /// ([`IamError::SealedWithOtherRoot`]).
+    /// Loads the records from `store`: [`Iam::unloaded`] then [`Iam::open_records`].
     pub async fn load(
         root: RootKeys,
         old_root: Option<RootKeys>,
         account_id: &str,
         store: Arc<dyn SystemStore>,
     ) -> Result<Arc<Iam>, IamError> {
+        let iam = Iam::unloaded(root, account_id, store)?;
+        iam.open_records(old_root.as_ref()).await?;
+        Ok(iam)
+    }
+
+    /// An IAM that knows the root user only, until [`Iam::open_records`] succeeds: root can
+    /// sign (its credentials need no record), every other access key is refused and changes
+    /// are refused. A server opens its front door with it while the records are unreadable
+    /// (drives still starting, or beyond quorum), so root and anonymous requests get their
+    /// real answers instead of "starting".
+    pub fn unloaded(
+        root: RootKeys,
+        account_id: &str,
+        store: Arc<dyn SystemStore>,
+    ) -> Result<Arc<Iam>, IamError> {
         let sealer = Sealer::from_root(&root.access_key, &root.secret_key)?;
-        let iam = Arc::new(Iam {
+        Ok(Arc::new(Iam {
             root,
             sealer,
             account_id: account_id.to_string(),
             store,
             state: RwLock::new(Arc::new(IamState::default())),
             reload_lock: tokio::sync::Mutex::new(()),
-        });
-        {
-            let _guard = iam.store.lock().await.map_err(store_err)?;
-            let records = iam.store.list().await.map_err(store_err)?;
-            let check = records
-                .iter()
-                .find(|(k, _)| k == SEAL_CHECK_KEY)
-                .map(|(_, v)| v.clone());
-            match check {
-                None => {
-                    if records.iter().any(|(k, _)| is_sealed_record(k)) {
-                        return Err(IamError::SealedWithOtherRoot);
-                    }
-                    let sealed = iam.sealer.seal(SEAL_CHECK_KEY, SEAL_CHECK_PLAINTEXT)?;
-                    iam.store
-                        .put(SEAL_CHECK_KEY, Bytes::from(sealed))
-                        .await
-                        .map_err(store_err)?;
+            loaded: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// Whether the records were read ([`Iam::open_records`] succeeded).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Reads the records, checking which root credentials sealed them. On a store sealed
+    /// under other root credentials, it re-seals every secret when `old_root` opens them, and
+    /// refuses otherwise ([`IamError::SealedWithOtherRoot`]); a first start writes the check
+    /// record.
+    pub async fn open_records(&self, old_root: Option<&RootKeys>) -> Result<(), IamError> {
+        let _guard = self.store.lock().await.map_err(store_err)?;
+        let records = self.store.list().await.map_err(store_err)?;
+        let check = records
+            .iter()
+            .find(|(k, _)| k == SEAL_CHECK_KEY)
+            .map(|(_, v)| v.clone());
+        match check {
+            None => {
+                if records.iter().any(|(k, _)| is_sealed_record(k)) {
+                    return Err(IamError::SealedWithOtherRoot);
                 }
-                Some(sealed) if iam.sealer.open(SEAL_CHECK_KEY, &sealed).is_ok() => {}
-                Some(sealed) => {
-                    let Some(old) = &old_root else {
-                        return Err(IamError::SealedWithOtherRoot);
-                    };
-                    let old_sealer = Sealer::from_root(&old.access_key, &old.secret_key)?;
-                    if old_sealer.open(SEAL_CHECK_KEY, &sealed).is_err() {
-                        return Err(IamError::SealedWithOtherRoot);
-                    }
-                    iam.reseal(&old_sealer, &records).await?;
-                    tracing::info!("IAM secrets re-sealed under the new root credentials");
-                }
+                let sealed = self.sealer.seal(SEAL_CHECK_KEY, SEAL_CHECK_PLAINTEXT)?;
+                self.store
+                    .put(SEAL_CHECK_KEY, Bytes::from(sealed))
+                    .await
+                    .map_err(store_err)?;
             }
-            iam.reload_unlocked().await?;
+            Some(sealed) if self.sealer.open(SEAL_CHECK_KEY, &sealed).is_ok() => {}
+            Some(sealed) => {
+                let Some(old) = old_root else {
+                    return Err(IamError::SealedWithOtherRoot);
+                };
+                let old_sealer = Sealer::from_root(&old.access_key, &old.secret_key)?;
+                if old_sealer.open(SEAL_CHECK_KEY, &sealed).is_err() {
+                    return Err(IamError::SealedWithOtherRoot);
+                }
+                self.reseal(&old_sealer, &records).await?;
+                tracing::info!("IAM secrets re-sealed under the new root credentials");
+            }
         }
-        Ok(iam)
+        self.reload_records().await?;
+        self.loaded.store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     /// An IAM that knows only the root user and keeps its records in memory (nothing
@@ -448,10 +475,14 @@ impl Iam {
 
     /// Re-reads every record (another node changed them, or the periodic reload).
     pub async fn reload(&self) -> Result<(), IamError> {
-        self.reload_unlocked().await
+        if !self.is_loaded() {
+            // Nothing to refresh before the records were opened (and their seal checked).
+            return Ok(());
+        }
+        self.reload_records().await
     }
 
-    async fn reload_unlocked(&self) -> Result<(), IamError> {
+    async fn reload_records(&self) -> Result<(), IamError> {
         let _serial = self.reload_lock.lock().await;
         let records = self.store.list().await.map_err(store_err)?;
         let state = self.build_state(&records);
@@ -548,8 +579,13 @@ impl Iam {
         &self,
         change: impl FnOnce(&IamState, &Sealer) -> Result<(Vec<Write>, T), IamError>,
     ) -> Result<T, IamError> {
+        if !self.is_loaded() {
+            return Err(IamError::Store {
+                reason: "the IAM records are not loaded yet".to_string(),
+            });
+        }
         let guard = self.store.lock().await.map_err(store_err)?;
-        self.reload_unlocked().await?;
+        self.reload_records().await?;
         let state = self.snapshot();
         let (writes, out) = change(&state, &self.sealer)?;
         // Writes are ordered so that stopping part-way leaves nothing that grants more than
@@ -571,7 +607,7 @@ impl Iam {
         }
         // Whatever was written is installed here and announced, even when a later write failed.
         let reloaded = if written {
-            self.reload_unlocked().await
+            self.reload_records().await
         } else {
             Ok(())
         };

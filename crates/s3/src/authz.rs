@@ -69,6 +69,10 @@ impl S3Auth for IamAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match self.iam.secret_key(access_key) {
             Some(secret) => Ok(SecretKey::from(secret.expose().to_owned())),
+            None if !self.iam.is_loaded() => Err(S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                "Users are not loaded yet: the deployment cannot read them now. Please try again.",
+            )),
             None => Err(s3s::s3_error!(
                 InvalidAccessKeyId,
                 "The Access Key Id you provided does not exist in our records."

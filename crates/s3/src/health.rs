@@ -1,6 +1,7 @@
 //! Unauthenticated health routes, answered before any S3 operation is resolved:
 //! `GET|HEAD /health/live` (the process serves HTTP), `GET|HEAD /health/ready` or `/healthz`
-//! (this node can serve: every erasure set has write quorum of drives it reaches), and
+//! (this node can serve: every erasure set has write quorum of drives it reaches, and it has
+//! read the deployment's users and policies), and
 //! `GET|HEAD /health/cluster` (the whole deployment has write quorum; with
 //! `?maintenance=true`, whether it would still have it without this node's drives — "is it
 //! safe to take this node down?").
@@ -26,12 +27,13 @@ pub const CLUSTER_PATH: &str = "/health/cluster";
 /// The health routes.
 pub struct HealthRoute {
     layer: Arc<ObjectLayer>,
+    iam: Arc<strata_iam::Iam>,
 }
 
 impl HealthRoute {
-    /// Health routes over `layer`.
-    pub fn new(layer: Arc<ObjectLayer>) -> HealthRoute {
-        HealthRoute { layer }
+    /// Health routes over `layer`; readiness also waits for `iam`'s records.
+    pub fn new(layer: Arc<ObjectLayer>, iam: Arc<strata_iam::Iam>) -> HealthRoute {
+        HealthRoute { layer, iam }
     }
 }
 
@@ -65,7 +67,8 @@ impl S3Route for HealthRoute {
         let ready = match req.uri.path() {
             LIVE_PATH => true,
             CLUSTER_PATH if maintenance => self.layer.health_without_this_node().await.write_quorum,
-            _ => self.layer.health().await.write_quorum,
+            CLUSTER_PATH => self.layer.health().await.write_quorum,
+            _ => self.iam.is_loaded() && self.layer.health().await.write_quorum,
         };
         let (status, text) = if ready {
             (StatusCode::OK, "ok\n")

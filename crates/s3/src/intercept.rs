@@ -134,6 +134,14 @@ fn without_presigned_signature(uri: &Uri) -> S3Result<Uri> {
 #[derive(Clone, Debug)]
 pub(crate) struct Authenticated(Option<String>);
 
+impl Authenticated {
+    /// The verified access key; none for an anonymous request.
+    #[cfg(test)]
+    pub(crate) fn access_key(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
 /// The inner service's access hook: lets through only requests the intercept marked, records
 /// the operation s3s resolved, and authorizes it exactly as the outer hook would.
 #[derive(Debug)]
@@ -175,8 +183,13 @@ impl Intercept {
     }
 
     /// Marks the request with the access key s3s verified (none when anonymous); the inner
-    /// access hook decides with it.
-    pub(crate) fn check_access(req: &mut S3Request<Body>) -> S3Result<()> {
+    /// access hook decides with it. An anonymous DeleteObjects is refused here, before its
+    /// body (up to 20 MiB) is read and hashed: unlike AWS, no bucket policy can grant
+    /// anonymous callers a multi-object delete (single anonymous DELETEs follow the policy).
+    pub(crate) fn check_access(what: Interception, req: &mut S3Request<Body>) -> S3Result<()> {
+        if what == Interception::DeleteObjects && req.credentials.is_none() {
+            return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
+        }
         let mark = Authenticated(req.credentials.as_ref().map(|c| c.access_key.clone()));
         req.extensions.insert(mark);
         Ok(())

@@ -264,6 +264,13 @@ impl MinioAdminRoute {
     }
 
     async fn dispatch(&self, req: S3Request<Body>) -> Result<Answer, ApiError> {
+        if !self.iam.is_loaded() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "XMinioServerNotInitialized",
+                "IAM records are not loaded yet; try again",
+            ));
+        }
         let (caller, secret) = self.caller(&req)?;
         let path = req
             .uri

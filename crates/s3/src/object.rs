@@ -466,7 +466,10 @@ pub(crate) async fn delete_objects(
                     } else {
                         "s3:DeleteObject"
                     };
-                    let allowed = grant.as_ref().is_some_and(|g| g.allows(action, bucket, &obj.key));
+                    let allowed = match &grant {
+                        Some(g) => g.allows(action, bucket, &obj.key),
+                        None => !s3.authorized,
+                    };
                     let result = if allowed {
                         delete_one(s3, bucket, &obj.key, obj.version_id.clone())
                             .await

@@ -107,7 +107,7 @@ impl S3Route for Routes {
             Some(Pick::Health) => self.health.check_access(req).await,
             Some(Pick::Admin) => self.admin.check_access(req).await,
             Some(Pick::MinioAdmin) => self.minio_admin.check_access(req).await,
-            Some(Pick::Intercept(_)) => Intercept::check_access(req),
+            Some(Pick::Intercept(what)) => Intercept::check_access(what, req),
             None => Err(s3s::s3_error!(NotImplemented, "Unknown operation")),
         }
     }
@@ -142,7 +142,7 @@ mod tests {
         let inner =
             s3s::service::S3ServiceBuilder::new(crate::StrataS3::new(Arc::clone(&layer), "us-east-1", &root));
         let routes = Routes::new(
-            HealthRoute::new(Arc::clone(&layer)),
+            HealthRoute::new(Arc::clone(&layer), crate::authz::test_iam("AKIAROOT").await),
             AdminRoute::new(Arc::clone(&layer), crate::authz::test_iam("AKIAROOT").await),
             MinioAdminRoute::new(crate::authz::test_iam("AKIAROOT").await),
             Intercept::new(inner.build()),
@@ -221,11 +221,24 @@ mod tests {
         let mut admin_req = request("/strata/admin/v1/info");
         let err = routes.check_access(&mut admin_req).await.unwrap_err();
         assert_eq!(err.code(), &s3s::S3ErrorCode::AccessDenied);
-        // The intercept serves signed requests only.
+        // An anonymous DeleteObjects is refused before its body is read.
         let mut delete_req = request("/bucket?delete");
         delete_req.method = Method::POST;
         let err = routes.check_access(&mut delete_req).await.unwrap_err();
         assert_eq!(err.code(), &s3s::S3ErrorCode::AccessDenied);
+        // Other intercepted requests are marked anonymous; the inner service's access hook
+        // decides them like any other (a bucket policy may allow them).
+        let mut range_req = request("/bucket/key");
+        range_req
+            .headers
+            .insert(http::header::RANGE, http::HeaderValue::from_static("bytes=5-2"));
+        routes.check_access(&mut range_req).await.unwrap();
+        assert!(
+            range_req
+                .extensions
+                .get::<crate::intercept::Authenticated>()
+                .is_some_and(|mark| mark.access_key().is_none())
+        );
         let mut big_req = request("/bucket/key");
         big_req
             .headers

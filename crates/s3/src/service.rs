@@ -47,13 +47,21 @@ pub struct StrataS3 {
     pub(crate) region: String,
     pub(crate) owner: OwnerIdentity,
     pub(crate) policies: Arc<BucketPolicies>,
+    /// Requests carry an authorization grant ([`build_service`]'s access hook puts it in);
+    /// handlers that decide further (DeleteObjects per key) refuse without one. False only
+    /// for [`StrataS3::new`], an open service without authentication.
+    pub(crate) authorized: bool,
 }
 
 impl StrataS3 {
-    /// The operations over `layer`, answering for `region`, with listings owned by `root`.
+    /// The operations over `layer`, answering for `region`, with listings owned by `root`,
+    /// for a service without authentication (s3s then runs no access checks: everything is
+    /// allowed). [`build_service`] builds the authenticated, authorized one.
     pub fn new(layer: Arc<ObjectLayer>, region: &str, root: &RootCredentials) -> StrataS3 {
         let policies = Arc::new(BucketPolicies::new(Arc::clone(&layer)));
-        StrataS3::with_policies(layer, region, root, policies)
+        let mut s3 = StrataS3::with_policies(layer, region, root, policies);
+        s3.authorized = false;
+        s3
     }
 
     /// The operations sharing a bucket-policy cache with the access hook.
@@ -68,6 +76,7 @@ impl StrataS3 {
             region: region.to_owned(),
             owner: OwnerIdentity::from_root_access_key(root.access_key()),
             policies,
+            authorized: true,
         }
     }
 }
@@ -112,7 +121,7 @@ pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Resul
     let admin = AdminRoute::new(Arc::clone(&layer), Arc::clone(&config.iam));
     let minio_admin = MinioAdminRoute::new(Arc::clone(&config.iam));
     builder.set_route(Routes::new(
-        HealthRoute::new(layer),
+        HealthRoute::new(layer, Arc::clone(&config.iam)),
         admin,
         minio_admin,
         intercept,

@@ -12,6 +12,9 @@ use strata_object::ObjectLayer;
 
 /// First pause before retrying a load of the IAM records that storage refused.
 const LOAD_RETRY_MIN: std::time::Duration = std::time::Duration::from_millis(100);
+/// Attempts before the server opens its front door without the records (it then answers
+/// not ready until a background task has read them).
+const FIRST_LOAD_ATTEMPTS: usize = 1;
 /// Longest pause between those retries.
 const LOAD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -67,6 +70,35 @@ pub fn account_id(deployment_id: uuid::Uuid) -> String {
     format!("{:012}", deployment_id.as_u128() % 1_000_000_000_000)
 }
 
+/// Opens the IAM records, retrying storage errors up to `attempts` times with backoff.
+async fn open_records(iam: &Iam, old_root: Option<&RootKeys>, attempts: usize) -> Result<(), IamError> {
+    let mut pause = LOAD_RETRY_MIN;
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match iam.open_records(old_root).await {
+            Ok(()) => {
+                if attempt > 1 {
+                    tracing::info!(waited_secs = started.elapsed().as_secs(), "IAM records loaded");
+                }
+                return Ok(());
+            }
+            Err(err @ IamError::Store { .. }) if attempt < attempts => {
+                tracing::info!(
+                    %err,
+                    waited_secs = started.elapsed().as_secs(),
+                    retry_in_ms = pause.as_millis() as u64,
+                    "waiting for the IAM records"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LOAD_RETRY_MAX);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// Loads IAM over `layer`'s system records and keeps it current (change notices from other
 /// nodes, and a periodic reload).
 pub async fn open(layer: &Arc<ObjectLayer>, access_key: &str, secret_key: &str) -> anyhow::Result<Arc<Iam>> {
@@ -93,28 +125,24 @@ pub async fn open(layer: &Arc<ObjectLayer>, access_key: &str, secret_key: &str) 
         layer: Arc::clone(layer),
     });
     let changes = layer.system_changes();
-    let account = account_id(layer.deployment_id());
-    // Right after start the other nodes' drives may not all be connected yet: storage errors
-    // are retried (the front door answers 503 until then); anything else stops the server.
-    let mut pause = LOAD_RETRY_MIN;
-    let started = std::time::Instant::now();
-    let iam = loop {
-        let store: Arc<dyn SystemStore> = store.clone();
-        match Iam::load(root.clone(), old_root.clone(), &account, store).await {
-            Ok(iam) => break iam,
-            Err(err @ IamError::Store { .. }) => {
-                tracing::info!(
-                    %err,
-                    waited_secs = started.elapsed().as_secs(),
-                    retry_in_ms = pause.as_millis() as u64,
-                    "waiting for the IAM records"
-                );
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(LOAD_RETRY_MAX);
-            }
-            Err(err) => return Err(err).context("loading users and policies"),
+    let iam = Iam::unloaded(root, &account_id(layer.deployment_id()), store)?;
+    // Right after start the other nodes' drives may not all be connected yet, and past
+    // quorum loss the records cannot be read at all: the front door opens anyway (root and
+    // anonymous requests are answered, other keys get 503, /health/ready says not ready)
+    // while a task keeps trying.
+    match open_records(&iam, old_root.as_ref(), FIRST_LOAD_ATTEMPTS).await {
+        Ok(()) => {}
+        Err(err @ IamError::Store { .. }) => {
+            tracing::warn!(%err, "IAM records not readable yet; serving root only until they are");
+            let iam = Arc::clone(&iam);
+            tokio::spawn(async move {
+                if let Err(err) = open_records(&iam, old_root.as_ref(), usize::MAX).await {
+                    tracing::error!(%err, "IAM records cannot be opened; only root can sign");
+                }
+            });
         }
-    };
+        Err(err) => return Err(err).context("loading users and policies"),
+    }
     tokio::spawn(Arc::clone(&iam).watch(changes, IAM_NAMESPACE));
     Ok(iam)
 }
