@@ -447,3 +447,82 @@ def test_service_accounts_cannot_escape_their_policy(server, admin, user, data_b
     user_admin.add_service_account(access_key=f"sd{user}", secret_key="sd-secret-key-1")
     assert sorted(a["accessKey"] for a in json.loads(admin.list_service_account(user))["accounts"]) == [
         f"sb{user}", f"sd{user}"]
+
+
+def sts_client(server, access_key: str, secret_key: str):
+    import boto3
+    from botocore.config import Config
+    return boto3.session.Session().client(
+        "sts", endpoint_url=server.endpoint, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+        region_name=server.region, config=Config(retries={"total_max_attempts": 1}))
+
+
+def test_assume_role_issues_session_credentials(server, admin, user, data_bucket, s3):
+    admin.policy_set("readwrite", user=user)
+    sts = sts_client(server, user, SECRET)
+    narrow = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{data_bucket}/shared/*"]}]}
+    out = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/any", RoleSessionName="nightly-job",
+                          DurationSeconds=900, Policy=json.dumps(narrow))
+    creds = out["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA") and len(creds["SecretAccessKey"]) == 40
+    assert out["AssumedRoleUser"]["Arn"].endswith(f":assumed-role/{user}/nightly-job")
+    import boto3
+    from botocore.config import Config
+    session = boto3.session.Session().client(
+        "s3", endpoint_url=server.endpoint, aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+        region_name=server.region,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}))
+    assert session.get_object(Bucket=data_bucket, Key="shared/readme.txt")["Body"].read() == b"hello"
+    # The session policy narrows the user's readwrite.
+    denied(lambda: session.put_object(Bucket=data_bucket, Key="shared/x", Body=b"x"))
+    # A presigned URL made with the session carries its token.
+    url = session.generate_presigned_url("get_object", Params={"Bucket": data_bucket, "Key": "shared/readme.txt"})
+    assert "X-Amz-Security-Token" in url
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.read() == b"hello"
+    # Without its token, or with another session's, the key is refused.
+    bare = make_s3_client(server.endpoint, creds["AccessKeyId"], creds["SecretAccessKey"])
+    with pytest.raises(ClientError) as e:
+        bare.get_object(Bucket=data_bucket, Key="shared/readme.txt")
+    assert error_of(e.value) == ("InvalidToken", 400)
+    other = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/any", RoleSessionName="other")["Credentials"]
+    swapped = boto3.session.Session().client(
+        "s3", endpoint_url=server.endpoint, aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=other["SessionToken"],
+        region_name=server.region, config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}))
+    with pytest.raises(ClientError) as e:
+        swapped.get_object(Bucket=data_bucket, Key="shared/readme.txt")
+    assert error_of(e.value) == ("InvalidToken", 400)
+    # Disabling the parent ends its sessions at once.
+    admin.user_disable(user)
+    with pytest.raises(ClientError) as e:
+        session.get_object(Bucket=data_bucket, Key="shared/readme.txt")
+    assert error_of(e.value)[1] in (400, 403)
+    admin.user_enable(user)
+    assert session.get_object(Bucket=data_bucket, Key="shared/readme.txt")["Body"].read() == b"hello"
+
+
+def test_assume_role_errors_as_sts_sends_them(server, admin, user):
+    admin.policy_set("readwrite", user=user)
+    sts = sts_client(server, user, SECRET)
+    for kwargs, code in (
+        ({"DurationSeconds": 899}, "ValidationError"),  # botocore checks the minimum itself
+        ({"DurationSeconds": 43201}, "InvalidParameterValue"),
+        ({"Policy": "{not json"}, "MalformedPolicyDocument"),
+    ):
+        with pytest.raises(Exception) as e:
+            sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/any", RoleSessionName="sess", **kwargs)
+        err = e.value
+        got = err.response["Error"]["Code"] if isinstance(err, ClientError) else "ValidationError"
+        assert got == code, (kwargs, err)
+    # Root has long-term credentials and cannot assume a role; nor can an unknown key.
+    root_sts = sts_client(server, server.access_key, server.secret_key)
+    with pytest.raises(ClientError) as e:
+        root_sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/any", RoleSessionName="sess")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        sts_client(server, user, "wrong-secret-123").assume_role(
+            RoleArn="arn:aws:iam::123456789012:role/any", RoleSessionName="sess")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

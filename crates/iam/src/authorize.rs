@@ -25,6 +25,8 @@ pub enum PrincipalKind {
     User,
     /// A service account of a user (or of root).
     ServiceAccount,
+    /// Temporary credentials of a user (an STS session).
+    Session,
     /// No signature.
     Anonymous,
 }
@@ -35,6 +37,7 @@ impl PrincipalKind {
         match self {
             PrincipalKind::Root => "Account",
             PrincipalKind::User | PrincipalKind::ServiceAccount => "User",
+            PrincipalKind::Session => "AssumedRole",
             PrincipalKind::Anonymous => "Anonymous",
         }
     }
@@ -53,7 +56,7 @@ pub struct Caller {
     pub parent_is_root: bool,
     /// The identity policies, by name (the user's own and its enabled groups').
     pub policies: Vec<(String, Arc<Policy>)>,
-    /// A service account's embedded policy, which narrows `policies`.
+    /// A service account's embedded policy or a session's policy, which narrows `policies`.
     pub embedded: Option<Arc<Policy>>,
     /// Identifiers a bucket policy's `Principal` may name this caller by.
     pub principal_ids: Vec<String>,

@@ -81,6 +81,18 @@ pub enum IamError {
         /// What is wrong.
         reason: String,
     },
+    /// A session token that this deployment did not issue for the access key, or damaged.
+    #[error("the security token included in the request is invalid")]
+    InvalidSessionToken,
+    /// A session token whose session is over.
+    #[error("the security token included in the request is expired")]
+    ExpiredSessionToken,
+    /// The caller may not do this at all (for example root asking for a session).
+    #[error("{reason}")]
+    NotAllowed {
+        /// Why.
+        reason: String,
+    },
     /// A request argument is not acceptable.
     #[error("{reason}")]
     InvalidArgument {

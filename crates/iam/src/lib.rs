@@ -6,6 +6,7 @@
 //! - [`actions`]: every S3 operation's AWS action name.
 //! - [`Iam`] ([`service`]): users, groups, service accounts and canned policies, kept in a
 //!   [`SystemStore`] with secrets sealed ([`seal`]), cached in memory.
+//! - [`sts`]: temporary credentials (sessions) that need no stored state.
 //! - [`authorize()`]: AWS's combination of identity policies, a service account's embedded
 //!   policy and the bucket policy into one [`Decision`].
 //!
@@ -25,6 +26,7 @@ pub mod policy;
 pub mod seal;
 pub mod service;
 pub mod store;
+pub mod sts;
 
 pub use authorize::{Caller, Decision, PrincipalKind, Reason, Source, authorize};
 pub use error::IamError;

@@ -28,6 +28,10 @@ use crate::identity::{
 use crate::policy::{Policy, PolicyKind};
 use crate::seal::Sealer;
 use crate::store::SystemStore;
+use crate::sts::{
+    SESSION_POLICY_BYTES_MAX, SESSION_SECS_DEFAULT, SESSION_SECS_MAX, SESSION_SECS_MIN, SessionClaims,
+    SessionCredentials, SessionKeys, is_session_key,
+};
 
 /// How often every node reloads the records even without a change notice.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(60);
@@ -277,6 +281,8 @@ pub struct Iam {
     reload_lock: tokio::sync::Mutex<()>,
     /// The records were read and their seal checked.
     loaded: std::sync::atomic::AtomicBool,
+    /// Issue and check temporary credentials.
+    sessions: SessionKeys,
 }
 
 impl fmt::Debug for Iam {
@@ -312,6 +318,7 @@ impl Iam {
         store: Arc<dyn SystemStore>,
     ) -> Result<Arc<Iam>, IamError> {
         let sealer = Sealer::from_root(&root.access_key, &root.secret_key)?;
+        let sessions = SessionKeys::from_root(&root.access_key, &root.secret_key)?;
         Ok(Arc::new(Iam {
             root,
             sealer,
@@ -320,6 +327,7 @@ impl Iam {
             state: RwLock::new(Arc::new(IamState::default())),
             reload_lock: tokio::sync::Mutex::new(()),
             loaded: std::sync::atomic::AtomicBool::new(false),
+            sessions,
         }))
     }
 
@@ -629,6 +637,14 @@ impl Iam {
         if access_key == self.root.access_key {
             return Some(Secret(self.root.secret_key.clone()));
         }
+        if is_session_key(access_key) {
+            // Derived, not stored: the request's session token is checked by the access hook
+            // (`Iam::session_caller`) before anything is allowed.
+            return self
+                .is_loaded()
+                .then(|| self.sessions.secret_of(access_key).ok().map(Secret))
+                .flatten();
+        }
         let state = self.snapshot();
         self.caller_in(&state, access_key)?;
         if let Some(user) = state.users.get(access_key) {
@@ -731,6 +747,75 @@ impl Iam {
             .filter_map(|n| state.policies.get(n).map(|(_, p)| (n.clone(), Arc::clone(p))))
             .collect();
         Some((policies, self.principal_ids(name)))
+    }
+
+    // ------------------------------------------------------------ sessions
+
+    /// Issues temporary credentials carrying `caller`'s rights (STS AssumeRole): only users
+    /// may ask; `duration_secs` between 15 minutes and 12 hours (1 hour when none); an inline
+    /// `policy` narrows the session further.
+    pub fn assume_role(
+        &self,
+        caller: &Caller,
+        duration_secs: Option<u64>,
+        policy: Option<&str>,
+        session_name: &str,
+    ) -> Result<SessionCredentials, IamError> {
+        if caller.kind != PrincipalKind::User {
+            return Err(IamError::NotAllowed {
+                reason: "only users may assume a role: root and service accounts have long-term credentials of their own, sessions cannot renew themselves".to_string(),
+            });
+        }
+        let secs = duration_secs.unwrap_or(SESSION_SECS_DEFAULT);
+        if !(SESSION_SECS_MIN..=SESSION_SECS_MAX).contains(&secs) {
+            return Err(IamError::InvalidArgument {
+                reason: format!("DurationSeconds must be between {SESSION_SECS_MIN} and {SESSION_SECS_MAX}"),
+            });
+        }
+        if let Some(doc) = policy {
+            if doc.len() > SESSION_POLICY_BYTES_MAX {
+                return Err(IamError::InvalidArgument {
+                    reason: format!("the session policy is larger than {SESSION_POLICY_BYTES_MAX} bytes"),
+                });
+            }
+            Policy::parse(doc.as_bytes(), PolicyKind::Identity)?;
+        }
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        self.sessions.issue(&SessionClaims {
+            parent: caller.user.clone(),
+            expiry_unix: now_unix().saturating_add(secs),
+            session_name: session_name.to_string(),
+            policy: policy.map(str::to_string),
+        })
+    }
+
+    /// The caller behind a request signed with temporary credentials: its token must have been
+    /// issued by this deployment for `access_key`, be unexpired, and its parent user must still
+    /// be enabled.
+    pub fn session_caller(&self, access_key: &str, token: &str) -> Result<Caller, IamError> {
+        let claims = self.sessions.open(access_key, token)?;
+        if claims.expiry_unix <= now_unix() {
+            return Err(IamError::ExpiredSessionToken);
+        }
+        let state = self.snapshot();
+        let (policies, principal_ids) = self
+            .user_rights(&state, &claims.parent)
+            .ok_or(IamError::InvalidSessionToken)?;
+        let embedded = claims
+            .policy
+            .as_deref()
+            .map(|doc| Policy::parse(doc.as_bytes(), PolicyKind::Identity).map(Arc::new))
+            .transpose()?;
+        Ok(Caller {
+            kind: PrincipalKind::Session,
+            access_key: access_key.to_string(),
+            user: claims.parent,
+            parent_is_root: false,
+            policies,
+            embedded,
+            principal_ids,
+            account_id: self.account_id.clone(),
+        })
     }
 
     // ------------------------------------------------------------ users

@@ -308,3 +308,66 @@ async fn an_unreadable_policy_denies_everything() {
     assert!(!allowed(&iam, "fay", "s3:DeleteObject", "arn:aws:s3:::b/k"));
     assert!(!allowed(&iam, "fay", "s3:GetObject", "arn:aws:s3:::b/k"));
 }
+
+#[tokio::test]
+async fn sessions_carry_their_parents_rights_until_they_end() {
+    use strata_iam::sts::{SessionClaims, SessionKeys};
+    let store = Arc::new(MemoryStore::default());
+    let iam = iam_over(&store, "root-secret-1").await.unwrap();
+    iam.add_user("gil", &Secret::new("gil-secret-12".into()))
+        .await
+        .unwrap();
+    iam.set_policies(&Entity::User("gil".into()), &["readwrite".into()])
+        .await
+        .unwrap();
+    let user = iam.caller("gil").unwrap();
+    let creds = iam
+        .assume_role(
+            &user,
+            Some(900),
+            Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#),
+            "job",
+        )
+        .unwrap();
+    assert_eq!(
+        iam.secret_key(&creds.access_key).unwrap().expose(),
+        creds.secret_key
+    );
+    let session = iam
+        .session_caller(&creds.access_key, &creds.session_token)
+        .unwrap();
+    let decide = |action: &str| {
+        let mut context = Context::new();
+        session.fill_context(&mut context);
+        authorize(&session, action, "arn:aws:s3:::b/k", &context, None).allowed
+    };
+    assert!(decide("s3:GetObject"));
+    assert!(!decide("s3:PutObject"), "the session policy narrows the parent");
+    // Bounds, who may ask, and the end of a session.
+    assert!(iam.assume_role(&user, Some(899), None, "x").is_err());
+    assert!(iam.assume_role(&user, Some(43_201), None, "x").is_err());
+    assert!(
+        iam.assume_role(&iam.caller("rootuser").unwrap(), None, None, "x")
+            .is_err()
+    );
+    let keys = SessionKeys::from_root("rootuser", "root-secret-1").unwrap();
+    let expired = keys
+        .issue(&SessionClaims {
+            parent: "gil".into(),
+            expiry_unix: 1,
+            session_name: "old".into(),
+            policy: None,
+        })
+        .unwrap();
+    assert_eq!(
+        iam.session_caller(&expired.access_key, &expired.session_token)
+            .unwrap_err(),
+        IamError::ExpiredSessionToken
+    );
+    iam.set_user_status("gil", Status::Disabled).await.unwrap();
+    assert_eq!(
+        iam.session_caller(&creds.access_key, &creds.session_token)
+            .unwrap_err(),
+        IamError::InvalidSessionToken
+    );
+}

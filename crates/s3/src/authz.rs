@@ -222,6 +222,15 @@ impl Authorizer {
         let op = cx.s3_op().name().to_owned();
         let op = op.as_str();
         let caller = match access_key {
+            Some(key) if strata_iam::sts::is_session_key(key) => {
+                let token = session_token(cx.uri(), cx.headers()).ok_or_else(|| {
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidToken,
+                        "Temporary credentials need their session token (x-amz-security-token).",
+                    )
+                })?;
+                self.iam.session_caller(key, &token).map_err(session_error)?
+            }
             Some(key) => self.iam.caller(key).ok_or_else(|| {
                 S3Error::with_message(
                     S3ErrorCode::InvalidAccessKeyId,
@@ -449,6 +458,30 @@ impl S3Access for IamAccess {
 
     async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
         self.authorizer.check_post_object(req)
+    }
+}
+
+/// The session token a request carries: the `x-amz-security-token` header, or the
+/// `X-Amz-Security-Token` query parameter of a presigned URL.
+pub(crate) fn session_token(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| query_value(uri, "X-Amz-Security-Token"))
+        .filter(|t| !t.is_empty())
+}
+
+/// The S3 error for a refused session.
+fn session_error(err: strata_iam::IamError) -> S3Error {
+    match err {
+        strata_iam::IamError::ExpiredSessionToken => {
+            S3Error::with_message(S3ErrorCode::ExpiredToken, "The provided token has expired.")
+        }
+        _ => S3Error::with_message(
+            S3ErrorCode::InvalidToken,
+            "The provided token is malformed or otherwise invalid.",
+        ),
     }
 }
 

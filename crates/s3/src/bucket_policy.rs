@@ -24,6 +24,15 @@ fn no_such_policy() -> S3Error {
     )
 }
 
+/// The bucket's stored policy document; `NoSuchBucketPolicy` when it has none.
+async fn stored_policy<T>(s3: &StrataS3, req: &S3Request<T>, bucket: &str) -> S3Result<bytes::Bytes> {
+    s3.layer
+        .get_bucket_config(bucket, BUCKET_POLICY_CONFIG)
+        .await
+        .map_err(err_mapper(req))?
+        .ok_or_else(no_such_policy)
+}
+
 pub(crate) async fn put_bucket_policy(
     s3: &StrataS3,
     req: S3Request<PutBucketPolicyInput>,
@@ -63,14 +72,8 @@ pub(crate) async fn get_bucket_policy(
     s3: &StrataS3,
     req: S3Request<GetBucketPolicyInput>,
 ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-    let map_err = err_mapper(&req);
     let bucket = req.input.bucket.as_str();
-    let blob = s3
-        .layer
-        .get_bucket_config(bucket, BUCKET_POLICY_CONFIG)
-        .await
-        .map_err(&map_err)?
-        .ok_or_else(no_such_policy)?;
+    let blob = stored_policy(s3, &req, bucket).await?;
     let policy = String::from_utf8(blob.to_vec()).map_err(|_| no_such_policy())?;
     Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) }))
 }
@@ -95,14 +98,8 @@ pub(crate) async fn get_bucket_policy_status(
     s3: &StrataS3,
     req: S3Request<GetBucketPolicyStatusInput>,
 ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-    let map_err = err_mapper(&req);
     let bucket = req.input.bucket.as_str();
-    let blob = s3
-        .layer
-        .get_bucket_config(bucket, BUCKET_POLICY_CONFIG)
-        .await
-        .map_err(&map_err)?
-        .ok_or_else(no_such_policy)?;
+    let blob = stored_policy(s3, &req, bucket).await?;
     let is_public = Policy::parse(&blob, PolicyKind::Bucket { bucket })
         .map(|p| p.is_public())
         .unwrap_or(false);

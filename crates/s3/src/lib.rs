@@ -57,6 +57,7 @@ mod op_slot;
 mod precondition;
 mod routes;
 mod service;
+mod sts;
 
 pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, DECOMMISSION_PATH, HEAL_PATH, INFO_PATH, POOLS_PATH};
 pub use auth::RootCredentials;

@@ -106,6 +106,12 @@ impl From<IamError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "XMinioMalformedIAMPolicy", message)
             }
             IamError::InvalidArgument { .. } => ApiError::bad(message),
+            IamError::NotAllowed { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "XMinioIAMActionNotAllowed", message)
+            }
+            IamError::InvalidSessionToken | IamError::ExpiredSessionToken => {
+                ApiError::new(StatusCode::FORBIDDEN, "InvalidToken", message)
+            }
             IamError::Store { .. } | IamError::Corrupt { .. } => {
                 tracing::error!(error = %err, "IAM storage failed");
                 ApiError::new(

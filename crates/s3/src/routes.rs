@@ -2,7 +2,7 @@
 //! - refuses a request whose headers are over [`crate::limits`]' bounds
 //!   (`RequestHeaderSectionTooLarge`), before any operation or other route runs;
 //! - dispatches the unauthenticated health probes ([`HealthRoute`]), Strata's admin API
-//!   ([`AdminRoute`]) and MinIO's ([`MinioAdminRoute`]);
+//!   ([`AdminRoute`]), MinIO's ([`MinioAdminRoute`]) and STS (`sts.rs`);
 //! - hands DeleteObjects and reads with an ignorable Range header to [`Intercept`].
 //!
 //! s3s asks the route after it has checked the request's signature and before it resolves the
@@ -19,12 +19,14 @@ use crate::admin::AdminRoute;
 use crate::health::{HealthRoute, is_health_request};
 use crate::intercept::{Intercept, Interception, interception};
 use crate::minio_admin::MinioAdminRoute;
+use crate::sts::StsRoute;
 
 /// The front door's routes behind one [`S3Route`].
 pub(crate) struct Routes {
     health: HealthRoute,
     admin: AdminRoute,
     minio_admin: MinioAdminRoute,
+    sts: StsRoute,
     intercept: Intercept,
 }
 
@@ -36,6 +38,7 @@ enum Pick {
     Health,
     Admin,
     MinioAdmin,
+    Sts,
     Intercept(Interception),
 }
 
@@ -45,12 +48,14 @@ impl Routes {
         health: HealthRoute,
         admin: AdminRoute,
         minio_admin: MinioAdminRoute,
+        sts: StsRoute,
         intercept: Intercept,
     ) -> Routes {
         Routes {
             health,
             admin,
             minio_admin,
+            sts,
             intercept,
         }
     }
@@ -73,6 +78,9 @@ impl Routes {
         }
         if MinioAdminRoute::is_minio_admin_path(uri.path()) {
             return Some(Pick::MinioAdmin);
+        }
+        if crate::sts::is_sts_request(method, uri, headers) {
+            return Some(Pick::Sts);
         }
         interception(method, uri, headers).map(Pick::Intercept)
     }
@@ -107,6 +115,7 @@ impl S3Route for Routes {
             Some(Pick::Health) => self.health.check_access(req).await,
             Some(Pick::Admin) => self.admin.check_access(req).await,
             Some(Pick::MinioAdmin) => self.minio_admin.check_access(req).await,
+            Some(Pick::Sts) => self.sts.check_access(req).await,
             Some(Pick::Intercept(what)) => Intercept::check_access(what, req),
             None => Err(s3s::s3_error!(NotImplemented, "Unknown operation")),
         }
@@ -118,6 +127,7 @@ impl S3Route for Routes {
             Some(Pick::Health) => self.health.call(req).await,
             Some(Pick::Admin) => self.admin.call(req).await,
             Some(Pick::MinioAdmin) => self.minio_admin.call(req).await,
+            Some(Pick::Sts) => self.sts.call(req).await,
             Some(Pick::Intercept(what)) => self.intercept.call(what, req).await,
             None => Err(s3s::s3_error!(NotImplemented, "Unknown operation")),
         }
@@ -145,6 +155,7 @@ mod tests {
             HealthRoute::new(Arc::clone(&layer), crate::authz::test_iam("AKIAROOT").await),
             AdminRoute::new(Arc::clone(&layer), crate::authz::test_iam("AKIAROOT").await),
             MinioAdminRoute::new(crate::authz::test_iam("AKIAROOT").await),
+            StsRoute::new(crate::authz::test_iam("AKIAROOT").await),
             Intercept::new(inner.build()),
         );
         let matches_with = |method: Method, uri: &str, headers: &[(&str, &str)]| {

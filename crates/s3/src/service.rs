@@ -124,6 +124,7 @@ pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Resul
         HealthRoute::new(layer, Arc::clone(&config.iam)),
         admin,
         minio_admin,
+        crate::sts::StsRoute::new(Arc::clone(&config.iam)),
         intercept,
     ));
     if !config.domains.is_empty() {
