@@ -526,3 +526,46 @@ def test_assume_role_errors_as_sts_sends_them(server, admin, user):
         sts_client(server, user, "wrong-secret-123").assume_role(
             RoleArn="arn:aws:iam::123456789012:role/any", RoleSessionName="sess")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_audit_records_name_the_principal(server_factory, tmp_path):
+    audit = tmp_path / "audit.log"
+    srv = server_factory(extra_args=["--audit-file", str(audit)])
+    srv.start()
+    admin = admin_of(srv)
+    admin.user_add("audited", SECRET)
+    admin.policy_set("readwrite", user="audited")
+    root = srv.client()
+    root.create_bucket(Bucket="audited")
+    client_as(srv, "audited").put_object(Bucket="audited", Key="by-user", Body=b"u")
+    MinioAdmin(endpoint=srv.hostport, credentials=StaticProvider("audited", SECRET), secure=False,
+               region=srv.region).add_service_account(access_key="auditedsvc", secret_key="auditedsvc-secret")
+    client_as(srv, "auditedsvc", "auditedsvc-secret").get_object(Bucket="audited", Key="by-user")
+    creds = sts_client(srv, "audited", SECRET).assume_role(
+        RoleArn="arn:aws:iam::123456789012:role/any", RoleSessionName="etl")["Credentials"]
+    import boto3
+    from botocore.config import Config
+    boto3.session.Session().client(
+        "s3", endpoint_url=srv.endpoint, aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+        region_name=srv.region, config=Config(s3={"addressing_style": "path"})).head_object(
+            Bucket="audited", Key="by-user")
+    srv.stop()
+    records = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
+
+    def one(api: str, access_key: str) -> dict:
+        found = [r for r in records if r["api"] == api and r.get("access_key") == access_key]
+        assert found, (api, access_key, [(r["api"], r.get("access_key")) for r in records])
+        return found[-1]
+
+    assert one("PutObject", "audited").get("user") == "audited", one("PutObject", "audited")
+    assert one("PutObject", "audited")["principal_type"] == "User"
+    svc = one("GetObject", "auditedsvc")
+    assert (svc["user"], svc["principal_type"]) == ("audited", "ServiceAccount")
+    session = one("HeadObject", creds["AccessKeyId"])
+    assert (session["user"], session["principal_type"], session["session_name"]) == ("audited", "AssumedRole", "etl")
+    root_rec = one("CreateBucket", srv.access_key)
+    assert (root_rec["user"], root_rec["principal_type"]) == ("root", "Root")
+    text = audit.read_text()
+    for secret in (SECRET, "auditedsvc-secret", creds["SecretAccessKey"], creds["SessionToken"]):
+        assert secret not in text

@@ -62,6 +62,8 @@ pub struct Caller {
     pub principal_ids: Vec<String>,
     /// The account id.
     pub account_id: String,
+    /// An STS session's name.
+    pub session_name: Option<String>,
 }
 
 impl Caller {
@@ -76,6 +78,7 @@ impl Caller {
             embedded: None,
             principal_ids: Vec::new(),
             account_id: account_id.to_string(),
+            session_name: None,
         }
     }
 
@@ -89,6 +92,8 @@ impl Caller {
     /// `aws:PrincipalAccount`) to `context`.
     pub fn fill_context(&self, context: &mut Context) {
         if self.kind != PrincipalKind::Anonymous {
+            // AWS has no aws:username for a role session; MinIO keeps the parent's, and policies
+            // written for users' home prefixes should keep working for their sessions.
             context.set("aws:username", vec![self.user.clone()]);
             context.set("aws:userid", vec![self.access_key.clone()]);
             context.set("aws:PrincipalAccount", vec![self.account_id.clone()]);

@@ -685,6 +685,7 @@ impl Iam {
                 embedded: None,
                 principal_ids: self.root_principal_ids(),
                 account_id: self.account_id.clone(),
+                session_name: None,
             });
         }
         if state.users.contains_key(access_key) {
@@ -698,6 +699,7 @@ impl Iam {
                 embedded: None,
                 principal_ids,
                 account_id: self.account_id.clone(),
+                session_name: None,
             });
         }
         let svc = state.service_accounts.get(access_key)?;
@@ -722,6 +724,7 @@ impl Iam {
             embedded: svc.policy.clone(),
             principal_ids,
             account_id: self.account_id.clone(),
+            session_name: None,
         })
     }
 
@@ -815,6 +818,7 @@ impl Iam {
             embedded,
             principal_ids,
             account_id: self.account_id.clone(),
+            session_name: Some(claims.session_name).filter(|n| !n.is_empty()),
         })
     }
 

@@ -62,9 +62,16 @@ pub struct AuditRecord {
     /// Access key the request was signed with (claimed; see `authenticated`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key: Option<String>,
-    /// The user the access key belongs to, when authentication succeeded.
+    /// The user whose rights the request ran with, when authentication succeeded: `root`, the
+    /// user, or the parent user of a service account or an STS session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// `Root`, `User`, `ServiceAccount`, `AssumedRole` (an STS session) or `Anonymous`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<String>,
+    /// An STS session's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
     /// Whether the signature was accepted.
     pub authenticated: bool,
     /// Client address.

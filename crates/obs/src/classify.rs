@@ -18,6 +18,55 @@ pub const API_UNKNOWN: &str = "Unknown";
 /// Path prefix of the admin API (kept in step with `strata_s3::ADMIN_PATH_PREFIX`).
 const ADMIN_PREFIX: &str = "/strata/admin/";
 
+/// Path prefix of MinIO's admin API (kept in step with `strata_s3::MINIO_ADMIN_PREFIX`).
+const MINIO_ADMIN_PREFIX: &str = "/minio/admin/v3/";
+/// API name of an STS call (`POST /` with a form; the action is in the body).
+pub const API_STS: &str = "STS";
+
+/// The audit name of a MinIO admin API endpoint.
+fn minio_admin_api(endpoint: &str) -> &'static str {
+    match endpoint {
+        "add-user" => "AdminAddUser",
+        "remove-user" => "AdminRemoveUser",
+        "list-users" => "AdminListUsers",
+        "user-info" => "AdminUserInfo",
+        "set-user-status" => "AdminSetUserStatus",
+        "update-group-members" => "AdminUpdateGroupMembers",
+        "groups" => "AdminListGroups",
+        "group" => "AdminGroupInfo",
+        "set-group-status" => "AdminSetGroupStatus",
+        "add-canned-policy" => "AdminAddPolicy",
+        "remove-canned-policy" => "AdminRemovePolicy",
+        "list-canned-policies" => "AdminListPolicies",
+        "info-canned-policy" => "AdminPolicyInfo",
+        "set-user-or-group-policy" => "AdminSetPolicy",
+        "idp/builtin/policy/attach" => "AdminAttachPolicy",
+        "idp/builtin/policy/detach" => "AdminDetachPolicy",
+        "idp/builtin/policy-entities" => "AdminPolicyEntities",
+        "add-service-account" => "AdminAddServiceAccount",
+        "update-service-account" => "AdminUpdateServiceAccount",
+        "list-service-accounts" => "AdminListServiceAccounts",
+        "info-service-account" => "AdminServiceAccountInfo",
+        "delete-service-account" => "AdminDeleteServiceAccount",
+        "accountinfo" => "AdminAccountInfo",
+        _ => "Admin",
+    }
+}
+
+/// `POST /` with a URL-encoded form, or `/?Action=`: STS (as `strata_s3`'s STS route decides).
+fn is_sts_form(method: &Method, headers: &HeaderMap, query: Option<&str>) -> bool {
+    let form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    (*method == Method::POST && form)
+        || query.is_some_and(|q| q.split('&').any(|pair| pair.split('=').next() == Some("Action")))
+}
+
 /// What a request addresses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestTarget {
@@ -79,6 +128,18 @@ pub fn classify(
     if path == "/metrics/node" || path == "/metrics/cluster" {
         return RequestTarget {
             api: API_METRICS,
+            ..RequestTarget::default()
+        };
+    }
+    if let Some(rest) = path.strip_prefix(MINIO_ADMIN_PREFIX) {
+        return RequestTarget {
+            api: minio_admin_api(rest.trim_end_matches('/')),
+            ..RequestTarget::default()
+        };
+    }
+    if path == "/" && is_sts_form(method, headers, query) {
+        return RequestTarget {
+            api: API_STS,
             ..RequestTarget::default()
         };
     }
@@ -273,6 +334,31 @@ mod tests {
             None => (uri, None),
         };
         classify(&method, path, query, &HeaderMap::new(), &[])
+    }
+
+    #[test]
+    fn minio_admin_and_sts_calls_are_not_taken_for_s3_operations() {
+        assert_eq!(
+            c(Method::PUT, "/minio/admin/v3/add-user?accessKey=a").api,
+            "AdminAddUser"
+        );
+        assert_eq!(
+            c(Method::POST, "/minio/admin/v3/idp/builtin/policy/attach").api,
+            "AdminAttachPolicy"
+        );
+        assert_eq!(c(Method::GET, "/minio/admin/v3/unknown-thing").api, "Admin");
+        assert!(c(Method::PUT, "/minio/admin/v3/add-user").bucket.is_none());
+        let mut form = HeaderMap::new();
+        form.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        assert_eq!(classify(&Method::POST, "/", None, &form, &[]).api, API_STS);
+        assert_eq!(
+            c(Method::GET, "/?Action=AssumeRole&Version=2011-06-15").api,
+            API_STS
+        );
+        assert_eq!(c(Method::GET, "/").api, "ListBuckets");
     }
 
     #[test]

@@ -243,6 +243,13 @@ pub struct Resolved {
     pub api: Option<String>,
     /// Access key of accepted credentials.
     pub access_key: Option<String>,
+    /// The user whose rights the request ran with (`root`, a user, a service account's or an
+    /// STS session's parent), when the access hook resolved it.
+    pub user: Option<String>,
+    /// The kind of principal: `Root`, `User`, `ServiceAccount`, `AssumedRole`, `Anonymous`.
+    pub principal_type: Option<String>,
+    /// An STS session's name.
+    pub session_name: Option<String>,
 }
 
 impl RequestObservation {
@@ -294,6 +301,11 @@ impl RequestObservation {
             if r.authenticated && r.access_key.as_deref() == Some(self.root_access_key.as_str()) {
                 r.user = Some("root".to_owned());
             }
+            if r.authenticated && resolved.user.as_deref().is_some_and(|u| !u.is_empty()) {
+                r.user = resolved.user.clone();
+            }
+            r.principal_type = resolved.principal_type.clone();
+            r.session_name = resolved.session_name.clone();
             r.response_headers = response_headers.unwrap_or_default();
         }
         let done = Completion {

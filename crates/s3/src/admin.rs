@@ -309,6 +309,7 @@ impl AdminRoute {
         let Some(caller) = self.iam.caller(&credentials.access_key) else {
             return Err(s3s::s3_error!(AccessDenied, "Access Denied"));
         };
+        crate::authz::note_principal(&req.extensions, &caller);
         if caller.is_root() {
             return Ok(());
         }

@@ -34,7 +34,7 @@ use strata_iam::policy::{Context, Policy, PolicyKind};
 use strata_iam::{Caller, Decision, Iam, Reason, authorize};
 use strata_object::{ObjectError, ObjectLayer};
 
-use crate::op_slot::OperationSlot;
+use crate::op_slot::{OperationSlot, Principal};
 
 /// Name of the bucket configuration blob that holds the bucket policy.
 pub(crate) const BUCKET_POLICY_CONFIG: &str = "policy";
@@ -239,6 +239,7 @@ impl Authorizer {
             })?,
             None => Caller::anonymous(self.iam.account_id()),
         };
+        note_principal(cx.extensions_mut(), &caller);
         let versioned = query_value(cx.uri(), "versionId").is_some();
         let Some((action, kind)) = action_for(op, versioned) else {
             tracing::warn!(operation = op, "operation without an action mapping refused");
@@ -403,6 +404,31 @@ impl Authorizer {
     }
 }
 
+/// Records `caller` as the request's principal, for its audit record.
+pub(crate) fn note_principal(extensions: &http::Extensions, caller: &Caller) {
+    if let Some(slot) = extensions.get::<OperationSlot>() {
+        slot.set_principal(principal_of(caller));
+    }
+}
+
+/// The audit view of a caller.
+fn principal_of(caller: &Caller) -> Principal {
+    use strata_iam::PrincipalKind;
+    let (user, kind) = match caller.kind {
+        PrincipalKind::Root => ("root".to_owned(), "Root"),
+        PrincipalKind::User => (caller.user.clone(), "User"),
+        PrincipalKind::ServiceAccount if caller.parent_is_root => ("root".to_owned(), "ServiceAccount"),
+        PrincipalKind::ServiceAccount => (caller.user.clone(), "ServiceAccount"),
+        PrincipalKind::Session => (caller.user.clone(), "AssumedRole"),
+        PrincipalKind::Anonymous => (String::new(), "Anonymous"),
+    };
+    Principal {
+        user,
+        kind,
+        session: caller.session_name.clone(),
+    }
+}
+
 /// The grant [`Authorizer::check`] left; its absence means the request was never admitted.
 fn grant_of(extensions: &http::Extensions) -> S3Result<&AuthzGrant> {
     extensions.get::<AuthzGrant>().ok_or_else(access_denied)
@@ -439,7 +465,7 @@ impl S3Access for IamAccess {
         let name = cx.s3_op().name().to_owned();
         let access_key = cx.credentials().map(|c| c.access_key.clone());
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
-            let _ = slot.0.set((name, access_key.clone()));
+            slot.set_operation(name, access_key.clone());
         }
         self.authorizer.check(cx, access_key.as_deref()).await
     }

@@ -163,7 +163,7 @@ impl S3Access for InnerAccess {
             return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
         };
         if let Some(slot) = cx.extensions_mut().get::<OperationSlot>() {
-            let _ = slot.0.set((name, access_key.clone()));
+            slot.set_operation(name, access_key.clone());
         }
         self.authorizer.check(cx, access_key.as_deref()).await
     }

@@ -66,7 +66,7 @@ pub use error::{FrontDoorError, map_object_error};
 pub use health::{HealthRoute, LIVE_PATH};
 pub use limits::{HEADER_SECTION_BYTES_MAX, HEADER_VALUE_BYTES_MAX, USER_METADATA_BYTES_MAX};
 pub use minio_admin::{MINIO_ADMIN_PREFIX, MinioAdminRoute};
-pub use op_slot::OperationSlot;
+pub use op_slot::{OperationSlot, Principal};
 pub use service::{FrontDoorConfig, RequestId, StrataS3, build_service};
 
 #[doc(no_inline)]

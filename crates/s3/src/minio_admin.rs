@@ -278,6 +278,7 @@ impl MinioAdminRoute {
             ));
         }
         let (caller, secret) = self.caller(&req)?;
+        crate::authz::note_principal(&req.extensions, &caller);
         let path = req
             .uri
             .path()

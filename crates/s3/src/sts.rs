@@ -153,6 +153,9 @@ impl StsRoute {
 
     async fn answer(&self, req: S3Request<Body>) -> Result<String, StsError> {
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+        if let Some(caller) = access_key.as_deref().and_then(|k| self.iam.caller(k)) {
+            crate::authz::note_principal(&req.extensions, &caller);
+        }
         let form = StsRoute::form(req).await?;
         let action = form_value(&form, "Action")
             .ok_or_else(|| StsError::new(StatusCode::BAD_REQUEST, "MissingAction", "Missing Action"))?;

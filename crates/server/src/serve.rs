@@ -429,10 +429,14 @@ async fn handle(
         });
         let result = svc.call(req).await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let principal = slot.principal();
         let resolved = match slot.get() {
             Some((api, access_key)) => Resolved {
                 api: Some(api.clone()),
                 access_key: access_key.clone(),
+                user: principal.map(|p| p.user.clone()),
+                principal_type: principal.map(|p| p.kind.to_owned()),
+                session_name: principal.and_then(|p| p.session.clone()),
             },
             None => Resolved::default(),
         };
