@@ -569,3 +569,54 @@ def test_audit_records_name_the_principal(server_factory, tmp_path):
     text = audit.read_text()
     for secret in (SECRET, "auditedsvc-secret", creds["SecretAccessKey"], creds["SessionToken"]):
         assert secret not in text
+
+
+def scrape_token(access_key: str, secret_key: str) -> str:
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "HS512", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"exp": int(time.time()) + 3600, "sub": access_key, "iss": "prometheus"}).encode())
+    signature = hmac.new(secret_key.encode(), f"{header}.{claims}".encode(), hashlib.sha512).digest()
+    return f"{header}.{claims}.{b64(signature)}"
+
+
+def test_metrics_scraped_by_a_user_holding_admin_prometheus(server, admin):
+    import base64
+    admin.user_add("scraper", SECRET)
+    admin.user_add("noscrape", SECRET)
+    admin.policy_add("prometheus-only", policy={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["admin:Prometheus"]}]})
+    try:
+        admin.policy_set("prometheus-only", user="scraper")
+        admin.policy_set("readwrite", user="noscrape")
+
+        def scrape(authorization: str) -> int:
+            req = urllib.request.Request(f"{server.endpoint}/metrics/node", headers={"Authorization": authorization})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    assert b"strata_" in r.read()
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        def basic(user: str, secret: str) -> str:
+            return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+
+        assert scrape("Bearer " + scrape_token("scraper", SECRET)) == 200
+        assert scrape(basic("scraper", SECRET)) == 200
+        assert scrape("Bearer " + scrape_token(server.access_key, server.secret_key)) == 200
+        assert scrape("Bearer " + scrape_token("noscrape", SECRET)) == 403, "readwrite is no admin right"
+        assert scrape(basic("noscrape", SECRET)) == 403
+        assert scrape(basic("scraper", "wrong-secret-1")) == 403
+        assert scrape("Bearer " + scrape_token("scraper", "wrong-secret-1")) == 403
+        admin.user_disable("scraper")
+        assert scrape(basic("scraper", SECRET)) == 403
+    finally:
+        admin.user_remove("scraper")
+        admin.user_remove("noscrape")
+        admin.policy_remove("prometheus-only")

@@ -38,6 +38,8 @@ pub use audit::{AuditLog, AuditRecord, AuditTarget, TargetStats};
 pub use audit_file::{FileTarget, FileTargetConfig};
 pub use error::ObsError;
 pub use metrics::{Metrics, Scope};
-pub use observe::{MetricsAuth, Observability, ObservabilityConfig, RequestObservation, Resolved};
+pub use observe::{
+    MetricsAuth, Observability, ObservabilityConfig, RequestObservation, Resolved, ScrapeAuthorizer,
+};
 pub use usage::UsageCache;
 pub use webhook::{WebhookConfig, WebhookTarget};

@@ -7,6 +7,7 @@
 //! exactly one metrics observation and at most one audit record, even if its body is dropped
 //! early; no secret reaches a record (see [`crate::audit::safe_headers`]).
 
+use crate::error::ObsError;
 use std::fmt;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -49,6 +50,15 @@ pub struct ObservabilityConfig {
     pub root_access_key: String,
     /// Root secret key (verifies scrape tokens; never logged).
     pub root_secret_key: String,
+    /// Other identities allowed to scrape (users holding `admin:Prometheus`); none: root only.
+    pub scrapers: Option<Arc<dyn ScrapeAuthorizer>>,
+}
+
+/// Who besides root may scrape the metrics: the server answers from its IAM.
+pub trait ScrapeAuthorizer: Send + Sync {
+    /// The secret key of `access_key` if that identity may scrape the metrics now (it holds
+    /// `admin:Prometheus`), none otherwise. Callers never log it.
+    fn scrape_secret(&self, access_key: &str) -> Option<String>;
 }
 
 impl fmt::Debug for ObservabilityConfig {
@@ -58,6 +68,7 @@ impl fmt::Debug for ObservabilityConfig {
             .field("domains", &self.domains)
             .field("root_access_key", &self.root_access_key)
             .field("root_secret_key", &"<redacted>")
+            .field("scrapers", &self.scrapers.is_some())
             .finish()
     }
 }
@@ -117,26 +128,63 @@ impl Observability {
         }
     }
 
-    /// Answers a metrics request: 403 without a valid bearer token (unless public), else the
-    /// text exposition. Returns status, content type and body.
+    /// A bearer token: root's, or one a user allowed `admin:Prometheus` signed with its own
+    /// secret key (`strata admin prometheus generate` with that user's alias).
+    fn check_token(&self, token: &str) -> Result<(), ObsError> {
+        let subject = token::subject(token)?;
+        if subject == self.config.root_access_key {
+            return token::verify_token(
+                token,
+                &self.config.root_access_key,
+                &self.config.root_secret_key,
+                unix_secs_now(),
+            );
+        }
+        let secret = self
+            .config
+            .scrapers
+            .as_ref()
+            .and_then(|s| s.scrape_secret(&subject))
+            .ok_or(ObsError::TokenSubject)?;
+        token::verify_token(token, &subject, &secret, unix_secs_now())
+    }
+
+    /// HTTP basic authentication with the access key and secret key of root or of a user
+    /// allowed `admin:Prometheus` (for scrapers that cannot hold a token).
+    fn check_basic(&self, authorization: &str) -> Result<(), ObsError> {
+        let (access_key, secret_key) =
+            token::basic_credentials(authorization).ok_or(ObsError::TokenMalformed)?;
+        let expected = if access_key == self.config.root_access_key {
+            Some(self.config.root_secret_key.clone())
+        } else {
+            self.config
+                .scrapers
+                .as_ref()
+                .and_then(|s| s.scrape_secret(&access_key))
+        };
+        match expected {
+            Some(expected) if token::constant_time_eq(expected.as_bytes(), secret_key.as_bytes()) => Ok(()),
+            _ => Err(ObsError::TokenSubject),
+        }
+    }
+
+    /// Answers a metrics request: 403 without a valid bearer token or basic credentials of
+    /// root or of a user allowed `admin:Prometheus` (unless public), else the text exposition.
+    /// Returns status, content type and body.
     pub async fn metrics_endpoint(
         &self,
         scope: Scope,
         headers: &HeaderMap,
     ) -> (StatusCode, &'static str, bytes::Bytes) {
         if self.config.metrics_auth == MetricsAuth::Jwt {
-            let verdict = headers
+            let authorization = headers
                 .get(http::header::AUTHORIZATION)
-                .and_then(|h| h.to_str().ok())
-                .and_then(token::bearer_token)
-                .map(|t| {
-                    token::verify_token(
-                        t,
-                        &self.config.root_access_key,
-                        &self.config.root_secret_key,
-                        unix_secs_now(),
-                    )
-                });
+                .and_then(|h| h.to_str().ok());
+            let verdict = match authorization {
+                Some(value) if token::basic_credentials(value).is_some() => Some(self.check_basic(value)),
+                Some(value) => token::bearer_token(value).map(|t| self.check_token(t)),
+                None => None,
+            };
             match verdict {
                 Some(Ok(())) => {}
                 Some(Err(e)) => {
@@ -144,7 +192,7 @@ impl Observability {
                     return (
                         StatusCode::FORBIDDEN,
                         "text/plain",
-                        "invalid bearer token\n".into(),
+                        "invalid credentials\n".into(),
                     );
                 }
                 None => {

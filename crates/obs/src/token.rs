@@ -107,6 +107,41 @@ pub fn verify_token(
     Ok(())
 }
 
+/// The `sub` claim of a token, before its signature is checked (to find the key that
+/// verifies it).
+pub fn subject(token: &str) -> Result<String, ObsError> {
+    if token.len() > TOKEN_BYTES_MAX {
+        return Err(ObsError::TokenMalformed);
+    }
+    let claims = token.split('.').nth(1).ok_or(ObsError::TokenMalformed)?;
+    let claims: Claims = serde_json::from_slice(&unb64(claims)?).map_err(|_| ObsError::TokenMalformed)?;
+    Ok(claims.sub)
+}
+
+/// The access key and secret key of an `Authorization: Basic ...` header value.
+pub fn basic_credentials(authorization: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = authorization.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64_simd::STANDARD
+        .decode_to_vec(encoded.trim().as_bytes())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// Equality of two secrets in time independent of where they differ (the length is not
+/// secret).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
 /// The bearer token of an `Authorization: Bearer TOKEN` header value.
 pub fn bearer_token(authorization: &str) -> Option<&str> {
     let (scheme, token) = authorization.trim().split_once(' ')?;
@@ -127,6 +162,26 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn basic_credentials_subjects_and_comparison() {
+        let header = format!(
+            "Basic {}",
+            base64_simd::STANDARD.encode_to_string(b"scraper:its-secret:with-colon")
+        );
+        assert_eq!(
+            basic_credentials(&header),
+            Some(("scraper".to_owned(), "its-secret:with-colon".to_owned()))
+        );
+        assert_eq!(basic_credentials("Bearer x"), None);
+        assert_eq!(basic_credentials("Basic !!!"), None);
+        let t = generate_token("someone", "secret-key-1", NOW);
+        assert_eq!(subject(&t).unwrap(), "someone");
+        assert!(subject("a.b").is_err());
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
 
     #[test]
     fn generated_token_verifies() {

@@ -147,6 +147,31 @@ pub async fn open(layer: &Arc<ObjectLayer>, access_key: &str, secret_key: &str) 
     Ok(iam)
 }
 
+/// Scrapers other than root: identities whose policies allow `admin:Prometheus`.
+pub struct Scrapers {
+    iam: Arc<Iam>,
+}
+
+impl Scrapers {
+    pub fn new(iam: Arc<Iam>) -> Scrapers {
+        Scrapers { iam }
+    }
+}
+
+impl strata_obs::ScrapeAuthorizer for Scrapers {
+    fn scrape_secret(&self, access_key: &str) -> Option<String> {
+        let caller = self.iam.caller(access_key)?;
+        let mut context = strata_iam::policy::Context::new();
+        caller.fill_context(&mut context);
+        let decision = strata_iam::authorize(&caller, "admin:Prometheus", "arn:aws:s3:::*", &context, None);
+        if !decision.allowed {
+            tracing::debug!(access_key, reason = ?decision.reason, "metrics scrape not allowed");
+            return None;
+        }
+        self.iam.secret_key(access_key).map(|s| s.expose().to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -234,7 +234,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         iam,
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
-    let obs = observability(&settings, &layer, &creds, front.domains.clone())?;
+    let obs = observability(&settings, &layer, &creds, front.domains.clone(), &front.iam)?;
     frontend.open(serve::App { service, obs });
     print_banner(&settings, local, &creds, layer.drive_statuses().len());
     tracing::info!(address = %local, region = %settings.region, n_drives = local_drives.len(), "serving S3");
@@ -256,6 +256,7 @@ fn observability(
     layer: &Arc<strata_object::ObjectLayer>,
     creds: &credentials::Resolved,
     domains: Vec<String>,
+    iam: &Arc<strata_iam::Iam>,
 ) -> anyhow::Result<Arc<strata_obs::Observability>> {
     let metrics = Arc::new(strata_obs::Metrics::new()?);
     metrics.install_hooks();
@@ -280,6 +281,7 @@ fn observability(
             domains,
             root_access_key: creds.access_key.clone(),
             root_secret_key: creds.secret_key.clone(),
+            scrapers: Some(Arc::new(iam_setup::Scrapers::new(Arc::clone(iam)))),
         },
     )))
 }
