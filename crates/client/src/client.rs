@@ -618,6 +618,26 @@ impl Client {
         Ok(())
     }
 
+    /// A signed admin call with a raw body (hashed into the signature); returns the raw answer
+    /// (MinIO's admin API seals some bodies: the caller seals and opens them).
+    pub async fn admin_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Bytes, ClientError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        let payload = PayloadHash::of(&body);
+        let response = self
+            .send_with_payload_hash(method, path, query, headers, Full::new(body), payload)
+            .await?;
+        let response = self.check_status("admin", response).await?;
+        self.read_body(response.into_body(), RESPONSE_BODY_BYTES_MAX)
+            .await
+    }
+
     /// A signed admin call with an optional JSON body (hashed into the signature). Returns the
     /// answer parsed as JSON, or `Value::Null` for an empty answer.
     pub async fn admin_json(

@@ -39,11 +39,12 @@ impl Status {
         }
     }
 
-    /// Parses MinIO's spelling (case-insensitive).
+    /// Parses MinIO's spellings (case-insensitive): `enabled`/`disabled`, and `on`/`off` as
+    /// MinIO spells a service account's.
     pub fn parse(text: &str) -> Option<Status> {
-        if text.eq_ignore_ascii_case("enabled") {
+        if text.eq_ignore_ascii_case("enabled") || text.eq_ignore_ascii_case("on") {
             Some(Status::Enabled)
-        } else if text.eq_ignore_ascii_case("disabled") {
+        } else if text.eq_ignore_ascii_case("disabled") || text.eq_ignore_ascii_case("off") {
             Some(Status::Disabled)
         } else {
             None
@@ -220,7 +221,9 @@ mod tests {
     fn status_spelling() {
         assert_eq!(Status::parse("Enabled"), Some(Status::Enabled));
         assert_eq!(Status::parse("disabled"), Some(Status::Disabled));
-        assert_eq!(Status::parse("off"), None);
+        assert_eq!(Status::parse("off"), Some(Status::Disabled));
+        assert_eq!(Status::parse("ON"), Some(Status::Enabled));
+        assert_eq!(Status::parse("paused"), None);
         assert_eq!(Status::Disabled.as_str(), "disabled");
     }
 }

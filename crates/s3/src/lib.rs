@@ -49,7 +49,7 @@ mod integrity;
 mod intercept;
 mod limits;
 mod list;
-mod madmin_crypto;
+pub mod madmin_crypto;
 mod minio_admin;
 mod multipart;
 mod object;

@@ -116,7 +116,7 @@ static DERIVATION: Mutex<()> = Mutex::new(());
 
 /// Errors of the admin body format; never contain key material.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum MadminCryptoError {
+pub enum MadminCryptoError {
     /// The body is shorter than its 41-byte header.
     #[error("encrypted admin body is shorter than its {HEADER_LEN}-byte header")]
     TruncatedHeader,
@@ -154,7 +154,7 @@ pub(crate) enum MadminCryptoError {
 }
 
 /// Seals `plaintext` for a caller whose secret key is `secret` (AES-256-GCM, id 0x00).
-pub(crate) fn encrypt(secret: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, MadminCryptoError> {
+pub fn encrypt(secret: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, MadminCryptoError> {
     let salt: [u8; SALT_LEN] = rand::random();
     let prefix: [u8; NONCE_PREFIX_LEN] = rand::random();
     let cipher = BodyCipher::derive(ID_ARGON2ID_AES_GCM, secret, &salt)?;
@@ -162,7 +162,7 @@ pub(crate) fn encrypt(secret: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Madmin
 }
 
 /// Opens a body sealed by madmin-go, MinIO's SDKs, or `encrypt`.
-pub(crate) fn decrypt(secret: &[u8], sealed: &[u8]) -> Result<Vec<u8>, MadminCryptoError> {
+pub fn decrypt(secret: &[u8], sealed: &[u8]) -> Result<Vec<u8>, MadminCryptoError> {
     let body = parse(sealed)?;
     let cipher = BodyCipher::derive(body.id, secret, body.salt)?;
     open_fragments(&cipher, body.prefix, body.fragments)

@@ -194,7 +194,7 @@ fn outcome(seq: &Sequence) -> anyhow::Result<()> {
 
 /// A client error as the operator should read it: the JSON `{code, message}` of admin errors
 /// unpacked, access refusals explained.
-fn describe(err: ClientError, what: &str) -> anyhow::Error {
+pub(crate) fn describe(err: ClientError, what: &str) -> anyhow::Error {
     if let ClientError::UnexpectedStatus {
         status,
         code,
@@ -273,6 +273,25 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         } => {
             let client = client_for(file.get(&alias)?)?;
             runtime.block_on(decommission(&client, pool, json))
+        }
+        AdminCommand::User { command } => {
+            let alias = file.get(command.alias())?;
+            let client = client_for(alias)?;
+            runtime.block_on(super::iam::user(&client, &alias.secret_key, command))
+        }
+        AdminCommand::Group { command } => {
+            let client = client_for(file.get(command.alias())?)?;
+            runtime.block_on(super::iam::group(&client, command))
+        }
+        AdminCommand::Policy { command } => {
+            let alias = file.get(command.alias())?;
+            let client = client_for(alias)?;
+            runtime.block_on(super::iam::policy(&client, &alias.secret_key, command))
+        }
+        AdminCommand::Svcacct { command } => {
+            let alias = file.get(command.alias())?;
+            let client = client_for(alias)?;
+            runtime.block_on(super::iam::svcacct(&client, &alias.secret_key, command))
         }
     }
 }

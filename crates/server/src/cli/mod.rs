@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod alias;
 mod format;
+pub mod iam;
 pub mod prometheus;
 
 use clap::Subcommand;
@@ -99,6 +100,346 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: PoolCommand,
     },
+    /// Users: add, remove, enable, disable, list, show.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Groups of users: add members, remove members or the group, enable, disable, list, show.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Canned policies: create, remove, list, show, attach to and detach from users and groups.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Service accounts (child credentials of a user): add, list, show, enable, disable, remove.
+    Svcacct {
+        #[command(subcommand)]
+        command: SvcacctCommand,
+    },
+}
+
+/// Subcommands of `strata admin user`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (or set an existing user's secret key).
+    Add {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The user name, which is its access key.
+        name: String,
+        /// Its secret key (8 to 40 characters).
+        secret_key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user, its service accounts and its group memberships.
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The user name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a disabled user sign requests again.
+    Enable {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The user name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse a user's requests (and its service accounts' and sessions') until enabled.
+    Disable {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The user name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users with their status and policies.
+    #[command(visible_alias = "ls")]
+    List {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user.
+    Info {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The user name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Subcommands of `strata admin group`.
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Add users to a group, creating it.
+    Add {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The group.
+        group: String,
+        /// Users to add.
+        #[arg(required = true)]
+        members: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove users from a group; with no users, remove the (empty) group.
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The group.
+        group: String,
+        /// Users to remove.
+        members: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a disabled group grant its policies again.
+    Enable {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The group.
+        group: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a group from granting its policies.
+    Disable {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The group.
+        group: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List groups.
+    #[command(visible_alias = "ls")]
+    List {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a group's members, status and policies.
+    Info {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The group.
+        group: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Subcommands of `strata admin policy`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Create (or replace) a canned policy from a JSON file.
+    Create {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The policy's name.
+        name: String,
+        /// The policy document (AWS's policy language).
+        file: std::path::PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a canned policy (it is detached from every user and group).
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The policy's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List canned policies, built-in ones included.
+    #[command(visible_alias = "ls")]
+    List {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Print JSON (names and documents).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a canned policy's document.
+    Info {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The policy's name.
+        name: String,
+        /// Print JSON with its dates too.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Attach policies to a user or a group.
+    Attach {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Policy names.
+        #[arg(required = true)]
+        policies: Vec<String>,
+        /// The user.
+        #[arg(long)]
+        user: Option<String>,
+        /// The group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detach policies from a user or a group.
+    Detach {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Policy names.
+        #[arg(required = true)]
+        policies: Vec<String>,
+        /// The user.
+        #[arg(long)]
+        user: Option<String>,
+        /// The group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show who holds which policy.
+    Entities {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Users to show the policies of.
+        #[arg(long = "user")]
+        users: Vec<String>,
+        /// Groups to show the policies of.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Policies to show the holders of.
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Subcommands of `strata admin svcacct`.
+#[derive(Debug, Subcommand)]
+pub enum SvcacctCommand {
+    /// Create a service account for a user (its rights, narrowed by --policy).
+    Add {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The parent user.
+        user: String,
+        /// Its access key (generated when not given).
+        #[arg(long)]
+        access_key: Option<String>,
+        /// Its secret key (generated and printed once when not given).
+        #[arg(long)]
+        secret_key: Option<String>,
+        /// A JSON policy file that narrows the parent's rights.
+        #[arg(long)]
+        policy: Option<std::path::PathBuf>,
+        /// A display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A description.
+        #[arg(long)]
+        description: Option<String>,
+        /// Expiry, RFC 3339 (2027-01-01T00:00:00Z).
+        #[arg(long)]
+        expiry: Option<String>,
+        /// Print JSON (the credentials included).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a user's service accounts.
+    #[command(visible_alias = "ls")]
+    List {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The parent user.
+        user: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a service account (never its secret key).
+    Info {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Its access key.
+        access_key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a disabled service account sign requests again.
+    Enable {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Its access key.
+        access_key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse a service account's requests until enabled.
+    Disable {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Its access key.
+        access_key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a service account.
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Its access key.
+        access_key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Subcommands of `strata admin pool`.
@@ -176,5 +517,31 @@ mod tests {
         assert!(dry_run && deep && !json);
         assert!(Cli::try_parse_from(["strata", "admin", "info", "local", "--json"]).is_ok());
         assert!(Cli::try_parse_from(["strata", "admin", "heal"]).is_err());
+        for args in [
+            &["strata", "admin", "user", "add", "local", "alice", "secret-key-1"][..],
+            &["strata", "admin", "user", "ls", "local", "--json"],
+            &["strata", "admin", "group", "add", "local", "team", "alice", "bob"],
+            &[
+                "strata", "admin", "policy", "attach", "local", "readonly", "--user", "alice",
+            ],
+            &[
+                "strata", "admin", "policy", "entities", "local", "--user", "alice", "--policy", "p",
+            ],
+            &[
+                "strata",
+                "admin",
+                "svcacct",
+                "add",
+                "local",
+                "alice",
+                "--expiry",
+                "2027-01-01T00:00:00Z",
+            ],
+            &["strata", "admin", "svcacct", "rm", "local", "AKEY"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["strata", "admin", "group", "add", "local", "team"]).is_err());
+        assert!(Cli::try_parse_from(["strata", "admin", "policy", "attach", "local"]).is_err());
     }
 }
