@@ -78,6 +78,27 @@ fi
 "$VENV/bin/aws" --version
 "$VENV/bin/s3cmd" --version
 
+# ------------------------------------------------------------------ node packages
+# The OpenID Connect provider the STS web-identity tests start (tests/oidc/provider.mjs) runs on
+# the machine's Node.js (Debian package nodejs, which brings npm) with the pinned oidc-provider
+# from tests/oidc/package-lock.json; node_modules is kept between runs until the lock changes.
+section "node packages for the test OIDC provider (tests/oidc)"
+OIDC_DIR="$REPO_ROOT/tests/oidc"
+LOCK_HASH="$(sha256sum "$OIDC_DIR/package-lock.json" | cut -d' ' -f1)"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "error: node and npm are needed for tests/oidc (Debian package nodejs)" >&2
+    exit 1
+fi
+if [ ! -d "$OIDC_DIR/node_modules" ] \
+        || [ "$(cat "$OIDC_DIR/node_modules/.package-lock.sha256" 2>/dev/null)" != "$LOCK_HASH" ]; then
+    ( cd "$OIDC_DIR" && timeout 600 npm ci --no-audit --no-fund --loglevel=error ) \
+        || { echo "error: npm ci in tests/oidc failed" >&2; exit 1; }
+    echo "$LOCK_HASH" > "$OIDC_DIR/node_modules/.package-lock.sha256"
+else
+    echo "up to date ($OIDC_DIR/node_modules)"
+fi
+echo "node $(node --version), oidc-provider $(node -p 'require("./tests/oidc/node_modules/oidc-provider/package.json").version')"
+
 # ------------------------------------------------------------------ rust
 [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
