@@ -35,6 +35,7 @@ async fn serve() -> (tempfile::TempDir, String, tokio::task::JoinHandle<()>) {
             domains: vec![],
             root,
             iam: strata_iam::Iam::root_only(ACCESS_KEY, SECRET_KEY).await.unwrap(),
+            identity_providers: Vec::new(),
         },
     )
     .unwrap();

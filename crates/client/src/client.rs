@@ -276,6 +276,29 @@ impl Client {
         }
     }
 
+    /// An unsigned `GET` of `path_and_query` (a public document such as an OpenID Connect
+    /// discovery document or key set), its body at most `limit_bytes`; non-2xx is an error.
+    pub async fn get_unsigned(&self, path_and_query: &str, limit_bytes: u64) -> Result<Bytes, ClientError> {
+        let inner = &self.inner;
+        let uri = format!("{}://{}{path_and_query}", inner.scheme, inner.authority);
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(HOST, inner.host.clone())
+            .body(empty())
+            .map_err(ClientError::InvalidRequest)?;
+        let response = match tokio::time::timeout(inner.request_timeout, inner.http.request(request)).await {
+            Ok(result) => result.map_err(ClientError::Transport)?,
+            Err(_) => {
+                return Err(ClientError::Timeout {
+                    timeout_ms: millis(inner.request_timeout),
+                });
+            }
+        };
+        let response = self.check_status("get", response).await?;
+        self.read_body(response.into_body(), limit_bytes).await
+    }
+
     /// Sends and turns a non-2xx answer into [`ClientError::UnexpectedStatus`].
     async fn send_ok(
         &self,

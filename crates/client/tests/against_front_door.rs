@@ -45,6 +45,7 @@ async fn server() -> Server {
         domains: vec![],
         root,
         iam,
+        identity_providers: Vec::new(),
     };
     let service = build_service(layer, &config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -64,6 +64,8 @@ pub struct Caller {
     pub account_id: String,
     /// An STS session's name.
     pub session_name: Option<String>,
+    /// Condition keys a web identity brings (`jwt:sub`, `jwt:iss`).
+    pub token_claims: Vec<(String, String)>,
 }
 
 impl Caller {
@@ -79,6 +81,7 @@ impl Caller {
             principal_ids: Vec::new(),
             account_id: account_id.to_string(),
             session_name: None,
+            token_claims: Vec::new(),
         }
     }
 
@@ -99,6 +102,9 @@ impl Caller {
             context.set("aws:PrincipalAccount", vec![self.account_id.clone()]);
         }
         context.set("aws:PrincipalType", vec![self.kind.principal_type().to_string()]);
+        for (key, value) in &self.token_claims {
+            context.set(key, vec![value.clone()]);
+        }
     }
 }
 

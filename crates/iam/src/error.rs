@@ -87,6 +87,21 @@ pub enum IamError {
     /// A session token whose session is over.
     #[error("the security token included in the request is expired")]
     ExpiredSessionToken,
+    /// A web identity token that does not verify.
+    #[error("invalid web identity token: {reason}")]
+    InvalidIdentityToken {
+        /// Which check failed (never the token).
+        reason: String,
+    },
+    /// A web identity token past its expiry.
+    #[error("the web identity token is expired")]
+    ExpiredIdentityToken,
+    /// The identity provider could not be asked (discovery or key set).
+    #[error("identity provider: {reason}")]
+    IdentityProvider {
+        /// What failed.
+        reason: String,
+    },
     /// The caller may not do this at all (for example root asking for a session).
     #[error("{reason}")]
     NotAllowed {

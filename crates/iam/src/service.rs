@@ -686,6 +686,7 @@ impl Iam {
                 principal_ids: self.root_principal_ids(),
                 account_id: self.account_id.clone(),
                 session_name: None,
+                token_claims: Vec::new(),
             });
         }
         if state.users.contains_key(access_key) {
@@ -700,6 +701,7 @@ impl Iam {
                 principal_ids,
                 account_id: self.account_id.clone(),
                 session_name: None,
+                token_claims: Vec::new(),
             });
         }
         let svc = state.service_accounts.get(access_key)?;
@@ -725,6 +727,7 @@ impl Iam {
             principal_ids,
             account_id: self.account_id.clone(),
             session_name: None,
+            token_claims: Vec::new(),
         })
     }
 
@@ -769,26 +772,13 @@ impl Iam {
                 reason: "only users may assume a role: root and service accounts have long-term credentials of their own, sessions cannot renew themselves".to_string(),
             });
         }
-        let secs = duration_secs.unwrap_or(SESSION_SECS_DEFAULT);
-        if !(SESSION_SECS_MIN..=SESSION_SECS_MAX).contains(&secs) {
-            return Err(IamError::InvalidArgument {
-                reason: format!("DurationSeconds must be between {SESSION_SECS_MIN} and {SESSION_SECS_MAX}"),
-            });
-        }
-        if let Some(doc) = policy {
-            if doc.len() > SESSION_POLICY_BYTES_MAX {
-                return Err(IamError::InvalidArgument {
-                    reason: format!("the session policy is larger than {SESSION_POLICY_BYTES_MAX} bytes"),
-                });
-            }
-            Policy::parse(doc.as_bytes(), PolicyKind::Identity)?;
-        }
-        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        let secs = session_secs(duration_secs, policy)?;
         self.sessions.issue(&SessionClaims {
             parent: caller.user.clone(),
             expiry_unix: now_unix().saturating_add(secs),
             session_name: session_name.to_string(),
             policy: policy.map(str::to_string),
+            federated: None,
         })
     }
 
@@ -801,9 +791,32 @@ impl Iam {
             return Err(IamError::ExpiredSessionToken);
         }
         let state = self.snapshot();
-        let (policies, principal_ids) = self
-            .user_rights(&state, &claims.parent)
-            .ok_or(IamError::InvalidSessionToken)?;
+        let mut token_claims = Vec::new();
+        let (policies, principal_ids) = match &claims.federated {
+            // A web identity: the policies its token named, as they are now.
+            Some(federated) => {
+                let policies = federated
+                    .policies
+                    .iter()
+                    .filter_map(|name| {
+                        state
+                            .policies
+                            .get(name)
+                            .map(|(_, p)| (name.clone(), Arc::clone(p)))
+                    })
+                    .collect();
+                token_claims.push(("jwt:sub".to_string(), claims.parent.clone()));
+                token_claims.push(("jwt:iss".to_string(), federated.issuer.clone()));
+                let arn = format!(
+                    "arn:aws:sts::{}:assumed-role/{}/{}",
+                    self.account_id, federated.provider, claims.parent
+                );
+                (policies, vec![arn])
+            }
+            None => self
+                .user_rights(&state, &claims.parent)
+                .ok_or(IamError::InvalidSessionToken)?,
+        };
         let embedded = claims
             .policy
             .as_deref()
@@ -819,6 +832,44 @@ impl Iam {
             principal_ids,
             account_id: self.account_id.clone(),
             session_name: Some(claims.session_name).filter(|n| !n.is_empty()),
+            token_claims,
+        })
+    }
+
+    /// Issues temporary credentials for a verified web identity (STS
+    /// `AssumeRoleWithWebIdentity`): the canned policies its token named, narrowed by an inline
+    /// `policy`, for `duration_secs` (15 minutes to 12 hours, 1 hour by default). A token that
+    /// names no existing policy gets nothing: refused.
+    pub fn assume_role_with_web_identity(
+        &self,
+        identity: &crate::oidc::WebIdentity,
+        duration_secs: Option<u64>,
+        policy: Option<&str>,
+        session_name: &str,
+    ) -> Result<SessionCredentials, IamError> {
+        let state = self.snapshot();
+        let known: Vec<String> = identity
+            .policies
+            .iter()
+            .filter(|name| state.policies.contains_key(*name))
+            .cloned()
+            .collect();
+        if known.is_empty() {
+            return Err(IamError::NotAllowed {
+                reason: "the token names no policy of this deployment".to_string(),
+            });
+        }
+        let secs = session_secs(duration_secs, policy)?;
+        self.sessions.issue(&SessionClaims {
+            parent: identity.subject.clone(),
+            expiry_unix: now_unix().saturating_add(secs),
+            session_name: session_name.to_string(),
+            policy: policy.map(str::to_string),
+            federated: Some(crate::sts::Federated {
+                provider: identity.provider.clone(),
+                issuer: identity.issuer.clone(),
+                policies: known,
+            }),
         })
     }
 
@@ -1380,6 +1431,25 @@ impl Iam {
             .map(service_account_info)
             .collect()
     }
+}
+
+/// A session's length in seconds, checked against STS's bounds, and its inline policy.
+fn session_secs(duration_secs: Option<u64>, policy: Option<&str>) -> Result<i64, IamError> {
+    let secs = duration_secs.unwrap_or(SESSION_SECS_DEFAULT);
+    if !(SESSION_SECS_MIN..=SESSION_SECS_MAX).contains(&secs) {
+        return Err(IamError::InvalidArgument {
+            reason: format!("DurationSeconds must be between {SESSION_SECS_MIN} and {SESSION_SECS_MAX}"),
+        });
+    }
+    if let Some(doc) = policy {
+        if doc.len() > SESSION_POLICY_BYTES_MAX {
+            return Err(IamError::InvalidArgument {
+                reason: format!("the session policy is larger than {SESSION_POLICY_BYTES_MAX} bytes"),
+            });
+        }
+        Policy::parse(doc.as_bytes(), PolicyKind::Identity)?;
+    }
+    Ok(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 /// Whether a record key holds a sealed secret.

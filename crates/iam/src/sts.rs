@@ -63,6 +63,21 @@ pub struct SessionClaims {
     pub session_name: String,
     /// An inline session policy (JSON) that narrows the parent's rights.
     pub policy: Option<String>,
+    /// For a web identity's session: who vouched for it and which canned policies it holds
+    /// (then `parent` is the token's subject, not a user).
+    #[serde(default)]
+    pub federated: Option<Federated>,
+}
+
+/// A web identity behind a session (STS `AssumeRoleWithWebIdentity`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Federated {
+    /// The provider's configured name.
+    pub provider: String,
+    /// The token's issuer.
+    pub issuer: String,
+    /// The canned policies the session holds.
+    pub policies: Vec<String>,
 }
 
 /// Temporary credentials as handed out.
@@ -221,6 +236,7 @@ mod tests {
             expiry_unix: 2_000_000_000,
             session_name: "job".into(),
             policy: None,
+            federated: None,
         }
     }
 

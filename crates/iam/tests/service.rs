@@ -357,6 +357,7 @@ async fn sessions_carry_their_parents_rights_until_they_end() {
             expiry_unix: 1,
             session_name: "old".into(),
             policy: None,
+            federated: None,
         })
         .unwrap();
     assert_eq!(

@@ -109,7 +109,11 @@ impl From<IamError> for ApiError {
             IamError::NotAllowed { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "XMinioIAMActionNotAllowed", message)
             }
-            IamError::InvalidSessionToken | IamError::ExpiredSessionToken => {
+            IamError::InvalidSessionToken
+            | IamError::ExpiredSessionToken
+            | IamError::InvalidIdentityToken { .. }
+            | IamError::ExpiredIdentityToken
+            | IamError::IdentityProvider { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "InvalidToken", message)
             }
             IamError::Store { .. } | IamError::Corrupt { .. } => {

@@ -39,6 +39,8 @@ pub struct FrontDoorConfig {
     pub root: RootCredentials,
     /// Users, groups, service accounts and policies.
     pub iam: Arc<strata_iam::Iam>,
+    /// OpenID Connect providers for STS `AssumeRoleWithWebIdentity` (none: not offered).
+    pub identity_providers: Vec<Arc<strata_iam::oidc::OidcProvider>>,
 }
 
 /// The S3 operations over the object layer.
@@ -124,7 +126,7 @@ pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Resul
         HealthRoute::new(layer, Arc::clone(&config.iam)),
         admin,
         minio_admin,
-        crate::sts::StsRoute::new(Arc::clone(&config.iam)),
+        crate::sts::StsRoute::new(Arc::clone(&config.iam), config.identity_providers.clone()),
         intercept,
     ));
     if !config.domains.is_empty() {

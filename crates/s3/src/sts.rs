@@ -6,11 +6,14 @@
 //!   with the user's rights, narrowed by an optional inline `Policy`, for `DurationSeconds`
 //!   (900 to 43,200; 3,600 by default). `RoleArn` is accepted and not interpreted (there are no
 //!   roles: a session is its user's), as MinIO does.
-//! - `AssumeRoleWithWebIdentity` and `AssumeRoleWithLDAPIdentity` answer `InvalidAction`: the
-//!   identity providers are not built yet (issue 17).
+//! - `AssumeRoleWithWebIdentity` (unsigned; the OpenID Connect token is the proof): the token
+//!   is verified by the configured provider whose issuer it names ([`strata_iam::oidc`]); the
+//!   session holds the canned policies its policy claim (or the provider's role) names.
+//! - `AssumeRoleWithLDAPIdentity` answers `InvalidAction`: LDAP is not built yet (issue 17).
 //!
 //! Errors are STS's `ErrorResponse` documents with its codes (`InvalidParameterValue`,
-//! `MalformedPolicyDocument`, `AccessDenied`, `InvalidAction`, `MissingAction`).
+//! `MalformedPolicyDocument`, `AccessDenied`, `InvalidAction`, `MissingAction`,
+//! `InvalidIdentityToken`, `ExpiredTokenException`, `IDPCommunicationError`).
 //!
 //! Invariant: the answer carrying a secret key and session token is the only place they are
 //! written; nothing here logs them.
@@ -21,6 +24,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use percent_encoding::percent_decode_str;
 use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result};
+use strata_iam::oidc::OidcProvider;
 use strata_iam::{Iam, IamError};
 
 use crate::service::request_id;
@@ -111,6 +115,24 @@ impl From<IamError> for StsError {
             ),
             IamError::InvalidArgument { reason } => StsError::invalid(reason),
             IamError::NotAllowed { reason } => StsError::denied(reason),
+            IamError::InvalidIdentityToken { reason } => StsError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidIdentityToken",
+                format!("The web identity token is not valid: {reason}."),
+            ),
+            IamError::ExpiredIdentityToken => StsError::new(
+                StatusCode::BAD_REQUEST,
+                "ExpiredTokenException",
+                "The web identity token is expired.",
+            ),
+            IamError::IdentityProvider { reason } => {
+                tracing::warn!(%reason, "identity provider unavailable");
+                StsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "IDPCommunicationError",
+                    "The identity provider could not be reached or answered something unusable.",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "STS call failed");
                 StsError::new(
@@ -127,11 +149,94 @@ impl From<IamError> for StsError {
 #[derive(Debug)]
 pub(crate) struct StsRoute {
     iam: Arc<Iam>,
+    providers: Vec<Arc<OidcProvider>>,
 }
 
 impl StsRoute {
-    pub(crate) fn new(iam: Arc<Iam>) -> StsRoute {
-        StsRoute { iam }
+    pub(crate) fn new(iam: Arc<Iam>, providers: Vec<Arc<OidcProvider>>) -> StsRoute {
+        StsRoute { iam, providers }
+    }
+
+    /// The provider whose issuer is the token's `iss` (read before verification only to pick
+    /// the provider; the chosen provider verifies everything).
+    async fn provider_for(&self, token: &str) -> Result<&OidcProvider, StsError> {
+        let claimed_issuer = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| base64_simd::URL_SAFE_NO_PAD.decode_to_vec(p.as_bytes()).ok())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|c| c["iss"].as_str().map(str::to_owned))
+            .ok_or_else(|| {
+                StsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidIdentityToken",
+                    "The token is not a JWT.",
+                )
+            })?;
+        if let [only] = self.providers.as_slice() {
+            return Ok(only);
+        }
+        for provider in &self.providers {
+            if provider.issuer().await.map_err(StsError::from)? == claimed_issuer {
+                return Ok(provider);
+            }
+        }
+        Err(StsError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidIdentityToken",
+            "No identity provider of this deployment issued the token.",
+        ))
+    }
+
+    async fn assume_role_with_web_identity(&self, form: &str) -> Result<String, StsError> {
+        if self.providers.is_empty() {
+            return Err(StsError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidAction",
+                "AssumeRoleWithWebIdentity is not available: no OpenID Connect provider is configured",
+            ));
+        }
+        let token = form_value(form, "WebIdentityToken")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                StsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "MissingParameter",
+                    "Missing WebIdentityToken",
+                )
+            })?;
+        let provider = self.provider_for(&token).await?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let identity = provider.verify(&token, now).await?;
+        let duration = parse_duration(form)?;
+        let session_name = session_name(form)?;
+        let policy = form_value(form, "Policy").filter(|p| !p.trim().is_empty());
+        let creds =
+            self.iam
+                .assume_role_with_web_identity(&identity, duration, policy.as_deref(), &session_name)?;
+        let session = if session_name.is_empty() {
+            creds.access_key.clone()
+        } else {
+            session_name
+        };
+        let arn = format!(
+            "arn:aws:sts::{}:assumed-role/{}/{}",
+            self.iam.account_id(),
+            identity.provider,
+            session
+        );
+        Ok(format!(
+            "<SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>{}</Audience>\
+             <AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser>\
+             {}<Provider>{}</Provider>",
+            xml_escape(&identity.subject),
+            xml_escape(&identity.audience),
+            xml_escape(&arn),
+            xml_escape(&creds.access_key),
+            xml_escape(&session),
+            credentials_xml(&creds),
+            xml_escape(&identity.issuer),
+        ))
     }
 
     async fn form(req: S3Request<Body>) -> Result<String, StsError> {
@@ -151,7 +256,7 @@ impl StsRoute {
         })
     }
 
-    async fn answer(&self, req: S3Request<Body>) -> Result<String, StsError> {
+    async fn answer(&self, req: S3Request<Body>) -> Result<(&'static str, String), StsError> {
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
         if let Some(caller) = access_key.as_deref().and_then(|k| self.iam.caller(k)) {
             crate::authz::note_principal(&req.extensions, &caller);
@@ -175,16 +280,16 @@ impl StsRoute {
             }
         }
         match action.as_str() {
-            "AssumeRole" => self.assume_role(access_key.as_deref(), &form),
-            "AssumeRoleWithWebIdentity" | "AssumeRoleWithLDAPIdentity" | "AssumeRoleWithClientGrants" => {
-                Err(StsError::new(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidAction",
-                    format!(
-                        "{action} is not supported by this deployment: no identity provider is configured"
-                    ),
-                ))
-            }
+            "AssumeRole" => Ok(("AssumeRole", self.assume_role(access_key.as_deref(), &form)?)),
+            "AssumeRoleWithWebIdentity" => Ok((
+                "AssumeRoleWithWebIdentity",
+                self.assume_role_with_web_identity(&form).await?,
+            )),
+            "AssumeRoleWithLDAPIdentity" | "AssumeRoleWithClientGrants" => Err(StsError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidAction",
+                format!("{action} is not supported by this deployment: no identity provider is configured"),
+            )),
             other => Err(StsError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidAction",
@@ -200,31 +305,12 @@ impl StsRoute {
             .iam
             .caller(access_key)
             .ok_or_else(|| StsError::denied("Only users may assume a role."))?;
-        let duration = form_value(form, "DurationSeconds")
-            .map(|d| {
-                d.parse::<u64>()
-                    .map_err(|_| StsError::invalid("DurationSeconds must be a whole number of seconds"))
-            })
-            .transpose()?;
-        let session_name = form_value(form, "RoleSessionName").unwrap_or_default();
-        if !session_name.is_empty()
-            && (!(2..=64).contains(&session_name.len())
-                || !session_name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)))
-        {
-            return Err(StsError::invalid(
-                "RoleSessionName must be 2 to 64 characters of letters, digits and +=,.@_-",
-            ));
-        }
+        let duration = parse_duration(form)?;
+        let session_name = session_name(form)?;
         let policy = form_value(form, "Policy").filter(|p| !p.trim().is_empty());
         let creds = self
             .iam
             .assume_role(&caller, duration, policy.as_deref(), &session_name)?;
-        let expiration = time::OffsetDateTime::from_unix_timestamp(creds.expiry_unix)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_default();
         let session = if session_name.is_empty() {
             creds.access_key.clone()
         } else {
@@ -237,20 +323,54 @@ impl StsRoute {
             session
         );
         Ok(format!(
-            "<AssumeRoleResponse xmlns=\"{STS_NAMESPACE}\"><AssumeRoleResult><Credentials>\
-             <AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
-             <SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>\
-             <AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser>\
-             </AssumeRoleResult>",
-            xml_escape(&creds.access_key),
-            xml_escape(&creds.secret_key),
-            xml_escape(&creds.session_token),
-            xml_escape(&expiration),
+            "{}<AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser>",
+            credentials_xml(&creds),
             xml_escape(&arn),
             xml_escape(&creds.access_key),
             xml_escape(&session),
         ))
     }
+}
+
+/// `DurationSeconds`, if given.
+fn parse_duration(form: &str) -> Result<Option<u64>, StsError> {
+    form_value(form, "DurationSeconds")
+        .map(|d| {
+            d.parse::<u64>()
+                .map_err(|_| StsError::invalid("DurationSeconds must be a whole number of seconds"))
+        })
+        .transpose()
+}
+
+/// `RoleSessionName`, checked as STS does (empty when not given).
+fn session_name(form: &str) -> Result<String, StsError> {
+    let name = form_value(form, "RoleSessionName").unwrap_or_default();
+    if !name.is_empty()
+        && (!(2..=64).contains(&name.len())
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)))
+    {
+        return Err(StsError::invalid(
+            "RoleSessionName must be 2 to 64 characters of letters, digits and +=,.@_-",
+        ));
+    }
+    Ok(name)
+}
+
+/// `<Credentials>` of a session.
+fn credentials_xml(creds: &strata_iam::sts::SessionCredentials) -> String {
+    let expiration = time::OffsetDateTime::from_unix_timestamp(creds.expiry_unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default();
+    format!(
+        "<Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey><SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>",
+        xml_escape(&creds.access_key),
+        xml_escape(&creds.secret_key),
+        xml_escape(&creds.session_token),
+        xml_escape(&expiration),
+    )
 }
 
 fn xml_response(status: StatusCode, body: String) -> S3Response<Body> {
@@ -275,10 +395,10 @@ impl S3Route for StsRoute {
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let id = request_id(&req).unwrap_or("-").to_owned();
         let resp = match self.answer(req).await {
-            Ok(result) => xml_response(
+            Ok((action, result)) => xml_response(
                 StatusCode::OK,
                 format!(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{result}<ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleResponse>",
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{STS_NAMESPACE}\"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>",
                     xml_escape(&id)
                 ),
             ),

@@ -342,6 +342,7 @@ async fn real_service_requires_signature_but_not_for_health() {
         iam: strata_iam::Iam::root_only(f.root.access_key(), f.root.secret_key())
             .await
             .unwrap(),
+        identity_providers: Vec::new(),
     };
     let svc = build_service(Arc::clone(&f.layer), &config).unwrap();
     let r = send(&svc, Method::GET, "/", &[], b"").await;

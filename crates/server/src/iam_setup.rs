@@ -147,6 +147,95 @@ pub async fn open(layer: &Arc<ObjectLayer>, access_key: &str, secret_key: &str) 
     Ok(iam)
 }
 
+/// Prefix of the OpenID Connect provider settings; a provider named NAME uses the same
+/// variables with `_NAME` appended (`STRATA_IDENTITY_OPENID_CONFIG_URL_DEX`, ...).
+const OPENID_ENV: &str = "STRATA_IDENTITY_OPENID_";
+/// Largest discovery document or key set fetched.
+const IDP_DOCUMENT_BYTES_MAX: u64 = 1024 * 1024;
+
+/// Fetches public documents of identity providers over HTTP(S) (system trust roots, plus the
+/// PEM file `STRATA_IDENTITY_OPENID_CA_FILE` names).
+pub struct HttpFetch {
+    ca_file: Option<std::path::PathBuf>,
+}
+
+#[async_trait::async_trait]
+impl strata_iam::oidc::Fetch for HttpFetch {
+    async fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        let uri: http::Uri = url.parse().map_err(|_| format!("{url} is not a URL"))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(format!("{url} is not an absolute URL"));
+        };
+        let endpoint: http::Uri = format!("{scheme}://{authority}")
+            .parse()
+            .map_err(|_| format!("{url} is not a URL"))?;
+        let mut config = strata_client::ClientConfig::new(endpoint, String::new(), String::new());
+        config.ca_file = self.ca_file.clone();
+        config.request_timeout = std::time::Duration::from_secs(10);
+        let client = strata_client::Client::new(config).map_err(|e| e.to_string())?;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        client
+            .get_unsigned(path, IDP_DOCUMENT_BYTES_MAX)
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The OpenID Connect providers the environment configures: `STRATA_IDENTITY_OPENID_CONFIG_URL`
+/// (the discovery document) and `..._CLIENT_ID` (the audience) each enable one, with optional
+/// `..._CLAIM_NAME` (the claim naming policies; `policy`) or `..._ROLE_POLICY` (comma-separated
+/// policies for every token of the provider); `_NAME` suffixes configure more providers.
+pub fn openid_providers_from_env() -> anyhow::Result<Vec<Arc<strata_iam::oidc::OidcProvider>>> {
+    let vars: std::collections::BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, v)| k.starts_with(OPENID_ENV) && !v.trim().is_empty())
+        .collect();
+    let fetch: Arc<dyn strata_iam::oidc::Fetch> = Arc::new(HttpFetch {
+        ca_file: vars
+            .get("STRATA_IDENTITY_OPENID_CA_FILE")
+            .map(std::path::PathBuf::from),
+    });
+    let mut providers = Vec::new();
+    for (key, url) in &vars {
+        let Some(suffix) = key.strip_prefix("STRATA_IDENTITY_OPENID_CONFIG_URL") else {
+            continue;
+        };
+        let name = suffix.trim_start_matches('_');
+        let get = |setting: &str| vars.get(&format!("{OPENID_ENV}{setting}{suffix}")).cloned();
+        let client_id = get("CLIENT_ID").with_context(|| {
+            format!("{key} is set but {OPENID_ENV}CLIENT_ID{suffix} (the audience) is not")
+        })?;
+        let role_policies = get("ROLE_POLICY").map(|p| {
+            p.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        });
+        let config = strata_iam::oidc::OidcConfig {
+            name: if name.is_empty() {
+                "openid".to_owned()
+            } else {
+                name.to_ascii_lowercase()
+            },
+            config_url: url.clone(),
+            client_id,
+            claim_name: get("CLAIM_NAME").unwrap_or_else(|| "policy".to_owned()),
+            role_policies,
+        };
+        tracing::info!(
+            provider = config.name.as_str(),
+            url = url.as_str(),
+            "OpenID Connect provider configured"
+        );
+        providers.push(Arc::new(strata_iam::oidc::OidcProvider::new(
+            config,
+            Arc::clone(&fetch),
+        )));
+    }
+    Ok(providers)
+}
+
 /// Scrapers other than root: identities whose policies allow `admin:Prometheus`.
 pub struct Scrapers {
     iam: Arc<Iam>,

@@ -232,6 +232,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         domains: virtual_host_domains(settings.domain.as_deref(), &settings.address),
         root,
         iam,
+        identity_providers: iam_setup::openid_providers_from_env()?,
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
     let obs = observability(&settings, &layer, &creds, front.domains.clone(), &front.iam)?;
