@@ -43,6 +43,10 @@ need_apt=()
 command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)   # test certificates (test_tls.py)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+# OpenLDAP for the STS LDAP tests (tests/e2e/ldap.py runs its own slapd from a temp dir; the
+# package's system service is never used). slapd lives in /usr/sbin, not on every PATH.
+{ [ -x /usr/sbin/slapd ] || command -v slapd >/dev/null 2>&1; } || need_apt+=(slapd)
+command -v ldapsearch >/dev/null 2>&1 || need_apt+=(ldap-utils)
 command -v "$PYTHON" >/dev/null 2>&1 || { PYTHON=python3; need_apt+=(python3); }
 if command -v "$PYTHON" >/dev/null 2>&1 && ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
     need_apt+=(python3-venv)
