@@ -36,6 +36,7 @@ async fn serve() -> (tempfile::TempDir, String, tokio::task::JoinHandle<()>) {
             root,
             iam: strata_iam::Iam::root_only(ACCESS_KEY, SECRET_KEY).await.unwrap(),
             identity_providers: Vec::new(),
+            ldap: None,
         },
     )
     .unwrap();

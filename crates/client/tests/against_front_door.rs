@@ -46,6 +46,7 @@ async fn server() -> Server {
         root,
         iam,
         identity_providers: Vec::new(),
+        ldap: None,
     };
     let service = build_service(layer, &config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

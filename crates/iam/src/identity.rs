@@ -19,6 +19,30 @@ pub const GROUP_PREFIX: &str = "group/";
 pub const SERVICE_ACCOUNT_PREFIX: &str = "svcacct/";
 /// Record key prefix of canned policies.
 pub const POLICY_PREFIX: &str = "policy/";
+/// Record key prefix of policies mapped to an LDAP user's DN.
+pub const LDAP_USER_PREFIX: &str = "ldap-user/";
+/// Record key prefix of policies mapped to an LDAP group's DN.
+pub const LDAP_GROUP_PREFIX: &str = "ldap-group/";
+
+/// Canned policies mapped to an LDAP DN (a user or a group of the directory).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnPolicyRecord {
+    /// The DN as given.
+    pub dn: String,
+    /// The policy names.
+    pub policies: Vec<String>,
+    /// Last change, Unix seconds.
+    pub updated_unix: i64,
+}
+
+/// The form DNs are compared in: lower case, no spaces around `,` and `=`.
+pub fn normalize_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| rdn.split('=').map(str::trim).collect::<Vec<_>>().join("="))
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_lowercase()
+}
 
 /// Whether an identity or group may be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -215,6 +239,14 @@ mod tests {
         assert!(valid_entity_name("team-a").is_ok());
         assert!(valid_entity_name("team a").is_err());
         assert!(valid_entity_name("").is_err());
+    }
+
+    #[test]
+    fn dns_compare_normalized() {
+        assert_eq!(
+            normalize_dn("CN=Readers, OU=Groups ,dc=Strata,dc=test"),
+            "cn=readers,ou=groups,dc=strata,dc=test"
+        );
     }
 
     #[test]

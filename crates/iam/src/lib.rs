@@ -22,6 +22,7 @@ pub mod actions;
 mod authorize;
 mod error;
 pub mod identity;
+pub mod ldap;
 pub mod oidc;
 pub mod policy;
 pub mod seal;

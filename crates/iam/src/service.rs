@@ -21,9 +21,10 @@ use serde::{Deserialize, Serialize};
 use crate::authorize::{Caller, PrincipalKind};
 use crate::error::IamError;
 use crate::identity::{
-    BUILTIN_POLICIES, GROUP_PREFIX, GroupRecord, POLICY_PREFIX, PolicyRecord, SEAL_CHECK_KEY,
-    SEAL_CHECK_PLAINTEXT, SERVICE_ACCOUNT_PREFIX, ServiceAccountRecord, Status, USER_PREFIX, UserRecord,
-    is_builtin_policy, valid_access_key, valid_entity_name, valid_secret_key,
+    BUILTIN_POLICIES, DnPolicyRecord, GROUP_PREFIX, GroupRecord, LDAP_GROUP_PREFIX, LDAP_USER_PREFIX,
+    POLICY_PREFIX, PolicyRecord, SEAL_CHECK_KEY, SEAL_CHECK_PLAINTEXT, SERVICE_ACCOUNT_PREFIX,
+    ServiceAccountRecord, Status, USER_PREFIX, UserRecord, is_builtin_policy, normalize_dn, valid_access_key,
+    valid_entity_name, valid_secret_key,
 };
 use crate::policy::{Policy, PolicyKind};
 use crate::seal::Sealer;
@@ -109,6 +110,10 @@ pub struct IamState {
     policies: BTreeMap<String, (Option<PolicyRecord>, Arc<Policy>)>,
     /// Groups of each user, derived from the groups' member lists.
     user_groups: HashMap<String, Vec<String>>,
+    /// Policies mapped to LDAP users' DNs (normalized).
+    ldap_users: BTreeMap<String, DnPolicyRecord>,
+    /// Policies mapped to LDAP groups' DNs (normalized).
+    ldap_groups: BTreeMap<String, DnPolicyRecord>,
 }
 
 /// What `user-info` reports.
@@ -551,6 +556,10 @@ impl Iam {
                     policy,
                 },
             );
+        } else if let Some(dn) = key.strip_prefix(LDAP_USER_PREFIX) {
+            state.ldap_users.insert(dn.to_string(), decode(key, value)?);
+        } else if let Some(dn) = key.strip_prefix(LDAP_GROUP_PREFIX) {
+            state.ldap_groups.insert(dn.to_string(), decode(key, value)?);
         } else if let Some(name) = key.strip_prefix(POLICY_PREFIX) {
             // A policy that cannot be read must not lose its Deny statements: it denies
             // everything to whoever it is attached to until it is replaced.
@@ -805,8 +814,16 @@ impl Iam {
                             .map(|(_, p)| (name.clone(), Arc::clone(p)))
                     })
                     .collect();
-                token_claims.push(("jwt:sub".to_string(), claims.parent.clone()));
-                token_claims.push(("jwt:iss".to_string(), federated.issuer.clone()));
+                match &federated.subject_dn {
+                    Some(dn) => {
+                        token_claims.push(("ldap:username".to_string(), claims.parent.clone()));
+                        token_claims.push(("ldap:user".to_string(), dn.clone()));
+                    }
+                    None => {
+                        token_claims.push(("jwt:sub".to_string(), claims.parent.clone()));
+                        token_claims.push(("jwt:iss".to_string(), federated.issuer.clone()));
+                    }
+                }
                 let arn = format!(
                     "arn:aws:sts::{}:assumed-role/{}/{}",
                     self.account_id, federated.provider, claims.parent
@@ -869,8 +886,123 @@ impl Iam {
                 provider: identity.provider.clone(),
                 issuer: identity.issuer.clone(),
                 policies: known,
+                subject_dn: None,
             }),
         })
+    }
+
+    /// Issues temporary credentials for a user the directory vouched for (STS
+    /// `AssumeRoleWithLDAPIdentity`): the policies mapped to its DN and its groups' DNs,
+    /// narrowed by an inline `policy`. A user with no mapped policy is refused.
+    pub fn assume_role_with_ldap(
+        &self,
+        identity: &crate::ldap::LdapIdentity,
+        server: &str,
+        duration_secs: Option<u64>,
+        policy: Option<&str>,
+        session_name: &str,
+    ) -> Result<SessionCredentials, IamError> {
+        let policies = self.ldap_policies(identity);
+        if policies.is_empty() {
+            return Err(IamError::NotAllowed {
+                reason: "no policy is mapped to this LDAP user or its groups".to_string(),
+            });
+        }
+        let secs = session_secs(duration_secs, policy)?;
+        self.sessions.issue(&SessionClaims {
+            parent: identity.username.clone(),
+            expiry_unix: now_unix().saturating_add(secs),
+            session_name: session_name.to_string(),
+            policy: policy.map(str::to_string),
+            federated: Some(crate::sts::Federated {
+                provider: "ldap".to_string(),
+                issuer: server.to_string(),
+                policies,
+                subject_dn: Some(identity.user_dn.clone()),
+            }),
+        })
+    }
+
+    /// The existing canned policies mapped to an LDAP user's DN and its groups' DNs.
+    pub fn ldap_policies(&self, identity: &crate::ldap::LdapIdentity) -> Vec<String> {
+        let state = self.snapshot();
+        let mut names: Vec<String> = state
+            .ldap_users
+            .get(&normalize_dn(&identity.user_dn))
+            .into_iter()
+            .chain(
+                identity
+                    .group_dns
+                    .iter()
+                    .filter_map(|dn| state.ldap_groups.get(&normalize_dn(dn))),
+            )
+            .flat_map(|r| r.policies.iter().cloned())
+            .filter(|name| state.policies.contains_key(name))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Maps (or with `detach`, unmaps) canned policies to an LDAP user's or group's DN
+    /// (MinIO's `idp/ldap/policy/attach|detach`). Returns the policies that changed.
+    pub async fn attach_ldap_policies(
+        &self,
+        entity: &Entity,
+        names: &[String],
+        detach: bool,
+    ) -> Result<Vec<String>, IamError> {
+        if names.is_empty() {
+            return Err(IamError::InvalidArgument {
+                reason: "no policy named".to_string(),
+            });
+        }
+        let (prefix, dn) = match entity {
+            Entity::User(dn) => (LDAP_USER_PREFIX, dn),
+            Entity::Group(dn) => (LDAP_GROUP_PREFIX, dn),
+        };
+        if dn.trim().is_empty() || !dn.contains('=') {
+            return Err(IamError::InvalidArgument {
+                reason: format!("{dn:?} is not an LDAP DN"),
+            });
+        }
+        let key_dn = normalize_dn(dn);
+        self.change(|state, _| {
+            if !detach && let Some(missing) = names.iter().find(|n| !state.policies.contains_key(*n)) {
+                return Err(IamError::NoSuchPolicy {
+                    name: missing.clone(),
+                });
+            }
+            let map = if prefix == LDAP_USER_PREFIX {
+                &state.ldap_users
+            } else {
+                &state.ldap_groups
+            };
+            let mut record = map.get(&key_dn).cloned().unwrap_or_else(|| DnPolicyRecord {
+                dn: dn.clone(),
+                policies: Vec::new(),
+                updated_unix: now_unix(),
+            });
+            let changed: Vec<String> = names
+                .iter()
+                .filter(|n| record.policies.contains(n) == detach)
+                .cloned()
+                .collect();
+            if detach {
+                record.policies.retain(|p| !names.contains(p));
+            } else {
+                record.policies.extend(changed.iter().cloned());
+            }
+            record.updated_unix = now_unix();
+            let key = format!("{prefix}{key_dn}");
+            let write = if record.policies.is_empty() {
+                Write::Delete(key)
+            } else {
+                Write::Put(key, encode(&record)?)
+            };
+            Ok((vec![write], changed))
+        })
+        .await
     }
 
     // ------------------------------------------------------------ users
@@ -1132,6 +1264,22 @@ impl Iam {
                         format!("{GROUP_PREFIX}{}", record.name),
                         encode(&record)?,
                     ));
+                }
+            }
+            for (prefix, map) in [
+                (LDAP_USER_PREFIX, &state.ldap_users),
+                (LDAP_GROUP_PREFIX, &state.ldap_groups),
+            ] {
+                for (dn, record) in map {
+                    if record.policies.iter().any(|p| p == name) {
+                        let mut record = record.clone();
+                        record.policies.retain(|p| p != name);
+                        writes.push(if record.policies.is_empty() {
+                            Write::Delete(format!("{prefix}{dn}"))
+                        } else {
+                            Write::Put(format!("{prefix}{dn}"), encode(&record)?)
+                        });
+                    }
                 }
             }
             writes.push(Write::Delete(format!("{POLICY_PREFIX}{name}")));

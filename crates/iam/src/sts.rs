@@ -78,6 +78,9 @@ pub struct Federated {
     pub issuer: String,
     /// The canned policies the session holds.
     pub policies: Vec<String>,
+    /// An LDAP user's DN (for `${ldap:user}`), when the directory vouched.
+    #[serde(default)]
+    pub subject_dn: Option<String>,
 }
 
 /// Temporary credentials as handed out.

@@ -372,3 +372,59 @@ async fn sessions_carry_their_parents_rights_until_they_end() {
         IamError::InvalidSessionToken
     );
 }
+
+#[tokio::test]
+async fn ldap_mappings_give_sessions_their_policies() {
+    use strata_iam::ldap::LdapIdentity;
+    let store = Arc::new(MemoryStore::default());
+    let iam = iam_over(&store, "root-secret-1").await.unwrap();
+    let readers = "cn=Readers, ou=groups,dc=example,dc=com";
+    let changed = iam
+        .attach_ldap_policies(&Entity::Group(readers.into()), &["readonly".into()], false)
+        .await
+        .unwrap();
+    assert_eq!(changed, vec!["readonly".to_string()]);
+    assert!(matches!(
+        iam.attach_ldap_policies(&Entity::User("not a dn".into()), &["readonly".into()], false)
+            .await,
+        Err(IamError::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        iam.attach_ldap_policies(
+            &Entity::User("uid=x,dc=example,dc=com".into()),
+            &["nope".into()],
+            false
+        )
+        .await,
+        Err(IamError::NoSuchPolicy { .. })
+    ));
+    let alice = LdapIdentity {
+        username: "alice".into(),
+        user_dn: "uid=alice,ou=people,dc=example,dc=com".into(),
+        // Compared normalized: case and spaces do not matter.
+        group_dns: vec!["CN=readers,ou=Groups,dc=example,dc=com".into()],
+    };
+    assert_eq!(iam.ldap_policies(&alice), vec!["readonly".to_string()]);
+    let creds = iam
+        .assume_role_with_ldap(&alice, "ldap.example.com:636", None, None, "alice")
+        .unwrap();
+    let session = iam
+        .session_caller(&creds.access_key, &creds.session_token)
+        .unwrap();
+    let mut context = Context::new();
+    session.fill_context(&mut context);
+    assert_eq!(context.get("ldap:username").unwrap(), ["alice"]);
+    assert!(authorize(&session, "s3:GetObject", "arn:aws:s3:::b/k", &context, None).allowed);
+    assert!(!authorize(&session, "s3:PutObject", "arn:aws:s3:::b/k", &context, None).allowed);
+    // Unmapped: refused; detached: refused too.
+    let bob = LdapIdentity {
+        username: "bob".into(),
+        user_dn: "uid=bob,ou=people,dc=example,dc=com".into(),
+        group_dns: vec![],
+    };
+    assert!(iam.assume_role_with_ldap(&bob, "x", None, None, "bob").is_err());
+    iam.attach_ldap_policies(&Entity::Group(readers.into()), &["readonly".into()], true)
+        .await
+        .unwrap();
+    assert!(iam.ldap_policies(&alice).is_empty());
+}

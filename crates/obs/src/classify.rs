@@ -43,6 +43,8 @@ fn minio_admin_api(endpoint: &str) -> &'static str {
         "idp/builtin/policy/attach" => "AdminAttachPolicy",
         "idp/builtin/policy/detach" => "AdminDetachPolicy",
         "idp/builtin/policy-entities" => "AdminPolicyEntities",
+        "idp/ldap/policy/attach" => "AdminAttachLdapPolicy",
+        "idp/ldap/policy/detach" => "AdminDetachLdapPolicy",
         "add-service-account" => "AdminAddServiceAccount",
         "update-service-account" => "AdminUpdateServiceAccount",
         "list-service-accounts" => "AdminListServiceAccounts",

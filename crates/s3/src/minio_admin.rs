@@ -490,6 +490,29 @@ impl MinioAdminRoute {
                 };
                 seal(&json!({ key: policies, "updatedAt": rfc3339(time::OffsetDateTime::now_utc().unix_timestamp()) })).await
             }
+            (Method::POST, op @ ("idp/ldap/policy/attach" | "idp/ldap/policy/detach")) => {
+                self.require(&req, &caller, "admin:AttachUserOrGroupPolicy")?;
+                let detach = op.ends_with("detach");
+                let body: Value = self.sealed_json(req, &secret).await?;
+                let policies = string_list(body.get("policies"));
+                let user = body.get("user").and_then(Value::as_str).filter(|s| !s.is_empty());
+                let group = body
+                    .get("group")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty());
+                let entity = match (user, group) {
+                    (Some(u), None) => Entity::User(u.to_owned()),
+                    (None, Some(g)) => Entity::Group(g.to_owned()),
+                    _ => return Err(ApiError::bad("name exactly one of user or group (a DN)")),
+                };
+                let changed = self.iam.attach_ldap_policies(&entity, &policies, detach).await?;
+                let key = if detach {
+                    "policiesDetached"
+                } else {
+                    "policiesAttached"
+                };
+                seal(&json!({ key: changed, "updatedAt": rfc3339(time::OffsetDateTime::now_utc().unix_timestamp()) })).await
+            }
             (Method::GET, "idp/builtin/policy-entities") => {
                 self.require(&req, &caller, "admin:ListUserPolicies")?;
                 seal(&self.policy_entities(&uri)).await

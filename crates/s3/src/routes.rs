@@ -155,7 +155,7 @@ mod tests {
             HealthRoute::new(Arc::clone(&layer), crate::authz::test_iam("AKIAROOT").await),
             AdminRoute::new(Arc::clone(&layer), crate::authz::test_iam("AKIAROOT").await),
             MinioAdminRoute::new(crate::authz::test_iam("AKIAROOT").await),
-            StsRoute::new(crate::authz::test_iam("AKIAROOT").await, Vec::new()),
+            StsRoute::new(crate::authz::test_iam("AKIAROOT").await, Vec::new(), None),
             Intercept::new(inner.build()),
         );
         let matches_with = |method: Method, uri: &str, headers: &[(&str, &str)]| {

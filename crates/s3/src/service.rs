@@ -41,6 +41,8 @@ pub struct FrontDoorConfig {
     pub iam: Arc<strata_iam::Iam>,
     /// OpenID Connect providers for STS `AssumeRoleWithWebIdentity` (none: not offered).
     pub identity_providers: Vec<Arc<strata_iam::oidc::OidcProvider>>,
+    /// The LDAP directory for STS `AssumeRoleWithLDAPIdentity` (none: not offered).
+    pub ldap: Option<Arc<strata_iam::ldap::LdapConfig>>,
 }
 
 /// The S3 operations over the object layer.
@@ -126,7 +128,11 @@ pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Resul
         HealthRoute::new(layer, Arc::clone(&config.iam)),
         admin,
         minio_admin,
-        crate::sts::StsRoute::new(Arc::clone(&config.iam), config.identity_providers.clone()),
+        crate::sts::StsRoute::new(
+            Arc::clone(&config.iam),
+            config.identity_providers.clone(),
+            config.ldap.clone(),
+        ),
         intercept,
     ));
     if !config.domains.is_empty() {

@@ -9,7 +9,9 @@
 //! - `AssumeRoleWithWebIdentity` (unsigned; the OpenID Connect token is the proof): the token
 //!   is verified by the configured provider whose issuer it names ([`strata_iam::oidc`]); the
 //!   session holds the canned policies its policy claim (or the provider's role) names.
-//! - `AssumeRoleWithLDAPIdentity` answers `InvalidAction`: LDAP is not built yet (issue 17).
+//! - `AssumeRoleWithLDAPIdentity` (unsigned; `LDAPUsername`/`LDAPPassword`, as MinIO's SDKs
+//!   send): the directory checks the password ([`strata_iam::ldap`]); the session holds the
+//!   policies mapped to the user's DN and its groups' DNs.
 //!
 //! Errors are STS's `ErrorResponse` documents with its codes (`InvalidParameterValue`,
 //! `MalformedPolicyDocument`, `AccessDenied`, `InvalidAction`, `MissingAction`,
@@ -24,6 +26,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use percent_encoding::percent_decode_str;
 use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result};
+use strata_iam::ldap::LdapConfig;
 use strata_iam::oidc::OidcProvider;
 use strata_iam::{Iam, IamError};
 
@@ -150,11 +153,66 @@ impl From<IamError> for StsError {
 pub(crate) struct StsRoute {
     iam: Arc<Iam>,
     providers: Vec<Arc<OidcProvider>>,
+    ldap: Option<Arc<LdapConfig>>,
 }
 
 impl StsRoute {
-    pub(crate) fn new(iam: Arc<Iam>, providers: Vec<Arc<OidcProvider>>) -> StsRoute {
-        StsRoute { iam, providers }
+    pub(crate) fn new(
+        iam: Arc<Iam>,
+        providers: Vec<Arc<OidcProvider>>,
+        ldap: Option<Arc<LdapConfig>>,
+    ) -> StsRoute {
+        StsRoute { iam, providers, ldap }
+    }
+
+    async fn assume_role_with_ldap_identity(&self, form: &str) -> Result<String, StsError> {
+        let Some(ldap) = &self.ldap else {
+            return Err(StsError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidAction",
+                "AssumeRoleWithLDAPIdentity is not available: no LDAP server is configured",
+            ));
+        };
+        let username = form_value(form, "LDAPUsername")
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| {
+                StsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "MissingParameter",
+                    "Missing LDAPUsername",
+                )
+            })?;
+        let password = form_value(form, "LDAPPassword")
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                StsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "MissingParameter",
+                    "Missing LDAPPassword",
+                )
+            })?;
+        let duration = parse_duration(form)?;
+        let policy = form_value(form, "Policy").filter(|p| !p.trim().is_empty());
+        let identity = ldap.authenticate(&username, &password).await?;
+        let creds = self.iam.assume_role_with_ldap(
+            &identity,
+            &ldap.server_addr,
+            duration,
+            policy.as_deref(),
+            &username,
+        )?;
+        let arn = format!(
+            "arn:aws:sts::{}:assumed-role/ldap/{}",
+            self.iam.account_id(),
+            identity.username
+        );
+        Ok(format!(
+            "<AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser>{}",
+            xml_escape(&arn),
+            xml_escape(&creds.access_key),
+            xml_escape(&identity.username),
+            credentials_xml(&creds),
+        ))
     }
 
     /// The provider whose issuer is the token's `iss` (read before verification only to pick
@@ -285,10 +343,14 @@ impl StsRoute {
                 "AssumeRoleWithWebIdentity",
                 self.assume_role_with_web_identity(&form).await?,
             )),
-            "AssumeRoleWithLDAPIdentity" | "AssumeRoleWithClientGrants" => Err(StsError::new(
+            "AssumeRoleWithLDAPIdentity" => Ok((
+                "AssumeRoleWithLDAPIdentity",
+                self.assume_role_with_ldap_identity(&form).await?,
+            )),
+            "AssumeRoleWithClientGrants" => Err(StsError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidAction",
-                format!("{action} is not supported by this deployment: no identity provider is configured"),
+                "AssumeRoleWithClientGrants is not supported: use AssumeRoleWithWebIdentity",
             )),
             other => Err(StsError::new(
                 StatusCode::BAD_REQUEST,

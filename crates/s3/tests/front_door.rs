@@ -343,6 +343,7 @@ async fn real_service_requires_signature_but_not_for_health() {
             .await
             .unwrap(),
         identity_providers: Vec::new(),
+        ldap: None,
     };
     let svc = build_service(Arc::clone(&f.layer), &config).unwrap();
     let r = send(&svc, Method::GET, "/", &[], b"").await;

@@ -236,6 +236,59 @@ pub fn openid_providers_from_env() -> anyhow::Result<Vec<Arc<strata_iam::oidc::O
     Ok(providers)
 }
 
+/// Prefix of the LDAP settings.
+const LDAP_ENV: &str = "STRATA_IDENTITY_LDAP_";
+
+/// The LDAP directory the environment configures: `STRATA_IDENTITY_LDAP_SERVER_ADDR`
+/// (`host:port`) enables it, with `..._LOOKUP_BIND_DN` / `..._LOOKUP_BIND_PASSWORD`,
+/// `..._USER_DN_SEARCH_BASE_DN` / `..._USER_DN_SEARCH_FILTER` (`(uid=%s)`), optionally
+/// `..._GROUP_SEARCH_BASE_DN` / `..._GROUP_SEARCH_FILTER` (`(&(objectclass=groupOfNames)(member=%d))`),
+/// and the transport: `ldaps://` by default, `..._START_TLS=on` for StartTLS,
+/// `..._SERVER_INSECURE=on` for plain LDAP (test setups), `..._TLS_SKIP_VERIFY=on`.
+pub fn ldap_from_env() -> anyhow::Result<Option<Arc<strata_iam::ldap::LdapConfig>>> {
+    use strata_iam::ldap::{LdapConfig, LdapTransport};
+    let get = |name: &str| {
+        std::env::var(format!("{LDAP_ENV}{name}"))
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    };
+    let on = |name: &str| {
+        get(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "1"))
+    };
+    let Some(server_addr) = get("SERVER_ADDR") else {
+        return Ok(None);
+    };
+    let required = |name: &str| {
+        get(name).with_context(|| format!("{LDAP_ENV}SERVER_ADDR is set but {LDAP_ENV}{name} is not"))
+    };
+    let transport = if on("SERVER_INSECURE") {
+        LdapTransport::Plain
+    } else if on("START_TLS") {
+        LdapTransport::StartTls
+    } else {
+        LdapTransport::Tls
+    };
+    let config = LdapConfig {
+        server_addr,
+        transport,
+        tls_skip_verify: on("TLS_SKIP_VERIFY"),
+        lookup_bind_dn: required("LOOKUP_BIND_DN")?,
+        lookup_bind_password: required("LOOKUP_BIND_PASSWORD")?,
+        user_search_base: required("USER_DN_SEARCH_BASE_DN")?,
+        user_search_filter: get("USER_DN_SEARCH_FILTER").unwrap_or_else(|| "(uid=%s)".to_owned()),
+        group_search_base: get("GROUP_SEARCH_BASE_DN"),
+        group_search_filter: get("GROUP_SEARCH_FILTER"),
+    };
+    if config.transport == LdapTransport::Plain {
+        tracing::warn!(
+            server = config.server_addr.as_str(),
+            "LDAP without TLS: passwords cross the network in clear"
+        );
+    }
+    tracing::info!(server = config.server_addr.as_str(), "LDAP directory configured");
+    Ok(Some(Arc::new(config)))
+}
+
 /// Scrapers other than root: identities whose policies allow `admin:Prometheus`.
 pub struct Scrapers {
     iam: Arc<Iam>,

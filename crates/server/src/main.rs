@@ -233,6 +233,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         root,
         iam,
         identity_providers: iam_setup::openid_providers_from_env()?,
+        ldap: iam_setup::ldap_from_env()?,
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
     let obs = observability(&settings, &layer, &creds, front.domains.clone(), &front.iam)?;
