@@ -550,6 +550,11 @@ def test_audit_records_name_the_principal(server_factory, tmp_path):
         aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
         region_name=srv.region, config=Config(s3={"addressing_style": "path"})).head_object(
             Bucket="audited", Key="by-user")
+    # Records are written behind the requests: wait for the last one before stopping.
+    deadline = time.monotonic() + 10
+    while creds["AccessKeyId"] not in (audit.read_text() if audit.exists() else ""):
+        assert time.monotonic() < deadline, "the session's record never reached the audit file"
+        time.sleep(0.05)
     srv.stop()
     records = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
 

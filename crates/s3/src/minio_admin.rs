@@ -467,45 +467,24 @@ impl MinioAdminRoute {
                 self.iam.set_policies(&entity, &names).await?;
                 Ok(Answer::empty())
             }
-            (Method::POST, op @ ("idp/builtin/policy/attach" | "idp/builtin/policy/detach")) => {
+            (
+                Method::POST,
+                op @ ("idp/builtin/policy/attach"
+                | "idp/builtin/policy/detach"
+                | "idp/ldap/policy/attach"
+                | "idp/ldap/policy/detach"),
+            ) => {
                 self.require(&req, &caller, "admin:AttachUserOrGroupPolicy")?;
                 let detach = op.ends_with("detach");
                 let body: Value = self.sealed_json(req, &secret).await?;
                 let policies = string_list(body.get("policies"));
-                let user = body.get("user").and_then(Value::as_str).filter(|s| !s.is_empty());
-                let group = body
-                    .get("group")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty());
-                let entity = match (user, group) {
-                    (Some(u), None) => Entity::User(u.to_owned()),
-                    (None, Some(g)) => Entity::Group(g.to_owned()),
-                    _ => return Err(ApiError::bad("name exactly one of user or group")),
-                };
-                self.iam.attach_policies(&entity, &policies, detach).await?;
-                let key = if detach {
-                    "policiesDetached"
+                let entity = entity_of(&body)?;
+                let changed = if op.starts_with("idp/ldap/") {
+                    self.iam.attach_ldap_policies(&entity, &policies, detach).await?
                 } else {
-                    "policiesAttached"
+                    self.iam.attach_policies(&entity, &policies, detach).await?;
+                    policies
                 };
-                seal(&json!({ key: policies, "updatedAt": rfc3339(time::OffsetDateTime::now_utc().unix_timestamp()) })).await
-            }
-            (Method::POST, op @ ("idp/ldap/policy/attach" | "idp/ldap/policy/detach")) => {
-                self.require(&req, &caller, "admin:AttachUserOrGroupPolicy")?;
-                let detach = op.ends_with("detach");
-                let body: Value = self.sealed_json(req, &secret).await?;
-                let policies = string_list(body.get("policies"));
-                let user = body.get("user").and_then(Value::as_str).filter(|s| !s.is_empty());
-                let group = body
-                    .get("group")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty());
-                let entity = match (user, group) {
-                    (Some(u), None) => Entity::User(u.to_owned()),
-                    (None, Some(g)) => Entity::Group(g.to_owned()),
-                    _ => return Err(ApiError::bad("name exactly one of user or group (a DN)")),
-                };
-                let changed = self.iam.attach_ldap_policies(&entity, &policies, detach).await?;
                 let key = if detach {
                     "policiesDetached"
                 } else {
@@ -820,6 +799,16 @@ async fn seal_answer(secret: Secret, plain: Vec<u8>) -> Result<Answer, ApiError>
                 "sealing the answer failed",
             ))
         }
+    }
+}
+
+/// The user or group (a name, or an LDAP DN) an attach/detach body names: exactly one.
+fn entity_of(body: &Value) -> Result<Entity, ApiError> {
+    let field = |name: &str| body.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    match (field("user"), field("group")) {
+        (Some(u), None) => Ok(Entity::User(u.to_owned())),
+        (None, Some(g)) => Ok(Entity::Group(g.to_owned())),
+        _ => Err(ApiError::bad("name exactly one of user or group")),
     }
 }
 

@@ -201,18 +201,36 @@ impl StsRoute {
             policy.as_deref(),
             &username,
         )?;
-        let arn = format!(
-            "arn:aws:sts::{}:assumed-role/ldap/{}",
-            self.iam.account_id(),
-            identity.username
-        );
         Ok(format!(
-            "<AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser>{}",
+            "{}{}",
+            self.assumed_role_user("ldap", &creds, identity.username.clone()),
+            credentials_xml(&creds)
+        ))
+    }
+
+    /// `<AssumedRoleUser>` of a session: `arn:aws:sts::<account>:assumed-role/<role>/<session>`
+    /// (the session name, or the access key when the client gave none).
+    fn assumed_role_user(
+        &self,
+        role: &str,
+        creds: &strata_iam::sts::SessionCredentials,
+        session_name: String,
+    ) -> String {
+        let session = if session_name.is_empty() {
+            creds.access_key.clone()
+        } else {
+            session_name
+        };
+        let arn = format!(
+            "arn:aws:sts::{}:assumed-role/{role}/{session}",
+            self.iam.account_id()
+        );
+        format!(
+            "<AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser>",
             xml_escape(&arn),
             xml_escape(&creds.access_key),
-            xml_escape(&identity.username),
-            credentials_xml(&creds),
-        ))
+            xml_escape(&session),
+        )
     }
 
     /// The provider whose issuer is the token's `iss` (read before verification only to pick
@@ -272,26 +290,11 @@ impl StsRoute {
         let creds =
             self.iam
                 .assume_role_with_web_identity(&identity, duration, policy.as_deref(), &session_name)?;
-        let session = if session_name.is_empty() {
-            creds.access_key.clone()
-        } else {
-            session_name
-        };
-        let arn = format!(
-            "arn:aws:sts::{}:assumed-role/{}/{}",
-            self.iam.account_id(),
-            identity.provider,
-            session
-        );
         Ok(format!(
-            "<SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>{}</Audience>\
-             <AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser>\
-             {}<Provider>{}</Provider>",
+            "<SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>{}</Audience>{}{}<Provider>{}</Provider>",
             xml_escape(&identity.subject),
             xml_escape(&identity.audience),
-            xml_escape(&arn),
-            xml_escape(&creds.access_key),
-            xml_escape(&session),
+            self.assumed_role_user(&identity.provider, &creds, session_name),
             credentials_xml(&creds),
             xml_escape(&identity.issuer),
         ))
@@ -373,23 +376,10 @@ impl StsRoute {
         let creds = self
             .iam
             .assume_role(&caller, duration, policy.as_deref(), &session_name)?;
-        let session = if session_name.is_empty() {
-            creds.access_key.clone()
-        } else {
-            session_name
-        };
-        let arn = format!(
-            "arn:aws:sts::{}:assumed-role/{}/{}",
-            self.iam.account_id(),
-            caller.user,
-            session
-        );
         Ok(format!(
-            "{}<AssumedRoleUser><Arn>{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser>",
+            "{}{}",
             credentials_xml(&creds),
-            xml_escape(&arn),
-            xml_escape(&creds.access_key),
-            xml_escape(&session),
+            self.assumed_role_user(&caller.user, &creds, session_name)
         ))
     }
 }
