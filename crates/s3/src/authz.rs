@@ -34,6 +34,7 @@ use strata_iam::policy::{Context, Policy, PolicyKind};
 use strata_iam::{Caller, Decision, Iam, Reason, authorize};
 use strata_object::{ObjectError, ObjectLayer};
 
+use crate::form::query_value;
 use crate::op_slot::{OperationSlot, Principal};
 
 /// Name of the bucket configuration blob that holds the bucket policy.
@@ -509,18 +510,6 @@ fn session_error(err: strata_iam::IamError) -> S3Error {
             "The provided token is malformed or otherwise invalid.",
         ),
     }
-}
-
-/// The value of query parameter `name`, percent-decoded.
-fn query_value(uri: &Uri, name: &str) -> Option<String> {
-    uri.query()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode_str(k).decode_utf8_lossy() == name).then(|| {
-            percent_decode_str(&v.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
 }
 
 /// The request's condition keys (all but the caller's, which [`Caller::fill_context`] adds).

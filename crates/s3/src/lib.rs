@@ -44,6 +44,7 @@ mod bucket;
 mod bucket_policy;
 mod convert;
 mod error;
+mod form;
 mod health;
 mod integrity;
 mod intercept;

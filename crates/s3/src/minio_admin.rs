@@ -29,7 +29,6 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use percent_encoding::percent_decode_str;
 use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result};
 use serde_json::{Value, json};
@@ -165,24 +164,11 @@ impl Answer {
 }
 
 fn query_values(uri: &Uri, name: &str) -> Vec<String> {
-    uri.query()
-        .map(|q| {
-            q.split('&')
-                .filter_map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (percent_decode_str(k).decode_utf8_lossy() == name).then(|| {
-                        percent_decode_str(&v.replace('+', " "))
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::form::form_values(uri.query().unwrap_or(""), name).collect()
 }
 
 fn query(uri: &Uri, name: &str) -> Option<String> {
-    query_values(uri, name).into_iter().next()
+    crate::form::query_value(uri, name)
 }
 
 fn required(uri: &Uri, name: &str) -> Result<String, ApiError> {

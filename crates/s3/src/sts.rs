@@ -23,13 +23,13 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use percent_encoding::percent_decode_str;
 use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result};
 use strata_iam::ldap::LdapConfig;
 use strata_iam::oidc::OidcProvider;
 use strata_iam::{Iam, IamError};
 
+use crate::form::form_value;
 use crate::service::request_id;
 
 /// STS's XML namespace.
@@ -54,18 +54,6 @@ pub(crate) fn is_sts_request(method: &Method, uri: &Uri, headers: &HeaderMap) ->
                 .starts_with("application/x-www-form-urlencoded")
         });
     (*method == Method::POST && form) || form_value(uri.query().unwrap_or(""), "Action").is_some()
-}
-
-fn form_value(form: &str, name: &str) -> Option<String> {
-    form.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| {
-            percent_decode_str(&s.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        (decode(k) == name).then(|| decode(v))
-    })
 }
 
 fn xml_escape(text: &str) -> String {
@@ -492,12 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn form_values_decode() {
-        let form = "Action=AssumeRole&Policy=%7B%22a%22%3A1%7D&RoleSessionName=a+b";
-        assert_eq!(form_value(form, "Action").as_deref(), Some("AssumeRole"));
-        assert_eq!(form_value(form, "Policy").as_deref(), Some("{\"a\":1}"));
-        assert_eq!(form_value(form, "RoleSessionName").as_deref(), Some("a b"));
-        assert_eq!(form_value(form, "Missing"), None);
+    fn xml_is_escaped() {
         assert_eq!(xml_escape("a<b&\"c\""), "a&lt;b&amp;&quot;c&quot;");
     }
 }
