@@ -654,12 +654,23 @@ impl Iam {
                 .then(|| self.sessions.secret_of(access_key).ok().map(Secret))
                 .flatten();
         }
+        // The same conditions as `caller_in`, without assembling the caller's policies: the
+        // access hook does that once for the request.
         let state = self.snapshot();
-        self.caller_in(&state, access_key)?;
+        let user_enabled = |name: &str| {
+            state
+                .users
+                .get(name)
+                .is_some_and(|u| u.record.status == Status::Enabled)
+        };
         if let Some(user) = state.users.get(access_key) {
-            return Some(user.secret.clone());
+            return user_enabled(access_key).then(|| user.secret.clone());
         }
-        state.service_accounts.get(access_key).map(|s| s.secret.clone())
+        let svc = state.service_accounts.get(access_key)?;
+        let usable = svc.record.status == Status::Enabled
+            && svc.record.expiry_unix.is_none_or(|t| t > now_unix())
+            && (svc.record.parent == self.root.access_key || user_enabled(&svc.record.parent));
+        usable.then(|| svc.secret.clone())
     }
 
     /// The caller signing with `access_key`, with the policies that apply to it; `None` when

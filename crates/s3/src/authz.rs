@@ -246,6 +246,16 @@ impl Authorizer {
             tracing::warn!(operation = op, "operation without an action mapping refused");
             return Err(access_denied());
         };
+        // Root needs no resource, condition keys or bucket policy.
+        if caller.is_root() {
+            let grant = AuthzGrant {
+                caller: Arc::new(caller),
+                context: Arc::new(Context::new()),
+                bucket_policy: None,
+            };
+            cx.extensions_mut().insert(grant);
+            return Ok(());
+        }
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (None, None),
             S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
@@ -256,15 +266,6 @@ impl Authorizer {
             (Some(b), _, _) => format!("arn:aws:s3:::{b}"),
             _ => "arn:aws:s3:::*".to_owned(),
         };
-        if caller.is_root() {
-            let grant = AuthzGrant {
-                caller: Arc::new(caller),
-                context: Arc::new(Context::new()),
-                bucket_policy: None,
-            };
-            cx.extensions_mut().insert(grant);
-            return Ok(());
-        }
         let client = cx.extensions_mut().get::<ClientInfo>().copied();
         let mut context = request_context(cx.uri(), cx.headers(), client, access_key.is_some());
         caller.fill_context(&mut context);
