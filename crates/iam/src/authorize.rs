@@ -181,6 +181,16 @@ fn sid_of(policy: &Policy, statement: usize) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The resource of deployment-wide actions (`admin:*`, `s3:ListAllMyBuckets`).
+pub const DEPLOYMENT_RESOURCE: &str = "arn:aws:s3:::*";
+
+/// Decides a deployment-wide action (`admin:*`) for `caller`, with the request's condition
+/// keys in `context` (an empty one when the request offers none); the caller's are added.
+pub fn authorize_admin(caller: &Caller, action: &str, mut context: Context) -> Decision {
+    caller.fill_context(&mut context);
+    authorize(caller, action, DEPLOYMENT_RESOURCE, &context, None)
+}
+
 /// Decides whether `caller` may do `action` on `resource`, given the request's condition
 /// keys and the bucket's policy (if the request addresses a bucket that has one).
 pub fn authorize(

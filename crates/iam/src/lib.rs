@@ -30,7 +30,9 @@ pub mod service;
 pub mod store;
 pub mod sts;
 
-pub use authorize::{Caller, Decision, PrincipalKind, Reason, Source, authorize};
+pub use authorize::{
+    Caller, DEPLOYMENT_RESOURCE, Decision, PrincipalKind, Reason, Source, authorize, authorize_admin,
+};
 pub use error::IamError;
 pub use identity::Status;
 pub use service::{

@@ -320,10 +320,7 @@ impl AdminRoute {
             Ok(AdminEndpoint::Decommission) => "admin:Decommission",
             Ok(AdminEndpoint::Info | AdminEndpoint::Pools) | Err(_) => "admin:ServerInfo",
         };
-        let client = req.extensions.get::<crate::authz::ClientInfo>().copied();
-        let mut context = crate::authz::request_context(&req.uri, &req.headers, client, true);
-        caller.fill_context(&mut context);
-        if strata_iam::authorize(&caller, action, "arn:aws:s3:::*", &context, None).allowed {
+        if crate::authz::admin_decision(req, &caller, action).allowed {
             Ok(())
         } else {
             Err(s3s::s3_error!(AccessDenied, "Access Denied"))

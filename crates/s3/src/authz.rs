@@ -264,7 +264,7 @@ impl Authorizer {
         let resource = match (&bucket, &key, kind) {
             (Some(b), Some(k), ResourceKind::Object) => object_arn(b, k),
             (Some(b), _, _) => format!("arn:aws:s3:::{b}"),
-            _ => "arn:aws:s3:::*".to_owned(),
+            _ => strata_iam::DEPLOYMENT_RESOURCE.to_owned(),
         };
         let client = cx.extensions_mut().get::<ClientInfo>().copied();
         let mut context = request_context(cx.uri(), cx.headers(), client, access_key.is_some());
@@ -404,6 +404,14 @@ impl Authorizer {
             Err(access_denied())
         }
     }
+}
+
+/// Decides a deployment-wide action (`admin:*`) of a routed request (the admin APIs), with
+/// the request's condition keys.
+pub(crate) fn admin_decision(req: &S3Request<s3s::Body>, caller: &Caller, action: &str) -> Decision {
+    let client = req.extensions.get::<ClientInfo>().copied();
+    let context = request_context(&req.uri, &req.headers, client, req.credentials.is_some());
+    strata_iam::authorize_admin(caller, action, context)
 }
 
 /// Records `caller` as the request's principal, for its audit record.

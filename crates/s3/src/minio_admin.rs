@@ -34,10 +34,9 @@ use s3s::{Body, S3Request, S3Response, S3Result};
 use serde_json::{Value, json};
 use strata_iam::policy::Context;
 use strata_iam::{
-    Caller, Entity, Iam, IamError, NewServiceAccount, Secret, ServiceAccountUpdate, Status, authorize,
+    Caller, Entity, Iam, IamError, NewServiceAccount, Secret, ServiceAccountUpdate, Status, authorize_admin,
 };
 
-use crate::authz::{ClientInfo, request_context};
 use crate::madmin_crypto;
 
 /// Every path below this belongs to MinIO's admin API, version 3.
@@ -236,10 +235,7 @@ impl MinioAdminRoute {
     }
 
     fn allowed(&self, req: &S3Request<Body>, caller: &Caller, action: &str) -> bool {
-        let client = req.extensions.get::<ClientInfo>().copied();
-        let mut context: Context = request_context(&req.uri, &req.headers, client, true);
-        caller.fill_context(&mut context);
-        let decision = authorize(caller, action, "arn:aws:s3:::*", &context, None);
+        let decision = crate::authz::admin_decision(req, caller, action);
         if !decision.allowed {
             tracing::debug!(
                 access_key = caller.access_key.as_str(),
@@ -639,9 +635,7 @@ impl MinioAdminRoute {
 
     /// Authorization without request-specific condition keys (the body was consumed).
     fn require_plain(&self, caller: &Caller, action: &str) -> Result<(), ApiError> {
-        let mut context = Context::new();
-        caller.fill_context(&mut context);
-        if authorize(caller, action, "arn:aws:s3:::*", &context, None).allowed {
+        if authorize_admin(caller, action, Context::new()).allowed {
             Ok(())
         } else {
             Err(ApiError::denied())
@@ -678,9 +672,7 @@ impl MinioAdminRoute {
 
     /// Refuses only an explicit Deny of `action` (what a user may do for itself by default).
     fn not_denied(&self, caller: &Caller, action: &str) -> Result<(), ApiError> {
-        let mut context = Context::new();
-        caller.fill_context(&mut context);
-        let decision = authorize(caller, action, "arn:aws:s3:::*", &context, None);
+        let decision = authorize_admin(caller, action, Context::new());
         if matches!(decision.reason, strata_iam::Reason::Denied { .. }) {
             Err(ApiError::denied())
         } else {

@@ -303,9 +303,8 @@ impl Scrapers {
 impl strata_obs::ScrapeAuthorizer for Scrapers {
     fn scrape_secret(&self, access_key: &str) -> Option<String> {
         let caller = self.iam.caller(access_key)?;
-        let mut context = strata_iam::policy::Context::new();
-        caller.fill_context(&mut context);
-        let decision = strata_iam::authorize(&caller, "admin:Prometheus", "arn:aws:s3:::*", &context, None);
+        let decision =
+            strata_iam::authorize_admin(&caller, "admin:Prometheus", strata_iam::policy::Context::new());
         if !decision.allowed {
             tracing::debug!(access_key, reason = ?decision.reason, "metrics scrape not allowed");
             return None;
