@@ -47,6 +47,10 @@ command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 # package's system service is never used). slapd lives in /usr/sbin, not on every PATH.
 { [ -x /usr/sbin/slapd ] || command -v slapd >/dev/null 2>&1; } || need_apt+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || need_apt+=(ldap-utils)
+# Node.js and npm for the test OpenID Connect provider (tests/oidc); machines of this kind come
+# with Node 20, a bare Debian gets its own nodejs and npm.
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v "$PYTHON" >/dev/null 2>&1 || { PYTHON=python3; need_apt+=(python3); }
 if command -v "$PYTHON" >/dev/null 2>&1 && ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
     need_apt+=(python3-venv)
