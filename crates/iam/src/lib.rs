@@ -18,6 +18,7 @@
 //! **Invariant:** secret keys never appear in `Debug` output, errors or logs.
 #![deny(missing_docs)]
 
+pub mod acl;
 pub mod actions;
 mod authorize;
 mod error;
