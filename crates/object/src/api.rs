@@ -57,6 +57,9 @@ pub struct BucketInfo {
 pub struct MakeBucketOptions {
     /// Location constraint (region); empty means the server's region.
     pub location: String,
+    /// Configuration blobs (name, blob) the bucket starts with, committed with it (an
+    /// ownership setting, a default ACL), so no request ever sees the bucket without them.
+    pub configs: Vec<(String, bytes::Bytes)>,
 }
 
 /// Standard and user metadata stored with an object.
@@ -83,12 +86,24 @@ pub struct ObjectMetadata {
     /// `x-amz-meta-*` pairs, names lower-cased and without the prefix.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub user: BTreeMap<String, String>,
+    /// The object's tag set (key → value), as validated by the front door.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The object's access control list, opaque here (the front door's encoding); `None`
+    /// means the owner alone has access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<String>,
 }
 
 impl ObjectMetadata {
     /// Whether no field is set (stored records leave such metadata out).
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// The same metadata with this tag set.
+    pub fn with_tags(self, tags: BTreeMap<String, String>) -> Self {
+        ObjectMetadata { tags, ..self }
     }
 }
 

@@ -326,10 +326,38 @@ async fn heal_version(
 ) -> ObjectResult<HealCounters> {
     let mut counters = HealCounters::default();
     let n_drives = set.n_drives();
-    let Some((_, _, base)) = holding.holders.first() else {
+    // The newest metadata is the truth: holders that missed an in-place change (tags, ACL)
+    // get it back first, keeping their shard index.
+    let Some(base) = holding
+        .holders
+        .iter()
+        .map(|(_, _, rec)| rec)
+        .max_by_key(|rec| rec.meta_time_ns)
+        .cloned()
+    else {
         return Ok(counters);
     };
-    let base = base.clone();
+    let stale: Vec<usize> = holding
+        .holders
+        .iter()
+        .filter(|(drive_idx, _, rec)| rec.meta_time_ns < base.meta_time_ns && answered[*drive_idx])
+        .map(|(drive_idx, _, _)| *drive_idx)
+        .collect();
+    if !stale.is_empty() {
+        if opts.dry_run {
+            counters.records_healed += stale.len() as u64;
+        } else {
+            let shard_idx: Vec<u32> = {
+                let mut by_drive = vec![0; n_drives];
+                for (drive_idx, _, rec) in &holding.holders {
+                    by_drive[*drive_idx] = rec.shard_idx;
+                }
+                by_drive
+            };
+            let n_ok = write_records(set, &holding.key, &base, &shard_idx, &stale).await;
+            counters.note_writes(n_ok, stale.len(), |c, n| c.records_healed += n);
+        }
+    }
     // Which shard index each drive holds or should hold.
     let mut shard_of: Vec<u32> = distribution.to_vec();
     let mut has_record = vec![false; n_drives];

@@ -734,7 +734,7 @@ impl ObjectLayer {
             location: if opts.location.is_empty() {
                 DEFAULT_REGION.to_string()
             } else {
-                opts.location
+                opts.location.clone()
             },
             versioning: VersioningState::Unversioned,
         };
@@ -743,11 +743,20 @@ impl ObjectLayer {
         // that missed the delete: it must not apply to the new bucket (a public policy!).
         self.drop_bucket_configs(bucket).await;
         self.commit_everywhere(|| {
-            vec![MetaOp::put(
+            let configs = opts.configs.iter().map(|(name, blob)| {
+                MetaOp::put(
+                    Table::BucketConfig,
+                    record::bucket_config_key(bucket, name),
+                    blob.to_vec(),
+                )
+            });
+            std::iter::once(MetaOp::put(
                 Table::Buckets,
                 bucket.as_bytes().to_vec(),
                 value.clone(),
-            )]
+            ))
+            .chain(configs)
+            .collect()
         })
         .await?;
         buckets.insert(bucket.to_string(), rec);
@@ -1073,6 +1082,7 @@ impl ObjectLayer {
             shard_idx: 0,
             inline: data.inline.is_some(),
             parts: parts.clone(),
+            meta_time_ns: 0,
         };
         let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
         let records: Vec<Option<(VersionRecord, Option<Bytes>)>> = (0..set.n_drives())
@@ -1413,6 +1423,7 @@ impl ObjectLayer {
                     shard_idx: 0,
                     inline: false,
                     parts: Vec::new(),
+                    meta_time_ns: 0,
                 };
                 let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
                 let records = (0..set.n_drives())
@@ -1506,8 +1517,8 @@ impl ObjectLayer {
     }
 
     /// Server-side copy: the data streams from the source's drives into new shards without
-    /// leaving the server. `opts.metadata` replaces the source's when `replace_metadata`.
-    #[allow(clippy::too_many_arguments)]
+    /// leaving the server. The copy's metadata is what `metadata` makes of the source version
+    /// (the front door applies the metadata and tagging directives and the new ACL).
     pub async fn copy_object(
         &self,
         src_bucket: &str,
@@ -1515,8 +1526,7 @@ impl ObjectLayer {
         src_opts: GetOptions,
         dst_bucket: &str,
         dst_key: &str,
-        opts: PutOptions,
-        replace_metadata: bool,
+        metadata: impl FnOnce(&ObjectInfo) -> ObjectMetadata + Send,
     ) -> ObjectResult<ObjectInfo> {
         self.bucket_record(dst_bucket).await?;
         check_object_key(dst_key)?;
@@ -1533,11 +1543,7 @@ impl ObjectLayer {
                 Admission::Admitted,
             )
             .await?;
-        let metadata = if replace_metadata {
-            opts.metadata
-        } else {
-            reader.info.metadata.clone()
-        };
+        let metadata = metadata(&reader.info);
         let size = reader.info.size;
         let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| {
             r.map_err(|e| Box::new(e) as BoxError)
@@ -1817,6 +1823,7 @@ mod tests {
             shard_idx: 0,
             inline: false,
             parts: Vec::new(),
+            meta_time_ns: 0,
         };
         let records = (0..set.n_drives()).map(|_| Some((rec.clone(), None))).collect();
         let key = record::version_key("skew", "k", ahead_ns, version_id);

@@ -39,6 +39,7 @@ mod heal;
 mod layer;
 mod list;
 pub mod memory;
+mod meta_update;
 pub mod metrics;
 mod multipart;
 mod names;

@@ -165,6 +165,16 @@ pub struct VersionRecord {
     pub inline: bool,
     #[serde(rename = "pt", alias = "parts")]
     pub parts: Vec<PartRecordRef>,
+    /// When the metadata was last changed in place (tags, ACL: see
+    /// `ObjectLayer::update_object_metadata`), in Unix nanoseconds; 0 when never. Drives that
+    /// missed such a change hold an older stamp: readers and heal take the newest.
+    #[serde(rename = "mt", default, skip_serializing_if = "is_zero")]
+    pub meta_time_ns: i64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
+fn is_zero(value: &i64) -> bool {
+    *value == 0
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
@@ -471,6 +481,7 @@ mod tests {
                 etag: long.etag.clone(),
                 data_dir: Some(data_dir),
             }],
+            meta_time_ns: 0,
         };
         let old_bytes = encode_long_names(&long);
         assert_eq!(decode::<VersionRecord>(&old_bytes).unwrap(), expected);

@@ -59,7 +59,8 @@ pub struct WrittenData {
 /// A version resolved across the set: the record and which drives hold it.
 #[derive(Clone, Debug)]
 pub struct Resolved {
-    /// The record (from one holder; only `shard_idx` differs between holders).
+    /// The record (from the holder with the newest metadata; only `shard_idx` differs
+    /// between holders that took every in-place metadata change).
     pub record: VersionRecord,
     /// The record's `Objects` key.
     pub key: Vec<u8>,
@@ -593,7 +594,11 @@ pub fn resolve(
             match record::decode::<VersionRecord>(&entry.value) {
                 Ok(rec) => {
                     holders.push((*drive_idx, rec.shard_idx));
-                    first.get_or_insert(rec);
+                    // Holders differ only in shard index, unless some missed an in-place
+                    // metadata change: the newest metadata wins.
+                    if first.as_ref().is_none_or(|f| rec.meta_time_ns > f.meta_time_ns) {
+                        first = Some(rec);
+                    }
                 }
                 Err(err) => tracing::warn!(drive_idx, %err, "undecodable version record"),
             }

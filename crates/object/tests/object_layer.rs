@@ -525,18 +525,9 @@ async fn copy_object_server_side() {
     meta.user.insert("a".into(), "b".into());
     let info = f
         .layer
-        .copy_object(
-            "bucket",
-            "src",
-            GetOptions::default(),
-            "bucket",
-            "dst",
-            PutOptions {
-                metadata: meta.clone(),
-                ..Default::default()
-            },
-            true,
-        )
+        .copy_object("bucket", "src", GetOptions::default(), "bucket", "dst", |_| {
+            meta.clone()
+        })
         .await
         .unwrap();
     assert_eq!(info.etag, hex::encode(md5_of(&data)));
