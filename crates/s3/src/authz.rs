@@ -286,6 +286,13 @@ impl Authorizer {
             },
             None => None,
         };
+        if let (Some(b), Some(k)) = (&bucket, &key)
+            && reads_existing_tags(op)
+            && tests_existing_tags(&caller, bucket_policy.as_deref())
+        {
+            self.add_existing_tags(&mut context, b, k, query_value(cx.uri(), "versionId"))
+                .await;
+        }
         // DeleteObjects is decided per key by its handler (AWS checks s3:DeleteObject on each);
         // PostObject once s3s has read the key from the form ([`Authorizer::check_post_object`]).
         if !matches!(op, "DeleteObjects" | "PostObject") {
@@ -301,6 +308,26 @@ impl Authorizer {
             bucket_policy,
         });
         Ok(())
+    }
+
+    /// `s3:ExistingObjectTag/<key>` for each tag of the object the request addresses (none
+    /// when it cannot be read: the operation itself then answers why).
+    async fn add_existing_tags(
+        &self,
+        context: &mut Context,
+        bucket: &str,
+        key: &str,
+        version_id: Option<String>,
+    ) {
+        let opts = strata_object::GetOptions {
+            version_id,
+            ..Default::default()
+        };
+        if let Ok(info) = self.policies.layer.head_object(bucket, key, opts).await {
+            for (k, v) in info.metadata.tags {
+                context.insert(&format!("{EXISTING_TAG_KEY}{k}"), v);
+            }
+        }
     }
 
     /// `s3:GetObject` (or `s3:GetObjectVersion`) on a copy's source, as s3s parsed it for the
@@ -437,6 +464,38 @@ fn principal_of(caller: &Caller) -> Principal {
         kind,
         session: caller.session_name.clone(),
     }
+}
+
+/// The condition-key prefix of an object's stored tags.
+const EXISTING_TAG_KEY: &str = "s3:ExistingObjectTag/";
+
+/// Operations on an existing object for which AWS sets `s3:ExistingObjectTag/<key>`.
+fn reads_existing_tags(op: &str) -> bool {
+    matches!(
+        op,
+        "GetObject"
+            | "HeadObject"
+            | "GetObjectAcl"
+            | "PutObjectAcl"
+            | "GetObjectTagging"
+            | "PutObjectTagging"
+            | "DeleteObjectTagging"
+            | "GetObjectRetention"
+            | "PutObjectRetention"
+            | "GetObjectLegalHold"
+            | "PutObjectLegalHold"
+            | "GetObjectAttributes"
+    )
+}
+
+/// Whether a policy that can decide for `caller` tests an object's stored tags: only then
+/// are they read before the decision.
+fn tests_existing_tags(caller: &Caller, bucket_policy: Option<&Policy>) -> bool {
+    bucket_policy
+        .into_iter()
+        .chain(caller.policies.iter().map(|(_, p)| p.as_ref()))
+        .chain(caller.embedded.as_deref())
+        .any(|p| p.uses_condition_key(EXISTING_TAG_KEY))
 }
 
 /// The grant [`Authorizer::check`] left; its absence means the request was never admitted.

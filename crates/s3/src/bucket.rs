@@ -69,7 +69,13 @@ pub(crate) async fn create_bucket(
         }
     };
     s3.layer
-        .make_bucket(&input.bucket, MakeBucketOptions { location })
+        .make_bucket(
+            &input.bucket,
+            MakeBucketOptions {
+                location,
+                ..Default::default()
+            },
+        )
         .await
         .map_err(map_err)?;
     s3.policies.invalidate(&input.bucket);

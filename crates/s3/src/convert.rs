@@ -107,6 +107,7 @@ impl MetadataInput {
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
+            ..ObjectMetadata::default()
         })
     }
 }

@@ -59,6 +59,7 @@ mod precondition;
 mod routes;
 mod service;
 mod sts;
+mod tagging;
 
 pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, DECOMMISSION_PATH, HEAL_PATH, INFO_PATH, POOLS_PATH};
 pub use auth::RootCredentials;

@@ -58,15 +58,13 @@ pub(crate) async fn create_multipart_upload(
             "Server-side encryption is not implemented yet",
         ));
     }
-    if input.tagging.is_some()
-        || input.object_lock_mode.is_some()
-        || input.object_lock_legal_hold_status.is_some()
-    {
+    if input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some() {
         return Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
-            "Tagging and object lock are not implemented yet",
+            "Object lock is not implemented yet",
         ));
     }
+    let tags = crate::tagging::request_tags(input.tagging.as_deref())?;
     if let Some(class) = &input.storage_class
         && class.as_str() != StorageClass::STANDARD
     {
@@ -85,7 +83,8 @@ pub(crate) async fn create_multipart_upload(
             expires: input.expires,
             user: input.metadata,
         }
-        .into_metadata()?,
+        .into_metadata()?
+        .with_tags(tags),
         ..Default::default()
     };
     let upload = s3

@@ -2,8 +2,9 @@
 //!
 //! Invariants: conditional headers are evaluated on the version's metadata before a single body
 //! byte is read; features not implemented yet (server-side encryption, conditional writes,
-//! object lock, tagging on write, storage classes other than STANDARD) are refused with
-//! `501 NotImplemented` instead of being silently ignored.
+//! object lock, storage classes other than STANDARD) are refused with `501 NotImplemented`
+//! instead of being silently ignored. Tags of a write (`x-amz-tagging`, the copy's tagging
+//! directive) are validated before any data is read ([`crate::tagging`]).
 
 use futures::StreamExt;
 use s3s::dto::*;
@@ -15,6 +16,7 @@ use strata_object::{
 use crate::convert::{self, BodyStream, MetadataInput};
 use crate::precondition::Conditions;
 use crate::service::{StrataS3, err_mapper, request_id};
+use crate::tagging;
 
 /// How many deletes of one DeleteObjects request run at the same time.
 const DELETE_OBJECTS_CONCURRENCY_MAX: usize = 16;
@@ -37,7 +39,6 @@ fn refuse_unsupported_write(
     sse: bool,
     storage_class: Option<&StorageClass>,
     object_lock: bool,
-    tagging: bool,
 ) -> S3Result<()> {
     if sse {
         return Err(not_implemented("Server-side encryption"));
@@ -52,9 +53,6 @@ fn refuse_unsupported_write(
     }
     if object_lock {
         return Err(not_implemented("Object lock"));
-    }
-    if tagging {
-        return Err(not_implemented("Object tagging"));
     }
     Ok(())
 }
@@ -83,8 +81,8 @@ pub(crate) async fn put_object(
             || input.ssekms_key_id.is_some(),
         input.storage_class.as_ref(),
         input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
-        input.tagging.is_some(),
     )?;
+    let tags = tagging::request_tags(input.tagging.as_deref())?;
     if input.if_match.is_some() || input.if_none_match.is_some() {
         return Err(not_implemented(
             "Conditional writes (If-Match / If-None-Match on PUT)",
@@ -101,7 +99,8 @@ pub(crate) async fn put_object(
             expires: input.expires,
             user: input.metadata,
         }
-        .into_metadata()?,
+        .into_metadata()?
+        .with_tags(tags),
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         // s3s verifies a signed payload hash itself while streaming the body.
         content_sha256: None,
@@ -309,6 +308,7 @@ pub(crate) async fn get_object(
         last_modified: Some(convert::timestamp(info.mod_time)),
         metadata: convert::user_metadata(&info.metadata),
         version_id: info.version_id.clone(),
+        tag_count: tagging::tag_count(&info.metadata.tags),
         content_type: headers.content_type,
         content_language: headers.content_language,
         expires: headers.expires,
@@ -363,7 +363,8 @@ pub(crate) async fn head_object(
             content_encoding: input.response_content_encoding,
         },
     );
-    Ok(S3Response::new(HeadObjectOutput {
+    let tag_count = tagging::tag_count(&info.metadata.tags);
+    let mut resp = S3Response::new(HeadObjectOutput {
         accept_ranges: Some("bytes".to_owned()),
         content_length: Some(convert::size_i64(span.length)),
         content_range: span.content_range,
@@ -379,7 +380,13 @@ pub(crate) async fn head_object(
         content_disposition: headers.content_disposition,
         content_encoding: headers.content_encoding,
         ..Default::default()
-    }))
+    });
+    // HeadObjectOutput has no tag count; S3 and MinIO send it on HEAD as on GET.
+    if let Some(count) = tag_count {
+        resp.headers
+            .insert("x-amz-tagging-count", http::HeaderValue::from(count));
+    }
+    Ok(resp)
 }
 
 pub(crate) async fn delete_object(
@@ -581,6 +588,17 @@ fn replace_metadata(directive: Option<&MetadataDirective>) -> S3Result<bool> {
     }
 }
 
+fn replace_tags(directive: Option<&TaggingDirective>) -> S3Result<bool> {
+    match directive.map(TaggingDirective::as_str) {
+        None | Some(TaggingDirective::COPY) => Ok(false),
+        Some(TaggingDirective::REPLACE) => Ok(true),
+        Some(_) => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Unknown tagging directive.",
+        )),
+    }
+}
+
 pub(crate) async fn copy_object(
     s3: &StrataS3,
     req: S3Request<CopyObjectInput>,
@@ -594,8 +612,9 @@ pub(crate) async fn copy_object(
             || input.copy_source_sse_customer_algorithm.is_some(),
         input.storage_class.as_ref(),
         input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
-        input.tagging.is_some(),
     )?;
+    let replace_tags = replace_tags(input.tagging_directive.as_ref())?;
+    let new_tags = tagging::request_tags(input.tagging.as_deref())?;
     let src = copy_source(input.copy_source.clone())?;
     let replace = replace_metadata(input.metadata_directive.as_ref())?;
     if src.bucket == input.bucket && src.key == input.key && src.version_id.is_none() && !replace {
@@ -637,11 +656,17 @@ pub(crate) async fn copy_object(
             },
             &input.bucket,
             &input.key,
-            PutOptions {
-                metadata,
-                ..Default::default()
+            move |src| {
+                let mut metadata = if replace { metadata } else { src.metadata.clone() };
+                metadata.tags = if replace_tags {
+                    new_tags
+                } else {
+                    src.metadata.tags.clone()
+                };
+                // A copy is a new object: it never inherits the source's access control list.
+                metadata.acl = None;
+                metadata
             },
-            replace,
         )
         .await
         .map_err(map_err)?;

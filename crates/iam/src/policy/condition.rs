@@ -172,6 +172,13 @@ pub(crate) struct Condition {
     values: Vec<Value>,
 }
 
+impl Condition {
+    /// The condition key, lowercased.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 /// Parses an operator name: its family, whether it is negated, its set qualifier and whether
 /// it ends in `IfExists`. None for an unknown operator.
 fn parse_operator(name: &str) -> Option<(Kind, bool, SetOp, bool)> {

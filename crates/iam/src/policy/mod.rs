@@ -357,6 +357,17 @@ impl Policy {
         self.id.as_deref()
     }
 
+    /// Whether a condition of the policy tests a key starting with `prefix` (ASCII case
+    /// ignored, as condition keys are): the front door reads an object's tags only for
+    /// policies that test `s3:ExistingObjectTag/...`.
+    pub fn uses_condition_key(&self, prefix: &str) -> bool {
+        let prefix = prefix.to_ascii_lowercase();
+        self.statements
+            .iter()
+            .flat_map(|s| &s.conditions)
+            .any(|c| c.key().starts_with(&prefix))
+    }
+
     /// Whether policy variables are substituted (the policy says `"Version": "2012-10-17"`).
     pub fn substitutes_variables(&self) -> bool {
         self.version == Version::V2012
