@@ -1,6 +1,7 @@
 """STS AssumeRoleWithLDAPIdentity against a real OpenLDAP (`slapd`, started on 127.0.0.1 by
 tests/e2e/ldap.py): MinIO's SDK logs users in with their directory password, policies mapped to
-user and group DNs through MinIO's admin API decide what the session may do."""
+user and group DNs through MinIO's admin API decide what the session may do; nested groups
+(followed only when configured) and the settings in the config file's [identity.ldap]."""
 
 from __future__ import annotations
 
@@ -25,9 +26,12 @@ def slapd(tmp_module):
     directory.stop()
 
 
-@pytest.fixture(scope="module")
-def ldap_server(slapd, tmp_module):
-    srv = StrataServer(tmp_module / "ldap-strata", prefix=[
+GROUP_FILTER = "(&(objectclass=groupOfNames)(member=%d))"
+
+
+def ldap_env(slapd, *extra: str) -> list[str]:
+    """The `env` prefix that configures the test directory through STRATA_IDENTITY_LDAP_*."""
+    return [
         "env",
         f"STRATA_IDENTITY_LDAP_SERVER_ADDR={slapd.addr}",
         "STRATA_IDENTITY_LDAP_SERVER_INSECURE=on",
@@ -36,14 +40,28 @@ def ldap_server(slapd, tmp_module):
         f"STRATA_IDENTITY_LDAP_USER_DN_SEARCH_BASE_DN=ou=people,{BASE_DN}",
         "STRATA_IDENTITY_LDAP_USER_DN_SEARCH_FILTER=(uid=%s)",
         f"STRATA_IDENTITY_LDAP_GROUP_SEARCH_BASE_DN=ou=groups,{BASE_DN}",
-        "STRATA_IDENTITY_LDAP_GROUP_SEARCH_FILTER=(&(objectclass=groupOfNames)(member=%d))",
-    ])
-    srv.start()
+        f"STRATA_IDENTITY_LDAP_GROUP_SEARCH_FILTER={GROUP_FILTER}",
+        *extra,
+    ]
+
+
+def admin_of(srv) -> MinioAdmin:
+    return MinioAdmin(endpoint=srv.hostport, credentials=StaticProvider(srv.access_key, srv.secret_key),
+                      secure=False, region=srv.region)
+
+
+def with_handbook(srv) -> None:
     s3 = srv.client()
     s3.create_bucket(Bucket="corp")
     s3.put_object(Bucket="corp", Key="handbook.txt", Body=b"welcome")
-    admin = MinioAdmin(endpoint=srv.hostport, credentials=StaticProvider(srv.access_key, srv.secret_key),
-                       secure=False, region=srv.region)
+
+
+@pytest.fixture(scope="module")
+def ldap_server(slapd, tmp_module):
+    srv = StrataServer(tmp_module / "ldap-strata", prefix=ldap_env(slapd))
+    srv.start()
+    with_handbook(srv)
+    admin = admin_of(srv)
     # Policies mapped to DNs: readers read, writers write, carol (by her user DN) reads too.
     admin.attach_policy_ldap(["readonly"], group=slapd.group_dn("readers"))
     admin.attach_policy_ldap(["writeonly"], group=slapd.group_dn("writers"))
@@ -108,9 +126,7 @@ def test_wrong_passwords_unknown_users_and_unmapped_users_are_refused(ldap_serve
 
 
 def test_mappings_change_through_the_admin_api(ldap_server, slapd):
-    admin = MinioAdmin(endpoint=ldap_server.hostport,
-                       credentials=StaticProvider(ldap_server.access_key, ldap_server.secret_key),
-                       secure=False, region=ldap_server.region)
+    admin = admin_of(ldap_server)
     slapd.add_user("erin", "erin-pass")
     admin.attach_policy_ldap(["readwrite"], user=slapd.user_dn("erin"))
     erin = s3_as(ldap_server, login(ldap_server, "erin", "erin-pass"))
@@ -124,9 +140,7 @@ def test_a_user_in_200_groups_logs_in_quickly(ldap_server, slapd):
     dn = slapd.add_user("frank", "frank-pass")
     groups = [f"team-{i:03d}" for i in range(200)]
     slapd.add_groups({g: [dn] for g in groups})
-    admin = MinioAdmin(endpoint=ldap_server.hostport,
-                       credentials=StaticProvider(ldap_server.access_key, ldap_server.secret_key),
-                       secure=False, region=ldap_server.region)
+    admin = admin_of(ldap_server)
     admin.attach_policy_ldap(["readonly"], group=slapd.group_dn("team-199"))
     started = time.monotonic()
     creds = login(ldap_server, "frank", "frank-pass")
@@ -135,3 +149,77 @@ def test_a_user_in_200_groups_logs_in_quickly(ldap_server, slapd):
     # A sanity bound only (the figure is recorded in docs/IAM.md): one group search, not 200.
     print(f"login with 200 groups: {elapsed * 1000:.1f} ms")
     assert elapsed < 2.0, elapsed
+
+
+@pytest.fixture(scope="module")
+def nested_server(slapd, tmp_module):
+    """Like ldap_server, with nested groups followed."""
+    srv = StrataServer(tmp_module / "ldap-nested",
+                       prefix=ldap_env(slapd, "STRATA_IDENTITY_LDAP_GROUP_SEARCH_NESTED=on"))
+    srv.start()
+    with_handbook(srv)
+    yield srv
+    srv.stop()
+    srv.kill()
+
+
+def test_nested_groups_bring_the_outer_groups_policies(ldap_server, nested_server, slapd):
+    # gina is in nest-inner, nest-inner in nest-outer, and nest-outer in nest-inner (a cycle,
+    # which the walk must end). Writing is mapped to the inner group, reading to the outer one.
+    gina = slapd.add_user("gina", "gina-pass")
+    inner, outer = slapd.group_dn("nest-inner"), slapd.group_dn("nest-outer")
+    slapd.add_groups({"nest-inner": [gina, outer], "nest-outer": [inner]})
+    for srv in (ldap_server, nested_server):
+        admin_of(srv).attach_policy_ldap(["writeonly"], group=inner)
+        admin_of(srv).attach_policy_ldap(["readonly"], group=outer)
+    # Nesting off (the default): only the inner group's policy.
+    flat = s3_as(ldap_server, login(ldap_server, "gina", "gina-pass"))
+    flat.put_object(Bucket="corp", Key="by-gina", Body=b"g")
+    with pytest.raises(ClientError) as e:
+        flat.get_object(Bucket="corp", Key="handbook.txt")
+    assert error_of(e.value) == ("AccessDenied", 403)
+    # Nesting on: the outer group's policy applies too.
+    started = time.monotonic()
+    creds = login(nested_server, "gina", "gina-pass")
+    elapsed = time.monotonic() - started
+    nested = s3_as(nested_server, creds)
+    assert nested.get_object(Bucket="corp", Key="handbook.txt")["Body"].read() == b"welcome"
+    nested.put_object(Bucket="corp", Key="by-gina", Body=b"g")
+    print(f"login with nested groups (a cycle of two): {elapsed * 1000:.1f} ms")
+    assert elapsed < 2.0, elapsed
+
+
+@pytest.mark.xfail(strict=True, reason="main.rs does not pass the config file's [identity] table to "
+                   "iam_setup yet (Settings::identity); remove this mark with that change")
+def test_ldap_settings_from_the_config_file(slapd, tmp_path):
+    """[identity.ldap] in the config file configures the directory (the lookup password
+    included); a STRATA_IDENTITY_LDAP_* variable overrides its key."""
+    config = tmp_path / "strata.toml"
+    config.write_text(
+        "[identity.ldap]\n"
+        f'server_addr = "{slapd.addr}"\n'
+        "server_insecure = true\n"
+        f'lookup_bind_dn = "{LOOKUP_DN}"\n'
+        f'lookup_bind_password = "{LOOKUP_PASSWORD}"\n'
+        f'user_dn_search_base_dn = "ou=people,{BASE_DN}"\n'
+        # Finds no one: the variable below must win for anyone to log in.
+        'user_dn_search_filter = "(cn=nobody-%s)"\n'
+        f'group_search_base_dn = "ou=groups,{BASE_DN}"\n'
+        f'group_search_filter = "{GROUP_FILTER}"\n')
+    srv = StrataServer(tmp_path / "strata", config=config,
+                       prefix=["env", "STRATA_IDENTITY_LDAP_USER_DN_SEARCH_FILTER=(uid=%s)"])
+    try:
+        srv.start()
+        with_handbook(srv)
+        admin_of(srv).attach_policy_ldap(["readonly"], group=slapd.group_dn("readers"))
+        alice = s3_as(srv, login(srv, "alice", "alice-pass"))  # readonly through her group
+        assert alice.get_object(Bucket="corp", Key="handbook.txt")["Body"].read() == b"welcome"
+        with pytest.raises(ClientError):
+            alice.put_object(Bucket="corp", Key="x", Body=b"x")
+        assert sts_error(srv, "alice", "wrong-password") == (403, "AccessDenied")
+        log = srv.log_path.read_text(errors="replace")
+        assert "LDAP directory configured" in log
+        assert LOOKUP_PASSWORD not in log
+    finally:
+        srv.stop()
+        srv.kill()

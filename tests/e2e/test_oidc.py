@@ -1,7 +1,7 @@
 """STS AssumeRoleWithWebIdentity against a real OpenID Connect provider (the certified npm
 `oidc-provider`, started on 127.0.0.1 by tests/e2e/oidc.py): tokens verified by signature,
 issuer, audience and expiry, policies from the token's claim, key rotation followed, two
-providers at once."""
+providers at once, and role ARNs (arn:minio:iam:::role/<provider>) that pick a provider."""
 
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ from conftest import StrataServer, error_of
 from oidc import OidcProvider
 
 AUDIENCE = "https://strata.test"
+# Not a role of any provider: the AWS SDKs require some RoleArn, and beside a provider that
+# reads policies from a claim such an ARN counts as none.
 ROLE = "arn:aws:iam::123456789012:role/web"
+# The second provider of role_server: same issuer, its own audience, a role policy.
+APP_AUDIENCE = "https://app.strata.test"
+APP_ROLE = "arn:minio:iam:::role/app"
 SHORT_TTL_SECS = 3
 
 
@@ -55,9 +60,9 @@ def sts_of(server):
         config=Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1}))
 
 
-def assume(server, token: str, **kw):
+def assume(server, token: str, role: str = ROLE, **kw):
     return sts_of(server).assume_role_with_web_identity(
-        RoleArn=ROLE, RoleSessionName="pod-1", WebIdentityToken=token, **kw)
+        RoleArn=role, RoleSessionName="pod-1", WebIdentityToken=token, **kw)
 
 
 def s3_with(server, creds):
@@ -135,3 +140,62 @@ def test_rotated_signing_key_is_followed(oidc_server, providers):
 def test_without_a_provider_the_action_is_refused(server):
     # The shared module server has no provider configured.
     assert sts_error(lambda: assume(server, "x.y.z")) == "InvalidAction"
+
+
+@pytest.fixture(scope="module")
+def role_server(providers, tmp_module):
+    """Two providers on the main test provider (one issuer): `openid` takes policies from the
+    token's claim (audience AUDIENCE), `app` has a role (audience APP_AUDIENCE, readwrite)."""
+    main, _ = providers
+    srv = StrataServer(tmp_module / "oidc-roles", prefix=[
+        "env",
+        f"STRATA_IDENTITY_OPENID_CONFIG_URL={main.config_url}",
+        f"STRATA_IDENTITY_OPENID_CLIENT_ID={AUDIENCE}",
+        f"STRATA_IDENTITY_OPENID_CONFIG_URL_APP={main.config_url}",
+        f"STRATA_IDENTITY_OPENID_CLIENT_ID_APP={APP_AUDIENCE}",
+        "STRATA_IDENTITY_OPENID_ROLE_POLICY_APP=readwrite",
+    ])
+    srv.start()
+    srv.client().create_bucket(Bucket="web")
+    yield srv
+    srv.stop()
+    srv.kill()
+
+
+def test_a_role_arn_picks_its_provider(role_server, providers):
+    main, short = providers
+    assert APP_ROLE in role_server.log_path.read_text(errors="replace"), "role ARNs are logged at start"
+    # `nobody` tokens name no policy: only the role grants anything.
+    out = assume(role_server, main.token("nobody", resource=APP_AUDIENCE), role=APP_ROLE)
+    assert out["Audience"] == APP_AUDIENCE
+    assert ":assumed-role/app/pod-1" in out["AssumedRoleUser"]["Arn"]
+    s3 = s3_with(role_server, out["Credentials"])
+    s3.put_object(Bucket="web", Key="by-role", Body=b"r")
+    assert s3.get_object(Bucket="web", Key="by-role")["Body"].read() == b"r"
+    # The role's provider alone verifies the token: one for the other provider's audience is
+    # refused (though that provider would take it), and so is one from another issuer.
+    assert sts_error(lambda: assume(role_server, main.token("reader"), role=APP_ROLE)) \
+        == "InvalidIdentityToken"
+    assert sts_error(lambda: assume(role_server, short.token("reader", resource=APP_AUDIENCE),
+                                    role=APP_ROLE)) == "InvalidIdentityToken"
+    # Without the role ARN the token goes to the provider of its issuer as before: the
+    # claim-based one, for which this token has the wrong audience.
+    assert sts_error(lambda: assume(role_server, main.token("nobody", resource=APP_AUDIENCE))) \
+        == "InvalidIdentityToken"
+    reader = assume(role_server, main.token("reader"))  # ROLE is no role: the claim decides
+    assert reader["AssumedRoleUser"]["Arn"].endswith(":assumed-role/openid/pod-1")
+
+
+def test_an_unknown_role_arn_is_refused(role_server, providers):
+    main, _ = providers
+    for unknown in ("arn:minio:iam:::role/nope", "arn:minio:iam:::role/openid"):  # openid has no role
+        with pytest.raises(ClientError) as e:
+            assume(role_server, main.token("reader"), role=unknown)
+        assert error_of(e.value) == ("InvalidParameterValue", 400), unknown
+    # No RoleArn at all (boto3 always sends one; MinIO's SDKs do not): as before.
+    import requests
+    r = requests.post(role_server.endpoint + "/", timeout=10, data={
+        "Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15",
+        "WebIdentityToken": main.token("reader")})
+    assert r.status_code == 200, r.text
+    assert "<AccessKeyId>" in r.text

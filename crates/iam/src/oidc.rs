@@ -5,6 +5,12 @@
 //! canned policies a session gets (`policy` by default; a string of comma-separated names or
 //! an array), or a fixed list of policies for every token of the provider (its "role").
 //!
+//! A provider with a role has a role ARN, `arn:minio:iam:::role/<provider name>` (MinIO's
+//! form, [`ROLE_ARN_PREFIX`]). [`choose_provider`] reads an STS request's `RoleArn`: a role ARN
+//! picks its provider, which alone then verifies the token; an ARN of that form naming no
+//! provider is refused; any other ARN (the AWS SDKs and CLI insist on sending one) counts as
+//! none when a provider takes its policies from a claim, and is refused otherwise.
+//!
 //! Discovery and the key set (JWKS) are fetched lazily through [`Fetch`] (the server supplies
 //! HTTP), cached, and fetched again when a token names a key id the cache does not know (key
 //! rotation), at most once per [`JWKS_REFRESH_MIN`]. A token is accepted when its signature
@@ -31,6 +37,8 @@ pub const JWKS_REFRESH_MIN: Duration = Duration::from_secs(2);
 pub const CLOCK_LEEWAY_SECS: i64 = 5;
 /// Longest token accepted, in bytes.
 const TOKEN_BYTES_MAX: usize = 16 * 1024;
+/// What a provider's role ARN starts with; the provider's name follows.
+pub const ROLE_ARN_PREFIX: &str = "arn:minio:iam:::role/";
 
 /// Fetches a public document over HTTP(S) (the discovery document, the key set).
 #[async_trait::async_trait]
@@ -52,6 +60,42 @@ pub struct OidcConfig {
     pub claim_name: String,
     /// Policies for every token of this provider instead of a claim (a "role").
     pub role_policies: Option<Vec<String>>,
+}
+
+impl OidcConfig {
+    /// The provider's role ARN (`arn:minio:iam:::role/<name>`), when it has a role.
+    pub fn role_arn(&self) -> Option<String> {
+        self.role_policies
+            .as_ref()
+            .map(|_| format!("{ROLE_ARN_PREFIX}{}", self.name))
+    }
+}
+
+/// The provider an STS request's `RoleArn` names: `Ok(Some(provider))` for a provider's role
+/// ARN, `Ok(None)` when the request names none (no `RoleArn`, or one outside
+/// [`ROLE_ARN_PREFIX`]'s namespace while some provider takes its policies from a claim: the
+/// AWS SDKs and CLI send a `RoleArn` whatever the server), and `InvalidArgument` for a role ARN
+/// that names no provider's role, or any other ARN when every provider has a role.
+pub fn choose_provider<'a>(
+    providers: &'a [Arc<OidcProvider>],
+    role_arn: Option<&str>,
+) -> Result<Option<&'a Arc<OidcProvider>>, IamError> {
+    let Some(role_arn) = role_arn.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    if let Some(provider) = providers
+        .iter()
+        .find(|p| p.config.role_arn().as_deref() == Some(role_arn))
+    {
+        return Ok(Some(provider));
+    }
+    let claim_based = providers.iter().any(|p| p.config.role_policies.is_none());
+    if claim_based && !role_arn.starts_with(ROLE_ARN_PREFIX) {
+        return Ok(None);
+    }
+    Err(IamError::InvalidArgument {
+        reason: format!("RoleArn {role_arn} is not the role of an identity provider of this deployment"),
+    })
 }
 
 /// What a verified token says.
@@ -525,6 +569,61 @@ mod tests {
                 .is_err()
         );
         assert!(p.verify("garbage", NOW).await.is_err());
+    }
+
+    fn named(name: &str, role: Option<Vec<String>>) -> Arc<OidcProvider> {
+        let signer = Signer::new("k1");
+        let (p, _) = provider(&signer, role);
+        let mut config = p.config().clone();
+        config.name = name.into();
+        Arc::new(OidcProvider::new(config, p.fetch))
+    }
+
+    #[test]
+    fn role_arns_choose_their_provider() {
+        let claim = named("openid", None);
+        let app = named("app", Some(vec!["readwrite".into()]));
+        assert_eq!(claim.config().role_arn(), None);
+        assert_eq!(
+            app.config().role_arn().as_deref(),
+            Some("arn:minio:iam:::role/app")
+        );
+        let both = [Arc::clone(&claim), Arc::clone(&app)];
+        let chosen = |providers: &[Arc<OidcProvider>], arn: Option<&str>| {
+            choose_provider(providers, arn).map(|p| p.map(|p| p.config().name.clone()))
+        };
+        assert_eq!(
+            chosen(&both, Some("arn:minio:iam:::role/app")),
+            Ok(Some("app".into()))
+        );
+        assert_eq!(chosen(&both, None), Ok(None));
+        assert_eq!(chosen(&both, Some("")), Ok(None));
+        // An AWS-style ARN (the SDKs require one) counts as none beside a claim-based provider...
+        assert_eq!(
+            chosen(&both, Some("arn:aws:iam::123456789012:role/web")),
+            Ok(None)
+        );
+        // ...but a role ARN of this form that names no provider, or the claim provider, does not.
+        for unknown in [
+            "arn:minio:iam:::role/nope",
+            "arn:minio:iam:::role/openid",
+            "arn:minio:iam:::role/APP",
+        ] {
+            assert!(
+                matches!(
+                    chosen(&both, Some(unknown)),
+                    Err(IamError::InvalidArgument { .. })
+                ),
+                "{unknown}"
+            );
+        }
+        // With roles only, every unknown ARN is refused.
+        let roles_only = [Arc::clone(&app)];
+        assert!(matches!(
+            chosen(&roles_only, Some("arn:aws:iam::123456789012:role/web")),
+            Err(IamError::InvalidArgument { .. })
+        ));
+        assert_eq!(chosen(&roles_only, None), Ok(None));
     }
 
     #[tokio::test]

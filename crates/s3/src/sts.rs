@@ -6,9 +6,13 @@
 //!   with the user's rights, narrowed by an optional inline `Policy`, for `DurationSeconds`
 //!   (900 to 43,200; 3,600 by default). `RoleArn` is accepted and not interpreted (there are no
 //!   roles: a session is its user's), as MinIO does.
-//! - `AssumeRoleWithWebIdentity` (unsigned; the OpenID Connect token is the proof): the token
-//!   is verified by the configured provider whose issuer it names ([`strata_iam::oidc`]); the
-//!   session holds the canned policies its policy claim (or the provider's role) names.
+//! - `AssumeRoleWithWebIdentity` (unsigned; the OpenID Connect token is the proof): a
+//!   `RoleArn` that is a provider's role ARN (`arn:minio:iam:::role/<provider>`) picks that
+//!   provider, which alone verifies the token; an unknown one is `InvalidParameterValue` (but
+//!   an ARN of another form, which the AWS SDKs must send, counts as none while a provider
+//!   reads policies from a claim: [`strata_iam::oidc::choose_provider`]); without one the token
+//!   is verified by the configured provider whose issuer it names. The session holds the
+//!   canned policies its policy claim (or the provider's role) names.
 //! - `AssumeRoleWithLDAPIdentity` (unsigned; `LDAPUsername`/`LDAPPassword`, as MinIO's SDKs
 //!   send): the directory checks the password ([`strata_iam::ldap`]); the session holds the
 //!   policies mapped to the user's DN and its groups' DNs.
@@ -269,7 +273,11 @@ impl StsRoute {
                     "Missing WebIdentityToken",
                 )
             })?;
-        let provider = self.provider_for(&token).await?;
+        let role_arn = form_value(form, "RoleArn");
+        let provider = match strata_iam::oidc::choose_provider(&self.providers, role_arn.as_deref())? {
+            Some(chosen) => chosen.as_ref(),
+            None => self.provider_for(&token).await?,
+        };
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let identity = provider.verify(&token, now).await?;
         let duration = parse_duration(form)?;

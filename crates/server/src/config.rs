@@ -1,6 +1,10 @@
 //! Command line and settings: `strata server [--address] [--region] [--config] [--domain]
 //! [--certs-dir] [DRIVES...]`, merged with `STRATA_*` environment variables and the TOML config file.
 //!
+//! The `[identity]` table (LDAP directory, OpenID Connect providers) has no command-line flags:
+//! its `STRATA_IDENTITY_*` variables override its keys one by one and add providers
+//! (`crate::iam_setup::resolve_identity`).
+//!
 //! Invariant: precedence is command line > environment > config file > built-in defaults, for
 //! every setting; unknown keys in the config file are an error (a typo must not be ignored).
 
@@ -112,6 +116,9 @@ pub struct FileConfig {
     /// Memory keys (the budget).
     #[serde(flatten)]
     pub memory: crate::memory_config::MemoryFile,
+    /// `[identity]`: the LDAP directory and OpenID Connect providers.
+    #[serde(default)]
+    pub identity: crate::iam_setup::IdentityFile,
 }
 
 impl FileConfig {
@@ -139,6 +146,13 @@ pub struct Settings {
     pub conn: crate::conn_config::ConnSettings,
     /// The configured memory budget in bytes (`None`: the default from the cgroup or machine).
     pub memory_budget_bytes: Option<u64>,
+    /// Identity providers: the `[identity]` table with the `STRATA_IDENTITY_*` variables over it.
+    #[expect(
+        dead_code,
+        reason = "main.rs still builds the providers from the environment alone \
+                  (iam_setup::openid_providers_from_env, ldap_from_env)"
+    )]
+    pub identity: crate::iam_setup::IdentitySettings,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -188,6 +202,7 @@ pub fn resolve(
         obs: crate::obs_config::resolve(args.obs, file.obs),
         conn: crate::conn_config::resolve(args.conn, file.conn)?,
         memory_budget_bytes: crate::memory_config::resolve(args.memory, file.memory)?,
+        identity: crate::iam_setup::resolve_identity(file.identity, &crate::iam_setup::identity_env())?,
     })
 }
 
@@ -290,6 +305,32 @@ mod tests {
     fn example_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/strata.toml");
         FileConfig::load(&path).unwrap();
+    }
+
+    #[test]
+    fn example_identity_section_parses_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/strata.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let (_, section) = text.split_once("-- identity\n").unwrap();
+        // The example's tables and keys, uncommented (lines "# [..." and "# key = ...").
+        let uncommented: String = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with('[') || l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file: FileConfig = toml::from_str(&uncommented).unwrap();
+        let ldap = file.identity.ldap.as_ref().unwrap();
+        assert_eq!(ldap.nested_groups, Some(true));
+        assert!(ldap.lookup_bind_password.is_some());
+        assert_eq!(file.identity.openid.len(), 2);
+        let identity =
+            crate::iam_setup::resolve_identity(file.identity, &std::collections::BTreeMap::new()).unwrap();
+        assert!(identity.ldap.unwrap().nested_groups);
+        assert_eq!(
+            identity.openid[1].config.role_arn().as_deref(),
+            Some("arn:minio:iam:::role/apps")
+        );
     }
 
     #[test]
