@@ -189,8 +189,6 @@ def test_nested_groups_bring_the_outer_groups_policies(ldap_server, nested_serve
     assert elapsed < 2.0, elapsed
 
 
-@pytest.mark.xfail(strict=True, reason="main.rs does not pass the config file's [identity] table to "
-                   "iam_setup yet (Settings::identity); remove this mark with that change")
 def test_ldap_settings_from_the_config_file(slapd, tmp_path):
     """[identity.ldap] in the config file configures the directory (the lookup password
     included); a STRATA_IDENTITY_LDAP_* variable overrides its key."""

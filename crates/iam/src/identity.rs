@@ -223,9 +223,23 @@ pub fn valid_entity_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The 12-digit account id of a deployment's root account, stable for the deployment's
+/// lifetime: derived from its deployment id (a UUID, as a number).
+pub fn deployment_account_id(deployment_id: u128) -> String {
+    format!("{:012}", deployment_id % 1_000_000_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_ids_have_twelve_digits() {
+        assert_eq!(deployment_account_id(42), "000000000042");
+        let id = deployment_account_id(u128::MAX);
+        assert_eq!(id.len(), 12);
+        assert!(id.chars().all(|c| c.is_ascii_digit()));
+    }
 
     #[test]
     fn names_are_checked() {

@@ -35,7 +35,7 @@ pub use authorize::{
     Caller, DEPLOYMENT_RESOURCE, Decision, PrincipalKind, Reason, Source, authorize, authorize_admin,
 };
 pub use error::IamError;
-pub use identity::Status;
+pub use identity::{Status, deployment_account_id};
 pub use service::{
     Entity, GroupInfo, Iam, NewServiceAccount, PolicyInfo, RootKeys, Secret, ServiceAccountInfo,
     ServiceAccountUpdate, UserInfo,

@@ -147,11 +147,6 @@ pub struct Settings {
     /// The configured memory budget in bytes (`None`: the default from the cgroup or machine).
     pub memory_budget_bytes: Option<u64>,
     /// Identity providers: the `[identity]` table with the `STRATA_IDENTITY_*` variables over it.
-    #[expect(
-        dead_code,
-        reason = "main.rs still builds the providers from the environment alone \
-                  (iam_setup::openid_providers_from_env, ldap_from_env)"
-    )]
     pub identity: crate::iam_setup::IdentitySettings,
 }
 

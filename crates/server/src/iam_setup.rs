@@ -71,12 +71,6 @@ impl SystemStore for LayerStore {
     }
 }
 
-/// The 12-digit account id of the deployment's root account, stable for its lifetime (derived
-/// from the deployment id).
-pub fn account_id(deployment_id: uuid::Uuid) -> String {
-    format!("{:012}", deployment_id.as_u128() % 1_000_000_000_000)
-}
-
 /// Opens the IAM records, retrying storage errors up to `attempts` times with backoff.
 async fn open_records(iam: &Iam, old_root: Option<&RootKeys>, attempts: usize) -> Result<(), IamError> {
     let mut pause = LOAD_RETRY_MIN;
@@ -132,7 +126,11 @@ pub async fn open(layer: &Arc<ObjectLayer>, access_key: &str, secret_key: &str) 
         layer: Arc::clone(layer),
     });
     let changes = layer.system_changes();
-    let iam = Iam::unloaded(root, &account_id(layer.deployment_id()), store)?;
+    let iam = Iam::unloaded(
+        root,
+        &strata_iam::deployment_account_id(layer.deployment_id().as_u128()),
+        store,
+    )?;
     // Right after start the other nodes' drives may not all be connected yet, and past
     // quorum loss the records cannot be read at all: the front door opens anyway (root and
     // anonymous requests are answered, other keys get 503, /health/ready says not ready)
@@ -608,23 +606,6 @@ pub fn ldap(identity: &IdentitySettings) -> Option<Arc<strata_iam::ldap::LdapCon
     Some(Arc::new(config))
 }
 
-/// The OpenID Connect providers the `STRATA_IDENTITY_OPENID_*` variables alone configure (see
-/// [`resolve_identity`]); what the server uses until it passes the config file's `[identity]`
-/// table ([`crate::config::Settings::identity`]) to [`openid_providers`].
-pub fn openid_providers_from_env() -> anyhow::Result<Vec<Arc<strata_iam::oidc::OidcProvider>>> {
-    Ok(openid_providers(&resolve_identity(
-        IdentityFile::default(),
-        &identity_env(),
-    )?))
-}
-
-/// The LDAP directory the `STRATA_IDENTITY_LDAP_*` variables alone configure (see
-/// [`resolve_identity`]); what the server uses until it passes the config file's `[identity]`
-/// table ([`crate::config::Settings::identity`]) to [`ldap`].
-pub fn ldap_from_env() -> anyhow::Result<Option<Arc<strata_iam::ldap::LdapConfig>>> {
-    Ok(ldap(&resolve_identity(IdentityFile::default(), &identity_env())?))
-}
-
 /// Scrapers other than root: identities whose policies allow `admin:Prometheus`.
 pub struct Scrapers {
     iam: Arc<Iam>,
@@ -933,14 +914,5 @@ mod tests {
             let error = error_of(&text, vars);
             assert!(error.contains(expected), "{text} {vars:?}: {error}");
         }
-    }
-
-    #[test]
-    fn account_ids_have_twelve_digits() {
-        let id = account_id(uuid::Uuid::from_u128(42));
-        assert_eq!(id, "000000000042");
-        let id = account_id(uuid::Uuid::from_u128(u128::MAX));
-        assert_eq!(id.len(), 12);
-        assert!(id.chars().all(|c| c.is_ascii_digit()));
     }
 }

@@ -232,8 +232,8 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         domains: virtual_host_domains(settings.domain.as_deref(), &settings.address),
         root,
         iam,
-        identity_providers: iam_setup::openid_providers_from_env()?,
-        ldap: iam_setup::ldap_from_env()?,
+        identity_providers: iam_setup::openid_providers(&settings.identity),
+        ldap: iam_setup::ldap(&settings.identity),
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
     let obs = observability(&settings, &layer, &creds, front.domains.clone(), &front.iam)?;
