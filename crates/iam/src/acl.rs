@@ -397,6 +397,14 @@ impl<'a> AclSubject<'a> {
     /// An anonymous (unsigned) caller.
     pub const ANONYMOUS: AclSubject<'static> = AclSubject { canonical_id: None };
 
+    /// A signed caller whose account no grant can name for it: a user of the resource
+    /// owner's own account. A grant to an account delegates to that account, whose users
+    /// still need their own policies (AWS's rule), so only the group grants
+    /// (`AuthenticatedUsers`, `AllUsers`) can match such a caller.
+    pub const AUTHENTICATED: AclSubject<'static> = AclSubject {
+        canonical_id: Some(""),
+    };
+
     /// A signed caller of the account with canonical id `canonical_id`.
     pub fn user(canonical_id: &'a str) -> AclSubject<'a> {
         AclSubject {

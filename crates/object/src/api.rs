@@ -101,6 +101,11 @@ impl ObjectMetadata {
         *self == Self::default()
     }
 
+    /// The same metadata with this access control list.
+    pub fn with_acl(self, acl: Option<String>) -> Self {
+        ObjectMetadata { acl, ..self }
+    }
+
     /// The same metadata with this tag set.
     pub fn with_tags(self, tags: BTreeMap<String, String>) -> Self {
         ObjectMetadata { tags, ..self }

@@ -5,7 +5,9 @@
 //! - [`Authorizer`] makes one decision per operation: the operation's AWS action
 //!   ([`strata_iam::actions::action_for`]), the resource ARN from the request's path, the
 //!   condition keys from its headers, query and connection ([`request_context`]), the caller's
-//!   policies and the bucket's policy ([`BucketPolicies`]). CopyObject and UploadPartCopy also
+//!   policies and the bucket's policy ([`BucketAccess`]); where no policy decided, the bucket's
+//!   ACL and, for object permissions, the object's ([`crate::access_control`]), unless Object
+//!   Ownership disabled ACLs or Block Public Access says otherwise. CopyObject and UploadPartCopy also
 //!   need `s3:GetObject` on their source as s3s parsed it for the handler (per-operation
 //!   hooks); PostObject is decided on the form's key, with the form's fields as condition keys;
 //!   DeleteObjects is checked per key by its handler ([`AuthzGrant::allows`]).
@@ -13,14 +15,13 @@
 //!   uses the same authorizer ([`crate::intercept::InnerAccess`]).
 //!
 //! Invariants: every operation s3s resolves is decided here (an operation without an action
-//! mapping is refused, never allowed); anonymous requests pass only where a bucket policy
-//! allows them; a denial is logged at debug with the action, resource and the statement that
+//! mapping is refused, never allowed); anonymous requests pass only where a bucket policy or
+//! ACL allows them (never through a public policy under `RestrictPublicBuckets`); an explicit
+//! Deny is never overridden by an ACL; a denial is logged at debug with the action, resource and the statement that
 //! decided, and the client gets `AccessDenied` without that detail.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use http::{HeaderMap, Uri};
 use percent_encoding::percent_decode_str;
@@ -29,19 +30,15 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::{CopyObjectInput, CopySource, PostObjectInput, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
+use strata_iam::acl::AclSubject;
 use strata_iam::actions::{ResourceKind, action_for};
-use strata_iam::policy::{Context, Policy, PolicyKind};
-use strata_iam::{Caller, Decision, Iam, Reason, authorize};
-use strata_object::{ObjectError, ObjectLayer};
+use strata_iam::policy::{Context, Policy};
+use strata_iam::{Caller, Decision, Iam, PrincipalKind, Reason, authorize};
+use strata_object::ObjectError;
 
+use crate::access_control::{AccessConfig, BucketAccess};
 use crate::form::query_value;
 use crate::op_slot::{OperationSlot, Principal};
-
-/// Name of the bucket configuration blob that holds the bucket policy.
-pub(crate) const BUCKET_POLICY_CONFIG: &str = "policy";
-/// How long a node serves a bucket policy from its cache before reading it again: a policy
-/// changed through another node is enforced here within this time.
-const BUCKET_POLICY_TTL: Duration = Duration::from_secs(1);
 
 /// The client's connection, put into the request's extensions by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,92 +79,38 @@ impl S3Auth for IamAuth {
     }
 }
 
-/// A bucket's cached policy: when it was read, and the policy (none: the bucket has none).
-type CachedPolicy = (Instant, Option<Arc<Policy>>);
-
-/// Parsed bucket policies, cached per bucket for [`BUCKET_POLICY_TTL`].
-#[derive(Debug)]
-pub(crate) struct BucketPolicies {
-    layer: Arc<ObjectLayer>,
-    cache: Mutex<HashMap<String, CachedPolicy>>,
-}
-
-impl BucketPolicies {
-    pub(crate) fn new(layer: Arc<ObjectLayer>) -> BucketPolicies {
-        BucketPolicies {
-            layer,
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedPolicy>> {
-        match self.cache.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// The bucket's policy, if it has one.
-    pub(crate) async fn get(&self, bucket: &str) -> Result<Option<Arc<Policy>>, ObjectError> {
-        if let Some((at, policy)) = self.cache().get(bucket)
-            && at.elapsed() < BUCKET_POLICY_TTL
-        {
-            return Ok(policy.clone());
-        }
-        let policy = match self.layer.get_bucket_config(bucket, BUCKET_POLICY_CONFIG).await? {
-            None => None,
-            Some(blob) => match Policy::parse(&blob, PolicyKind::Bucket { bucket }) {
-                Ok(policy) => Some(Arc::new(policy)),
-                Err(err) => {
-                    // Stored policies were validated on the way in. One the parser now refuses
-                    // must not lose its Deny statements: it denies everyone but root until it
-                    // is replaced or deleted.
-                    tracing::error!(bucket, %err, "stored bucket policy does not parse; denying access to the bucket");
-                    let deny_all = format!(
-                        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"*","Resource":["arn:aws:s3:::{bucket}","arn:aws:s3:::{bucket}/*"]}}]}}"#
-                    );
-                    Policy::parse(deny_all.as_bytes(), PolicyKind::Bucket { bucket })
-                        .ok()
-                        .map(Arc::new)
-                }
-            },
-        };
-        let mut cache = self.cache();
-        if cache.len() > 10_000 {
-            cache.clear();
-        }
-        cache.insert(bucket.to_owned(), (Instant::now(), policy.clone()));
-        Ok(policy)
-    }
-
-    /// Forgets a bucket's cached policy (it was just changed through this node).
-    pub(crate) fn invalidate(&self, bucket: &str) {
-        self.cache().remove(bucket);
-    }
-}
-
 /// What the access hook leaves in the request's extensions for handlers that authorize
 /// further (DeleteObjects per key).
 #[derive(Clone, Debug)]
 pub(crate) struct AuthzGrant {
     caller: Arc<Caller>,
     context: Arc<Context>,
-    bucket_policy: Option<Arc<Policy>>,
+    access: Option<Arc<AccessConfig>>,
 }
 
 impl AuthzGrant {
-    /// Whether the caller may do `action` on `bucket/key`.
+    /// Whether the caller may do `action` on `bucket/key` (policies, then the bucket's ACL:
+    /// what DeleteObjects needs per key).
     pub(crate) fn allows(&self, action: &str, bucket: &str, key: &str) -> bool {
-        let resource = object_arn(bucket, key);
-        let decision = authorize(
-            &self.caller,
-            action,
-            &resource,
-            &self.context,
-            self.bucket_policy.as_deref(),
-        );
-        log_denial(&self.caller, action, &resource, &decision);
-        decision.allowed
+        self.allows_with_context(action, &object_arn(bucket, key), &self.context)
+    }
+
+    /// [`AuthzGrant::allows`] on `resource` with other condition keys (a browser form's).
+    fn allows_with_context(&self, action: &str, resource: &str, context: &Context) -> bool {
+        match policy_decision(&self.caller, action, resource, context, self.access.as_deref()) {
+            Ok(()) => true,
+            Err(decision) => {
+                let by_acl = matches!(decision.reason, Reason::NoAllow)
+                    && self
+                        .access
+                        .as_ref()
+                        .is_some_and(|a| a.bucket_acl_allows(acl_subject(&self.caller), action));
+                if !by_acl {
+                    log_denial(&self.caller, action, resource, &decision);
+                }
+                by_acl
+            }
+        }
     }
 }
 
@@ -175,7 +118,45 @@ impl AuthzGrant {
 #[derive(Debug)]
 pub(crate) struct Authorizer {
     iam: Arc<Iam>,
-    policies: Arc<BucketPolicies>,
+    access: Arc<BucketAccess>,
+}
+
+/// How ACL grants see a caller: anonymous, or signed (only group grants can name it; see
+/// [`AclSubject::AUTHENTICATED`]).
+fn acl_subject(caller: &Caller) -> AclSubject<'static> {
+    if caller.kind == PrincipalKind::Anonymous {
+        AclSubject::ANONYMOUS
+    } else {
+        AclSubject::AUTHENTICATED
+    }
+}
+
+/// The policies' decision: identity policies and the bucket policy, except that under
+/// `RestrictPublicBuckets` a public bucket policy grants anonymous callers nothing.
+fn policy_decision(
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    context: &Context,
+    access: Option<&AccessConfig>,
+) -> Result<(), Decision> {
+    let policy = access.and_then(|a| a.policy.as_deref());
+    let decision = authorize(caller, action, resource, context, policy);
+    if decision.allowed
+        && caller.kind == PrincipalKind::Anonymous
+        && access.is_some_and(AccessConfig::restricts_public_access)
+    {
+        tracing::debug!(
+            action,
+            resource,
+            "access denied: RestrictPublicBuckets blocks a public bucket policy for anonymous callers"
+        );
+        return Err(Decision {
+            allowed: false,
+            reason: Reason::NoAllow,
+        });
+    }
+    if decision.allowed { Ok(()) } else { Err(decision) }
 }
 
 fn object_arn(bucket: &str, key: &str) -> String {
@@ -213,8 +194,41 @@ fn access_denied() -> S3Error {
 }
 
 impl Authorizer {
-    pub(crate) fn new(iam: Arc<Iam>, policies: Arc<BucketPolicies>) -> Authorizer {
-        Authorizer { iam, policies }
+    pub(crate) fn new(iam: Arc<Iam>, access: Arc<BucketAccess>) -> Authorizer {
+        Authorizer { iam, access }
+    }
+
+    /// Policies first (an explicit Deny ends it), then the bucket's ACL and, for object
+    /// permissions, the ACL of the object `key` names (read only on this path).
+    async fn decide(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        context: &Context,
+        access: Option<&AccessConfig>,
+        object: Option<(&str, &str, Option<String>)>,
+    ) -> bool {
+        let decision = match policy_decision(caller, action, resource, context, access) {
+            Ok(()) => return true,
+            Err(decision) => decision,
+        };
+        if let (Reason::NoAllow, Some(access)) = (&decision.reason, access) {
+            let subject = acl_subject(caller);
+            if access.bucket_acl_allows(subject, action) {
+                return true;
+            }
+            if let Some((bucket, key, version_id)) = object
+                && self
+                    .access
+                    .object_acl_allows(access, subject, action, bucket, key, version_id)
+                    .await
+            {
+                return true;
+            }
+        }
+        log_denial(caller, action, resource, &decision);
+        false
     }
 
     /// Decides one request signed with `access_key` (none: anonymous). On success the grant is
@@ -251,7 +265,7 @@ impl Authorizer {
             let grant = AuthzGrant {
                 caller: Arc::new(caller),
                 context: Arc::new(Context::new()),
-                bucket_policy: None,
+                access: None,
             };
             cx.extensions_mut().insert(grant);
             return Ok(());
@@ -269,9 +283,9 @@ impl Authorizer {
         let client = cx.extensions_mut().get::<ClientInfo>().copied();
         let mut context = request_context(cx.uri(), cx.headers(), client, access_key.is_some());
         caller.fill_context(&mut context);
-        let bucket_policy = match &bucket {
-            Some(b) => match self.policies.get(b).await {
-                Ok(policy) => policy,
+        let access = match &bucket {
+            Some(b) => match self.access.get(b).await {
+                Ok(access) => Some(access),
                 Err(ObjectError::NoSuchBucket { .. }) if op != "CreateBucket" => {
                     if access_key.is_none() {
                         return Err(S3Error::with_message(
@@ -288,7 +302,7 @@ impl Authorizer {
         };
         if let (Some(b), Some(k)) = (&bucket, &key)
             && reads_existing_tags(op)
-            && tests_existing_tags(&caller, bucket_policy.as_deref())
+            && tests_existing_tags(&caller, access.as_ref().and_then(|a| a.policy.as_deref()))
         {
             self.add_existing_tags(&mut context, b, k, query_value(cx.uri(), "versionId"))
                 .await;
@@ -296,16 +310,23 @@ impl Authorizer {
         // DeleteObjects is decided per key by its handler (AWS checks s3:DeleteObject on each);
         // PostObject once s3s has read the key from the form ([`Authorizer::check_post_object`]).
         if !matches!(op, "DeleteObjects" | "PostObject") {
-            let decision = authorize(&caller, action, &resource, &context, bucket_policy.as_deref());
-            log_denial(&caller, action, &resource, &decision);
-            if !decision.allowed {
+            let object = match (&bucket, &key, kind) {
+                (Some(b), Some(k), ResourceKind::Object) => {
+                    Some((b.as_str(), k.as_str(), query_value(cx.uri(), "versionId")))
+                }
+                _ => None,
+            };
+            if !self
+                .decide(&caller, action, &resource, &context, access.as_deref(), object)
+                .await
+            {
                 return Err(access_denied());
             }
         }
         cx.extensions_mut().insert(AuthzGrant {
             caller: Arc::new(caller),
             context: Arc::new(context),
-            bucket_policy,
+            access,
         });
         Ok(())
     }
@@ -323,7 +344,7 @@ impl Authorizer {
             version_id,
             ..Default::default()
         };
-        if let Ok(info) = self.policies.layer.head_object(bucket, key, opts).await {
+        if let Ok(info) = self.access.layer().head_object(bucket, key, opts).await {
             for (k, v) in info.metadata.tags {
                 context.insert(&format!("{EXISTING_TAG_KEY}{k}"), v);
             }
@@ -351,8 +372,8 @@ impl Authorizer {
             // Access-point sources are not served; refuse rather than guess their bucket.
             return Err(access_denied());
         };
-        let policy = match self.policies.get(bucket).await {
-            Ok(policy) => policy,
+        let access = match self.access.get(bucket).await {
+            Ok(access) => Some(access),
             Err(ObjectError::NoSuchBucket { .. }) => None,
             Err(err) => return Err(crate::map_object_error(err, None)),
         };
@@ -362,15 +383,18 @@ impl Authorizer {
             "s3:GetObject"
         };
         let resource = object_arn(bucket, key);
-        let decision = authorize(
-            &grant.caller,
-            action,
-            &resource,
-            &grant.context,
-            policy.as_deref(),
-        );
-        log_denial(&grant.caller, action, &resource, &decision);
-        if decision.allowed {
+        let object = Some((&bucket[..], &key[..], version_id.as_deref().map(str::to_owned)));
+        if self
+            .decide(
+                &grant.caller,
+                action,
+                &resource,
+                &grant.context,
+                access.as_deref(),
+                object,
+            )
+            .await
+        {
             Ok(())
         } else {
             Err(access_denied())
@@ -417,15 +441,7 @@ impl Authorizer {
             add_request_tags(&mut context, tagging);
         }
         let resource = object_arn(&input.bucket, &input.key);
-        let decision = authorize(
-            &grant.caller,
-            "s3:PutObject",
-            &resource,
-            &context,
-            grant.bucket_policy.as_deref(),
-        );
-        log_denial(&grant.caller, "s3:PutObject", &resource, &decision);
-        if decision.allowed {
+        if grant.allows_with_context("s3:PutObject", &resource, &context) {
             Ok(())
         } else {
             Err(access_denied())

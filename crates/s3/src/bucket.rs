@@ -6,8 +6,10 @@
 
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use strata_iam::acl::Permission;
 use strata_object::{MakeBucketOptions, VersioningState};
 
+use crate::access_control::{AskedAcl, create_bucket_configs};
 use crate::convert;
 use crate::service::{StrataS3, err_mapper};
 
@@ -32,7 +34,7 @@ pub(crate) async fn list_buckets(
         .collect();
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
-        owner: Some(s3.owner.owner()),
+        owner: Some(crate::convert::owner(&s3.owner)),
         prefix,
         continuation_token: None,
     }))
@@ -68,17 +70,23 @@ pub(crate) async fn create_bucket(
             ));
         }
     };
+    let asked = AskedAcl::from_headers(
+        input.acl.as_ref().map(BucketCannedACL::as_str),
+        &[
+            (Permission::FullControl, input.grant_full_control.as_deref()),
+            (Permission::Read, input.grant_read.as_deref()),
+            (Permission::ReadAcp, input.grant_read_acp.as_deref()),
+            (Permission::Write, input.grant_write.as_deref()),
+            (Permission::WriteAcp, input.grant_write_acp.as_deref()),
+        ],
+        &s3.owner,
+    )?;
+    let configs = create_bucket_configs(input.object_ownership.as_ref(), &asked, &s3.owner)?;
     s3.layer
-        .make_bucket(
-            &input.bucket,
-            MakeBucketOptions {
-                location,
-                ..Default::default()
-            },
-        )
+        .make_bucket(&input.bucket, MakeBucketOptions { location, configs })
         .await
         .map_err(map_err)?;
-    s3.policies.invalidate(&input.bucket);
+    s3.access.invalidate(&input.bucket);
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),
     }))
@@ -105,7 +113,7 @@ pub(crate) async fn delete_bucket(
         .delete_bucket(&req.input.bucket, false)
         .await
         .map_err(map_err)?;
-    s3.policies.invalidate(&req.input.bucket);
+    s3.access.invalidate(&req.input.bucket);
     Ok(S3Response::new(DeleteBucketOutput {}))
 }
 

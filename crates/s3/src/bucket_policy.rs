@@ -11,7 +11,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_iam::policy::{Policy, PolicyKind};
 
-use crate::authz::BUCKET_POLICY_CONFIG;
+use crate::access_control::BUCKET_POLICY_CONFIG;
 use crate::service::{StrataS3, err_mapper};
 
 /// AWS's limit on a bucket policy's size.
@@ -47,12 +47,18 @@ pub(crate) async fn put_bucket_policy(
         ));
     }
     // The bucket must exist before its policy is judged (AWS answers NoSuchBucket first).
-    s3.layer.bucket_info(bucket).await.map_err(&map_err)?;
-    if let Err(err) = Policy::parse(document, PolicyKind::Bucket { bucket }) {
-        return Err(S3Error::with_message(
-            S3ErrorCode::MalformedPolicy,
-            err.to_string(),
-        ));
+    let access = s3.access.fresh(bucket).await.map_err(&map_err)?;
+    let policy = match Policy::parse(document, PolicyKind::Bucket { bucket }) {
+        Ok(policy) => policy,
+        Err(err) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::MalformedPolicy,
+                err.to_string(),
+            ));
+        }
+    };
+    if access.public_access_block.block_public_policy && policy.is_public() {
+        return Err(S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied"));
     }
     s3.layer
         .put_bucket_config(
@@ -62,7 +68,7 @@ pub(crate) async fn put_bucket_policy(
         )
         .await
         .map_err(&map_err)?;
-    s3.policies.invalidate(bucket);
+    s3.access.invalidate(bucket);
     let mut resp = S3Response::new(PutBucketPolicyOutput::default());
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
@@ -88,7 +94,7 @@ pub(crate) async fn delete_bucket_policy(
         .delete_bucket_config(bucket, BUCKET_POLICY_CONFIG)
         .await
         .map_err(&map_err)?;
-    s3.policies.invalidate(bucket);
+    s3.access.invalidate(bucket);
     let mut resp = S3Response::new(DeleteBucketPolicyOutput::default());
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)

@@ -14,40 +14,28 @@ use futures::Stream;
 use s3s::dto::{ETag, Metadata, Owner, StreamingBlob, Timestamp, TimestampFormat};
 use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{S3Error, S3ErrorCode, S3Result};
+use strata_iam::acl::Owner as AclOwner;
 use strata_object::{ByteRange, ObjectError, ObjectMetadata, ObjectStream};
 
-/// The owner shown in listings: one fixed identity per deployment, derived from the root user.
-#[derive(Clone, Debug)]
-pub(crate) struct OwnerIdentity {
-    /// Canonical id (64 hex characters, as AWS shows canonical user ids).
-    pub(crate) id: String,
-    /// Display name.
-    pub(crate) display_name: String,
+/// The owner of the deployment's buckets and objects: its root account, whose canonical id is
+/// derived from the account id (stable when the root credentials change).
+pub(crate) fn account_owner(account_id: &str) -> AclOwner {
+    AclOwner::for_account(account_id, "strata")
 }
 
-impl OwnerIdentity {
-    /// Derives the owner identity from the root access key (the id does not reveal the key).
-    pub(crate) fn from_root_access_key(access_key: &str) -> OwnerIdentity {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("strata-owner:{access_key}").as_bytes());
-        OwnerIdentity {
-            id: hex::encode(digest),
-            display_name: "strata".to_owned(),
-        }
+/// An owner as listings show it.
+pub(crate) fn owner(owner: &AclOwner) -> Owner {
+    Owner {
+        id: Some(owner.id.clone()),
+        display_name: Some(owner.display_name.clone()),
     }
+}
 
-    pub(crate) fn owner(&self) -> Owner {
-        Owner {
-            id: Some(self.id.clone()),
-            display_name: Some(self.display_name.clone()),
-        }
-    }
-
-    pub(crate) fn initiator(&self) -> s3s::dto::Initiator {
-        s3s::dto::Initiator {
-            id: Some(self.id.clone()),
-            display_name: Some(self.display_name.clone()),
-        }
+/// An owner as a multipart upload's initiator.
+pub(crate) fn initiator(owner: &AclOwner) -> s3s::dto::Initiator {
+    s3s::dto::Initiator {
+        id: Some(owner.id.clone()),
+        display_name: Some(owner.display_name.clone()),
     }
 }
 
@@ -381,11 +369,10 @@ mod tests {
     }
 
     #[test]
-    fn owner_id_is_stable_and_hides_key() {
-        let a = OwnerIdentity::from_root_access_key("AKIAROOT");
-        let b = OwnerIdentity::from_root_access_key("AKIAROOT");
-        assert_eq!(a.id, b.id);
+    fn owner_id_is_the_accounts_canonical_id() {
+        let a = account_owner("123456789012");
+        assert_eq!(a.id, account_owner("123456789012").id);
         assert_eq!(a.id.len(), 64);
-        assert!(!a.id.contains("AKIAROOT"));
+        assert_ne!(a.id, account_owner("123456789013").id);
     }
 }

@@ -37,6 +37,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod access_control;
 mod admin;
 mod auth;
 mod authz;

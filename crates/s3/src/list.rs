@@ -9,8 +9,9 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_object::{LIST_KEYS_MAX, ListOptions, ListVersionsOptions, ObjectInfo};
 
-use crate::convert::{self, OwnerIdentity, maybe_url_encode};
+use crate::convert::{self, maybe_url_encode};
 use crate::service::{StrataS3, err_mapper};
+use strata_iam::acl::Owner as AclOwner;
 
 /// The version id S3 shows for the null version.
 const NULL_VERSION_ID: &str = "null";
@@ -30,14 +31,14 @@ fn max_keys_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-fn object_entry(info: ObjectInfo, owner: Option<&OwnerIdentity>, url: bool) -> Object {
+fn object_entry(info: ObjectInfo, owner: Option<&AclOwner>, url: bool) -> Object {
     Object {
         key: Some(maybe_url_encode(info.key, url)),
         e_tag: Some(convert::etag(&info.etag)),
         last_modified: Some(convert::timestamp(info.mod_time)),
         size: Some(convert::size_i64(info.size)),
         storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
-        owner: owner.map(OwnerIdentity::owner),
+        owner: owner.map(convert::owner),
         ..Default::default()
     }
 }
@@ -206,7 +207,7 @@ pub(crate) async fn list_object_versions(
                 is_latest: Some(v.is_latest),
                 key: Some(maybe_url_encode(v.key, url)),
                 last_modified: Some(convert::timestamp(v.mod_time)),
-                owner: Some(s3.owner.owner()),
+                owner: Some(convert::owner(&s3.owner)),
                 version_id,
             });
         } else {
@@ -215,7 +216,7 @@ pub(crate) async fn list_object_versions(
                 is_latest: Some(v.is_latest),
                 key: Some(maybe_url_encode(v.key, url)),
                 last_modified: Some(convert::timestamp(v.mod_time)),
-                owner: Some(s3.owner.owner()),
+                owner: Some(convert::owner(&s3.owner)),
                 size: Some(convert::size_i64(v.size)),
                 storage_class: Some(ObjectVersionStorageClass::from_static(
                     ObjectVersionStorageClass::STANDARD,

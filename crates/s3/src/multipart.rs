@@ -65,6 +65,19 @@ pub(crate) async fn create_multipart_upload(
         ));
     }
     let tags = crate::tagging::request_tags(input.tagging.as_deref())?;
+    let acl = crate::access_control::acl_for_object_write(
+        s3,
+        &input.bucket,
+        crate::access_control::ObjectAclHeaders {
+            canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
+            full_control: input.grant_full_control.as_deref(),
+            read: input.grant_read.as_deref(),
+            read_acp: input.grant_read_acp.as_deref(),
+            write_acp: input.grant_write_acp.as_deref(),
+        },
+        &map_err,
+    )
+    .await?;
     if let Some(class) = &input.storage_class
         && class.as_str() != StorageClass::STANDARD
     {
@@ -84,7 +97,8 @@ pub(crate) async fn create_multipart_upload(
             user: input.metadata,
         }
         .into_metadata()?
-        .with_tags(tags),
+        .with_tags(tags)
+        .with_acl(acl),
         ..Default::default()
     };
     let upload = s3
@@ -302,8 +316,8 @@ pub(crate) async fn list_parts(
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(input.upload_id),
-        initiator: Some(s3.owner.initiator()),
-        owner: Some(s3.owner.owner()),
+        initiator: Some(crate::convert::initiator(&s3.owner)),
+        owner: Some(crate::convert::owner(&s3.owner)),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         max_parts: Some(as_i32(max)),
         part_number_marker: i32::try_from(marker).ok(),
@@ -345,9 +359,9 @@ pub(crate) async fn list_multipart_uploads(
         .into_iter()
         .map(|u| MultipartUpload {
             initiated: Some(convert::timestamp(u.initiated)),
-            initiator: Some(s3.owner.initiator()),
+            initiator: Some(crate::convert::initiator(&s3.owner)),
             key: Some(maybe_url_encode(u.key, url)),
-            owner: Some(s3.owner.owner()),
+            owner: Some(crate::convert::owner(&s3.owner)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             upload_id: Some(u.upload_id),
             ..Default::default()

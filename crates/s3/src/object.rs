@@ -13,6 +13,7 @@ use strata_object::{
     ByteRange, DeleteOptions, GetOptions, LIST_KEYS_MAX, ObjectError, ObjectInfo, ObjectMetadata, PutOptions,
 };
 
+use crate::access_control::{ObjectAclHeaders, acl_for_object_write};
 use crate::convert::{self, BodyStream, MetadataInput};
 use crate::precondition::Conditions;
 use crate::service::{StrataS3, err_mapper, request_id};
@@ -83,6 +84,19 @@ pub(crate) async fn put_object(
         input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
     )?;
     let tags = tagging::request_tags(input.tagging.as_deref())?;
+    let acl = acl_for_object_write(
+        s3,
+        &input.bucket,
+        ObjectAclHeaders {
+            canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
+            full_control: input.grant_full_control.as_deref(),
+            read: input.grant_read.as_deref(),
+            read_acp: input.grant_read_acp.as_deref(),
+            write_acp: input.grant_write_acp.as_deref(),
+        },
+        &map_err,
+    )
+    .await?;
     if input.if_match.is_some() || input.if_none_match.is_some() {
         return Err(not_implemented(
             "Conditional writes (If-Match / If-None-Match on PUT)",
@@ -100,7 +114,8 @@ pub(crate) async fn put_object(
             user: input.metadata,
         }
         .into_metadata()?
-        .with_tags(tags),
+        .with_tags(tags)
+        .with_acl(acl),
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         // s3s verifies a signed payload hash itself while streaming the body.
         content_sha256: None,
@@ -630,6 +645,19 @@ pub(crate) async fn copy_object(
         if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
     };
     check_copy_source_conditions(s3, &req, &src, &conditions).await?;
+    let acl = acl_for_object_write(
+        s3,
+        &input.bucket,
+        ObjectAclHeaders {
+            canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
+            full_control: input.grant_full_control.as_deref(),
+            read: input.grant_read.as_deref(),
+            read_acp: input.grant_read_acp.as_deref(),
+            write_acp: input.grant_write_acp.as_deref(),
+        },
+        &map_err,
+    )
+    .await?;
     let input = req.input;
     let metadata = if replace {
         MetadataInput {
@@ -663,8 +691,8 @@ pub(crate) async fn copy_object(
                 } else {
                     src.metadata.tags.clone()
                 };
-                // A copy is a new object: it never inherits the source's access control list.
-                metadata.acl = None;
+                // A copy is a new object: it takes the request's ACL, never the source's.
+                metadata.acl = acl;
                 metadata
             },
         )

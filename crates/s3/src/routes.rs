@@ -148,9 +148,8 @@ mod tests {
             std::fs::create_dir_all(d).unwrap();
         }
         let layer = Arc::new(strata_object::ObjectLayer::open_local(&drives).await.unwrap());
-        let root = crate::RootCredentials::new("AKIAROOT", "a-secret-of-some-length").unwrap();
         let inner =
-            s3s::service::S3ServiceBuilder::new(crate::StrataS3::new(Arc::clone(&layer), "us-east-1", &root));
+            s3s::service::S3ServiceBuilder::new(crate::StrataS3::new(Arc::clone(&layer), "us-east-1"));
         let routes = Routes::new(
             HealthRoute::new(Arc::clone(&layer), crate::authz::test_iam("AKIAROOT").await),
             AdminRoute::new(Arc::clone(&layer), crate::authz::test_iam("AKIAROOT").await),

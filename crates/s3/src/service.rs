@@ -12,16 +12,18 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3Request, S3Response, S3Result};
 use strata_object::{ObjectError, ObjectLayer};
 
+use crate::access_control::BucketAccess;
 use crate::admin::AdminRoute;
 use crate::auth::RootCredentials;
-use crate::authz::{Authorizer, BucketPolicies, IamAccess, IamAuth};
-use crate::convert::OwnerIdentity;
+use crate::authz::{Authorizer, IamAccess, IamAuth};
+use crate::convert;
 use crate::error::{FrontDoorError, map_object_error};
 use crate::health::HealthRoute;
 use crate::intercept::Intercept;
 use crate::minio_admin::MinioAdminRoute;
 use crate::routes::Routes;
-use crate::{bucket, bucket_policy, list, multipart, object, tagging};
+use crate::{access_control, bucket, bucket_policy, list, multipart, object, tagging};
+use strata_iam::acl::Owner as AclOwner;
 
 /// The id of one HTTP request, put into the request's extensions by the server so that
 /// handlers can log it and set it on error bodies.
@@ -49,8 +51,10 @@ pub struct FrontDoorConfig {
 pub struct StrataS3 {
     pub(crate) layer: Arc<ObjectLayer>,
     pub(crate) region: String,
-    pub(crate) owner: OwnerIdentity,
-    pub(crate) policies: Arc<BucketPolicies>,
+    /// The owner of every bucket and object: the deployment's root account.
+    pub(crate) owner: AclOwner,
+    /// Bucket policies, ACLs, ownership and Block Public Access settings, cached.
+    pub(crate) access: Arc<BucketAccess>,
     /// Requests carry an authorization grant ([`build_service`]'s access hook puts it in);
     /// handlers that decide further (DeleteObjects per key) refuse without one. False only
     /// for [`StrataS3::new`], an open service without authentication.
@@ -58,28 +62,30 @@ pub struct StrataS3 {
 }
 
 impl StrataS3 {
-    /// The operations over `layer`, answering for `region`, with listings owned by `root`,
-    /// for a service without authentication (s3s then runs no access checks: everything is
-    /// allowed). [`build_service`] builds the authenticated, authorized one.
-    pub fn new(layer: Arc<ObjectLayer>, region: &str, root: &RootCredentials) -> StrataS3 {
-        let policies = Arc::new(BucketPolicies::new(Arc::clone(&layer)));
-        let mut s3 = StrataS3::with_policies(layer, region, root, policies);
+    /// The operations over `layer`, answering for `region`, with everything owned by the
+    /// deployment's root account, for a service without authentication (s3s then runs no
+    /// access checks: everything is allowed). [`build_service`] builds the authenticated,
+    /// authorized one.
+    pub fn new(layer: Arc<ObjectLayer>, region: &str) -> StrataS3 {
+        let access = Arc::new(BucketAccess::new(Arc::clone(&layer)));
+        let account_id = strata_iam::deployment_account_id(layer.deployment_id().as_u128());
+        let mut s3 = StrataS3::with_access(layer, region, &account_id, access);
         s3.authorized = false;
         s3
     }
 
-    /// The operations sharing a bucket-policy cache with the access hook.
-    pub(crate) fn with_policies(
+    /// The operations sharing a bucket-access cache with the access hook.
+    pub(crate) fn with_access(
         layer: Arc<ObjectLayer>,
         region: &str,
-        root: &RootCredentials,
-        policies: Arc<BucketPolicies>,
+        account_id: &str,
+        access: Arc<BucketAccess>,
     ) -> StrataS3 {
         StrataS3 {
             layer,
             region: region.to_owned(),
-            owner: OwnerIdentity::from_root_access_key(root.access_key()),
-            policies,
+            owner: convert::account_owner(account_id),
+            access,
             authorized: true,
         }
     }
@@ -100,16 +106,17 @@ pub(crate) fn err_mapper<T>(req: &S3Request<T>) -> impl Fn(ObjectError) -> s3s::
 /// request-header limits and the DeleteObjects / Range intercept, and virtual-host parsing when
 /// `config.domains` is not empty (path style always works).
 pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Result<S3Service, FrontDoorError> {
-    let policies = Arc::new(BucketPolicies::new(Arc::clone(&layer)));
-    let authorizer = Arc::new(Authorizer::new(Arc::clone(&config.iam), Arc::clone(&policies)));
+    let access = Arc::new(BucketAccess::new(Arc::clone(&layer)));
+    let authorizer = Arc::new(Authorizer::new(Arc::clone(&config.iam), Arc::clone(&access)));
+    let account_id = config.iam.account_id();
     // The service the intercept hands requests to once it has checked them: the same
     // operations and host parsing, no route, and an access hook that trusts only what the
     // intercept marked as authenticated (see `intercept.rs`) and authorizes it like the outer one.
-    let mut inner = S3ServiceBuilder::new(StrataS3::with_policies(
+    let mut inner = S3ServiceBuilder::new(StrataS3::with_access(
         Arc::clone(&layer),
         &config.region,
-        &config.root,
-        Arc::clone(&policies),
+        account_id,
+        Arc::clone(&access),
     ));
     inner.set_auth(IamAuth::new(Arc::clone(&config.iam)));
     inner.set_access(crate::intercept::InnerAccess::new(Arc::clone(&authorizer)));
@@ -118,7 +125,7 @@ pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Resul
     }
     let intercept = Intercept::new(inner.build());
 
-    let s3 = StrataS3::with_policies(Arc::clone(&layer), &config.region, &config.root, policies);
+    let s3 = StrataS3::with_access(Arc::clone(&layer), &config.region, account_id, access);
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(IamAuth::new(Arc::clone(&config.iam)));
     builder.set_access(IamAccess::new(authorizer));
@@ -253,6 +260,76 @@ impl S3 for StrataS3 {
         req: S3Request<PutBucketVersioningInput>,
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         bucket::put_bucket_versioning(self, req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        access_control::get_bucket_acl(self, req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        access_control::put_bucket_acl(self, req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        access_control::get_object_acl(self, req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        access_control::put_object_acl(self, req).await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        access_control::put_bucket_ownership_controls(self, req).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        access_control::get_bucket_ownership_controls(self, req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        access_control::delete_bucket_ownership_controls(self, req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        access_control::put_public_access_block(self, req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        access_control::get_public_access_block(self, req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        access_control::delete_public_access_block(self, req).await
     }
 
     async fn put_object_tagging(

@@ -39,7 +39,7 @@ async fn fixture() -> Fixture {
 
 /// A service without authentication: exercises the handlers only.
 fn open_service(f: &Fixture) -> S3Service {
-    S3ServiceBuilder::new(StrataS3::new(Arc::clone(&f.layer), "us-east-1", &f.root)).build()
+    S3ServiceBuilder::new(StrataS3::new(Arc::clone(&f.layer), "us-east-1")).build()
 }
 
 struct Reply {
