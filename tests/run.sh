@@ -43,6 +43,9 @@ need_apt=()
 command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)   # test certificates (test_tls.py)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+# A real browser for the CORS tests (test_cors.py drives headless Chromium through Selenium).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 # OpenLDAP for the STS LDAP tests (tests/e2e/ldap.py runs its own slapd from a temp dir; the
 # package's system service is never used). slapd lives in /usr/sbin, not on every PATH.
 { [ -x /usr/sbin/slapd ] || command -v slapd >/dev/null 2>&1; } || need_apt+=(slapd)

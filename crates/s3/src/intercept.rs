@@ -101,7 +101,7 @@ fn query_key(pair: &str) -> std::borrow::Cow<'_, str> {
     percent_encoding::percent_decode_str(key).decode_utf8_lossy()
 }
 
-fn has_query_key(uri: &Uri, key: &str) -> bool {
+pub(crate) fn has_query_key(uri: &Uri, key: &str) -> bool {
     uri.query()
         .is_some_and(|q| q.split('&').any(|pair| query_key(pair) == key))
 }

@@ -1,6 +1,6 @@
 //! [`StrataS3`], the [`s3s::S3`] implementation, and [`build_service`], which assembles it with
 //! authentication, health and admin routes and virtual-host parsing into a servable
-//! [`S3Service`].
+//! [`crate::FrontDoorService`] (s3s's `S3Service` behind CORS, `cors.rs`).
 //!
 //! Invariant: every operation listed in the `impl S3` block delegates to its family module;
 //! everything not listed keeps s3s's default `501 NotImplemented`.
@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use s3s::dto::*;
-use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use strata_object::{ObjectError, ObjectLayer};
 
@@ -104,8 +104,12 @@ pub(crate) fn err_mapper<T>(req: &S3Request<T>) -> impl Fn(ObjectError) -> s3s::
 
 /// Builds the servable service: operations, root authentication, health and admin routes, the
 /// request-header limits and the DeleteObjects / Range intercept, and virtual-host parsing when
-/// `config.domains` is not empty (path style always works).
-pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Result<S3Service, FrontDoorError> {
+/// `config.domains` is not empty (path style always works); all behind CORS (preflights
+/// answered, `Access-Control-*` headers added: [`crate::FrontDoorService`]).
+pub fn build_service(
+    layer: Arc<ObjectLayer>,
+    config: &FrontDoorConfig,
+) -> Result<crate::FrontDoorService, FrontDoorError> {
     let access = Arc::new(BucketAccess::new(Arc::clone(&layer)));
     let authorizer = Arc::new(Authorizer::new(Arc::clone(&config.iam), Arc::clone(&access)));
     let account_id = config.iam.account_id();
@@ -129,6 +133,12 @@ pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Resul
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(IamAuth::new(Arc::clone(&config.iam)));
     builder.set_access(IamAccess::new(authorizer));
+    let cors_hosts: Option<Box<dyn s3s::host::S3Host>> = if config.domains.is_empty() {
+        None
+    } else {
+        Some(Box::new(VirtualHosts::new(&config.domains)?))
+    };
+    let cors = crate::cors::Cors::new(Arc::clone(&layer), cors_hosts);
     let admin = AdminRoute::new(Arc::clone(&layer), Arc::clone(&config.iam));
     let minio_admin = MinioAdminRoute::new(Arc::clone(&config.iam));
     builder.set_route(Routes::new(
@@ -145,7 +155,7 @@ pub fn build_service(layer: Arc<ObjectLayer>, config: &FrontDoorConfig) -> Resul
     if !config.domains.is_empty() {
         builder.set_host(VirtualHosts::new(&config.domains)?);
     }
-    Ok(builder.build())
+    Ok(crate::FrontDoorService::new(builder.build(), cors))
 }
 
 /// Virtual-host parsing that never takes over other host names: `bucket.DOMAIN` addresses a
@@ -372,6 +382,27 @@ impl S3 for StrataS3 {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         tagging::delete_bucket_tagging(self, req).await
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        crate::cors::put_bucket_cors(self, req).await
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        crate::cors::get_bucket_cors(self, req).await
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        crate::cors::delete_bucket_cors(self, req).await
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {

@@ -45,11 +45,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use s3s::service::S3Service;
 use strata_obs::observe::{ObservedBody, Resolved};
 use strata_obs::{Observability, classify};
 use strata_rpc::{RpcBody, RpcServer};
-use strata_s3::{OperationSlot, RequestId};
+use strata_s3::{FrontDoorService, OperationSlot, RequestId};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -101,8 +100,8 @@ async fn shutdown_signal() {
 
 /// The S3 application: the s3s service and its observability.
 pub struct App {
-    /// The S3 service over the object layer.
-    pub service: S3Service,
+    /// The S3 service over the object layer (s3s behind CORS).
+    pub service: FrontDoorService,
     /// Metrics and audit.
     pub obs: Arc<Observability>,
 }
@@ -389,9 +388,9 @@ async fn serve_connection<I, S, B>(
     }
 }
 
-/// Serves one request through s3s inside a span carrying its id.
+/// Serves one request through the front door (s3s behind CORS) inside a span carrying its id.
 async fn handle(
-    svc: S3Service,
+    svc: FrontDoorService,
     obs: Arc<Observability>,
     client: strata_s3::ClientInfo,
     body_idle_timeout: Duration,
