@@ -376,6 +376,12 @@ pub const ADMIN_ACTIONS: &[&str] = &[
     "admin:ListTemporaryAccounts",
     "admin:ExportIAM",
     "admin:ImportIAM",
+    // Accounts (Strata's; deployment-wide).
+    "admin:CreateAccount",
+    "admin:DeleteAccount",
+    "admin:ListAccounts",
+    "admin:GetAccount",
+    "admin:UpdateAccount",
     // The server.
     "admin:ServerInfo",
     "admin:StorageInfo",

@@ -1,6 +1,13 @@
 //! AWS's combination of policies into one decision for one request.
 //!
-//! - The root user may do everything.
+//! - The deployment's root user may do everything, in every account (it is the operator).
+//! - An account's root may do everything in its own account (AWS's root user), but nothing
+//!   deployment-wide: of the `admin:*` actions only those that manage its own account's
+//!   identities ([`ACCOUNT_ADMIN_ACTIONS`]); the same bound holds for every identity of an
+//!   account other than the deployment's, whatever its policies say.
+//! - Across accounts (the bucket belongs to another account than the caller), both sides must
+//!   agree: the caller's identity policies must allow it, and so must the bucket's policy (or
+//!   its ACL, which the front door checks on [`Reason::NeedsResourceGrant`]).
 //! - An explicit `Deny` in any policy that applies (the caller's identity policies, a service
 //!   account's embedded policy, the bucket policy) wins over every `Allow`.
 //! - Otherwise the request is allowed when the caller's identity policies allow it, or when
@@ -21,6 +28,8 @@ use crate::policy::{Context, Policy, Request, Verdict};
 pub enum PrincipalKind {
     /// The deployment's root credentials.
     Root,
+    /// An account's root credentials (an account other than the deployment's).
+    AccountRoot,
     /// A user.
     User,
     /// A service account of a user (or of root).
@@ -35,7 +44,7 @@ impl PrincipalKind {
     /// The value of `aws:PrincipalType`.
     pub fn principal_type(self) -> &'static str {
         match self {
-            PrincipalKind::Root => "Account",
+            PrincipalKind::Root | PrincipalKind::AccountRoot => "Account",
             PrincipalKind::User | PrincipalKind::ServiceAccount => "User",
             PrincipalKind::Session => "AssumedRole",
             PrincipalKind::Anonymous => "Anonymous",
@@ -54,6 +63,10 @@ pub struct Caller {
     pub user: String,
     /// The parent is the root user (a service account of root).
     pub parent_is_root: bool,
+    /// Has its account root's rights (an account root, or its service account).
+    pub account_root: bool,
+    /// Belongs to an account other than the deployment's own.
+    pub tenant: bool,
     /// The identity policies, by name (the user's own and its enabled groups').
     pub policies: Vec<(String, Arc<Policy>)>,
     /// A service account's embedded policy or a session's policy, which narrows `policies`.
@@ -76,6 +89,8 @@ impl Caller {
             access_key: String::new(),
             user: String::new(),
             parent_is_root: false,
+            account_root: false,
+            tenant: false,
             policies: Vec::new(),
             embedded: None,
             principal_ids: Vec::new(),
@@ -142,8 +157,13 @@ pub enum Reason {
         /// The statement's Sid, if any.
         sid: Option<String>,
     },
+    /// The caller's account root.
+    AccountRoot,
     /// No policy allows it (implicit deny).
     NoAllow,
+    /// Across accounts: the caller's policies allow it, but no grant of the bucket's account
+    /// does (its policy; the front door then asks its ACL).
+    NeedsResourceGrant,
     /// A service account's parent allows it but its embedded policy does not.
     NotInEmbeddedPolicy,
 }
@@ -184,15 +204,50 @@ fn sid_of(policy: &Policy, statement: usize) -> Option<String> {
 /// The resource of deployment-wide actions (`admin:*`, `s3:ListAllMyBuckets`).
 pub const DEPLOYMENT_RESOURCE: &str = "arn:aws:s3:::*";
 
+/// The `admin:*` actions an account other than the deployment's may hold: managing its own
+/// users, groups, policies and service accounts. Every other admin action is deployment-wide.
+pub const ACCOUNT_ADMIN_ACTIONS: &[&str] = &[
+    "admin:CreateUser",
+    "admin:DeleteUser",
+    "admin:ListUsers",
+    "admin:GetUser",
+    "admin:EnableUser",
+    "admin:DisableUser",
+    "admin:AddUserToGroup",
+    "admin:RemoveUserFromGroup",
+    "admin:ListGroups",
+    "admin:GetGroup",
+    "admin:EnableGroup",
+    "admin:DisableGroup",
+    "admin:CreatePolicy",
+    "admin:DeletePolicy",
+    "admin:GetPolicy",
+    "admin:AttachUserOrGroupPolicy",
+    "admin:ListUserPolicies",
+    "admin:CreateServiceAccount",
+    "admin:UpdateServiceAccount",
+    "admin:RemoveServiceAccount",
+    "admin:ListServiceAccounts",
+];
+
 /// Decides a deployment-wide action (`admin:*`) for `caller`, with the request's condition
 /// keys in `context` (an empty one when the request offers none); the caller's are added.
+/// Identities of an account other than the deployment's get only [`ACCOUNT_ADMIN_ACTIONS`].
 pub fn authorize_admin(caller: &Caller, action: &str, mut context: Context) -> Decision {
+    if caller.tenant
+        && !ACCOUNT_ADMIN_ACTIONS
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(action))
+    {
+        return Decision::deny(Reason::NoAllow);
+    }
     caller.fill_context(&mut context);
     authorize(caller, action, DEPLOYMENT_RESOURCE, &context, None)
 }
 
-/// Decides whether `caller` may do `action` on `resource`, given the request's condition
-/// keys and the bucket's policy (if the request addresses a bucket that has one).
+/// Decides whether `caller` may do `action` on `resource` of its own account, given the
+/// request's condition keys and the bucket's policy (if the request addresses a bucket that
+/// has one).
 pub fn authorize(
     caller: &Caller,
     action: &str,
@@ -200,9 +255,25 @@ pub fn authorize(
     context: &Context,
     bucket_policy: Option<&Policy>,
 ) -> Decision {
+    authorize_in(caller, action, resource, context, bucket_policy, None)
+}
+
+/// [`authorize`] for a resource that belongs to `resource_account` (none: the caller's own,
+/// or nobody's, as deployment-wide actions): across accounts, the caller's identity and the
+/// bucket's policy must both allow it.
+pub fn authorize_in(
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+    context: &Context,
+    bucket_policy: Option<&Policy>,
+    resource_account: Option<&str>,
+) -> Decision {
     if caller.is_root() {
         return Decision::allow(Reason::Root);
     }
+    let cross_account = caller.kind != PrincipalKind::Anonymous
+        && resource_account.is_some_and(|owner| owner != caller.account_id);
     let identity_request = Request {
         action,
         resource,
@@ -232,6 +303,11 @@ pub fn authorize(
     if caller.parent_is_root && caller.kind == PrincipalKind::ServiceAccount && identity_allow.is_none() {
         // A service account of root with an embedded policy: the parent allows everything.
         identity_allow = Some(Reason::Root);
+    }
+    if caller.account_root && identity_allow.is_none() {
+        // An account's root (or its service account): everything, as AWS's root user; other
+        // accounts' resources still need their grant, and the admin bound is authorize_admin's.
+        identity_allow = Some(Reason::AccountRoot);
     }
     let mut embedded_allows = true;
     if let Some(embedded) = &caller.embedded {
@@ -275,6 +351,14 @@ pub fn authorize(
     }
     // A service account's embedded policy bounds everything it does, whichever policy allows
     // it (as a session policy bounds a session, resource-based grants to its parent included).
+    if cross_account {
+        return match (identity_allow, bucket_allow) {
+            (Some(_), Some(reason)) if embedded_allows => Decision::allow(reason),
+            (Some(_), None) if embedded_allows => Decision::deny(Reason::NeedsResourceGrant),
+            (Some(_), _) => Decision::deny(Reason::NotInEmbeddedPolicy),
+            (None, _) => Decision::deny(Reason::NoAllow),
+        };
+    }
     match (identity_allow, bucket_allow) {
         (Some(reason), _) | (None, Some(reason)) if embedded_allows => Decision::allow(reason),
         (None, None) => Decision::deny(Reason::NoAllow),

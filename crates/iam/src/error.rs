@@ -114,6 +114,26 @@ pub enum IamError {
         /// What is wrong.
         reason: String,
     },
+    /// No account has this id.
+    #[error("the account {id} does not exist")]
+    NoSuchAccount {
+        /// The account id asked for.
+        id: String,
+    },
+    /// An account still has identities or buckets.
+    #[error("the account {id} is not empty: {what}")]
+    AccountNotEmpty {
+        /// The account id.
+        id: String,
+        /// What is left in it.
+        what: String,
+    },
+    /// A group or policy name another account already uses (names are deployment-wide).
+    #[error("the name {name} is already used by another account")]
+    NameInUse {
+        /// The name.
+        name: String,
+    },
     /// A policy document is not valid.
     #[error("malformed policy: {0}")]
     MalformedPolicy(#[from] PolicyError),

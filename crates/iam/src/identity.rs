@@ -1,9 +1,14 @@
 //! The stored form of identities and policies, and the built-in policies.
 //!
 //! Records live under the `iam` namespace of the system records, one per entity:
-//! `user/<access key>`, `group/<name>`, `svcacct/<access key>`, `policy/<name>`, plus
-//! [`SEAL_CHECK_KEY`]. Values are MessagePack of the structs below. Secret keys are only ever
-//! stored sealed ([`crate::seal`]).
+//! `account/<id>`, `user/<access key>`, `group/<name>`, `svcacct/<access key>`,
+//! `policy/<name>`, plus [`SEAL_CHECK_KEY`]. Values are MessagePack of the structs below.
+//! Secret keys are only ever stored sealed ([`crate::seal`]).
+//!
+//! Accounts: users, groups and policies carry the id of the account they belong to; a record
+//! without one belongs to the deployment's own (root) account, which is how every record
+//! written before accounts existed reads. Access keys, group names and policy names stay
+//! unique across the deployment (as bucket names are).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub const SEAL_CHECK_KEY: &str = "seal-check";
 /// Plaintext sealed in the [`SEAL_CHECK_KEY`] record.
 pub const SEAL_CHECK_PLAINTEXT: &[u8] = b"strata iam seal check";
+/// Record key prefix of accounts.
+pub const ACCOUNT_PREFIX: &str = "account/";
 /// Record key prefix of users.
 pub const USER_PREFIX: &str = "user/";
 /// Record key prefix of groups.
@@ -76,6 +83,25 @@ impl Status {
     }
 }
 
+/// An account (a tenant): its own root credentials, users, groups, policies and buckets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    /// The 12-digit account id.
+    pub id: String,
+    /// Display name (unique in the deployment).
+    pub name: String,
+    /// The account root's access key.
+    pub root_access_key: String,
+    /// The account root's secret key, sealed for `root_access_key`.
+    pub sealed_secret: Vec<u8>,
+    /// Enabled or disabled (a disabled account's identities cannot sign).
+    pub status: Status,
+    /// Creation, Unix seconds.
+    pub created_unix: i64,
+    /// Last change, Unix seconds.
+    pub updated_unix: i64,
+}
+
 /// A user (the user name is its access key, as in MinIO).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -89,6 +115,9 @@ pub struct UserRecord {
     pub policies: Vec<String>,
     /// Last change, Unix seconds.
     pub updated_unix: i64,
+    /// The account it belongs to; none: the deployment's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A group of users.
@@ -104,6 +133,9 @@ pub struct GroupRecord {
     pub policies: Vec<String>,
     /// Last change, Unix seconds.
     pub updated_unix: i64,
+    /// The account it belongs to; none: the deployment's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A service account: child credentials of a user.
@@ -140,6 +172,9 @@ pub struct PolicyRecord {
     pub created_unix: i64,
     /// Last change, Unix seconds.
     pub updated_unix: i64,
+    /// The account it belongs to; none: the deployment's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// The built-in canned policies (MinIO's), by name: they can be attached but not changed or

@@ -32,12 +32,13 @@ pub mod store;
 pub mod sts;
 
 pub use authorize::{
-    Caller, DEPLOYMENT_RESOURCE, Decision, PrincipalKind, Reason, Source, authorize, authorize_admin,
+    ACCOUNT_ADMIN_ACTIONS, Caller, DEPLOYMENT_RESOURCE, Decision, PrincipalKind, Reason, Source, authorize,
+    authorize_admin, authorize_in,
 };
 pub use error::IamError;
 pub use identity::{Status, deployment_account_id};
 pub use service::{
-    Entity, GroupInfo, Iam, NewServiceAccount, PolicyInfo, RootKeys, Secret, ServiceAccountInfo,
-    ServiceAccountUpdate, UserInfo,
+    AccountInfo, Entity, GroupInfo, Iam, NewAccount, NewServiceAccount, PolicyInfo, RootKeys, Secret,
+    ServiceAccountInfo, ServiceAccountUpdate, UserInfo,
 };
 pub use store::{MemoryStore, SystemStore};

@@ -7,8 +7,16 @@
 //! announce to the other nodes (which reload on the notice). A full reload also runs
 //! periodically ([`RELOAD_INTERVAL`]) in case a notice was missed.
 //!
+//! Accounts ([`accounts`]): every identity, group and custom policy belongs to one account;
+//! the management calls take the account they act in (the caller's) and neither see nor
+//! change another account's entities (an entity of another account reads as absent).
+//!
 //! Invariants: secret keys are stored only sealed; a change is visible on this node when the
 //! call returns; removing a user removes its service accounts and its group memberships.
+
+mod accounts;
+
+pub use accounts::{AccountInfo, NewAccount};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -21,10 +29,10 @@ use serde::{Deserialize, Serialize};
 use crate::authorize::{Caller, PrincipalKind};
 use crate::error::IamError;
 use crate::identity::{
-    BUILTIN_POLICIES, DnPolicyRecord, GROUP_PREFIX, GroupRecord, LDAP_GROUP_PREFIX, LDAP_USER_PREFIX,
-    POLICY_PREFIX, PolicyRecord, SEAL_CHECK_KEY, SEAL_CHECK_PLAINTEXT, SERVICE_ACCOUNT_PREFIX,
-    ServiceAccountRecord, Status, USER_PREFIX, UserRecord, is_builtin_policy, normalize_dn, valid_access_key,
-    valid_entity_name, valid_secret_key,
+    ACCOUNT_PREFIX, AccountRecord, BUILTIN_POLICIES, DnPolicyRecord, GROUP_PREFIX, GroupRecord,
+    LDAP_GROUP_PREFIX, LDAP_USER_PREFIX, POLICY_PREFIX, PolicyRecord, SEAL_CHECK_KEY, SEAL_CHECK_PLAINTEXT,
+    SERVICE_ACCOUNT_PREFIX, ServiceAccountRecord, Status, USER_PREFIX, UserRecord, is_builtin_policy,
+    normalize_dn, valid_access_key, valid_entity_name, valid_secret_key,
 };
 use crate::policy::{Policy, PolicyKind};
 use crate::seal::Sealer;
@@ -99,9 +107,20 @@ struct ServiceAccount {
     policy: Option<Arc<Policy>>,
 }
 
+/// An account as loaded.
+#[derive(Clone, Debug)]
+struct Account {
+    record: AccountRecord,
+    secret: Secret,
+}
+
 /// Every identity and policy, decoded.
 #[derive(Debug, Default)]
 pub struct IamState {
+    /// Accounts other than the deployment's own, by id.
+    accounts: BTreeMap<String, Account>,
+    /// Account ids by their root's access key.
+    account_roots: HashMap<String, String>,
     users: BTreeMap<String, User>,
     groups: BTreeMap<String, GroupRecord>,
     service_accounts: BTreeMap<String, ServiceAccount>,
@@ -402,7 +421,19 @@ impl Iam {
     /// next start with the old credentials still given.
     async fn reseal(&self, old: &Sealer, records: &[(String, Bytes)]) -> Result<(), IamError> {
         for (key, value) in records {
-            if let Some(name) = key.strip_prefix(USER_PREFIX) {
+            if key.starts_with(ACCOUNT_PREFIX) {
+                let mut rec: AccountRecord = decode(key, value)?;
+                let name = rec.root_access_key.clone();
+                if self.sealer.open(&name, &rec.sealed_secret).is_ok() {
+                    continue;
+                }
+                let secret = old.open(&name, &rec.sealed_secret)?;
+                rec.sealed_secret = self.sealer.seal(&name, &secret)?;
+                self.store
+                    .put(key, Bytes::from(encode(&rec)?))
+                    .await
+                    .map_err(store_err)?;
+            } else if let Some(name) = key.strip_prefix(USER_PREFIX) {
                 let mut rec: UserRecord = decode(key, value)?;
                 if self.sealer.open(name, &rec.sealed_secret).is_ok() {
                     continue;
@@ -533,7 +564,16 @@ impl Iam {
     }
 
     fn load_record(&self, state: &mut IamState, key: &str, value: &[u8]) -> Result<(), IamError> {
-        if let Some(name) = key.strip_prefix(USER_PREFIX) {
+        if key.starts_with(ACCOUNT_PREFIX) {
+            let record: AccountRecord = decode(key, value)?;
+            let secret = self.open_secret(&record.root_access_key, &record.sealed_secret)?;
+            state
+                .account_roots
+                .insert(record.root_access_key.clone(), record.id.clone());
+            state
+                .accounts
+                .insert(record.id.clone(), Account { record, secret });
+        } else if let Some(name) = key.strip_prefix(USER_PREFIX) {
             let record: UserRecord = decode(key, value)?;
             let secret = self.open_secret(name, &record.sealed_secret)?;
             state.users.insert(name.to_string(), User { record, secret });
@@ -657,19 +697,19 @@ impl Iam {
         // The same conditions as `caller_in`, without assembling the caller's policies: the
         // access hook does that once for the request.
         let state = self.snapshot();
-        let user_enabled = |name: &str| {
-            state
-                .users
-                .get(name)
-                .is_some_and(|u| u.record.status == Status::Enabled)
-        };
+        if let Some(account) = state.enabled_account_of_root(access_key) {
+            return Some(account.secret.clone());
+        }
         if let Some(user) = state.users.get(access_key) {
-            return user_enabled(access_key).then(|| user.secret.clone());
+            return state.user_enabled(access_key).then(|| user.secret.clone());
         }
         let svc = state.service_accounts.get(access_key)?;
+        let parent = &svc.record.parent;
         let usable = svc.record.status == Status::Enabled
             && svc.record.expiry_unix.is_none_or(|t| t > now_unix())
-            && (svc.record.parent == self.root.access_key || user_enabled(&svc.record.parent));
+            && (*parent == self.root.access_key
+                || state.enabled_account_of_root(parent).is_some()
+                || state.user_enabled(parent));
         usable.then(|| svc.secret.clone())
     }
 
@@ -680,48 +720,56 @@ impl Iam {
         self.caller_in(&state, access_key)
     }
 
-    /// What a bucket policy's `Principal` names a user by: its ARN only (bare names and access
-    /// keys would let a chosen access key pose as another principal).
-    fn principal_ids(&self, user: &str) -> Vec<String> {
-        vec![format!("arn:aws:iam::{}:user/{user}", self.account_id)]
+    /// What a bucket policy's `Principal` names a user of `account` by: its ARN only (bare
+    /// names and access keys would let a chosen access key pose as another principal).
+    fn principal_ids(account: &str, user: &str) -> Vec<String> {
+        vec![format!("arn:aws:iam::{account}:user/{user}")]
     }
 
-    /// The account's root: its ARN and the bare account id (AWS accepts both in a Principal).
-    fn root_principal_ids(&self) -> Vec<String> {
-        vec![
-            self.account_id.clone(),
-            format!("arn:aws:iam::{}:root", self.account_id),
-        ]
+    /// An account's root: its ARN and the bare account id (AWS accepts both in a Principal).
+    fn root_principal_ids(account: &str) -> Vec<String> {
+        vec![account.to_string(), format!("arn:aws:iam::{account}:root")]
+    }
+
+    /// A caller with no policies of its own, in `account`.
+    fn bare_caller(&self, kind: PrincipalKind, access_key: &str, account: &str) -> Caller {
+        Caller {
+            kind,
+            access_key: access_key.to_string(),
+            user: access_key.to_string(),
+            parent_is_root: false,
+            account_root: false,
+            tenant: account != self.account_id,
+            policies: Vec::new(),
+            embedded: None,
+            principal_ids: Vec::new(),
+            account_id: account.to_string(),
+            session_name: None,
+            token_claims: Vec::new(),
+        }
     }
 
     fn caller_in(&self, state: &IamState, access_key: &str) -> Option<Caller> {
         if access_key == self.root.access_key {
             return Some(Caller {
-                kind: PrincipalKind::Root,
-                access_key: access_key.to_string(),
-                user: access_key.to_string(),
-                parent_is_root: false,
-                policies: Vec::new(),
-                embedded: None,
-                principal_ids: self.root_principal_ids(),
-                account_id: self.account_id.clone(),
-                session_name: None,
-                token_claims: Vec::new(),
+                principal_ids: Iam::root_principal_ids(&self.account_id),
+                ..self.bare_caller(PrincipalKind::Root, access_key, &self.account_id)
+            });
+        }
+        if let Some(account) = state.enabled_account_of_root(access_key) {
+            let id = &account.record.id;
+            return Some(Caller {
+                account_root: true,
+                principal_ids: Iam::root_principal_ids(id),
+                ..self.bare_caller(PrincipalKind::AccountRoot, access_key, id)
             });
         }
         if state.users.contains_key(access_key) {
-            let (policies, principal_ids) = self.user_rights(state, access_key)?;
+            let (policies, principal_ids, account) = self.user_rights(state, access_key)?;
             return Some(Caller {
-                kind: PrincipalKind::User,
-                access_key: access_key.to_string(),
-                user: access_key.to_string(),
-                parent_is_root: false,
                 policies,
-                embedded: None,
                 principal_ids,
-                account_id: self.account_id.clone(),
-                session_name: None,
-                token_claims: Vec::new(),
+                ..self.bare_caller(PrincipalKind::User, access_key, &account)
             });
         }
         let svc = state.service_accounts.get(access_key)?;
@@ -732,32 +780,44 @@ impl Iam {
         let parent_is_root = *parent == self.root.access_key;
         // A service account is named by its parent's principal; its embedded policy still
         // bounds what a bucket policy grants that principal.
-        let (policies, principal_ids) = if parent_is_root {
-            (Vec::new(), self.root_principal_ids())
+        let (policies, principal_ids, account, account_root) = if parent_is_root {
+            (
+                Vec::new(),
+                Iam::root_principal_ids(&self.account_id),
+                self.account_id.clone(),
+                false,
+            )
+        } else if let Some(account) = state.enabled_account_of_root(parent) {
+            let id = account.record.id.clone();
+            (Vec::new(), Iam::root_principal_ids(&id), id, true)
         } else {
-            self.user_rights(state, parent)?
+            let (policies, ids, account) = self.user_rights(state, parent)?;
+            (policies, ids, account, false)
         };
         Some(Caller {
-            kind: PrincipalKind::ServiceAccount,
-            access_key: access_key.to_string(),
             user: parent.clone(),
             parent_is_root,
+            account_root,
             policies,
             embedded: svc.policy.clone(),
             principal_ids,
-            account_id: self.account_id.clone(),
-            session_name: None,
-            token_claims: Vec::new(),
+            ..self.bare_caller(PrincipalKind::ServiceAccount, access_key, &account)
         })
     }
 
-    /// An enabled user's policies (its own and its enabled groups') and principal ids.
+    /// An enabled user's policies (its own and its enabled groups'), principal ids and
+    /// account (none when the user or its account is disabled).
     #[allow(clippy::type_complexity)]
-    fn user_rights(&self, state: &IamState, name: &str) -> Option<(Vec<(String, Arc<Policy>)>, Vec<String>)> {
+    fn user_rights(
+        &self,
+        state: &IamState,
+        name: &str,
+    ) -> Option<(Vec<(String, Arc<Policy>)>, Vec<String>, String)> {
         let user = state.users.get(name)?;
-        if user.record.status != Status::Enabled {
+        if !state.user_enabled(name) {
             return None;
         }
+        let account = self.account_of(&user.record.account).to_string();
         let mut names: Vec<&String> = user.record.policies.iter().collect();
         for group in state.user_groups.get(name).into_iter().flatten() {
             if let Some(g) = state.groups.get(group)
@@ -772,7 +832,18 @@ impl Iam {
             .into_iter()
             .filter_map(|n| state.policies.get(n).map(|(_, p)| (n.clone(), Arc::clone(p))))
             .collect();
-        Some((policies, self.principal_ids(name)))
+        let ids = Iam::principal_ids(&account, name);
+        Some((policies, ids, account))
+    }
+
+    /// The account a record belongs to (the deployment's when it names none).
+    fn account_of<'a>(&'a self, account: &'a Option<String>) -> &'a str {
+        account.as_deref().unwrap_or(&self.account_id)
+    }
+
+    /// How a record stores `account`: none for the deployment's own.
+    fn stored_account(&self, account: &str) -> Option<String> {
+        (account != self.account_id).then(|| account.to_string())
     }
 
     // ------------------------------------------------------------ sessions
@@ -812,7 +883,7 @@ impl Iam {
         }
         let state = self.snapshot();
         let mut token_claims = Vec::new();
-        let (policies, principal_ids) = match &claims.federated {
+        let (policies, principal_ids, account) = match &claims.federated {
             // A web identity: the policies its token named, as they are now.
             Some(federated) => {
                 let policies = federated
@@ -839,7 +910,7 @@ impl Iam {
                     "arn:aws:sts::{}:assumed-role/{}/{}",
                     self.account_id, federated.provider, claims.parent
                 );
-                (policies, vec![arn])
+                (policies, vec![arn], self.account_id.clone())
             }
             None => self
                 .user_rights(&state, &claims.parent)
@@ -851,16 +922,13 @@ impl Iam {
             .map(|doc| Policy::parse(doc.as_bytes(), PolicyKind::Identity).map(Arc::new))
             .transpose()?;
         Ok(Caller {
-            kind: PrincipalKind::Session,
-            access_key: access_key.to_string(),
-            user: claims.parent,
-            parent_is_root: false,
+            user: claims.parent.clone(),
             policies,
             embedded,
             principal_ids,
-            account_id: self.account_id.clone(),
             session_name: Some(claims.session_name).filter(|n| !n.is_empty()),
             token_claims,
+            ..self.bare_caller(PrincipalKind::Session, access_key, &account)
         })
     }
 
@@ -1018,8 +1086,13 @@ impl Iam {
 
     // ------------------------------------------------------------ users
 
-    /// Creates a user, or sets an existing user's secret key (MinIO's `add-user`).
-    pub async fn add_user(&self, access_key: &str, secret_key: &Secret) -> Result<(), IamError> {
+    /// Creates a user in `account`, or sets an existing user's secret key (MinIO's `add-user`).
+    pub async fn add_user(
+        &self,
+        account: &str,
+        access_key: &str,
+        secret_key: &Secret,
+    ) -> Result<(), IamError> {
         valid_access_key(access_key).map_err(|reason| IamError::InvalidAccessKey { reason })?;
         valid_secret_key(secret_key.expose()).map_err(|reason| IamError::InvalidSecretKey { reason })?;
         if access_key == self.root.access_key {
@@ -1028,7 +1101,14 @@ impl Iam {
             });
         }
         self.change(|state, sealer| {
-            if state.service_accounts.contains_key(access_key) {
+            let taken_elsewhere = state
+                .users
+                .get(access_key)
+                .is_some_and(|u| self.account_of(&u.record.account) != account);
+            if taken_elsewhere
+                || state.service_accounts.contains_key(access_key)
+                || state.account_roots.contains_key(access_key)
+            {
                 return Err(IamError::AccessKeyInUse {
                     access_key: access_key.to_string(),
                 });
@@ -1045,6 +1125,7 @@ impl Iam {
                     status: Status::Enabled,
                     policies: Vec::new(),
                     updated_unix: now_unix(),
+                    account: self.stored_account(account),
                 },
             };
             Ok((
@@ -1055,14 +1136,10 @@ impl Iam {
         .await
     }
 
-    /// Removes a user with its service accounts and group memberships.
-    pub async fn remove_user(&self, name: &str) -> Result<(), IamError> {
+    /// Removes a user of `account` with its service accounts and group memberships.
+    pub async fn remove_user(&self, account: &str, name: &str) -> Result<(), IamError> {
         self.change(|state, _| {
-            if !state.users.contains_key(name) {
-                return Err(IamError::NoSuchUser {
-                    name: name.to_string(),
-                });
-            }
+            self.scoped_user(state, account, name)?;
             let mut writes = Vec::new();
             for (key, svc) in &state.service_accounts {
                 if svc.record.parent == name {
@@ -1086,12 +1163,10 @@ impl Iam {
         .await
     }
 
-    /// Enables or disables a user.
-    pub async fn set_user_status(&self, name: &str, status: Status) -> Result<(), IamError> {
+    /// Enables or disables a user of `account`.
+    pub async fn set_user_status(&self, account: &str, name: &str, status: Status) -> Result<(), IamError> {
         self.change(|state, _| {
-            let user = state.users.get(name).ok_or_else(|| IamError::NoSuchUser {
-                name: name.to_string(),
-            })?;
+            let user = self.scoped_user(state, account, name)?;
             let record = UserRecord {
                 status,
                 updated_unix: now_unix(),
@@ -1105,17 +1180,87 @@ impl Iam {
         .await
     }
 
-    /// Every user.
-    pub fn list_users(&self) -> Vec<UserInfo> {
+    /// Every user of `account`.
+    pub fn list_users(&self, account: &str) -> Vec<UserInfo> {
         let state = self.snapshot();
-        state.users.keys().filter_map(|n| user_info(&state, n)).collect()
+        state
+            .users
+            .iter()
+            .filter(|(_, u)| self.account_of(&u.record.account) == account)
+            .filter_map(|(n, _)| user_info(&state, n))
+            .collect()
     }
 
-    /// One user.
-    pub fn user_info(&self, name: &str) -> Result<UserInfo, IamError> {
-        user_info(&self.snapshot(), name).ok_or_else(|| IamError::NoSuchUser {
+    /// One user of `account`.
+    pub fn user_info(&self, account: &str, name: &str) -> Result<UserInfo, IamError> {
+        let state = self.snapshot();
+        self.scoped_user(&state, account, name)?;
+        user_info(&state, name).ok_or_else(|| IamError::NoSuchUser {
             name: name.to_string(),
         })
+    }
+
+    /// A user of `account`; another account's reads as absent.
+    fn scoped_user<'a>(&self, state: &'a IamState, account: &str, name: &str) -> Result<&'a User, IamError> {
+        state
+            .users
+            .get(name)
+            .filter(|u| self.account_of(&u.record.account) == account)
+            .ok_or_else(|| IamError::NoSuchUser {
+                name: name.to_string(),
+            })
+    }
+
+    /// A group of `account`; another account's reads as absent.
+    fn scoped_group<'a>(
+        &self,
+        state: &'a IamState,
+        account: &str,
+        name: &str,
+    ) -> Result<&'a GroupRecord, IamError> {
+        state
+            .groups
+            .get(name)
+            .filter(|g| self.account_of(&g.account) == account)
+            .ok_or_else(|| IamError::NoSuchGroup {
+                name: name.to_string(),
+            })
+    }
+
+    /// Whether `account` sees the canned policy `name`: a built-in, or one of its own.
+    fn policy_visible(&self, state: &IamState, account: &str, name: &str) -> bool {
+        match state.policies.get(name) {
+            Some((Some(record), _)) => self.account_of(&record.account) == account,
+            Some((None, _)) => true,
+            None => false,
+        }
+    }
+
+    /// The account a service account acts in: its parent's.
+    fn service_account_account(&self, state: &IamState, svc: &ServiceAccountRecord) -> String {
+        if let Some(id) = state.account_roots.get(&svc.parent) {
+            return id.clone();
+        }
+        match state.users.get(&svc.parent) {
+            Some(user) => self.account_of(&user.record.account).to_string(),
+            None => self.account_id.clone(),
+        }
+    }
+
+    /// A service account acting in `account`; another account's reads as absent.
+    fn scoped_service_account<'a>(
+        &self,
+        state: &'a IamState,
+        account: &str,
+        access_key: &str,
+    ) -> Result<&'a ServiceAccount, IamError> {
+        state
+            .service_accounts
+            .get(access_key)
+            .filter(|s| self.service_account_account(state, &s.record) == account)
+            .ok_or_else(|| IamError::NoSuchServiceAccount {
+                access_key: access_key.to_string(),
+            })
     }
 
     // ------------------------------------------------------------ groups
@@ -1124,6 +1269,7 @@ impl Iam {
     /// removes the group itself, which must then be empty.
     pub async fn update_group_members(
         &self,
+        account: &str,
         group: &str,
         members: &[String],
         remove: bool,
@@ -1131,12 +1277,23 @@ impl Iam {
         valid_entity_name(group).map_err(|reason| IamError::InvalidArgument { reason })?;
         self.change(|state, _| {
             for member in members {
-                if !state.users.contains_key(member) {
-                    return Err(IamError::NoSuchUser { name: member.clone() });
-                }
+                self.scoped_user(state, account, member)?;
             }
             let key = format!("{GROUP_PREFIX}{group}");
             let existing = state.groups.get(group);
+            if existing.is_some_and(|g| self.account_of(&g.account) != account) {
+                // Group names are deployment-wide: another account's group is not ours to
+                // change, and its name cannot be taken.
+                return Err(if remove {
+                    IamError::NoSuchGroup {
+                        name: group.to_string(),
+                    }
+                } else {
+                    IamError::NameInUse {
+                        name: group.to_string(),
+                    }
+                });
+            }
             if remove {
                 let Some(existing) = existing else {
                     return Err(IamError::NoSuchGroup {
@@ -1162,6 +1319,7 @@ impl Iam {
                 status: Status::Enabled,
                 policies: Vec::new(),
                 updated_unix: now_unix(),
+                account: self.stored_account(account),
             });
             record.members.extend(members.iter().cloned());
             record.members.sort();
@@ -1172,12 +1330,10 @@ impl Iam {
         .await
     }
 
-    /// Enables or disables a group.
-    pub async fn set_group_status(&self, group: &str, status: Status) -> Result<(), IamError> {
+    /// Enables or disables a group of `account`.
+    pub async fn set_group_status(&self, account: &str, group: &str, status: Status) -> Result<(), IamError> {
         self.change(|state, _| {
-            let existing = state.groups.get(group).ok_or_else(|| IamError::NoSuchGroup {
-                name: group.to_string(),
-            })?;
+            let existing = self.scoped_group(state, account, group)?;
             let record = GroupRecord {
                 status,
                 updated_unix: now_unix(),
@@ -1191,17 +1347,20 @@ impl Iam {
         .await
     }
 
-    /// Every group name.
-    pub fn list_groups(&self) -> Vec<String> {
-        self.snapshot().groups.keys().cloned().collect()
+    /// Every group name of `account`.
+    pub fn list_groups(&self, account: &str) -> Vec<String> {
+        self.snapshot()
+            .groups
+            .iter()
+            .filter(|(_, g)| self.account_of(&g.account) == account)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
-    /// One group.
-    pub fn group_info(&self, group: &str) -> Result<GroupInfo, IamError> {
+    /// One group of `account`.
+    pub fn group_info(&self, account: &str, group: &str) -> Result<GroupInfo, IamError> {
         let state = self.snapshot();
-        let g = state.groups.get(group).ok_or_else(|| IamError::NoSuchGroup {
-            name: group.to_string(),
-        })?;
+        let g = self.scoped_group(&state, account, group)?;
         Ok(GroupInfo {
             name: g.name.clone(),
             status: g.status,
@@ -1213,8 +1372,8 @@ impl Iam {
 
     // ------------------------------------------------------------ policies
 
-    /// Adds or replaces a canned policy.
-    pub async fn add_policy(&self, name: &str, document: &str) -> Result<(), IamError> {
+    /// Adds or replaces a canned policy of `account`.
+    pub async fn add_policy(&self, account: &str, name: &str, document: &str) -> Result<(), IamError> {
         valid_entity_name(name).map_err(|reason| IamError::InvalidArgument { reason })?;
         if is_builtin_policy(name) {
             return Err(IamError::InvalidArgument {
@@ -1223,6 +1382,11 @@ impl Iam {
         }
         Policy::parse(document.as_bytes(), PolicyKind::Identity)?;
         self.change(|state, _| {
+            if state.policies.contains_key(name) && !self.policy_visible(state, account, name) {
+                return Err(IamError::NameInUse {
+                    name: name.to_string(),
+                });
+            }
             let now = now_unix();
             let created = state
                 .policies
@@ -1234,6 +1398,7 @@ impl Iam {
                 document: document.to_string(),
                 created_unix: created,
                 updated_unix: now,
+                account: self.stored_account(account),
             };
             Ok((
                 vec![Write::Put(format!("{POLICY_PREFIX}{name}"), encode(&record)?)],
@@ -1243,15 +1408,15 @@ impl Iam {
         .await
     }
 
-    /// Removes a canned policy and detaches it from every user and group.
-    pub async fn remove_policy(&self, name: &str) -> Result<(), IamError> {
+    /// Removes a canned policy of `account` and detaches it from every user and group.
+    pub async fn remove_policy(&self, account: &str, name: &str) -> Result<(), IamError> {
         if is_builtin_policy(name) {
             return Err(IamError::InvalidArgument {
                 reason: format!("{name} is a built-in policy and cannot be removed"),
             });
         }
         self.change(|state, _| {
-            if !state.policies.contains_key(name) {
+            if !self.policy_visible(state, account, name) {
                 return Err(IamError::NoSuchPolicy {
                     name: name.to_string(),
                 });
@@ -1299,27 +1464,33 @@ impl Iam {
         .await
     }
 
-    /// Every canned policy, built-ins included.
-    pub fn list_policies(&self) -> Vec<PolicyInfo> {
+    /// Every canned policy `account` sees, built-ins included.
+    pub fn list_policies(&self, account: &str) -> Vec<PolicyInfo> {
         let state = self.snapshot();
         state
             .policies
             .keys()
+            .filter(|n| self.policy_visible(&state, account, n))
             .filter_map(|n| policy_info(&state, n))
             .collect()
     }
 
-    /// One canned policy.
-    pub fn policy_info(&self, name: &str) -> Result<PolicyInfo, IamError> {
-        policy_info(&self.snapshot(), name).ok_or_else(|| IamError::NoSuchPolicy {
-            name: name.to_string(),
-        })
+    /// One canned policy `account` sees.
+    pub fn policy_info(&self, account: &str, name: &str) -> Result<PolicyInfo, IamError> {
+        let state = self.snapshot();
+        self.policy_visible(&state, account, name)
+            .then(|| policy_info(&state, name))
+            .flatten()
+            .ok_or_else(|| IamError::NoSuchPolicy {
+                name: name.to_string(),
+            })
     }
 
     /// Attaches (or with `detach`, detaches) canned policies to a user or group. Attaching an
     /// attached policy or detaching one that is not attached is an error, as in MinIO.
     pub async fn attach_policies(
         &self,
+        account: &str,
         entity: &Entity,
         names: &[String],
         detach: bool,
@@ -1331,7 +1502,7 @@ impl Iam {
         }
         self.change(|state, _| {
             for name in names {
-                if !detach && !state.policies.contains_key(name) {
+                if !detach && !self.policy_visible(state, account, name) {
                     return Err(IamError::NoSuchPolicy { name: name.clone() });
                 }
             }
@@ -1358,22 +1529,13 @@ impl Iam {
             };
             let write = match entity {
                 Entity::User(user) => {
-                    let mut record = state
-                        .users
-                        .get(user)
-                        .ok_or_else(|| IamError::NoSuchUser { name: user.clone() })?
-                        .record
-                        .clone();
+                    let mut record = self.scoped_user(state, account, user)?.record.clone();
                     apply(&mut record.policies)?;
                     record.updated_unix = now_unix();
                     Write::Put(format!("{USER_PREFIX}{user}"), encode(&record)?)
                 }
                 Entity::Group(group) => {
-                    let mut record = state
-                        .groups
-                        .get(group)
-                        .ok_or_else(|| IamError::NoSuchGroup { name: group.clone() })?
-                        .clone();
+                    let mut record = self.scoped_group(state, account, group)?.clone();
                     apply(&mut record.policies)?;
                     record.updated_unix = now_unix();
                     Write::Put(format!("{GROUP_PREFIX}{group}"), encode(&record)?)
@@ -1386,31 +1548,27 @@ impl Iam {
 
     /// Replaces the policies attached to a user or group (MinIO's `set-user-or-group-policy`,
     /// a comma-separated list; empty detaches all).
-    pub async fn set_policies(&self, entity: &Entity, names: &[String]) -> Result<(), IamError> {
+    pub async fn set_policies(
+        &self,
+        account: &str,
+        entity: &Entity,
+        names: &[String],
+    ) -> Result<(), IamError> {
         self.change(|state, _| {
             for name in names {
-                if !state.policies.contains_key(name) {
+                if !self.policy_visible(state, account, name) {
                     return Err(IamError::NoSuchPolicy { name: name.clone() });
                 }
             }
             let write = match entity {
                 Entity::User(user) => {
-                    let mut record = state
-                        .users
-                        .get(user)
-                        .ok_or_else(|| IamError::NoSuchUser { name: user.clone() })?
-                        .record
-                        .clone();
+                    let mut record = self.scoped_user(state, account, user)?.record.clone();
                     record.policies = names.to_vec();
                     record.updated_unix = now_unix();
                     Write::Put(format!("{USER_PREFIX}{user}"), encode(&record)?)
                 }
                 Entity::Group(group) => {
-                    let mut record = state
-                        .groups
-                        .get(group)
-                        .ok_or_else(|| IamError::NoSuchGroup { name: group.clone() })?
-                        .clone();
+                    let mut record = self.scoped_group(state, account, group)?.clone();
                     record.policies = names.to_vec();
                     record.updated_unix = now_unix();
                     Write::Put(format!("{GROUP_PREFIX}{group}"), encode(&record)?)
@@ -1423,22 +1581,29 @@ impl Iam {
 
     /// Users and groups each policy is attached to (`policy-entities`), for the policies
     /// named (all when empty).
-    pub fn policy_entities(&self, policies: &[String]) -> Vec<(String, Vec<String>, Vec<String>)> {
+    pub fn policy_entities(
+        &self,
+        account: &str,
+        policies: &[String],
+    ) -> Vec<(String, Vec<String>, Vec<String>)> {
         let state = self.snapshot();
         state
             .policies
             .keys()
             .filter(|name| policies.is_empty() || policies.contains(name))
+            .filter(|name| self.policy_visible(&state, account, name))
             .map(|name| {
                 let users = state
                     .users
                     .values()
+                    .filter(|u| self.account_of(&u.record.account) == account)
                     .filter(|u| u.record.policies.contains(name))
                     .map(|u| u.record.access_key.clone())
                     .collect();
                 let groups = state
                     .groups
                     .values()
+                    .filter(|g| self.account_of(&g.account) == account)
                     .filter(|g| g.policies.contains(name))
                     .map(|g| g.name.clone())
                     .collect();
@@ -1449,8 +1614,13 @@ impl Iam {
 
     // ------------------------------------------------------------ service accounts
 
-    /// Creates a service account; answers its access key and secret key.
-    pub async fn add_service_account(&self, new: NewServiceAccount) -> Result<(String, Secret), IamError> {
+    /// Creates a service account of a parent in `account`; answers its access key and secret
+    /// key.
+    pub async fn add_service_account(
+        &self,
+        account: &str,
+        new: NewServiceAccount,
+    ) -> Result<(String, Secret), IamError> {
         let access_key = new.access_key.clone().unwrap_or_else(generate_access_key);
         let secret = new.secret_key.clone().unwrap_or_else(generate_secret_key);
         valid_access_key(&access_key).map_err(|reason| IamError::InvalidAccessKey { reason })?;
@@ -1468,12 +1638,19 @@ impl Iam {
         }
         let root = self.root.access_key.clone();
         self.change(|state, sealer| {
-            if new.parent != root && !state.users.contains_key(&new.parent) {
+            let parent_ok = if new.parent == root {
+                account == self.account_id
+            } else if let Some(id) = state.account_roots.get(&new.parent) {
+                id == account
+            } else {
+                self.scoped_user(state, account, &new.parent).is_ok()
+            };
+            if !parent_ok {
                 return Err(IamError::NoSuchUser {
                     name: new.parent.clone(),
                 });
             }
-            if state.users.contains_key(&access_key) || state.service_accounts.contains_key(&access_key) {
+            if state.access_key_taken(&access_key) {
                 return Err(IamError::AccessKeyInUse {
                     access_key: access_key.clone(),
                 });
@@ -1501,9 +1678,10 @@ impl Iam {
         Ok((access_key, secret))
     }
 
-    /// Changes a service account.
+    /// Changes a service account acting in `account`.
     pub async fn update_service_account(
         &self,
+        account: &str,
         access_key: &str,
         update: ServiceAccountUpdate,
     ) -> Result<(), IamError> {
@@ -1514,13 +1692,7 @@ impl Iam {
             Policy::parse(doc.as_bytes(), PolicyKind::Identity)?;
         }
         self.change(|state, sealer| {
-            let svc =
-                state
-                    .service_accounts
-                    .get(access_key)
-                    .ok_or_else(|| IamError::NoSuchServiceAccount {
-                        access_key: access_key.to_string(),
-                    })?;
+            let svc = self.scoped_service_account(state, account, access_key)?;
             let mut record = svc.record.clone();
             if let Some(secret) = &update.secret_key {
                 record.sealed_secret = sealer.seal(access_key, secret.expose().as_bytes())?;
@@ -1552,14 +1724,10 @@ impl Iam {
         .await
     }
 
-    /// Removes a service account.
-    pub async fn remove_service_account(&self, access_key: &str) -> Result<(), IamError> {
+    /// Removes a service account acting in `account`.
+    pub async fn remove_service_account(&self, account: &str, access_key: &str) -> Result<(), IamError> {
         self.change(|state, _| {
-            if !state.service_accounts.contains_key(access_key) {
-                return Err(IamError::NoSuchServiceAccount {
-                    access_key: access_key.to_string(),
-                });
-            }
+            self.scoped_service_account(state, account, access_key)?;
             Ok((
                 vec![Write::Delete(format!("{SERVICE_ACCOUNT_PREFIX}{access_key}"))],
                 (),
@@ -1568,25 +1736,25 @@ impl Iam {
         .await
     }
 
-    /// One service account.
-    pub fn service_account_info(&self, access_key: &str) -> Result<ServiceAccountInfo, IamError> {
+    /// One service account acting in `account`.
+    pub fn service_account_info(
+        &self,
+        account: &str,
+        access_key: &str,
+    ) -> Result<ServiceAccountInfo, IamError> {
         let state = self.snapshot();
-        state
-            .service_accounts
-            .get(access_key)
+        self.scoped_service_account(&state, account, access_key)
             .map(service_account_info)
-            .ok_or_else(|| IamError::NoSuchServiceAccount {
-                access_key: access_key.to_string(),
-            })
     }
 
-    /// The service accounts of one parent user.
-    pub fn list_service_accounts(&self, parent: &str) -> Vec<ServiceAccountInfo> {
+    /// The service accounts of one parent in `account`.
+    pub fn list_service_accounts(&self, account: &str, parent: &str) -> Vec<ServiceAccountInfo> {
         let state = self.snapshot();
         state
             .service_accounts
             .values()
             .filter(|s| s.record.parent == parent)
+            .filter(|s| self.service_account_account(&state, &s.record) == account)
             .map(service_account_info)
             .collect()
     }
@@ -1613,7 +1781,7 @@ fn session_secs(duration_secs: Option<u64>, policy: Option<&str>) -> Result<i64,
 
 /// Whether a record key holds a sealed secret.
 fn is_sealed_record(key: &str) -> bool {
-    key.starts_with(USER_PREFIX) || key.starts_with(SERVICE_ACCOUNT_PREFIX)
+    key.starts_with(USER_PREFIX) || key.starts_with(SERVICE_ACCOUNT_PREFIX) || key.starts_with(ACCOUNT_PREFIX)
 }
 
 fn user_info(state: &IamState, name: &str) -> Option<UserInfo> {

@@ -40,7 +40,7 @@ fn allowed(iam: &Iam, access_key: &str, action: &str, resource: &str) -> bool {
 async fn users_groups_and_policies_decide() {
     let store = Arc::new(MemoryStore::default());
     let iam = iam_over(&store, "root-secret-1").await.unwrap();
-    iam.add_user("alice", &Secret::new("alice-secret".into()))
+    iam.add_user(iam.account_id(), "alice", &Secret::new("alice-secret".into()))
         .await
         .unwrap();
     assert_eq!(iam.secret_key("alice").unwrap().expose(), "alice-secret");
@@ -48,31 +48,47 @@ async fn users_groups_and_policies_decide() {
         !allowed(&iam, "alice", "s3:GetObject", "arn:aws:s3:::b/k"),
         "no policy: nothing"
     );
-    iam.attach_policies(&Entity::User("alice".into()), &["readonly".into()], false)
-        .await
-        .unwrap();
+    iam.attach_policies(
+        iam.account_id(),
+        &Entity::User("alice".into()),
+        &["readonly".into()],
+        false,
+    )
+    .await
+    .unwrap();
     assert!(allowed(&iam, "alice", "s3:GetObject", "arn:aws:s3:::b/k"));
     assert!(!allowed(&iam, "alice", "s3:PutObject", "arn:aws:s3:::b/k"));
     // Through a group.
-    iam.update_group_members("writers", &["alice".into()], false)
+    iam.update_group_members(iam.account_id(), "writers", &["alice".into()], false)
         .await
         .unwrap();
-    iam.set_policies(&Entity::Group("writers".into()), &["writeonly".into()])
-        .await
-        .unwrap();
+    iam.set_policies(
+        iam.account_id(),
+        &Entity::Group("writers".into()),
+        &["writeonly".into()],
+    )
+    .await
+    .unwrap();
     assert!(allowed(&iam, "alice", "s3:PutObject", "arn:aws:s3:::b/k"));
-    iam.set_group_status("writers", Status::Disabled).await.unwrap();
+    iam.set_group_status(iam.account_id(), "writers", Status::Disabled)
+        .await
+        .unwrap();
     assert!(!allowed(&iam, "alice", "s3:PutObject", "arn:aws:s3:::b/k"));
     // A custom policy with a variable, and removing it detaches it everywhere.
-    iam.add_policy(
+    iam.add_policy(iam.account_id(),
         "home",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/home/${aws:username}/*"}]}"#,
     )
     .await
     .unwrap();
-    iam.attach_policies(&Entity::User("alice".into()), &["home".into()], false)
-        .await
-        .unwrap();
+    iam.attach_policies(
+        iam.account_id(),
+        &Entity::User("alice".into()),
+        &["home".into()],
+        false,
+    )
+    .await
+    .unwrap();
     assert!(allowed(
         &iam,
         "alice",
@@ -85,45 +101,58 @@ async fn users_groups_and_policies_decide() {
         "s3:DeleteObject",
         "arn:aws:s3:::b/home/bob/x"
     ));
-    iam.remove_policy("home").await.unwrap();
+    iam.remove_policy(iam.account_id(), "home").await.unwrap();
     assert_eq!(
-        iam.user_info("alice").unwrap().policies,
+        iam.user_info(iam.account_id(), "alice").unwrap().policies,
         vec!["readonly".to_string()]
     );
     // Errors.
     assert!(matches!(
-        iam.add_policy("bad", "{").await,
+        iam.add_policy(iam.account_id(), "bad", "{").await,
         Err(IamError::MalformedPolicy(_))
     ));
     assert!(matches!(
-        iam.remove_policy("readwrite").await,
+        iam.remove_policy(iam.account_id(), "readwrite").await,
         Err(IamError::InvalidArgument { .. })
     ));
     assert!(matches!(
-        iam.update_group_members("writers", &[], true).await,
+        iam.update_group_members(iam.account_id(), "writers", &[], true)
+            .await,
         Err(IamError::GroupNotEmpty { .. })
     ));
     // Disabled and removed users cannot sign.
-    iam.set_user_status("alice", Status::Disabled).await.unwrap();
+    iam.set_user_status(iam.account_id(), "alice", Status::Disabled)
+        .await
+        .unwrap();
     assert!(iam.secret_key("alice").is_none());
-    iam.set_user_status("alice", Status::Enabled).await.unwrap();
-    iam.remove_user("alice").await.unwrap();
+    iam.set_user_status(iam.account_id(), "alice", Status::Enabled)
+        .await
+        .unwrap();
+    iam.remove_user(iam.account_id(), "alice").await.unwrap();
     assert!(iam.secret_key("alice").is_none());
-    assert!(iam.group_info("writers").unwrap().members.is_empty());
+    assert!(
+        iam.group_info(iam.account_id(), "writers")
+            .unwrap()
+            .members
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn service_accounts_narrow_and_follow_their_parent() {
     let store = Arc::new(MemoryStore::default());
     let iam = iam_over(&store, "root-secret-1").await.unwrap();
-    iam.add_user("bob", &Secret::new("bob-secret-1".into()))
+    iam.add_user(iam.account_id(), "bob", &Secret::new("bob-secret-1".into()))
         .await
         .unwrap();
-    iam.set_policies(&Entity::User("bob".into()), &["readwrite".into()])
-        .await
-        .unwrap();
-    let (key, secret) = iam
-        .add_service_account(NewServiceAccount {
+    iam.set_policies(
+        iam.account_id(),
+        &Entity::User("bob".into()),
+        &["readwrite".into()],
+    )
+    .await
+    .unwrap();
+    let (key, secret) = iam.add_service_account(iam.account_id(), NewServiceAccount {
             parent: "bob".into(),
             policy: Some(
                 r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#
@@ -141,17 +170,26 @@ async fn service_accounts_narrow_and_follow_their_parent() {
     );
     assert!(!allowed(&iam, &key, "s3:GetObject", "arn:aws:s3:::other/k"));
     // The embedded policy cannot widen the parent's rights.
-    iam.set_policies(&Entity::User("bob".into()), &["writeonly".into()])
+    iam.set_policies(
+        iam.account_id(),
+        &Entity::User("bob".into()),
+        &["writeonly".into()],
+    )
+    .await
+    .unwrap();
+    assert!(!allowed(&iam, &key, "s3:GetObject", "arn:aws:s3:::b/k"));
+    iam.set_user_status(iam.account_id(), "bob", Status::Disabled)
         .await
         .unwrap();
-    assert!(!allowed(&iam, &key, "s3:GetObject", "arn:aws:s3:::b/k"));
-    iam.set_user_status("bob", Status::Disabled).await.unwrap();
     assert!(
         iam.secret_key(&key).is_none(),
         "a disabled parent disables its service accounts"
     );
-    iam.set_user_status("bob", Status::Enabled).await.unwrap();
+    iam.set_user_status(iam.account_id(), "bob", Status::Enabled)
+        .await
+        .unwrap();
     iam.update_service_account(
+        iam.account_id(),
         &key,
         ServiceAccountUpdate {
             expiry_unix: Some(Some(1)),
@@ -161,17 +199,24 @@ async fn service_accounts_narrow_and_follow_their_parent() {
     .await
     .unwrap();
     assert!(iam.secret_key(&key).is_none(), "expired");
-    iam.remove_user("bob").await.unwrap();
-    assert!(iam.service_account_info(&key).is_err(), "removed with its parent");
+    iam.remove_user(iam.account_id(), "bob").await.unwrap();
+    assert!(
+        iam.service_account_info(iam.account_id(), &key).is_err(),
+        "removed with its parent"
+    );
 }
 
 #[tokio::test]
 async fn secrets_are_sealed_and_resealed_when_root_changes() {
     let store = Arc::new(MemoryStore::default());
     let iam = iam_over(&store, "root-secret-1").await.unwrap();
-    iam.add_user("carol", &Secret::new("carol-plaintext-secret".into()))
-        .await
-        .unwrap();
+    iam.add_user(
+        iam.account_id(),
+        "carol",
+        &Secret::new("carol-plaintext-secret".into()),
+    )
+    .await
+    .unwrap();
     let raw = store.raw("user/carol").unwrap();
     assert!(
         !raw.windows(b"carol-plaintext-secret".len())
@@ -213,9 +258,13 @@ async fn secrets_are_sealed_and_resealed_when_root_changes() {
 async fn debug_output_never_shows_secrets() {
     let store = Arc::new(MemoryStore::default());
     let iam = iam_over(&store, "root-secret-visible?").await.unwrap();
-    iam.add_user("dave", &Secret::new("dave-secret-visible?".into()))
-        .await
-        .unwrap();
+    iam.add_user(
+        iam.account_id(),
+        "dave",
+        &Secret::new("dave-secret-visible?".into()),
+    )
+    .await
+    .unwrap();
     let shown = format!("{iam:?} {:?} {:?}", iam.secret_key("dave"), iam.caller("dave"));
     assert!(!shown.contains("visible?"), "{shown}");
 }
@@ -225,11 +274,10 @@ async fn a_bucket_policy_grant_is_bounded_by_an_embedded_policy() {
     use strata_iam::policy::{Policy, PolicyKind};
     let store = Arc::new(MemoryStore::default());
     let iam = iam_over(&store, "root-secret-1").await.unwrap();
-    iam.add_user("erin", &Secret::new("erin-secret-1".into()))
+    iam.add_user(iam.account_id(), "erin", &Secret::new("erin-secret-1".into()))
         .await
         .unwrap();
-    let (key, _) = iam
-        .add_service_account(NewServiceAccount {
+    let (key, _) = iam.add_service_account(iam.account_id(), NewServiceAccount {
             parent: "erin".into(),
             policy: Some(
                 r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/public/*"}]}"#
@@ -284,18 +332,22 @@ async fn a_bucket_policy_grant_is_bounded_by_an_embedded_policy() {
 async fn an_unreadable_policy_denies_everything() {
     let store = Arc::new(MemoryStore::default());
     let iam = iam_over(&store, "root-secret-1").await.unwrap();
-    iam.add_user("fay", &Secret::new("fay-secret-12".into()))
+    iam.add_user(iam.account_id(), "fay", &Secret::new("fay-secret-12".into()))
         .await
         .unwrap();
-    iam.add_policy(
+    iam.add_policy(iam.account_id(),
         "guard",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}"#,
     )
     .await
     .unwrap();
-    iam.set_policies(&Entity::User("fay".into()), &["readwrite".into(), "guard".into()])
-        .await
-        .unwrap();
+    iam.set_policies(
+        iam.account_id(),
+        &Entity::User("fay".into()),
+        &["readwrite".into(), "guard".into()],
+    )
+    .await
+    .unwrap();
     assert!(allowed(&iam, "fay", "s3:GetObject", "arn:aws:s3:::b/k"));
     assert!(!allowed(&iam, "fay", "s3:DeleteObject", "arn:aws:s3:::b/k"));
     // Damage the stored policy: its Deny must not silently disappear.
@@ -314,12 +366,16 @@ async fn sessions_carry_their_parents_rights_until_they_end() {
     use strata_iam::sts::{SessionClaims, SessionKeys};
     let store = Arc::new(MemoryStore::default());
     let iam = iam_over(&store, "root-secret-1").await.unwrap();
-    iam.add_user("gil", &Secret::new("gil-secret-12".into()))
+    iam.add_user(iam.account_id(), "gil", &Secret::new("gil-secret-12".into()))
         .await
         .unwrap();
-    iam.set_policies(&Entity::User("gil".into()), &["readwrite".into()])
-        .await
-        .unwrap();
+    iam.set_policies(
+        iam.account_id(),
+        &Entity::User("gil".into()),
+        &["readwrite".into()],
+    )
+    .await
+    .unwrap();
     let user = iam.caller("gil").unwrap();
     let creds = iam
         .assume_role(
@@ -365,7 +421,9 @@ async fn sessions_carry_their_parents_rights_until_they_end() {
             .unwrap_err(),
         IamError::ExpiredSessionToken
     );
-    iam.set_user_status("gil", Status::Disabled).await.unwrap();
+    iam.set_user_status(iam.account_id(), "gil", Status::Disabled)
+        .await
+        .unwrap();
     assert_eq!(
         iam.session_caller(&creds.access_key, &creds.session_token)
             .unwrap_err(),
@@ -427,4 +485,195 @@ async fn ldap_mappings_give_sessions_their_policies() {
         .await
         .unwrap();
     assert!(iam.ldap_policies(&alice).is_empty());
+}
+
+#[tokio::test]
+async fn accounts_are_tenants_with_their_own_identities() {
+    use strata_iam::{NewAccount, PrincipalKind, Reason, authorize_admin, authorize_in};
+    let store = Arc::new(MemoryStore::default());
+    let iam = iam_over(&store, "root-secret-1").await.unwrap();
+    let (acme, acme_secret) = iam
+        .create_account(NewAccount {
+            name: "acme".into(),
+            ..NewAccount::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(acme.id.len(), 12);
+    assert_ne!(acme.id, ACCOUNT);
+    assert_eq!(acme.canonical_id, strata_iam::acl::canonical_id(&acme.id));
+    assert!(iam.account_exists(&acme.id) && iam.account_exists(ACCOUNT));
+    // Names are unique.
+    let dup = iam
+        .create_account(NewAccount {
+            name: "acme".into(),
+            ..NewAccount::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, IamError::NameInUse { .. }), "{dup:?}");
+
+    // The account root signs, and acts in its account.
+    assert_eq!(iam.secret_key(&acme.root_access_key).unwrap(), acme_secret);
+    let acme_root = iam.caller(&acme.root_access_key).unwrap();
+    assert_eq!(acme_root.kind, PrincipalKind::AccountRoot);
+    assert_eq!(acme_root.account_id, acme.id);
+    assert!(!acme_root.is_root());
+    let cx = Context::new();
+    let own = authorize_in(
+        &acme_root,
+        "s3:GetObject",
+        "arn:aws:s3:::a/k",
+        &cx,
+        None,
+        Some(&acme.id),
+    );
+    assert!(own.allowed);
+    let other = authorize_in(
+        &acme_root,
+        "s3:GetObject",
+        "arn:aws:s3:::b/k",
+        &cx,
+        None,
+        Some(ACCOUNT),
+    );
+    assert!(!other.allowed);
+    assert_eq!(other.reason, Reason::NeedsResourceGrant);
+    // Identity admin within its account; nothing deployment-wide.
+    assert!(authorize_admin(&acme_root, "admin:CreateUser", Context::new()).allowed);
+    assert!(!authorize_admin(&acme_root, "admin:ServerInfo", Context::new()).allowed);
+    assert!(!authorize_admin(&acme_root, "admin:CreateAccount", Context::new()).allowed);
+
+    // Its users are invisible to the deployment's account and the other way round.
+    iam.add_user(&acme.id, "acme-app", &Secret::new("acme-app-secret".into()))
+        .await
+        .unwrap();
+    iam.add_user(ACCOUNT, "home-app", &Secret::new("home-app-secret".into()))
+        .await
+        .unwrap();
+    let names =
+        |account: &str| -> Vec<String> { iam.list_users(account).into_iter().map(|u| u.name).collect() };
+    assert_eq!(names(&acme.id), vec!["acme-app".to_string()]);
+    assert_eq!(names(ACCOUNT), vec!["home-app".to_string()]);
+    assert!(matches!(
+        iam.user_info(ACCOUNT, "acme-app").unwrap_err(),
+        IamError::NoSuchUser { .. }
+    ));
+    assert!(matches!(
+        iam.remove_user(ACCOUNT, "acme-app").await.unwrap_err(),
+        IamError::NoSuchUser { .. }
+    ));
+    // An access key is global: the other account cannot take it over.
+    assert!(matches!(
+        iam.add_user(ACCOUNT, "acme-app", &Secret::new("takeover-secret".into()))
+            .await
+            .unwrap_err(),
+        IamError::AccessKeyInUse { .. }
+    ));
+    // Custom policies and groups are per account; built-ins are everyone's.
+    iam.add_policy(
+        &acme.id,
+        "acme-read",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+    )
+    .await
+    .unwrap();
+    assert!(iam.policy_info(ACCOUNT, "acme-read").is_err());
+    assert!(iam.policy_info(&acme.id, "readwrite").is_ok());
+    assert!(matches!(
+        iam.attach_policies(
+            ACCOUNT,
+            &Entity::User("home-app".into()),
+            &["acme-read".into()],
+            false
+        )
+        .await
+        .unwrap_err(),
+        IamError::NoSuchPolicy { .. }
+    ));
+    iam.attach_policies(
+        &acme.id,
+        &Entity::User("acme-app".into()),
+        &["readwrite".into()],
+        false,
+    )
+    .await
+    .unwrap();
+    iam.update_group_members(&acme.id, "team", &["acme-app".into()], false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        iam.update_group_members(ACCOUNT, "team", &["home-app".into()], false)
+            .await
+            .unwrap_err(),
+        IamError::NameInUse { .. }
+    ));
+    assert!(iam.list_groups(ACCOUNT).is_empty());
+
+    // A user of the account: its account's buckets by its policy; others' need their grant.
+    let app = iam.caller("acme-app").unwrap();
+    assert_eq!(app.account_id, acme.id);
+    assert!(app.tenant);
+    assert!(
+        authorize_in(
+            &app,
+            "s3:PutObject",
+            "arn:aws:s3:::a/k",
+            &cx,
+            None,
+            Some(&acme.id)
+        )
+        .allowed
+    );
+    assert!(!authorize_in(&app, "s3:PutObject", "arn:aws:s3:::b/k", &cx, None, Some(ACCOUNT)).allowed);
+    let grant = strata_iam::policy::Policy::parse(
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{}:user/acme-app"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}]}}"#,
+            acme.id
+        )
+        .as_bytes(),
+        strata_iam::policy::PolicyKind::Bucket { bucket: "b" },
+    )
+    .unwrap();
+    assert!(
+        authorize_in(
+            &app,
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+            &cx,
+            Some(&grant),
+            Some(ACCOUNT)
+        )
+        .allowed
+    );
+    // Users of the deployment's account do not reach the tenant's buckets either.
+    let home = iam.caller("home-app").unwrap();
+    assert!(!home.tenant);
+
+    // A disabled account's identities cannot sign; removal waits for it to be empty.
+    iam.set_account_status(&acme.id, Status::Disabled).await.unwrap();
+    assert!(iam.secret_key(&acme.root_access_key).is_none());
+    assert!(iam.secret_key("acme-app").is_none());
+    assert!(iam.caller("acme-app").is_none());
+    iam.set_account_status(&acme.id, Status::Enabled).await.unwrap();
+    assert!(iam.secret_key("acme-app").is_some());
+    let not_empty = iam.remove_account(&acme.id).await.unwrap_err();
+    assert!(
+        matches!(not_empty, IamError::AccountNotEmpty { .. }),
+        "{not_empty:?}"
+    );
+
+    // Accounts survive a reload (sealed secrets included) and a root-credential change.
+    let again = iam_over(&store, "root-secret-1").await.unwrap();
+    assert_eq!(again.secret_key(&acme.root_access_key).unwrap(), acme_secret);
+    assert_eq!(again.list_accounts().len(), 1);
+
+    iam.remove_user(&acme.id, "acme-app").await.unwrap();
+    iam.update_group_members(&acme.id, "team", &[], true)
+        .await
+        .unwrap();
+    iam.remove_policy(&acme.id, "acme-read").await.unwrap();
+    iam.remove_account(&acme.id).await.unwrap();
+    assert!(iam.list_accounts().is_empty());
+    assert!(iam.secret_key(&acme.root_access_key).is_none());
 }

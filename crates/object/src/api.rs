@@ -50,6 +50,10 @@ pub struct BucketInfo {
     pub location: String,
     /// Versioning state.
     pub versioning: VersioningState,
+    /// The owning account's id; none: the deployment's own account.
+    pub owner: Option<String>,
+    /// Object lock is enabled.
+    pub object_lock: bool,
 }
 
 /// Options of [`crate::ObjectLayer::make_bucket`].
@@ -57,6 +61,10 @@ pub struct BucketInfo {
 pub struct MakeBucketOptions {
     /// Location constraint (region); empty means the server's region.
     pub location: String,
+    /// The owning account's id; none: the deployment's own account.
+    pub owner: Option<String>,
+    /// Object lock enabled: versioning starts enabled and can never be suspended.
+    pub object_lock: bool,
     /// Configuration blobs (name, blob) the bucket starts with, committed with it (an
     /// ownership setting, a default ACL), so no request ever sees the bucket without them.
     pub configs: Vec<(String, bytes::Bytes)>,
@@ -93,6 +101,102 @@ pub struct ObjectMetadata {
     /// means the owner alone has access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<String>,
+    /// Object lock retention: the version cannot be deleted before its date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object lock legal hold: the version cannot be deleted until it is lifted.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub legal_hold: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
+/// Object lock's retention modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionMode {
+    /// Deletable or shortened only by callers allowed to bypass governance, with the bypass
+    /// header.
+    Governance,
+    /// Never deletable or shortened before the date, by anyone.
+    Compliance,
+}
+
+/// A version's object lock retention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// The mode.
+    pub mode: RetentionMode,
+    /// Until when, Unix milliseconds.
+    pub until_unix_ms: i64,
+}
+
+impl Retention {
+    /// Whether the retention still protects the version at `now_unix_ms`.
+    pub fn active(&self, now_unix_ms: i64) -> bool {
+        self.until_unix_ms > now_unix_ms
+    }
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl ObjectMetadata {
+    /// Why object lock forbids deleting this version now (`bypass_governance`: the caller may
+    /// and asked to bypass governance retention); none when it may go.
+    pub fn deletion_blocked(&self, bypass_governance: bool) -> Option<&'static str> {
+        if self.legal_hold {
+            return Some("the version is under a legal hold");
+        }
+        match self.retention {
+            Some(r) if r.active(now_unix_ms()) => match r.mode {
+                RetentionMode::Compliance => Some("the version is under compliance retention"),
+                RetentionMode::Governance if !bypass_governance => {
+                    Some("the version is under governance retention")
+                }
+                RetentionMode::Governance => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Checks a change of retention from the current one to `new` as object lock allows:
+    /// compliance retention can only be extended (never shortened, removed or turned into
+    /// governance); active governance retention can be shortened or removed only with
+    /// `bypass_governance`. Lengthening or keeping is always allowed.
+    pub fn check_retention_change(
+        &self,
+        new: Option<Retention>,
+        bypass_governance: bool,
+    ) -> Result<(), &'static str> {
+        let Some(current) = self.retention.filter(|r| r.active(now_unix_ms())) else {
+            return Ok(());
+        };
+        let extends = new.is_some_and(|n| n.until_unix_ms >= current.until_unix_ms);
+        match current.mode {
+            RetentionMode::Compliance => {
+                if extends && new.is_some_and(|n| n.mode == RetentionMode::Compliance) {
+                    Ok(())
+                } else {
+                    Err("compliance retention can only be extended")
+                }
+            }
+            RetentionMode::Governance => {
+                if extends || bypass_governance {
+                    Ok(())
+                } else {
+                    Err("shortening or removing governance retention needs the bypass")
+                }
+            }
+        }
+    }
 }
 
 impl ObjectMetadata {
@@ -229,6 +333,9 @@ pub struct DeleteOptions {
     /// Delete this exact version (permanently); `None` deletes the latest (a delete marker in
     /// a versioned bucket).
     pub version_id: Option<String>,
+    /// The caller may bypass governance retention and asked to
+    /// (`x-amz-bypass-governance-retention` with `s3:BypassGovernanceRetention`).
+    pub bypass_governance: bool,
 }
 
 /// What a delete did.

@@ -152,6 +152,19 @@ pub enum ObjectError {
         /// Why.
         reason: &'static str,
     },
+    /// The bucket's state does not allow the request (object lock and versioning rules).
+    #[error("invalid bucket state: {reason}")]
+    InvalidBucketState {
+        /// Why.
+        reason: &'static str,
+    },
+    /// The version is protected by object lock (a retention period not yet over, or a legal
+    /// hold): it cannot be deleted, nor its protection weakened.
+    #[error("object locked: {reason}")]
+    ObjectLocked {
+        /// Which protection refused.
+        reason: &'static str,
+    },
     /// Not enough drives answered consistently to read.
     #[error("read quorum not met: needed {needed}, got {got}")]
     ReadQuorum {

@@ -736,7 +736,13 @@ impl ObjectLayer {
             } else {
                 opts.location.clone()
             },
-            versioning: VersioningState::Unversioned,
+            versioning: if opts.object_lock {
+                VersioningState::Enabled
+            } else {
+                VersioningState::Unversioned
+            },
+            owner: opts.owner.clone(),
+            object_lock: opts.object_lock,
         };
         let value = record::encode(&rec);
         // A bucket deleted earlier under this name may have left configuration on a drive
@@ -895,26 +901,61 @@ impl ObjectLayer {
         self.bucket_record(bucket).await.map(|r| bucket_info(&r))
     }
 
-    /// Sets a bucket's versioning state (Unversioned cannot be set back once versioned).
+    /// Sets a bucket's versioning state (Unversioned cannot be set back once versioned; a
+    /// bucket with object lock stays Enabled).
     pub async fn set_bucket_versioning(&self, bucket: &str, state: VersioningState) -> ObjectResult<()> {
+        self.change_bucket_record(bucket, |rec| {
+            if rec.object_lock && state != VersioningState::Enabled {
+                return Err(ObjectError::InvalidBucketState {
+                    reason: "versioning cannot be suspended on a bucket with object lock enabled",
+                });
+            }
+            rec.versioning = match (rec.versioning, state) {
+                (VersioningState::Unversioned, VersioningState::Suspended) => VersioningState::Suspended,
+                (_, VersioningState::Unversioned) => {
+                    return Err(ObjectError::InvalidRequest {
+                        reason: "versioning cannot be turned off, only suspended",
+                    });
+                }
+                (_, state) => state,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    /// Turns object lock on for an existing bucket (it must have versioning enabled; it then
+    /// can never be suspended). Idempotent.
+    pub async fn enable_object_lock(&self, bucket: &str) -> ObjectResult<()> {
+        self.change_bucket_record(bucket, |rec| {
+            if !rec.object_lock && rec.versioning != VersioningState::Enabled {
+                return Err(ObjectError::InvalidBucketState {
+                    reason: "object lock needs versioning enabled on the bucket",
+                });
+            }
+            rec.object_lock = true;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Changes a bucket's record under the bucket's lock: `change` edits a fresh copy (or
+    /// refuses); the result is committed on every drive and announced to the other nodes.
+    async fn change_bucket_record(
+        &self,
+        bucket: &str,
+        change: impl FnOnce(&mut BucketRecord) -> ObjectResult<()>,
+    ) -> ObjectResult<()> {
         let _lock = self.lock_bucket(bucket).await?;
         self.refresh_bucket_for_change(bucket).await?;
         let mut buckets = self.buckets.write().await;
-        let Some(rec) = buckets.get(bucket) else {
+        let Some(current) = buckets.get(bucket) else {
             return Err(ObjectError::NoSuchBucket {
                 bucket: bucket.to_string(),
             });
         };
-        let mut rec = rec.clone();
-        rec.versioning = match (rec.versioning, state) {
-            (VersioningState::Unversioned, VersioningState::Suspended) => VersioningState::Suspended,
-            (_, VersioningState::Unversioned) => {
-                return Err(ObjectError::InvalidRequest {
-                    reason: "versioning cannot be turned off, only suspended",
-                });
-            }
-            (_, state) => state,
-        };
+        let mut rec = current.clone();
+        change(&mut rec)?;
         let value = record::encode(&rec);
         self.commit_everywhere(|| {
             vec![MetaOp::put(
@@ -1398,14 +1439,16 @@ impl ObjectLayer {
         let set = self.set_for_read(bucket, key).await?;
         if let Some(version_id) = opts.version_id.as_deref() {
             let wanted = record::parse_version_id(version_id)?;
-            let result = self.delete_version(bucket, key, set, wanted).await?;
+            let result = self
+                .delete_version(bucket, key, set, wanted, opts.bypass_governance)
+                .await?;
             return Ok(DeleteResult {
                 version_id: Some(version_id.to_string()),
                 ..result
             });
         }
         match bucket_rec.versioning {
-            VersioningState::Unversioned => self.delete_version(bucket, key, set, None).await,
+            VersioningState::Unversioned => self.delete_version(bucket, key, set, None, false).await,
             VersioningState::Enabled | VersioningState::Suspended => {
                 let version_id = (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
                 let _guard = self.lock_key(bucket, key).await?;
@@ -1451,13 +1494,15 @@ impl ObjectLayer {
         }
     }
 
-    /// Removes one version permanently (absent is success, as in S3).
+    /// Removes one version permanently (absent is success, as in S3), unless object lock
+    /// protects it (checked under the key's lock on the newest copy of its metadata).
     async fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         set: &ErasureSet,
         wanted: Option<uuid::Uuid>,
+        bypass_governance: bool,
     ) -> ObjectResult<DeleteResult> {
         let _guard = self.lock_key(bucket, key).await?;
         let per_drive = set.scan_versions(bucket, key).await;
@@ -1467,6 +1512,16 @@ impl ObjectLayer {
                 needed: set.write_quorum(),
                 got: n_answered,
             });
+        }
+        let newest = per_drive
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|e| record::version_of_key(&e.key) == Some(wanted))
+            .filter_map(|e| record::decode::<VersionRecord>(&e.value).ok())
+            .max_by_key(|rec| rec.meta_time_ns);
+        if let Some(reason) = newest.and_then(|rec| rec.metadata.deletion_blocked(bypass_governance)) {
+            return Err(ObjectError::ObjectLocked { reason });
         }
         let mut was_marker = false;
         let results = join_all(per_drive.into_iter().enumerate().map(|(drive_idx, entries)| {
@@ -1681,6 +1736,8 @@ fn bucket_info(rec: &BucketRecord) -> BucketInfo {
         created: record::from_unix_nanos(rec.created_ns),
         location: rec.location.clone(),
         versioning: rec.versioning,
+        owner: rec.owner.clone(),
+        object_lock: rec.object_lock,
     }
 }
 

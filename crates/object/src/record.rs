@@ -90,6 +90,13 @@ pub struct BucketRecord {
     pub created_ns: i64,
     pub location: String,
     pub versioning: VersioningState,
+    /// The owning account's id; none: the deployment's own account (every bucket created
+    /// before accounts existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Object lock enabled (versioning stays enabled).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub object_lock: bool,
 }
 
 /// Where one part of a version's data lives. Stored under short field names (the long names
@@ -404,10 +411,14 @@ mod tests {
             created_ns: 5,
             location: "us-east-1".into(),
             versioning: VersioningState::Enabled,
+            owner: Some("123456789012".into()),
+            object_lock: true,
         };
         let bytes = encode(&rec);
         let back: BucketRecord = decode(&bytes).unwrap();
         assert_eq!(back.name, "b");
+        assert_eq!(back.owner.as_deref(), Some("123456789012"));
+        assert!(back.object_lock);
         assert!(decode::<BucketRecord>(&bytes[1..]).is_err());
         assert!(decode::<BucketRecord>(&bytes[..bytes.len() - 1]).is_err());
     }

@@ -306,6 +306,7 @@ async fn versioning_and_delete_markers() {
             "k",
             DeleteOptions {
                 version_id: marker_id,
+                ..Default::default()
             },
         )
         .await
@@ -891,4 +892,134 @@ async fn get_under_way_survives_overwrite_and_delete() {
     })
     .await;
     assert!(got == new, "the GET under way returned other bytes");
+}
+
+#[tokio::test]
+async fn object_lock_protects_versions_from_deletion() {
+    use strata_object::{DeleteOptions, Retention, RetentionMode, VersioningState, now_unix_ms};
+    let f = fixture(4).await;
+    f.layer
+        .make_bucket(
+            "locked",
+            MakeBucketOptions {
+                object_lock: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let info = f.layer.bucket_info("locked").await.unwrap();
+    assert!(info.object_lock);
+    assert_eq!(info.versioning, VersioningState::Enabled);
+    assert!(matches!(
+        f.layer
+            .set_bucket_versioning("locked", VersioningState::Suspended)
+            .await
+            .unwrap_err(),
+        ObjectError::InvalidBucketState { .. }
+    ));
+    let put_with = |metadata: ObjectMetadata| {
+        let layer = &f.layer;
+        async move {
+            layer
+                .put_object(
+                    "locked",
+                    "k",
+                    body(b"data"),
+                    PutOptions {
+                        metadata,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .version_id
+                .unwrap()
+        }
+    };
+    let until = now_unix_ms() + 3_600_000;
+    let governed = put_with(ObjectMetadata {
+        retention: Some(Retention {
+            mode: RetentionMode::Governance,
+            until_unix_ms: until,
+        }),
+        ..Default::default()
+    })
+    .await;
+    let complied = put_with(ObjectMetadata {
+        retention: Some(Retention {
+            mode: RetentionMode::Compliance,
+            until_unix_ms: until,
+        }),
+        ..Default::default()
+    })
+    .await;
+    let held = put_with(ObjectMetadata {
+        legal_hold: true,
+        ..Default::default()
+    })
+    .await;
+    let delete = |version: &str, bypass: bool| {
+        f.layer.delete_object(
+            "locked",
+            "k",
+            DeleteOptions {
+                version_id: Some(version.to_string()),
+                bypass_governance: bypass,
+            },
+        )
+    };
+    for version in [&governed, &complied, &held] {
+        let err = delete(version, false).await.unwrap_err();
+        assert!(matches!(err, ObjectError::ObjectLocked { .. }), "{err:?}");
+    }
+    // Bypass lifts governance only.
+    assert!(matches!(
+        delete(&complied, true).await.unwrap_err(),
+        ObjectError::ObjectLocked { .. }
+    ));
+    assert!(matches!(
+        delete(&held, true).await.unwrap_err(),
+        ObjectError::ObjectLocked { .. }
+    ));
+    delete(&governed, true).await.unwrap();
+    // A delete without a version id only adds a delete marker: allowed, nothing lost.
+    f.layer
+        .delete_object("locked", "k", DeleteOptions::default())
+        .await
+        .unwrap();
+    // The legal hold lifted (in place, under the key's lock), the version may go.
+    f.layer
+        .update_object_metadata("locked", "k", Some(&held), |m| {
+            m.legal_hold = false;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    delete(&held, false).await.unwrap();
+    // Compliance retention can be extended, never shortened.
+    let longer = Some(Retention {
+        mode: RetentionMode::Compliance,
+        until_unix_ms: until + 1000,
+    });
+    let shorter = Some(Retention {
+        mode: RetentionMode::Compliance,
+        until_unix_ms: until - 1000,
+    });
+    let meta = f
+        .layer
+        .head_object(
+            "locked",
+            "k",
+            GetOptions {
+                version_id: Some(complied.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .metadata;
+    assert!(meta.check_retention_change(longer, false).is_ok());
+    assert!(meta.check_retention_change(shorter, true).is_err());
+    assert!(meta.check_retention_change(None, true).is_err());
 }

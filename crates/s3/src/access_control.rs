@@ -17,11 +17,13 @@
 //! is put. Under `BucketOwnerEnforced` ACLs grant nothing and writes that ask for one other
 //! than the owner's full control are refused with `AccessControlListNotSupported`.
 //!
-//! Owners are accounts ([`strata_iam::acl::canonical_id`]); every identity of the deployment
-//! belongs to its root account, so a grant to that account's canonical id adds nothing to its
-//! users (AWS's rule: they still need their own policies). ACL grants reach callers through
-//! the `AllUsers` and `AuthenticatedUsers` groups ([`crate::authz`] consults them when no
-//! policy decided).
+//! Owners are accounts ([`strata_iam::acl::canonical_id`]): a bucket belongs to the account
+//! that created it, an object to the account that wrote it (`ObjectWriter`) or to the bucket's
+//! (`BucketOwnerEnforced`, `BucketOwnerPreferred` with `bucket-owner-full-control`). A grant
+//! to an account's canonical id reaches that account's identities only across accounts, and
+//! only with their own policies' allow too (AWS's rule: an account delegates to its users);
+//! within the owner's account ACL grants reach callers through the `AllUsers` and
+//! `AuthenticatedUsers` groups. [`crate::authz`] consults ACLs when no policy decided.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -55,6 +57,8 @@ const ACCESS_TTL: Duration = Duration::from_secs(1);
 /// Everything about a bucket an authorization decision reads.
 #[derive(Debug, Default)]
 pub(crate) struct AccessConfig {
+    /// The account owning the bucket.
+    pub(crate) owner_account: String,
     /// The bucket policy, if any.
     pub(crate) policy: Option<Arc<Policy>>,
     /// The bucket's stored ACL; None: private to its owner.
@@ -72,7 +76,7 @@ impl AccessConfig {
     }
 
     /// `RestrictPublicBuckets` is on and the bucket policy is public: only the owner's
-    /// account may act through the bucket, so anonymous callers get nothing.
+    /// account may act through the bucket (no anonymous or cross-account access).
     pub(crate) fn restricts_public_access(&self) -> bool {
         self.public_access_block.restrict_public_buckets
             && self.policy.as_ref().is_some_and(|p| p.is_public())
@@ -85,6 +89,11 @@ impl AccessConfig {
             Some(acl) if self.ownership().acls_enabled() => acl.clone(),
             _ => Acl::private(owner),
         }
+    }
+
+    /// The bucket owner as ACLs name it.
+    pub(crate) fn owner(&self, s3: &StrataS3) -> AclOwner {
+        s3.account_owner(&self.owner_account)
     }
 
     /// Whether the bucket's ACL grants `action` to `subject` (ACLs enabled, Block Public
@@ -108,13 +117,16 @@ type CachedAccess = (Instant, Arc<AccessConfig>);
 #[derive(Debug)]
 pub(crate) struct BucketAccess {
     layer: Arc<ObjectLayer>,
+    /// The deployment's own account: the owner of buckets that name none.
+    account_id: String,
     cache: Mutex<HashMap<String, CachedAccess>>,
 }
 
 impl BucketAccess {
-    pub(crate) fn new(layer: Arc<ObjectLayer>) -> BucketAccess {
+    pub(crate) fn new(layer: Arc<ObjectLayer>, account_id: &str) -> BucketAccess {
         BucketAccess {
             layer,
+            account_id: account_id.to_owned(),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -143,13 +155,15 @@ impl BucketAccess {
     /// The bucket's settings as stored now (handlers that change or show them read these).
     pub(crate) async fn fresh(&self, bucket: &str) -> Result<Arc<AccessConfig>, ObjectError> {
         let read = |name| self.layer.get_bucket_config(bucket, name);
-        let (policy, acl, ownership, block) = futures::try_join!(
+        let (info, policy, acl, ownership, block) = futures::try_join!(
+            self.layer.bucket_info(bucket),
             read(BUCKET_POLICY_CONFIG),
             read(BUCKET_ACL_CONFIG),
             read(OWNERSHIP_CONFIG),
             read(PUBLIC_ACCESS_BLOCK_CONFIG)
         )?;
         let config = Arc::new(AccessConfig {
+            owner_account: info.owner.unwrap_or_else(|| self.account_id.clone()),
             policy: policy.and_then(|blob| parse_stored_policy(bucket, &blob)),
             acl: acl.and_then(|blob| stored(bucket, "ACL", &blob, Acl::from_json)),
             // An unreadable setting fails closed: ACLs off, public access blocked.
@@ -322,26 +336,28 @@ impl AskedAcl {
         }
     }
 
-    /// The full ACL asked for on a resource owned by `owner` (None: nothing asked).
-    fn to_acl(&self, owner: &AclOwner, for_bucket: bool) -> S3Result<Option<Acl>> {
+    /// The full ACL asked for on a resource owned by `owner` in a bucket of `bucket_owner`
+    /// (None: nothing asked); grantees must be accounts `resolve` knows.
+    fn to_acl(
+        &self,
+        owner: &AclOwner,
+        bucket_owner: &AclOwner,
+        for_bucket: bool,
+        resolve: &dyn Fn(&str) -> Option<String>,
+    ) -> S3Result<Option<Acl>> {
         Ok(match self {
             AskedAcl::Nothing => None,
-            AskedAcl::Canned(canned) => Some(Acl::canned(*canned, owner, owner, for_bucket)),
+            AskedAcl::Canned(canned) => Some(Acl::canned(*canned, owner, bucket_owner, for_bucket)),
             AskedAcl::Grants(grants) => Some(
                 Acl {
                     owner: owner.clone(),
                     grants: grants.clone(),
                 }
-                .validate(owner, &resolver(owner))
+                .validate(owner, resolve)
                 .map_err(acl_error)?,
             ),
         })
     }
-}
-
-/// Canonical ids grants may name: the deployment's account (the only one there is).
-fn resolver(owner: &AclOwner) -> impl Fn(&str) -> Option<String> + '_ {
-    move |id: &str| (id == owner.id).then(|| owner.display_name.clone())
 }
 
 /// The ACL headers of an object write (PutObject, CreateMultipartUpload, CopyObject).
@@ -359,6 +375,7 @@ pub(crate) struct ObjectAclHeaders<'a> {
 pub(crate) async fn acl_for_object_write(
     s3: &StrataS3,
     bucket: &str,
+    writer_account: &str,
     headers: ObjectAclHeaders<'_>,
     map_err: impl Fn(ObjectError) -> S3Error,
 ) -> S3Result<Option<String>> {
@@ -370,43 +387,56 @@ pub(crate) async fn acl_for_object_write(
             (AclPermission::ReadAcp, headers.read_acp),
             (AclPermission::WriteAcp, headers.write_acp),
         ],
-        &s3.owner,
+        &s3.account_owner(writer_account),
     )?;
-    if asked == AskedAcl::Nothing {
+    let config = s3.access.get(bucket).await.map_err(&map_err)?;
+    if asked == AskedAcl::Nothing && config.owner_account == writer_account {
         return Ok(None);
     }
-    let config = s3.access.get(bucket).await.map_err(map_err)?;
-    object_acl_for_write(&config, &s3.owner, &asked)
+    let writer = s3.account_owner(writer_account);
+    object_acl_for_write(&config, &writer, &config.owner(s3), &asked, &|id| {
+        s3.resolve_canonical_id(id)
+    })
 }
 
-/// The ACL to store with an object written by `owner` into a bucket with `config`, or the
-/// error AWS gives: `AccessControlListNotSupported` for an ACL a `BucketOwnerEnforced` bucket
-/// does not take, `AccessDenied` for a public one under `BlockPublicAcls`. None: the default
-/// (private), which is not stored.
+/// The ACL to store with an object `writer` writes into a bucket of `bucket_owner` with
+/// `config`, or the error AWS gives: `AccessControlListNotSupported` for an ACL a
+/// `BucketOwnerEnforced` bucket does not take, `AccessDenied` for a public one under
+/// `BlockPublicAcls`. None: the default (private to the bucket owner), which is not stored.
 fn object_acl_for_write(
     config: &AccessConfig,
-    owner: &AclOwner,
+    writer: &AclOwner,
+    bucket_owner: &AclOwner,
     asked: &AskedAcl,
+    resolve: &dyn Fn(&str) -> Option<String>,
 ) -> S3Result<Option<String>> {
     let ownership = config.ownership();
     ownership
-        .check_requested_acl(asked.requested(), &owner.id, &owner.id)
+        .check_requested_acl(asked.requested(), &writer.id, &bucket_owner.id)
         .map_err(acl_error)?;
     if !ownership.acls_enabled() {
         return Ok(None);
     }
-    let Some(acl) = asked.to_acl(owner, false)? else {
-        return Ok(None);
+    let canned = match asked {
+        AskedAcl::Canned(canned) => Some(*canned),
+        _ => None,
+    };
+    let owner = ownership.object_owner(writer, bucket_owner, canned);
+    let acl = match asked.to_acl(&owner, bucket_owner, false, resolve)? {
+        Some(acl) => acl,
+        // Nothing asked: private to whoever owns it (stored when that is not the bucket owner).
+        None => Acl::private(&owner),
     };
     if config.public_access_block.blocks_acl(&acl) {
         return Err(access_denied());
     }
-    stored_form(&acl, owner)
+    stored_form(&acl, bucket_owner)
 }
 
-/// The JSON to store for `acl`; None when it is the default (private to `owner`).
-fn stored_form(acl: &Acl, owner: &AclOwner) -> S3Result<Option<String>> {
-    if *acl == Acl::private(owner) {
+/// The JSON to store for `acl`; None when it is the default (private to the resource's
+/// default owner, `default_owner`).
+fn stored_form(acl: &Acl, default_owner: &AclOwner) -> S3Result<Option<String>> {
+    if *acl == Acl::private(default_owner) {
         return Ok(None);
     }
     acl.to_json()
@@ -420,6 +450,7 @@ pub(crate) fn create_bucket_configs(
     ownership: Option<&dto::ObjectOwnership>,
     asked: &AskedAcl,
     owner: &AclOwner,
+    resolve: &dyn Fn(&str) -> Option<String>,
 ) -> S3Result<Vec<(String, Bytes)>> {
     let ownership = ownership
         .map(|o| Ownership::parse(o.as_str()))
@@ -449,7 +480,7 @@ pub(crate) fn create_bucket_configs(
             return Ok(configs);
         }
     }
-    if let Some(acl) = asked.to_acl(owner, true)?
+    if let Some(acl) = asked.to_acl(owner, owner, true, resolve)?
         && let Some(json) = stored_form(&acl, owner)?
     {
         configs.push((BUCKET_ACL_CONFIG.to_owned(), Bytes::from(json)));
@@ -538,26 +569,29 @@ fn acl_from_body(body: AccessControlPolicy) -> S3Result<Acl> {
 /// The ACL a PutBucketAcl or PutObjectAcl sets: from its body, its canned ACL or its grant
 /// headers (exactly one of them), validated for a resource owned by `owner`.
 fn acl_to_put(
+    s3: &StrataS3,
     body: Option<AccessControlPolicy>,
     canned: Option<&str>,
     grants: &[(AclPermission, Option<&str>)],
     owner: &AclOwner,
+    bucket_owner: &AclOwner,
     for_bucket: bool,
 ) -> S3Result<Acl> {
+    let resolve = |id: &str| s3.resolve_canonical_id(id);
     let asked = AskedAcl::from_headers(canned, grants, owner)?;
     match (body, asked) {
         (Some(_), AskedAcl::Canned(_) | AskedAcl::Grants(_)) => Err(S3Error::with_message(
             S3ErrorCode::UnexpectedContent,
             "This request does not support content",
         )),
-        (Some(body), AskedAcl::Nothing) => acl_from_body(body)?
-            .validate(owner, &resolver(owner))
-            .map_err(acl_error),
+        (Some(body), AskedAcl::Nothing) => acl_from_body(body)?.validate(owner, &resolve).map_err(acl_error),
         (None, AskedAcl::Nothing) => Err(S3Error::with_message(
             S3ErrorCode::MissingSecurityHeader,
             "Your request was missing a required header",
         )),
-        (None, asked) => asked.to_acl(owner, for_bucket)?.ok_or_else(malformed_acl),
+        (None, asked) => asked
+            .to_acl(owner, bucket_owner, for_bucket, &resolve)?
+            .ok_or_else(malformed_acl),
     }
 }
 
@@ -580,7 +614,7 @@ pub(crate) async fn get_bucket_acl(
         .fresh(&req.input.bucket)
         .await
         .map_err(err_mapper(&req))?;
-    let acl = config.bucket_acl(&s3.owner);
+    let acl = config.bucket_acl(&config.owner(s3));
     Ok(S3Response::new(GetBucketAclOutput {
         grants: Some(grants_dto(&acl)),
         owner: Some(owner_dto(&acl.owner)),
@@ -597,7 +631,9 @@ pub(crate) async fn put_bucket_acl(
     if !config.ownership().acls_enabled() {
         return Err(acls_disabled());
     }
+    let owner = config.owner(s3);
     let acl = acl_to_put(
+        s3,
         input.access_control_policy,
         input.acl.as_ref().map(BucketCannedACL::as_str),
         &[
@@ -607,13 +643,14 @@ pub(crate) async fn put_bucket_acl(
             (AclPermission::Write, input.grant_write.as_deref()),
             (AclPermission::WriteAcp, input.grant_write_acp.as_deref()),
         ],
-        &s3.owner,
+        &owner,
+        &owner,
         true,
     )?;
     if config.public_access_block.blocks_acl(&acl) {
         return Err(access_denied());
     }
-    match stored_form(&acl, &s3.owner)? {
+    match stored_form(&acl, &owner)? {
         Some(json) => s3
             .layer
             .put_bucket_config(&input.bucket, BUCKET_ACL_CONFIG, Bytes::from(json))
@@ -653,7 +690,7 @@ pub(crate) async fn get_object_acl(
             stored(&input.bucket, "object ACL", json.as_bytes(), Acl::from_json)
                 .ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?
         }
-        _ => Acl::private(&s3.owner),
+        _ => Acl::private(&config.owner(s3)),
     };
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(grants_dto(&acl)),
@@ -672,7 +709,28 @@ pub(crate) async fn put_object_acl(
     if !config.ownership().acls_enabled() {
         return Err(acls_disabled());
     }
+    // The object keeps its owner: the one its stored ACL names, else the bucket owner.
+    let bucket_owner = config.owner(s3);
+    let current = s3
+        .layer
+        .head_object(
+            &input.bucket,
+            &input.key,
+            GetOptions {
+                version_id: input.version_id.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(&map_err)?;
+    let owner = current
+        .metadata
+        .acl
+        .as_deref()
+        .and_then(|json| Acl::from_json(json).ok())
+        .map_or_else(|| bucket_owner.clone(), |acl| acl.owner);
     let acl = acl_to_put(
+        s3,
         input.access_control_policy,
         input.acl.as_ref().map(ObjectCannedACL::as_str),
         &[
@@ -682,13 +740,14 @@ pub(crate) async fn put_object_acl(
             (AclPermission::Write, input.grant_write.as_deref()),
             (AclPermission::WriteAcp, input.grant_write_acp.as_deref()),
         ],
-        &s3.owner,
+        &owner,
+        &bucket_owner,
         false,
     )?;
     if config.public_access_block.blocks_acl(&acl) {
         return Err(access_denied());
     }
-    let json = stored_form(&acl, &s3.owner)?;
+    let json = stored_form(&acl, &bucket_owner)?;
     s3.layer
         .update_object_metadata(
             &input.bucket,
@@ -725,7 +784,7 @@ pub(crate) async fn put_bucket_ownership_controls(
         && config
             .acl
             .as_ref()
-            .is_some_and(|acl| *acl != Acl::private(&s3.owner))
+            .is_some_and(|acl| *acl != Acl::private(&config.owner(s3)))
     {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidBucketAclWithObjectOwnership,

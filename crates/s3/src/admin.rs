@@ -7,6 +7,11 @@
 //! - `GET /strata/admin/v1/heal` answers `{"sequence", "scanner", "drives"}`.
 //! - `GET /strata/admin/v1/info` answers the deployment id, the binary's version, health and
 //!   drives.
+//! - Accounts (tenants, [`strata_iam::service`]): `GET /strata/admin/v1/accounts` lists them;
+//!   `POST /strata/admin/v1/accounts?name=N` creates one and answers its id and root
+//!   credentials sealed as madmin seals secrets (the caller's secret key opens them);
+//!   `GET .../accounts/info?id=I`; `POST .../accounts/status?id=I&status=enabled|disabled`;
+//!   `DELETE .../accounts?id=I` removes an empty one (no identities, no buckets).
 //!
 //! Invariants:
 //! - Every request under `/strata/admin/` is answered here, never by the S3 operations (so a
@@ -43,6 +48,12 @@ pub const INFO_PATH: &str = "/strata/admin/v1/info";
 pub const POOLS_PATH: &str = "/strata/admin/v1/pools";
 /// Start decommissioning the pool named by `?pool=N` (`POST`).
 pub const DECOMMISSION_PATH: &str = "/strata/admin/v1/pools/decommission";
+/// List (`GET`), create (`POST ?name=`) or remove (`DELETE ?id=`) accounts.
+pub const ACCOUNTS_PATH: &str = "/strata/admin/v1/accounts";
+/// One account (`GET ?id=`).
+pub const ACCOUNT_INFO_PATH: &str = "/strata/admin/v1/accounts/info";
+/// Enable or disable an account (`POST ?id=&status=`).
+pub const ACCOUNT_STATUS_PATH: &str = "/strata/admin/v1/accounts/status";
 
 /// Version of this build, reported by `info` (the workspace shares one version).
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -69,6 +80,32 @@ pub(crate) enum AdminEndpoint {
     Pools,
     /// `POST pools/decommission?pool=N`.
     Decommission,
+    /// `GET accounts`.
+    ListAccounts,
+    /// `POST accounts?name=N`.
+    CreateAccount,
+    /// `DELETE accounts?id=I`.
+    DeleteAccount,
+    /// `GET accounts/info?id=I`.
+    AccountInfo,
+    /// `POST accounts/status?id=I&status=S`.
+    AccountStatus,
+}
+
+impl AdminEndpoint {
+    /// The admin action a caller other than root needs.
+    fn action(self) -> &'static str {
+        match self {
+            AdminEndpoint::StartHeal | AdminEndpoint::HealStatus => "admin:Heal",
+            AdminEndpoint::Decommission => "admin:Decommission",
+            AdminEndpoint::Info | AdminEndpoint::Pools => "admin:ServerInfo",
+            AdminEndpoint::ListAccounts => "admin:ListAccounts",
+            AdminEndpoint::CreateAccount => "admin:CreateAccount",
+            AdminEndpoint::DeleteAccount => "admin:DeleteAccount",
+            AdminEndpoint::AccountInfo => "admin:GetAccount",
+            AdminEndpoint::AccountStatus => "admin:UpdateAccount",
+        }
+    }
 }
 
 /// Whether `path` belongs to the admin API.
@@ -85,7 +122,13 @@ pub(crate) fn resolve(method: &Method, path: &str) -> Result<AdminEndpoint, Admi
         INFO_PATH if method == Method::GET => AdminEndpoint::Info,
         POOLS_PATH if method == Method::GET => AdminEndpoint::Pools,
         DECOMMISSION_PATH if method == Method::POST => AdminEndpoint::Decommission,
-        HEAL_PATH | INFO_PATH | POOLS_PATH | DECOMMISSION_PATH => {
+        ACCOUNTS_PATH if method == Method::GET => AdminEndpoint::ListAccounts,
+        ACCOUNTS_PATH if method == Method::POST => AdminEndpoint::CreateAccount,
+        ACCOUNTS_PATH if method == Method::DELETE => AdminEndpoint::DeleteAccount,
+        ACCOUNT_INFO_PATH if method == Method::GET => AdminEndpoint::AccountInfo,
+        ACCOUNT_STATUS_PATH if method == Method::POST => AdminEndpoint::AccountStatus,
+        HEAL_PATH | INFO_PATH | POOLS_PATH | DECOMMISSION_PATH | ACCOUNTS_PATH | ACCOUNT_INFO_PATH
+        | ACCOUNT_STATUS_PATH => {
             return Err(AdminError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
@@ -315,11 +358,7 @@ impl AdminRoute {
         }
         // An unknown path or method is answered 404/405 by `handle` to a caller with any admin
         // right; the action checked is the endpoint's, or `admin:ServerInfo` for those.
-        let action = match resolve(&req.method, req.uri.path()) {
-            Ok(AdminEndpoint::StartHeal | AdminEndpoint::HealStatus) => "admin:Heal",
-            Ok(AdminEndpoint::Decommission) => "admin:Decommission",
-            Ok(AdminEndpoint::Info | AdminEndpoint::Pools) | Err(_) => "admin:ServerInfo",
-        };
+        let action = resolve(&req.method, req.uri.path()).map_or("admin:ServerInfo", AdminEndpoint::action);
         if crate::authz::admin_decision(req, &caller, action).allowed {
             Ok(())
         } else {
@@ -358,6 +397,83 @@ impl AdminRoute {
                     "pool decommission requested"
                 );
                 Ok((StatusCode::OK, to_json(&status)?))
+            }
+            AdminEndpoint::ListAccounts => Ok((StatusCode::OK, to_json(&self.iam.list_accounts())?)),
+            AdminEndpoint::AccountInfo => {
+                let id = required_param(req.uri.query(), "id")?;
+                let info = self.iam.account_info(&id).map_err(account_error)?;
+                Ok((StatusCode::OK, to_json(&info)?))
+            }
+            AdminEndpoint::CreateAccount => {
+                let name = required_param(req.uri.query(), "name")?;
+                let (info, secret) = self
+                    .iam
+                    .create_account(strata_iam::NewAccount {
+                        name,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(account_error)?;
+                tracing::info!(
+                    request_id = id.unwrap_or("-"),
+                    account = info.id.as_str(),
+                    name = info.name.as_str(),
+                    "account created"
+                );
+                // The root secret leaves sealed for the caller, as madmin seals secrets.
+                let caller_secret = req
+                    .credentials
+                    .as_ref()
+                    .and_then(|c| self.iam.secret_key(&c.access_key))
+                    .ok_or_else(AdminError::internal)?;
+                let plain = serde_json::to_vec(&serde_json::json!({
+                    "accessKey": info.root_access_key,
+                    "secretKey": secret.expose(),
+                }))
+                .map_err(|_| AdminError::internal())?;
+                let sealed = crate::madmin_crypto::encrypt(caller_secret.expose().as_bytes(), &plain)
+                    .map_err(|_| AdminError::internal())?;
+                let reply = serde_json::json!({
+                    "account": to_json(&info)?,
+                    "credentials": base64_simd::STANDARD.encode_to_string(sealed),
+                });
+                Ok((StatusCode::OK, reply))
+            }
+            AdminEndpoint::AccountStatus => {
+                let id = required_param(req.uri.query(), "id")?;
+                let status = required_param(req.uri.query(), "status")?;
+                let status = strata_iam::Status::parse(&status)
+                    .ok_or_else(|| AdminError::bad_param("status must be enabled or disabled"))?;
+                self.iam
+                    .set_account_status(&id, status)
+                    .await
+                    .map_err(account_error)?;
+                Ok((
+                    StatusCode::OK,
+                    to_json(&self.iam.account_info(&id).map_err(account_error)?)?,
+                ))
+            }
+            AdminEndpoint::DeleteAccount => {
+                let account = required_param(req.uri.query(), "id")?;
+                self.iam.account_info(&account).map_err(account_error)?;
+                let buckets = self
+                    .layer
+                    .list_buckets()
+                    .await
+                    .map_err(|e| AdminError::from_object(e, id))?;
+                let owned = buckets
+                    .iter()
+                    .filter(|b| b.owner.as_deref() == Some(account.as_str()))
+                    .count();
+                if owned > 0 {
+                    return Err(AdminError::new(
+                        StatusCode::CONFLICT,
+                        "AccountNotEmpty",
+                        format!("the account {account} still owns {owned} buckets"),
+                    ));
+                }
+                self.iam.remove_account(&account).await.map_err(account_error)?;
+                Ok((StatusCode::OK, serde_json::json!({ "removed": account })))
             }
             AdminEndpoint::Info => {
                 let health = self.layer.health().await;
@@ -412,6 +528,38 @@ impl AdminRoute {
             "heal sequence started"
         );
         Ok(status)
+    }
+}
+
+/// A query parameter that must be there (percent-decoded).
+fn required_param(query: Option<&str>, name: &str) -> Result<String, AdminError> {
+    crate::form::form_value(query.unwrap_or(""), name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| AdminError::bad_param(format!("{name} is required")))
+}
+
+/// An IAM refusal of an account operation as an admin error.
+fn account_error(err: strata_iam::IamError) -> AdminError {
+    use strata_iam::IamError;
+    let message = err.to_string();
+    match err {
+        IamError::NoSuchAccount { .. } => AdminError::new(StatusCode::NOT_FOUND, "NoSuchAccount", message),
+        IamError::AccountNotEmpty { .. } => AdminError::new(StatusCode::CONFLICT, "AccountNotEmpty", message),
+        IamError::NameInUse { .. } | IamError::AccessKeyInUse { .. } => {
+            AdminError::new(StatusCode::CONFLICT, "AccountExists", message)
+        }
+        IamError::InvalidArgument { .. }
+        | IamError::InvalidAccessKey { .. }
+        | IamError::InvalidSecretKey { .. } => AdminError::bad_param(message),
+        IamError::Store { .. } => AdminError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "IAM storage is unavailable; try again",
+        ),
+        other => {
+            tracing::error!(error = %other, "account operation failed");
+            AdminError::internal()
+        }
     }
 }
 

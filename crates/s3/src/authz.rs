@@ -33,7 +33,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
 use strata_iam::acl::AclSubject;
 use strata_iam::actions::{ResourceKind, action_for};
 use strata_iam::policy::{Context, Policy};
-use strata_iam::{Caller, Decision, Iam, PrincipalKind, Reason, authorize};
+use strata_iam::{Caller, Decision, Iam, PrincipalKind, Reason, authorize_in};
 use strata_object::ObjectError;
 
 use crate::access_control::{AccessConfig, BucketAccess};
@@ -86,6 +86,8 @@ pub(crate) struct AuthzGrant {
     caller: Arc<Caller>,
     context: Arc<Context>,
     access: Option<Arc<AccessConfig>>,
+    /// The caller's account's canonical id (what ACL grants name it by).
+    canonical_id: String,
 }
 
 impl AuthzGrant {
@@ -100,11 +102,10 @@ impl AuthzGrant {
         match policy_decision(&self.caller, action, resource, context, self.access.as_deref()) {
             Ok(()) => true,
             Err(decision) => {
-                let by_acl = matches!(decision.reason, Reason::NoAllow)
-                    && self
-                        .access
-                        .as_ref()
-                        .is_some_and(|a| a.bucket_acl_allows(acl_subject(&self.caller), action));
+                let by_acl = self.access.as_ref().is_some_and(|a| {
+                    acl_may_grant(&self.caller, &decision, a)
+                        && a.bucket_acl_allows(acl_subject(&self.caller, a, &self.canonical_id), action)
+                });
                 if !by_acl {
                     log_denial(&self.caller, action, resource, &decision);
                 }
@@ -121,18 +122,35 @@ pub(crate) struct Authorizer {
     access: Arc<BucketAccess>,
 }
 
-/// How ACL grants see a caller: anonymous, or signed (only group grants can name it; see
-/// [`AclSubject::AUTHENTICATED`]).
-fn acl_subject(caller: &Caller) -> AclSubject<'static> {
+/// How ACL grants see a caller: anonymous; signed by the bucket owner's account (only group
+/// grants can name it; see [`AclSubject::AUTHENTICATED`]); or signed by another account,
+/// which grants to its canonical id reach.
+fn acl_subject<'a>(caller: &Caller, access: &AccessConfig, canonical_id: &'a str) -> AclSubject<'a> {
     if caller.kind == PrincipalKind::Anonymous {
         AclSubject::ANONYMOUS
-    } else {
+    } else if caller.account_id == access.owner_account {
         AclSubject::AUTHENTICATED
+    } else {
+        AclSubject::user(canonical_id)
     }
 }
 
-/// The policies' decision: identity policies and the bucket policy, except that under
-/// `RestrictPublicBuckets` a public bucket policy grants anonymous callers nothing.
+/// Whether an ACL may still allow what the policies did not: not over an explicit Deny or a
+/// narrowing policy; within the owner's account (or anonymously) when no policy allowed it;
+/// across accounts only when the caller's own policies allow it (AWS's two-sided rule).
+fn acl_may_grant(caller: &Caller, decision: &Decision, access: &AccessConfig) -> bool {
+    match decision.reason {
+        Reason::NoAllow => {
+            caller.kind == PrincipalKind::Anonymous || caller.account_id == access.owner_account
+        }
+        Reason::NeedsResourceGrant => true,
+        _ => false,
+    }
+}
+
+/// The policies' decision: identity policies and the bucket policy (both needed across
+/// accounts), except that under `RestrictPublicBuckets` a bucket with a public policy grants
+/// anonymous callers and other accounts nothing.
 fn policy_decision(
     caller: &Caller,
     action: &str,
@@ -141,15 +159,19 @@ fn policy_decision(
     access: Option<&AccessConfig>,
 ) -> Result<(), Decision> {
     let policy = access.and_then(|a| a.policy.as_deref());
-    let decision = authorize(caller, action, resource, context, policy);
+    let owner = access.map(|a| a.owner_account.as_str());
+    let decision = authorize_in(caller, action, resource, context, policy, owner);
+    // Under RestrictPublicBuckets a bucket with a public policy serves only its own account
+    // (AWS: no anonymous and no cross-account access through any of its statements).
     if decision.allowed
-        && caller.kind == PrincipalKind::Anonymous
-        && access.is_some_and(AccessConfig::restricts_public_access)
+        && let Some(access) = access
+        && access.restricts_public_access()
+        && (caller.kind == PrincipalKind::Anonymous || caller.account_id != access.owner_account)
     {
         tracing::debug!(
             action,
             resource,
-            "access denied: RestrictPublicBuckets blocks a public bucket policy for anonymous callers"
+            "access denied: RestrictPublicBuckets with a public bucket policy admits only the owner's account"
         );
         return Err(Decision {
             allowed: false,
@@ -213,8 +235,11 @@ impl Authorizer {
             Ok(()) => return true,
             Err(decision) => decision,
         };
-        if let (Reason::NoAllow, Some(access)) = (&decision.reason, access) {
-            let subject = acl_subject(caller);
+        if let Some(access) = access
+            && acl_may_grant(caller, &decision, access)
+        {
+            let canonical_id = strata_iam::acl::canonical_id(&caller.account_id);
+            let subject = acl_subject(caller, access, &canonical_id);
             if access.bucket_acl_allows(subject, action) {
                 return true;
             }
@@ -263,6 +288,7 @@ impl Authorizer {
         // Root needs no resource, condition keys or bucket policy.
         if caller.is_root() {
             let grant = AuthzGrant {
+                canonical_id: strata_iam::acl::canonical_id(&caller.account_id),
                 caller: Arc::new(caller),
                 context: Arc::new(Context::new()),
                 access: None,
@@ -324,6 +350,7 @@ impl Authorizer {
             }
         }
         cx.extensions_mut().insert(AuthzGrant {
+            canonical_id: strata_iam::acl::canonical_id(&caller.account_id),
             caller: Arc::new(caller),
             context: Arc::new(context),
             access,
@@ -469,6 +496,7 @@ fn principal_of(caller: &Caller) -> Principal {
     use strata_iam::PrincipalKind;
     let (user, kind) = match caller.kind {
         PrincipalKind::Root => ("root".to_owned(), "Root"),
+        PrincipalKind::AccountRoot => (format!("root@{}", caller.account_id), "AccountRoot"),
         PrincipalKind::User => (caller.user.clone(), "User"),
         PrincipalKind::ServiceAccount if caller.parent_is_root => ("root".to_owned(), "ServiceAccount"),
         PrincipalKind::ServiceAccount => (caller.user.clone(), "ServiceAccount"),
@@ -512,6 +540,11 @@ fn tests_existing_tags(caller: &Caller, bucket_policy: Option<&Policy>) -> bool 
         .chain(caller.policies.iter().map(|(_, p)| p.as_ref()))
         .chain(caller.embedded.as_deref())
         .any(|p| p.uses_condition_key(EXISTING_TAG_KEY))
+}
+
+/// The caller the access hook admitted (none for a service without authentication).
+pub(crate) fn caller_of(extensions: &http::Extensions) -> Option<&Caller> {
+    extensions.get::<AuthzGrant>().map(|g| g.caller.as_ref())
 }
 
 /// The grant [`Authorizer::check`] left; its absence means the request was never admitted.

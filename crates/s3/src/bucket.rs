@@ -22,9 +22,14 @@ pub(crate) async fn list_buckets(
 ) -> S3Result<S3Response<ListBucketsOutput>> {
     let map_err = err_mapper(&req);
     let prefix = req.input.prefix.clone();
+    let account = s3.request_account(&req);
+    // An account lists its own buckets, as in AWS; the deployment's root (the operator)
+    // lists every account's.
+    let all = s3.sees_all_buckets(&req);
     let buckets = s3.layer.list_buckets().await.map_err(map_err)?;
     let buckets = buckets
         .into_iter()
+        .filter(|b| all || b.owner.as_deref().unwrap_or(&s3.account_id) == account)
         .filter(|b| prefix.as_deref().is_none_or(|p| b.name.starts_with(p)))
         .map(|b| Bucket {
             name: Some(b.name),
@@ -34,7 +39,7 @@ pub(crate) async fn list_buckets(
         .collect();
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
-        owner: Some(crate::convert::owner(&s3.owner)),
+        owner: Some(crate::convert::owner(&s3.account_owner(&account))),
         prefix,
         continuation_token: None,
     }))
@@ -45,6 +50,7 @@ pub(crate) async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let map_err = err_mapper(&req);
+    let account = s3.request_account(&req);
     let input = req.input;
     if input.object_lock_enabled_for_bucket == Some(true) {
         return Err(S3Error::with_message(
@@ -70,6 +76,7 @@ pub(crate) async fn create_bucket(
             ));
         }
     };
+    let owner = s3.account_owner(&account);
     let asked = AskedAcl::from_headers(
         input.acl.as_ref().map(BucketCannedACL::as_str),
         &[
@@ -79,13 +86,40 @@ pub(crate) async fn create_bucket(
             (Permission::Write, input.grant_write.as_deref()),
             (Permission::WriteAcp, input.grant_write_acp.as_deref()),
         ],
-        &s3.owner,
+        &owner,
     )?;
-    let configs = create_bucket_configs(input.object_ownership.as_ref(), &asked, &s3.owner)?;
-    s3.layer
-        .make_bucket(&input.bucket, MakeBucketOptions { location, configs })
-        .await
-        .map_err(map_err)?;
+    let configs = create_bucket_configs(input.object_ownership.as_ref(), &asked, &owner, &|id| {
+        s3.resolve_canonical_id(id)
+    })?;
+    let created = s3
+        .layer
+        .make_bucket(
+            &input.bucket,
+            MakeBucketOptions {
+                location,
+                owner: (account != s3.account_id).then(|| account.clone()),
+                object_lock: false,
+                configs,
+            },
+        )
+        .await;
+    match created {
+        Ok(()) => {}
+        // Bucket names are global: another account's bucket is "already exists".
+        Err(strata_object::ObjectError::BucketExists { .. })
+            if s3
+                .layer
+                .bucket_info(&input.bucket)
+                .await
+                .is_ok_and(|b| b.owner.as_deref().unwrap_or(&s3.account_id) != account) =>
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::BucketAlreadyExists,
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+            ));
+        }
+        Err(err) => return Err(map_err(err)),
+    }
     s3.access.invalidate(&input.bucket);
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{}", input.bucket)),

@@ -163,6 +163,14 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
             "Part number must be an integer between 1 and 10000, inclusive",
         ),
         ObjectError::InvalidRequest { reason } => S3Error::with_message(S3ErrorCode::InvalidRequest, *reason),
+        ObjectError::InvalidBucketState { reason } => {
+            S3Error::with_message(S3ErrorCode::InvalidBucketState, *reason)
+        }
+        // AWS refuses a locked version's deletion (or a weakened retention) as AccessDenied.
+        ObjectError::ObjectLocked { .. } => S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            "Access Denied because object protected by object lock.",
+        ),
         ObjectError::ReadQuorum { .. }
         | ObjectError::WriteQuorum { .. }
         | ObjectError::LockUnavailable { .. }

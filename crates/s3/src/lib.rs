@@ -63,7 +63,10 @@ mod service;
 mod sts;
 mod tagging;
 
-pub use admin::{ADMIN_PATH_PREFIX, AdminRoute, DECOMMISSION_PATH, HEAL_PATH, INFO_PATH, POOLS_PATH};
+pub use admin::{
+    ACCOUNTS_PATH as ADMIN_ACCOUNTS_PATH, ADMIN_PATH_PREFIX, AdminRoute, DECOMMISSION_PATH, HEAL_PATH,
+    INFO_PATH, POOLS_PATH,
+};
 pub use auth::RootCredentials;
 pub use authz::{ClientInfo, IamAccess, IamAuth};
 pub use cors::FrontDoorService;

@@ -31,6 +31,15 @@ fn max_keys_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// The owner listings show: the bucket's account (objects written by other accounts into it
+/// are shown as the bucket owner's too).
+async fn bucket_owner(s3: &StrataS3, bucket: &str) -> AclOwner {
+    s3.access
+        .get(bucket)
+        .await
+        .map_or_else(|_| s3.owner.clone(), |config| config.owner(s3))
+}
+
 fn object_entry(info: ObjectInfo, owner: Option<&AclOwner>, url: bool) -> Object {
     Object {
         key: Some(maybe_url_encode(info.key, url)),
@@ -80,6 +89,7 @@ pub(crate) async fn list_objects(
         )
         .await
         .map_err(map_err)?;
+    let bucket_owner = bucket_owner(s3, &input.bucket).await;
     // S3 sends NextMarker only with a delimiter; without one the client uses the last key.
     let next_marker = if page.is_truncated && delimiter.is_some() {
         page.next_marker.map(|m| maybe_url_encode(m, url))
@@ -95,7 +105,7 @@ pub(crate) async fn list_objects(
         contents: Some(
             page.objects
                 .into_iter()
-                .map(|o| object_entry(o, Some(&s3.owner), url))
+                .map(|o| object_entry(o, Some(&bucket_owner), url))
                 .collect(),
         ),
         common_prefixes: Some(common_prefixes(page.common_prefixes, url)),
@@ -135,7 +145,8 @@ pub(crate) async fn list_objects_v2(
         )
         .await
         .map_err(map_err)?;
-    let owner = input.fetch_owner.unwrap_or(false).then_some(&s3.owner);
+    let bucket_owner = bucket_owner(s3, &input.bucket).await;
+    let owner = input.fetch_owner.unwrap_or(false).then_some(&bucket_owner);
     let key_count = page.objects.len() + page.common_prefixes.len();
     let next_continuation_token = if page.is_truncated {
         page.next_marker
@@ -198,6 +209,7 @@ pub(crate) async fn list_object_versions(
         )
         .await
         .map_err(map_err)?;
+    let bucket_owner = bucket_owner(s3, &input.bucket).await;
     let mut versions = Vec::new();
     let mut delete_markers = Vec::new();
     for v in page.versions {
@@ -207,7 +219,7 @@ pub(crate) async fn list_object_versions(
                 is_latest: Some(v.is_latest),
                 key: Some(maybe_url_encode(v.key, url)),
                 last_modified: Some(convert::timestamp(v.mod_time)),
-                owner: Some(convert::owner(&s3.owner)),
+                owner: Some(convert::owner(&bucket_owner)),
                 version_id,
             });
         } else {
@@ -216,7 +228,7 @@ pub(crate) async fn list_object_versions(
                 is_latest: Some(v.is_latest),
                 key: Some(maybe_url_encode(v.key, url)),
                 last_modified: Some(convert::timestamp(v.mod_time)),
-                owner: Some(convert::owner(&s3.owner)),
+                owner: Some(convert::owner(&bucket_owner)),
                 size: Some(convert::size_i64(v.size)),
                 storage_class: Some(ObjectVersionStorageClass::from_static(
                     ObjectVersionStorageClass::STANDARD,

@@ -100,6 +100,15 @@ impl From<IamError> for ApiError {
             IamError::GroupNotEmpty { .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "XMinioAdminGroupNotEmpty", message)
             }
+            IamError::NoSuchAccount { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "XStrataAdminNoSuchAccount", message)
+            }
+            IamError::AccountNotEmpty { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "XStrataAdminAccountNotEmpty", message)
+            }
+            IamError::NameInUse { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "XMinioAdminEntityAlreadyExists", message)
+            }
             IamError::MalformedPolicy(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "XMinioMalformedIAMPolicy", message)
             }
@@ -287,26 +296,30 @@ impl MinioAdminRoute {
                     .and_then(Value::as_str)
                     .ok_or_else(|| ApiError::bad("secretKey is required"))?;
                 self.iam
-                    .add_user(&name, &Secret::new(secret_key.to_owned()))
+                    .add_user(&caller.account_id, &name, &Secret::new(secret_key.to_owned()))
                     .await?;
                 if let Some(status) = body
                     .get("status")
                     .and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
                 {
-                    self.iam.set_user_status(&name, parse_status(status)?).await?;
+                    self.iam
+                        .set_user_status(&caller.account_id, &name, parse_status(status)?)
+                        .await?;
                 }
                 Ok(Answer::empty())
             }
             (Method::DELETE, "remove-user") => {
                 self.require(&req, &caller, "admin:DeleteUser")?;
-                self.iam.remove_user(&required(&uri, "accessKey")?).await?;
+                self.iam
+                    .remove_user(&caller.account_id, &required(&uri, "accessKey")?)
+                    .await?;
                 Ok(Answer::empty())
             }
             (Method::GET, "list-users") => {
                 self.require(&req, &caller, "admin:ListUsers")?;
                 let mut users = serde_json::Map::new();
-                for user in self.iam.list_users() {
+                for user in self.iam.list_users(&caller.account_id) {
                     users.insert(user.name.clone(), user_json(&user));
                 }
                 seal(&Value::Object(users)).await
@@ -318,7 +331,9 @@ impl MinioAdminRoute {
                 } else {
                     self.require(&req, &caller, "admin:GetUser")?;
                 }
-                Ok(Answer::json(&user_json(&self.iam.user_info(&name)?)))
+                Ok(Answer::json(&user_json(
+                    &self.iam.user_info(&caller.account_id, &name)?,
+                )))
             }
             (Method::PUT, "set-user-status") => {
                 let status = parse_status(&required(&uri, "status")?)?;
@@ -328,7 +343,7 @@ impl MinioAdminRoute {
                 };
                 self.require(&req, &caller, action)?;
                 self.iam
-                    .set_user_status(&required(&uri, "accessKey")?, status)
+                    .set_user_status(&caller.account_id, &required(&uri, "accessKey")?, status)
                     .await?;
                 Ok(Answer::empty())
             }
@@ -361,21 +376,27 @@ impl MinioAdminRoute {
                 if let Some(status) = status {
                     self.require_plain(&caller, group_status_action(status))?;
                 }
-                self.iam.update_group_members(&group, &members, remove).await?;
+                self.iam
+                    .update_group_members(&caller.account_id, &group, &members, remove)
+                    .await?;
                 if let Some(status) = status
-                    && self.iam.group_info(&group)?.status != status
+                    && self.iam.group_info(&caller.account_id, &group)?.status != status
                 {
-                    self.iam.set_group_status(&group, status).await?;
+                    self.iam
+                        .set_group_status(&caller.account_id, &group, status)
+                        .await?;
                 }
                 Ok(Answer::empty())
             }
             (Method::GET, "groups") => {
                 self.require(&req, &caller, "admin:ListGroups")?;
-                Ok(Answer::json(&json!(self.iam.list_groups())))
+                Ok(Answer::json(&json!(self.iam.list_groups(&caller.account_id))))
             }
             (Method::GET, "group") => {
                 self.require(&req, &caller, "admin:GetGroup")?;
-                let info = self.iam.group_info(&required(&uri, "group")?)?;
+                let info = self
+                    .iam
+                    .group_info(&caller.account_id, &required(&uri, "group")?)?;
                 Ok(Answer::json(&json!({
                     "name": info.name,
                     "status": info.status.as_str(),
@@ -388,7 +409,7 @@ impl MinioAdminRoute {
                 let status = parse_status(&required(&uri, "status")?)?;
                 self.require(&req, &caller, group_status_action(status))?;
                 self.iam
-                    .set_group_status(&required(&uri, "group")?, status)
+                    .set_group_status(&caller.account_id, &required(&uri, "group")?, status)
                     .await?;
                 Ok(Answer::empty())
             }
@@ -398,18 +419,20 @@ impl MinioAdminRoute {
                 let body = read_body(req).await?;
                 let document =
                     String::from_utf8(body).map_err(|_| ApiError::bad("the policy document is not UTF-8"))?;
-                self.iam.add_policy(&name, &document).await?;
+                self.iam.add_policy(&caller.account_id, &name, &document).await?;
                 Ok(Answer::empty())
             }
             (Method::DELETE, "remove-canned-policy") => {
                 self.require(&req, &caller, "admin:DeletePolicy")?;
-                self.iam.remove_policy(&required(&uri, "name")?).await?;
+                self.iam
+                    .remove_policy(&caller.account_id, &required(&uri, "name")?)
+                    .await?;
                 Ok(Answer::empty())
             }
             (Method::GET, "list-canned-policies") => {
                 self.require(&req, &caller, "admin:ListUserPolicies")?;
                 let mut map = serde_json::Map::new();
-                for p in self.iam.list_policies() {
+                for p in self.iam.list_policies(&caller.account_id) {
                     let doc: Value =
                         serde_json::from_str(&p.document).unwrap_or(Value::String(p.document.clone()));
                     map.insert(p.name, doc);
@@ -418,7 +441,9 @@ impl MinioAdminRoute {
             }
             (Method::GET, "info-canned-policy") => {
                 self.require(&req, &caller, "admin:GetPolicy")?;
-                let info = self.iam.policy_info(&required(&uri, "name")?)?;
+                let info = self
+                    .iam
+                    .policy_info(&caller.account_id, &required(&uri, "name")?)?;
                 let doc: Value = serde_json::from_str(&info.document).unwrap_or(Value::Null);
                 if query(&uri, "v").as_deref() == Some("2") {
                     Ok(Answer::json(&json!({
@@ -446,7 +471,7 @@ impl MinioAdminRoute {
                 } else {
                     Entity::User(who)
                 };
-                self.iam.set_policies(&entity, &names).await?;
+                self.iam.set_policies(&caller.account_id, &entity, &names).await?;
                 Ok(Answer::empty())
             }
             (
@@ -462,9 +487,15 @@ impl MinioAdminRoute {
                 let policies = string_list(body.get("policies"));
                 let entity = entity_of(&body)?;
                 let changed = if op.starts_with("idp/ldap/") {
+                    // The directory's DNs are the deployment's: other accounts cannot map them.
+                    if caller.tenant {
+                        return Err(ApiError::denied());
+                    }
                     self.iam.attach_ldap_policies(&entity, &policies, detach).await?
                 } else {
-                    self.iam.attach_policies(&entity, &policies, detach).await?;
+                    self.iam
+                        .attach_policies(&caller.account_id, &entity, &policies, detach)
+                        .await?;
                     policies
                 };
                 let key = if detach {
@@ -476,7 +507,7 @@ impl MinioAdminRoute {
             }
             (Method::GET, "idp/builtin/policy-entities") => {
                 self.require(&req, &caller, "admin:ListUserPolicies")?;
-                seal(&self.policy_entities(&uri)).await
+                seal(&self.policy_entities(&caller, &uri)).await
             }
             (Method::PUT, "add-service-account") => {
                 let body: Value = self.sealed_json(req, &secret).await?;
@@ -512,7 +543,7 @@ impl MinioAdminRoute {
                         .unwrap_or_default()
                         .to_owned(),
                 };
-                let (access_key, new_secret) = self.iam.add_service_account(new).await?;
+                let (access_key, new_secret) = self.iam.add_service_account(&caller.account_id, new).await?;
                 if let Some(status) = body
                     .get("status")
                     .and_then(Value::as_str)
@@ -523,7 +554,9 @@ impl MinioAdminRoute {
                         status: Some(Status::Disabled),
                         ..ServiceAccountUpdate::default()
                     };
-                    self.iam.update_service_account(&access_key, update).await?;
+                    self.iam
+                        .update_service_account(&caller.account_id, &access_key, update)
+                        .await?;
                 }
                 seal(&json!({
                     "credentials": {
@@ -563,7 +596,9 @@ impl MinioAdminRoute {
                         .and_then(Value::as_str)
                         .map(str::to_owned),
                 };
-                self.iam.update_service_account(&access_key, update).await?;
+                self.iam
+                    .update_service_account(&caller.account_id, &access_key, update)
+                    .await?;
                 Ok(Answer {
                     status: StatusCode::NO_CONTENT,
                     body: Vec::new(),
@@ -576,7 +611,7 @@ impl MinioAdminRoute {
                 self.may_manage_service_accounts_of(&caller, &user, "admin:ListServiceAccounts")?;
                 let accounts: Vec<Value> = self
                     .iam
-                    .list_service_accounts(&user)
+                    .list_service_accounts(&caller.account_id, &user)
                     .into_iter()
                     .map(|s| {
                         json!({
@@ -595,7 +630,7 @@ impl MinioAdminRoute {
             (Method::GET, "info-service-account") => {
                 let access_key = required(&uri, "accessKey")?;
                 self.require_own_or(&caller, &access_key, "admin:ListServiceAccounts")?;
-                let s = self.iam.service_account_info(&access_key)?;
+                let s = self.iam.service_account_info(&caller.account_id, &access_key)?;
                 seal(&json!({
                     "parentUser": s.parent,
                     "accountStatus": if s.status == Status::Enabled { "on" } else { "off" },
@@ -610,7 +645,9 @@ impl MinioAdminRoute {
             (Method::DELETE, "delete-service-account") => {
                 let access_key = required(&uri, "accessKey")?;
                 self.require_own_or(&caller, &access_key, "admin:RemoveServiceAccount")?;
-                self.iam.remove_service_account(&access_key).await?;
+                self.iam
+                    .remove_service_account(&caller.account_id, &access_key)
+                    .await?;
                 Ok(Answer {
                     status: StatusCode::NO_CONTENT,
                     body: Vec::new(),
@@ -620,7 +657,7 @@ impl MinioAdminRoute {
                 let policies: Vec<&str> = caller.policies.iter().map(|(n, _)| n.as_str()).collect();
                 Ok(Answer::json(&json!({
                     "AccountName": caller.user,
-                    "AccountId": self.iam.account_id(),
+                    "AccountId": caller.account_id,
                     "Policy": { "policies": policies, "root": caller.is_root() },
                     "Buckets": [],
                 })))
@@ -644,7 +681,10 @@ impl MinioAdminRoute {
 
     /// A caller may manage its own service accounts; others need `action`.
     fn require_own_or(&self, caller: &Caller, access_key: &str, action: &str) -> Result<(), ApiError> {
-        let parent = self.iam.service_account_info(access_key)?.parent;
+        let parent = self
+            .iam
+            .service_account_info(&caller.account_id, access_key)?
+            .parent;
         self.may_manage_service_accounts_of(caller, &parent, action)
     }
 
@@ -664,6 +704,10 @@ impl MinioAdminRoute {
         if caller.kind == strata_iam::PrincipalKind::ServiceAccount || parent == self.iam.root_access_key() {
             return Err(ApiError::denied());
         }
+        if caller.kind == strata_iam::PrincipalKind::AccountRoot {
+            // Its own account's, which is all the IAM calls let it see.
+            return Ok(());
+        }
         if caller.kind == strata_iam::PrincipalKind::User && caller.user == parent {
             return self.not_denied(caller, action);
         }
@@ -680,11 +724,11 @@ impl MinioAdminRoute {
         }
     }
 
-    fn policy_entities(&self, uri: &Uri) -> Value {
+    fn policy_entities(&self, caller: &Caller, uri: &Uri) -> Value {
         let users = query_values(uri, "user");
         let groups = query_values(uri, "group");
         let policies = query_values(uri, "policy");
-        let all = self.iam.policy_entities(&[]);
+        let all = self.iam.policy_entities(&caller.account_id, &[]);
         let user_mappings: Vec<Value> = users
             .iter()
             .map(|u| {

@@ -48,6 +48,7 @@ pub(crate) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let map_err = err_mapper(&req);
+    let writer = s3.request_account(&req);
     let input = req.input;
     if input.server_side_encryption.is_some()
         || input.sse_customer_algorithm.is_some()
@@ -68,6 +69,7 @@ pub(crate) async fn create_multipart_upload(
     let acl = crate::access_control::acl_for_object_write(
         s3,
         &input.bucket,
+        &writer,
         crate::access_control::ObjectAclHeaders {
             canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
             full_control: input.grant_full_control.as_deref(),

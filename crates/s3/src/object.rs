@@ -75,6 +75,7 @@ pub(crate) async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let map_err = err_mapper(&req);
+    let writer = s3.request_account(&req);
     let input = req.input;
     refuse_unsupported_write(
         input.server_side_encryption.is_some()
@@ -87,6 +88,7 @@ pub(crate) async fn put_object(
     let acl = acl_for_object_write(
         s3,
         &input.bucket,
+        &writer,
         ObjectAclHeaders {
             canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
             full_control: input.grant_full_control.as_deref(),
@@ -442,6 +444,7 @@ async fn delete_one(
             key,
             DeleteOptions {
                 version_id: version_id.clone(),
+                ..Default::default()
             },
         )
         .await
@@ -645,9 +648,11 @@ pub(crate) async fn copy_object(
         if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
     };
     check_copy_source_conditions(s3, &req, &src, &conditions).await?;
+    let writer = s3.request_account(&req);
     let acl = acl_for_object_write(
         s3,
         &input.bucket,
+        &writer,
         ObjectAclHeaders {
             canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
             full_control: input.grant_full_control.as_deref(),

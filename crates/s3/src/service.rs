@@ -51,8 +51,12 @@ pub struct FrontDoorConfig {
 pub struct StrataS3 {
     pub(crate) layer: Arc<ObjectLayer>,
     pub(crate) region: String,
-    /// The owner of every bucket and object: the deployment's root account.
+    /// The deployment's own account (the owner of buckets that name no other).
     pub(crate) owner: AclOwner,
+    /// Its account id.
+    pub(crate) account_id: String,
+    /// Identities (accounts for ACL grantees); none for a service without authentication.
+    pub(crate) iam: Option<Arc<strata_iam::Iam>>,
     /// Bucket policies, ACLs, ownership and Block Public Access settings, cached.
     pub(crate) access: Arc<BucketAccess>,
     /// Requests carry an authorization grant ([`build_service`]'s access hook puts it in);
@@ -67,8 +71,8 @@ impl StrataS3 {
     /// access checks: everything is allowed). [`build_service`] builds the authenticated,
     /// authorized one.
     pub fn new(layer: Arc<ObjectLayer>, region: &str) -> StrataS3 {
-        let access = Arc::new(BucketAccess::new(Arc::clone(&layer)));
         let account_id = strata_iam::deployment_account_id(layer.deployment_id().as_u128());
+        let access = Arc::new(BucketAccess::new(Arc::clone(&layer), &account_id));
         let mut s3 = StrataS3::with_access(layer, region, &account_id, access);
         s3.authorized = false;
         s3
@@ -85,9 +89,53 @@ impl StrataS3 {
             layer,
             region: region.to_owned(),
             owner: convert::account_owner(account_id),
+            account_id: account_id.to_owned(),
+            iam: None,
             access,
             authorized: true,
         }
+    }
+}
+
+impl StrataS3 {
+    /// The account a request acts for: its caller's (the deployment's for a service without
+    /// authentication).
+    pub(crate) fn request_account<T>(&self, req: &S3Request<T>) -> String {
+        crate::authz::caller_of(&req.extensions)
+            .map_or_else(|| self.account_id.clone(), |c| c.account_id.clone())
+    }
+
+    /// Whether a request's caller sees every account's buckets (the deployment's root, the
+    /// operator; and everyone on a service without authentication).
+    pub(crate) fn sees_all_buckets<T>(&self, req: &S3Request<T>) -> bool {
+        crate::authz::caller_of(&req.extensions).is_none_or(strata_iam::Caller::is_root)
+    }
+
+    /// The owner ACLs name for `account`, with its display name.
+    pub(crate) fn account_owner(&self, account: &str) -> AclOwner {
+        if account == self.account_id {
+            return self.owner.clone();
+        }
+        let name = self
+            .iam
+            .as_ref()
+            .and_then(|iam| iam.account_info(account).ok())
+            .map_or_else(|| account.to_owned(), |a| a.name);
+        AclOwner::for_account(account, name)
+    }
+
+    /// The owner an ACL grant may name by `canonical_id`, if it is an account of this
+    /// deployment (its display name).
+    pub(crate) fn resolve_canonical_id(&self, canonical_id: &str) -> Option<String> {
+        if canonical_id == self.owner.id {
+            return Some(self.owner.display_name.clone());
+        }
+        self.iam
+            .as_ref()?
+            .list_accounts()
+            .into_iter()
+            .find(|a| a.canonical_id == canonical_id)
+            .map(|a| a.name)
     }
 }
 
@@ -110,18 +158,20 @@ pub fn build_service(
     layer: Arc<ObjectLayer>,
     config: &FrontDoorConfig,
 ) -> Result<crate::FrontDoorService, FrontDoorError> {
-    let access = Arc::new(BucketAccess::new(Arc::clone(&layer)));
+    let access = Arc::new(BucketAccess::new(Arc::clone(&layer), config.iam.account_id()));
     let authorizer = Arc::new(Authorizer::new(Arc::clone(&config.iam), Arc::clone(&access)));
     let account_id = config.iam.account_id();
     // The service the intercept hands requests to once it has checked them: the same
     // operations and host parsing, no route, and an access hook that trusts only what the
     // intercept marked as authenticated (see `intercept.rs`) and authorizes it like the outer one.
-    let mut inner = S3ServiceBuilder::new(StrataS3::with_access(
+    let mut inner_s3 = StrataS3::with_access(
         Arc::clone(&layer),
         &config.region,
         account_id,
         Arc::clone(&access),
-    ));
+    );
+    inner_s3.iam = Some(Arc::clone(&config.iam));
+    let mut inner = S3ServiceBuilder::new(inner_s3);
     inner.set_auth(IamAuth::new(Arc::clone(&config.iam)));
     inner.set_access(crate::intercept::InnerAccess::new(Arc::clone(&authorizer)));
     if !config.domains.is_empty() {
@@ -129,7 +179,8 @@ pub fn build_service(
     }
     let intercept = Intercept::new(inner.build());
 
-    let s3 = StrataS3::with_access(Arc::clone(&layer), &config.region, account_id, access);
+    let mut s3 = StrataS3::with_access(Arc::clone(&layer), &config.region, account_id, access);
+    s3.iam = Some(Arc::clone(&config.iam));
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(IamAuth::new(Arc::clone(&config.iam)));
     builder.set_access(IamAccess::new(authorizer));

@@ -293,6 +293,11 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             let client = client_for(alias)?;
             runtime.block_on(super::iam::svcacct(&client, &alias.secret_key, command))
         }
+        AdminCommand::Account { command } => {
+            let alias = file.get(command.alias())?;
+            let client = client_for(alias)?;
+            runtime.block_on(super::accounts::account(&client, &alias.secret_key, command))
+        }
     }
 }
 

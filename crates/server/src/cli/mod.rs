@@ -6,6 +6,7 @@
 //! Invariant: a secret key is read from the command line or the alias file and handed to the
 //! signing client only; it is never printed, logged, or put into an error message.
 
+mod accounts;
 pub mod admin;
 pub mod alias;
 mod format;
@@ -120,6 +121,90 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: SvcacctCommand,
     },
+    /// Accounts (tenants with their own root credentials, users and buckets): add, list, show,
+    /// enable, disable, remove.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+/// Subcommands of `strata admin account`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account; prints its id and its root's access and secret keys (the only time
+    /// the secret key is shown).
+    Add {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The account's display name (unique in the deployment).
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the accounts.
+    List {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one account.
+    Info {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The 12-digit account id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let an account's identities sign again.
+    Enable {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The 12-digit account id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop every identity of an account from signing.
+    Disable {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The 12-digit account id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an empty account (no users, groups, policies, service accounts or buckets).
+    Remove {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The 12-digit account id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl AccountCommand {
+    /// The alias the command talks to.
+    pub fn alias(&self) -> &str {
+        match self {
+            AccountCommand::Add { alias, .. }
+            | AccountCommand::List { alias, .. }
+            | AccountCommand::Info { alias, .. }
+            | AccountCommand::Enable { alias, .. }
+            | AccountCommand::Disable { alias, .. }
+            | AccountCommand::Remove { alias, .. } => alias,
+        }
+    }
 }
 
 /// Subcommands of `strata admin user`.
