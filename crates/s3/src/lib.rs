@@ -12,8 +12,9 @@
 //! - [`AdminRoute`] answers the JSON admin API under `/strata/admin/v1/` (heal, info), and
 //!   [`MinioAdminRoute`] MinIO's under `/minio/admin/v3/` (users, groups, policies, service
 //!   accounts); one router dispatches between them and the health routes.
-//! - [`build_service`] puts them together into an [`s3s::service::S3Service`] that a hyper server
-//!   can serve.
+//! - [`build_service`] puts them together into a [`FrontDoorService`]: s3s's `S3Service` behind
+//!   bucket CORS (`cors.rs`: preflights answered before s3s, `Access-Control-*` on answers to
+//!   cross-origin requests), which a hyper server can serve.
 //!
 //! **Architecture invariant:** only this crate knows S3 error codes. Every [`ObjectError`] is
 //! mapped to a code and status in exactly one place, [`map_object_error`]; internal failures are
