@@ -205,6 +205,15 @@ impl ObjectMetadata {
         *self == Self::default()
     }
 
+    /// The same metadata with this object lock protection.
+    pub fn with_lock(self, retention: Option<Retention>, legal_hold: bool) -> Self {
+        ObjectMetadata {
+            retention,
+            legal_hold,
+            ..self
+        }
+    }
+
     /// The same metadata with this access control list.
     pub fn with_acl(self, acl: Option<String>) -> Self {
         ObjectMetadata { acl, ..self }

@@ -52,12 +52,6 @@ pub(crate) async fn create_bucket(
     let map_err = err_mapper(&req);
     let account = s3.request_account(&req);
     let input = req.input;
-    if input.object_lock_enabled_for_bucket == Some(true) {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Object lock is not implemented yet",
-        ));
-    }
     let constraint = input
         .create_bucket_configuration
         .and_then(|c| c.location_constraint)
@@ -98,7 +92,8 @@ pub(crate) async fn create_bucket(
             MakeBucketOptions {
                 location,
                 owner: (account != s3.account_id).then(|| account.clone()),
-                object_lock: false,
+                // Object lock turns versioning on with the bucket (AWS).
+                object_lock: input.object_lock_enabled_for_bucket == Some(true),
                 configs,
             },
         )

@@ -1,4 +1,4 @@
-//! The integrity check AWS S3 requires of a DeleteObjects request body: a `Content-MD5`, or an
+//! The integrity check AWS S3 requires of a DeleteObjects (or object lock) request body: a `Content-MD5`, or an
 //! additional checksum (`x-amz-checksum-crc32`, `-crc32c`, `-crc64nvme`, `-sha1`, `-sha256`, in a
 //! header or, with `x-amz-trailer`, in the trailer), verified over the exact body bytes.
 //!
@@ -147,8 +147,9 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
     base64_simd::STANDARD.decode_to_vec(text.trim().as_bytes()).ok()
 }
 
-/// Checks `Content-MD5` and the additional checksum of a DeleteObjects body, as AWS does:
-/// - neither sent: `InvalidRequest` (DeleteObjects requires one);
+/// Checks `Content-MD5` and the additional checksum of the body of `op` (DeleteObjects, or an
+/// object lock call), operations for which AWS requires one, as AWS does:
+/// - neither sent: `InvalidRequest`;
 /// - `Content-MD5` that is not base64 of 16 bytes: `InvalidDigest`; not the body's: `BadDigest`;
 /// - more than one checksum, an `x-amz-sdk-checksum-algorithm` without its checksum, or a
 ///   checksum that is not base64 of the algorithm's length: `InvalidRequest`;
@@ -156,7 +157,8 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
 ///
 /// `trailers` are the request's trailer fields, read after the body (an `aws-chunked` body may
 /// carry its checksum there).
-pub(crate) fn check_delete_objects_body(
+pub(crate) fn check_body_digest(
+    op: &str,
     headers: &HeaderMap,
     trailers: Option<&HeaderMap>,
     body: &[u8],
@@ -183,10 +185,9 @@ pub(crate) fn check_delete_objects_body(
         }
     }
     if content_md5.is_none() && sent.is_empty() {
-        return Err(invalid_request(
-            "Missing required header for this request: DeleteObjects needs a Content-MD5 or an x-amz-checksum-* header."
-                .to_owned(),
-        ));
+        return Err(invalid_request(format!(
+            "Missing required header for this request: {op} needs a Content-MD5 or an x-amz-checksum-* header."
+        )));
     }
     if let Some(md5) = content_md5 {
         let expected = md5
@@ -250,7 +251,7 @@ mod tests {
 
     /// The code of the refusal, or `None` when the body passes.
     fn check(fields: &[(&str, String)]) -> Option<S3ErrorCode> {
-        check_delete_objects_body(&headers(fields), None, BODY)
+        check_body_digest("DeleteObjects", &headers(fields), None, BODY)
             .err()
             .map(|e| {
                 assert_eq!(e.status_code().unwrap().as_u16(), 400);
@@ -377,18 +378,23 @@ mod tests {
         let announce = headers(&[("x-amz-trailer", "x-amz-checksum-crc32c".into())]);
         let good = headers(&[("x-amz-checksum-crc32c", b64(&Crc32c::checksum(BODY)))]);
         let bad = headers(&[("x-amz-checksum-crc32c", b64(&Crc32c::checksum(b"x")))]);
-        assert!(check_delete_objects_body(&announce, Some(&good), BODY).is_ok());
-        let err = check_delete_objects_body(&announce, Some(&bad), BODY).unwrap_err();
+        assert!(check_body_digest("DeleteObjects", &announce, Some(&good), BODY).is_ok());
+        let err = check_body_digest("DeleteObjects", &announce, Some(&bad), BODY).unwrap_err();
         assert_eq!(err.code(), &S3ErrorCode::BadDigest);
-        let err = check_delete_objects_body(&announce, None, BODY).unwrap_err();
+        let err = check_body_digest("DeleteObjects", &announce, None, BODY).unwrap_err();
         assert_eq!(err.code(), &S3ErrorCode::InvalidRequest);
     }
 
     #[test]
     fn messages_name_the_algorithm_not_the_values() {
         let bad = b64(&Crc32::checksum(b"other"));
-        let err = check_delete_objects_body(&headers(&[("x-amz-checksum-crc32", bad.clone())]), None, BODY)
-            .unwrap_err();
+        let err = check_body_digest(
+            "DeleteObjects",
+            &headers(&[("x-amz-checksum-crc32", bad.clone())]),
+            None,
+            BODY,
+        )
+        .unwrap_err();
         let msg = err.message().unwrap();
         assert!(msg.contains("CRC32") && !msg.contains(&bad), "{msg}");
     }

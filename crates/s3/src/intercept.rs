@@ -1,9 +1,11 @@
 //! [`Intercept`]: the requests the front door must look at before s3s's own operation parsing,
 //! because s3s would get them wrong:
-//! - **DeleteObjects** (`POST /bucket?delete`): AWS requires a `Content-MD5` or an
-//!   `x-amz-checksum-*` over the body, which s3s neither requires nor verifies, and by the time
-//!   a handler runs s3s has consumed the body. The intercept reads the body (at most
-//!   [`DELETE_OBJECTS_BODY_BYTES_MAX`]) and checks it ([`crate::integrity`]) first.
+//! - **DeleteObjects** (`POST /bucket?delete`) and the object lock calls
+//!   (`PUT ?object-lock`, `PUT /key?retention`, `PUT /key?legal-hold`): AWS requires a
+//!   `Content-MD5` or an `x-amz-checksum-*` over the body, which s3s neither requires nor
+//!   verifies, and by the time a handler runs s3s has consumed the body. The intercept reads
+//!   the body (at most [`DELETE_OBJECTS_BODY_BYTES_MAX`]) and checks it ([`crate::integrity`])
+//!   first.
 //! - **GET/HEAD with a Range header that is not a valid single byte range** (`bytes=5-2`,
 //!   `bytes=abc`, `items=0-1`, `bytes=0-1,3-4`): RFC 9110 and AWS ignore such a header and
 //!   serve the whole object, while s3s answers 400. The header is signed (SigV4 clients sign
@@ -45,6 +47,8 @@ const PRESIGNED_SIGNATURE_PARAMS: [&str; 2] = ["X-Amz-Signature", "Signature"];
 pub(crate) enum Interception {
     /// Checks the body's `Content-MD5` / checksum before the DeleteObjects runs.
     DeleteObjects,
+    /// Checks the body's `Content-MD5` / checksum before an object lock call (named) runs.
+    ObjectLockBody(&'static str),
     /// Drops a Range header that is not one valid byte range.
     IgnoreRange,
 }
@@ -56,6 +60,17 @@ pub(crate) fn interception(method: &Method, uri: &Uri, headers: &HeaderMap) -> O
     }
     if (*method == Method::GET || *method == Method::HEAD) && is_ignorable_range(headers) {
         return Some(Interception::IgnoreRange);
+    }
+    if *method == Method::PUT {
+        for (query_key, op) in [
+            ("object-lock", "PutObjectLockConfiguration"),
+            ("retention", "PutObjectRetention"),
+            ("legal-hold", "PutObjectLegalHold"),
+        ] {
+            if has_query_key(uri, query_key) {
+                return Some(Interception::ObjectLockBody(op));
+            }
+        }
     }
     None
 }
@@ -210,11 +225,15 @@ impl Intercept {
             return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
         }
         let body = match what {
-            Interception::DeleteObjects => {
+            Interception::DeleteObjects | Interception::ObjectLockBody(_) => {
+                let op = match what {
+                    Interception::ObjectLockBody(op) => op,
+                    _ => "DeleteObjects",
+                };
                 let bytes = read_body(body, request_id.as_deref()).await?;
                 let trailers = trailing_headers.as_ref().and_then(s3s::TrailingHeaders::take);
                 if let Err(mut e) =
-                    crate::integrity::check_delete_objects_body(&headers, trailers.as_ref(), &bytes)
+                    crate::integrity::check_body_digest(op, &headers, trailers.as_ref(), &bytes)
                 {
                     if let Some(id) = &request_id {
                         e.set_request_id(id.clone());

@@ -57,6 +57,7 @@ pub mod madmin_crypto;
 mod minio_admin;
 mod multipart;
 mod object;
+mod object_lock;
 mod op_slot;
 mod precondition;
 mod routes;

@@ -59,13 +59,21 @@ pub(crate) async fn create_multipart_upload(
             "Server-side encryption is not implemented yet",
         ));
     }
-    if input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some() {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Object lock is not implemented yet",
-        ));
-    }
     let tags = crate::tagging::request_tags(input.tagging.as_deref())?;
+    let (retention, legal_hold) = crate::object_lock::lock_for_write(
+        s3,
+        &input.bucket,
+        crate::object_lock::LockHeaders {
+            mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
+            retain_until: input.object_lock_retain_until_date.clone(),
+            legal_hold: input
+                .object_lock_legal_hold_status
+                .as_ref()
+                .map(ObjectLockLegalHoldStatus::as_str),
+        },
+        &map_err,
+    )
+    .await?;
     let acl = crate::access_control::acl_for_object_write(
         s3,
         &input.bucket,
@@ -100,7 +108,8 @@ pub(crate) async fn create_multipart_upload(
         }
         .into_metadata()?
         .with_tags(tags)
-        .with_acl(acl),
+        .with_acl(acl)
+        .with_lock(retention, legal_hold),
         ..Default::default()
     };
     let upload = s3

@@ -15,9 +15,19 @@ use strata_object::{
 
 use crate::access_control::{ObjectAclHeaders, acl_for_object_write};
 use crate::convert::{self, BodyStream, MetadataInput};
+use crate::object_lock::{self, LockHeaders};
 use crate::precondition::Conditions;
 use crate::service::{StrataS3, err_mapper, request_id};
 use crate::tagging;
+
+/// Whether a request announces an additional checksum (header, trailer or SDK algorithm).
+fn has_checksum(headers: &http::HeaderMap) -> bool {
+    headers.contains_key("x-amz-trailer")
+        || headers.contains_key("x-amz-sdk-checksum-algorithm")
+        || headers
+            .keys()
+            .any(|name| name.as_str().starts_with("x-amz-checksum-"))
+}
 
 /// How many deletes of one DeleteObjects request run at the same time.
 const DELETE_OBJECTS_CONCURRENCY_MAX: usize = 16;
@@ -36,11 +46,7 @@ fn not_implemented(what: &str) -> S3Error {
 }
 
 /// Refuses write options Strata does not implement yet.
-fn refuse_unsupported_write(
-    sse: bool,
-    storage_class: Option<&StorageClass>,
-    object_lock: bool,
-) -> S3Result<()> {
+fn refuse_unsupported_write(sse: bool, storage_class: Option<&StorageClass>) -> S3Result<()> {
     if sse {
         return Err(not_implemented("Server-side encryption"));
     }
@@ -51,9 +57,6 @@ fn refuse_unsupported_write(
             S3ErrorCode::InvalidStorageClass,
             "The storage class you specified is not valid",
         ));
-    }
-    if object_lock {
-        return Err(not_implemented("Object lock"));
     }
     Ok(())
 }
@@ -76,15 +79,35 @@ pub(crate) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let map_err = err_mapper(&req);
     let writer = s3.request_account(&req);
+    let put_headers = req.headers.clone();
     let input = req.input;
     refuse_unsupported_write(
         input.server_side_encryption.is_some()
             || input.sse_customer_algorithm.is_some()
             || input.ssekms_key_id.is_some(),
         input.storage_class.as_ref(),
-        input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
     )?;
     let tags = tagging::request_tags(input.tagging.as_deref())?;
+    let (retention, legal_hold) = object_lock::lock_for_write(
+        s3,
+        &input.bucket,
+        LockHeaders {
+            mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
+            retain_until: input.object_lock_retain_until_date.clone(),
+            legal_hold: input
+                .object_lock_legal_hold_status
+                .as_ref()
+                .map(ObjectLockLegalHoldStatus::as_str),
+        },
+        &map_err,
+    )
+    .await?;
+    if (retention.is_some() || legal_hold) && input.content_md5.is_none() && !has_checksum(&put_headers) {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidRequest,
+            "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
+        ));
+    }
     let acl = acl_for_object_write(
         s3,
         &input.bucket,
@@ -117,7 +140,8 @@ pub(crate) async fn put_object(
         }
         .into_metadata()?
         .with_tags(tags)
-        .with_acl(acl),
+        .with_acl(acl)
+        .with_lock(retention, legal_hold),
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         // s3s verifies a signed payload hash itself while streaming the body.
         content_sha256: None,
@@ -304,6 +328,7 @@ pub(crate) async fn get_object(
     let info = reader.info;
     read.conditions.check_read(&info.etag, info.mod_time)?;
     let partial = read.range.is_some() || read.part_number.is_some();
+    let lock = object_lock::lock_fields(&info.metadata);
     let headers = standard_headers(
         &info.metadata,
         Overrides {
@@ -326,6 +351,9 @@ pub(crate) async fn get_object(
         metadata: convert::user_metadata(&info.metadata),
         version_id: info.version_id.clone(),
         tag_count: tagging::tag_count(&info.metadata.tags),
+        object_lock_mode: lock.mode,
+        object_lock_retain_until_date: lock.retain_until,
+        object_lock_legal_hold_status: lock.legal_hold,
         content_type: headers.content_type,
         content_language: headers.content_language,
         expires: headers.expires,
@@ -381,7 +409,11 @@ pub(crate) async fn head_object(
         },
     );
     let tag_count = tagging::tag_count(&info.metadata.tags);
+    let lock = object_lock::lock_fields(&info.metadata);
     let mut resp = S3Response::new(HeadObjectOutput {
+        object_lock_mode: lock.mode,
+        object_lock_retain_until_date: lock.retain_until,
+        object_lock_legal_hold_status: lock.legal_hold,
         accept_ranges: Some("bytes".to_owned()),
         content_length: Some(convert::size_i64(span.length)),
         content_range: span.content_range,
@@ -411,6 +443,12 @@ pub(crate) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let map_err = err_mapper(&req);
+    let bypass = object_lock::bypass_governance(
+        &req.extensions,
+        req.input.bypass_governance_retention,
+        &req.input.bucket,
+        &req.input.key,
+    );
     let input = req.input;
     if input.if_match.is_some()
         || input.if_match_last_modified_time.is_some()
@@ -418,7 +456,7 @@ pub(crate) async fn delete_object(
     {
         return Err(not_implemented("Conditional deletes"));
     }
-    let result = delete_one(s3, &input.bucket, &input.key, input.version_id)
+    let result = delete_one(s3, &input.bucket, &input.key, input.version_id, bypass)
         .await
         .map_err(map_err)?;
     Ok(S3Response::new(DeleteObjectOutput {
@@ -435,6 +473,7 @@ async fn delete_one(
     bucket: &str,
     key: &str,
     version_id: Option<String>,
+    bypass_governance: bool,
 ) -> Result<strata_object::DeleteResult, ObjectError> {
     let by_version = version_id.is_some();
     match s3
@@ -444,7 +483,7 @@ async fn delete_one(
             key,
             DeleteOptions {
                 version_id: version_id.clone(),
-                ..Default::default()
+                bypass_governance,
             },
         )
         .await
@@ -480,6 +519,8 @@ pub(crate) async fn delete_objects(
     // AWS authorizes DeleteObjects key by key: a key the caller may not delete is an
     // AccessDenied entry, and the others go ahead.
     let grant = req.extensions.get::<crate::authz::AuthzGrant>().cloned();
+    let asked_bypass = input.bypass_governance_retention;
+    let extensions = &req.extensions;
     let rid_ref = rid.as_deref();
     let results: Vec<(ObjectIdentifier, Result<strata_object::DeleteResult, S3Error>)> =
         futures::stream::iter(objects)
@@ -495,8 +536,9 @@ pub(crate) async fn delete_objects(
                         Some(g) => g.allows(action, bucket, &obj.key),
                         None => !s3.authorized,
                     };
+                    let bypass = object_lock::bypass_governance(extensions, asked_bypass, bucket, &obj.key);
                     let result = if allowed {
-                        delete_one(s3, bucket, &obj.key, obj.version_id.clone())
+                        delete_one(s3, bucket, &obj.key, obj.version_id.clone(), bypass)
                             .await
                             .map_err(|e| crate::map_object_error(e, rid_ref))
                     } else {
@@ -629,7 +671,6 @@ pub(crate) async fn copy_object(
             || input.ssekms_key_id.is_some()
             || input.copy_source_sse_customer_algorithm.is_some(),
         input.storage_class.as_ref(),
-        input.object_lock_mode.is_some() || input.object_lock_legal_hold_status.is_some(),
     )?;
     let replace_tags = replace_tags(input.tagging_directive.as_ref())?;
     let new_tags = tagging::request_tags(input.tagging.as_deref())?;
@@ -659,6 +700,20 @@ pub(crate) async fn copy_object(
             read: input.grant_read.as_deref(),
             read_acp: input.grant_read_acp.as_deref(),
             write_acp: input.grant_write_acp.as_deref(),
+        },
+        &map_err,
+    )
+    .await?;
+    let (retention, legal_hold) = object_lock::lock_for_write(
+        s3,
+        &input.bucket,
+        LockHeaders {
+            mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
+            retain_until: input.object_lock_retain_until_date.clone(),
+            legal_hold: input
+                .object_lock_legal_hold_status
+                .as_ref()
+                .map(ObjectLockLegalHoldStatus::as_str),
         },
         &map_err,
     )
@@ -696,8 +751,11 @@ pub(crate) async fn copy_object(
                 } else {
                     src.metadata.tags.clone()
                 };
-                // A copy is a new object: it takes the request's ACL, never the source's.
+                // A copy is a new object: it takes the request's ACL and object lock settings
+                // (or the bucket's default retention), never the source's.
                 metadata.acl = acl;
+                metadata.retention = retention;
+                metadata.legal_hold = legal_hold;
                 metadata
             },
         )
