@@ -102,7 +102,7 @@ def test_buckets_belong_to_accounts(server, s3, tenant):
         empty_and_delete_bucket(root, bucket)
 
 
-def test_account_root_manages_its_own_users_only(server, tenant):
+def test_account_root_manages_its_own_users_only(server, cli, tenant):
     admin = admin_as(server, tenant["access_key"], tenant["secret_key"])
     operator = admin_as(server, server.access_key, server.secret_key)
     app = unique_bucket_name("app")
@@ -130,8 +130,28 @@ def test_account_root_manages_its_own_users_only(server, tenant):
         # The operator cannot be reached through another account's names.
         with pytest.raises(MinioAdminException):
             admin.user_info(server.access_key)
+        # A user holding admin:CreateServiceAccount still cannot mint credentials carrying the
+        # account root's rights.
+        admin.policy_add(f"{app}-svc", policy={"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["admin:CreateServiceAccount", "admin:ListServiceAccounts"],
+             "Resource": ["arn:aws:s3:::*"]}]})
+        admin.attach_policy([f"{app}-svc"], user=app)
+        cli("alias", "set", "tenant-app", server.endpoint, app, APP_SECRET)
+        refused = cli("admin", "svcacct", "add", "tenant-app", tenant["access_key"], check=False)
+        assert refused.returncode != 0, refused.stdout
+        # Its own service account is fine, and the account root may make its own.
+        cli("admin", "svcacct", "add", "tenant-app", app)
+        cli("alias", "set", "tenant-root", server.endpoint, tenant["access_key"], tenant["secret_key"])
+        cli("admin", "svcacct", "add", "tenant-root", tenant["access_key"])
     finally:
         admin.user_remove(app)
+        try:
+            admin.policy_remove(f"{app}-svc")
+        except MinioAdminException:
+            pass
+        for parent in (tenant["access_key"], app):
+            for svc in json.loads(admin.list_service_account(parent)).get("accounts") or []:
+                admin.delete_service_account(svc["accessKey"])
 
 
 def test_account_root_has_no_deployment_admin(cli, server, tenant):

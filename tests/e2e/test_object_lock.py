@@ -167,3 +167,33 @@ def test_lock_requests_on_buckets_without_lock(s3, bucket):
                                        ObjectLockRetainUntilDate=in_seconds(-60)), "InvalidArgument", 400)
     for v in s3.list_object_versions(Bucket=bucket).get("Versions", []):
         s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+
+
+def test_lock_and_tag_options_need_their_own_permissions(server, s3, locked):
+    """AWS: retention on a write needs s3:PutObjectRetention, a legal hold
+    s3:PutObjectLegalHold, tags s3:PutObjectTagging; s3:PutObject alone writes plain objects."""
+    admin = MinioAdmin(endpoint=server.hostport, credentials=StaticProvider(server.access_key, server.secret_key),
+                       secure=False, region=server.region)
+    user = unique_bucket_name("lockw")
+    admin.user_add(user, SECRET)
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [f"arn:aws:s3:::{locked}/*"]}]}
+    admin.policy_add(f"{user}-w", policy=policy)
+    try:
+        admin.attach_policy([f"{user}-w"], user=user)
+        c = make_s3_client(server.endpoint, user, SECRET)
+        c.put_object(Bucket=locked, Key="plain", Body=b"p")
+        expect_error(lambda: c.put_object(Bucket=locked, Key="r", Body=b"r", ObjectLockMode="COMPLIANCE",
+                                          ObjectLockRetainUntilDate=in_seconds(3600)), "AccessDenied", 403)
+        expect_error(lambda: c.put_object(Bucket=locked, Key="h", Body=b"h", ObjectLockLegalHoldStatus="ON"),
+                     "AccessDenied", 403)
+        expect_error(lambda: c.put_object(Bucket=locked, Key="t", Body=b"t", Tagging="a=b"), "AccessDenied", 403)
+        policy["Statement"][0]["Action"] = ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectLegalHold",
+                                            "s3:PutObjectTagging"]
+        admin.policy_add(f"{user}-w", policy=policy)
+        c.put_object(Bucket=locked, Key="r", Body=b"r", ObjectLockMode="GOVERNANCE",
+                     ObjectLockRetainUntilDate=in_seconds(3600))
+        c.put_object(Bucket=locked, Key="t", Body=b"t", Tagging="a=b")
+    finally:
+        admin.user_remove(user)
+        admin.policy_remove(f"{user}-w")

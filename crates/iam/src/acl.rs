@@ -647,16 +647,16 @@ pub fn parse_grant_header(permission: Permission, value: &str) -> Result<Vec<Gra
 /// the bucket's ACL and has no object permission (AWS does not use `WRITE` on objects):
 ///
 /// - bucket ACL: `READ` allows `s3:ListBucket`, `s3:ListBucketVersions` and
-///   `s3:ListBucketMultipartUploads`; `WRITE` allows `s3:PutObject`, `s3:DeleteObject` and
-///   `s3:DeleteObjectVersion`; `READ_ACP` allows `s3:GetBucketAcl`; `WRITE_ACP` allows
+///   `s3:ListBucketMultipartUploads`; `WRITE` allows `s3:PutObject` and `s3:DeleteObject`;
+///   `READ_ACP` allows `s3:GetBucketAcl`; `WRITE_ACP` allows
 ///   `s3:PutBucketAcl`;
 /// - object ACL: `READ` allows `s3:GetObject`, `s3:GetObjectVersion` and `s3:GetObjectTorrent`;
 ///   `READ_ACP` allows `s3:GetObjectAcl` and `s3:GetObjectVersionAcl`; `WRITE_ACP` allows
 ///   `s3:PutObjectAcl` and `s3:PutObjectVersionAcl`; `WRITE` allows nothing.
 ///
 /// `FULL_CONTROL` allows everything its ACL's list names ([`Permission::implies`]). AWS
-/// documents `s3:DeleteObjectVersion` through bucket `WRITE` for the bucket owner as grantee;
-/// here any `WRITE` grantee gets it, like `s3:DeleteObject`.
+/// grants `s3:DeleteObjectVersion` through bucket `WRITE` only to the bucket owner, whose own
+/// policies decide for it anyway, so no ACL grants a permanent delete of a version here.
 pub fn acl_permission_for(action: &str, on_object: bool) -> Option<Permission> {
     use Permission::{Read, ReadAcp, Write, WriteAcp};
     const BUCKET: &[(&str, Permission)] = &[
@@ -665,7 +665,6 @@ pub fn acl_permission_for(action: &str, on_object: bool) -> Option<Permission> {
         ("s3:ListBucketMultipartUploads", Read),
         ("s3:PutObject", Write),
         ("s3:DeleteObject", Write),
-        ("s3:DeleteObjectVersion", Write),
         ("s3:GetBucketAcl", ReadAcp),
         ("s3:PutBucketAcl", WriteAcp),
     ];

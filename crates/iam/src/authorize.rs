@@ -106,6 +106,22 @@ impl Caller {
         self.kind == PrincipalKind::Root || (self.parent_is_root && self.embedded.is_none())
     }
 
+    /// Whether a service account's embedded policy or a session policy (none: nothing to
+    /// narrow) allows `action` on `resource`: resource-based grants (ACLs) stay inside it.
+    pub fn embedded_allows(&self, action: &str, resource: &str, context: &Context) -> bool {
+        self.embedded.as_ref().is_none_or(|embedded| {
+            matches!(
+                embedded.evaluate(&Request {
+                    action,
+                    resource,
+                    principal: None,
+                    context,
+                }),
+                Verdict::Allow { .. }
+            )
+        })
+    }
+
     /// Adds the caller's condition keys (`aws:username`, `aws:userid`, `aws:PrincipalType`,
     /// `aws:PrincipalAccount`) to `context`.
     pub fn fill_context(&self, context: &mut Context) {

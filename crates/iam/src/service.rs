@@ -828,8 +828,11 @@ impl Iam {
         }
         names.sort();
         names.dedup();
+        // Only policies the user's account sees (built-ins and its own): names are global, and
+        // another account's policy must never decide for this user.
         let policies = names
             .into_iter()
+            .filter(|n| self.policy_visible(state, &account, n))
             .filter_map(|n| state.policies.get(n).map(|(_, p)| (n.clone(), Arc::clone(p))))
             .collect();
         let ids = Iam::principal_ids(&account, name);
@@ -886,9 +889,12 @@ impl Iam {
         let (policies, principal_ids, account) = match &claims.federated {
             // A web identity: the policies its token named, as they are now.
             Some(federated) => {
+                // Identity-provider sessions belong to the deployment's account: only its
+                // policies (and the built-ins) apply, never a same-named one of a tenant.
                 let policies = federated
                     .policies
                     .iter()
+                    .filter(|name| self.policy_visible(&state, &self.account_id, name))
                     .filter_map(|name| {
                         state
                             .policies
@@ -947,7 +953,7 @@ impl Iam {
         let known: Vec<String> = identity
             .policies
             .iter()
-            .filter(|name| state.policies.contains_key(*name))
+            .filter(|name| self.policy_visible(&state, &self.account_id, name))
             .cloned()
             .collect();
         if known.is_empty() {
@@ -1016,7 +1022,7 @@ impl Iam {
                     .filter_map(|dn| state.ldap_groups.get(&normalize_dn(dn))),
             )
             .flat_map(|r| r.policies.iter().cloned())
-            .filter(|name| state.policies.contains_key(name))
+            .filter(|name| self.policy_visible(&state, &self.account_id, name))
             .collect();
         names.sort();
         names.dedup();
@@ -1047,7 +1053,11 @@ impl Iam {
         }
         let key_dn = normalize_dn(dn);
         self.change(|state, _| {
-            if !detach && let Some(missing) = names.iter().find(|n| !state.policies.contains_key(*n)) {
+            if !detach
+                && let Some(missing) = names
+                    .iter()
+                    .find(|n| !self.policy_visible(state, &self.account_id, n))
+            {
                 return Err(IamError::NoSuchPolicy {
                     name: missing.clone(),
                 });

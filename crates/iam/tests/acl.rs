@@ -617,7 +617,7 @@ fn action_to_acl_permission() {
         ("s3:ListBucketMultipartUploads", false, Some(Read)),
         ("s3:PutObject", false, Some(Write)),
         ("s3:DeleteObject", false, Some(Write)),
-        ("s3:DeleteObjectVersion", false, Some(Write)),
+        ("s3:DeleteObjectVersion", false, None),
         ("s3:GetBucketAcl", false, Some(ReadAcp)),
         ("s3:PutBucketAcl", false, Some(WriteAcp)),
         ("s3:GetObject", false, None),

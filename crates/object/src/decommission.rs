@@ -299,9 +299,26 @@ impl ObjectLayer {
             let rec = &version.record;
             let already = in_target
                 .iter()
-                .any(|t| t.record.mod_time_ns == rec.mod_time_ns && t.record.version_id == rec.version_id);
+                .find(|t| t.record.mod_time_ns == rec.mod_time_ns && t.record.version_id == rec.version_id);
+            if let Some(copied) = already {
+                // Copied by an interrupted earlier attempt: in-place changes (tags, ACL,
+                // retention, legal hold) made since landed here, in the source; carry them over
+                // before the source goes.
+                if rec.meta_time_ns > copied.record.meta_time_ns {
+                    let mut newer = copied.record.clone();
+                    newer.metadata = rec.metadata.clone();
+                    newer.meta_time_ns = rec.meta_time_ns;
+                    let written =
+                        crate::meta_update::write_records(to, &copied.key, &newer, &copied.holders).await;
+                    let n_ok = written.iter().filter(|ok| **ok).count();
+                    if n_ok < to.write_quorum() {
+                        return Err(to.write_quorum_error(n_ok));
+                    }
+                }
+                continue;
+            }
             // A null version in the target is newer (writes avoid this pool): it replaced ours.
-            if already || (rec.version_id.is_none() && has_null_in_target) {
+            if rec.version_id.is_none() && has_null_in_target {
                 continue;
             }
             moved.bytes += self.copy_version(bucket, key, from, to, version).await?;

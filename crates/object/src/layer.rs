@@ -1179,6 +1179,19 @@ impl ObjectLayer {
         space: CommitSpace,
     ) -> ObjectResult<()> {
         let existing = replace_nulls.unwrap_or_default();
+        // Object lock: a protected null version is never replaced (checked here, under the
+        // key's lock, whatever versioning state the caller read before taking it).
+        let blocked = existing
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|e| is_null_version_key(&e.key))
+            .filter_map(|e| record::decode::<VersionRecord>(&e.value).ok())
+            .max_by_key(|rec| rec.meta_time_ns)
+            .and_then(|rec| rec.metadata.deletion_blocked(false));
+        if let Some(reason) = blocked {
+            return Err(ObjectError::ObjectLocked { reason });
+        }
         let results = join_all(records.into_iter().enumerate().map(|(drive_idx, rec)| {
             let drive = set.drives[drive_idx].clone();
             let old_nulls: Vec<MetaEntry> = match existing.get(drive_idx) {

@@ -72,7 +72,7 @@ impl ObjectLayer {
 }
 
 /// Writes `rec` (with each holder's own shard index) on each holder; whether each succeeded.
-async fn write_records(
+pub(crate) async fn write_records(
     set: &ErasureSet,
     key: &[u8],
     rec: &VersionRecord,

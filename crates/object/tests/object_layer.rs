@@ -1023,3 +1023,33 @@ async fn object_lock_protects_versions_from_deletion() {
     assert!(meta.check_retention_change(shorter, true).is_err());
     assert!(meta.check_retention_change(None, true).is_err());
 }
+
+#[tokio::test]
+async fn a_protected_null_version_is_never_replaced() {
+    let f = fixture(4).await;
+    f.layer
+        .put_object(
+            "bucket",
+            "held",
+            body(b"kept"),
+            PutOptions {
+                metadata: ObjectMetadata {
+                    legal_hold: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = f
+        .layer
+        .put_object("bucket", "held", body(b"overwrite"), PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ObjectError::ObjectLocked { .. }), "{err:?}");
+    assert_eq!(
+        read_all(&f.layer, "held", GetOptions::default()).await.unwrap(),
+        b"kept"
+    );
+}

@@ -375,7 +375,7 @@ pub(crate) struct ObjectAclHeaders<'a> {
 pub(crate) async fn acl_for_object_write(
     s3: &StrataS3,
     bucket: &str,
-    writer_account: &str,
+    writer_account: Option<&str>,
     headers: ObjectAclHeaders<'_>,
     map_err: impl Fn(ObjectError) -> S3Error,
 ) -> S3Result<Option<String>> {
@@ -387,9 +387,11 @@ pub(crate) async fn acl_for_object_write(
             (AclPermission::ReadAcp, headers.read_acp),
             (AclPermission::WriteAcp, headers.write_acp),
         ],
-        &s3.account_owner(writer_account),
+        &s3.account_owner(writer_account.unwrap_or(&s3.account_id)),
     )?;
     let config = s3.access.get(bucket).await.map_err(&map_err)?;
+    // An anonymous writer's objects belong to the bucket's owner.
+    let writer_account = writer_account.unwrap_or(&config.owner_account);
     if asked == AskedAcl::Nothing && config.owner_account == writer_account {
         return Ok(None);
     }

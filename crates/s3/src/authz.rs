@@ -103,7 +103,7 @@ impl AuthzGrant {
             Ok(()) => true,
             Err(decision) => {
                 let by_acl = self.access.as_ref().is_some_and(|a| {
-                    acl_may_grant(&self.caller, &decision, a)
+                    acl_may_grant(&self.caller, &decision, a, (action, resource, context))
                         && a.bucket_acl_allows(acl_subject(&self.caller, a, &self.canonical_id), action)
                 });
                 if !by_acl {
@@ -138,14 +138,23 @@ fn acl_subject<'a>(caller: &Caller, access: &AccessConfig, canonical_id: &'a str
 /// Whether an ACL may still allow what the policies did not: not over an explicit Deny or a
 /// narrowing policy; within the owner's account (or anonymously) when no policy allowed it;
 /// across accounts only when the caller's own policies allow it (AWS's two-sided rule).
-fn acl_may_grant(caller: &Caller, decision: &Decision, access: &AccessConfig) -> bool {
-    match decision.reason {
+/// A service account's or session's own policy bounds what an ACL can give it, as it bounds
+/// a bucket policy's grant.
+fn acl_may_grant(
+    caller: &Caller,
+    decision: &Decision,
+    access: &AccessConfig,
+    request: (&str, &str, &Context),
+) -> bool {
+    let (action, resource, context) = request;
+    let reason_allows = match decision.reason {
         Reason::NoAllow => {
             caller.kind == PrincipalKind::Anonymous || caller.account_id == access.owner_account
         }
         Reason::NeedsResourceGrant => true,
         _ => false,
-    }
+    };
+    reason_allows && caller.embedded_allows(action, resource, context)
 }
 
 /// The policies' decision: identity policies and the bucket policy (both needed across
@@ -236,7 +245,7 @@ impl Authorizer {
             Err(decision) => decision,
         };
         if let Some(access) = access
-            && acl_may_grant(caller, &decision, access)
+            && acl_may_grant(caller, &decision, access, (action, resource, context))
         {
             let canonical_id = strata_iam::acl::canonical_id(&caller.account_id);
             let subject = acl_subject(caller, access, &canonical_id);
@@ -312,14 +321,14 @@ impl Authorizer {
         let access = match &bucket {
             Some(b) => match self.access.get(b).await {
                 Ok(access) => Some(access),
+                // Existence is not secret (names are global): answering it here also keeps a
+                // request from acting on a bucket created between this check and its handler
+                // without that bucket's owner and policy deciding.
                 Err(ObjectError::NoSuchBucket { .. }) if op != "CreateBucket" => {
-                    if access_key.is_none() {
-                        return Err(S3Error::with_message(
-                            S3ErrorCode::NoSuchBucket,
-                            "The specified bucket does not exist",
-                        ));
-                    }
-                    None
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::NoSuchBucket,
+                        "The specified bucket does not exist",
+                    ));
                 }
                 Err(ObjectError::NoSuchBucket { .. }) => None,
                 Err(err) => return Err(crate::map_object_error(err, None)),
@@ -540,6 +549,23 @@ fn tests_existing_tags(caller: &Caller, bucket_policy: Option<&Policy>) -> bool 
         .chain(caller.policies.iter().map(|(_, p)| p.as_ref()))
         .chain(caller.embedded.as_deref())
         .any(|p| p.uses_condition_key(EXISTING_TAG_KEY))
+}
+
+/// Requires the caller to hold `action` on `bucket/key` as well (what a request's options
+/// need beyond its operation: lock settings, tags); a service without authentication
+/// (`authorized` false) allows everything.
+pub(crate) fn require_also(
+    extensions: &http::Extensions,
+    authorized: bool,
+    action: &str,
+    bucket: &str,
+    key: &str,
+) -> S3Result<()> {
+    let allowed = match extensions.get::<AuthzGrant>() {
+        Some(grant) => grant.allows(action, bucket, key),
+        None => !authorized,
+    };
+    if allowed { Ok(()) } else { Err(access_denied()) }
 }
 
 /// The caller the access hook admitted (none for a service without authentication).

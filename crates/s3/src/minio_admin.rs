@@ -704,6 +704,15 @@ impl MinioAdminRoute {
         if caller.kind == strata_iam::PrincipalKind::ServiceAccount || parent == self.iam.root_access_key() {
             return Err(ApiError::denied());
         }
+        if self.iam.is_account_root(parent) {
+            // An account root's service accounts carry its whole account's rights: only that
+            // root manages them (or the deployment's root, above).
+            return if caller.kind == strata_iam::PrincipalKind::AccountRoot && caller.access_key == parent {
+                Ok(())
+            } else {
+                Err(ApiError::denied())
+            };
+        }
         if caller.kind == strata_iam::PrincipalKind::AccountRoot {
             // Its own account's, which is all the IAM calls let it see.
             return Ok(());

@@ -48,7 +48,7 @@ pub(crate) async fn create_multipart_upload(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let map_err = err_mapper(&req);
-    let writer = s3.request_account(&req);
+    let writer = s3.writer_account(&req);
     let input = req.input;
     if input.server_side_encryption.is_some()
         || input.sse_customer_algorithm.is_some()
@@ -60,24 +60,28 @@ pub(crate) async fn create_multipart_upload(
         ));
     }
     let tags = crate::tagging::request_tags(input.tagging.as_deref())?;
-    let (retention, legal_hold) = crate::object_lock::lock_for_write(
+    let lock_headers = crate::object_lock::LockHeaders {
+        mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
+        retain_until: input.object_lock_retain_until_date.clone(),
+        legal_hold: input
+            .object_lock_legal_hold_status
+            .as_ref()
+            .map(ObjectLockLegalHoldStatus::as_str),
+    };
+    crate::object_lock::require_write_options(
         s3,
+        &req.extensions,
         &input.bucket,
-        crate::object_lock::LockHeaders {
-            mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
-            retain_until: input.object_lock_retain_until_date.clone(),
-            legal_hold: input
-                .object_lock_legal_hold_status
-                .as_ref()
-                .map(ObjectLockLegalHoldStatus::as_str),
-        },
-        &map_err,
-    )
-    .await?;
+        &input.key,
+        &lock_headers,
+        input.tagging.is_some(),
+    )?;
+    let (retention, legal_hold) =
+        crate::object_lock::lock_for_write(s3, &input.bucket, lock_headers, &map_err).await?;
     let acl = crate::access_control::acl_for_object_write(
         s3,
         &input.bucket,
-        &writer,
+        writer.as_deref(),
         crate::access_control::ObjectAclHeaders {
             canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
             full_control: input.grant_full_control.as_deref(),

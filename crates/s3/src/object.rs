@@ -78,7 +78,7 @@ pub(crate) async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let map_err = err_mapper(&req);
-    let writer = s3.request_account(&req);
+    let writer = s3.writer_account(&req);
     let put_headers = req.headers.clone();
     let input = req.input;
     refuse_unsupported_write(
@@ -88,20 +88,24 @@ pub(crate) async fn put_object(
         input.storage_class.as_ref(),
     )?;
     let tags = tagging::request_tags(input.tagging.as_deref())?;
-    let (retention, legal_hold) = object_lock::lock_for_write(
+    let lock_headers = LockHeaders {
+        mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
+        retain_until: input.object_lock_retain_until_date.clone(),
+        legal_hold: input
+            .object_lock_legal_hold_status
+            .as_ref()
+            .map(ObjectLockLegalHoldStatus::as_str),
+    };
+    object_lock::require_write_options(
         s3,
+        &req.extensions,
         &input.bucket,
-        LockHeaders {
-            mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
-            retain_until: input.object_lock_retain_until_date.clone(),
-            legal_hold: input
-                .object_lock_legal_hold_status
-                .as_ref()
-                .map(ObjectLockLegalHoldStatus::as_str),
-        },
-        &map_err,
-    )
-    .await?;
+        &input.key,
+        &lock_headers,
+        input.tagging.is_some(),
+    )?;
+    let (retention, legal_hold) =
+        object_lock::lock_for_write(s3, &input.bucket, lock_headers, &map_err).await?;
     if (retention.is_some() || legal_hold) && input.content_md5.is_none() && !has_checksum(&put_headers) {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidRequest,
@@ -111,7 +115,7 @@ pub(crate) async fn put_object(
     let acl = acl_for_object_write(
         s3,
         &input.bucket,
-        &writer,
+        writer.as_deref(),
         ObjectAclHeaders {
             canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
             full_control: input.grant_full_control.as_deref(),
@@ -444,6 +448,7 @@ pub(crate) async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let map_err = err_mapper(&req);
     let bypass = object_lock::bypass_governance(
+        s3,
         &req.extensions,
         req.input.bypass_governance_retention,
         &req.input.bucket,
@@ -536,7 +541,8 @@ pub(crate) async fn delete_objects(
                         Some(g) => g.allows(action, bucket, &obj.key),
                         None => !s3.authorized,
                     };
-                    let bypass = object_lock::bypass_governance(extensions, asked_bypass, bucket, &obj.key);
+                    let bypass =
+                        object_lock::bypass_governance(s3, extensions, asked_bypass, bucket, &obj.key);
                     let result = if allowed {
                         delete_one(s3, bucket, &obj.key, obj.version_id.clone(), bypass)
                             .await
@@ -689,11 +695,11 @@ pub(crate) async fn copy_object(
         if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
     };
     check_copy_source_conditions(s3, &req, &src, &conditions).await?;
-    let writer = s3.request_account(&req);
+    let writer = s3.writer_account(&req);
     let acl = acl_for_object_write(
         s3,
         &input.bucket,
-        &writer,
+        writer.as_deref(),
         ObjectAclHeaders {
             canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
             full_control: input.grant_full_control.as_deref(),
@@ -704,20 +710,24 @@ pub(crate) async fn copy_object(
         &map_err,
     )
     .await?;
-    let (retention, legal_hold) = object_lock::lock_for_write(
+    let lock_headers = LockHeaders {
+        mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
+        retain_until: input.object_lock_retain_until_date.clone(),
+        legal_hold: input
+            .object_lock_legal_hold_status
+            .as_ref()
+            .map(ObjectLockLegalHoldStatus::as_str),
+    };
+    object_lock::require_write_options(
         s3,
+        &req.extensions,
         &input.bucket,
-        LockHeaders {
-            mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
-            retain_until: input.object_lock_retain_until_date.clone(),
-            legal_hold: input
-                .object_lock_legal_hold_status
-                .as_ref()
-                .map(ObjectLockLegalHoldStatus::as_str),
-        },
-        &map_err,
-    )
-    .await?;
+        &input.key,
+        &lock_headers,
+        input.tagging.is_some(),
+    )?;
+    let (retention, legal_hold) =
+        object_lock::lock_for_write(s3, &input.bucket, lock_headers, &map_err).await?;
     let input = req.input;
     let metadata = if replace {
         MetadataInput {

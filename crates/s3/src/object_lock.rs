@@ -172,19 +172,46 @@ pub(crate) async fn lock_for_write(
 
 /// Whether the caller may bypass governance retention on `bucket/key` and asked to.
 pub(crate) fn bypass_governance(
+    s3: &StrataS3,
     extensions: &http::Extensions,
     asked: Option<bool>,
     bucket: &str,
     key: &str,
 ) -> bool {
-    if asked != Some(true) {
-        return false;
+    asked == Some(true)
+        && crate::authz::require_also(
+            extensions,
+            s3.authorized,
+            "s3:BypassGovernanceRetention",
+            bucket,
+            key,
+        )
+        .is_ok()
+}
+
+/// What a write's lock settings and tags require beyond `s3:PutObject` (AWS): explicit
+/// retention needs `s3:PutObjectRetention`, a legal hold `s3:PutObjectLegalHold`, tags
+/// `s3:PutObjectTagging`.
+pub(crate) fn require_write_options(
+    s3: &StrataS3,
+    extensions: &http::Extensions,
+    bucket: &str,
+    key: &str,
+    headers: &LockHeaders<'_>,
+    tagged: bool,
+) -> S3Result<()> {
+    let needs = [
+        (
+            headers.mode.is_some() || headers.retain_until.is_some(),
+            "s3:PutObjectRetention",
+        ),
+        (headers.legal_hold.is_some(), "s3:PutObjectLegalHold"),
+        (tagged, "s3:PutObjectTagging"),
+    ];
+    for (_, action) in needs.iter().filter(|(needed, _)| *needed) {
+        crate::authz::require_also(extensions, s3.authorized, action, bucket, key)?;
     }
-    match extensions.get::<crate::authz::AuthzGrant>() {
-        Some(grant) => grant.allows("s3:BypassGovernanceRetention", bucket, key),
-        // A service without authentication allows everything.
-        None => true,
-    }
+    Ok(())
 }
 
 /// The lock fields GET and HEAD report.
@@ -293,6 +320,7 @@ pub(crate) async fn put_object_retention(
 ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
     let map_err = err_mapper(&req);
     let bypass = bypass_governance(
+        s3,
         &req.extensions,
         req.input.bypass_governance_retention,
         &req.input.bucket,

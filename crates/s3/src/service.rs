@@ -105,6 +105,16 @@ impl StrataS3 {
             .map_or_else(|| self.account_id.clone(), |c| c.account_id.clone())
     }
 
+    /// The account that writes with a request: the caller's; none for an anonymous caller
+    /// (whose objects belong to the bucket's owner).
+    pub(crate) fn writer_account<T>(&self, req: &S3Request<T>) -> Option<String> {
+        match crate::authz::caller_of(&req.extensions) {
+            Some(c) if c.kind == strata_iam::PrincipalKind::Anonymous => None,
+            Some(c) => Some(c.account_id.clone()),
+            None => Some(self.account_id.clone()),
+        }
+    }
+
     /// Whether a request's caller sees every account's buckets (the deployment's root, the
     /// operator; and everyone on a service without authentication).
     pub(crate) fn sees_all_buckets<T>(&self, req: &S3Request<T>) -> bool {

@@ -102,6 +102,11 @@ impl Iam {
         id == self.account_id || self.snapshot().accounts.contains_key(id)
     }
 
+    /// Whether `access_key` is the root of an account other than the deployment's.
+    pub fn is_account_root(&self, access_key: &str) -> bool {
+        self.snapshot().account_roots.contains_key(access_key)
+    }
+
     /// Creates an account; answers it with its root's access key and secret key.
     pub async fn create_account(&self, new: NewAccount) -> Result<(AccountInfo, Secret), IamError> {
         valid_entity_name(&new.name).map_err(|reason| IamError::InvalidArgument { reason })?;
