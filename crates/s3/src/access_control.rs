@@ -370,6 +370,25 @@ pub(crate) struct ObjectAclHeaders<'a> {
     pub(crate) write_acp: Option<&'a str>,
 }
 
+impl<'a> ObjectAclHeaders<'a> {
+    /// The headers as s3s parsed them into a write's input.
+    pub(crate) fn of(
+        canned: Option<&'a ObjectCannedACL>,
+        full_control: Option<&'a str>,
+        read: Option<&'a str>,
+        read_acp: Option<&'a str>,
+        write_acp: Option<&'a str>,
+    ) -> ObjectAclHeaders<'a> {
+        ObjectAclHeaders {
+            canned: canned.map(ObjectCannedACL::as_str),
+            full_control,
+            read,
+            read_acp,
+            write_acp,
+        }
+    }
+}
+
 /// The ACL to store with an object a request writes into `bucket` (None: the default), or
 /// the error AWS gives for the ACL it asks for ([`object_acl_for_write`]).
 pub(crate) async fn acl_for_object_write(

@@ -60,35 +60,30 @@ pub(crate) async fn create_multipart_upload(
         ));
     }
     let tags = crate::tagging::request_tags(input.tagging.as_deref())?;
-    let lock_headers = crate::object_lock::LockHeaders {
-        mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
-        retain_until: input.object_lock_retain_until_date.clone(),
-        legal_hold: input
-            .object_lock_legal_hold_status
-            .as_ref()
-            .map(ObjectLockLegalHoldStatus::as_str),
-    };
-    crate::object_lock::require_write_options(
+    let (retention, legal_hold) = crate::object_lock::lock_for_write(
         s3,
         &req.extensions,
-        &input.bucket,
-        &input.key,
-        &lock_headers,
+        (&input.bucket, &input.key),
+        crate::object_lock::LockHeaders::of(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        ),
         input.tagging.is_some(),
-    )?;
-    let (retention, legal_hold) =
-        crate::object_lock::lock_for_write(s3, &input.bucket, lock_headers, &map_err).await?;
+        &map_err,
+    )
+    .await?;
     let acl = crate::access_control::acl_for_object_write(
         s3,
         &input.bucket,
         writer.as_deref(),
-        crate::access_control::ObjectAclHeaders {
-            canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
-            full_control: input.grant_full_control.as_deref(),
-            read: input.grant_read.as_deref(),
-            read_acp: input.grant_read_acp.as_deref(),
-            write_acp: input.grant_write_acp.as_deref(),
-        },
+        crate::access_control::ObjectAclHeaders::of(
+            input.acl.as_ref(),
+            input.grant_full_control.as_deref(),
+            input.grant_read.as_deref(),
+            input.grant_read_acp.as_deref(),
+            input.grant_write_acp.as_deref(),
+        ),
         &map_err,
     )
     .await?;

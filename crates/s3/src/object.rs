@@ -15,7 +15,7 @@ use strata_object::{
 
 use crate::access_control::{ObjectAclHeaders, acl_for_object_write};
 use crate::convert::{self, BodyStream, MetadataInput};
-use crate::object_lock::{self, LockHeaders};
+use crate::object_lock;
 use crate::precondition::Conditions;
 use crate::service::{StrataS3, err_mapper, request_id};
 use crate::tagging;
@@ -88,24 +88,19 @@ pub(crate) async fn put_object(
         input.storage_class.as_ref(),
     )?;
     let tags = tagging::request_tags(input.tagging.as_deref())?;
-    let lock_headers = LockHeaders {
-        mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
-        retain_until: input.object_lock_retain_until_date.clone(),
-        legal_hold: input
-            .object_lock_legal_hold_status
-            .as_ref()
-            .map(ObjectLockLegalHoldStatus::as_str),
-    };
-    object_lock::require_write_options(
+    let (retention, legal_hold) = object_lock::lock_for_write(
         s3,
         &req.extensions,
-        &input.bucket,
-        &input.key,
-        &lock_headers,
+        (&input.bucket, &input.key),
+        object_lock::LockHeaders::of(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        ),
         input.tagging.is_some(),
-    )?;
-    let (retention, legal_hold) =
-        object_lock::lock_for_write(s3, &input.bucket, lock_headers, &map_err).await?;
+        &map_err,
+    )
+    .await?;
     if (retention.is_some() || legal_hold) && input.content_md5.is_none() && !has_checksum(&put_headers) {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidRequest,
@@ -116,13 +111,13 @@ pub(crate) async fn put_object(
         s3,
         &input.bucket,
         writer.as_deref(),
-        ObjectAclHeaders {
-            canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
-            full_control: input.grant_full_control.as_deref(),
-            read: input.grant_read.as_deref(),
-            read_acp: input.grant_read_acp.as_deref(),
-            write_acp: input.grant_write_acp.as_deref(),
-        },
+        ObjectAclHeaders::of(
+            input.acl.as_ref(),
+            input.grant_full_control.as_deref(),
+            input.grant_read.as_deref(),
+            input.grant_read_acp.as_deref(),
+            input.grant_write_acp.as_deref(),
+        ),
         &map_err,
     )
     .await?;
@@ -700,34 +695,29 @@ pub(crate) async fn copy_object(
         s3,
         &input.bucket,
         writer.as_deref(),
-        ObjectAclHeaders {
-            canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
-            full_control: input.grant_full_control.as_deref(),
-            read: input.grant_read.as_deref(),
-            read_acp: input.grant_read_acp.as_deref(),
-            write_acp: input.grant_write_acp.as_deref(),
-        },
+        ObjectAclHeaders::of(
+            input.acl.as_ref(),
+            input.grant_full_control.as_deref(),
+            input.grant_read.as_deref(),
+            input.grant_read_acp.as_deref(),
+            input.grant_write_acp.as_deref(),
+        ),
         &map_err,
     )
     .await?;
-    let lock_headers = LockHeaders {
-        mode: input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
-        retain_until: input.object_lock_retain_until_date.clone(),
-        legal_hold: input
-            .object_lock_legal_hold_status
-            .as_ref()
-            .map(ObjectLockLegalHoldStatus::as_str),
-    };
-    object_lock::require_write_options(
+    let (retention, legal_hold) = object_lock::lock_for_write(
         s3,
         &req.extensions,
-        &input.bucket,
-        &input.key,
-        &lock_headers,
+        (&input.bucket, &input.key),
+        object_lock::LockHeaders::of(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        ),
         input.tagging.is_some(),
-    )?;
-    let (retention, legal_hold) =
-        object_lock::lock_for_write(s3, &input.bucket, lock_headers, &map_err).await?;
+        &map_err,
+    )
+    .await?;
     let input = req.input;
     let metadata = if replace {
         MetadataInput {

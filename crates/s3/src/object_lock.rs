@@ -120,21 +120,39 @@ pub(crate) struct LockHeaders<'a> {
     pub(crate) legal_hold: Option<&'a str>,
 }
 
-impl LockHeaders<'_> {
+impl<'a> LockHeaders<'a> {
+    /// The headers as s3s parsed them into a write's input.
+    pub(crate) fn of(
+        mode: Option<&'a ObjectLockMode>,
+        retain_until: Option<&Timestamp>,
+        legal_hold: Option<&'a ObjectLockLegalHoldStatus>,
+    ) -> LockHeaders<'a> {
+        LockHeaders {
+            mode: mode.map(ObjectLockMode::as_str),
+            retain_until: retain_until.cloned(),
+            legal_hold: legal_hold.map(ObjectLockLegalHoldStatus::as_str),
+        }
+    }
+
     fn any(&self) -> bool {
         self.mode.is_some() || self.retain_until.is_some() || self.legal_hold.is_some()
     }
 }
 
-/// The retention and legal hold a new version gets: the request's, else the bucket's default
-/// retention. Refused as AWS refuses: lock headers on a bucket without object lock, a mode
-/// without a date or the other way round, a date in the past, an unknown mode or status.
+/// The retention and legal hold a new version of `bucket/key` gets: the request's, else the
+/// bucket's default retention. Refused as AWS refuses: settings (or tags, `tagged`) the
+/// caller may not set ([`require_write_options`]), lock headers on a bucket without object
+/// lock, a mode without a date or the other way round, a date in the past, an unknown mode or
+/// status.
 pub(crate) async fn lock_for_write(
     s3: &StrataS3,
-    bucket: &str,
+    extensions: &http::Extensions,
+    (bucket, key): (&str, &str),
     headers: LockHeaders<'_>,
+    tagged: bool,
     map_err: impl Fn(ObjectError) -> S3Error,
 ) -> S3Result<(Option<Retention>, bool)> {
+    require_write_options(s3, extensions, bucket, key, &headers, tagged)?;
     let state = lock_state(s3, bucket).await.map_err(&map_err)?;
     let Some(state) = state else {
         if headers.any() {
@@ -192,7 +210,7 @@ pub(crate) fn bypass_governance(
 /// What a write's lock settings and tags require beyond `s3:PutObject` (AWS): explicit
 /// retention needs `s3:PutObjectRetention`, a legal hold `s3:PutObjectLegalHold`, tags
 /// `s3:PutObjectTagging`.
-pub(crate) fn require_write_options(
+fn require_write_options(
     s3: &StrataS3,
     extensions: &http::Extensions,
     bucket: &str,
