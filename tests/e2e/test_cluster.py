@@ -122,6 +122,44 @@ def test_every_node_serves_the_same_deployment(cluster):
         assert status_of(f"{node.endpoint}/health/cluster?maintenance=true") == 200
 
 
+def test_conditional_writes_and_object_lock_hold_across_nodes(cluster):
+    """Two nodes race If-None-Match writes to one key: exactly one wins (the key lock is the
+    deployment's). A version locked through one node cannot be deleted through another."""
+    import concurrent.futures
+    import datetime as dt
+    from botocore.exceptions import ClientError
+
+    clients = [n.client() for n in cluster.nodes]
+    bucket = "cas-lock"
+    clients[0].create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+
+    def attempt(i: int) -> bool:
+        try:
+            clients[i % len(clients)].put_object(Bucket=bucket, Key="leader", Body=f"node-{i}".encode(),
+                                                 IfNoneMatch="*")
+            return True
+        except ClientError as e:
+            assert e.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"), e.response
+            return False
+
+    for round_ in range(3):
+        key_results = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            key_results = list(pool.map(attempt, range(8)))
+        assert sum(key_results) == (1 if round_ == 0 else 0), key_results
+    versions = clients[2].list_object_versions(Bucket=bucket, Prefix="leader").get("Versions", [])
+    assert len(versions) == 1
+
+    until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    v = clients[1].put_object(Bucket=bucket, Key="locked", Body=b"x", ObjectLockMode="COMPLIANCE",
+                              ObjectLockRetainUntilDate=until)["VersionId"]
+    for c in clients:
+        with pytest.raises(ClientError) as e:
+            c.delete_object(Bucket=bucket, Key="locked", VersionId=v, BypassGovernanceRetention=True)
+        assert e.value.response["Error"]["Code"] == "AccessDenied"
+    assert clients[3].get_object(Bucket=bucket, Key="locked", VersionId=v)["Body"].read() == b"x"
+
+
 def test_killed_node_costs_nothing_and_catches_up(cluster, tmp_path):
     nodes = cluster.nodes
     c0 = nodes[0].client()

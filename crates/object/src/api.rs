@@ -334,6 +334,19 @@ pub struct PutOptions {
     pub content_md5: Option<[u8; 16]>,
     /// Expected SHA-256 of the body (a signed payload hash); a mismatch fails the write.
     pub content_sha256: Option<[u8; 32]>,
+    /// A condition on the key's current object, checked under the key's lock when the new
+    /// version commits (compare-and-swap writes).
+    pub condition: Option<WriteCondition>,
+}
+
+/// A conditional write's condition on the key's current (latest, not a delete marker) object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// `If-None-Match: *`: only when the key has no current object.
+    IfNoneMatch,
+    /// `If-Match`: only when the current object's ETag (hex, unquoted) is this one; `None`
+    /// (`If-Match: *`) only when there is a current object.
+    IfMatch(Option<String>),
 }
 
 /// Options of deletes.

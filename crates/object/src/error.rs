@@ -152,6 +152,9 @@ pub enum ObjectError {
         /// Why.
         reason: &'static str,
     },
+    /// A conditional write's condition does not hold.
+    #[error("the write's precondition does not hold")]
+    PreconditionFailed,
     /// The bucket's state does not allow the request (object lock and versioning rules).
     #[error("invalid bucket state: {reason}")]
     InvalidBucketState {

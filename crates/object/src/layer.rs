@@ -1076,6 +1076,12 @@ impl ObjectLayer {
         let etag = part.etag.clone();
         let parts = if data.size == 0 { Vec::new() } else { vec![part] };
         let _guard = self.lock_key(bucket, key).await?;
+        if let Err(err) = self.check_write_condition(bucket, key, set, opts.condition.as_ref()).await {
+            if let Some(dir) = data.data_dir {
+                set.delete_data_dirs(&[dir], &data.ok).await;
+            }
+            return Err(err);
+        }
         self.commit_version(
             bucket,
             key,
@@ -1088,6 +1094,40 @@ impl ObjectLayer {
             parts,
         )
         .await
+    }
+
+    /// Checks a conditional write's condition against the key's current object. The caller
+    /// holds the key lock, so of two conditional writes racing for one key exactly one sees
+    /// the condition hold.
+    pub(crate) async fn check_write_condition(
+        &self,
+        bucket: &str,
+        key: &str,
+        set: &ErasureSet,
+        condition: Option<&WriteCondition>,
+    ) -> ObjectResult<()> {
+        let Some(condition) = condition else {
+            return Ok(());
+        };
+        let current = set
+            .resolve_versions(bucket, key)
+            .await?
+            .into_iter()
+            .next()
+            .filter(|v| !v.record.delete_marker);
+        match (condition, current) {
+            (WriteCondition::IfNoneMatch, None) => Ok(()),
+            (WriteCondition::IfNoneMatch, Some(_)) => Err(ObjectError::PreconditionFailed),
+            (WriteCondition::IfMatch(_), None) => Err(ObjectError::NoSuchKey {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                delete_marker_version: None,
+            }),
+            (WriteCondition::IfMatch(Some(etag)), Some(v)) if v.record.etag != *etag => {
+                Err(ObjectError::PreconditionFailed)
+            }
+            (WriteCondition::IfMatch(_), Some(_)) => Ok(()),
+        }
     }
 
     /// Commits a new version whose data is already durable, replacing the null version when
@@ -1625,6 +1665,7 @@ impl ObjectLayer {
                 metadata,
                 content_md5: None,
                 content_sha256: None,
+                condition: None,
             },
             Admission::Admitted,
         )

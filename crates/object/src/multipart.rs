@@ -440,6 +440,20 @@ impl ObjectLayer {
         upload_id: &str,
         parts: Vec<CompletePart>,
     ) -> ObjectResult<ObjectInfo> {
+        self.complete_multipart_upload_if(bucket, key, upload_id, parts, None)
+            .await
+    }
+
+    /// [`Self::complete_multipart_upload`] only when `condition` holds for the key's current
+    /// object at the moment of completion (a failed condition leaves the upload as it is).
+    pub async fn complete_multipart_upload_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletePart>,
+        condition: Option<WriteCondition>,
+    ) -> ObjectResult<ObjectInfo> {
         let bucket_info = self.bucket_info(bucket).await?;
         check_object_key(key)?;
         if parts.is_empty() {
@@ -453,6 +467,8 @@ impl ObjectLayer {
         let set = self.set_for_upload(bucket, key, upload_id).await?;
         let _guard = self.lock_key(bucket, key).await?;
         let upload = self.upload_record(set, bucket, key, upload_id).await?;
+        self.check_write_condition(bucket, key, set, condition.as_ref())
+            .await?;
         let uploaded = self.resolved_parts(set, upload_id).await?;
         let mut chosen: Vec<PartRecordRef> = Vec::with_capacity(parts.len());
         let mut md5_of_md5s = Md5::new();

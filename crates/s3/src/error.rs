@@ -163,6 +163,10 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
             "Part number must be an integer between 1 and 10000, inclusive",
         ),
         ObjectError::InvalidRequest { reason } => S3Error::with_message(S3ErrorCode::InvalidRequest, *reason),
+        ObjectError::PreconditionFailed => S3Error::with_message(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        ),
         ObjectError::InvalidBucketState { reason } => {
             S3Error::with_message(S3ErrorCode::InvalidBucketState, *reason)
         }

@@ -230,12 +230,6 @@ pub(crate) async fn complete_multipart_upload(
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let map_err = err_mapper(&req);
     let input = req.input;
-    if input.if_match.is_some() || input.if_none_match.is_some() {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Conditional writes are not implemented yet",
-        ));
-    }
     let malformed = || {
         S3Error::with_message(
             S3ErrorCode::MalformedXML,
@@ -253,9 +247,10 @@ pub(crate) async fn complete_multipart_upload(
         let etag = p.e_tag.ok_or_else(malformed)?.into_value();
         parts.push(CompletePart { number, etag });
     }
+    let condition = crate::object::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let info = s3
         .layer
-        .complete_multipart_upload(&input.bucket, &input.key, &input.upload_id, parts)
+        .complete_multipart_upload_if(&input.bucket, &input.key, &input.upload_id, parts, condition)
         .await
         .map_err(map_err)?;
     Ok(S3Response::new(CompleteMultipartUploadOutput {

@@ -11,6 +11,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_object::{
     ByteRange, DeleteOptions, GetOptions, LIST_KEYS_MAX, ObjectError, ObjectInfo, ObjectMetadata, PutOptions,
+    WriteCondition,
 };
 
 use crate::access_control::{ObjectAclHeaders, acl_for_object_write};
@@ -19,6 +20,31 @@ use crate::object_lock;
 use crate::precondition::Conditions;
 use crate::service::{StrataS3, err_mapper, request_id};
 use crate::tagging;
+
+/// The condition of a conditional write (PutObject, CompleteMultipartUpload): `If-None-Match`
+/// takes only `*` (AWS answers 501 NotImplemented for an ETag there), `If-Match` an ETag (or
+/// `*`); both at once is not accepted.
+pub(crate) fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<Option<WriteCondition>> {
+    match (if_match, if_none_match) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "If-Match and If-None-Match together are not supported on writes",
+        )),
+        (None, Some(ETagCondition::Any)) => Ok(Some(WriteCondition::IfNoneMatch)),
+        (None, Some(ETagCondition::ETag(_))) => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "A header you provided implies functionality that is not implemented: If-None-Match takes only *",
+        )),
+        (Some(ETagCondition::Any), None) => Ok(Some(WriteCondition::IfMatch(None))),
+        (Some(ETagCondition::ETag(etag)), None) => Ok(Some(WriteCondition::IfMatch(Some(
+            etag.value().trim_matches('"').to_owned(),
+        )))),
+    }
+}
 
 /// Whether a request announces an additional checksum (header, trailer or SDK algorithm).
 fn has_checksum(headers: &http::HeaderMap) -> bool {
@@ -121,11 +147,7 @@ pub(crate) async fn put_object(
         &map_err,
     )
     .await?;
-    if input.if_match.is_some() || input.if_none_match.is_some() {
-        return Err(not_implemented(
-            "Conditional writes (If-Match / If-None-Match on PUT)",
-        ));
-    }
+    let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let opts = PutOptions {
         size: content_length(input.content_length)?,
         metadata: MetadataInput {
@@ -144,6 +166,7 @@ pub(crate) async fn put_object(
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         // s3s verifies a signed payload hash itself while streaming the body.
         content_sha256: None,
+        condition,
     };
     let info = s3
         .layer
