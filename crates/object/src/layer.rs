@@ -1076,7 +1076,10 @@ impl ObjectLayer {
         let etag = part.etag.clone();
         let parts = if data.size == 0 { Vec::new() } else { vec![part] };
         let _guard = self.lock_key(bucket, key).await?;
-        if let Err(err) = self.check_write_condition(bucket, key, set, opts.condition.as_ref()).await {
+        if let Err(err) = self
+            .check_write_condition(bucket, key, set, opts.condition.as_ref())
+            .await
+        {
             if let Some(dir) = data.data_dir {
                 set.delete_data_dirs(&[dir], &data.ok).await;
             }

@@ -431,6 +431,13 @@ mod tests {
             "InvalidRequest",
             400,
         );
+        check(ObjectError::PreconditionFailed, "PreconditionFailed", 412);
+        check(ObjectError::ObjectLocked { reason: "held" }, "AccessDenied", 403);
+        check(
+            ObjectError::InvalidBucketState { reason: "lock" },
+            "InvalidBucketState",
+            409,
+        );
     }
 
     #[test]
