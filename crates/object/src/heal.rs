@@ -229,6 +229,9 @@ impl ObjectLayer {
     pub async fn heal_buckets(&self) -> ObjectResult<u64> {
         let buckets: Vec<(String, Vec<u8>)> = self.bucket_records_encoded().await;
         let mut n_written = 0;
+        for (bucket, _) in &buckets {
+            n_written += self.heal_bucket_configs(bucket).await;
+        }
         for drive in self.sets.iter().flat_map(|s| s.drives.iter()) {
             let mut ops = Vec::new();
             for (name, value) in &buckets {
@@ -250,6 +253,72 @@ impl ObjectLayer {
             }
         }
         Ok(n_written)
+    }
+}
+
+impl ObjectLayer {
+    /// Brings every drive's copy of a bucket's configuration blobs (policy, ACL, ownership,
+    /// Block Public Access, object lock, tags, CORS) to what the first set's read quorum agrees
+    /// on ([`ObjectLayer::get_bucket_config`]): missing or different copies are written, and
+    /// copies of a blob the quorum says is gone are removed (a stale Allow must not come back
+    /// when the drives that saw its deletion are replaced). Drives that do not answer are
+    /// skipped. Returns how many copies changed.
+    async fn heal_bucket_configs(&self, bucket: &str) -> u64 {
+        let prefix = record::bucket_prefix(bucket);
+        let drives: Vec<Arc<dyn Drive>> = self.all_drives().cloned().collect();
+        let scans = join_all(
+            drives
+                .iter()
+                .map(|d| crate::set::scan_all(d.as_ref(), Table::BucketConfig, &prefix)),
+        )
+        .await;
+        let held: Vec<Option<BTreeMap<Vec<u8>, Vec<u8>>>> = scans
+            .into_iter()
+            .map(|scan| {
+                scan.ok().map(|entries| {
+                    entries
+                        .into_iter()
+                        .map(|e| (e.key.to_vec(), e.value.to_vec()))
+                        .collect()
+                })
+            })
+            .collect();
+        let keys: std::collections::BTreeSet<Vec<u8>> =
+            held.iter().flatten().flat_map(|m| m.keys().cloned()).collect();
+        let mut n_changed = 0;
+        let mut ops: Vec<Vec<MetaOp>> = vec![Vec::new(); drives.len()];
+        for key in keys {
+            let Ok(name) = std::str::from_utf8(&key[prefix.len()..]) else {
+                continue;
+            };
+            let Ok(agreed) = self.get_bucket_config(bucket, name).await else {
+                continue;
+            };
+            for (drive_idx, copies) in held.iter().enumerate() {
+                let Some(copies) = copies else { continue };
+                match (&agreed, copies.get(&key)) {
+                    (Some(value), Some(have)) if have[..] == value[..] => {}
+                    (Some(value), _) => {
+                        ops[drive_idx].push(MetaOp::put(Table::BucketConfig, key.clone(), value.to_vec()))
+                    }
+                    (None, Some(_)) => ops[drive_idx].push(MetaOp::delete(Table::BucketConfig, key.clone())),
+                    (None, None) => {}
+                }
+            }
+        }
+        for (drive, ops) in drives.iter().zip(ops) {
+            if ops.is_empty() {
+                continue;
+            }
+            let n = ops.len() as u64;
+            match drive.meta_commit(ops).await {
+                Ok(()) => n_changed += n,
+                Err(err) => {
+                    tracing::debug!(drive = drive.endpoint(), %err, "healing bucket configuration failed")
+                }
+            }
+        }
+        n_changed
     }
 }
 

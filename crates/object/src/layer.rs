@@ -550,7 +550,7 @@ impl ObjectLayer {
         }
     }
 
-    fn all_drives(&self) -> impl Iterator<Item = &Arc<dyn Drive>> {
+    pub(crate) fn all_drives(&self) -> impl Iterator<Item = &Arc<dyn Drive>> {
         self.sets.iter().flat_map(|s| s.drives.iter())
     }
 

@@ -1053,3 +1053,49 @@ async fn a_protected_null_version_is_never_replaced() {
         b"kept"
     );
 }
+
+#[tokio::test]
+async fn heal_restores_bucket_configuration_and_removes_deleted_blobs() {
+    use strata_drive::{MetaOp, Table};
+    let f = fixture(4).await;
+    f.layer
+        .put_bucket_config("bucket", "policy", Bytes::from_static(b"{\"deny\":true}"))
+        .await
+        .unwrap();
+    let mut drives: Vec<_> = f.layer.local_drives().into_values().collect();
+    drives.sort_by(|a, b| a.endpoint().cmp(b.endpoint()));
+    let key = |name: &str| [b"bucket\0".as_slice(), name.as_bytes()].concat();
+    // A replaced drive lost the policy; another drive kept a blob deleted while it was away.
+    drives[0]
+        .meta_commit(vec![MetaOp::delete(Table::BucketConfig, key("policy"))])
+        .await
+        .unwrap();
+    drives[1]
+        .meta_commit(vec![MetaOp::put(
+            Table::BucketConfig,
+            key("cors"),
+            b"stale".to_vec(),
+        )])
+        .await
+        .unwrap();
+    assert!(f.layer.heal_buckets().await.unwrap() >= 2);
+    for drive in &drives {
+        assert_eq!(
+            drive
+                .meta_get(Table::BucketConfig, &key("policy"))
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&b"{\"deny\":true}"[..]),
+            "{}",
+            drive.endpoint()
+        );
+        assert!(
+            drive
+                .meta_get(Table::BucketConfig, &key("cors"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
