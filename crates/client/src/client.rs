@@ -611,6 +611,15 @@ impl Client {
     /// CreateBucket. Returns `true` if created, `false` if it already existed and is ours.
     pub async fn create_bucket(&self, bucket: &str) -> Result<bool, ClientError> {
         let path = format!("/{bucket}");
+        // S3 in us-east-1 answers 200 to re-creating a bucket one owns: ask first, so an
+        // existing bucket is never reported as created (the load generator deletes buckets it
+        // created).
+        let head = self
+            .send(Method::HEAD, &path, &[], HeaderMap::new(), empty())
+            .await?;
+        if head.status().is_success() {
+            return Ok(false);
+        }
         match self
             .send_ok("CreateBucket", Method::PUT, &path, &[], HeaderMap::new(), empty())
             .await

@@ -113,6 +113,9 @@ pub(crate) async fn create_bucket(
                 "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
             ));
         }
+        // AWS's legacy rule: re-creating a bucket you own answers 200 in us-east-1 (its
+        // configuration is left as it is), BucketAlreadyOwnedByYou in every other region.
+        Err(strata_object::ObjectError::BucketExists { .. }) if s3.region == DEFAULT_REGION => {}
         Err(err) => return Err(map_err(err)),
     }
     s3.access.invalidate(&input.bucket);
