@@ -960,3 +960,42 @@ def test_many_small_objects_listing(s3, bucket):
     keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix="many/", PaginationConfig={"PageSize": 50}) for o in p["Contents"]]
     assert keys == [f"many/{i:04d}" for i in range(n)]
+
+
+def test_max_keys_zero_lists_nothing_and_is_not_truncated(s3, bucket):
+    for i in range(3):
+        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+    v2 = s3.list_objects_v2(Bucket=bucket, MaxKeys=0)
+    assert v2["KeyCount"] == 0 and v2["IsTruncated"] is False and "Contents" not in v2
+    assert "NextContinuationToken" not in v2
+    v1 = s3.list_objects(Bucket=bucket, MaxKeys=0)
+    assert v1["IsTruncated"] is False and "Contents" not in v1
+    versions = s3.list_object_versions(Bucket=bucket, MaxKeys=0)
+    assert versions["IsTruncated"] is False and "Versions" not in versions
+
+
+def test_list_buckets_pages_with_max_buckets(s3):
+    names = sorted(unique_bucket_name("page") for _ in range(3))
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    try:
+        seen, token = [], None
+        while True:
+            kwargs = {"MaxBuckets": 1, "Prefix": "page"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = s3.list_buckets(**kwargs)
+            assert len(page["Buckets"]) <= 1
+            seen += [b["Name"] for b in page["Buckets"]]
+            token = page.get("ContinuationToken")
+            if not token:
+                break
+        assert [n for n in seen if n in names] == names
+        assert s3.list_buckets(BucketRegion="us-east-1", Prefix=names[0])["Buckets"][0]["Name"] == names[0]
+        assert s3.list_buckets(BucketRegion="eu-west-3", Prefix=names[0])["Buckets"] == []
+        with pytest.raises(ClientError) as e:
+            s3.list_buckets(MaxBuckets=10001)
+        assert error_of(e.value) == ("InvalidArgument", 400)
+    finally:
+        for name in names:
+            s3.delete_bucket(Bucket=name)

@@ -13,6 +13,9 @@ use crate::access_control::{AskedAcl, create_bucket_configs};
 use crate::convert;
 use crate::service::{StrataS3, err_mapper};
 
+/// AWS's upper bound of ListBuckets' `max-buckets`.
+const LIST_BUCKETS_MAX: i32 = 10_000;
+
 /// The region S3 reports as an empty location constraint.
 const DEFAULT_REGION: &str = "us-east-1";
 
@@ -22,26 +25,57 @@ pub(crate) async fn list_buckets(
 ) -> S3Result<S3Response<ListBucketsOutput>> {
     let map_err = err_mapper(&req);
     let prefix = req.input.prefix.clone();
+    let region = req.input.bucket_region.clone();
+    let max = match req.input.max_buckets {
+        None => usize::MAX,
+        Some(n) if (1..=LIST_BUCKETS_MAX).contains(&n) => usize::try_from(n).unwrap_or(usize::MAX),
+        Some(_) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                "max-buckets must be between 1 and 10000",
+            ));
+        }
+    };
+    let after = req
+        .input
+        .continuation_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(convert::decode_continuation_token)
+        .transpose()?;
     let account = s3.request_account(&req);
     // An account lists its own buckets, as in AWS; the deployment's root (the operator)
     // lists every account's.
     let all = s3.sees_all_buckets(&req);
-    let buckets = s3.layer.list_buckets().await.map_err(map_err)?;
-    let buckets = buckets
+    let mut buckets = s3.layer.list_buckets().await.map_err(map_err)?;
+    buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut listed: Vec<Bucket> = buckets
         .into_iter()
         .filter(|b| all || b.owner.as_deref().unwrap_or(&s3.account_id) == account)
         .filter(|b| prefix.as_deref().is_none_or(|p| b.name.starts_with(p)))
+        .filter(|b| region.as_deref().is_none_or(|r| b.location == r))
+        .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
+        .take(max.saturating_add(1))
         .map(|b| Bucket {
             name: Some(b.name),
             creation_date: Some(convert::timestamp(b.created)),
             bucket_region: Some(b.location),
         })
         .collect();
+    // One more than asked tells whether there is a next page; its token is the last name.
+    let continuation_token = (listed.len() > max).then(|| {
+        listed.truncate(max);
+        listed
+            .last()
+            .and_then(|b| b.name.as_deref())
+            .map(convert::encode_continuation_token)
+            .unwrap_or_default()
+    });
     Ok(S3Response::new(ListBucketsOutput {
-        buckets: Some(buckets),
+        buckets: Some(listed),
         owner: Some(crate::convert::owner(&s3.account_owner(&account))),
         prefix,
-        continuation_token: None,
+        continuation_token,
     }))
 }
 

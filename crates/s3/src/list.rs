@@ -90,6 +90,11 @@ pub(crate) async fn list_objects(
         .await
         .map_err(map_err)?;
     let bucket_owner = bucket_owner(s3, &input.bucket).await;
+    // max-keys=0 asks for nothing: S3 answers no keys and not truncated.
+    let mut page = page;
+    if max == 0 {
+        page.is_truncated = false;
+    }
     // S3 sends NextMarker only with a delimiter; without one the client uses the last key.
     let next_marker = if page.is_truncated && delimiter.is_some() {
         page.next_marker.map(|m| maybe_url_encode(m, url))
@@ -146,6 +151,11 @@ pub(crate) async fn list_objects_v2(
         .await
         .map_err(map_err)?;
     let bucket_owner = bucket_owner(s3, &input.bucket).await;
+    // max-keys=0 asks for nothing: S3 answers no keys and not truncated.
+    let mut page = page;
+    if max == 0 {
+        page.is_truncated = false;
+    }
     let owner = input.fetch_owner.unwrap_or(false).then_some(&bucket_owner);
     let key_count = page.objects.len() + page.common_prefixes.len();
     let next_continuation_token = if page.is_truncated {
@@ -210,6 +220,11 @@ pub(crate) async fn list_object_versions(
         .await
         .map_err(map_err)?;
     let bucket_owner = bucket_owner(s3, &input.bucket).await;
+    // max-keys=0 asks for nothing: S3 answers no keys and not truncated.
+    let mut page = page;
+    if max == 0 {
+        page.is_truncated = false;
+    }
     let mut versions = Vec::new();
     let mut delete_markers = Vec::new();
     for v in page.versions {
@@ -245,8 +260,11 @@ pub(crate) async fn list_object_versions(
         version_id_marker: Some(version_id_marker.unwrap_or_default()),
         max_keys: Some(max_keys_i32(max)),
         is_truncated: Some(page.is_truncated),
-        next_key_marker: page.next_key_marker.map(|m| maybe_url_encode(m, url)),
-        next_version_id_marker: page.next_version_id_marker,
+        next_key_marker: page
+            .next_key_marker
+            .filter(|_| page.is_truncated)
+            .map(|m| maybe_url_encode(m, url)),
+        next_version_id_marker: page.next_version_id_marker.filter(|_| page.is_truncated),
         versions: Some(versions),
         delete_markers: Some(delete_markers),
         common_prefixes: Some(common_prefixes(page.common_prefixes, url)),
