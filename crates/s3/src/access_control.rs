@@ -174,16 +174,7 @@ impl BucketAccess {
                 .unwrap_or(Ownership::BucketOwnerEnforced)
             }),
             public_access_block: block
-                .map(|blob| {
-                    stored(bucket, "public access block", &blob, PublicAccessBlock::from_json).unwrap_or(
-                        PublicAccessBlock {
-                            block_public_acls: true,
-                            ignore_public_acls: true,
-                            block_public_policy: true,
-                            restrict_public_buckets: true,
-                        },
-                    )
-                })
+                .map(|blob| stored_public_access_block(bucket, &blob))
                 .unwrap_or_default(),
         });
         let mut cache = self.cache();
@@ -251,6 +242,16 @@ fn parse_stored_policy(bucket: &str, blob: &[u8]) -> Option<Arc<Policy>> {
     }
 }
 
+/// A stored Block Public Access setting; one that does not decode fails closed (all on).
+fn stored_public_access_block(bucket: &str, blob: &[u8]) -> PublicAccessBlock {
+    stored(bucket, "public access block", blob, PublicAccessBlock::from_json).unwrap_or(PublicAccessBlock {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    })
+}
+
 /// Decodes a stored setting; None (logged) when it does not decode.
 fn stored<T, E: std::fmt::Display>(
     bucket: &str,
@@ -292,6 +293,24 @@ pub(crate) fn acl_error(err: AclError) -> S3Error {
 
 fn access_denied() -> S3Error {
     S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied")
+}
+
+/// The `x-amz-grant-full-control|read|read-acp|write|write-acp` headers of a request, each
+/// with the permission it grants (what [`AskedAcl::from_headers`] takes).
+pub(crate) fn grant_headers<'a>(
+    full_control: Option<&'a str>,
+    read: Option<&'a str>,
+    read_acp: Option<&'a str>,
+    write: Option<&'a str>,
+    write_acp: Option<&'a str>,
+) -> [(AclPermission, Option<&'a str>); 5] {
+    [
+        (AclPermission::FullControl, full_control),
+        (AclPermission::Read, read),
+        (AclPermission::ReadAcp, read_acp),
+        (AclPermission::Write, write),
+        (AclPermission::WriteAcp, write_acp),
+    ]
 }
 
 /// What ACL a request asks for through its headers.
@@ -400,12 +419,14 @@ pub(crate) async fn acl_for_object_write(
 ) -> S3Result<Option<String>> {
     let asked = AskedAcl::from_headers(
         headers.canned,
-        &[
-            (AclPermission::FullControl, headers.full_control),
-            (AclPermission::Read, headers.read),
-            (AclPermission::ReadAcp, headers.read_acp),
-            (AclPermission::WriteAcp, headers.write_acp),
-        ],
+        // Objects take no WRITE grant (AWS).
+        &grant_headers(
+            headers.full_control,
+            headers.read,
+            headers.read_acp,
+            None,
+            headers.write_acp,
+        ),
         &s3.account_owner(writer_account.unwrap_or(&s3.account_id)),
     )?;
     let config = s3.access.get(bucket).await.map_err(&map_err)?;
@@ -657,13 +678,13 @@ pub(crate) async fn put_bucket_acl(
         s3,
         input.access_control_policy,
         input.acl.as_ref().map(BucketCannedACL::as_str),
-        &[
-            (AclPermission::FullControl, input.grant_full_control.as_deref()),
-            (AclPermission::Read, input.grant_read.as_deref()),
-            (AclPermission::ReadAcp, input.grant_read_acp.as_deref()),
-            (AclPermission::Write, input.grant_write.as_deref()),
-            (AclPermission::WriteAcp, input.grant_write_acp.as_deref()),
-        ],
+        &grant_headers(
+            input.grant_full_control.as_deref(),
+            input.grant_read.as_deref(),
+            input.grant_read_acp.as_deref(),
+            input.grant_write.as_deref(),
+            input.grant_write_acp.as_deref(),
+        ),
         &owner,
         &owner,
         true,
@@ -695,15 +716,7 @@ pub(crate) async fn get_object_acl(
     let input = req.input;
     let config = s3.access.fresh(&input.bucket).await.map_err(&map_err)?;
     let info = s3
-        .layer
-        .head_object(
-            &input.bucket,
-            &input.key,
-            GetOptions {
-                version_id: input.version_id,
-                ..Default::default()
-            },
-        )
+        .version_info(&input.bucket, &input.key, input.version_id)
         .await
         .map_err(&map_err)?;
     let acl = match info.metadata.acl.as_deref() {
@@ -733,15 +746,7 @@ pub(crate) async fn put_object_acl(
     // The object keeps its owner: the one its stored ACL names, else the bucket owner.
     let bucket_owner = config.owner(s3);
     let current = s3
-        .layer
-        .head_object(
-            &input.bucket,
-            &input.key,
-            GetOptions {
-                version_id: input.version_id.clone(),
-                ..Default::default()
-            },
-        )
+        .version_info(&input.bucket, &input.key, input.version_id.clone())
         .await
         .map_err(&map_err)?;
     let owner = current
@@ -754,13 +759,13 @@ pub(crate) async fn put_object_acl(
         s3,
         input.access_control_policy,
         input.acl.as_ref().map(ObjectCannedACL::as_str),
-        &[
-            (AclPermission::FullControl, input.grant_full_control.as_deref()),
-            (AclPermission::Read, input.grant_read.as_deref()),
-            (AclPermission::ReadAcp, input.grant_read_acp.as_deref()),
-            (AclPermission::Write, input.grant_write.as_deref()),
-            (AclPermission::WriteAcp, input.grant_write_acp.as_deref()),
-        ],
+        &grant_headers(
+            input.grant_full_control.as_deref(),
+            input.grant_read.as_deref(),
+            input.grant_read_acp.as_deref(),
+            input.grant_write.as_deref(),
+            input.grant_write_acp.as_deref(),
+        ),
         &owner,
         &bucket_owner,
         false,
@@ -895,20 +900,15 @@ pub(crate) async fn get_public_access_block(
         .get_bucket_config(bucket, PUBLIC_ACCESS_BLOCK_CONFIG)
         .await
         .map_err(err_mapper(&req))?;
-    if stored.is_none() {
+    let Some(blob) = stored else {
         let mut err = S3Error::with_message(
             S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
             "The public access block configuration was not found",
         );
         err.set_status_code(http::StatusCode::NOT_FOUND);
         return Err(err);
-    }
-    let block = s3
-        .access
-        .fresh(bucket)
-        .await
-        .map_err(err_mapper(&req))?
-        .public_access_block;
+    };
+    let block = stored_public_access_block(bucket, &blob);
     Ok(S3Response::new(GetPublicAccessBlockOutput {
         public_access_block_configuration: Some(PublicAccessBlockConfiguration {
             block_public_acls: Some(block.block_public_acls),

@@ -548,7 +548,7 @@ fn tests_existing_tags(caller: &Caller, bucket_policy: Option<&Policy>) -> bool 
         .into_iter()
         .chain(caller.policies.iter().map(|(_, p)| p.as_ref()))
         .chain(caller.embedded.as_deref())
-        .any(|p| p.uses_condition_key(EXISTING_TAG_KEY))
+        .any(Policy::tests_existing_object_tags)
 }
 
 /// Requires the caller to hold `action` on `bucket/key` as well (what a request's options

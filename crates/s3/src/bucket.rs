@@ -6,10 +6,9 @@
 
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
-use strata_iam::acl::Permission;
 use strata_object::{MakeBucketOptions, VersioningState};
 
-use crate::access_control::{AskedAcl, create_bucket_configs};
+use crate::access_control::{AskedAcl, create_bucket_configs, grant_headers};
 use crate::convert;
 use crate::service::{StrataS3, err_mapper};
 
@@ -107,13 +106,13 @@ pub(crate) async fn create_bucket(
     let owner = s3.account_owner(&account);
     let asked = AskedAcl::from_headers(
         input.acl.as_ref().map(BucketCannedACL::as_str),
-        &[
-            (Permission::FullControl, input.grant_full_control.as_deref()),
-            (Permission::Read, input.grant_read.as_deref()),
-            (Permission::ReadAcp, input.grant_read_acp.as_deref()),
-            (Permission::Write, input.grant_write.as_deref()),
-            (Permission::WriteAcp, input.grant_write_acp.as_deref()),
-        ],
+        &grant_headers(
+            input.grant_full_control.as_deref(),
+            input.grant_read.as_deref(),
+            input.grant_read_acp.as_deref(),
+            input.grant_write.as_deref(),
+            input.grant_write_acp.as_deref(),
+        ),
         &owner,
     )?;
     let configs = create_bucket_configs(input.object_ownership.as_ref(), &asked, &owner, &|id| {

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use serde::{Deserialize, Serialize};
-use strata_object::{GetOptions, ObjectError, ObjectMetadata, Retention, RetentionMode, now_unix_ms};
+use strata_object::{ObjectError, ObjectMetadata, Retention, RetentionMode, now_unix_ms};
 
 use crate::convert;
 use crate::service::{StrataS3, err_mapper};
@@ -110,6 +110,14 @@ async fn lock_state(s3: &StrataS3, bucket: &str) -> Result<Option<StoredLock>, O
             .and_then(|blob| serde_json::from_slice(&blob).ok())
             .unwrap_or_default(),
     ))
+}
+
+/// Refuses a retention or legal-hold call on a bucket without object lock (`InvalidRequest`).
+async fn require_lock(s3: &StrataS3, bucket: &str, map_err: impl Fn(ObjectError) -> S3Error) -> S3Result<()> {
+    match lock_state(s3, bucket).await.map_err(map_err)? {
+        Some(_) => Ok(()),
+        None => Err(not_enabled()),
+    }
 }
 
 /// The lock headers of a write (PUT, CreateMultipartUpload, CopyObject).
@@ -345,9 +353,7 @@ pub(crate) async fn put_object_retention(
         &req.input.key,
     );
     let input = req.input;
-    if lock_state(s3, &input.bucket).await.map_err(&map_err)?.is_none() {
-        return Err(not_enabled());
-    }
+    require_lock(s3, &input.bucket, &map_err).await?;
     let new = match input.retention {
         None => None,
         Some(r) => match (r.mode, r.retain_until_date) {
@@ -390,19 +396,9 @@ pub(crate) async fn get_object_retention(
 ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
     let map_err = err_mapper(&req);
     let input = req.input;
-    if lock_state(s3, &input.bucket).await.map_err(&map_err)?.is_none() {
-        return Err(not_enabled());
-    }
+    require_lock(s3, &input.bucket, &map_err).await?;
     let info = s3
-        .layer
-        .head_object(
-            &input.bucket,
-            &input.key,
-            GetOptions {
-                version_id: input.version_id,
-                ..Default::default()
-            },
-        )
+        .version_info(&input.bucket, &input.key, input.version_id)
         .await
         .map_err(&map_err)?;
     let retention = info.metadata.retention.ok_or_else(|| {
@@ -427,9 +423,7 @@ pub(crate) async fn put_object_legal_hold(
 ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
     let map_err = err_mapper(&req);
     let input = req.input;
-    if lock_state(s3, &input.bucket).await.map_err(&map_err)?.is_none() {
-        return Err(not_enabled());
-    }
+    require_lock(s3, &input.bucket, &map_err).await?;
     let on = match input
         .legal_hold
         .and_then(|h| h.status)
@@ -461,19 +455,9 @@ pub(crate) async fn get_object_legal_hold(
 ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
     let map_err = err_mapper(&req);
     let input = req.input;
-    if lock_state(s3, &input.bucket).await.map_err(&map_err)?.is_none() {
-        return Err(not_enabled());
-    }
+    require_lock(s3, &input.bucket, &map_err).await?;
     let info = s3
-        .layer
-        .head_object(
-            &input.bucket,
-            &input.key,
-            GetOptions {
-                version_id: input.version_id,
-                ..Default::default()
-            },
-        )
+        .version_info(&input.bucket, &input.key, input.version_id)
         .await
         .map_err(&map_err)?;
     let status = if info.metadata.legal_hold {

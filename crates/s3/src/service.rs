@@ -121,6 +121,20 @@ impl StrataS3 {
         crate::authz::caller_of(&req.extensions).is_none_or(strata_iam::Caller::is_root)
     }
 
+    /// One version's info: the latest when `version_id` is none.
+    pub(crate) async fn version_info(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<String>,
+    ) -> Result<strata_object::ObjectInfo, ObjectError> {
+        let opts = strata_object::GetOptions {
+            version_id,
+            ..Default::default()
+        };
+        self.layer.head_object(bucket, key, opts).await
+    }
+
     /// The owner ACLs name for `account`, with its display name.
     pub(crate) fn account_owner(&self, account: &str) -> AclOwner {
         if account == self.account_id {

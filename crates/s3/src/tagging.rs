@@ -158,15 +158,7 @@ pub(crate) async fn get_object_tagging(
     let map_err = err_mapper(&req);
     let input = req.input;
     let info = s3
-        .layer
-        .head_object(
-            &input.bucket,
-            &input.key,
-            strata_object::GetOptions {
-                version_id: input.version_id,
-                ..Default::default()
-            },
-        )
+        .version_info(&input.bucket, &input.key, input.version_id)
         .await
         .map_err(map_err)?;
     Ok(S3Response::new(GetObjectTaggingOutput {

@@ -192,7 +192,13 @@ pub struct Policy {
     version: Version,
     id: Option<String>,
     statements: Vec<Statement>,
+    /// A condition tests `s3:ExistingObjectTag/...` (found once, at parse time: the front
+    /// door asks on every object read).
+    tests_existing_object_tags: bool,
 }
+
+/// The condition-key prefix of an object's stored tags, lowercased as keys are stored.
+const EXISTING_OBJECT_TAG_PREFIX: &str = "s3:existingobjecttag/";
 
 /// A list of action or resource patterns (`Action` / `NotAction`, `Resource` /
 /// `NotResource`).
@@ -357,15 +363,18 @@ impl Policy {
         self.id.as_deref()
     }
 
-    /// Whether a condition of the policy tests a key starting with `prefix` (ASCII case
-    /// ignored, as condition keys are): the front door reads an object's tags only for
-    /// policies that test `s3:ExistingObjectTag/...`.
-    pub fn uses_condition_key(&self, prefix: &str) -> bool {
-        let prefix = prefix.to_ascii_lowercase();
-        self.statements
+    /// Whether a condition of the policy tests `s3:ExistingObjectTag/<key>`: the front door
+    /// reads an object's tags only for such policies.
+    pub fn tests_existing_object_tags(&self) -> bool {
+        self.tests_existing_object_tags
+    }
+
+    /// Computes [`Policy::tests_existing_object_tags`] from the statements.
+    fn find_existing_object_tag_tests(statements: &[Statement]) -> bool {
+        statements
             .iter()
             .flat_map(|s| &s.conditions)
-            .any(|c| c.key().starts_with(&prefix))
+            .any(|c| c.key().starts_with(EXISTING_OBJECT_TAG_PREFIX))
     }
 
     /// Whether policy variables are substituted (the policy says `"Version": "2012-10-17"`).

@@ -85,6 +85,7 @@ pub(crate) fn parse(text: &[u8], kind: PolicyKind<'_>) -> Result<Policy, PolicyE
     Ok(Policy {
         version,
         id,
+        tests_existing_object_tags: Policy::find_existing_object_tag_tests(&parsed),
         statements: parsed,
     })
 }
