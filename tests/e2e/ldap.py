@@ -45,12 +45,12 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 from conftest import free_port
+from procs import stop_process_group
 
 BASE_DN = "dc=strata,dc=test"
 ADMIN_DN = "cn=admin,dc=strata,dc=test"
@@ -366,16 +366,7 @@ class Slapd:
             _LIVE.remove(self)
         if proc is None:
             return
-        if proc.poll() is None:
-            try:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=STOP_TIMEOUT_SECS)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=10)
+        stop_process_group(proc, STOP_TIMEOUT_SECS)
 
     @property
     def running(self) -> bool:

@@ -30,7 +30,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 import requests
 
 from conftest import free_port
+from procs import stop_process_group
 
 OIDC_DIR = Path(__file__).resolve().parent.parent / "oidc"
 PROVIDER_JS = OIDC_DIR / "provider.mjs"
@@ -141,16 +141,7 @@ class OidcProvider:
             _LIVE.remove(self)
         if proc is None:
             return
-        if proc.poll() is None:
-            try:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=STOP_TIMEOUT_SECS)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=10)
+        stop_process_group(proc, STOP_TIMEOUT_SECS)
 
     @property
     def running(self) -> bool:
