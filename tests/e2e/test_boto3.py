@@ -360,7 +360,7 @@ def test_get_part_number(s3, bucket):
     assert h["ContentLength"] == len(p1)
     assert h["PartsCount"] == 2
 
-    expect_error(s3.get_object, "InvalidPartNumber", 416, Bucket=bucket, Key="mp", PartNumber=3)
+    expect_error(s3.get_object, "InvalidPartNumber", 400, Bucket=bucket, Key="mp", PartNumber=3)
 
 
 # ---------------------------------------------------------------- copy

@@ -10,6 +10,11 @@ use bytes::Bytes;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
+pub use crate::checksum::{
+    ChecksumAlgorithm, ChecksumSpec, ChecksumType, ExpectedChecksum, ObjectChecksum, combine_crc,
+    multipart_checksum,
+};
+
 /// A boxed error from a caller-supplied body stream.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -234,6 +239,8 @@ pub struct ObjectPartInfo {
     pub size: u64,
     /// The part's ETag (hex MD5, no quotes).
     pub etag: String,
+    /// The part's checksum (the object's algorithm), for multipart objects that have one.
+    pub checksum: Option<Vec<u8>>,
 }
 
 /// What the object layer knows about one object version.
@@ -259,6 +266,9 @@ pub struct ObjectInfo {
     pub metadata: ObjectMetadata,
     /// The parts the object was assembled from.
     pub parts: Vec<ObjectPartInfo>,
+    /// The object's additional checksum, when it has one (every version written since
+    /// checksums exist has one).
+    pub checksum: Option<ObjectChecksum>,
 }
 
 /// A byte range of an object, as asked for.
@@ -337,6 +347,10 @@ pub struct PutOptions {
     /// A condition on the key's current object, checked under the key's lock when the new
     /// version commits (compare-and-swap writes).
     pub condition: Option<WriteCondition>,
+    /// The additional checksum the client sent or asked for, checked before anything
+    /// commits. A single PUT without one stores CRC64NVME; a multipart upload's parts store
+    /// the upload's algorithm (CRC64NVME when it named none) and must match it.
+    pub checksum: Option<ChecksumSpec>,
 }
 
 /// A conditional write's condition on the key's current (latest, not a delete marker) object.
@@ -438,6 +452,8 @@ pub struct UploadInfo {
     pub initiated: SystemTime,
     /// Metadata the object will get.
     pub metadata: ObjectMetadata,
+    /// The checksum algorithm and type the client chose for the upload, if any.
+    pub checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
 }
 
 /// An uploaded part.
@@ -451,6 +467,8 @@ pub struct PartInfo {
     pub size: u64,
     /// When it was uploaded.
     pub mod_time: SystemTime,
+    /// The part's checksum with the upload's algorithm (CRC64NVME when the upload named none).
+    pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
 }
 
 /// Options of [`crate::ObjectLayer::list_parts`].
@@ -512,6 +530,23 @@ pub struct CompletePart {
     pub number: u32,
     /// The ETag the client got for it (quotes are ignored).
     pub etag: String,
+    /// The part's checksum as the client lists it, when it does.
+    pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+}
+
+/// Options of [`crate::ObjectLayer::complete_multipart_upload_with`].
+#[derive(Clone, Debug, Default)]
+pub struct CompleteOptions {
+    /// Complete only when this holds for the key's current object at that moment.
+    pub condition: Option<WriteCondition>,
+    /// The whole object's checksum the client sent, checked against the one formed from the
+    /// parts (its algorithm must be the upload's).
+    pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+    /// The checksum type the client named, which must be the upload's.
+    pub checksum_type: Option<ChecksumType>,
+    /// The object's size the client expects (`x-amz-mp-object-size`); the completion fails
+    /// when the listed parts add up to another.
+    pub object_size: Option<u64>,
 }
 
 /// Whether the object layer can serve.

@@ -26,7 +26,9 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use strata_drive::{Drive, MetaOp, Table};
 
-use crate::api::{BoxError, PutOptions, PutStream};
+use crate::api::{
+    BoxError, ChecksumAlgorithm, ChecksumSpec, ChecksumType, ExpectedChecksum, PutOptions, PutStream,
+};
 use crate::background::unix_secs_now;
 use crate::error::{ObjectError, ObjectResult};
 use crate::layer::ObjectLayer;
@@ -377,10 +379,13 @@ impl ObjectLayer {
                 let data = to
                     .write_data(
                         bytes_stream(decoded.data),
-                        &put_options(rec.size),
+                        &rec.parts
+                            .first()
+                            .map_or_else(PutOptions::default, |p| put_options(rec, p)),
                         1,
                         &distribution,
                         true,
+                        stored_algorithm(rec),
                     )
                     .await?;
                 for (slot, good) in ok.iter_mut().zip(&data.ok) {
@@ -422,7 +427,14 @@ impl ObjectLayer {
                     ObjectStream::planned(plan).map(|chunk| chunk.map_err(|e| Box::new(e) as BoxError)),
                 );
                 let data = to
-                    .write_data(body, &put_options(part.size), part.number, &distribution, false)
+                    .write_data(
+                        body,
+                        &put_options(rec, part),
+                        part.number,
+                        &distribution,
+                        false,
+                        stored_algorithm(rec),
+                    )
                     .await?;
                 for (slot, good) in ok.iter_mut().zip(&data.ok) {
                     *slot &= *good;
@@ -512,11 +524,32 @@ impl ObjectLayer {
     }
 }
 
-fn put_options(size: u64) -> PutOptions {
+/// Options of re-writing one part of `rec`: the size, and the part's stored checksum as the
+/// expected one, so a move never carries damaged bytes silently.
+fn put_options(rec: &VersionRecord, part: &PartRecordRef) -> PutOptions {
+    let expected = match (&rec.checksum, &part.checksum) {
+        (Some(object), Some(part_checksum)) => Some((object.algorithm, part_checksum.clone())),
+        (Some(object), None) if rec.parts.len() == 1 && object.kind == ChecksumType::FullObject => {
+            Some((object.algorithm, object.value.clone()))
+        }
+        _ => None,
+    };
     PutOptions {
-        size: Some(size),
+        size: Some(part.size),
+        checksum: expected.map(|(algorithm, value)| ChecksumSpec {
+            algorithm,
+            kind: None,
+            expected: ExpectedChecksum::Value(value),
+        }),
         ..PutOptions::default()
     }
+}
+
+/// The algorithm a moved part's checksum is stored with.
+fn stored_algorithm(rec: &VersionRecord) -> ChecksumAlgorithm {
+    rec.checksum
+        .as_ref()
+        .map_or(ChecksumAlgorithm::Crc64Nvme, |c| c.algorithm)
 }
 
 fn bytes_stream(bytes: Bytes) -> PutStream {

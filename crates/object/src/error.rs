@@ -152,6 +152,20 @@ pub enum ObjectError {
         /// Why.
         reason: &'static str,
     },
+    /// The body's additional checksum is not the one the client sent.
+    #[error("the {algorithm} checksum sent does not match the body")]
+    ChecksumMismatch {
+        /// The algorithm.
+        algorithm: crate::checksum::ChecksumAlgorithm,
+    },
+    /// The request is not valid, for the reason stated to the client (a checksum algorithm
+    /// other than the upload's, a type the algorithm does not support, a part listed without
+    /// its checksum, an expected size that is not the object's).
+    #[error("invalid request: {message}")]
+    InvalidRequestMessage {
+        /// What is wrong, for the client.
+        message: String,
+    },
     /// A conditional write's condition does not hold.
     #[error("the write's precondition does not hold")]
     PreconditionFailed,

@@ -1030,7 +1030,11 @@ impl ObjectLayer {
     pub(crate) fn copy_memory_bytes(&self) -> u64 {
         self.sets
             .iter()
-            .map(|set| set.get_memory_bytes(u64::MAX) + set.put_memory_bytes(None))
+            .map(|set| {
+                set.get_memory_bytes(u64::MAX)
+                    + set.put_memory_bytes(None)
+                    + crate::checksum::offload_memory_bytes(true)
+            })
             .max()
             .unwrap_or(0)
     }
@@ -1061,18 +1065,26 @@ impl ObjectLayer {
         let bucket_rec = self.bucket_record(bucket).await?;
         check_object_key(key)?;
         let set = self.set_for_write(bucket, key).await?;
+        // A single body's checksum is the one the client sent, or CRC64NVME (S3's default).
+        let store = opts
+            .checksum
+            .as_ref()
+            .map_or(ChecksumAlgorithm::Crc64Nvme, |c| c.algorithm);
+        let memory_bytes = set.put_memory_bytes(opts.size) + crate::checksum::put_offload_bytes(&opts, store);
         let _memory = match admission {
-            Admission::Gate => Some(self.memory.acquire(set.put_memory_bytes(opts.size)).await?),
+            Admission::Gate => Some(self.memory.acquire(memory_bytes).await?),
             Admission::Admitted => None,
         };
         let distribution = set.distribution(key);
-        let data = set.write_data(body, &opts, 1, &distribution, true).await?;
+        let data = set.write_data(body, &opts, 1, &distribution, true, store).await?;
         let part = PartRecordRef {
             number: 1,
             size: data.size,
             etag: hex::encode(data.md5),
             data_dir: data.data_dir.map(|d| d.0),
+            checksum: None,
         };
+        let checksum = Some(ObjectChecksum::full(data.checksum.0, data.checksum.1.clone()));
         let etag = part.etag.clone();
         let parts = if data.size == 0 { Vec::new() } else { vec![part] };
         let _guard = self.lock_key(bucket, key).await?;
@@ -1091,10 +1103,14 @@ impl ObjectLayer {
             bucket_rec.versioning,
             set,
             &distribution,
-            data,
-            opts.metadata,
-            etag,
-            parts,
+            NewVersion {
+                data,
+                metadata: opts.metadata,
+                etag,
+                parts,
+                checksum,
+                upload_id: None,
+            },
         )
         .await
     }
@@ -1136,7 +1152,6 @@ impl ObjectLayer {
     /// Commits a new version whose data is already durable, replacing the null version when
     /// the bucket does not keep versions. Rolls the data back when the commit misses quorum.
     /// The caller holds the key lock.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn commit_version(
         &self,
         bucket: &str,
@@ -1144,11 +1159,16 @@ impl ObjectLayer {
         versioning: VersioningState,
         set: &ErasureSet,
         distribution: &[u32],
-        data: WrittenData,
-        metadata: ObjectMetadata,
-        etag: String,
-        parts: Vec<PartRecordRef>,
+        version: NewVersion,
     ) -> ObjectResult<ObjectInfo> {
+        let NewVersion {
+            data,
+            metadata,
+            etag,
+            parts,
+            checksum,
+            upload_id,
+        } = version;
         let version_id = match versioning {
             VersioningState::Enabled => Some(uuid::Uuid::new_v4()),
             VersioningState::Unversioned | VersioningState::Suspended => None,
@@ -1167,6 +1187,8 @@ impl ObjectLayer {
             inline: data.inline.is_some(),
             parts: parts.clone(),
             meta_time_ns: 0,
+            checksum: checksum.clone(),
+            upload_id,
         };
         let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
         let records: Vec<Option<(VersionRecord, Option<Bytes>)>> = (0..set.n_drives())
@@ -1201,7 +1223,8 @@ impl ObjectLayer {
             etag,
             mod_time: record::from_unix_nanos(mod_time_ns),
             metadata,
-            parts: parts.iter().map(part_info).collect(),
+            parts: parts.iter().map(|p| part_info(p, checksum.as_ref())).collect(),
+            checksum,
         })
     }
 
@@ -1523,6 +1546,8 @@ impl ObjectLayer {
                     inline: false,
                     parts: Vec::new(),
                     meta_time_ns: 0,
+                    checksum: None,
+                    upload_id: None,
                 };
                 let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
                 let records = (0..set.n_drives())
@@ -1630,6 +1655,12 @@ impl ObjectLayer {
     /// Server-side copy: the data streams from the source's drives into new shards without
     /// leaving the server. The copy's metadata is what `metadata` makes of the source version
     /// (the front door applies the metadata and tagging directives and the new ACL).
+    ///
+    /// The copy's checksum is a full-object one with `checksum` (the algorithm asked for),
+    /// else the source's algorithm, else CRC64NVME. When the source has a full-object
+    /// checksum of that algorithm, the copied bytes are checked against it, so a copy never
+    /// carries damage silently.
+    #[allow(clippy::too_many_arguments)]
     pub async fn copy_object(
         &self,
         src_bucket: &str,
@@ -1637,6 +1668,7 @@ impl ObjectLayer {
         src_opts: GetOptions,
         dst_bucket: &str,
         dst_key: &str,
+        checksum: Option<ChecksumAlgorithm>,
         metadata: impl FnOnce(&ObjectInfo) -> ObjectMetadata + Send,
     ) -> ObjectResult<ObjectInfo> {
         self.bucket_record(dst_bucket).await?;
@@ -1656,6 +1688,16 @@ impl ObjectLayer {
             .await?;
         let metadata = metadata(&reader.info);
         let size = reader.info.size;
+        let source = reader.info.checksum.as_ref();
+        let algorithm = checksum
+            .or(source.map(|c| c.algorithm))
+            .unwrap_or(ChecksumAlgorithm::Crc64Nvme);
+        let expected = match source {
+            Some(c) if c.algorithm == algorithm && c.kind == ChecksumType::FullObject => {
+                ExpectedChecksum::Value(c.value.clone())
+            }
+            _ => ExpectedChecksum::None,
+        };
         let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| {
             r.map_err(|e| Box::new(e) as BoxError)
         }));
@@ -1669,11 +1711,35 @@ impl ObjectLayer {
                 content_md5: None,
                 content_sha256: None,
                 condition: None,
+                checksum: Some(ChecksumSpec {
+                    algorithm,
+                    kind: None,
+                    expected,
+                }),
             },
             Admission::Admitted,
         )
         .await
+        .map_err(|err| match err {
+            // The source's bytes are not what its checksum says: damage, not a client error.
+            ObjectError::ChecksumMismatch { algorithm } => ObjectError::Corrupt {
+                what: format!("the copy source's data does not match its {algorithm} checksum"),
+            },
+            other => other,
+        })
     }
+}
+
+/// A new version to commit: its data (durable already) and what its record says.
+pub(crate) struct NewVersion {
+    pub data: WrittenData,
+    pub metadata: ObjectMetadata,
+    pub etag: String,
+    pub parts: Vec<PartRecordRef>,
+    /// None only for a multipart object with parts uploaded before checksums existed.
+    pub checksum: Option<ObjectChecksum>,
+    /// The multipart upload it completes.
+    pub upload_id: Option<String>,
 }
 
 /// Whether a PUT or GET takes its memory from the gate, or its caller took it already.
@@ -1798,11 +1864,17 @@ fn bucket_info(rec: &BucketRecord) -> BucketInfo {
     }
 }
 
-pub(crate) fn part_info(part: &PartRecordRef) -> ObjectPartInfo {
+/// A part's info; the part's checksum only where it means something to clients (the parts
+/// of a composite checksum).
+pub(crate) fn part_info(part: &PartRecordRef, checksum: Option<&ObjectChecksum>) -> ObjectPartInfo {
     ObjectPartInfo {
         number: part.number,
         size: part.size,
         etag: part.etag.clone(),
+        checksum: part
+            .checksum
+            .clone()
+            .filter(|_| checksum.is_some_and(|c| c.kind == ChecksumType::Composite)),
     }
 }
 
@@ -1817,7 +1889,12 @@ pub(crate) fn object_info(bucket: &str, key: &str, rec: &VersionRecord, is_lates
         etag: rec.etag.clone(),
         mod_time: record::from_unix_nanos(rec.mod_time_ns),
         metadata: rec.metadata.clone(),
-        parts: rec.parts.iter().map(part_info).collect(),
+        parts: rec
+            .parts
+            .iter()
+            .map(|p| part_info(p, rec.checksum.as_ref()))
+            .collect(),
+        checksum: rec.checksum.clone(),
     }
 }
 
@@ -1938,6 +2015,8 @@ mod tests {
             inline: false,
             parts: Vec::new(),
             meta_time_ns: 0,
+            checksum: None,
+            upload_id: None,
         };
         let records = (0..set.n_drives()).map(|_| Some((rec.clone(), None))).collect();
         let key = record::version_key("skew", "k", ahead_ns, version_id);

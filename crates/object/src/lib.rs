@@ -32,6 +32,7 @@
 mod api;
 mod background;
 mod body_md5;
+mod checksum;
 mod decommission;
 mod deployment;
 mod error;

@@ -15,7 +15,7 @@ use strata_drive::{DataDirId, MetaOp, Table};
 
 use crate::api::*;
 use crate::error::{ObjectError, ObjectResult};
-use crate::layer::{Admission, ObjectLayer};
+use crate::layer::{Admission, NewVersion, ObjectLayer};
 use crate::names::check_object_key;
 use crate::record::{self, PartRecord, PartRecordRef, UploadRecord};
 use crate::set::{self, ErasureSet, WrittenData};
@@ -31,16 +31,86 @@ fn upload_info(bucket: &str, rec: &UploadRecord) -> UploadInfo {
         upload_id: rec.upload_id.clone(),
         initiated: record::from_unix_nanos(rec.initiated_ns),
         metadata: rec.metadata.clone(),
+        checksum: rec.checksum,
     }
 }
 
-fn part_info(rec: &PartRecord) -> PartInfo {
+/// A part's info; its checksum only when the upload named an algorithm (the CRC64NVME kept
+/// for uploads that named none is Strata's own, not something the client asked for).
+fn part_info(rec: &PartRecord, upload: &UploadRecord) -> PartInfo {
     PartInfo {
         number: rec.number,
         etag: rec.etag.clone(),
         size: rec.size,
         mod_time: record::from_unix_nanos(rec.mod_time_ns),
+        checksum: rec.checksum.clone().filter(|_| upload.checksum.is_some()),
     }
+}
+
+/// The checksum algorithm and type of a new upload, as asked: the type defaults by algorithm,
+/// and must be one the algorithm supports.
+fn upload_checksum(spec: Option<&ChecksumSpec>) -> ObjectResult<Option<(ChecksumAlgorithm, ChecksumType)>> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    let kind = spec
+        .kind
+        .unwrap_or_else(|| spec.algorithm.default_multipart_type());
+    if !spec.algorithm.supports(kind) {
+        return Err(ObjectError::InvalidRequestMessage {
+            message: format!(
+                "The {} checksum type cannot be used with the {} checksum algorithm.",
+                kind.name(),
+                spec.algorithm.name().to_lowercase()
+            ),
+        });
+    }
+    Ok(Some((spec.algorithm, kind)))
+}
+
+/// Checks the checksum a CompleteMultipartUpload lists for a part against the stored one
+/// (`stored`: the part's digest with the upload's algorithm). An upload created with an
+/// algorithm needs every part's checksum listed when its type is composite; one created
+/// without takes what is listed as it is (its parts carry only Strata's own CRC64NVME).
+fn check_listed_part_checksum(
+    upload: &UploadRecord,
+    part: &CompletePart,
+    stored: Option<&[u8]>,
+) -> ObjectResult<()> {
+    let Some((algorithm, kind)) = upload.checksum else {
+        return Ok(());
+    };
+    match &part.checksum {
+        Some((listed_algorithm, _)) if *listed_algorithm != algorithm => {
+            Err(ObjectError::InvalidRequestMessage {
+                message: format!(
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    algorithm.name().to_lowercase(),
+                    listed_algorithm.name().to_lowercase()
+                ),
+            })
+        }
+        Some((_, listed)) if stored.is_some_and(|s| s != listed.as_slice()) => {
+            Err(ObjectError::InvalidPart { number: part.number })
+        }
+        Some(_) => Ok(()),
+        None if kind == ChecksumType::Composite => Err(ObjectError::InvalidRequestMessage {
+            message: format!(
+                "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {} in the request.",
+                algorithm.name().to_lowercase(),
+                part.number
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The algorithm an upload's parts are checksummed with: the upload's, else CRC64NVME (from
+/// which the object's full-object checksum is formed).
+fn part_algorithm(upload: &UploadRecord) -> ChecksumAlgorithm {
+    upload
+        .checksum
+        .map_or(ChecksumAlgorithm::Crc64Nvme, |(algorithm, _)| algorithm)
 }
 
 impl ObjectLayer {
@@ -53,6 +123,7 @@ impl ObjectLayer {
     ) -> ObjectResult<UploadInfo> {
         self.bucket_info(bucket).await?;
         check_object_key(key)?;
+        let checksum = upload_checksum(opts.checksum.as_ref())?;
         let set = self.set_for_write(bucket, key).await?;
         let rec = UploadRecord {
             upload_id: uuid::Uuid::new_v4().as_simple().to_string(),
@@ -60,6 +131,7 @@ impl ObjectLayer {
             initiated_ns: record::to_unix_nanos(SystemTime::now()),
             metadata: opts.metadata,
             distribution: set.distribution(key),
+            checksum,
         };
         let value = record::encode(&rec);
         let upload_key = record::upload_key(bucket, key, &rec.upload_id);
@@ -190,12 +262,25 @@ impl ObjectLayer {
         }
         let set = self.set_for_upload(bucket, key, upload_id).await?;
         let upload = self.upload_record(set, bucket, key, upload_id).await?;
+        let store = part_algorithm(&upload);
+        if let (Some((expected, _)), Some(sent)) = (upload.checksum, opts.checksum.as_ref())
+            && sent.algorithm != expected
+        {
+            return Err(ObjectError::InvalidRequestMessage {
+                message: format!(
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    expected.name().to_lowercase(),
+                    sent.algorithm.name().to_lowercase()
+                ),
+            });
+        }
+        let memory_bytes = set.put_memory_bytes(opts.size) + crate::checksum::put_offload_bytes(&opts, store);
         let _memory = match admission {
-            Admission::Gate => Some(self.memory().acquire(set.put_memory_bytes(opts.size)).await?),
+            Admission::Gate => Some(self.memory().acquire(memory_bytes).await?),
             Admission::Admitted => None,
         };
         let data = set
-            .write_data(body, &opts, part_number, &upload.distribution, false)
+            .write_data(body, &opts, part_number, &upload.distribution, false, store)
             .await?;
         let rec = PartRecord {
             number: part_number,
@@ -203,6 +288,7 @@ impl ObjectLayer {
             etag: hex::encode(data.md5),
             mod_time_ns: self.next_mod_time_ns(),
             data_dir: data.data_dir.unwrap_or_else(DataDirId::new_random).0,
+            checksum: Some(data.checksum.clone()),
         };
         let part_key = record::part_key(upload_id, part_number);
         let value = record::encode(&rec);
@@ -246,7 +332,7 @@ impl ObjectLayer {
                 let _ = drive.data_dir_delete(dir).await;
             }
         }
-        Ok(part_info(&rec))
+        Ok(part_info(&rec, &upload))
     }
 
     /// UploadPartCopy: copies `src_opts.range` (or all) of the source into a part, server-side.
@@ -309,7 +395,7 @@ impl ObjectLayer {
             .values()
             .filter(|p| p.number > opts.part_number_marker)
             .take(max_parts + 1)
-            .map(part_info)
+            .map(|p| part_info(p, &upload))
             .collect();
         let is_truncated = listed.len() > max_parts;
         listed.truncate(max_parts);
@@ -440,19 +526,24 @@ impl ObjectLayer {
         upload_id: &str,
         parts: Vec<CompletePart>,
     ) -> ObjectResult<ObjectInfo> {
-        self.complete_multipart_upload_if(bucket, key, upload_id, parts, None)
+        self.complete_multipart_upload_with(bucket, key, upload_id, parts, CompleteOptions::default())
             .await
     }
 
-    /// [`Self::complete_multipart_upload`] only when `condition` holds for the key's current
-    /// object at the moment of completion (a failed condition leaves the upload as it is).
-    pub async fn complete_multipart_upload_if(
+    /// [`Self::complete_multipart_upload`] with a condition on the key's current object at
+    /// the moment of completion (a failed condition leaves the upload as it is) and the
+    /// checksums the client sent.
+    ///
+    /// Completing again an upload that this key's current version completed, with the same
+    /// parts, answers that version (as S3 does for a retried request); with other parts it is
+    /// `NoSuchUpload`.
+    pub async fn complete_multipart_upload_with(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         parts: Vec<CompletePart>,
-        condition: Option<WriteCondition>,
+        opts: CompleteOptions,
     ) -> ObjectResult<ObjectInfo> {
         let bucket_info = self.bucket_info(bucket).await?;
         check_object_key(key)?;
@@ -466,10 +557,32 @@ impl ObjectLayer {
         }
         let set = self.set_for_upload(bucket, key, upload_id).await?;
         let _guard = self.lock_key(bucket, key).await?;
-        let upload = self.upload_record(set, bucket, key, upload_id).await?;
-        self.check_write_condition(bucket, key, set, condition.as_ref())
+        let upload = match self.upload_record(set, bucket, key, upload_id).await {
+            Ok(upload) => upload,
+            Err(err @ ObjectError::NoSuchUpload { .. }) => {
+                return self
+                    .completed_version(set, bucket, key, upload_id, &parts)
+                    .await?
+                    .ok_or(err);
+            }
+            Err(err) => return Err(err),
+        };
+        self.check_write_condition(bucket, key, set, opts.condition.as_ref())
             .await?;
         let uploaded = self.resolved_parts(set, upload_id).await?;
+        let algorithm = part_algorithm(&upload);
+        let kind = upload.checksum.map_or(ChecksumType::FullObject, |(_, kind)| kind);
+        if let Some(asked) = opts.checksum_type
+            && upload.checksum.is_some()
+            && asked != kind
+        {
+            return Err(ObjectError::InvalidRequestMessage {
+                message: format!(
+                    "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                    kind.name()
+                ),
+            });
+        }
         let mut chosen: Vec<PartRecordRef> = Vec::with_capacity(parts.len());
         let mut md5_of_md5s = Md5::new();
         for (idx, part) in parts.iter().enumerate() {
@@ -486,6 +599,12 @@ impl ObjectLayer {
                     size_bytes: rec.size,
                 });
             }
+            let stored = rec
+                .checksum
+                .as_ref()
+                .filter(|(a, _)| *a == algorithm)
+                .map(|(_, digest)| digest.clone());
+            check_listed_part_checksum(&upload, part, stored.as_deref())?;
             let digest = hex::decode(&rec.etag).map_err(|_| ObjectError::Corrupt {
                 what: "part etag".into(),
             })?;
@@ -495,13 +614,49 @@ impl ObjectLayer {
                 size: rec.size,
                 etag: rec.etag.clone(),
                 data_dir: (rec.size > 0).then_some(rec.data_dir),
+                checksum: stored,
             });
         }
+        // Parts uploaded before checksums existed leave the object without one.
+        let part_digests: Option<Vec<(&[u8], u64)>> = chosen
+            .iter()
+            .map(|p| p.checksum.as_deref().map(|d| (d, p.size)))
+            .collect();
+        let checksum = part_digests.and_then(|digests| multipart_checksum(algorithm, kind, &digests));
+        if let Some((sent_algorithm, sent)) = &opts.checksum {
+            match &checksum {
+                Some(c) if c.algorithm == *sent_algorithm && c.value != *sent => {
+                    return Err(ObjectError::ChecksumMismatch {
+                        algorithm: *sent_algorithm,
+                    });
+                }
+                Some(c) if c.algorithm == *sent_algorithm => {}
+                _ => {
+                    return Err(ObjectError::InvalidRequestMessage {
+                        message: format!(
+                            "The upload was created using the {} checksum algorithm; the complete request sent a {} checksum.",
+                            algorithm.name().to_lowercase(),
+                            sent_algorithm.name().to_lowercase()
+                        ),
+                    });
+                }
+            }
+        }
         let size: u64 = chosen.iter().map(|p| p.size).sum();
+        if let Some(expected) = opts.object_size
+            && expected != size
+        {
+            return Err(ObjectError::InvalidRequestMessage {
+                message: format!(
+                    "The provided x-amz-mp-object-size header value {expected} does not match the object's size {size}."
+                ),
+            });
+        }
         let etag = format!("{}-{}", hex::encode(md5_of_md5s.finalize()), parts.len());
         let data = WrittenData {
             size,
             md5: [0; 16],
+            checksum: (algorithm, Vec::new()),
             inline: None,
             data_dir: None,
             ok: vec![true; set.n_drives()],
@@ -513,10 +668,14 @@ impl ObjectLayer {
                 bucket_info.versioning,
                 set,
                 &upload.distribution,
-                data,
-                upload.metadata.clone(),
-                etag,
-                chosen.clone(),
+                NewVersion {
+                    data,
+                    metadata: upload.metadata.clone(),
+                    etag,
+                    parts: chosen.clone(),
+                    checksum,
+                    upload_id: Some(upload_id.to_owned()),
+                },
             )
             .await?;
         // The upload is done: drop its records and the parts that were not used.
@@ -529,6 +688,28 @@ impl ObjectLayer {
         self.drop_upload_records(set, bucket, key, upload_id).await;
         set.delete_data_dirs(&unused, &vec![true; set.n_drives()]).await;
         Ok(info)
+    }
+
+    /// The key's current version when `upload_id` completed it with exactly `parts` (the
+    /// answer to a repeated completion).
+    async fn completed_version(
+        &self,
+        set: &ErasureSet,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletePart],
+    ) -> ObjectResult<Option<ObjectInfo>> {
+        let Some(latest) = set.resolve_versions(bucket, key).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let rec = &latest.record;
+        let same_parts = rec.parts.len() == parts.len()
+            && rec.parts.iter().zip(parts).all(|(stored, listed)| {
+                stored.number == listed.number && stored.etag.eq_ignore_ascii_case(strip_quotes(&listed.etag))
+            });
+        let same = rec.upload_id.as_deref() == Some(upload_id) && !rec.delete_marker && same_parts;
+        Ok(same.then(|| crate::layer::object_info(bucket, key, rec, true)))
     }
 
     /// Removes an upload's record and part records from every drive (best effort per drive).

@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use strata_drive::DataDirId;
 
-use crate::api::{ObjectMetadata, VersioningState};
+use crate::api::{ChecksumAlgorithm, ChecksumType, ObjectChecksum, ObjectMetadata, VersioningState};
 use crate::error::{ObjectError, ObjectResult};
 
 const RECORD_MAGIC: [u8; 2] = *b"SV";
@@ -120,6 +120,9 @@ pub struct PartRecordRef {
         skip_serializing_if = "Option::is_none"
     )]
     pub data_dir: Option<uuid::Uuid>,
+    /// The part's checksum with the object's algorithm (multipart objects).
+    #[serde(rename = "ck", default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Vec<u8>>,
 }
 
 impl PartRecordRef {
@@ -177,6 +180,14 @@ pub struct VersionRecord {
     /// missed such a change hold an older stamp: readers and heal take the newest.
     #[serde(rename = "mt", default, skip_serializing_if = "is_zero")]
     pub meta_time_ns: i64,
+    /// The additional checksum of the version's data (none for versions written before
+    /// checksums existed, and for delete markers).
+    #[serde(rename = "ck", default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ObjectChecksum>,
+    /// The multipart upload the version completed (so that a repeated completion answers
+    /// as the first did).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
@@ -198,6 +209,9 @@ pub struct UploadRecord {
     pub metadata: ObjectMetadata,
     /// Shard index held by each drive of the set, by drive index.
     pub distribution: Vec<u32>,
+    /// The checksum algorithm and type the client chose at creation, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
 }
 
 /// An uploaded part, as stored on each drive of its set.
@@ -208,6 +222,9 @@ pub struct PartRecord {
     pub etag: String,
     pub mod_time_ns: i64,
     pub data_dir: uuid::Uuid,
+    /// The part's checksum with the upload's algorithm (CRC64NVME when it named none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
 }
 
 /// `bucket 0x00` — the prefix of everything of a bucket in `Objects`, `Uploads`, `BucketConfig`.
@@ -491,8 +508,11 @@ mod tests {
                 size: 1 << 20,
                 etag: long.etag.clone(),
                 data_dir: Some(data_dir),
+                checksum: None,
             }],
             meta_time_ns: 0,
+            checksum: None,
+            upload_id: None,
         };
         let old_bytes = encode_long_names(&long);
         assert_eq!(decode::<VersionRecord>(&old_bytes).unwrap(), expected);

@@ -18,6 +18,7 @@ use strata_erasure::{BLOCK_SIZE_BYTES, Erasure, ErasureError};
 
 use crate::api::{PART_SIZE_BYTES_MAX, PutOptions, PutStream};
 use crate::body_md5::BodyMd5;
+use crate::checksum::{BodyChecksum, ChecksumAlgorithm};
 use crate::error::{ObjectError, ObjectResult};
 use crate::record::{self, PartRecordRef, VersionRecord};
 use crate::slot::DriveSlot;
@@ -48,6 +49,8 @@ pub struct WrittenData {
     pub size: u64,
     /// MD5 of the bytes.
     pub md5: [u8; 16],
+    /// The stored checksum's algorithm and the bytes' digest with it.
+    pub checksum: (ChecksumAlgorithm, Vec<u8>),
     /// Framed shard per shard index, when the data is small enough to be inline.
     pub inline: Option<Vec<Bytes>>,
     /// The data directory holding shard files, when not inline and not empty.
@@ -163,7 +166,8 @@ impl ErasureSet {
     }
 
     /// Streams `body` into shards on every drive (or inline, when `allow_inline` and it is
-    /// small), checking size and digests.
+    /// small), checking size and digests (MD5, SHA-256, the checksum the client sent) and
+    /// computing the checksum to store with the `store` algorithm.
     /// Shard files are committed (durable) on write-quorum drives when this returns `Ok`.
     pub async fn write_data(
         &self,
@@ -172,9 +176,12 @@ impl ErasureSet {
         part_number: u32,
         distribution: &[u32],
         allow_inline: bool,
+        store: ChecksumAlgorithm,
     ) -> ObjectResult<WrittenData> {
         let n_drives = self.n_drives();
         let mut md5 = BodyMd5::new();
+        let sent = opts.checksum.as_ref();
+        let mut checksums = BodyChecksum::new(&[store, sent.map_or(store, |s| s.algorithm)]);
         let mut sha256 = opts.content_sha256.map(|_| sha2::Sha256::new());
         let size_max = opts.size.unwrap_or(PART_SIZE_BYTES_MAX).min(PART_SIZE_BYTES_MAX);
         let block_capacity = usize::try_from(size_max)
@@ -204,6 +211,7 @@ impl ErasureSet {
                 // The block goes to the MD5 hasher whole; the next one fills a new buffer.
                 last_block = std::mem::replace(&mut block, BytesMut::with_capacity(block_capacity)).freeze();
                 md5.update(last_block.clone()).await;
+                checksums.update(&last_block).await;
                 if let Some(sha) = sha256.as_mut() {
                     sha.update(&last_block);
                 }
@@ -280,6 +288,23 @@ impl ErasureSet {
                 return fail(writers, ObjectError::Sha256Mismatch).await;
             }
         }
+        let digests = match checksums.finalize().await {
+            Ok(digests) => digests,
+            Err(err) => return fail(writers, err).await,
+        };
+        let digest_of = |algorithm: ChecksumAlgorithm| {
+            digests
+                .iter()
+                .find(|(a, _)| *a == algorithm)
+                .map(|(_, d)| d.clone())
+                .unwrap_or_default()
+        };
+        if let Some(sent) = sent
+            && let Err(err) = sent.verify(&digest_of(sent.algorithm))
+        {
+            return fail(writers, err).await;
+        }
+        let checksum = (store, digest_of(store));
 
         let Some(writers) = writers else {
             // Small or empty: the last (only) block is `last_block`.
@@ -296,6 +321,7 @@ impl ErasureSet {
             return Ok(WrittenData {
                 size: total,
                 md5,
+                checksum,
                 inline,
                 data_dir: None,
                 ok: vec![true; n_drives],
@@ -317,6 +343,7 @@ impl ErasureSet {
         Ok(WrittenData {
             size: total,
             md5,
+            checksum,
             inline: None,
             data_dir: Some(data_dir),
             ok: commits,

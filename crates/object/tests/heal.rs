@@ -104,10 +104,12 @@ async fn fixture(background: Option<BackgroundConfig>) -> Fixture {
                 CompletePart {
                     number: 1,
                     etag: i1.etag,
+                    checksum: None,
                 },
                 CompletePart {
                     number: 2,
                     etag: i2.etag,
+                    checksum: None,
                 },
             ],
         )

@@ -417,6 +417,7 @@ async fn multipart_upload() {
     let cp = |number: u32, info: &PartInfo| CompletePart {
         number,
         etag: format!("\"{}\"", info.etag),
+        checksum: None,
     };
     let err = f
         .layer
@@ -526,9 +527,15 @@ async fn copy_object_server_side() {
     meta.user.insert("a".into(), "b".into());
     let info = f
         .layer
-        .copy_object("bucket", "src", GetOptions::default(), "bucket", "dst", |_| {
-            meta.clone()
-        })
+        .copy_object(
+            "bucket",
+            "src",
+            GetOptions::default(),
+            "bucket",
+            "dst",
+            None,
+            |_| meta.clone(),
+        )
         .await
         .unwrap();
     assert_eq!(info.etag, hex::encode(md5_of(&data)));
@@ -1096,6 +1103,324 @@ async fn heal_restores_bucket_configuration_and_removes_deleted_blobs() {
                 .await
                 .unwrap()
                 .is_none()
+        );
+    }
+}
+
+fn sent(algorithm: ChecksumAlgorithm, value: Vec<u8>) -> Option<ChecksumSpec> {
+    Some(ChecksumSpec {
+        algorithm,
+        kind: None,
+        expected: ExpectedChecksum::Value(value),
+    })
+}
+
+#[tokio::test]
+async fn checksums_are_verified_before_commit_and_stored() {
+    let f = fixture(4).await;
+    // None sent: CRC64NVME of the whole body is stored (S3's default), inline and sharded.
+    for size in [0, 100, 3 << 20] {
+        let data = pattern(size, 5);
+        let info = put(&f.layer, "default", &data).await;
+        let expected = ObjectChecksum::full(
+            ChecksumAlgorithm::Crc64Nvme,
+            ChecksumAlgorithm::Crc64Nvme.digest(&data),
+        );
+        assert_eq!(info.checksum.as_ref(), Some(&expected), "size {size}");
+        let head = f
+            .layer
+            .head_object("bucket", "default", GetOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(head.checksum, Some(expected));
+    }
+    // Each algorithm, sent right, is stored; sent wrong, nothing is stored.
+    let data = pattern(2 << 20, 9);
+    for algorithm in ChecksumAlgorithm::ALL {
+        let key = format!("k-{algorithm}");
+        let wrong = PutOptions {
+            checksum: sent(algorithm, algorithm.digest(b"something else")),
+            ..PutOptions::default()
+        };
+        let err = f
+            .layer
+            .put_object("bucket", &key, body(&data), wrong)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ObjectError::ChecksumMismatch { algorithm: a } if a == algorithm),
+            "{err}"
+        );
+        assert!(
+            f.layer
+                .head_object("bucket", &key, GetOptions::default())
+                .await
+                .is_err()
+        );
+        let right = PutOptions {
+            checksum: sent(algorithm, algorithm.digest(&data)),
+            ..PutOptions::default()
+        };
+        let info = f
+            .layer
+            .put_object("bucket", &key, body(&data), right)
+            .await
+            .unwrap();
+        assert_eq!(
+            info.checksum,
+            Some(ObjectChecksum::full(algorithm, algorithm.digest(&data)))
+        );
+    }
+    // A trailer's value is read once the body has ended.
+    let trailer_data = data.clone();
+    let opts = PutOptions {
+        checksum: Some(ChecksumSpec {
+            algorithm: ChecksumAlgorithm::Crc32c,
+            kind: None,
+            expected: ExpectedChecksum::Trailer(std::sync::Arc::new(move || {
+                Ok(ChecksumAlgorithm::Crc32c.digest(&trailer_data))
+            })),
+        }),
+        ..PutOptions::default()
+    };
+    f.layer
+        .put_object("bucket", "trailer", body(&data), opts)
+        .await
+        .unwrap();
+    // A copy keeps the source's algorithm (checking the bytes against it) or takes the one asked.
+    let copied = f
+        .layer
+        .copy_object(
+            "bucket",
+            "k-SHA256",
+            GetOptions::default(),
+            "bucket",
+            "copy",
+            None,
+            |i| i.metadata.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        copied.checksum.map(|c| c.value),
+        Some(ChecksumAlgorithm::Sha256.digest(&data))
+    );
+    let copied = f
+        .layer
+        .copy_object(
+            "bucket",
+            "k-SHA256",
+            GetOptions::default(),
+            "bucket",
+            "copy",
+            Some(ChecksumAlgorithm::Crc32),
+            |i| i.metadata.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        copied.checksum.map(|c| c.value),
+        Some(ChecksumAlgorithm::Crc32.digest(&data))
+    );
+}
+
+#[tokio::test]
+async fn multipart_checksums_composite_and_full_object() {
+    let f = fixture(4).await;
+    let p1 = pattern(5 << 20, 1);
+    let p2 = pattern(1 << 20, 2);
+    let whole = [p1.clone(), p2.clone()].concat();
+    let create = |algorithm: ChecksumAlgorithm, kind: Option<ChecksumType>| PutOptions {
+        checksum: Some(ChecksumSpec {
+            algorithm,
+            kind,
+            expected: ExpectedChecksum::None,
+        }),
+        ..PutOptions::default()
+    };
+    // SHA-256 cannot be full-object; CRC64NVME cannot be composite.
+    for (algorithm, kind) in [
+        (ChecksumAlgorithm::Sha256, ChecksumType::FullObject),
+        (ChecksumAlgorithm::Crc64Nvme, ChecksumType::Composite),
+    ] {
+        let err = f
+            .layer
+            .create_multipart_upload("bucket", "mp", create(algorithm, Some(kind)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ObjectError::InvalidRequestMessage { .. }), "{err}");
+    }
+    for (algorithm, kind) in [
+        (Some(ChecksumAlgorithm::Sha256), ChecksumType::Composite),
+        (Some(ChecksumAlgorithm::Crc32), ChecksumType::FullObject),
+        (None, ChecksumType::FullObject),
+    ] {
+        let opts = match algorithm {
+            Some(a) => create(a, Some(kind)),
+            None => PutOptions::default(),
+        };
+        let upload = f
+            .layer
+            .create_multipart_upload("bucket", "mp", opts)
+            .await
+            .unwrap();
+        let stored = algorithm.unwrap_or(ChecksumAlgorithm::Crc64Nvme);
+        // A part sent with another algorithm than the upload's is refused.
+        if let Some(a) = algorithm {
+            let other = if a == ChecksumAlgorithm::Crc32 {
+                ChecksumAlgorithm::Sha1
+            } else {
+                ChecksumAlgorithm::Crc32
+            };
+            let err = f
+                .layer
+                .upload_part(
+                    "bucket",
+                    "mp",
+                    &upload.upload_id,
+                    1,
+                    body(&p1),
+                    PutOptions {
+                        checksum: sent(other, other.digest(&p1)),
+                        ..PutOptions::default()
+                    },
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ObjectError::InvalidRequestMessage { .. }), "{err}");
+        }
+        let i1 = f
+            .layer
+            .upload_part(
+                "bucket",
+                "mp",
+                &upload.upload_id,
+                1,
+                body(&p1),
+                PutOptions {
+                    checksum: sent(stored, stored.digest(&p1)),
+                    ..PutOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let shown = algorithm.map(|a| (a, a.digest(&p1)));
+        assert_eq!(
+            i1.checksum, shown,
+            "a part shows the checksum of the upload's algorithm only"
+        );
+        let i2 = f
+            .layer
+            .upload_part(
+                "bucket",
+                "mp",
+                &upload.upload_id,
+                2,
+                body(&p2),
+                PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        let listed = |info: &PartInfo, number: u32, with_checksum: bool| CompletePart {
+            number,
+            etag: info.etag.clone(),
+            checksum: with_checksum.then(|| info.checksum.clone()).flatten(),
+        };
+        if kind == ChecksumType::Composite {
+            // Composite uploads must list every part's checksum.
+            let err = f
+                .layer
+                .complete_multipart_upload(
+                    "bucket",
+                    "mp",
+                    &upload.upload_id,
+                    vec![listed(&i1, 1, true), listed(&i2, 2, false)],
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ObjectError::InvalidRequestMessage { .. }), "{err}");
+        }
+        // A listed checksum that is not the part's.
+        let mut bad = listed(&i1, 1, true);
+        bad.checksum = Some((stored, stored.digest(b"x")));
+        if algorithm.is_some() {
+            let err = f
+                .layer
+                .complete_multipart_upload("bucket", "mp", &upload.upload_id, vec![bad, listed(&i2, 2, true)])
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ObjectError::InvalidPart { number: 1 }), "{err}");
+        }
+        let expected = match kind {
+            ChecksumType::FullObject => stored.digest(&whole),
+            ChecksumType::Composite => stored.digest(&[stored.digest(&p1), stored.digest(&p2)].concat()),
+        };
+        // A whole-object checksum sent wrong fails the completion.
+        let err = f
+            .layer
+            .complete_multipart_upload_with(
+                "bucket",
+                "mp",
+                &upload.upload_id,
+                vec![listed(&i1, 1, true), listed(&i2, 2, true)],
+                CompleteOptions {
+                    checksum: Some((stored, stored.digest(b"x"))),
+                    ..CompleteOptions::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ObjectError::ChecksumMismatch { .. }), "{err}");
+        let parts = vec![listed(&i1, 1, true), listed(&i2, 2, true)];
+        let info = f
+            .layer
+            .complete_multipart_upload_with(
+                "bucket",
+                "mp",
+                &upload.upload_id,
+                parts.clone(),
+                CompleteOptions {
+                    checksum: Some((stored, expected.clone())),
+                    ..CompleteOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let checksum = info.checksum.clone().unwrap();
+        assert_eq!(
+            (checksum.algorithm, checksum.kind, &checksum.value),
+            (stored, kind, &expected)
+        );
+        assert_eq!(
+            checksum.parts,
+            if kind == ChecksumType::Composite { 2 } else { 0 }
+        );
+        // Parts show their checksums only for composite objects.
+        let head = f
+            .layer
+            .head_object("bucket", "mp", GetOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(head.parts[0].checksum.is_some(), kind == ChecksumType::Composite);
+        // Completing again with the same parts answers the same object; with others, no upload.
+        let again = f
+            .layer
+            .complete_multipart_upload("bucket", "mp", &upload.upload_id, parts)
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.etag, again.version_id, again.checksum),
+            (info.etag, info.version_id, info.checksum)
+        );
+        let err = f
+            .layer
+            .complete_multipart_upload("bucket", "mp", &upload.upload_id, vec![listed(&i1, 1, true)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ObjectError::NoSuchUpload { .. }), "{err}");
+        assert_eq!(
+            read_all(&f.layer, "mp", GetOptions::default()).await.unwrap(),
+            whole
         );
     }
 }

@@ -709,6 +709,7 @@ async fn multipart_task(layer: Arc<ObjectLayer>, power: Arc<Power>, seed: u64) -
         completed.push(CompletePart {
             number,
             etag: part.etag,
+            checksum: None,
         });
     }
     let whole = Arc::new([p1, p2].concat());

@@ -123,9 +123,10 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
             e.set_headers(headers);
             e
         }
+        // S3 answers 400 here (not 416: the part, not a byte range, is what does not exist).
         ObjectError::InvalidPartNumber { .. } => custom(
             "InvalidPartNumber",
-            StatusCode::RANGE_NOT_SATISFIABLE,
+            StatusCode::BAD_REQUEST,
             "The requested partnumber is not satisfiable",
         ),
         ObjectError::IncompleteBody { .. } => S3Error::with_message(
@@ -163,6 +164,13 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
             "Part number must be an integer between 1 and 10000, inclusive",
         ),
         ObjectError::InvalidRequest { reason } => S3Error::with_message(S3ErrorCode::InvalidRequest, *reason),
+        ObjectError::InvalidRequestMessage { message } => {
+            S3Error::with_message(S3ErrorCode::InvalidRequest, message.clone())
+        }
+        ObjectError::ChecksumMismatch { algorithm } => S3Error::with_message(
+            S3ErrorCode::BadDigest,
+            format!("The {algorithm} you specified did not match the calculated checksum."),
+        ),
         ObjectError::PreconditionFailed => S3Error::with_message(
             S3ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold",
@@ -364,7 +372,7 @@ mod tests {
                 n_parts: 2,
             },
             "InvalidPartNumber",
-            416,
+            400,
         );
     }
 

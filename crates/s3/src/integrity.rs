@@ -12,78 +12,36 @@
 //! must match. The digests come from `s3s::crypto` (`crc-fast` for the CRCs, RustCrypto `md-5`,
 //! `sha1` and `sha2`), the crates s3s already builds, so no second implementation is linked in.
 
+use std::sync::Arc;
+
 use http::HeaderMap;
-use s3s::crypto::{Checksum, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+use s3s::crypto::{Checksum, Md5};
 use s3s::{S3Error, S3ErrorCode, S3Result};
+use strata_object::{
+    ChecksumAlgorithm, ChecksumSpec, ChecksumType, ExpectedChecksum, ObjectChecksum, ObjectError,
+};
 
 /// The header naming the client's checksum algorithm (AWS SDKs send it with the checksum).
 const SDK_CHECKSUM_ALGORITHM: &str = "x-amz-sdk-checksum-algorithm";
 /// The header naming the trailer fields of an `aws-chunked` body.
 const TRAILER: &str = "x-amz-trailer";
 
-/// The additional checksum algorithms S3 accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ChecksumAlgorithm {
-    Crc32,
-    Crc32c,
-    Crc64Nvme,
-    Sha1,
-    Sha256,
+/// The header carrying a checksum of `algorithm`.
+fn header(algorithm: ChecksumAlgorithm) -> &'static str {
+    match algorithm {
+        ChecksumAlgorithm::Crc32 => "x-amz-checksum-crc32",
+        ChecksumAlgorithm::Crc32c => "x-amz-checksum-crc32c",
+        ChecksumAlgorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
+        ChecksumAlgorithm::Sha1 => "x-amz-checksum-sha1",
+        ChecksumAlgorithm::Sha256 => "x-amz-checksum-sha256",
+    }
 }
 
-impl ChecksumAlgorithm {
-    const ALL: [ChecksumAlgorithm; 5] = [
-        ChecksumAlgorithm::Crc32,
-        ChecksumAlgorithm::Crc32c,
-        ChecksumAlgorithm::Crc64Nvme,
-        ChecksumAlgorithm::Sha1,
-        ChecksumAlgorithm::Sha256,
-    ];
-
-    /// The header carrying this checksum.
-    fn header(self) -> &'static str {
-        match self {
-            ChecksumAlgorithm::Crc32 => "x-amz-checksum-crc32",
-            ChecksumAlgorithm::Crc32c => "x-amz-checksum-crc32c",
-            ChecksumAlgorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
-            ChecksumAlgorithm::Sha1 => "x-amz-checksum-sha1",
-            ChecksumAlgorithm::Sha256 => "x-amz-checksum-sha256",
-        }
-    }
-
-    /// The name in `x-amz-sdk-checksum-algorithm` and in AWS's messages.
-    fn name(self) -> &'static str {
-        match self {
-            ChecksumAlgorithm::Crc32 => "CRC32",
-            ChecksumAlgorithm::Crc32c => "CRC32C",
-            ChecksumAlgorithm::Crc64Nvme => "CRC64NVME",
-            ChecksumAlgorithm::Sha1 => "SHA1",
-            ChecksumAlgorithm::Sha256 => "SHA256",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<ChecksumAlgorithm> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(name.trim()))
-    }
-
-    fn from_header(header: &str) -> Option<ChecksumAlgorithm> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.header().eq_ignore_ascii_case(header.trim()))
-    }
-
-    /// The checksum of `body`, big-endian, as S3 encodes it (before base64).
-    fn digest(self, body: &[u8]) -> Vec<u8> {
-        match self {
-            ChecksumAlgorithm::Crc32 => Crc32::checksum(body).to_vec(),
-            ChecksumAlgorithm::Crc32c => Crc32c::checksum(body).to_vec(),
-            ChecksumAlgorithm::Crc64Nvme => Crc64Nvme::checksum(body).to_vec(),
-            ChecksumAlgorithm::Sha1 => Sha1::checksum(body).to_vec(),
-            ChecksumAlgorithm::Sha256 => Sha256::checksum(body).to_vec(),
-        }
-    }
+/// The algorithm whose checksum header (or trailer field) is `name`.
+fn from_header(name: &str) -> Option<ChecksumAlgorithm> {
+    ChecksumAlgorithm::ALL
+        .into_iter()
+        .find(|a| header(*a).eq_ignore_ascii_case(name.trim()))
 }
 
 fn invalid_request(message: String) -> S3Error {
@@ -112,9 +70,9 @@ struct SentChecksum {
 fn sent_checksums(headers: &HeaderMap, trailers: Option<&HeaderMap>) -> S3Result<Vec<SentChecksum>> {
     let mut sent = Vec::new();
     for algorithm in ChecksumAlgorithm::ALL {
-        for value in headers.get_all(algorithm.header()) {
+        for value in headers.get_all(header(algorithm)) {
             let value = value.to_str().map_err(|_| {
-                invalid_request(format!("Value for {} header is invalid.", algorithm.header()))
+                invalid_request(format!("Value for {} header is invalid.", header(algorithm)))
             })?;
             sent.push(SentChecksum {
                 algorithm,
@@ -123,16 +81,16 @@ fn sent_checksums(headers: &HeaderMap, trailers: Option<&HeaderMap>) -> S3Result
         }
     }
     for name in announced_trailers(headers) {
-        let Some(algorithm) = ChecksumAlgorithm::from_header(&name) else {
+        let Some(algorithm) = from_header(&name) else {
             continue;
         };
         let value = trailers
-            .and_then(|t| t.get(algorithm.header()))
+            .and_then(|t| t.get(header(algorithm)))
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
                 invalid_request(format!(
                     "The {} trailer was announced but not sent.",
-                    algorithm.header()
+                    header(algorithm)
                 ))
             })?;
         sent.push(SentChecksum {
@@ -213,7 +171,7 @@ pub(crate) fn check_body_digest(
         let actual = algorithm.digest(body);
         let expected = decode_base64(&checksum.value)
             .filter(|d| d.len() == actual.len())
-            .ok_or_else(|| invalid_request(format!("Value for {} header is invalid.", algorithm.header())))?;
+            .ok_or_else(|| invalid_request(format!("Value for {} header is invalid.", header(algorithm))))?;
         if expected != actual {
             return Err(S3Error::with_message(
                 S3ErrorCode::BadDigest,
@@ -227,10 +185,201 @@ pub(crate) fn check_body_digest(
     Ok(())
 }
 
+/// The additional checksum a write with a body (PutObject, UploadPart) sent: in a header, or
+/// announced by `x-amz-trailer` to follow an `aws-chunked` body (then read once the body has
+/// ended, from `trailers`). AWS's refusals: more than one checksum, an unknown algorithm, an
+/// `x-amz-sdk-checksum-algorithm` naming none of those sent, or a value that is not base64 of
+/// the algorithm's length: `InvalidRequest`. The object layer compares the value with the
+/// body's before anything commits (`BadDigest` when it differs).
+pub(crate) fn sent_body_checksum(
+    headers: &HeaderMap,
+    trailers: Option<&s3s::TrailingHeaders>,
+) -> S3Result<Option<ChecksumSpec>> {
+    let mut sent: Vec<(ChecksumAlgorithm, ExpectedChecksum)> = Vec::new();
+    for algorithm in ChecksumAlgorithm::ALL {
+        for value in headers.get_all(header(algorithm)) {
+            let value = value
+                .to_str()
+                .ok()
+                .and_then(|text| decode_checksum(algorithm, text))
+                .ok_or_else(|| {
+                    invalid_request(format!("Value for {} header is invalid.", header(algorithm)))
+                })?;
+            sent.push((algorithm, ExpectedChecksum::Value(value)));
+        }
+    }
+    for name in announced_trailers(headers) {
+        let Some(algorithm) = from_header(&name) else {
+            continue;
+        };
+        let Some(trailers) = trailers.cloned() else {
+            return Err(invalid_request(format!(
+                "The {} trailer was announced but the body is not aws-chunked with trailers.",
+                header(algorithm)
+            )));
+        };
+        let read = move || {
+            let text = trailers.read(|fields| {
+                fields
+                    .get(header(algorithm))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            });
+            let Some(Some(text)) = text else {
+                return Err(ObjectError::InvalidRequestMessage {
+                    message: format!("The {} trailer was announced but not sent.", header(algorithm)),
+                });
+            };
+            decode_checksum(algorithm, &text).ok_or_else(|| ObjectError::InvalidRequestMessage {
+                message: format!("Value for {} trailing header is invalid.", header(algorithm)),
+            })
+        };
+        sent.push((algorithm, ExpectedChecksum::Trailer(Arc::new(read))));
+    }
+    if sent.len() > 1 {
+        return Err(invalid_request(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.".to_owned(),
+        ));
+    }
+    if let Some(named) = sdk_algorithm(headers)?
+        && !sent.iter().any(|(algorithm, _)| *algorithm == named)
+    {
+        return Err(invalid_request(format!(
+            "{SDK_CHECKSUM_ALGORITHM} specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found."
+        )));
+    }
+    Ok(sent.pop().map(|(algorithm, expected)| ChecksumSpec {
+        algorithm,
+        kind: None,
+        expected,
+    }))
+}
+
+/// The algorithm named by `x-amz-sdk-checksum-algorithm`, if sent (an unknown name:
+/// `InvalidRequest`).
+fn sdk_algorithm(headers: &HeaderMap) -> S3Result<Option<ChecksumAlgorithm>> {
+    let Some(name) = headers.get(SDK_CHECKSUM_ALGORITHM) else {
+        return Ok(None);
+    };
+    name.to_str()
+        .ok()
+        .and_then(ChecksumAlgorithm::from_name)
+        .map(Some)
+        .ok_or_else(|| invalid_request(format!("Value for {SDK_CHECKSUM_ALGORITHM} header is invalid.")))
+}
+
+/// The digest in `text` (base64 of the algorithm's length), if it is one.
+fn decode_checksum(algorithm: ChecksumAlgorithm, text: &str) -> Option<Vec<u8>> {
+    decode_base64(text).filter(|d| d.len() == algorithm.digest_len())
+}
+
+/// The algorithm named in a `ChecksumAlgorithm` field or `x-amz-checksum-algorithm` header
+/// (unknown: `InvalidRequest`).
+pub(crate) fn algorithm_named(name: &str) -> S3Result<ChecksumAlgorithm> {
+    ChecksumAlgorithm::from_name(name)
+        .ok_or_else(|| invalid_request(format!("Checksum algorithm {name} is not supported.")))
+}
+
+/// The checksum type named in `x-amz-checksum-type` (unknown: `InvalidRequest`).
+pub(crate) fn type_named(name: &str) -> S3Result<ChecksumType> {
+    ChecksumType::from_name(name)
+        .ok_or_else(|| invalid_request(format!("Value for x-amz-checksum-type header is invalid: {name}")))
+}
+
+/// The checksum fields of an S3 structure, in algorithm order.
+pub(crate) type ListedChecksums<'a> = [Option<&'a str>; 5];
+
+/// The one checksum listed in an S3 structure's five `Checksum*` fields (a part of a
+/// CompleteMultipartUpload, or its whole-object headers), decoded. A composite value's `-N`
+/// suffix is dropped. More than one, or a value that does not decode: `InvalidRequest`.
+pub(crate) fn listed_checksum(fields: ListedChecksums<'_>) -> S3Result<Option<(ChecksumAlgorithm, Vec<u8>)>> {
+    let mut listed = ChecksumAlgorithm::ALL
+        .into_iter()
+        .zip(fields)
+        .filter_map(|(algorithm, text)| text.map(|text| (algorithm, text)));
+    let Some((algorithm, text)) = listed.next() else {
+        return Ok(None);
+    };
+    if listed.next().is_some() {
+        return Err(invalid_request(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.".to_owned(),
+        ));
+    }
+    let digest = text.split_once('-').map_or(text, |(digest, _)| digest);
+    decode_checksum(algorithm, digest)
+        .map(|value| Some((algorithm, value)))
+        .ok_or_else(|| invalid_request(format!("Value for {} header is invalid.", header(algorithm))))
+}
+
+/// A stored checksum as S3 shows it: one of five fields set (a composite value with its
+/// `-N`), and the type.
+#[derive(Default)]
+pub(crate) struct ChecksumFields {
+    pub(crate) crc32: Option<String>,
+    pub(crate) crc32c: Option<String>,
+    pub(crate) crc64nvme: Option<String>,
+    pub(crate) sha1: Option<String>,
+    pub(crate) sha256: Option<String>,
+    pub(crate) kind: Option<s3s::dto::ChecksumType>,
+}
+
+impl ChecksumFields {
+    /// The fields of an object's checksum.
+    pub(crate) fn of(checksum: Option<&ObjectChecksum>) -> ChecksumFields {
+        let Some(checksum) = checksum else {
+            return ChecksumFields::default();
+        };
+        let mut text = base64_simd::STANDARD.encode_to_string(&checksum.value);
+        if checksum.kind == ChecksumType::Composite && checksum.parts > 0 {
+            text = format!("{text}-{}", checksum.parts);
+        }
+        ChecksumFields {
+            kind: Some(s3s::dto::ChecksumType::from(checksum.kind.name().to_owned())),
+            ..ChecksumFields::value(checksum.algorithm, text)
+        }
+    }
+
+    /// The fields of a part's checksum (no type).
+    pub(crate) fn part(checksum: Option<(ChecksumAlgorithm, &[u8])>) -> ChecksumFields {
+        checksum.map_or_else(ChecksumFields::default, |(algorithm, digest)| {
+            ChecksumFields::value(algorithm, base64_simd::STANDARD.encode_to_string(digest))
+        })
+    }
+
+    fn value(algorithm: ChecksumAlgorithm, text: String) -> ChecksumFields {
+        let mut fields = ChecksumFields::default();
+        let slot = match algorithm {
+            ChecksumAlgorithm::Crc32 => &mut fields.crc32,
+            ChecksumAlgorithm::Crc32c => &mut fields.crc32c,
+            ChecksumAlgorithm::Crc64Nvme => &mut fields.crc64nvme,
+            ChecksumAlgorithm::Sha1 => &mut fields.sha1,
+            ChecksumAlgorithm::Sha256 => &mut fields.sha256,
+        };
+        *slot = Some(text);
+        fields
+    }
+}
+
+/// Sets the five `checksum_*` fields of an s3s structure from [`ChecksumFields`] (the type,
+/// where the structure has one, is set by the caller from `kind`).
+macro_rules! set_checksum_fields {
+    ($target:expr, $fields:expr) => {{
+        let fields: $crate::integrity::ChecksumFields = $fields;
+        $target.checksum_crc32 = fields.crc32;
+        $target.checksum_crc32c = fields.crc32c;
+        $target.checksum_crc64nvme = fields.crc64nvme;
+        $target.checksum_sha1 = fields.sha1;
+        $target.checksum_sha256 = fields.sha256;
+        fields.kind
+    }};
+}
+pub(crate) use set_checksum_fields;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
+    use s3s::crypto::{Crc32, Crc32c, Sha256};
 
     const BODY: &[u8] = b"<Delete><Object><Key>a</Key></Object></Delete>";
 
@@ -257,22 +406,6 @@ mod tests {
                 assert_eq!(e.status_code().unwrap().as_u16(), 400);
                 e.code().clone()
             })
-    }
-
-    #[test]
-    fn known_checksum_values() {
-        // Reference values of "123456789" (the CRC catalogue's check input) and SHA-1 of "abc".
-        let check = b"123456789";
-        assert_eq!(hex::encode(ChecksumAlgorithm::Crc32.digest(check)), "cbf43926");
-        assert_eq!(hex::encode(ChecksumAlgorithm::Crc32c.digest(check)), "e3069283");
-        assert_eq!(
-            hex::encode(ChecksumAlgorithm::Crc64Nvme.digest(check)),
-            "ae8b14860a799888"
-        );
-        assert_eq!(
-            hex::encode(ChecksumAlgorithm::Sha1.digest(b"abc")),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
     }
 
     #[test]
@@ -342,29 +475,29 @@ mod tests {
             let good = b64(&algorithm.digest(BODY));
             let bad = b64(&algorithm.digest(b"other"));
             let name = algorithm.name().to_owned();
-            cases.push((vec![(algorithm.header(), good.clone())], None));
+            cases.push((vec![(header(algorithm), good.clone())], None));
             cases.push((
                 vec![
                     ("x-amz-sdk-checksum-algorithm", name.clone()),
-                    (algorithm.header(), good),
+                    (header(algorithm), good),
                 ],
                 None,
             ));
             cases.push((
                 vec![
                     ("x-amz-sdk-checksum-algorithm", name),
-                    (algorithm.header(), bad.clone()),
+                    (header(algorithm), bad.clone()),
                 ],
                 Some(S3ErrorCode::BadDigest),
             ));
-            cases.push((vec![(algorithm.header(), bad)], Some(S3ErrorCode::BadDigest)));
+            cases.push((vec![(header(algorithm), bad)], Some(S3ErrorCode::BadDigest)));
             cases.push((
-                vec![(algorithm.header(), "AAAA!".into())],
+                vec![(header(algorithm), "AAAA!".into())],
                 Some(S3ErrorCode::InvalidRequest),
             ));
             // Right base64, wrong length for the algorithm.
             cases.push((
-                vec![(algorithm.header(), b64(&[0; 3]))],
+                vec![(header(algorithm), b64(&[0; 3]))],
                 Some(S3ErrorCode::InvalidRequest),
             ));
         }

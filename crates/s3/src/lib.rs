@@ -40,6 +40,7 @@
 
 mod access_control;
 mod admin;
+mod attributes;
 mod auth;
 mod authz;
 mod bucket;

@@ -8,11 +8,12 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_object::{
-    CompletePart, GetOptions, LIST_KEYS_MAX, ListPartsOptions, ListUploadsOptions, PART_NUMBER_MAX,
-    PutOptions,
+    ChecksumSpec, CompleteOptions, CompletePart, ExpectedChecksum, GetOptions, LIST_KEYS_MAX,
+    ListPartsOptions, ListUploadsOptions, PART_NUMBER_MAX, PartInfo, PutOptions,
 };
 
 use crate::convert::{self, MetadataInput, maybe_url_encode};
+use crate::integrity;
 use crate::object::{check_copy_source_conditions, copy_source};
 use crate::precondition::Conditions;
 use crate::service::{StrataS3, err_mapper};
@@ -50,6 +51,7 @@ pub(crate) async fn create_multipart_upload(
     let map_err = err_mapper(&req);
     let writer = s3.writer_account(&req);
     let input = req.input;
+    let checksum = upload_checksum(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
     if input.server_side_encryption.is_some()
         || input.sse_customer_algorithm.is_some()
         || input.ssekms_key_id.is_some()
@@ -109,6 +111,7 @@ pub(crate) async fn create_multipart_upload(
         .with_tags(tags)
         .with_acl(acl)
         .with_lock(retention, legal_hold),
+        checksum,
         ..Default::default()
     };
     let upload = s3
@@ -116,12 +119,50 @@ pub(crate) async fn create_multipart_upload(
         .create_multipart_upload(&input.bucket, &input.key, opts)
         .await
         .map_err(map_err)?;
+    let (checksum_algorithm, checksum_type) = upload_checksum_fields(upload.checksum);
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(upload.bucket),
         key: Some(upload.key),
         upload_id: Some(upload.upload_id),
+        checksum_algorithm,
+        checksum_type,
         ..Default::default()
     }))
+}
+
+/// The checksum a CreateMultipartUpload asks for: `x-amz-checksum-algorithm`, and
+/// `x-amz-checksum-type` (which needs the algorithm).
+fn upload_checksum(
+    algorithm: Option<&ChecksumAlgorithm>,
+    kind: Option<&ChecksumType>,
+) -> S3Result<Option<ChecksumSpec>> {
+    let kind = kind.map(|k| integrity::type_named(k.as_str())).transpose()?;
+    let Some(algorithm) = algorithm else {
+        if kind.is_some() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+            ));
+        }
+        return Ok(None);
+    };
+    Ok(Some(ChecksumSpec {
+        algorithm: integrity::algorithm_named(algorithm.as_str())?,
+        kind,
+        expected: ExpectedChecksum::None,
+    }))
+}
+
+/// An upload's checksum algorithm and type as S3 shows them.
+fn upload_checksum_fields(
+    checksum: Option<(strata_object::ChecksumAlgorithm, strata_object::ChecksumType)>,
+) -> (Option<ChecksumAlgorithm>, Option<ChecksumType>) {
+    checksum.map_or((None, None), |(algorithm, kind)| {
+        (
+            Some(ChecksumAlgorithm::from(algorithm.name().to_owned())),
+            Some(ChecksumType::from(kind.name().to_owned())),
+        )
+    })
 }
 
 pub(crate) async fn upload_part(
@@ -129,6 +170,7 @@ pub(crate) async fn upload_part(
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let map_err = err_mapper(&req);
+    let checksum = integrity::sent_body_checksum(&req.headers, req.trailing_headers.as_ref())?;
     let input = req.input;
     if input.sse_customer_algorithm.is_some() {
         return Err(S3Error::with_message(
@@ -149,6 +191,7 @@ pub(crate) async fn upload_part(
     let opts = PutOptions {
         size,
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
+        checksum,
         ..Default::default()
     };
     let part = s3
@@ -163,10 +206,17 @@ pub(crate) async fn upload_part(
         )
         .await
         .map_err(map_err)?;
-    Ok(S3Response::new(UploadPartOutput {
+    let mut output = UploadPartOutput {
         e_tag: Some(convert::etag(&part.etag)),
         ..Default::default()
-    }))
+    };
+    integrity::set_checksum_fields!(output, part_checksum(&part));
+    Ok(S3Response::new(output))
+}
+
+/// A part's checksum fields (set when its upload named an algorithm).
+fn part_checksum(part: &PartInfo) -> integrity::ChecksumFields {
+    integrity::ChecksumFields::part(part.checksum.as_ref().map(|(a, d)| (*a, d.as_slice())))
 }
 
 pub(crate) async fn upload_part_copy(
@@ -213,12 +263,14 @@ pub(crate) async fn upload_part_copy(
         )
         .await
         .map_err(map_err)?;
+    let mut result = CopyPartResult {
+        e_tag: Some(convert::etag(&part.etag)),
+        last_modified: Some(convert::timestamp(part.mod_time)),
+        ..Default::default()
+    };
+    integrity::set_checksum_fields!(result, part_checksum(&part));
     Ok(S3Response::new(UploadPartCopyOutput {
-        copy_part_result: Some(CopyPartResult {
-            e_tag: Some(convert::etag(&part.etag)),
-            last_modified: Some(convert::timestamp(part.mod_time)),
-            ..Default::default()
-        }),
+        copy_part_result: Some(result),
         copy_source_version_id: src.version_id,
         ..Default::default()
     }))
@@ -244,23 +296,62 @@ pub(crate) async fn complete_multipart_upload(
     let mut parts = Vec::with_capacity(listed.len());
     for p in listed {
         let number = part_number(p.part_number.ok_or_else(malformed)?)?;
+        let checksum = integrity::listed_checksum([
+            p.checksum_crc32.as_deref(),
+            p.checksum_crc32c.as_deref(),
+            p.checksum_crc64nvme.as_deref(),
+            p.checksum_sha1.as_deref(),
+            p.checksum_sha256.as_deref(),
+        ])?;
         let etag = p.e_tag.ok_or_else(malformed)?.into_value();
-        parts.push(CompletePart { number, etag });
+        parts.push(CompletePart {
+            number,
+            etag,
+            checksum,
+        });
     }
-    let condition = crate::object::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    let opts = CompleteOptions {
+        condition: crate::object::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?,
+        checksum: integrity::listed_checksum([
+            input.checksum_crc32.as_deref(),
+            input.checksum_crc32c.as_deref(),
+            input.checksum_crc64nvme.as_deref(),
+            input.checksum_sha1.as_deref(),
+            input.checksum_sha256.as_deref(),
+        ])?,
+        checksum_type: input
+            .checksum_type
+            .as_ref()
+            .map(|k| integrity::type_named(k.as_str()))
+            .transpose()?,
+        object_size: input
+            .mpu_object_size
+            .map(|n| {
+                u64::try_from(n).map_err(|_| {
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        "x-amz-mp-object-size must be a non-negative integer",
+                    )
+                })
+            })
+            .transpose()?,
+    };
     let info = s3
         .layer
-        .complete_multipart_upload_if(&input.bucket, &input.key, &input.upload_id, parts, condition)
+        .complete_multipart_upload_with(&input.bucket, &input.key, &input.upload_id, parts, opts)
         .await
         .map_err(map_err)?;
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
+    let mut output = CompleteMultipartUploadOutput {
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         bucket: Some(input.bucket),
         key: Some(input.key),
         e_tag: Some(convert::etag(&info.etag)),
         version_id: info.version_id,
         ..Default::default()
-    }))
+    };
+    output.checksum_type =
+        integrity::set_checksum_fields!(output, integrity::ChecksumFields::of(info.checksum.as_ref()));
+    Ok(S3Response::new(output))
 }
 
 pub(crate) async fn abort_multipart_upload(
@@ -308,16 +399,23 @@ pub(crate) async fn list_parts(
         .map_err(map_err)?;
     let parts = page
         .parts
-        .into_iter()
-        .map(|p| Part {
-            e_tag: Some(convert::etag(&p.etag)),
-            last_modified: Some(convert::timestamp(p.mod_time)),
-            part_number: i32::try_from(p.number).ok(),
-            size: Some(convert::size_i64(p.size)),
-            ..Default::default()
+        .iter()
+        .map(|p| {
+            let mut part = Part {
+                e_tag: Some(convert::etag(&p.etag)),
+                last_modified: Some(convert::timestamp(p.mod_time)),
+                part_number: i32::try_from(p.number).ok(),
+                size: Some(convert::size_i64(p.size)),
+                ..Default::default()
+            };
+            integrity::set_checksum_fields!(part, part_checksum(p));
+            part
         })
         .collect();
+    let (checksum_algorithm, checksum_type) = upload_checksum_fields(page.upload.checksum);
     Ok(S3Response::new(ListPartsOutput {
+        checksum_algorithm,
+        checksum_type,
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(input.upload_id),

@@ -1,21 +1,23 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject.
 //!
 //! Invariants: conditional headers are evaluated on the version's metadata before a single body
-//! byte is read; features not implemented yet (server-side encryption, conditional writes,
-//! object lock, storage classes other than STANDARD) are refused with `501 NotImplemented`
-//! instead of being silently ignored. Tags of a write (`x-amz-tagging`, the copy's tagging
-//! directive) are validated before any data is read ([`crate::tagging`]).
+//! byte is read; features not implemented yet (server-side encryption, storage classes other
+//! than STANDARD) are refused with `501 NotImplemented` instead of being silently ignored.
+//! Tags of a write (`x-amz-tagging`, the copy's tagging directive) are validated before any
+//! data is read ([`crate::tagging`]); a checksum sent with a body is checked by the object
+//! layer before the version commits ([`crate::integrity::sent_body_checksum`]).
 
 use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_object::{
-    ByteRange, DeleteOptions, GetOptions, LIST_KEYS_MAX, ObjectError, ObjectInfo, ObjectMetadata, PutOptions,
-    WriteCondition,
+    ByteRange, ChecksumType, DeleteOptions, GetOptions, LIST_KEYS_MAX, ObjectError, ObjectInfo,
+    ObjectMetadata, PutOptions, WriteCondition,
 };
 
 use crate::access_control::{ObjectAclHeaders, acl_for_object_write};
 use crate::convert::{self, BodyStream, MetadataInput};
+use crate::integrity;
 use crate::object_lock;
 use crate::precondition::Conditions;
 use crate::service::{StrataS3, err_mapper, request_id};
@@ -46,13 +48,36 @@ pub(crate) fn write_condition(
     }
 }
 
-/// Whether a request announces an additional checksum (header, trailer or SDK algorithm).
-fn has_checksum(headers: &http::HeaderMap) -> bool {
-    headers.contains_key("x-amz-trailer")
-        || headers.contains_key("x-amz-sdk-checksum-algorithm")
-        || headers
-            .keys()
-            .any(|name| name.as_str().starts_with("x-amz-checksum-"))
+/// The checksum fields a GET or HEAD answers: only when asked (`x-amz-checksum-mode:
+/// ENABLED`) and only for what the stored checksum covers: the whole object, or with
+/// `partNumber` one part of a composite checksum (or the only part of a single PUT). A range
+/// read gets none, as from S3.
+fn read_checksum(
+    info: &ObjectInfo,
+    mode: Option<&ChecksumMode>,
+    read: &ReadRequest,
+) -> integrity::ChecksumFields {
+    if mode.is_none_or(|m| m.as_str() != ChecksumMode::ENABLED) || read.range.is_some() {
+        return integrity::ChecksumFields::default();
+    }
+    let Some(checksum) = info.checksum.as_ref() else {
+        return integrity::ChecksumFields::default();
+    };
+    match read.part_number {
+        None => integrity::ChecksumFields::of(Some(checksum)),
+        // A single PUT is its own only part.
+        Some(_) if checksum.kind == ChecksumType::FullObject && info.parts.len() <= 1 => {
+            integrity::ChecksumFields::of(Some(checksum))
+        }
+        // `partNumber` counts the object's parts in order (as the read itself does).
+        Some(number) => integrity::ChecksumFields::part(
+            usize::try_from(number - 1)
+                .ok()
+                .and_then(|idx| info.parts.get(idx))
+                .and_then(|p| p.checksum.as_deref())
+                .map(|digest| (checksum.algorithm, digest)),
+        ),
+    }
 }
 
 /// How many deletes of one DeleteObjects request run at the same time.
@@ -105,7 +130,7 @@ pub(crate) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let map_err = err_mapper(&req);
     let writer = s3.writer_account(&req);
-    let put_headers = req.headers.clone();
+    let checksum = integrity::sent_body_checksum(&req.headers, req.trailing_headers.as_ref())?;
     let input = req.input;
     refuse_unsupported_write(
         input.server_side_encryption.is_some()
@@ -127,7 +152,7 @@ pub(crate) async fn put_object(
         &map_err,
     )
     .await?;
-    if (retention.is_some() || legal_hold) && input.content_md5.is_none() && !has_checksum(&put_headers) {
+    if (retention.is_some() || legal_hold) && input.content_md5.is_none() && checksum.is_none() {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidRequest,
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
@@ -167,18 +192,22 @@ pub(crate) async fn put_object(
         // s3s verifies a signed payload hash itself while streaming the body.
         content_sha256: None,
         condition,
+        checksum,
     };
     let info = s3
         .layer
         .put_object(&input.bucket, &input.key, convert::put_stream(input.body), opts)
         .await
         .map_err(map_err)?;
-    Ok(S3Response::new(PutObjectOutput {
+    let mut output = PutObjectOutput {
         e_tag: Some(convert::etag(&info.etag)),
         version_id: info.version_id,
         size: Some(convert::size_i64(info.size)),
         ..Default::default()
-    }))
+    };
+    output.checksum_type =
+        integrity::set_checksum_fields!(output, integrity::ChecksumFields::of(info.checksum.as_ref()));
+    Ok(S3Response::new(output))
 }
 
 /// Which bytes of the object a read serves, resolved against its size.
@@ -350,6 +379,7 @@ pub(crate) async fn get_object(
     let info = reader.info;
     read.conditions.check_read(&info.etag, info.mod_time)?;
     let partial = read.range.is_some() || read.part_number.is_some();
+    let checksum = read_checksum(&info, input.checksum_mode.as_ref(), &read);
     let lock = object_lock::lock_fields(&info.metadata);
     let headers = standard_headers(
         &info.metadata,
@@ -362,7 +392,7 @@ pub(crate) async fn get_object(
             content_encoding: input.response_content_encoding,
         },
     );
-    let output = GetObjectOutput {
+    let mut output = GetObjectOutput {
         body: Some(BodyStream::blob(reader.body, reader.length, &rid)),
         accept_ranges: Some("bytes".to_owned()),
         content_length: Some(convert::size_i64(reader.length)),
@@ -384,6 +414,7 @@ pub(crate) async fn get_object(
         content_encoding: headers.content_encoding,
         ..Default::default()
     };
+    output.checksum_type = integrity::set_checksum_fields!(output, checksum);
     Ok(S3Response::new(output))
 }
 
@@ -432,7 +463,8 @@ pub(crate) async fn head_object(
     );
     let tag_count = tagging::tag_count(&info.metadata.tags);
     let lock = object_lock::lock_fields(&info.metadata);
-    let mut resp = S3Response::new(HeadObjectOutput {
+    let checksum = read_checksum(&info, input.checksum_mode.as_ref(), &read);
+    let mut output = HeadObjectOutput {
         object_lock_mode: lock.mode,
         object_lock_retain_until_date: lock.retain_until,
         object_lock_legal_hold_status: lock.legal_hold,
@@ -451,7 +483,9 @@ pub(crate) async fn head_object(
         content_disposition: headers.content_disposition,
         content_encoding: headers.content_encoding,
         ..Default::default()
-    });
+    };
+    output.checksum_type = integrity::set_checksum_fields!(output, checksum);
+    let mut resp = S3Response::new(output);
     // HeadObjectOutput has no tag count; S3 and MinIO send it on HEAD as on GET.
     if let Some(count) = tag_count {
         resp.headers
@@ -700,7 +734,17 @@ pub(crate) async fn copy_object(
     let new_tags = tagging::request_tags(input.tagging.as_deref())?;
     let src = copy_source(input.copy_source.clone())?;
     let replace = replace_metadata(input.metadata_directive.as_ref())?;
-    if src.bucket == input.bucket && src.key == input.key && src.version_id.is_none() && !replace {
+    let checksum = input
+        .checksum_algorithm
+        .as_ref()
+        .map(|a| integrity::algorithm_named(a.as_str()))
+        .transpose()?;
+    if src.bucket == input.bucket
+        && src.key == input.key
+        && src.version_id.is_none()
+        && !replace
+        && checksum.is_none()
+    {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidRequest,
             SELF_COPY_MESSAGE,
@@ -767,7 +811,8 @@ pub(crate) async fn copy_object(
             },
             &input.bucket,
             &input.key,
-            move |src| {
+            checksum,
+            move |src: &ObjectInfo| {
                 let mut metadata = if replace { metadata } else { src.metadata.clone() };
                 metadata.tags = if replace_tags {
                     new_tags
@@ -784,12 +829,15 @@ pub(crate) async fn copy_object(
         )
         .await
         .map_err(map_err)?;
+    let mut result = CopyObjectResult {
+        e_tag: Some(convert::etag(&info.etag)),
+        last_modified: Some(convert::timestamp(info.mod_time)),
+        ..Default::default()
+    };
+    result.checksum_type =
+        integrity::set_checksum_fields!(result, integrity::ChecksumFields::of(info.checksum.as_ref()));
     Ok(S3Response::new(CopyObjectOutput {
-        copy_object_result: Some(CopyObjectResult {
-            e_tag: Some(convert::etag(&info.etag)),
-            last_modified: Some(convert::timestamp(info.mod_time)),
-            ..Default::default()
-        }),
+        copy_object_result: Some(result),
         copy_source_version_id: src.version_id,
         version_id: info.version_id,
         ..Default::default()
@@ -820,8 +868,10 @@ mod tests {
                     number: u32::try_from(i + 1).unwrap(),
                     size: *s,
                     etag: "p".into(),
+                    checksum: None,
                 })
                 .collect(),
+            checksum: None,
         }
     }
 
@@ -841,7 +891,7 @@ mod tests {
         assert_eq!(span.length, 5);
         assert_eq!(span.content_range.as_deref(), Some("bytes 10-14/15"));
         let err = head_span(&info, &read(None, Some(3))).err().unwrap();
-        assert_eq!(err.status_code().unwrap().as_u16(), 416);
+        assert_eq!(err.status_code().unwrap().as_u16(), 400);
         let span = head_span(&info, &read(Some(ByteRange::Suffix { len: 3 }), None)).unwrap();
         assert_eq!(span.content_range.as_deref(), Some("bytes 12-14/15"));
         let err = head_span(&info, &read(Some(ByteRange::From { first: 15 }), None))

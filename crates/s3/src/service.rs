@@ -22,7 +22,9 @@ use crate::health::HealthRoute;
 use crate::intercept::Intercept;
 use crate::minio_admin::MinioAdminRoute;
 use crate::routes::Routes;
-use crate::{access_control, bucket, bucket_policy, list, multipart, object, object_lock, tagging};
+use crate::{
+    access_control, attributes, bucket, bucket_policy, list, multipart, object, object_lock, tagging,
+};
 use strata_iam::acl::Owner as AclOwner;
 
 /// The id of one HTTP request, put into the request's extensions by the server so that
@@ -464,6 +466,13 @@ impl S3 for StrataS3 {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         tagging::put_object_tagging(self, req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        attributes::get_object_attributes(self, req).await
     }
 
     async fn get_object_tagging(
