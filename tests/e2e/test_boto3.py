@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -142,6 +143,20 @@ def test_get_bucket_versioning_on_new_bucket_is_empty(s3, bucket):
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert "Status" not in resp
     assert "MFADelete" not in resp
+
+
+def test_mfa_delete_cannot_be_enabled_without_an_mfa_device(s3, bucket):
+    # Enabling MFA delete needs x-amz-mfa; Strata has no MFA devices to check one against.
+    expect_error(s3.put_bucket_versioning, "InvalidRequest", 400, Bucket=bucket,
+                 VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
+    expect_error(s3.put_bucket_versioning, "AccessDenied", 403, Bucket=bucket,
+                 VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"},
+                 MFA="arn:aws:iam::123456789012:mfa/root 123456")
+    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+    # MFADelete Disabled is the state every bucket is in: accepted.
+    s3.put_bucket_versioning(Bucket=bucket,
+                             VersioningConfiguration={"Status": "Enabled", "MFADelete": "Disabled"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
 
 
 def test_put_bucket_website_not_implemented(s3, bucket):
@@ -782,20 +797,30 @@ def test_anonymous_request_denied(server, bucket):
     assert "<Code>AccessDenied</Code>" in r.text
 
 
-def _shifted_now(delta: dt.timedelta):
+@contextlib.contextmanager
+def shifted_clock(delta: dt.timedelta):
+    """The signing clock moved by `delta`, for botocore's own signer and for the CRT signer
+    botocore uses when awscrt is installed."""
     real = botocore.auth.get_current_datetime
 
     def fake(*a, **kw):
         return real(*a, **kw) + delta
-    return fake
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(botocore.auth, "get_current_datetime", fake))
+        try:
+            import botocore.crt.auth as crt_auth
+        except ImportError:
+            crt_auth = None
+        if crt_auth is not None:
+            stack.enter_context(mock.patch.object(crt_auth, "get_current_datetime", fake))
+        yield
 
 
 def test_request_time_too_skewed(s3, bucket):
-    with mock.patch.object(botocore.auth, "get_current_datetime",
-                           _shifted_now(dt.timedelta(minutes=-20))):
+    with shifted_clock(dt.timedelta(minutes=-20)):
         expect_error(s3.list_objects_v2, "RequestTimeTooSkewed", 403, Bucket=bucket)
-    with mock.patch.object(botocore.auth, "get_current_datetime",
-                           _shifted_now(dt.timedelta(minutes=20))):
+    with shifted_clock(dt.timedelta(minutes=20)):
         expect_error(s3.put_object, "RequestTimeTooSkewed", 403, Bucket=bucket, Key="k", Body=b"x")
     s3.list_objects_v2(Bucket=bucket)
 
@@ -823,10 +848,27 @@ def test_presigned_get_and_put_with_plain_http(s3, bucket):
     assert "<Code>SignatureDoesNotMatch</Code>" in r.text
 
 
+def test_presigned_url_expires_bounds(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="p", Body=b"x")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=60)
+    assert requests.get(url, timeout=30).status_code == 200
+    for bad in ("604801", "0"):
+        r = requests.get(url.replace("X-Amz-Expires=60", f"X-Amz-Expires={bad}"), timeout=30)
+        assert r.status_code == 400, r.text
+        assert "<Code>AuthorizationQueryParametersError</Code>" in r.text
+    # Seven days is the longest lifetime accepted.
+    week = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=604800)
+    assert requests.get(week, timeout=30).status_code == 200
+    # At the expiry instant the URL no longer works.
+    with shifted_clock(dt.timedelta(seconds=-60)):
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=60)
+    r = requests.get(url, timeout=30)
+    assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text, r.text
+
+
 def test_presigned_url_expired(s3, bucket):
     s3.put_object(Bucket=bucket, Key="old", Body=b"x")
-    with mock.patch.object(botocore.auth, "get_current_datetime",
-                           _shifted_now(dt.timedelta(hours=-1))):
+    with shifted_clock(dt.timedelta(hours=-1)):
         url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "old"},
                                         ExpiresIn=60)
     r = requests.get(url, timeout=30)

@@ -63,3 +63,41 @@ def test_racing_creators_exactly_one_wins(s3, bucket):
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(attempt, range(32)))
     assert sum(results) == 1
+
+
+def test_conditional_delete_if_match(s3, bucket):
+    etag = s3.put_object(Bucket=bucket, Key="d", Body=b"v1")["ETag"]
+    # Another ETag: 412, the object stays.
+    expect_error(lambda: s3.delete_object(Bucket=bucket, Key="d", IfMatch='"0123456789abcdef0123456789abcdef"'),
+                 "PreconditionFailed", 412)
+    assert s3.get_object(Bucket=bucket, Key="d")["Body"].read() == b"v1"
+    s3.delete_object(Bucket=bucket, Key="d", IfMatch=etag)
+    # Gone: a conditional delete of a missing key is NoSuchKey (an unconditional one succeeds).
+    expect_error(lambda: s3.delete_object(Bucket=bucket, Key="d", IfMatch=etag), "NoSuchKey", 404)
+    expect_error(lambda: s3.delete_object(Bucket=bucket, Key="d", IfMatch="*"), "NoSuchKey", 404)
+    s3.delete_object(Bucket=bucket, Key="d")
+    # If-Match: * deletes whatever is there.
+    s3.put_object(Bucket=bucket, Key="any", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="any", IfMatch="*")
+    expect_error(lambda: s3.head_object(Bucket=bucket, Key="any"), "404", 404)
+
+
+def test_conditional_delete_in_versioned_bucket_and_delete_objects(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    etag = s3.put_object(Bucket=bucket, Key="v", Body=b"v1")["ETag"]
+    expect_error(lambda: s3.delete_object(Bucket=bucket, Key="v", IfMatch='"ffffffffffffffffffffffffffffffff"'),
+                 "PreconditionFailed", 412)
+    r = s3.delete_object(Bucket=bucket, Key="v", IfMatch=etag)
+    assert r["DeleteMarker"] is True
+    # The current version is now a delete marker: nothing to match.
+    expect_error(lambda: s3.delete_object(Bucket=bucket, Key="v", IfMatch="*"), "NoSuchKey", 404)
+
+    a = s3.put_object(Bucket=bucket, Key="a", Body=b"a")["ETag"]
+    s3.put_object(Bucket=bucket, Key="b", Body=b"b")
+    out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": "a", "ETag": a},
+        {"Key": "b", "ETag": '"00000000000000000000000000000000"'},
+    ]})
+    assert [d["Key"] for d in out.get("Deleted", [])] == ["a"]
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("b", "PreconditionFailed")]
+    assert s3.get_object(Bucket=bucket, Key="b")["Body"].read() == b"b"

@@ -43,6 +43,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use strata_client::{Client, ClientConfig};
+use strata_object::ChecksumAlgorithm;
 
 use crate::report::{Report, RunFacts};
 use crate::runner::Plan;
@@ -143,6 +144,11 @@ pub struct BenchArgs {
     /// Parts per multipart object.
     #[arg(long, default_value_t = 4)]
     pub parts: u32,
+    /// Send this additional checksum with every PUT body (CRC32, CRC32C, CRC64NVME, SHA1 or
+    /// SHA256; computed once, as the bodies are all the same bytes), to measure the server's
+    /// checksum verification.
+    #[arg(long, value_name = "ALGORITHM")]
+    pub checksum: Option<String>,
     /// Print one JSON line with all results (instead of text) on stdout.
     #[arg(long)]
     pub json: bool,
@@ -175,6 +181,11 @@ impl BenchArgs {
         }
         if self.mode == Mode::Mixed && self.objects < u64::from(self.concurrency) {
             bail!("--objects must be at least --concurrency for mixed (each worker owns its keys)");
+        }
+        if let Some(name) = &self.checksum
+            && ChecksumAlgorithm::from_name(name).is_none()
+        {
+            bail!("--checksum must be one of CRC32, CRC32C, CRC64NVME, SHA1, SHA256");
         }
         if self.mode == Mode::Multipart {
             if self.part_size < PART_SIZE_BYTES_MIN || self.part_size > BODY_SIZE_BYTES_MAX {
@@ -227,6 +238,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `x-amz-checksum-*` header of every PUT body (the first `size` bytes of `buffer`).
+fn checksum_headers(algorithm: Option<&str>, buffer: &[u8], size: u64) -> anyhow::Result<http::HeaderMap> {
+    let mut headers = http::HeaderMap::new();
+    let Some(algorithm) = algorithm.and_then(ChecksumAlgorithm::from_name) else {
+        return Ok(headers);
+    };
+    let body = &buffer[..usize::try_from(size).unwrap_or(usize::MAX).min(buffer.len())];
+    let name = format!("x-amz-checksum-{}", algorithm.name().to_ascii_lowercase());
+    let value = base64_simd::STANDARD.encode_to_string(algorithm.digest(body));
+    headers.insert(
+        http::HeaderName::try_from(name).context("checksum header name")?,
+        http::HeaderValue::try_from(value).context("checksum header value")?,
+    );
+    Ok(headers)
+}
+
 /// Runs one benchmark and returns its report without printing it (progress goes to stderr).
 pub async fn run_report(args: BenchArgs) -> anyhow::Result<Report> {
     args.check()?;
@@ -263,6 +290,7 @@ pub async fn run_report(args: BenchArgs) -> anyhow::Result<Report> {
     };
     let mut buffer = vec![0u8; usize::try_from(body_size_bytes).context("--size does not fit in memory")?];
     rng.fill(&mut buffer);
+    let put_headers = checksum_headers(args.checksum.as_deref(), &buffer, args.size)?;
     let plan = Arc::new(Plan {
         mode: args.mode,
         client: client.clone(),
@@ -278,6 +306,7 @@ pub async fn run_report(args: BenchArgs) -> anyhow::Result<Report> {
         } else {
             0
         },
+        put_headers,
     });
 
     let outcome = measure_phase(&plan, &args).await;

@@ -53,6 +53,8 @@ pub struct Plan {
     pub n_workers: u32,
     /// Objects prefilled (get, stat, delete, mixed, list).
     pub n_objects: u64,
+    /// Extra headers of every PutObject (the `--checksum` header).
+    pub put_headers: http::HeaderMap,
 }
 
 impl Plan {
@@ -267,7 +269,7 @@ impl Worker {
                 self.next_seq += 1;
                 let key = object_key(&plan.run_prefix, self.worker_idx, seq);
                 client
-                    .put_object(bucket, &key, plan.body(plan.size_bytes))
+                    .put_object_with(bucket, &key, plan.body(plan.size_bytes), plan.put_headers.clone())
                     .await?;
                 if plan.mode == Mode::Mixed {
                     self.live_seqs.push(seq);

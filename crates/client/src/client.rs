@@ -375,13 +375,24 @@ impl Client {
 
     /// PutObject; returns the ETag.
     pub async fn put_object(&self, bucket: &str, key: &str, body: Bytes) -> Result<String, ClientError> {
+        self.put_object_with(bucket, key, body, HeaderMap::new()).await
+    }
+
+    /// PutObject with extra request headers (an `x-amz-checksum-*`, metadata). Returns the ETag.
+    pub async fn put_object_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        headers: HeaderMap,
+    ) -> Result<String, ClientError> {
         let response = self
             .send_ok(
                 "PutObject",
                 Method::PUT,
                 &object_path(bucket, key),
                 &[],
-                HeaderMap::new(),
+                headers,
                 Full::new(body),
             )
             .await?;

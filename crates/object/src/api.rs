@@ -372,6 +372,10 @@ pub struct DeleteOptions {
     /// The caller may bypass governance retention and asked to
     /// (`x-amz-bypass-governance-retention` with `s3:BypassGovernanceRetention`).
     pub bypass_governance: bool,
+    /// A conditional delete's condition (`If-Match`) on the key's current object, checked
+    /// under the key's lock: `PreconditionFailed` when its ETag differs, `NoSuchKey` when
+    /// there is no current object.
+    pub condition: Option<WriteCondition>,
 }
 
 /// What a delete did.

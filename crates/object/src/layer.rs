@@ -1516,10 +1516,11 @@ impl ObjectLayer {
         let bucket_rec = self.bucket_record(bucket).await?;
         check_object_key(key)?;
         let set = self.set_for_read(bucket, key).await?;
+        let condition = opts.condition.as_ref();
         if let Some(version_id) = opts.version_id.as_deref() {
             let wanted = record::parse_version_id(version_id)?;
             let result = self
-                .delete_version(bucket, key, set, wanted, opts.bypass_governance)
+                .delete_version(bucket, key, set, wanted, opts.bypass_governance, condition)
                 .await?;
             return Ok(DeleteResult {
                 version_id: Some(version_id.to_string()),
@@ -1527,10 +1528,14 @@ impl ObjectLayer {
             });
         }
         match bucket_rec.versioning {
-            VersioningState::Unversioned => self.delete_version(bucket, key, set, None, false).await,
+            VersioningState::Unversioned => {
+                self.delete_version(bucket, key, set, None, false, condition)
+                    .await
+            }
             VersioningState::Enabled | VersioningState::Suspended => {
                 let version_id = (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
                 let _guard = self.lock_key(bucket, key).await?;
+                self.check_write_condition(bucket, key, set, condition).await?;
                 let (existing, mod_time_ns) = self.prepare_new_version(bucket, key, set, version_id).await;
                 let distribution = set.distribution(key);
                 let marker = VersionRecord {
@@ -1584,8 +1589,10 @@ impl ObjectLayer {
         set: &ErasureSet,
         wanted: Option<uuid::Uuid>,
         bypass_governance: bool,
+        condition: Option<&WriteCondition>,
     ) -> ObjectResult<DeleteResult> {
         let _guard = self.lock_key(bucket, key).await?;
+        self.check_write_condition(bucket, key, set, condition).await?;
         let per_drive = set.scan_versions(bucket, key).await;
         let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
         if n_answered < set.write_quorum() {

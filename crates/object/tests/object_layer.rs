@@ -973,6 +973,7 @@ async fn object_lock_protects_versions_from_deletion() {
             DeleteOptions {
                 version_id: Some(version.to_string()),
                 bypass_governance: bypass,
+                condition: None,
             },
         )
     };

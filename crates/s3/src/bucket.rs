@@ -224,15 +224,29 @@ pub(crate) async fn put_bucket_versioning(
 ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
     let map_err = err_mapper(&req);
     let config = req.input.versioning_configuration;
-    if config
-        .mfa_delete
-        .as_ref()
-        .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
-    {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "MFA delete is not implemented",
-        ));
+    // MFA delete needs an MFA device of the root account to check `x-amz-mfa` against; Strata
+    // has none, so enabling it is refused as S3 refuses a request without a valid token.
+    // `Disabled` (the state every bucket is in) is accepted.
+    match config.mfa_delete.as_ref().map(MFADelete::as_str) {
+        None | Some(MFADelete::DISABLED) => {}
+        Some(MFADelete::ENABLED) if req.input.mfa.is_none() => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "Enabling MFA delete requires the x-amz-mfa header with the root account's MFA device serial and code.",
+            ));
+        }
+        Some(MFADelete::ENABLED) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Mfa Authentication failed: no MFA device is registered with this deployment.",
+            ));
+        }
+        Some(_) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::IllegalVersioningConfigurationException,
+                "The versioning configuration specified in the request is invalid.",
+            ));
+        }
     }
     let state = versioning_state(config.status.as_ref().map(BucketVersioningStatus::as_str))?;
     s3.layer

@@ -522,7 +522,8 @@ fn changes_cors(method: &Method, uri: &Uri) -> bool {
 }
 
 /// The servable front door: s3s's [`S3Service`] behind CORS. `OPTIONS` requests are answered
-/// here as CORS preflights; every other request goes to s3s, and the answer to one with an
+/// here as CORS preflights; a presigned URL whose lifetime S3 would refuse is refused here
+/// ([`crate::presign`]); every other request goes to s3s, and the answer to one with an
 /// `Origin` gets the bucket's matching CORS headers.
 ///
 /// It dereferences to the inner [`S3Service`] for code that needs s3s's type; requests sent
@@ -549,6 +550,10 @@ impl FrontDoorService {
     pub async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         if req.method() == Method::OPTIONS {
             return Ok(self.cors.preflight(&req).await);
+        }
+        if let Err(err) = crate::presign::check_presigned_lifetime(req.uri(), time::OffsetDateTime::now_utc())
+        {
+            return Ok(error_response(err));
         }
         let origin = header_text(req.headers(), &header::ORIGIN).map(str::to_owned);
         let change = changes_cors(req.method(), req.uri());

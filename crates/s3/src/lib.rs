@@ -61,6 +61,7 @@ mod object;
 mod object_lock;
 mod op_slot;
 mod precondition;
+mod presign;
 mod routes;
 mod service;
 mod sts;

@@ -507,13 +507,15 @@ pub(crate) async fn delete_object(
         &req.input.key,
     );
     let input = req.input;
-    if input.if_match.is_some()
-        || input.if_match_last_modified_time.is_some()
-        || input.if_match_size.is_some()
-    {
-        return Err(not_implemented("Conditional deletes"));
+    if input.if_match_last_modified_time.is_some() || input.if_match_size.is_some() {
+        // S3 takes these on directory buckets only.
+        return Err(not_implemented(
+            "x-amz-if-match-last-modified-time and x-amz-if-match-size",
+        ));
     }
-    let result = delete_one(s3, &input.bucket, &input.key, input.version_id, bypass)
+    let condition = write_condition(input.if_match.as_ref(), None)?;
+    delete_condition_allowed(s3, &req.extensions, condition.as_ref(), &input.bucket, &input.key)?;
+    let result = delete_one(s3, &input.bucket, &input.key, input.version_id, bypass, condition)
         .await
         .map_err(map_err)?;
     Ok(S3Response::new(DeleteObjectOutput {
@@ -523,16 +525,42 @@ pub(crate) async fn delete_object(
     }))
 }
 
+/// A conditional delete with an ETag reveals the object's ETag, so S3 requires
+/// `s3:GetObject` besides the delete permission (`If-Match: *` needs only the delete).
+fn delete_condition_allowed(
+    s3: &StrataS3,
+    extensions: &http::Extensions,
+    condition: Option<&WriteCondition>,
+    bucket: &str,
+    key: &str,
+) -> S3Result<()> {
+    match condition {
+        Some(WriteCondition::IfMatch(Some(_))) => {
+            crate::authz::require_also(extensions, s3.authorized, "s3:GetObject", bucket, key)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The condition of one key of a DeleteObjects (its `ETag` element; `*` for any).
+fn listed_delete_condition(etag: Option<&ETag>) -> Option<WriteCondition> {
+    let etag = etag?.value().trim_matches('"');
+    Some(WriteCondition::IfMatch((etag != "*").then(|| etag.to_owned())))
+}
+
 /// Deletes one key or version. S3 answers success for a key that does not exist, so the
-/// object layer's `NoSuchKey` counts as done (only when no version was named).
+/// object layer's `NoSuchKey` counts as done (only when no version was named, and no
+/// condition: a conditional delete of a missing key is `NoSuchKey`).
 async fn delete_one(
     s3: &StrataS3,
     bucket: &str,
     key: &str,
     version_id: Option<String>,
     bypass_governance: bool,
+    condition: Option<WriteCondition>,
 ) -> Result<strata_object::DeleteResult, ObjectError> {
     let by_version = version_id.is_some();
+    let conditional = condition.is_some();
     match s3
         .layer
         .delete_object(
@@ -541,12 +569,15 @@ async fn delete_one(
             DeleteOptions {
                 version_id: version_id.clone(),
                 bypass_governance,
+                condition,
             },
         )
         .await
     {
         Ok(result) => Ok(result),
-        Err(ObjectError::NoSuchKey { .. }) if !by_version => Ok(strata_object::DeleteResult::default()),
+        Err(ObjectError::NoSuchKey { .. }) if !by_version && !conditional => {
+            Ok(strata_object::DeleteResult::default())
+        }
         Err(ObjectError::NoSuchVersion { .. }) if by_version => Ok(strata_object::DeleteResult {
             version_id,
             delete_marker: false,
@@ -595,8 +626,12 @@ pub(crate) async fn delete_objects(
                     };
                     let bypass =
                         object_lock::bypass_governance(s3, extensions, asked_bypass, bucket, &obj.key);
+                    let condition = listed_delete_condition(obj.e_tag.as_ref());
+                    let allowed = allowed
+                        && delete_condition_allowed(s3, extensions, condition.as_ref(), bucket, &obj.key)
+                            .is_ok();
                     let result = if allowed {
-                        delete_one(s3, bucket, &obj.key, obj.version_id.clone(), bypass)
+                        delete_one(s3, bucket, &obj.key, obj.version_id.clone(), bypass, condition)
                             .await
                             .map_err(|e| crate::map_object_error(e, rid_ref))
                     } else {
