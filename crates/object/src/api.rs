@@ -381,7 +381,9 @@ pub struct DeleteOptions {
 /// What a delete did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeleteResult {
-    /// The version id removed or created (delete marker); `None` for the null version.
+    /// The version id removed or created (delete marker): `"null"` for a null delete marker
+    /// (a delete in a suspended bucket); `None` when nothing versioned was involved (an
+    /// unversioned bucket's delete).
     pub version_id: Option<String>,
     /// Whether the version affected is (or was) a delete marker.
     pub delete_marker: bool,

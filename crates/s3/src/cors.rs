@@ -523,8 +523,9 @@ fn changes_cors(method: &Method, uri: &Uri) -> bool {
 
 /// The servable front door: s3s's [`S3Service`] behind CORS. `OPTIONS` requests are answered
 /// here as CORS preflights; a presigned URL whose lifetime S3 would refuse is refused here
-/// ([`crate::presign`]); every other request goes to s3s, and the answer to one with an
-/// `Origin` gets the bucket's matching CORS headers.
+/// ([`crate::presign`]); a browser form's `${filename}` key is resolved and its policy
+/// failures answered as S3 does ([`crate::post_form`]); every other request goes to s3s, and
+/// the answer to one with an `Origin` gets the bucket's matching CORS headers.
 ///
 /// It dereferences to the inner [`S3Service`] for code that needs s3s's type; requests sent
 /// through that get no CORS.
@@ -555,6 +556,17 @@ impl FrontDoorService {
         {
             return Ok(error_response(err));
         }
+        let (req, form_upload) = crate::post_form::prepare(req).await;
+        let resp = self.cors_call(req).await?;
+        Ok(if form_upload {
+            crate::post_form::finish(resp)
+        } else {
+            resp
+        })
+    }
+
+    /// [`Self::call`] past the preflight, presign and form steps: s3s, then CORS headers.
+    async fn cors_call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         let origin = header_text(req.headers(), &header::ORIGIN).map(str::to_owned);
         let change = changes_cors(req.method(), req.uri());
         if origin.is_none() && !change {

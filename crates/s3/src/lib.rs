@@ -60,6 +60,7 @@ mod multipart;
 mod object;
 mod object_lock;
 mod op_slot;
+mod post_form;
 mod precondition;
 mod presign;
 mod routes;

@@ -11,8 +11,8 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_object::{
-    ByteRange, ChecksumType, DeleteOptions, GetOptions, LIST_KEYS_MAX, ObjectError, ObjectInfo,
-    ObjectMetadata, PutOptions, WriteCondition,
+    ByteRange, ChecksumSpec, ChecksumType, DeleteOptions, ExpectedChecksum, GetOptions, LIST_KEYS_MAX,
+    ObjectError, ObjectInfo, ObjectMetadata, PutOptions, WriteCondition,
 };
 
 use crate::access_control::{ObjectAclHeaders, acl_for_object_write};
@@ -130,7 +130,22 @@ pub(crate) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let map_err = err_mapper(&req);
     let writer = s3.writer_account(&req);
-    let checksum = integrity::sent_body_checksum(&req.headers, req.trailing_headers.as_ref())?;
+    let checksum = match integrity::sent_body_checksum(&req.headers, req.trailing_headers.as_ref())? {
+        Some(sent) => Some(sent),
+        // A browser form (PostObject) carries its checksum as a form field.
+        None => integrity::listed_checksum([
+            req.input.checksum_crc32.as_deref(),
+            req.input.checksum_crc32c.as_deref(),
+            req.input.checksum_crc64nvme.as_deref(),
+            req.input.checksum_sha1.as_deref(),
+            req.input.checksum_sha256.as_deref(),
+        ])?
+        .map(|(algorithm, value)| ChecksumSpec {
+            algorithm,
+            kind: None,
+            expected: ExpectedChecksum::Value(value),
+        }),
+    };
     let input = req.input;
     refuse_unsupported_write(
         input.server_side_encryption.is_some()
