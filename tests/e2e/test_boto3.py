@@ -681,6 +681,18 @@ def test_upload_part_copy_with_range(s3, bucket):
                  PartNumber=4, CopySource={"Bucket": bucket, "Key": "src"})
 
 
+def test_upload_part_copy_range_must_lie_within_the_source(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"x" * 100)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="dst")["UploadId"]
+    for bad in ("bytes=50-100", "bytes=100-150", "bytes=0-1000"):
+        expect_error(s3.upload_part_copy, "InvalidArgument", 400, Bucket=bucket, Key="dst", UploadId=up,
+                     PartNumber=1, CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange=bad)
+    r = s3.upload_part_copy(Bucket=bucket, Key="dst", UploadId=up, PartNumber=1,
+                            CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange="bytes=0-99")
+    assert r["CopyPartResult"]["ETag"].strip('"') == md5_hex(b"x" * 100)
+    assert s3.list_parts(Bucket=bucket, Key="dst", UploadId=up)["Parts"][0]["Size"] == 100
+
+
 def test_abort_multipart_then_no_such_upload(s3, bucket):
     up = s3.create_multipart_upload(Bucket=bucket, Key="ab")["UploadId"]
     s3.upload_part(Bucket=bucket, Key="ab", UploadId=up, PartNumber=1, Body=b"x" * 100)
@@ -846,6 +858,18 @@ def test_presigned_get_and_put_with_plain_http(s3, bucket):
                      timeout=30)
     assert r.status_code == 403
     assert "<Code>SignatureDoesNotMatch</Code>" in r.text
+
+
+def test_put_with_transfer_encoding_chunked_and_no_content_length(s3, bucket):
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "chunked"},
+                                    ExpiresIn=300)
+    pieces = [b"a" * 1000, b"b" * 70_000, b"c"]
+    # A generator body makes requests send Transfer-Encoding: chunked without Content-Length.
+    r = requests.put(url, data=(p for p in pieces), timeout=30)
+    assert r.request.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in r.request.headers
+    assert r.status_code == 200, r.text
+    assert s3.get_object(Bucket=bucket, Key="chunked")["Body"].read() == b"".join(pieces)
 
 
 def test_presigned_url_expires_bounds(s3, bucket):

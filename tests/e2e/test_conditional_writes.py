@@ -101,3 +101,28 @@ def test_conditional_delete_in_versioned_bucket_and_delete_objects(s3, bucket):
     assert [d["Key"] for d in out.get("Deleted", [])] == ["a"]
     assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("b", "PreconditionFailed")]
     assert s3.get_object(Bucket=bucket, Key="b")["Body"].read() == b"b"
+
+
+def test_conditional_copy_destination(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="src", Body=b"source")
+    existing = s3.put_object(Bucket=bucket, Key="dst", Body=b"old")["ETag"]
+    src = {"Bucket": bucket, "Key": "src"}
+    # boto3 has no parameters for these: add the headers to the request.
+    def copy_with(headers: dict):
+        def add(request, **_):
+            for name, value in headers.items():
+                request.headers[name] = value
+        s3.meta.events.register_first("before-sign.s3.CopyObject", add)
+        try:
+            return s3.copy_object(Bucket=bucket, Key="dst", CopySource=src)
+        finally:
+            s3.meta.events.unregister("before-sign.s3.CopyObject", add)
+    expect_error(lambda: copy_with({"If-None-Match": "*"}), "PreconditionFailed", 412)
+    expect_error(lambda: copy_with({"If-Match": '"00000000000000000000000000000000"'}),
+                 "PreconditionFailed", 412)
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"old"
+    copy_with({"If-Match": existing})
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"source"
+    s3.delete_object(Bucket=bucket, Key="dst")
+    copy_with({"If-None-Match": "*"})
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"source"

@@ -353,6 +353,15 @@ pub struct PutOptions {
     pub checksum: Option<ChecksumSpec>,
 }
 
+/// Options of [`crate::ObjectLayer::copy_object`].
+#[derive(Clone, Debug, Default)]
+pub struct CopyOptions {
+    /// The checksum algorithm the copy is to carry (`x-amz-checksum-algorithm`).
+    pub checksum: Option<ChecksumAlgorithm>,
+    /// A condition on the destination key's current object (conditional copy).
+    pub condition: Option<WriteCondition>,
+}
+
 /// A conditional write's condition on the key's current (latest, not a delete marker) object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteCondition {

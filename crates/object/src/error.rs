@@ -152,6 +152,12 @@ pub enum ObjectError {
         /// Why.
         reason: &'static str,
     },
+    /// UploadPartCopy's source range reaches past the source's end.
+    #[error("the copy range is not within the source object of {size} bytes")]
+    CopyRangeOutsideSource {
+        /// The source's size.
+        size: u64,
+    },
     /// The body's additional checksum is not the one the client sent.
     #[error("the {algorithm} checksum sent does not match the body")]
     ChecksumMismatch {

@@ -1663,21 +1663,19 @@ impl ObjectLayer {
     /// leaving the server. The copy's metadata is what `metadata` makes of the source version
     /// (the front door applies the metadata and tagging directives and the new ACL).
     ///
-    /// The copy's checksum is a full-object one with `checksum` (the algorithm asked for),
-    /// else the source's algorithm, else CRC64NVME. When the source has a full-object
+    /// The copy's checksum is a full-object one with `opts.checksum` (the algorithm asked
+    /// for), else the source's algorithm, else CRC64NVME. When the source has a full-object
     /// checksum of that algorithm, the copied bytes are checked against it, so a copy never
-    /// carries damage silently.
-    #[allow(clippy::too_many_arguments)]
+    /// carries damage silently. `opts.condition` is checked on the destination key as a
+    /// conditional PUT's is.
     pub async fn copy_object(
         &self,
-        src_bucket: &str,
-        src_key: &str,
-        src_opts: GetOptions,
-        dst_bucket: &str,
-        dst_key: &str,
-        checksum: Option<ChecksumAlgorithm>,
+        (src_bucket, src_key, src_opts): (&str, &str, GetOptions),
+        (dst_bucket, dst_key): (&str, &str),
+        opts: CopyOptions,
         metadata: impl FnOnce(&ObjectInfo) -> ObjectMetadata + Send,
     ) -> ObjectResult<ObjectInfo> {
+        let CopyOptions { checksum, condition } = opts;
         self.bucket_record(dst_bucket).await?;
         check_object_key(dst_key)?;
         let _memory = self.memory.acquire(self.copy_memory_bytes()).await?;
@@ -1717,7 +1715,7 @@ impl ObjectLayer {
                 metadata,
                 content_md5: None,
                 content_sha256: None,
-                condition: None,
+                condition,
                 checksum: Some(ChecksumSpec {
                     algorithm,
                     kind: None,

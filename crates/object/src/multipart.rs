@@ -348,6 +348,7 @@ impl ObjectLayer {
         part_number: u32,
     ) -> ObjectResult<PartInfo> {
         let _memory = self.memory().acquire(self.copy_memory_bytes()).await?;
+        let range = src_opts.range;
         let reader = self
             .get_object_admitted(
                 src_bucket,
@@ -358,7 +359,19 @@ impl ObjectLayer {
                 },
                 Admission::Admitted,
             )
-            .await?;
+            .await
+            .map_err(|err| match err {
+                ObjectError::InvalidRange { size } => ObjectError::CopyRangeOutsideSource { size },
+                other => other,
+            })?;
+        // Unlike a GET, a copy range is not clamped to the source: it must lie within it.
+        if let Some(ByteRange::FromTo { last, .. }) = range
+            && last >= reader.info.size
+        {
+            return Err(ObjectError::CopyRangeOutsideSource {
+                size: reader.info.size,
+            });
+        }
         let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| {
             r.map_err(|e| Box::new(e) as BoxError)
         }));

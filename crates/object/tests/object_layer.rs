@@ -528,12 +528,9 @@ async fn copy_object_server_side() {
     let info = f
         .layer
         .copy_object(
-            "bucket",
-            "src",
-            GetOptions::default(),
-            "bucket",
-            "dst",
-            None,
+            ("bucket", "src", GetOptions::default()),
+            ("bucket", "dst"),
+            CopyOptions::default(),
             |_| meta.clone(),
         )
         .await
@@ -1192,12 +1189,9 @@ async fn checksums_are_verified_before_commit_and_stored() {
     let copied = f
         .layer
         .copy_object(
-            "bucket",
-            "k-SHA256",
-            GetOptions::default(),
-            "bucket",
-            "copy",
-            None,
+            ("bucket", "k-SHA256", GetOptions::default()),
+            ("bucket", "copy"),
+            CopyOptions::default(),
             |i| i.metadata.clone(),
         )
         .await
@@ -1209,12 +1203,12 @@ async fn checksums_are_verified_before_commit_and_stored() {
     let copied = f
         .layer
         .copy_object(
-            "bucket",
-            "k-SHA256",
-            GetOptions::default(),
-            "bucket",
-            "copy",
-            Some(ChecksumAlgorithm::Crc32),
+            ("bucket", "k-SHA256", GetOptions::default()),
+            ("bucket", "copy"),
+            CopyOptions {
+                checksum: Some(ChecksumAlgorithm::Crc32),
+                ..CopyOptions::default()
+            },
             |i| i.metadata.clone(),
         )
         .await

@@ -167,6 +167,10 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
         ObjectError::InvalidRequestMessage { message } => {
             S3Error::with_message(S3ErrorCode::InvalidRequest, message.clone())
         }
+        ObjectError::CopyRangeOutsideSource { size } => S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            format!("Range specified is not valid for source object of size: {size}"),
+        ),
         ObjectError::ChecksumMismatch { algorithm } => S3Error::with_message(
             S3ErrorCode::BadDigest,
             format!("The {algorithm} you specified did not match the calculated checksum."),

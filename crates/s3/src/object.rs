@@ -11,8 +11,8 @@ use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_object::{
-    ByteRange, ChecksumSpec, ChecksumType, DeleteOptions, ExpectedChecksum, GetOptions, LIST_KEYS_MAX,
-    ObjectError, ObjectInfo, ObjectMetadata, PutOptions, WriteCondition,
+    ByteRange, ChecksumSpec, ChecksumType, CopyOptions, DeleteOptions, ExpectedChecksum, GetOptions,
+    LIST_KEYS_MAX, ObjectError, ObjectInfo, ObjectMetadata, PutOptions, WriteCondition,
 };
 
 use crate::access_control::{ObjectAclHeaders, acl_for_object_write};
@@ -745,6 +745,24 @@ pub(crate) async fn check_copy_source_conditions<T>(
     Ok(Some(info))
 }
 
+/// A conditional header of a CopyObject (on its destination key).
+fn destination_condition(
+    headers: &http::HeaderMap,
+    name: &http::HeaderName,
+) -> S3Result<Option<ETagCondition>> {
+    headers
+        .get(name)
+        .map(|value| {
+            ETagCondition::parse_http_header(value.as_bytes()).map_err(|_| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Invalid {name} header value"),
+                )
+            })
+        })
+        .transpose()
+}
+
 fn replace_metadata(directive: Option<&MetadataDirective>) -> S3Result<bool> {
     match directive.map(MetadataDirective::as_str) {
         None | Some(MetadataDirective::COPY) => Ok(false),
@@ -784,6 +802,12 @@ pub(crate) async fn copy_object(
     let new_tags = tagging::request_tags(input.tagging.as_deref())?;
     let src = copy_source(input.copy_source.clone())?;
     let replace = replace_metadata(input.metadata_directive.as_ref())?;
+    // s3s 0.14.1 has no fields for a CopyObject's own If-Match / If-None-Match (conditions
+    // on the destination, unlike the x-amz-copy-source-if-* ones): read from the headers.
+    let condition = write_condition(
+        destination_condition(&req.headers, &http::header::IF_MATCH)?.as_ref(),
+        destination_condition(&req.headers, &http::header::IF_NONE_MATCH)?.as_ref(),
+    )?;
     let checksum = input
         .checksum_algorithm
         .as_ref()
@@ -853,15 +877,16 @@ pub(crate) async fn copy_object(
     let info = s3
         .layer
         .copy_object(
-            &src.bucket,
-            &src.key,
-            GetOptions {
-                version_id: src.version_id.clone(),
-                ..Default::default()
-            },
-            &input.bucket,
-            &input.key,
-            checksum,
+            (
+                &src.bucket,
+                &src.key,
+                GetOptions {
+                    version_id: src.version_id.clone(),
+                    ..Default::default()
+                },
+            ),
+            (&input.bucket, &input.key),
+            CopyOptions { checksum, condition },
             move |src: &ObjectInfo| {
                 let mut metadata = if replace { metadata } else { src.metadata.clone() };
                 metadata.tags = if replace_tags {
