@@ -11,8 +11,8 @@
 //! - Values are the big-endian digests S3 encodes in base64 (the front door does the base64).
 //!
 //! Hashing stays off the body's critical path: CRCs run inline (`crc-fast`, tens of GiB/s
-//! per core), SHA-1 and SHA-256 of bodies above one block run on a blocking-pool thread fed
-//! block by block ([`BodyChecksum`]), overlapping erasure coding and the drives' writes.
+//! per core), SHA-1 and SHA-256 of large blocks on the blocking pool, one block at a time per
+//! body, overlapping the next block's receiving, erasure coding and writes ([`BodyChecksum`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,7 +20,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha1::Digest as _;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ObjectError, ObjectResult};
 
@@ -305,14 +304,11 @@ fn crc_value(bytes: &[u8]) -> u64 {
 /// another thread costs more than hashing it.
 const OFFLOAD_BYTES_MIN: usize = 256 * 1024;
 
-/// Blocks a SHA hasher may have queued before the writer waits for it.
-const QUEUED_BLOCKS_MAX: usize = 4;
-
-/// Memory a body's offloaded hashing may hold queued (blocks handed to the hasher thread),
-/// when it hashes SHA at all.
+/// Memory a body's offloaded hashing may hold beyond the writer's own buffers (the block on
+/// the blocking pool while the writer fills the next one), when it hashes SHA at all.
 pub(crate) fn offload_memory_bytes(sha: bool) -> u64 {
     if sha {
-        (QUEUED_BLOCKS_MAX * strata_erasure::BLOCK_SIZE_BYTES) as u64
+        strata_erasure::BLOCK_SIZE_BYTES as u64
     } else {
         0
     }
@@ -325,18 +321,31 @@ pub(crate) fn put_offload_bytes(opts: &crate::api::PutOptions, store: ChecksumAl
     offload_memory_bytes(sha && opts.size.is_none_or(|size| size >= OFFLOAD_BYTES_MIN as u64))
 }
 
-/// The checksums of one body being written: each algorithm once, CRCs inline, SHAs of larger
-/// bodies on a blocking-pool thread.
+/// The checksums of one body being written: each algorithm once. CRCs are hashed inline; SHAs
+/// of large blocks on the blocking pool, one block at a time per body: the block is hashed
+/// while the writer receives and encodes the next, and a pool thread is held only while it
+/// hashes (never while the body waits on the network).
 pub(crate) struct BodyChecksum {
     running: Vec<(ChecksumAlgorithm, Running)>,
 }
 
 enum Running {
-    Inline(Box<Hasher>),
-    Offloaded {
-        blocks: mpsc::Sender<Bytes>,
-        digest: oneshot::Receiver<Vec<u8>>,
-    },
+    /// The hasher, here.
+    Idle(Box<Hasher>),
+    /// The hasher, on the blocking pool with a block; it comes back when that is hashed.
+    Hashing(tokio::task::JoinHandle<Box<Hasher>>),
+}
+
+impl Running {
+    /// The hasher, waiting for its block on the pool to be hashed first.
+    async fn take(self) -> ObjectResult<Box<Hasher>> {
+        match self {
+            Running::Idle(hasher) => Ok(hasher),
+            Running::Hashing(task) => task.await.map_err(|_| ObjectError::Internal {
+                what: "a checksum task failed",
+            }),
+        }
+    }
 }
 
 impl BodyChecksum {
@@ -345,66 +354,38 @@ impl BodyChecksum {
         let mut running: Vec<(ChecksumAlgorithm, Running)> = Vec::with_capacity(algorithms.len());
         for &algorithm in algorithms {
             if running.iter().all(|(a, _)| *a != algorithm) {
-                running.push((algorithm, Running::Inline(Box::new(Hasher::new(algorithm)))));
+                running.push((algorithm, Running::Idle(Box::new(Hasher::new(algorithm)))));
             }
         }
         BodyChecksum { running }
     }
 
-    /// Adds the next block of the body.
-    pub(crate) async fn update(&mut self, block: &Bytes) {
+    /// Adds the next block of the body. A failed hashing task is reported by [`Self::finalize`].
+    pub(crate) async fn update(&mut self, block: &Bytes) -> ObjectResult<()> {
         for (algorithm, running) in &mut self.running {
-            if let Running::Inline(hasher) = running {
-                if hasher.is_cheap() || block.len() < OFFLOAD_BYTES_MIN {
-                    hasher.update(block);
-                    continue;
-                }
-                // A large block of an expensive digest: from here on, hash on another thread.
-                let fresh = Running::Inline(Box::new(Hasher::new(*algorithm)));
-                if let Running::Inline(hasher) = std::mem::replace(running, fresh) {
-                    *running = Running::start(*hasher);
-                }
-            }
-            if let Running::Offloaded { blocks, .. } = running {
-                // A closed channel means the thread is gone; `finalize` reports it.
-                let _ = blocks.send(block.clone()).await;
+            let placeholder = Running::Idle(Box::new(Hasher::new(*algorithm)));
+            let mut hasher = std::mem::replace(running, placeholder).take().await?;
+            if hasher.is_cheap() || block.len() < OFFLOAD_BYTES_MIN {
+                hasher.update(block);
+                *running = Running::Idle(hasher);
+            } else {
+                let block = block.clone();
+                *running = Running::Hashing(tokio::task::spawn_blocking(move || {
+                    hasher.update(&block);
+                    hasher
+                }));
             }
         }
+        Ok(())
     }
 
     /// The digests, in the order the algorithms were first given.
     pub(crate) async fn finalize(self) -> ObjectResult<Vec<(ChecksumAlgorithm, Vec<u8>)>> {
         let mut out = Vec::with_capacity(self.running.len());
         for (algorithm, running) in self.running {
-            let digest = match running {
-                Running::Inline(hasher) => hasher.finalize(),
-                Running::Offloaded { blocks, digest } => {
-                    drop(blocks);
-                    digest.await.map_err(|_| ObjectError::Internal {
-                        what: "the checksum thread stopped",
-                    })?
-                }
-            };
-            out.push((algorithm, digest));
+            out.push((algorithm, running.take().await?.finalize()));
         }
         Ok(out)
-    }
-}
-
-impl Running {
-    fn start(mut hasher: Hasher) -> Running {
-        let (blocks_tx, mut blocks_rx) = mpsc::channel::<Bytes>(QUEUED_BLOCKS_MAX);
-        let (digest_tx, digest_rx) = oneshot::channel();
-        tokio::task::spawn_blocking(move || {
-            while let Some(block) = blocks_rx.blocking_recv() {
-                hasher.update(&block);
-            }
-            let _ = digest_tx.send(hasher.finalize());
-        });
-        Running::Offloaded {
-            blocks: blocks_tx,
-            digest: digest_rx,
-        }
     }
 }
 
@@ -557,9 +538,9 @@ mod tests {
         ];
         let mut body = BodyChecksum::new(&algorithms);
         for _ in 0..5 {
-            body.update(&block).await;
+            body.update(&block).await.unwrap();
         }
-        body.update(&Bytes::from_static(b"tail")).await;
+        body.update(&Bytes::from_static(b"tail")).await.unwrap();
         let got = body.finalize().await.unwrap();
         let mut whole = Vec::new();
         for _ in 0..5 {

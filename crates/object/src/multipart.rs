@@ -105,6 +105,32 @@ fn check_listed_part_checksum(
     }
 }
 
+/// A repeated completion must ask what the first one got: the same size and whole-object
+/// checksum, when it names them.
+fn check_repeated_completion(info: &ObjectInfo, opts: &CompleteOptions) -> ObjectResult<()> {
+    if let Some(expected) = opts.object_size
+        && expected != info.size
+    {
+        return Err(ObjectError::InvalidRequestMessage {
+            message: format!(
+                "The provided x-amz-mp-object-size header value {expected} does not match the object's size {}.",
+                info.size
+            ),
+        });
+    }
+    if let Some((algorithm, value)) = &opts.checksum
+        && info
+            .checksum
+            .as_ref()
+            .is_none_or(|c| c.algorithm != *algorithm || c.value != *value)
+    {
+        return Err(ObjectError::ChecksumMismatch {
+            algorithm: *algorithm,
+        });
+    }
+    Ok(())
+}
+
 /// The algorithm an upload's parts are checksummed with: the upload's, else CRC64NVME (from
 /// which the object's full-object checksum is formed).
 fn part_algorithm(upload: &UploadRecord) -> ChecksumAlgorithm {
@@ -573,10 +599,12 @@ impl ObjectLayer {
         let upload = match self.upload_record(set, bucket, key, upload_id).await {
             Ok(upload) => upload,
             Err(err @ ObjectError::NoSuchUpload { .. }) => {
-                return self
+                let info = self
                     .completed_version(set, bucket, key, upload_id, &parts)
                     .await?
-                    .ok_or(err);
+                    .ok_or(err)?;
+                check_repeated_completion(&info, &opts)?;
+                return Ok(info);
             }
             Err(err) => return Err(err),
         };

@@ -211,7 +211,7 @@ impl ErasureSet {
                 // The block goes to the MD5 hasher whole; the next one fills a new buffer.
                 last_block = std::mem::replace(&mut block, BytesMut::with_capacity(block_capacity)).freeze();
                 md5.update(last_block.clone()).await;
-                checksums.update(&last_block).await;
+                checksums.update(&last_block).await?;
                 if let Some(sha) = sha256.as_mut() {
                     sha.update(&last_block);
                 }

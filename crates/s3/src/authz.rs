@@ -705,6 +705,9 @@ pub(crate) fn request_context(
         "x-amz-grant-read-acp",
         "x-amz-grant-write-acp",
         "x-amz-grant-full-control",
+        // Conditional writes and deletes (AWS's keys for policies that require them).
+        "if-match",
+        "if-none-match",
     ] {
         if let Some(v) = header(name) {
             let key = match name {

@@ -21,9 +21,10 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use s3s::stream::{ByteStream, DynByteStream, RemainingLength};
 use s3s::{Body, HttpRequest, HttpResponse, StdError};
 
-/// Most bytes of form fields (everything before the file part's content) read to find the
-/// key and the file's name. AWS bounds the whole form's fields to 20 KB.
-const FIELDS_BYTES_MAX: usize = 1024 * 1024;
+/// Bytes of a form read to find the key and the file's name (everything before the file
+/// part's content; AWS bounds a form's fields to 20 KB). A form whose fields are longer goes to
+/// s3s unchanged.
+const FIELDS_BYTES_MAX: usize = 64 * 1024;
 
 /// The placeholder S3 replaces with the uploaded file's name.
 const FILENAME_VARIABLE: &str = "${filename}";
@@ -57,11 +58,12 @@ pub(crate) async fn prepare(req: HttpRequest) -> (HttpRequest, bool) {
     let (mut parts, mut body) = req.into_parts();
     let mut prefix = BytesMut::new();
     let mut read_error: Option<StdError> = None;
+    let mut scanner = Scanner::new(&boundary);
     let fields = loop {
-        if let Some(fields) = scan_fields(&prefix, &boundary) {
+        if let Some(fields) = scanner.advance(&prefix) {
             break Some(fields);
         }
-        if prefix.len() > FIELDS_BYTES_MAX {
+        if prefix.len() >= FIELDS_BYTES_MAX {
             break None;
         }
         match body.next().await {
@@ -121,27 +123,98 @@ struct Fields {
     filename: Option<String>,
 }
 
-/// Scans the parts in `prefix` up to the `file` part's headers; `None` until they are all
-/// there (or when the form is not one this can read).
-fn scan_fields(prefix: &[u8], boundary: &str) -> Option<Fields> {
-    let delimiter = format!("--{boundary}");
-    let mut pos = find(prefix, delimiter.as_bytes(), 0)?;
-    let mut key = None;
-    loop {
-        // After a delimiter: CRLF, the part's headers, a blank line, the value.
-        let headers_start = pos + delimiter.len() + 2;
-        let headers_end = find(prefix, b"\r\n\r\n", headers_start)?;
-        let headers = std::str::from_utf8(prefix.get(headers_start..headers_end)?).ok()?;
-        let (name, filename) = content_disposition(headers)?;
-        let value_start = headers_end + 4;
-        if name.eq_ignore_ascii_case("file") {
-            return Some(Fields { key, filename });
+/// Finds the form's fields in its first bytes as they arrive, resuming where it left off, so
+/// that a form trickled in byte by byte costs linear work.
+struct Scanner {
+    /// `--boundary`.
+    delimiter: Vec<u8>,
+    /// `\r\n--boundary`.
+    separator: Vec<u8>,
+    state: ScanState,
+    /// Where the search for the current state's marker resumes.
+    search_from: usize,
+    key: Option<(usize, usize)>,
+}
+
+#[derive(Clone, Copy)]
+enum ScanState {
+    /// Looking for the first delimiter.
+    Start,
+    /// Looking for the end of the headers of the part starting at this offset.
+    Headers { start: usize },
+    /// Looking for the end of this field's value (named `key` or not).
+    Value { start: usize, is_key: bool },
+}
+
+impl Scanner {
+    fn new(boundary: &str) -> Scanner {
+        Scanner {
+            delimiter: format!("--{boundary}").into_bytes(),
+            separator: format!("\r\n--{boundary}").into_bytes(),
+            state: ScanState::Start,
+            search_from: 0,
+            key: None,
         }
-        let next = find(prefix, format!("\r\n{delimiter}").as_bytes(), value_start)?;
-        if name.eq_ignore_ascii_case("key") {
-            key = Some((value_start, next));
+    }
+
+    /// Advances over `prefix` (the same bytes as before, with more appended): the fields once
+    /// the `file` part's headers are in, `None` until then. A form this cannot read stays
+    /// `None` (and goes to s3s as it came).
+    fn advance(&mut self, prefix: &[u8]) -> Option<Fields> {
+        loop {
+            match self.state {
+                ScanState::Start => {
+                    let at = self.find(prefix, &self.delimiter.clone())?;
+                    self.enter(ScanState::Headers {
+                        start: at + self.delimiter.len() + 2,
+                    });
+                }
+                ScanState::Headers { start } => {
+                    let end = self.find(prefix, b"\r\n\r\n")?;
+                    let headers = std::str::from_utf8(prefix.get(start..end)?).ok()?;
+                    let (name, filename) = content_disposition(headers)?;
+                    if name.eq_ignore_ascii_case("file") {
+                        return Some(Fields {
+                            key: self.key,
+                            filename,
+                        });
+                    }
+                    self.enter(ScanState::Value {
+                        start: end + 4,
+                        is_key: name.eq_ignore_ascii_case("key"),
+                    });
+                }
+                ScanState::Value { start, is_key } => {
+                    let end = self.find(prefix, &self.separator.clone())?;
+                    if is_key {
+                        self.key = Some((start, end));
+                    }
+                    self.enter(ScanState::Headers {
+                        start: end + self.separator.len() + 2,
+                    });
+                }
+            }
         }
-        pos = next + 2;
+    }
+
+    fn enter(&mut self, state: ScanState) {
+        self.search_from = match state {
+            ScanState::Start => 0,
+            ScanState::Headers { start } | ScanState::Value { start, .. } => start,
+        };
+        self.state = state;
+    }
+
+    /// The next `needle` at or after the resume point; when absent, the resume point moves to
+    /// where a later match could still begin.
+    fn find(&mut self, haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        let found = find(haystack, needle, self.search_from);
+        if found.is_none() {
+            self.search_from = self
+                .search_from
+                .max(haystack.len().saturating_sub(needle.len().saturating_sub(1)));
+        }
+        found
     }
 }
 
@@ -198,8 +271,9 @@ fn adjust_content_length(headers: &mut HeaderMap, old: usize, new: usize) {
     else {
         return;
     };
-    let adjusted = (length + new).saturating_sub(old);
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(adjusted));
+    if let Some(adjusted) = length.checked_add(new).and_then(|n| n.checked_sub(old)) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(adjusted));
+    }
 }
 
 /// The body with its first bytes (read by [`prepare`]) put back in front.
@@ -243,16 +317,23 @@ mod tests {
     #[test]
     fn filename_replaces_the_variable_in_the_key_only() {
         let prefix = Bytes::from_static(FORM.as_bytes());
-        let fields = scan_fields(&prefix, "XyZ").unwrap();
+        let fields = Scanner::new("XyZ").advance(&prefix).unwrap();
         assert_eq!(fields.filename.as_deref(), Some("cat.jpg"));
         let rewritten = rewrite_key(&prefix, &fields).unwrap();
         let text = std::str::from_utf8(&rewritten).unwrap();
         assert_eq!(text, FORM.replace("uploads/${filename}", "uploads/cat.jpg"));
         // Until the file part's headers are in, nothing is decided.
-        assert_eq!(scan_fields(&prefix[..FORM.len() - 40], "XyZ"), None);
+        assert_eq!(Scanner::new("XyZ").advance(&prefix[..FORM.len() - 40]), None);
+        // Fed byte by byte, the scanner resumes and finds the same fields.
+        let mut scanner = Scanner::new("XyZ");
+        let found = (1..=FORM.len()).find_map(|n| scanner.advance(&prefix[..n]));
+        assert_eq!(found, Some(fields));
         // A key without the variable is left alone.
         let plain = Bytes::from(FORM.replace("${filename}", "fixed"));
-        assert_eq!(rewrite_key(&plain, &scan_fields(&plain, "XyZ").unwrap()), None);
+        assert_eq!(
+            rewrite_key(&plain, &Scanner::new("XyZ").advance(&plain).unwrap()),
+            None
+        );
     }
 
     #[test]

@@ -42,10 +42,12 @@ pub(crate) fn check_presigned_lifetime(uri: &Uri, now: OffsetDateTime) -> S3Resu
     let Some(query) = uri.query() else {
         return Ok(());
     };
+    // Names are compared decoded (as s3s reads them), so an encoded name cannot slip past.
     let param = |name: &str| {
         query.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then(|| percent_encoding::percent_decode_str(value).decode_utf8_lossy())
+            (percent_encoding::percent_decode_str(key).decode_utf8_lossy() == name)
+                .then(|| percent_encoding::percent_decode_str(value).decode_utf8_lossy())
         })
     };
     if param("X-Amz-Algorithm").is_none() {
@@ -71,7 +73,11 @@ pub(crate) fn check_presigned_lifetime(uri: &Uri, now: OffsetDateTime) -> S3Resu
     let Some(signed) = param("X-Amz-Date").and_then(|d| parse_amz_date(&d)) else {
         return Ok(());
     };
-    if now >= signed + time::Duration::seconds(expires) {
+    // A date so late that the expiry overflows the calendar is s3s's to refuse as malformed.
+    let Some(expiry) = signed.checked_add(time::Duration::seconds(expires)) else {
+        return Ok(());
+    };
+    if now >= expiry {
         return Err(S3Error::with_message(
             S3ErrorCode::AccessDenied,
             "Request has expired",
@@ -137,6 +143,15 @@ mod tests {
             code(check_presigned_lifetime(&uri("60", date), at_expiry)),
             Some(("AccessDenied".to_owned(), 403))
         );
+        // A date at the calendar's end does not overflow the expiry.
+        assert!(check_presigned_lifetime(&uri("604800", "99991231T235959Z"), signed).is_ok());
+        // An encoded parameter name is still the parameter.
+        let encoded: Uri = uri("604801", date)
+            .to_string()
+            .replace("X-Amz-Expires", "X%2DAmz%2DExpires")
+            .parse()
+            .unwrap();
+        assert_eq!(code(check_presigned_lifetime(&encoded, signed)), query_error);
         // Not presigned: untouched.
         let plain: Uri = "/b/k?X-Amz-Expires=0".parse().unwrap();
         assert!(check_presigned_lifetime(&plain, signed).is_ok());
