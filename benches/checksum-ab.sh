@@ -1,6 +1,6 @@
 #!/bin/bash
 # Usage (from the repository root, after `cargo build --release --bin strata`):
-#   [BASE_BIN=/path/to/strata-before-checksums] benches/checksum-ab.sh
+#   [BASE_BIN=/path/to/strata-before-checksums] [ROUNDS=2] [SPECS="64MiB 4 10s SHA256;..."] benches/checksum-ab.sh
 # The cost of checksums on PUT, one sitting, runs interleaved, each on a fresh server over fresh
 # drives in $BENCH_DIR (127.0.0.1:9701), one `strata bench --json` line per run:
 #   base  - BASE_BIN, a build from before checksums existed (only when BASE_BIN is set)
@@ -28,7 +28,9 @@ run() { # size concurrency duration checksum
   $BIN bench put --endpoint http://127.0.0.1:9701 --access-key benchroot --secret-key benchroot-secret \
      --size $1 --concurrency $2 --duration $3 --warmup 2s --json "${extra[@]}"
 }
-for spec in "4KiB 8 10s CRC64NVME" "1MiB 8 8s CRC64NVME" "64MiB 4 10s SHA256"; do
+# SPECS: ";"-separated "size concurrency duration algorithm" runs.
+IFS=';' read -ra LIST <<< "${SPECS:-4KiB 8 10s CRC64NVME;1MiB 8 8s CRC64NVME;64MiB 4 10s SHA256}"
+for spec in "${LIST[@]}"; do
   set -- $spec
   for round in $(seq $ROUNDS); do
     if [ -n "$BASE_BIN" ]; then
