@@ -126,3 +126,16 @@ def test_checksum_field(s3, bucket):
              conditions=[{"x-amz-checksum-sha256": bad}])
     assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text, r.text
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="ck-bad")
+
+
+def test_tagging_field(s3, bucket):
+    tagging = ("<Tagging><TagSet><Tag><Key>team</Key><Value>web</Value></Tag>"
+               "<Tag><Key>tier</Key><Value>hot</Value></Tag></TagSet></Tagging>")
+    r = post(s3, bucket, "tagged", b"x", fields={"tagging": tagging}, conditions=[{"tagging": tagging}])
+    assert r.status_code == 204, r.text
+    tags = s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("team", "web"), ("tier", "hot")]
+    bad = "<Tagging><TagSet><Tag><Key>aws:x</Key><Value>1</Value></Tag></TagSet></Tagging>"
+    r = post(s3, bucket, "bad-tags", b"x", fields={"tagging": bad}, conditions=[{"tagging": bad}])
+    assert r.status_code == 400 and "<Code>InvalidTag</Code>" in r.text, r.text
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="bad-tags")

@@ -146,6 +146,10 @@ pub(crate) async fn put_object(
             expected: ExpectedChecksum::Value(value),
         }),
     };
+    let form_tagging = req
+        .extensions
+        .get::<crate::post_form::FormTagging>()
+        .map(|t| t.0.clone());
     let input = req.input;
     refuse_unsupported_write(
         input.server_side_encryption.is_some()
@@ -153,7 +157,10 @@ pub(crate) async fn put_object(
             || input.ssekms_key_id.is_some(),
         input.storage_class.as_ref(),
     )?;
-    let tags = tagging::request_tags(input.tagging.as_deref())?;
+    let tags = match (&input.tagging, &form_tagging) {
+        (None, Some(xml)) => tagging::form_tags(xml)?,
+        (header, _) => tagging::request_tags(header.as_deref())?,
+    };
     let (retention, legal_hold) = object_lock::lock_for_write(
         s3,
         &req.extensions,
@@ -163,7 +170,7 @@ pub(crate) async fn put_object(
             input.object_lock_retain_until_date.as_ref(),
             input.object_lock_legal_hold_status.as_ref(),
         ),
-        input.tagging.is_some(),
+        input.tagging.is_some() || form_tagging.is_some(),
         &map_err,
     )
     .await?;

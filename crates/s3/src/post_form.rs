@@ -4,6 +4,8 @@
 //!   the `file` part's Content-Disposition), as S3 does. The form's fields come before the
 //!   file part, so the front door buffers the body up to the file part's headers (at most
 //!   [`FIELDS_BYTES_MAX`]), rewrites the key there, and streams the rest unchanged.
+//! - **The `tagging` field** (a `<Tagging>` document), which s3s drops, is handed to the
+//!   PutObject handler in the request's extensions ([`FormTagging`]).
 //! - **A field that breaks a policy condition** is `403 AccessDenied` ("Invalid according to
 //!   Policy: Policy Condition failed"), as S3 answers; s3s answers `400 InvalidPolicyDocument`.
 //!
@@ -76,9 +78,17 @@ pub(crate) async fn prepare(req: HttpRequest) -> (HttpRequest, bool) {
         }
     };
     let mut prefix = prefix.freeze();
-    if let Some(rewritten) = fields.and_then(|f| rewrite_key(&prefix, &f)) {
-        adjust_content_length(&mut parts.headers, prefix.len(), rewritten.len());
-        prefix = rewritten;
+    if let Some(fields) = &fields {
+        if let Some(xml) = fields
+            .tagging
+            .and_then(|(start, end)| std::str::from_utf8(prefix.get(start..end)?).ok())
+        {
+            parts.extensions.insert(FormTagging(xml.to_owned()));
+        }
+        if let Some(rewritten) = rewrite_key(&prefix, fields) {
+            adjust_content_length(&mut parts.headers, prefix.len(), rewritten.len());
+            prefix = rewritten;
+        }
     }
     let stream = Prefixed {
         prefix: (!prefix.is_empty()).then_some(prefix),
@@ -114,11 +124,18 @@ pub(crate) fn finish(resp: HttpResponse) -> HttpResponse {
     HttpResponse::from_parts(parts, Body::from(xml))
 }
 
+/// A browser form's `tagging` field (a `<Tagging>` XML document), which s3s does not read:
+/// put in the request's extensions for the PutObject handler.
+#[derive(Clone, Debug)]
+pub(crate) struct FormTagging(pub(crate) String);
+
 /// Where the key field's value and the file's name are in a form's first bytes.
 #[derive(Debug, PartialEq, Eq)]
 struct Fields {
     /// Byte range of the `key` field's value.
     key: Option<(usize, usize)>,
+    /// Byte range of the `tagging` field's value.
+    tagging: Option<(usize, usize)>,
     /// The `filename` of the `file` part.
     filename: Option<String>,
 }
@@ -134,6 +151,15 @@ struct Scanner {
     /// Where the search for the current state's marker resumes.
     search_from: usize,
     key: Option<(usize, usize)>,
+    tagging: Option<(usize, usize)>,
+}
+
+/// The fields the scanner keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Key,
+    Tagging,
+    Other,
 }
 
 #[derive(Clone, Copy)]
@@ -142,8 +168,8 @@ enum ScanState {
     Start,
     /// Looking for the end of the headers of the part starting at this offset.
     Headers { start: usize },
-    /// Looking for the end of this field's value (named `key` or not).
-    Value { start: usize, is_key: bool },
+    /// Looking for the end of this field's value.
+    Value { start: usize, field: Field },
 }
 
 impl Scanner {
@@ -154,6 +180,7 @@ impl Scanner {
             state: ScanState::Start,
             search_from: 0,
             key: None,
+            tagging: None,
         }
     }
 
@@ -176,18 +203,28 @@ impl Scanner {
                     if name.eq_ignore_ascii_case("file") {
                         return Some(Fields {
                             key: self.key,
+                            tagging: self.tagging,
                             filename,
                         });
                     }
+                    let field = if name.eq_ignore_ascii_case("key") {
+                        Field::Key
+                    } else if name.eq_ignore_ascii_case("tagging") {
+                        Field::Tagging
+                    } else {
+                        Field::Other
+                    };
                     self.enter(ScanState::Value {
                         start: end + 4,
-                        is_key: name.eq_ignore_ascii_case("key"),
+                        field,
                     });
                 }
-                ScanState::Value { start, is_key } => {
+                ScanState::Value { start, field } => {
                     let end = self.find(prefix, &self.separator.clone())?;
-                    if is_key {
-                        self.key = Some((start, end));
+                    match field {
+                        Field::Key => self.key = Some((start, end)),
+                        Field::Tagging => self.tagging = Some((start, end)),
+                        Field::Other => {}
                     }
                     self.enter(ScanState::Headers {
                         start: end + self.separator.len() + 2,

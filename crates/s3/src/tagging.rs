@@ -107,6 +107,18 @@ pub(crate) fn parse_tagging_header(header: &str) -> S3Result<BTreeMap<String, St
     validate_tags(pairs, OBJECT_TAGS_MAX)
 }
 
+/// A browser form's `tagging` field (a `<Tagging>` document) as validated tags.
+pub(crate) fn form_tags(xml: &str) -> S3Result<BTreeMap<String, String>> {
+    let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
+    let tagging = <Tagging as s3s::xml::Deserialize>::deserialize(&mut d).map_err(|_| {
+        S3Error::with_message(
+            S3ErrorCode::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+    })?;
+    validate_tags(tagging_pairs(tagging)?, OBJECT_TAGS_MAX)
+}
+
 /// The optional `x-amz-tagging` header of a write as tags (empty when absent).
 pub(crate) fn request_tags(header: Option<&str>) -> S3Result<BTreeMap<String, String>> {
     header.map_or_else(|| Ok(BTreeMap::new()), parse_tagging_header)
