@@ -1,0 +1,109 @@
+//! Key management for server-side encryption: one [`Kms`] trait over the backends that hold
+//! the keys which wrap objects' data keys.
+//!
+//! A KMS key is named and has versions (rotation adds one; old versions keep opening what they
+//! sealed). Generating a data key returns it twice: in plaintext, to seal the object's
+//! packages with and then forget, and sealed ([`SealedKey`]: key name, version, envelope), to
+//! keep in the version record. Opening needs the same encryption context (the caller binds
+//! bucket and key), so a sealed key moved to another object does not open.
+//!
+//! Backends: [`BuiltinKms`] (named keys in a keyring file, or one key from
+//! `STRATA_KMS_SECRET_KEY=name:base64`). KMIP, Vault Transit and KES come next (issue 13).
+//!
+//! Invariants: no key material in `Debug`, errors or logs; a backend that cannot answer says
+//! [`KmsError::Unavailable`] (S3: 503), never a wrong key.
+#![deny(missing_docs)]
+
+mod builtin;
+
+use serde::{Deserialize, Serialize};
+pub use strata_sse::DataKey;
+
+pub use builtin::BuiltinKms;
+
+/// What a KMS call can fail with. None carries key material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KmsError {
+    /// No key of this name.
+    #[error("KMS key {0:?} does not exist")]
+    KeyNotFound(String),
+    /// The key exists but not in the version a sealed key names.
+    #[error("KMS key {name:?} has no version {version}")]
+    VersionNotFound {
+        /// The key.
+        name: String,
+        /// The version asked for.
+        version: u32,
+    },
+    /// A key of this name exists already.
+    #[error("KMS key {0:?} already exists")]
+    KeyExists(String),
+    /// The sealed key does not open: another key or context, or damaged.
+    #[error("the sealed data key does not open with its KMS key and context")]
+    Decrypt,
+    /// The backend cannot answer now (unreachable, overloaded); retrying may work.
+    #[error("the KMS is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend cannot do this (a read-only keyring cannot create keys).
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// The configuration (keyring file, key specification) is not valid.
+    #[error("invalid KMS configuration: {0}")]
+    Config(String),
+}
+
+/// A data key sealed by a KMS key: what a version record keeps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedKey {
+    /// The KMS key's name.
+    pub key: String,
+    /// The KMS key's version that sealed it.
+    pub version: u32,
+    /// The sealed data key (opaque to callers).
+    pub ciphertext: Vec<u8>,
+}
+
+/// A freshly generated data key: in plaintext (use, then drop) and sealed (keep).
+#[derive(Debug)]
+pub struct GeneratedKey {
+    /// The data key itself.
+    pub plaintext: DataKey,
+    /// The same key sealed by the KMS key.
+    pub sealed: SealedKey,
+}
+
+/// A KMS key as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    /// Its name.
+    pub name: String,
+    /// How many versions it has (the newest seals new data keys).
+    pub versions: u32,
+    /// Whether it is the default key (used when a request names none).
+    pub default: bool,
+}
+
+/// A key-management backend.
+#[async_trait::async_trait]
+pub trait Kms: Send + Sync + std::fmt::Debug {
+    /// The backend's name (`builtin`, `kmip`, `vault`, `kes`).
+    fn backend(&self) -> &'static str;
+
+    /// The key used when a request names none.
+    fn default_key(&self) -> &str;
+
+    /// A new data key sealed by `key` (the default key when `None`), bound to `context`.
+    async fn generate_data_key(&self, key: Option<&str>, context: &[u8]) -> Result<GeneratedKey, KmsError>;
+
+    /// Opens a data key sealed by this KMS with the same `context`.
+    async fn decrypt_data_key(&self, sealed: &SealedKey, context: &[u8]) -> Result<DataKey, KmsError>;
+
+    /// The keys.
+    async fn list_keys(&self) -> Result<Vec<KeyInfo>, KmsError>;
+
+    /// Creates a key.
+    async fn create_key(&self, name: &str) -> Result<(), KmsError>;
+
+    /// Adds a version to a key (new data keys are sealed with it); returns its number.
+    async fn rotate_key(&self, name: &str) -> Result<u32, KmsError>;
+}
