@@ -176,6 +176,19 @@ impl BuiltinKms {
         })
     }
 
+    /// The keys, locked for a change that [`Self::save`] will write back; refused for a
+    /// read-only keyring.
+    fn keys_to_change(
+        &self,
+    ) -> Result<std::sync::RwLockWriteGuard<'_, BTreeMap<String, Vec<Material>>>, KmsError> {
+        if self.file.is_none() {
+            return Err(KmsError::Unsupported("this keyring is read-only"));
+        }
+        self.keys
+            .write()
+            .map_err(|_| KmsError::Unavailable("the keyring lock is poisoned".into()))
+    }
+
     fn with_key<T>(
         &self,
         name: &str,
@@ -270,13 +283,7 @@ impl Kms for BuiltinKms {
 
     async fn create_key(&self, name: &str) -> Result<(), KmsError> {
         check_name(name)?;
-        if self.file.is_none() {
-            return Err(KmsError::Unsupported("this keyring is read-only"));
-        }
-        let mut keys = self
-            .keys
-            .write()
-            .map_err(|_| KmsError::Unavailable("the keyring lock is poisoned".into()))?;
+        let mut keys = self.keys_to_change()?;
         if keys.contains_key(name) {
             return Err(KmsError::KeyExists(name.to_owned()));
         }
@@ -289,13 +296,7 @@ impl Kms for BuiltinKms {
     }
 
     async fn rotate_key(&self, name: &str) -> Result<u32, KmsError> {
-        if self.file.is_none() {
-            return Err(KmsError::Unsupported("this keyring is read-only"));
-        }
-        let mut keys = self
-            .keys
-            .write()
-            .map_err(|_| KmsError::Unavailable("the keyring lock is poisoned".into()))?;
+        let mut keys = self.keys_to_change()?;
         let versions = keys
             .get_mut(name)
             .ok_or_else(|| KmsError::KeyNotFound(name.to_owned()))?;
