@@ -275,12 +275,17 @@ def test_multipart_composite_checksum_and_object_attributes(s3, bucket):
         wrong[1][field(algorithm)] = b64(algorithm, b"other")
         expect_error(s3.complete_multipart_upload, "InvalidPart", 400, Bucket=bucket, Key=key,
                      UploadId=upload_id, MultipartUpload={"Parts": wrong})
-        done = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
-                                            MultipartUpload={"Parts": listed})
         composite = base64.b64encode(
             hashlib.new(algorithm.lower(), b"".join(digest(algorithm, p) for p in parts)).digest()
             if algorithm.startswith("SHA") else
             digest(algorithm, b"".join(digest(algorithm, p) for p in parts))).decode()
+        # The whole object's composite value, sent with the completion, must name 3 parts.
+        expect_error(s3.complete_multipart_upload, "BadDigest", 400, Bucket=bucket, Key=key,
+                     UploadId=upload_id, MultipartUpload={"Parts": listed},
+                     **{field(algorithm): f"{composite}-2"})
+        done = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                            MultipartUpload={"Parts": listed},
+                                            **{field(algorithm): f"{composite}-3"})
         assert done[field(algorithm)] == f"{composite}-3"
         assert done["ChecksumType"] == "COMPOSITE"
         # Completing again with the same parts answers the same object.

@@ -310,15 +310,31 @@ pub(crate) async fn complete_multipart_upload(
             checksum,
         });
     }
+    let whole_object = [
+        input.checksum_crc32.as_deref(),
+        input.checksum_crc32c.as_deref(),
+        input.checksum_crc64nvme.as_deref(),
+        input.checksum_sha1.as_deref(),
+        input.checksum_sha256.as_deref(),
+    ];
+    // A composite value names its part count (`<digest>-N`): it must be this completion's.
+    if let Some(count) = whole_object
+        .iter()
+        .flatten()
+        .find_map(|v| v.rsplit_once('-').map(|(_, n)| n))
+        && count.parse::<usize>().ok() != Some(parts.len())
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::BadDigest,
+            format!(
+                "The checksum names {count} parts; the request completes {}.",
+                parts.len()
+            ),
+        ));
+    }
     let opts = CompleteOptions {
         condition: crate::object::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?,
-        checksum: integrity::listed_checksum([
-            input.checksum_crc32.as_deref(),
-            input.checksum_crc32c.as_deref(),
-            input.checksum_crc64nvme.as_deref(),
-            input.checksum_sha1.as_deref(),
-            input.checksum_sha256.as_deref(),
-        ])?,
+        checksum: integrity::listed_checksum(whole_object)?,
         checksum_type: input
             .checksum_type
             .as_ref()
