@@ -363,6 +363,13 @@ impl BodyChecksum {
     /// Adds the next block of the body. A failed hashing task is reported by [`Self::finalize`].
     pub(crate) async fn update(&mut self, block: &Bytes) -> ObjectResult<()> {
         for (algorithm, running) in &mut self.running {
+            // The common case (a CRC, or a small block with nothing on the pool): hash here.
+            if let Running::Idle(hasher) = running
+                && (hasher.is_cheap() || block.len() < OFFLOAD_BYTES_MIN)
+            {
+                hasher.update(block);
+                continue;
+            }
             let placeholder = Running::Idle(Box::new(Hasher::new(*algorithm)));
             let mut hasher = std::mem::replace(running, placeholder).take().await?;
             if hasher.is_cheap() || block.len() < OFFLOAD_BYTES_MIN {

@@ -696,6 +696,8 @@ impl ObjectLayer {
         let etag = format!("{}-{}", hex::encode(md5_of_md5s.finalize()), parts.len());
         let data = WrittenData {
             size,
+            // The parts' data is written already: no MD5 or digest of a body here (the
+            // object's checksum is `checksum` below, formed from the parts').
             md5: [0; 16],
             checksum: (algorithm, Vec::new()),
             inline: None,
