@@ -18,6 +18,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -220,3 +221,62 @@ def test_two_node_cluster_over_https(tmp_path, certs):
             assert "RPC call refused" not in log, node.log_tail()
     finally:
         cluster.stop()
+
+
+def served_certificate(port: int) -> bytes:
+    """The DER certificate 127.0.0.1:`port` presents (not verified)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def wait_for_certificate(port: int, want: bytes, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if served_certificate(port) == want:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def pem_to_der(path: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(path.read_text())
+
+
+def test_certificate_rotation_without_restart(tmp_path):
+    """A certificate manager replacing public.crt and private.key is picked up by the running
+    server (new connections get the new certificate, S3 keeps working); files that do not load
+    are ignored and the previous certificate stays."""
+    certs = make_certs_dir(tmp_path / "certs")
+    srv = StrataServer(tmp_path / "rotating", certs_dir=certs)
+    try:
+        srv.start()
+        port = int(srv.endpoint.rsplit(":", 1)[1])
+        first = pem_to_der(certs / "public.crt")
+        assert served_certificate(port) == first
+        # Rotate: write the new pair next to the old one, then move it in (as cert-manager
+        # and Kubernetes Secret updates do, atomically).
+        fresh = make_certs_dir(tmp_path / "fresh")
+        shutil.copy(fresh / "private.key", certs / "private.key.new")
+        shutil.copy(fresh / "public.crt", certs / "public.crt.new")
+        os.replace(certs / "private.key.new", certs / "private.key")
+        os.replace(certs / "public.crt.new", certs / "public.crt")
+        second = pem_to_der(certs / "public.crt")
+        assert second != first
+        assert wait_for_certificate(port, second), "the new certificate was not served"
+        s3 = make_s3_client(srv.endpoint, srv.access_key, srv.secret_key, verify=certs / "public.crt")
+        name = unique_bucket_name("rot")
+        s3.create_bucket(Bucket=name)
+        s3.put_object(Bucket=name, Key="k", Body=b"after rotation")
+        assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"after rotation"
+        # A broken certificate file is not served: the last good one stays.
+        (certs / "public.crt").write_text("not a certificate")
+        time.sleep(12)
+        assert served_certificate(port) == second
+        assert "do not load" in srv.log_tail()
+    finally:
+        srv.stop()
+        srv.kill()

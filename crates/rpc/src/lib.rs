@@ -65,7 +65,10 @@ pub use body::RpcBody;
 pub use client::{Peer, RemoteDrive, RpcClientConfig};
 pub use error::RpcError;
 pub use server::{NodeService, RpcServer, RpcServerHandle};
-pub use transport::{ALPN_H2, ALPN_HTTP1, Acceptor, Connector, tls_client_config, tls_server_config};
+pub use transport::{
+    ALPN_H2, ALPN_HTTP1, Acceptor, Connector, certified_key, tls_client_config, tls_server_config,
+    tls_server_config_with_resolver,
+};
 
 /// Every RPC path starts with this; the S3 server dispatches requests under it to
 /// [`RpcServer::handle`].

@@ -78,6 +78,42 @@ pub fn tls_server_config(
     Ok(Arc::new(config))
 }
 
+/// A certificate chain and its private key as one signing identity, checked to match.
+pub fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::sign::CertifiedKey>, RpcError> {
+    let provider = crypto_provider();
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| RpcError::Tls {
+            reason: format!("private key: {e}"),
+        })?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
+    certified.keys_match().map_err(|e| RpcError::Tls {
+        reason: format!("certificate and private key: {e}"),
+    })?;
+    Ok(Arc::new(certified))
+}
+
+/// A server configuration (TLS 1.2 and 1.3, `alpn`) whose certificate comes from `resolver`
+/// at each handshake, so it can be replaced while the server runs.
+pub fn tls_server_config_with_resolver(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, RpcError> {
+    let mut config = ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(TLS_VERSIONS)
+        .map_err(|e| RpcError::Tls {
+            reason: format!("server TLS versions: {e}"),
+        })?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
 /// How a client reaches a peer.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]

@@ -130,6 +130,9 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         Topology::from_pools(&settings.pools, &local_addr).context("reading the drive arguments")?;
     let tls = settings.certs_dir.as_deref().map(tls::load).transpose()?;
     tls::check_endpoints(&topology, tls.is_some())?;
+    if let Some(tls) = &tls {
+        Arc::clone(&tls.cert).spawn_reloader();
+    }
     let server_tls = tls.as_ref().map(|t| Arc::clone(&t.server));
     let local_drives: Vec<PathBuf> = topology
         .drives()

@@ -6,11 +6,19 @@
 //! [`check_endpoints`] keeps the drive endpoints' scheme in step: `https://` exactly when a
 //! certificate directory is configured.
 //!
-//! Invariant: the configurations are built once, at startup, and a missing, unreadable or
-//! malformed file is an error naming that file; the system's trust roots are never used.
+//! The listener's certificate is reloaded while the server runs ([`ReloadingCert`]): every
+//! [`RELOAD_INTERVAL`] the two files' modification times are checked (following symlinks, so
+//! a Kubernetes Secret's atomic update is seen), and a changed pair that loads and matches
+//! replaces the served one for new connections; a pair that does not load is logged and the
+//! previous one kept. Peer trust roots (`CAs/`) are read at startup only.
+//!
+//! Invariant: at startup a missing, unreadable or malformed file is an error naming that file;
+//! the system's trust roots are never used; a reload never leaves the listener without a
+//! certificate.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use rustls::RootCertStore;
@@ -25,6 +33,9 @@ pub const PRIVATE_KEY_FILE: &str = "private.key";
 /// The subdirectory of extra trust roots for connections to other nodes.
 pub const CAS_DIR: &str = "CAs";
 
+/// How often the certificate files are checked for a new pair.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The TLS configurations of this node.
 #[derive(Debug)]
 pub struct Tls {
@@ -32,6 +43,91 @@ pub struct Tls {
     pub server: Arc<rustls::ServerConfig>,
     /// How this node reaches its peers.
     pub connector: strata_rpc::Connector,
+    /// The listener's certificate, reloadable.
+    pub cert: Arc<ReloadingCert>,
+}
+
+/// The listener's certificate and key, replaced when their files change.
+pub struct ReloadingCert {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    current: RwLock<Arc<rustls::sign::CertifiedKey>>,
+    /// The files' modification times the current pair was loaded at (or last tried at).
+    loaded: RwLock<(Option<SystemTime>, Option<SystemTime>)>,
+}
+
+impl std::fmt::Debug for ReloadingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadingCert")
+            .field("cert_path", &self.cert_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.current.read().ok().map(|c| Arc::clone(&c))
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl ReloadingCert {
+    fn load_pair(&self) -> anyhow::Result<Arc<rustls::sign::CertifiedKey>> {
+        let chain = read_certs(&self.cert_path)?;
+        let key = read_key(&self.key_path)?;
+        strata_rpc::certified_key(chain, key).with_context(|| {
+            format!(
+                "loading {} with {}",
+                self.cert_path.display(),
+                self.key_path.display()
+            )
+        })
+    }
+
+    /// Loads the files again when their modification times changed; returns whether the
+    /// served pair was replaced.
+    pub fn reload_if_changed(&self) -> bool {
+        let stamps = (modified(&self.cert_path), modified(&self.key_path));
+        if self.loaded.read().is_ok_and(|loaded| *loaded == stamps) {
+            return false;
+        }
+        if let Ok(mut loaded) = self.loaded.write() {
+            *loaded = stamps;
+        }
+        match self.load_pair() {
+            Ok(pair) => {
+                if let Ok(mut current) = self.current.write() {
+                    *current = pair;
+                }
+                tracing::info!(cert = %self.cert_path.display(), "TLS certificate reloaded");
+                true
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "TLS certificate files changed but do not load; keeping the previous certificate"
+                );
+                false
+            }
+        }
+    }
+
+    /// Checks the files every [`RELOAD_INTERVAL`] until the process ends.
+    pub fn spawn_reloader(self: Arc<Self>) {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(RELOAD_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let cert = Arc::clone(&self);
+                // File reads are blocking; a slow filesystem must not stall a runtime worker.
+                let _ = tokio::task::spawn_blocking(move || cert.reload_if_changed()).await;
+            }
+        });
+    }
 }
 
 /// Every certificate in the PEM file `path`; at least one.
@@ -115,12 +211,23 @@ pub fn load(dir: &Path) -> anyhow::Result<Tls> {
         }
     }
 
-    let server = strata_rpc::tls_server_config(chain, key, &[strata_rpc::ALPN_H2, strata_rpc::ALPN_HTTP1])
+    let pair = strata_rpc::certified_key(chain, key)
         .with_context(|| format!("loading {} with {}", cert_path.display(), key_path.display()))?;
+    let cert = Arc::new(ReloadingCert {
+        loaded: RwLock::new((modified(&cert_path), modified(&key_path))),
+        cert_path,
+        key_path,
+        current: RwLock::new(pair),
+    });
+    let resolver: Arc<dyn rustls::server::ResolvesServerCert> = cert.clone();
+    let server =
+        strata_rpc::tls_server_config_with_resolver(resolver, &[strata_rpc::ALPN_H2, strata_rpc::ALPN_HTTP1])
+            .context("building the TLS server configuration")?;
     let client = strata_rpc::tls_client_config(roots).context("building the TLS client configuration")?;
     Ok(Tls {
         server,
         connector: strata_rpc::Connector::Tls(client),
+        cert,
     })
 }
 
@@ -180,6 +287,36 @@ mod tests {
 
     fn error_of(dir: &Path) -> String {
         format!("{:#}", load(dir).unwrap_err())
+    }
+
+    fn served(tls: &Tls) -> Vec<u8> {
+        let current = tls.cert.current.read().unwrap();
+        current.cert[0].as_ref().to_vec()
+    }
+
+    #[test]
+    fn a_changed_pair_is_served_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write_identity(dir.path());
+        let tls = load(dir.path()).unwrap();
+        assert_eq!(served(&tls), first.cert.der().to_vec());
+        assert!(!tls.cert.reload_if_changed(), "unchanged files are not reloaded");
+        std::thread::sleep(Duration::from_millis(20));
+        let second = write_identity(dir.path());
+        assert!(tls.cert.reload_if_changed());
+        assert_eq!(served(&tls), second.cert.der().to_vec());
+        // A half-written or mismatched pair keeps the previous certificate.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(dir.path().join(PUBLIC_CERT_FILE), first.cert.pem()).unwrap();
+        assert!(
+            !tls.cert.reload_if_changed(),
+            "a certificate without its key is not served"
+        );
+        assert_eq!(served(&tls), second.cert.der().to_vec());
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(dir.path().join(PUBLIC_CERT_FILE), "garbage").unwrap();
+        assert!(!tls.cert.reload_if_changed());
+        assert_eq!(served(&tls), second.cert.der().to_vec());
     }
 
     #[test]
