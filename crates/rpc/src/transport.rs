@@ -64,18 +64,8 @@ pub fn tls_server_config(
     key: PrivateKeyDer<'static>,
     alpn: &[&[u8]],
 ) -> Result<Arc<ServerConfig>, RpcError> {
-    let mut config = ServerConfig::builder_with_provider(crypto_provider())
-        .with_protocol_versions(TLS_VERSIONS)
-        .map_err(|e| RpcError::Tls {
-            reason: format!("server TLS versions: {e}"),
-        })?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| RpcError::Tls {
-            reason: format!("certificate and private key: {e}"),
-        })?;
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(config))
+    let resolver = rustls::sign::SingleCertAndKey::from(certified_key(chain, key)?);
+    tls_server_config_with_resolver(Arc::new(resolver), alpn)
 }
 
 /// A certificate chain and its private key as one signing identity, checked to match.
