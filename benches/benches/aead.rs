@@ -72,9 +72,10 @@ fn part_format(c: &mut Criterion) {
             },
         );
     }
-    let sealed = strata_sse::PartSealer::seal_all(&key, 1, strata_sse::Cipher::Aes256Gcm, &plain).unwrap();
+    let (header, sealed) =
+        strata_sse::PartSealer::seal_all(&key, 1, strata_sse::Cipher::Aes256Gcm, &plain).unwrap();
     group.bench_function("open/Aes256Gcm", |b| {
-        b.iter(|| strata_sse::PartOpener::open_all(&key, 1, black_box(&sealed)).unwrap())
+        b.iter(|| strata_sse::PartOpener::open_all(&key, 1, &header, black_box(&sealed)).unwrap())
     });
     group.finish();
 }

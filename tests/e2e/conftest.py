@@ -74,8 +74,11 @@ class StrataServer:
     def __init__(self, workdir: Path, region: str = REGION, drives: list[Path] | None = None,
                  drive_args: list[str] | None = None, config: Path | None = None,
                  host: str = "127.0.0.1", prefix: list[str] | None = None,
-                 certs_dir: Path | None = None, extra_args: list[str] | None = None):
+                 certs_dir: Path | None = None, extra_args: list[str] | None = None,
+                 env: dict[str, str] | None = None):
         self.workdir = workdir
+        # Environment variables set for the process (on top of a STRATA_*-free environment).
+        self.env = env or {}
         # TLS: a certificate directory (`--certs-dir`) whose public.crt is also the CA the
         # harness trusts; the endpoint is then https://. Extra arguments go after the others.
         self.certs_dir = certs_dir
@@ -132,6 +135,7 @@ class StrataServer:
                 del env[k]
         env["STRATA_ROOT_USER"] = self.access_key
         env["STRATA_ROOT_PASSWORD"] = self.secret_key
+        env.update(self.env)
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
         cmd = [*self.prefix, str(STRATA_BIN), "server", "--address", self.hostport,

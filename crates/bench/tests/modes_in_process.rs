@@ -37,6 +37,7 @@ async fn serve() -> (tempfile::TempDir, String, tokio::task::JoinHandle<()>) {
             iam: strata_iam::Iam::root_only(ACCESS_KEY, SECRET_KEY).await.unwrap(),
             identity_providers: Vec::new(),
             ldap: None,
+            encryption: Default::default(),
         },
     )
     .unwrap();

@@ -47,6 +47,7 @@ async fn server() -> Server {
         iam,
         identity_providers: Vec::new(),
         ldap: None,
+        encryption: Default::default(),
     };
     let service = build_service(layer, &config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -329,7 +329,7 @@ mod tests {
             ("main", 1)
         );
         // The data key round-trips: a part sealed with it opens with the decrypted key.
-        let part =
+        let (header, part) =
             strata_sse::PartSealer::seal_all(&generated.plaintext, 1, strata_sse::Cipher::Aes256Gcm, b"data")
                 .unwrap();
         let opened = kms
@@ -337,7 +337,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            strata_sse::PartOpener::open_all(&opened, 1, &part).unwrap(),
+            strata_sse::PartOpener::open_all(&opened, 1, &header, &part).unwrap(),
             b"data"
         );
         assert_eq!(

@@ -112,6 +112,10 @@ pub struct ObjectMetadata {
     /// Object lock legal hold: the version cannot be deleted until it is lifted.
     #[serde(default, skip_serializing_if = "is_false")]
     pub legal_hold: bool,
+    /// How the version's data is encrypted: the front door's description (mode, KMS key,
+    /// sealed data key), opaque here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
@@ -228,6 +232,11 @@ impl ObjectMetadata {
     pub fn with_tags(self, tags: BTreeMap<String, String>) -> Self {
         ObjectMetadata { tags, ..self }
     }
+
+    /// The same metadata with this encryption description.
+    pub fn with_encryption(self, encryption: Option<String>) -> Self {
+        ObjectMetadata { encryption, ..self }
+    }
 }
 
 /// One part of a stored object (a single PUT is one part).
@@ -235,8 +244,12 @@ impl ObjectMetadata {
 pub struct ObjectPartInfo {
     /// Part number as uploaded (1 for a single PUT).
     pub number: u32,
-    /// Size in bytes.
+    /// Size of its content in bytes.
     pub size: u64,
+    /// Size of its stored bytes (larger than `size` when sealed).
+    pub stored_size: u64,
+    /// A sealed part's header, as its sealer gave it.
+    pub seal_header: Option<Vec<u8>>,
     /// The part's ETag (hex MD5, no quotes).
     pub etag: String,
     /// The part's checksum (the object's algorithm), for multipart objects that have one.
@@ -258,6 +271,10 @@ pub struct ObjectInfo {
     pub delete_marker: bool,
     /// Content length in bytes.
     pub size: u64,
+    /// Stored bytes (larger than `size` when sealed).
+    pub stored_size: u64,
+    /// How the stored bytes were sealed, when they were (server-side encryption).
+    pub seal: Option<SealGeometry>,
     /// ETag without quotes: hex MD5, or for multipart, hex MD5 of the part MD5s and `-N`.
     pub etag: String,
     /// Last modification time.
@@ -333,8 +350,113 @@ pub struct GetOptions {
     pub part_number: Option<u32>,
 }
 
+/// How a sealed (encrypted) part's stored bytes follow from its content, as its [`Sealer`]
+/// describes them: the content is cut into packages of `package` bytes (the last holds the
+/// rest; an empty part is one empty package) and each is stored with `overhead` more bytes.
+/// This is all the object layer knows of encryption: it maps content ranges to stored ranges
+/// with it, and never sees a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealGeometry {
+    /// Content bytes per package.
+    pub package: u32,
+    /// Stored bytes each package adds.
+    pub overhead: u32,
+}
+
+impl SealGeometry {
+    /// Packages of a part of `plain` content bytes.
+    pub fn packages(&self, plain: u64) -> u64 {
+        plain.div_ceil(u64::from(self.package.max(1))).max(1)
+    }
+
+    /// Stored size of a part of `plain` content bytes.
+    pub fn sealed_size(&self, plain: u64) -> u64 {
+        plain + u64::from(self.overhead) * self.packages(plain)
+    }
+
+    /// Stored bytes of a whole package.
+    pub fn sealed_package(&self) -> u64 {
+        u64::from(self.package) + u64::from(self.overhead)
+    }
+
+    /// Where content bytes `offset..offset + length` of a sealed version lie in its stored
+    /// bytes, given its parts' `(content size, stored size)` in order: whole packages, from
+    /// the one holding the first byte to the one holding the last (and any empty parts
+    /// between). `None` for an empty span or one past the end.
+    pub fn span(&self, parts: &[(u64, u64)], offset: u64, length: u64) -> Option<SealedSpan> {
+        let end = offset.checked_add(length).filter(|_| length > 0)?;
+        let package = u64::from(self.package.max(1));
+        let (mut content_start, mut stored_start) = (0u64, 0u64);
+        let mut first: Option<SealedSpan> = None;
+        for (idx, &(content, stored)) in parts.iter().enumerate() {
+            let content_end = content_start + content;
+            if first.is_none() && offset < content_end {
+                let within = offset - content_start;
+                let first_package = within / package;
+                first = Some(SealedSpan {
+                    first_part: idx,
+                    first_package,
+                    skip: within - first_package * package,
+                    stored_offset: stored_start + first_package * self.sealed_package(),
+                    stored_length: 0,
+                });
+            }
+            if end <= content_end {
+                let last_package = (end - 1 - content_start) / package;
+                let stored_end = stored_start + ((last_package + 1) * self.sealed_package()).min(stored);
+                return first.map(|f| SealedSpan {
+                    stored_length: stored_end - f.stored_offset,
+                    ..f
+                });
+            }
+            content_start = content_end;
+            stored_start += stored;
+        }
+        None
+    }
+}
+
+/// Where a content span of a sealed version lies in its stored bytes (see
+/// [`SealGeometry::span`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealedSpan {
+    /// Index (in the version's parts) of the part holding the first byte.
+    pub first_part: usize,
+    /// The package of that part holding it.
+    pub first_package: u64,
+    /// Content bytes of that package before the span starts.
+    pub skip: u64,
+    /// Where the stored bytes start.
+    pub stored_offset: u64,
+    /// How many stored bytes to read.
+    pub stored_length: u64,
+}
+
+/// Seals a part's content before it is stored (server-side encryption). The object layer
+/// hashes the content (MD5, checksums, size limits all apply to it), hands it to the sealer
+/// block by block, and erasure-codes what comes out; heal, bitrot checks and decommission
+/// then move the sealed bytes as they are.
+pub trait Sealer: Send + std::fmt::Debug {
+    /// How the sealed bytes' sizes follow from the content's.
+    fn geometry(&self) -> SealGeometry;
+    /// What to keep in the part's record beside its sealed bytes (the part's header).
+    fn header(&self) -> Vec<u8>;
+    /// Seals the next run of content, appending the sealed bytes to `out`. `plain` is a whole
+    /// number of packages unless `last` (the part's end; it may then be empty).
+    fn seal(&mut self, plain: &[u8], last: bool, out: &mut bytes::BytesMut) -> Result<(), BoxError>;
+    /// The ETag to store for content with this MD5 (encryption modes whose ETag must not be
+    /// the content's MD5 derive another).
+    fn etag(&self, md5: &[u8; 16]) -> String {
+        hex::encode(md5)
+    }
+}
+
+/// Turns a copy source's stored bytes into its content (a sealed source's opener), given the
+/// reader as the object layer opened it (its info, content span, stored bytes).
+pub type SourceOpener = Box<dyn FnOnce(crate::GetObjectReader) -> crate::ObjectResult<PutStream> + Send>;
+
 /// Options of writes (`put_object`, `create_multipart_upload`, `copy_object`).
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct PutOptions {
     /// Exact body size when known in advance (Content-Length); a mismatch fails the write.
     pub size: Option<u64>,
@@ -351,15 +473,33 @@ pub struct PutOptions {
     /// commits. A single PUT without one stores CRC64NVME; a multipart upload's parts store
     /// the upload's algorithm (CRC64NVME when it named none) and must match it.
     pub checksum: Option<ChecksumSpec>,
+    /// Seals the content before it is stored (server-side encryption); `size`, the digests
+    /// and checksums are the content's.
+    pub sealer: Option<Box<dyn Sealer>>,
 }
 
-/// Options of [`crate::ObjectLayer::copy_object`].
-#[derive(Clone, Debug, Default)]
+/// Options of [`crate::ObjectLayer::copy_object`] and `upload_part_copy`.
+#[derive(Default)]
 pub struct CopyOptions {
     /// The checksum algorithm the copy is to carry (`x-amz-checksum-algorithm`).
     pub checksum: Option<ChecksumAlgorithm>,
     /// A condition on the destination key's current object (conditional copy).
     pub condition: Option<WriteCondition>,
+    /// Opens a sealed source's stored bytes (required when the source is sealed).
+    pub open_source: Option<SourceOpener>,
+    /// Seals the copy (server-side encryption of the destination).
+    pub sealer: Option<Box<dyn Sealer>>,
+}
+
+impl std::fmt::Debug for CopyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyOptions")
+            .field("checksum", &self.checksum)
+            .field("condition", &self.condition)
+            .field("open_source", &self.open_source.is_some())
+            .field("sealer", &self.sealer)
+            .finish()
+    }
 }
 
 /// A conditional write's condition on the key's current (latest, not a delete marker) object.
@@ -575,4 +715,69 @@ pub struct Health {
     pub n_drives_online: usize,
     /// Total drives.
     pub n_drives: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stored span by brute force: every package (part, index, stored start, stored end,
+    /// content start, content end), then those the span touches.
+    fn brute(g: SealGeometry, parts: &[(u64, u64)], offset: u64, length: u64) -> (usize, u64, u64, u64, u64) {
+        let p = u64::from(g.package);
+        let mut packages = Vec::new();
+        let (mut content, mut stored) = (0, 0);
+        for (idx, &(c, s)) in parts.iter().enumerate() {
+            for k in 0..g.packages(c) {
+                let plain = (c - k * p).min(p);
+                packages.push((
+                    idx,
+                    k,
+                    stored,
+                    stored + plain + u64::from(g.overhead),
+                    content,
+                    content + plain,
+                ));
+                stored += plain + u64::from(g.overhead);
+                content += plain;
+            }
+            assert_eq!(stored - parts[..idx].iter().map(|x| x.1).sum::<u64>(), s);
+        }
+        let end = offset + length;
+        let first = packages.iter().find(|x| x.4 <= offset && offset < x.5).unwrap();
+        let last = packages.iter().find(|x| x.4 < end && end <= x.5).unwrap();
+        (first.0, first.1, offset - first.4, first.2, last.3 - first.2)
+    }
+
+    #[test]
+    fn sealed_spans_cover_exactly_the_packages_of_the_content_span() {
+        let g = SealGeometry {
+            package: 16,
+            overhead: 4,
+        };
+        let contents: [&[u64]; 4] = [&[1], &[16, 16], &[40, 0, 33], &[5, 16, 17, 1]];
+        for content in contents {
+            let parts: Vec<(u64, u64)> = content.iter().map(|&c| (c, g.sealed_size(c))).collect();
+            let total: u64 = content.iter().sum();
+            for offset in 0..total {
+                for length in 1..=total - offset {
+                    let span = g.span(&parts, offset, length).unwrap();
+                    let want = brute(g, &parts, offset, length);
+                    assert_eq!(
+                        (
+                            span.first_part,
+                            span.first_package,
+                            span.skip,
+                            span.stored_offset,
+                            span.stored_length
+                        ),
+                        want,
+                        "{content:?} {offset}+{length}"
+                    );
+                }
+            }
+            assert_eq!(g.span(&parts, total, 1), None);
+            assert_eq!(g.span(&parts, 0, 0), None);
+        }
+    }
 }

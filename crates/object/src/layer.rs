@@ -94,11 +94,13 @@ pub(crate) struct KeyGuard<'a> {
 pub struct GetObjectReader {
     /// The version being read.
     pub info: ObjectInfo,
-    /// First byte served.
+    /// First content byte served.
     pub offset: u64,
-    /// Number of bytes served.
+    /// Number of content bytes served.
     pub length: u64,
-    /// The bytes.
+    /// The stored bytes: the content itself, or for a sealed version (`info.seal`) the whole
+    /// packages holding it ([`SealGeometry::span`] of `offset` and `length` says where they
+    /// start), which the caller opens.
     pub body: ObjectStream,
 }
 
@@ -1059,7 +1061,7 @@ impl ObjectLayer {
         bucket: &str,
         key: &str,
         body: PutStream,
-        opts: PutOptions,
+        mut opts: PutOptions,
         admission: Admission,
     ) -> ObjectResult<ObjectInfo> {
         let bucket_rec = self.bucket_record(bucket).await?;
@@ -1076,16 +1078,21 @@ impl ObjectLayer {
             Admission::Admitted => None,
         };
         let distribution = set.distribution(key);
-        let data = set.write_data(body, &opts, 1, &distribution, true, store).await?;
+        let data = set
+            .write_data(body, &mut opts, 1, &distribution, true, store)
+            .await?;
         let part = PartRecordRef {
             number: 1,
             size: data.size,
-            etag: hex::encode(data.md5),
+            etag: data.etag.clone(),
             data_dir: data.data_dir.map(|d| d.0),
             checksum: None,
+            plain_size: data.sealed.as_ref().map(|s| s.plain_size),
+            seal_header: data.sealed.as_ref().map(|s| s.header.clone()),
         };
         let checksum = Some(ObjectChecksum::full(data.checksum.0, data.checksum.1.clone()));
         let etag = part.etag.clone();
+        let seal = data.sealed.as_ref().map(|s| (s.geometry, s.plain_size));
         let parts = if data.size == 0 { Vec::new() } else { vec![part] };
         let _guard = self.lock_key(bucket, key).await?;
         if let Err(err) = self
@@ -1110,6 +1117,7 @@ impl ObjectLayer {
                 parts,
                 checksum,
                 upload_id: None,
+                seal,
             },
         )
         .await
@@ -1168,6 +1176,7 @@ impl ObjectLayer {
             parts,
             checksum,
             upload_id,
+            seal,
         } = version;
         let version_id = match versioning {
             VersioningState::Enabled => Some(uuid::Uuid::new_v4()),
@@ -1189,6 +1198,8 @@ impl ObjectLayer {
             meta_time_ns: 0,
             checksum: checksum.clone(),
             upload_id,
+            seal: seal.map(|(geometry, _)| geometry),
+            plain_size: seal.map(|(_, plain)| plain),
         };
         let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
         let records: Vec<Option<(VersionRecord, Option<Bytes>)>> = (0..set.n_drives())
@@ -1219,7 +1230,9 @@ impl ObjectLayer {
             version_id: record::version_id_string(version_id),
             is_latest: true,
             delete_marker: false,
-            size: data.size,
+            size: seal.map_or(data.size, |(_, plain)| plain),
+            stored_size: data.size,
+            seal: seal.map(|(geometry, _)| geometry),
             etag,
             mod_time: record::from_unix_nanos(mod_time_ns),
             metadata,
@@ -1406,6 +1419,24 @@ impl ObjectLayer {
         let info = object_info(bucket, key, &resolved.record, is_latest);
         let size = resolved.record.size;
         let (offset, length) = self.read_span(&resolved.record, &opts)?;
+        // The stored bytes holding that content: the same, or the packages of a sealed version.
+        let (stored_offset, stored_length) = match resolved.record.seal {
+            Some(geometry) if length > 0 => {
+                let parts: Vec<(u64, u64)> = resolved
+                    .record
+                    .parts
+                    .iter()
+                    .map(|p| (p.content_size(), p.size))
+                    .collect();
+                let span = geometry
+                    .span(&parts, offset, length)
+                    .ok_or_else(|| ObjectError::Corrupt {
+                        what: "a sealed version's parts do not cover its size".into(),
+                    })?;
+                (span.stored_offset, span.stored_length)
+            }
+            _ => (offset, length),
+        };
         if resolved.holders.len() < set.n_drives() {
             self.hint_heal(bucket, key);
         }
@@ -1436,7 +1467,13 @@ impl ObjectLayer {
                 tracing::debug!(bucket, key, "inline data missing on a drive; reconstructed");
                 self.hint_heal(bucket, key);
             }
-            let body = decoded.data.slice(offset as usize..(offset + length) as usize);
+            let stored_end = stored_offset.saturating_add(stored_length);
+            if stored_end > decoded.data.len() as u64 {
+                return Err(ObjectError::Corrupt {
+                    what: "inline data shorter than its record says".into(),
+                });
+            }
+            let body = decoded.data.slice(stored_offset as usize..stored_end as usize);
             return Ok(GetObjectReader {
                 info,
                 offset,
@@ -1449,7 +1486,7 @@ impl ObjectLayer {
             sources[shard_idx as usize] = Some(set.drives[drive_idx].clone());
         }
         let memory = match admission {
-            Admission::Gate => Some(self.memory.acquire(set.get_memory_bytes(length)).await?),
+            Admission::Gate => Some(self.memory.acquire(set.get_memory_bytes(stored_length)).await?),
             Admission::Admitted => None,
         };
         let plan = ReadPlan {
@@ -1457,8 +1494,8 @@ impl ObjectLayer {
             erasure: set.erasure.clone(),
             sources,
             parts: resolved.record.parts.clone(),
-            offset,
-            length,
+            offset: stored_offset,
+            length: stored_length,
             heal: Some(HealSender {
                 tx: self.background.heal_sender(),
                 bucket: bucket.to_string(),
@@ -1473,17 +1510,17 @@ impl ObjectLayer {
         })
     }
 
-    /// The byte span a read serves: the range, or the part, or everything.
+    /// The content span a read serves: the range, or the part, or everything.
     fn read_span(&self, rec: &VersionRecord, opts: &GetOptions) -> ObjectResult<(u64, u64)> {
-        let size = rec.size;
+        let size = rec.content_size();
         if let Some(part_number) = opts.part_number {
             let n_parts = rec.parts.len().max(1) as u32;
             if part_number == 0 || part_number > n_parts {
                 return Err(ObjectError::InvalidPartNumber { part_number, n_parts });
             }
             let idx = (part_number - 1) as usize;
-            let offset: u64 = rec.parts.iter().take(idx).map(|p| p.size).sum();
-            let length = rec.parts.get(idx).map(|p| p.size).unwrap_or(0);
+            let offset: u64 = rec.parts.iter().take(idx).map(|p| p.content_size()).sum();
+            let length = rec.parts.get(idx).map(|p| p.content_size()).unwrap_or(0);
             return Ok((offset, length));
         }
         match opts.range {
@@ -1553,6 +1590,8 @@ impl ObjectLayer {
                     meta_time_ns: 0,
                     checksum: None,
                     upload_id: None,
+                    seal: None,
+                    plain_size: None,
                 };
                 let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
                 let records = (0..set.n_drives())
@@ -1675,7 +1714,12 @@ impl ObjectLayer {
         opts: CopyOptions,
         metadata: impl FnOnce(&ObjectInfo) -> ObjectMetadata + Send,
     ) -> ObjectResult<ObjectInfo> {
-        let CopyOptions { checksum, condition } = opts;
+        let CopyOptions {
+            checksum,
+            condition,
+            open_source,
+            sealer,
+        } = opts;
         self.bucket_record(dst_bucket).await?;
         check_object_key(dst_key)?;
         let _memory = self.memory.acquire(self.copy_memory_bytes()).await?;
@@ -1703,9 +1747,7 @@ impl ObjectLayer {
             }
             _ => ExpectedChecksum::None,
         };
-        let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| {
-            r.map_err(|e| Box::new(e) as BoxError)
-        }));
+        let body = source_content(reader, open_source)?;
         self.put_object_admitted(
             dst_bucket,
             dst_key,
@@ -1721,6 +1763,7 @@ impl ObjectLayer {
                     kind: None,
                     expected,
                 }),
+                sealer,
             },
             Admission::Admitted,
         )
@@ -1735,6 +1778,23 @@ impl ObjectLayer {
     }
 }
 
+/// A copy source's content: its stored bytes through the caller's opener when it gave one
+/// (which a sealed source needs), else the stored bytes as they are.
+pub(crate) fn source_content(
+    reader: GetObjectReader,
+    open_source: Option<SourceOpener>,
+) -> ObjectResult<PutStream> {
+    match open_source {
+        Some(open) => open(reader),
+        None if reader.info.seal.is_some() => Err(ObjectError::InvalidRequestMessage {
+            message: "The copy source is encrypted and cannot be read without its key".into(),
+        }),
+        None => Ok(Box::pin(futures::StreamExt::map(reader.body, |r| {
+            r.map_err(|e| Box::new(e) as BoxError)
+        }))),
+    }
+}
+
 /// A new version to commit: its data (durable already) and what its record says.
 pub(crate) struct NewVersion {
     pub data: WrittenData,
@@ -1745,6 +1805,8 @@ pub(crate) struct NewVersion {
     pub checksum: Option<ObjectChecksum>,
     /// The multipart upload it completes.
     pub upload_id: Option<String>,
+    /// How its data was sealed and its content size, when it was.
+    pub seal: Option<(SealGeometry, u64)>,
 }
 
 /// Whether a PUT or GET takes its memory from the gate, or its caller took it already.
@@ -1874,7 +1936,9 @@ fn bucket_info(rec: &BucketRecord) -> BucketInfo {
 pub(crate) fn part_info(part: &PartRecordRef, checksum: Option<&ObjectChecksum>) -> ObjectPartInfo {
     ObjectPartInfo {
         number: part.number,
-        size: part.size,
+        size: part.content_size(),
+        stored_size: part.size,
+        seal_header: part.seal_header.clone(),
         etag: part.etag.clone(),
         checksum: part
             .checksum
@@ -1890,7 +1954,9 @@ pub(crate) fn object_info(bucket: &str, key: &str, rec: &VersionRecord, is_lates
         version_id: record::version_id_string(rec.version_id),
         is_latest,
         delete_marker: rec.delete_marker,
-        size: rec.size,
+        size: rec.content_size(),
+        stored_size: rec.size,
+        seal: rec.seal,
         etag: rec.etag.clone(),
         mod_time: record::from_unix_nanos(rec.mod_time_ns),
         metadata: rec.metadata.clone(),
@@ -2022,6 +2088,8 @@ mod tests {
             meta_time_ns: 0,
             checksum: None,
             upload_id: None,
+            seal: None,
+            plain_size: None,
         };
         let records = (0..set.n_drives()).map(|_| Some((rec.clone(), None))).collect();
         let key = record::version_key("skew", "k", ahead_ns, version_id);

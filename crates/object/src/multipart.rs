@@ -41,7 +41,7 @@ fn part_info(rec: &PartRecord, upload: &UploadRecord) -> PartInfo {
     PartInfo {
         number: rec.number,
         etag: rec.etag.clone(),
-        size: rec.size,
+        size: rec.sealed.as_ref().map_or(rec.size, |s| s.plain_size),
         mod_time: record::from_unix_nanos(rec.mod_time_ns),
         checksum: rec.checksum.clone().filter(|_| upload.checksum.is_some()),
     }
@@ -278,7 +278,7 @@ impl ObjectLayer {
         upload_id: &str,
         part_number: u32,
         body: PutStream,
-        opts: PutOptions,
+        mut opts: PutOptions,
         admission: Admission,
     ) -> ObjectResult<PartInfo> {
         self.bucket_info(bucket).await?;
@@ -306,15 +306,16 @@ impl ObjectLayer {
             Admission::Admitted => None,
         };
         let data = set
-            .write_data(body, &opts, part_number, &upload.distribution, false, store)
+            .write_data(body, &mut opts, part_number, &upload.distribution, false, store)
             .await?;
         let rec = PartRecord {
             number: part_number,
             size: data.size,
-            etag: hex::encode(data.md5),
+            etag: data.etag.clone(),
             mod_time_ns: self.next_mod_time_ns(),
             data_dir: data.data_dir.unwrap_or_else(DataDirId::new_random).0,
             checksum: Some(data.checksum.clone()),
+            sealed: data.sealed.clone(),
         };
         let part_key = record::part_key(upload_id, part_number);
         let value = record::encode(&rec);
@@ -362,6 +363,8 @@ impl ObjectLayer {
     }
 
     /// UploadPartCopy: copies `src_opts.range` (or all) of the source into a part, server-side.
+    /// `copy.open_source` opens a sealed source, `copy.sealer` seals the part (its other
+    /// fields do not apply to a part).
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part_copy(
         &self,
@@ -372,6 +375,7 @@ impl ObjectLayer {
         key: &str,
         upload_id: &str,
         part_number: u32,
+        copy: CopyOptions,
     ) -> ObjectResult<PartInfo> {
         let _memory = self.memory().acquire(self.copy_memory_bytes()).await?;
         let range = src_opts.range;
@@ -398,11 +402,11 @@ impl ObjectLayer {
                 size: reader.info.size,
             });
         }
-        let body: PutStream = Box::pin(futures::StreamExt::map(reader.body, |r| {
-            r.map_err(|e| Box::new(e) as BoxError)
-        }));
+        let size = reader.length;
+        let body = crate::layer::source_content(reader, copy.open_source)?;
         let opts = PutOptions {
-            size: Some(reader.length),
+            size: Some(size),
+            sealer: copy.sealer,
             ..PutOptions::default()
         };
         self.upload_part_admitted(
@@ -415,6 +419,15 @@ impl ObjectLayer {
             Admission::Admitted,
         )
         .await
+    }
+
+    /// An upload in progress (`NoSuchUpload` when it is not, or not of this key).
+    pub async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> ObjectResult<UploadInfo> {
+        self.bucket_info(bucket).await?;
+        check_object_key(key)?;
+        let set = self.set_for_upload(bucket, key, upload_id).await?;
+        let rec = self.upload_record(set, bucket, key, upload_id).await?;
+        Ok(upload_info(bucket, &rec))
     }
 
     /// Lists an upload's parts in number order.
@@ -626,6 +639,11 @@ impl ObjectLayer {
         }
         let mut chosen: Vec<PartRecordRef> = Vec::with_capacity(parts.len());
         let mut md5_of_md5s = Md5::new();
+        // How the parts were sealed: all alike (the upload's encryption), or none.
+        let seal = parts
+            .first()
+            .and_then(|p| uploaded.get(&p.number))
+            .and_then(|rec| rec.sealed.as_ref().map(|s| s.geometry));
         for (idx, part) in parts.iter().enumerate() {
             let Some(rec) = uploaded.get(&part.number) else {
                 return Err(ObjectError::InvalidPart { number: part.number });
@@ -633,11 +651,17 @@ impl ObjectLayer {
             if !rec.etag.eq_ignore_ascii_case(strip_quotes(&part.etag)) {
                 return Err(ObjectError::InvalidPart { number: part.number });
             }
+            if rec.sealed.as_ref().map(|s| s.geometry) != seal {
+                return Err(ObjectError::Corrupt {
+                    what: format!("part {} is sealed unlike the upload's other parts", part.number),
+                });
+            }
+            let content_size = rec.sealed.as_ref().map_or(rec.size, |s| s.plain_size);
             let is_last = idx + 1 == parts.len();
-            if !is_last && rec.size < PART_SIZE_BYTES_MIN {
+            if !is_last && content_size < PART_SIZE_BYTES_MIN {
                 return Err(ObjectError::EntityTooSmall {
                     number: part.number,
-                    size_bytes: rec.size,
+                    size_bytes: content_size,
                 });
             }
             let stored = rec
@@ -656,12 +680,14 @@ impl ObjectLayer {
                 etag: rec.etag.clone(),
                 data_dir: (rec.size > 0).then_some(rec.data_dir),
                 checksum: stored,
+                plain_size: rec.sealed.as_ref().map(|s| s.plain_size),
+                seal_header: rec.sealed.as_ref().map(|s| s.header.clone()),
             });
         }
         // Parts uploaded before checksums existed leave the object without one.
         let part_digests: Option<Vec<(&[u8], u64)>> = chosen
             .iter()
-            .map(|p| p.checksum.as_deref().map(|d| (d, p.size)))
+            .map(|p| p.checksum.as_deref().map(|d| (d, p.content_size())))
             .collect();
         let checksum = part_digests.and_then(|digests| multipart_checksum(algorithm, kind, &digests));
         if let Some((sent_algorithm, sent)) = &opts.checksum {
@@ -683,7 +709,8 @@ impl ObjectLayer {
                 }
             }
         }
-        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        let size: u64 = chosen.iter().map(|p| p.content_size()).sum();
+        let stored_size: u64 = chosen.iter().map(|p| p.size).sum();
         if let Some(expected) = opts.object_size
             && expected != size
         {
@@ -695,10 +722,11 @@ impl ObjectLayer {
         }
         let etag = format!("{}-{}", hex::encode(md5_of_md5s.finalize()), parts.len());
         let data = WrittenData {
-            size,
-            // The parts' data is written already: no MD5 or digest of a body here (the
-            // object's checksum is `checksum` below, formed from the parts').
-            md5: [0; 16],
+            size: stored_size,
+            // The parts' data is written already: no ETag or digest of a body here (the
+            // object's ETag and checksum are formed from the parts').
+            etag: String::new(),
+            sealed: None,
             checksum: (algorithm, Vec::new()),
             inline: None,
             data_dir: None,
@@ -718,6 +746,7 @@ impl ObjectLayer {
                     parts: chosen.clone(),
                     checksum,
                     upload_id: Some(upload_id.to_owned()),
+                    seal: seal.map(|geometry| (geometry, size)),
                 },
             )
             .await?;

@@ -25,7 +25,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use strata_drive::DataDirId;
 
-use crate::api::{ChecksumAlgorithm, ChecksumType, ObjectChecksum, ObjectMetadata, VersioningState};
+use crate::api::{
+    ChecksumAlgorithm, ChecksumType, ObjectChecksum, ObjectMetadata, SealGeometry, VersioningState,
+};
 use crate::error::{ObjectError, ObjectResult};
 
 const RECORD_MAGIC: [u8; 2] = *b"SV";
@@ -123,11 +125,22 @@ pub struct PartRecordRef {
     /// The part's checksum with the object's algorithm (multipart objects).
     #[serde(rename = "ck", default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Vec<u8>>,
+    /// A sealed part's content size (`size` is then its stored size).
+    #[serde(rename = "ps", default, skip_serializing_if = "Option::is_none")]
+    pub plain_size: Option<u64>,
+    /// A sealed part's header, as its sealer gave it.
+    #[serde(rename = "sh", default, skip_serializing_if = "Option::is_none")]
+    pub seal_header: Option<Vec<u8>>,
 }
 
 impl PartRecordRef {
     pub fn data_dir(&self) -> Option<DataDirId> {
         self.data_dir.map(DataDirId)
+    }
+
+    /// Size of the part's content (its stored size unless sealed).
+    pub fn content_size(&self) -> u64 {
+        self.plain_size.unwrap_or(self.size)
     }
 }
 
@@ -188,6 +201,20 @@ pub struct VersionRecord {
     /// as the first did).
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// How the data was sealed (server-side encryption); `size` and the parts' sizes are then
+    /// stored sizes, and `plain_size` the content's.
+    #[serde(rename = "sg", default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<SealGeometry>,
+    /// A sealed version's content size.
+    #[serde(rename = "ps", default, skip_serializing_if = "Option::is_none")]
+    pub plain_size: Option<u64>,
+}
+
+impl VersionRecord {
+    /// Size of the version's content (its stored size unless sealed).
+    pub fn content_size(&self) -> u64 {
+        self.plain_size.unwrap_or(self.size)
+    }
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
@@ -225,6 +252,18 @@ pub struct PartRecord {
     /// The part's checksum with the upload's algorithm (CRC64NVME when it named none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+    /// How the part was sealed, its content size and its header (`size` is then its stored
+    /// size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedPart>,
+}
+
+/// A sealed part's geometry, content size and header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedPart {
+    pub geometry: SealGeometry,
+    pub plain_size: u64,
+    pub header: Vec<u8>,
 }
 
 /// `bucket 0x00` — the prefix of everything of a bucket in `Objects`, `Uploads`, `BucketConfig`.
@@ -509,10 +548,14 @@ mod tests {
                 etag: long.etag.clone(),
                 data_dir: Some(data_dir),
                 checksum: None,
+                plain_size: None,
+                seal_header: None,
             }],
             meta_time_ns: 0,
             checksum: None,
             upload_id: None,
+            seal: None,
+            plain_size: None,
         };
         let old_bytes = encode_long_names(&long);
         assert_eq!(decode::<VersionRecord>(&old_bytes).unwrap(), expected);

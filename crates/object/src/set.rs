@@ -45,10 +45,12 @@ pub struct ErasureSet {
 /// What [`ErasureSet::write_data`] stored.
 #[derive(Debug)]
 pub struct WrittenData {
-    /// Bytes received.
+    /// Bytes stored (the bytes received, unless sealed).
     pub size: u64,
-    /// MD5 of the bytes.
-    pub md5: [u8; 16],
+    /// The ETag to record: the hex MD5, or what the sealer derives from it.
+    pub etag: String,
+    /// How the bytes were sealed, when they were: geometry, content size, header.
+    pub sealed: Option<record::SealedPart>,
     /// The stored checksum's algorithm and the bytes' digest with it.
     pub checksum: (ChecksumAlgorithm, Vec<u8>),
     /// Framed shard per shard index, when the data is small enough to be inline.
@@ -172,7 +174,7 @@ impl ErasureSet {
     pub async fn write_data(
         &self,
         mut body: PutStream,
-        opts: &PutOptions,
+        opts: &mut PutOptions,
         part_number: u32,
         distribution: &[u32],
         allow_inline: bool,
@@ -192,8 +194,14 @@ impl ErasureSet {
         let mut last_block = Bytes::new();
         let mut leftover: Option<Bytes> = None;
         let mut total: u64 = 0;
+        let mut stored_total: u64 = 0;
         let mut sink: Option<ShardSink> = None;
         let data_dir = DataDirId::new_random();
+        let mut sealer = opts.sealer.take();
+        // Sealed bytes not yet cut into a stored block.
+        let mut sealed = BytesMut::new();
+        // The stored blocks of the current content block (one, unless sealing overflows it).
+        let mut stored: Vec<Bytes> = Vec::with_capacity(2);
 
         let result: ObjectResult<()> = async {
             loop {
@@ -215,10 +223,33 @@ impl ErasureSet {
                 if let Some(sha) = sha256.as_mut() {
                     sha.update(&last_block);
                 }
-                let small = last_block.is_empty()
-                    || (allow_inline && self.erasure.shard_len(last_block.len()) <= INLINE_SHARD_BYTES_MAX);
+                stored.clear();
+                match sealer.as_mut() {
+                    None => stored.push(last_block.clone()),
+                    Some(sealer) => {
+                        sealer
+                            .seal(&last_block, eof, &mut sealed)
+                            .map_err(ObjectError::BodyRead)?;
+                        while sealed.len() >= BLOCK_SIZE_BYTES {
+                            stored.push(sealed.split_to(BLOCK_SIZE_BYTES).freeze());
+                        }
+                        if eof && !sealed.is_empty() {
+                            stored.push(sealed.split().freeze());
+                        }
+                    }
+                }
+                stored_total += stored.iter().map(|b| b.len() as u64).sum::<u64>();
+                let small = match stored.as_slice() {
+                    [] => true,
+                    [only] => {
+                        only.is_empty()
+                            || (allow_inline && self.erasure.shard_len(only.len()) <= INLINE_SHARD_BYTES_MAX)
+                    }
+                    _ => false,
+                };
                 if eof && sink.is_none() && small {
                     // Everything fits in one small block: empty or inline data need no shard files.
+                    last_block = stored.pop().unwrap_or_default();
                     return Ok(());
                 }
                 let sink = match sink.as_mut() {
@@ -238,10 +269,10 @@ impl ErasureSet {
                         })
                     }
                 };
-                if !last_block.is_empty() {
+                for stored_block in stored.drain(..).filter(|b| !b.is_empty()) {
                     let framed =
-                        crate::metrics::timed(crate::metrics::ErasureOp::Encode, last_block.len(), || {
-                            self.erasure.encode_block_framed(&last_block)
+                        crate::metrics::timed(crate::metrics::ErasureOp::Encode, stored_block.len(), || {
+                            self.erasure.encode_block_framed(&stored_block)
                         })?;
                     sink.send(framed, distribution, self.write_quorum()).await?;
                 }
@@ -305,6 +336,17 @@ impl ErasureSet {
             return fail(writers, err).await;
         }
         let checksum = (store, digest_of(store));
+        let (etag, sealed) = match &sealer {
+            None => (hex::encode(md5), None),
+            Some(sealer) => (
+                sealer.etag(&md5),
+                Some(record::SealedPart {
+                    geometry: sealer.geometry(),
+                    plain_size: total,
+                    header: sealer.header(),
+                }),
+            ),
+        };
 
         let Some(writers) = writers else {
             // Small or empty: the last (only) block is `last_block`.
@@ -319,8 +361,9 @@ impl ErasureSet {
             };
             debug_assert!(inline.as_ref().is_none_or(|shards| shards.len() == n_drives));
             return Ok(WrittenData {
-                size: total,
-                md5,
+                size: stored_total,
+                etag,
+                sealed,
                 checksum,
                 inline,
                 data_dir: None,
@@ -341,8 +384,9 @@ impl ErasureSet {
             return Err(self.write_quorum_error(n_ok));
         }
         Ok(WrittenData {
-            size: total,
-            md5,
+            size: stored_total,
+            etag,
+            sealed,
             checksum,
             inline: None,
             data_dir: Some(data_dir),

@@ -67,6 +67,8 @@ pub(crate) struct AccessConfig {
     pub(crate) ownership: Option<Ownership>,
     /// The Block Public Access setting (all off when never set).
     pub(crate) public_access_block: PublicAccessBlock,
+    /// The bucket's default encryption (read with the rest: every write needs it).
+    pub(crate) default_encryption: Option<crate::encryption::BucketDefault>,
 }
 
 impl AccessConfig {
@@ -155,12 +157,13 @@ impl BucketAccess {
     /// The bucket's settings as stored now (handlers that change or show them read these).
     pub(crate) async fn fresh(&self, bucket: &str) -> Result<Arc<AccessConfig>, ObjectError> {
         let read = |name| self.layer.get_bucket_config(bucket, name);
-        let (info, policy, acl, ownership, block) = futures::try_join!(
+        let (info, policy, acl, ownership, block, encryption) = futures::try_join!(
             self.layer.bucket_info(bucket),
             read(BUCKET_POLICY_CONFIG),
             read(BUCKET_ACL_CONFIG),
             read(OWNERSHIP_CONFIG),
-            read(PUBLIC_ACCESS_BLOCK_CONFIG)
+            read(PUBLIC_ACCESS_BLOCK_CONFIG),
+            read(crate::encryption::BUCKET_ENCRYPTION_CONFIG)
         )?;
         let config = Arc::new(AccessConfig {
             owner_account: info.owner.unwrap_or_else(|| self.account_id.clone()),
@@ -176,6 +179,8 @@ impl BucketAccess {
             public_access_block: block
                 .map(|blob| stored_public_access_block(bucket, &blob))
                 .unwrap_or_default(),
+            default_encryption: encryption
+                .and_then(|blob| crate::encryption::BucketDefault::from_blob(bucket, &blob)),
         });
         let mut cache = self.cache();
         if cache.len() > 10_000 {
@@ -637,7 +642,7 @@ fn acl_to_put(
     }
 }
 
-fn no_content<T>(output: T) -> S3Response<T> {
+pub(crate) fn no_content<T>(output: T) -> S3Response<T> {
     let mut resp = S3Response::new(output);
     resp.status = Some(http::StatusCode::NO_CONTENT);
     resp

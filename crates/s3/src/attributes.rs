@@ -89,12 +89,10 @@ pub(crate) async fn get_object_attributes(
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let map_err = err_mapper(&req);
     let input = &req.input;
-    if input.sse_customer_algorithm.is_some() {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Server-side encryption with customer keys is not implemented yet",
-        ));
-    }
+    let customer = crate::encryption::customer_key(
+        crate::encryption::customer_headers!(input),
+        s3.encryption.customer_keys_allowed,
+    )?;
     let read_action = if input.version_id.is_some() {
         "s3:GetObjectVersion"
     } else {
@@ -122,6 +120,13 @@ pub(crate) async fn get_object_attributes(
         .version_info(&input.bucket, &input.key, input.version_id.clone())
         .await
         .map_err(map_err)?;
+    // An SSE-C version's attributes need its key, as its data does.
+    s3.encryption.check_customer_key(
+        &input.bucket,
+        &input.key,
+        crate::encryption::Stored::of(&info)?.as_ref(),
+        customer.as_ref(),
+    )?;
     let multipart = info.etag.contains('-');
     let mut checksum = Checksum::default();
     let checksum_type =

@@ -15,7 +15,7 @@ use s3s::dto::{ETag, Metadata, Owner, StreamingBlob, Timestamp, TimestampFormat}
 use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use strata_iam::acl::Owner as AclOwner;
-use strata_object::{ByteRange, ObjectError, ObjectMetadata, ObjectStream};
+use strata_object::{ByteRange, ObjectError, ObjectMetadata};
 
 /// The owner of the deployment's buckets and objects: its root account, whose canonical id is
 /// derived from the account id (stable when the root credentials change).
@@ -243,13 +243,17 @@ pub(crate) fn url_encoding(encoding_type: Option<&s3s::dto::EncodingType>) -> S3
 /// s3s needs a `Sync` stream; the object stream is only `Send`. The mutex makes the wrapper
 /// `Sync` without ever being locked: polling goes through `&mut self` (`Mutex::get_mut`).
 pub(crate) struct BodyStream {
-    inner: Mutex<Pin<Box<ObjectStream>>>,
+    inner: Mutex<Pin<Box<crate::encryption::BodySource>>>,
     remaining_bytes: u64,
     request_id: String,
 }
 
 impl BodyStream {
-    pub(crate) fn blob(body: ObjectStream, length_bytes: u64, request_id: &str) -> StreamingBlob {
+    pub(crate) fn blob(
+        body: crate::encryption::BodySource,
+        length_bytes: u64,
+        request_id: &str,
+    ) -> StreamingBlob {
         StreamingBlob::new(BodyStream {
             inner: Mutex::new(Box::pin(body)),
             remaining_bytes: length_bytes,

@@ -32,7 +32,7 @@
 //! let layer = Arc::new(strata_object::ObjectLayer::open_local(&dirs).await?);
 //! let root = RootCredentials::new("AKIAEXAMPLE000000000", "a-long-random-secret-of-forty-characters")?;
 //! let iam = strata_iam::Iam::root_only(root.access_key(), root.secret_key()).await?;
-//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam, identity_providers: vec![], ldap: None };
+//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam, identity_providers: vec![], ldap: None, encryption: Default::default() };
 //! let service = build_service(layer, &config)?;
 //! # let _ = service; Ok(()) }
 //! ```
@@ -47,6 +47,7 @@ mod bucket;
 mod bucket_policy;
 mod convert;
 mod cors;
+mod encryption;
 mod error;
 mod form;
 mod health;
@@ -75,6 +76,7 @@ pub use admin::{
 pub use auth::RootCredentials;
 pub use authz::{ClientInfo, IamAccess, IamAuth};
 pub use cors::FrontDoorService;
+pub use encryption::EncryptionConfig;
 pub use error::{FrontDoorError, map_object_error};
 pub use health::{HealthRoute, LIVE_PATH};
 pub use limits::{HEADER_SECTION_BYTES_MAX, HEADER_VALUE_BYTES_MAX, USER_METADATA_BYTES_MAX};

@@ -8,11 +8,12 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use strata_object::{
-    ChecksumSpec, CompleteOptions, CompletePart, ExpectedChecksum, GetOptions, LIST_KEYS_MAX,
+    ChecksumSpec, CompleteOptions, CompletePart, CopyOptions, ExpectedChecksum, GetOptions, LIST_KEYS_MAX,
     ListPartsOptions, ListUploadsOptions, PART_NUMBER_MAX, PartInfo, PutOptions,
 };
 
 use crate::convert::{self, MetadataInput, maybe_url_encode};
+use crate::encryption;
 use crate::integrity;
 use crate::object::{check_copy_source_conditions, copy_source};
 use crate::precondition::Conditions;
@@ -52,15 +53,9 @@ pub(crate) async fn create_multipart_upload(
     let writer = s3.writer_account(&req);
     let input = req.input;
     let checksum = upload_checksum(input.checksum_algorithm.as_ref(), input.checksum_type.as_ref())?;
-    if input.server_side_encryption.is_some()
-        || input.sse_customer_algorithm.is_some()
-        || input.ssekms_key_id.is_some()
-    {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Server-side encryption is not implemented yet",
-        ));
-    }
+    let write_key = s3
+        .write_key(&input.bucket, &input.key, encryption::write_headers!(input))
+        .await?;
     let tags = crate::tagging::request_tags(input.tagging.as_deref())?;
     let (retention, legal_hold) = crate::object_lock::lock_for_write(
         s3,
@@ -110,7 +105,8 @@ pub(crate) async fn create_multipart_upload(
         .into_metadata()?
         .with_tags(tags)
         .with_acl(acl)
-        .with_lock(retention, legal_hold),
+        .with_lock(retention, legal_hold)
+        .with_encryption(encryption::stored_text(write_key.as_ref())),
         checksum,
         ..Default::default()
     };
@@ -120,14 +116,17 @@ pub(crate) async fn create_multipart_upload(
         .await
         .map_err(map_err)?;
     let (checksum_algorithm, checksum_type) = upload_checksum_fields(upload.checksum);
-    Ok(S3Response::new(CreateMultipartUploadOutput {
+    let mut output = CreateMultipartUploadOutput {
         bucket: Some(upload.bucket),
         key: Some(upload.key),
         upload_id: Some(upload.upload_id),
         checksum_algorithm,
         checksum_type,
         ..Default::default()
-    }))
+    };
+    output.ssekms_encryption_context =
+        encryption::set_encryption_fields!(output, s3.write_response(write_key.as_ref()));
+    Ok(S3Response::new(output))
 }
 
 /// The checksum a CreateMultipartUpload asks for: `x-amz-checksum-algorithm`, and
@@ -172,13 +171,13 @@ pub(crate) async fn upload_part(
     let map_err = err_mapper(&req);
     let checksum = integrity::sent_body_checksum(&req.headers, req.trailing_headers.as_ref())?;
     let input = req.input;
-    if input.sse_customer_algorithm.is_some() {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Server-side encryption is not implemented yet",
-        ));
-    }
     let number = part_number(input.part_number)?;
+    let write_key = upload_write_key(
+        s3,
+        (&input.bucket, &input.key, &input.upload_id),
+        encryption::customer_headers!(input),
+    )
+    .await?;
     let size = match input.content_length {
         None => None,
         Some(n) => Some(u64::try_from(n).map_err(|_| {
@@ -192,6 +191,7 @@ pub(crate) async fn upload_part(
         size,
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         checksum,
+        sealer: write_key.as_ref().map(|k| k.sealer(number)).transpose()?,
         ..Default::default()
     };
     let part = s3
@@ -211,7 +211,24 @@ pub(crate) async fn upload_part(
         ..Default::default()
     };
     integrity::set_checksum_fields!(output, part_checksum(&part));
+    encryption::set_encryption_fields!(output, s3.write_response(write_key.as_ref()));
     Ok(S3Response::new(output))
+}
+
+/// The key sealing a part of an upload (none: not encrypted), checking the request's SSE-C
+/// headers against the upload's.
+async fn upload_write_key(
+    s3: &StrataS3,
+    (bucket, key, upload_id): (&str, &str, &str),
+    customer: encryption::CustomerHeaders<'_>,
+) -> S3Result<Option<encryption::WriteKey>> {
+    let customer = encryption::customer_key(customer, s3.encryption.customer_keys_allowed)?;
+    let upload = s3
+        .layer
+        .upload(bucket, key, upload_id)
+        .await
+        .map_err(|err| crate::map_object_error(err, None))?;
+    s3.upload_key(&upload, customer).await
 }
 
 /// A part's checksum fields (set when its upload named an algorithm).
@@ -225,12 +242,6 @@ pub(crate) async fn upload_part_copy(
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let map_err = err_mapper(&req);
     let input = &req.input;
-    if input.sse_customer_algorithm.is_some() || input.copy_source_sse_customer_algorithm.is_some() {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Server-side encryption is not implemented yet",
-        ));
-    }
     let number = part_number(input.part_number)?;
     let src = copy_source(input.copy_source.clone())?;
     let range = input
@@ -245,6 +256,20 @@ pub(crate) async fn upload_part_copy(
         if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
     };
     check_copy_source_conditions(s3, &req, &src, &conditions).await?;
+    let open_source =
+        crate::object::copy_source_opener(s3, &src, encryption::customer_headers!(input, copy_source))
+            .await?;
+    let write_key = upload_write_key(
+        s3,
+        (&input.bucket, &input.key, &input.upload_id),
+        encryption::customer_headers!(input),
+    )
+    .await?;
+    let copy = CopyOptions {
+        open_source: Some(open_source),
+        sealer: write_key.as_ref().map(|k| k.sealer(number)).transpose()?,
+        ..Default::default()
+    };
     let input = req.input;
     let part = s3
         .layer
@@ -260,6 +285,7 @@ pub(crate) async fn upload_part_copy(
             &input.key,
             &input.upload_id,
             number,
+            copy,
         )
         .await
         .map_err(map_err)?;
@@ -269,11 +295,13 @@ pub(crate) async fn upload_part_copy(
         ..Default::default()
     };
     integrity::set_checksum_fields!(result, part_checksum(&part));
-    Ok(S3Response::new(UploadPartCopyOutput {
+    let mut output = UploadPartCopyOutput {
         copy_part_result: Some(result),
         copy_source_version_id: src.version_id,
         ..Default::default()
-    }))
+    };
+    encryption::set_encryption_fields!(output, s3.write_response(write_key.as_ref()));
+    Ok(S3Response::new(output))
 }
 
 pub(crate) async fn complete_multipart_upload(
@@ -362,11 +390,15 @@ pub(crate) async fn complete_multipart_upload(
         bucket: Some(input.bucket),
         key: Some(input.key),
         e_tag: Some(convert::etag(&info.etag)),
-        version_id: info.version_id,
+        version_id: info.version_id.clone(),
         ..Default::default()
     };
     output.checksum_type =
         integrity::set_checksum_fields!(output, integrity::ChecksumFields::of(info.checksum.as_ref()));
+    let sse = s3.read_response(&info, None);
+    output.server_side_encryption = sse.sse;
+    output.ssekms_key_id = sse.kms_key_id;
+    output.bucket_key_enabled = sse.bucket_key;
     Ok(S3Response::new(output))
 }
 

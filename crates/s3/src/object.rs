@@ -17,6 +17,7 @@ use strata_object::{
 
 use crate::access_control::{ObjectAclHeaders, acl_for_object_write};
 use crate::convert::{self, BodyStream, MetadataInput};
+use crate::encryption;
 use crate::integrity;
 use crate::object_lock;
 use crate::precondition::Conditions;
@@ -97,10 +98,7 @@ fn not_implemented(what: &str) -> S3Error {
 }
 
 /// Refuses write options Strata does not implement yet.
-fn refuse_unsupported_write(sse: bool, storage_class: Option<&StorageClass>) -> S3Result<()> {
-    if sse {
-        return Err(not_implemented("Server-side encryption"));
-    }
+fn refuse_unsupported_write(storage_class: Option<&StorageClass>) -> S3Result<()> {
     if let Some(class) = storage_class
         && class.as_str() != StorageClass::STANDARD
     {
@@ -151,12 +149,10 @@ pub(crate) async fn put_object(
         .get::<crate::post_form::FormTagging>()
         .map(|t| t.0.clone());
     let input = req.input;
-    refuse_unsupported_write(
-        input.server_side_encryption.is_some()
-            || input.sse_customer_algorithm.is_some()
-            || input.ssekms_key_id.is_some(),
-        input.storage_class.as_ref(),
-    )?;
+    refuse_unsupported_write(input.storage_class.as_ref())?;
+    let write_key = s3
+        .write_key(&input.bucket, &input.key, encryption::write_headers!(input))
+        .await?;
     let tags = match (&input.tagging, &form_tagging) {
         (None, Some(xml)) => tagging::form_tags(xml)?,
         (header, _) => tagging::request_tags(header.as_deref())?,
@@ -209,12 +205,14 @@ pub(crate) async fn put_object(
         .into_metadata()?
         .with_tags(tags)
         .with_acl(acl)
-        .with_lock(retention, legal_hold),
+        .with_lock(retention, legal_hold)
+        .with_encryption(encryption::stored_text(write_key.as_ref())),
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         // s3s verifies a signed payload hash itself while streaming the body.
         content_sha256: None,
         condition,
         checksum,
+        sealer: write_key.as_ref().map(|k| k.sealer(1)).transpose()?,
     };
     let info = s3
         .layer
@@ -227,6 +225,8 @@ pub(crate) async fn put_object(
         size: Some(convert::size_i64(info.size)),
         ..Default::default()
     };
+    output.ssekms_encryption_context =
+        encryption::set_encryption_fields!(output, s3.write_response(write_key.as_ref()));
     output.checksum_type =
         integrity::set_checksum_fields!(output, integrity::ChecksumFields::of(info.checksum.as_ref()));
     Ok(S3Response::new(output))
@@ -374,9 +374,10 @@ pub(crate) async fn get_object(
     let map_err = err_mapper(&req);
     let rid = request_id(&req).unwrap_or("-").to_owned();
     let input = req.input;
-    if input.sse_customer_algorithm.is_some() {
-        return Err(not_implemented("Server-side encryption with customer keys"));
-    }
+    let customer = encryption::customer_key(
+        encryption::customer_headers!(input),
+        s3.encryption.customer_keys_allowed,
+    )?;
     let read = read_request(
         input.version_id,
         input.range,
@@ -398,8 +399,9 @@ pub(crate) async fn get_object(
         .get_object(&input.bucket, &input.key, opts)
         .await
         .map_err(map_err)?;
-    let info = reader.info;
-    read.conditions.check_read(&info.etag, info.mod_time)?;
+    read.conditions
+        .check_read(&reader.info.etag, reader.info.mod_time)?;
+    let (info, offset, length, body) = s3.encryption.open_reader(reader, customer.as_ref()).await?;
     let partial = read.range.is_some() || read.part_number.is_some();
     let checksum = read_checksum(&info, input.checksum_mode.as_ref(), &read);
     let lock = object_lock::lock_fields(&info.metadata);
@@ -415,10 +417,10 @@ pub(crate) async fn get_object(
         },
     );
     let mut output = GetObjectOutput {
-        body: Some(BodyStream::blob(reader.body, reader.length, &rid)),
+        body: Some(BodyStream::blob(body, length, &rid)),
         accept_ranges: Some("bytes".to_owned()),
-        content_length: Some(convert::size_i64(reader.length)),
-        content_range: partial.then(|| content_range(reader.offset, reader.length, info.size)),
+        content_length: Some(convert::size_i64(length)),
+        content_range: partial.then(|| content_range(offset, length, info.size)),
         parts_count: parts_count(&info, read.part_number),
         e_tag: Some(convert::etag(&info.etag)),
         last_modified: Some(convert::timestamp(info.mod_time)),
@@ -437,6 +439,7 @@ pub(crate) async fn get_object(
         ..Default::default()
     };
     output.checksum_type = integrity::set_checksum_fields!(output, checksum);
+    encryption::set_encryption_fields!(output, s3.read_response(&info, customer.as_ref()));
     Ok(S3Response::new(output))
 }
 
@@ -446,9 +449,10 @@ pub(crate) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let map_err = err_mapper(&req);
     let input = req.input;
-    if input.sse_customer_algorithm.is_some() {
-        return Err(not_implemented("Server-side encryption with customer keys"));
-    }
+    let customer = encryption::customer_key(
+        encryption::customer_headers!(input),
+        s3.encryption.customer_keys_allowed,
+    )?;
     let read = read_request(
         input.version_id,
         input.range,
@@ -471,6 +475,12 @@ pub(crate) async fn head_object(
         .await
         .map_err(map_err)?;
     read.conditions.check_read(&info.etag, info.mod_time)?;
+    s3.encryption.check_customer_key(
+        &input.bucket,
+        &input.key,
+        encryption::Stored::of(&info)?.as_ref(),
+        customer.as_ref(),
+    )?;
     let span = head_span(&info, &read)?;
     let headers = standard_headers(
         &info.metadata,
@@ -507,6 +517,7 @@ pub(crate) async fn head_object(
         ..Default::default()
     };
     output.checksum_type = integrity::set_checksum_fields!(output, checksum);
+    encryption::set_encryption_fields!(output, s3.read_response(&info, customer.as_ref()));
     let mut resp = S3Response::new(output);
     // HeadObjectOutput has no tag count; S3 and MinIO send it on HEAD as on GET.
     if let Some(count) = tag_count {
@@ -798,13 +809,7 @@ pub(crate) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let map_err = err_mapper(&req);
     let input = &req.input;
-    refuse_unsupported_write(
-        input.server_side_encryption.is_some()
-            || input.sse_customer_algorithm.is_some()
-            || input.ssekms_key_id.is_some()
-            || input.copy_source_sse_customer_algorithm.is_some(),
-        input.storage_class.as_ref(),
-    )?;
+    refuse_unsupported_write(input.storage_class.as_ref())?;
     let replace_tags = replace_tags(input.tagging_directive.as_ref())?;
     let new_tags = tagging::request_tags(input.tagging.as_deref())?;
     let src = copy_source(input.copy_source.clone())?;
@@ -820,11 +825,13 @@ pub(crate) async fn copy_object(
         .as_ref()
         .map(|a| integrity::algorithm_named(a.as_str()))
         .transpose()?;
+    let encrypts = input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some();
     if src.bucket == input.bucket
         && src.key == input.key
         && src.version_id.is_none()
         && !replace
         && checksum.is_none()
+        && !encrypts
     {
         return Err(S3Error::with_message(
             S3ErrorCode::InvalidRequest,
@@ -838,6 +845,10 @@ pub(crate) async fn copy_object(
         if_unmodified_since: input.copy_source_if_unmodified_since.clone(),
     };
     check_copy_source_conditions(s3, &req, &src, &conditions).await?;
+    let open_source = copy_source_opener(s3, &src, encryption::customer_headers!(input, copy_source)).await?;
+    let write_key = s3
+        .write_key(&input.bucket, &input.key, encryption::write_headers!(input))
+        .await?;
     let writer = s3.writer_account(&req);
     let acl = acl_for_object_write(
         s3,
@@ -866,6 +877,7 @@ pub(crate) async fn copy_object(
         &map_err,
     )
     .await?;
+    let stored_encryption = encryption::stored_text(write_key.as_ref());
     let input = req.input;
     let metadata = if replace {
         MetadataInput {
@@ -893,7 +905,12 @@ pub(crate) async fn copy_object(
                 },
             ),
             (&input.bucket, &input.key),
-            CopyOptions { checksum, condition },
+            CopyOptions {
+                checksum,
+                condition,
+                open_source: Some(open_source),
+                sealer: write_key.as_ref().map(|k| k.sealer(1)).transpose()?,
+            },
             move |src: &ObjectInfo| {
                 let mut metadata = if replace { metadata } else { src.metadata.clone() };
                 metadata.tags = if replace_tags {
@@ -906,6 +923,8 @@ pub(crate) async fn copy_object(
                 metadata.acl = acl;
                 metadata.retention = retention;
                 metadata.legal_hold = legal_hold;
+                // ... and the request's encryption (or the bucket's), never the source's.
+                metadata.encryption = stored_encryption;
                 metadata
             },
         )
@@ -918,12 +937,43 @@ pub(crate) async fn copy_object(
     };
     result.checksum_type =
         integrity::set_checksum_fields!(result, integrity::ChecksumFields::of(info.checksum.as_ref()));
-    Ok(S3Response::new(CopyObjectOutput {
+    let mut output = CopyObjectOutput {
         copy_object_result: Some(result),
         copy_source_version_id: src.version_id,
         version_id: info.version_id,
         ..Default::default()
-    }))
+    };
+    output.ssekms_encryption_context =
+        encryption::set_encryption_fields!(output, s3.write_response(write_key.as_ref()));
+    Ok(S3Response::new(output))
+}
+
+/// The opener of a copy source (its data key fetched now, with the source's SSE-C key from
+/// the `x-amz-copy-source-server-side-encryption-customer-*` headers).
+pub(crate) async fn copy_source_opener(
+    s3: &StrataS3,
+    src: &CopySourceRef,
+    customer: encryption::CustomerHeaders<'_>,
+) -> S3Result<strata_object::SourceOpener> {
+    let customer = encryption::customer_key(customer, s3.encryption.customer_keys_allowed)?;
+    let info = s3
+        .version_info(&src.bucket, &src.key, src.version_id.clone())
+        .await
+        .map_err(|err| crate::map_object_error(err, None))?;
+    let stored = encryption::Stored::of(&info)?;
+    let data_key = match &stored {
+        Some(stored) => Some(
+            s3.encryption
+                .read_key(&src.bucket, &src.key, stored, customer.as_ref())
+                .await?,
+        ),
+        None => {
+            s3.encryption
+                .check_customer_key(&src.bucket, &src.key, None, customer.as_ref())?;
+            None
+        }
+    };
+    Ok(encryption::EncryptionConfig::source_opener(stored, data_key))
 }
 
 #[cfg(test)]
@@ -940,6 +990,8 @@ mod tests {
             is_latest: true,
             delete_marker: false,
             size: sizes.iter().sum(),
+            stored_size: sizes.iter().sum(),
+            seal: None,
             etag: "e-2".into(),
             mod_time: SystemTime::UNIX_EPOCH,
             metadata: ObjectMetadata::default(),
@@ -949,6 +1001,8 @@ mod tests {
                 .map(|(i, s)| ObjectPartInfo {
                     number: u32::try_from(i + 1).unwrap(),
                     size: *s,
+                    stored_size: *s,
+                    seal_header: None,
                     etag: "p".into(),
                     checksum: None,
                 })

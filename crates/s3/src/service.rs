@@ -47,6 +47,8 @@ pub struct FrontDoorConfig {
     pub identity_providers: Vec<Arc<strata_iam::oidc::OidcProvider>>,
     /// The LDAP directory for STS `AssumeRoleWithLDAPIdentity` (none: not offered).
     pub ldap: Option<Arc<strata_iam::ldap::LdapConfig>>,
+    /// Server-side encryption: the KMS and the server-wide settings.
+    pub encryption: crate::EncryptionConfig,
 }
 
 /// The S3 operations over the object layer.
@@ -65,6 +67,8 @@ pub struct StrataS3 {
     /// handlers that decide further (DeleteObjects per key) refuse without one. False only
     /// for [`StrataS3::new`], an open service without authentication.
     pub(crate) authorized: bool,
+    /// Server-side encryption settings and the KMS.
+    pub(crate) encryption: crate::EncryptionConfig,
 }
 
 impl StrataS3 {
@@ -95,6 +99,7 @@ impl StrataS3 {
             iam: None,
             access,
             authorized: true,
+            encryption: crate::EncryptionConfig::default(),
         }
     }
 }
@@ -197,6 +202,7 @@ pub fn build_service(
         Arc::clone(&access),
     );
     inner_s3.iam = Some(Arc::clone(&config.iam));
+    inner_s3.encryption = config.encryption.clone();
     let mut inner = S3ServiceBuilder::new(inner_s3);
     inner.set_auth(IamAuth::new(Arc::clone(&config.iam)));
     inner.set_access(crate::intercept::InnerAccess::new(Arc::clone(&authorizer)));
@@ -207,6 +213,7 @@ pub fn build_service(
 
     let mut s3 = StrataS3::with_access(Arc::clone(&layer), &config.region, account_id, access);
     s3.iam = Some(Arc::clone(&config.iam));
+    s3.encryption = config.encryption.clone();
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(IamAuth::new(Arc::clone(&config.iam)));
     builder.set_access(IamAccess::new(authorizer));
@@ -375,6 +382,27 @@ impl S3 for StrataS3 {
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         access_control::put_object_acl(self, req).await
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        crate::encryption::put_bucket_encryption(self, req).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        crate::encryption::get_bucket_encryption(self, req).await
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        crate::encryption::delete_bucket_encryption(self, req).await
     }
 
     async fn put_bucket_ownership_controls(

@@ -348,6 +348,7 @@ async fn real_service_requires_signature_but_not_for_health() {
             .unwrap(),
         identity_providers: Vec::new(),
         ldap: None,
+        encryption: Default::default(),
     };
     let svc = build_service(Arc::clone(&f.layer), &config).unwrap();
     let r = send(&svc, Method::GET, "/", &[], b"").await;

@@ -85,6 +85,9 @@ pub struct ServerArgs {
     /// Memory: the budget the server stays within.
     #[command(flatten)]
     pub memory: crate::memory_config::MemoryArgs,
+    /// Server-side encryption: the KMS keyring and the SSE switches.
+    #[command(flatten)]
+    pub kms: crate::kms_config::KmsArgs,
     /// Drives: local directories (one node), or `http://HOST:PORT/PATH` URLs of every node's
     /// drives (a distributed deployment; every node gets the same list). `{1...4}` ellipses
     /// expand; when every argument has one, each argument is a pool [default:
@@ -116,6 +119,9 @@ pub struct FileConfig {
     /// Memory keys (the budget).
     #[serde(flatten)]
     pub memory: crate::memory_config::MemoryFile,
+    /// Server-side encryption keys (the KMS, the SSE switches).
+    #[serde(flatten)]
+    pub kms: crate::kms_config::KmsFile,
     /// `[identity]`: the LDAP directory and OpenID Connect providers.
     #[serde(default)]
     pub identity: crate::iam_setup::IdentityFile,
@@ -148,6 +154,8 @@ pub struct Settings {
     pub memory_budget_bytes: Option<u64>,
     /// Identity providers: the `[identity]` table with the `STRATA_IDENTITY_*` variables over it.
     pub identity: crate::iam_setup::IdentitySettings,
+    /// Server-side encryption: the KMS and the SSE switches.
+    pub kms: crate::kms_config::KmsSettings,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -198,6 +206,7 @@ pub fn resolve(
         conn: crate::conn_config::resolve(args.conn, file.conn)?,
         memory_budget_bytes: crate::memory_config::resolve(args.memory, file.memory)?,
         identity: crate::iam_setup::resolve_identity(file.identity, &crate::iam_setup::identity_env())?,
+        kms: crate::kms_config::resolve(args.kms, file.kms, std::env::var("STRATA_KMS_SECRET_KEY").ok())?,
     })
 }
 
@@ -216,6 +225,7 @@ mod tests {
             obs: Default::default(),
             conn: Default::default(),
             memory: Default::default(),
+            kms: Default::default(),
             drives: drives.iter().map(|s| s.to_string()).collect(),
         }
     }

@@ -17,6 +17,7 @@ mod credentials;
 mod descriptors;
 mod iam_setup;
 mod idle;
+mod kms_config;
 mod memory_config;
 mod obs_config;
 mod serve;
@@ -134,6 +135,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         Arc::clone(&tls.cert).spawn_reloader();
     }
     let server_tls = tls.as_ref().map(|t| Arc::clone(&t.server));
+    let encryption = settings.kms.encryption(tls.is_some())?;
     let local_drives: Vec<PathBuf> = topology
         .drives()
         .filter(|(_, _, _, d)| d.is_local)
@@ -237,6 +239,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         iam,
         identity_providers: iam_setup::openid_providers(&settings.identity),
         ldap: iam_setup::ldap(&settings.identity),
+        encryption,
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
     let obs = observability(&settings, &layer, &creds, front.domains.clone(), &front.iam)?;

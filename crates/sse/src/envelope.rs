@@ -27,6 +27,7 @@ const ENVELOPE_VERSION: u8 = 1;
 const SALT_BYTES: usize = 16;
 const KEY_BYTES: usize = 32;
 const WRAP_LABEL: &[u8] = b"strata-sse/v1 key";
+const ETAG_LABEL: &[u8] = b"strata-sse/v1 etag";
 
 /// A version's 256-bit data key. Zeroed when dropped; `Debug` never shows it.
 #[derive(Clone)]
@@ -62,6 +63,17 @@ impl DataKey {
     pub(crate) fn expose(&self) -> &[u8; KEY_BYTES] {
         &self.0
     }
+
+    /// Seals `key` with this key as the key-encryption key (an SSE-C customer key wrapping a
+    /// version's data key), bound to `context`.
+    pub fn seal_key(&self, key: &DataKey, context: &[u8]) -> Result<Vec<u8>, SseError> {
+        seal_data_key(&self.0, key, context)
+    }
+
+    /// Opens what [`Self::seal_key`] sealed with this key and `context`.
+    pub fn open_key(&self, sealed: &[u8], context: &[u8]) -> Result<DataKey, SseError> {
+        open_data_key(&self.0, sealed, context)
+    }
 }
 
 fn wrapping_key(kek: &[u8; KEY_BYTES], salt: &[u8]) -> Result<LessSafeKey, SseError> {
@@ -93,6 +105,20 @@ pub fn seal_data_key(kek: &[u8; KEY_BYTES], key: &DataKey, context: &[u8]) -> Re
         .map_err(|_| SseError::Authentication)?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
+}
+
+/// The ETag of content whose MD5 is `md5`, for modes whose ETag must not be the content's
+/// MD5 (SSE-KMS, SSE-C; AWS documents those ETags as not an MD5 of the data): the first 16
+/// bytes of HMAC-SHA256(data key, `"strata-sse/v1 etag" || md5`). Stable for the version,
+/// and reveals nothing of the content without the key.
+pub fn opaque_etag(key: &DataKey, md5: &[u8; 16]) -> [u8; 16] {
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, key.expose()),
+        &[ETAG_LABEL, md5.as_slice()].concat(),
+    );
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&tag.as_ref()[..16]);
+    out
 }
 
 /// Opens an envelope sealed by [`seal_data_key`] with the same `kek` and `context`.

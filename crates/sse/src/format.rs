@@ -86,9 +86,10 @@ fn package_count(plain: u64) -> u64 {
     plain.div_ceil(PACKAGE_BYTES as u64).max(1)
 }
 
-/// Sealed size of a part of `plain` plaintext bytes.
+/// Stored (sealed) size of a part of `plain` plaintext bytes: its packages; the header is
+/// kept beside them.
 pub fn sealed_size(plain: u64) -> u64 {
-    HEADER_BYTES as u64 + plain + TAG_BYTES as u64 * package_count(plain)
+    plain + TAG_BYTES as u64 * package_count(plain)
 }
 
 /// The part's own key: HMAC-SHA256(data key, label || part_iv || part_number).
@@ -168,45 +169,71 @@ impl PartSealer {
         })
     }
 
-    /// The part's header: the first [`HEADER_BYTES`] of the sealed part.
+    /// The part's header, kept beside its sealed packages (the object layer stores it in the
+    /// part's record).
     pub fn header(&self) -> [u8; HEADER_BYTES] {
         self.header
     }
 
-    /// Seals the next package, appending ciphertext and tag to `out`. `plain` is
-    /// [`PACKAGE_BYTES`] long, except in the part's last package (`last`), which holds the
-    /// rest (1..=PACKAGE_BYTES bytes, or none when the part is empty). Nothing may follow
-    /// the last package.
-    pub fn seal_package(&mut self, plain: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), SseError> {
-        let full = plain.len() == PACKAGE_BYTES;
-        let valid_last = plain.len() <= PACKAGE_BYTES && (!plain.is_empty() || self.next == 0);
+    /// Seals the next package in place: `package` holds its plaintext on entry and its
+    /// ciphertext on return; the tag to store after it is returned. The package is
+    /// [`PACKAGE_BYTES`] long, except the part's last one (`last`), which holds the rest
+    /// (1..=PACKAGE_BYTES bytes, or none when the part is empty). Nothing may follow the
+    /// last package.
+    pub fn seal_package_in_place(
+        &mut self,
+        package: &mut [u8],
+        last: bool,
+    ) -> Result<[u8; TAG_BYTES], SseError> {
+        let full = package.len() == PACKAGE_BYTES;
+        let valid_last = package.len() <= PACKAGE_BYTES && (!package.is_empty() || self.next == 0);
         if self.finished || (!last && !full) || (last && !valid_last) {
             return Err(SseError::Header(
                 "package of the wrong size or after the last one",
             ));
         }
-        let start = out.len();
-        out.extend_from_slice(plain);
         let tag = self
             .key
-            .seal_in_place_separate_tag(nonce(self.next, last), Aad::from(&self.header), &mut out[start..])
+            .seal_in_place_separate_tag(nonce(self.next, last), Aad::from(&self.header), package)
             .map_err(|_| SseError::Authentication)?;
-        out.extend_from_slice(tag.as_ref());
+        let mut out = [0u8; TAG_BYTES];
+        out.copy_from_slice(tag.as_ref());
         self.next += 1;
         self.finished = last;
-        Ok(())
+        Ok(out)
     }
 
-    /// Seals a whole part held in memory: header and packages.
+    /// Seals the next package, appending ciphertext and tag to `out` (see
+    /// [`Self::seal_package_in_place`] for the sizes).
+    pub fn seal_package(&mut self, plain: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), SseError> {
+        let start = out.len();
+        out.extend_from_slice(plain);
+        match self.seal_package_in_place(&mut out[start..], last) {
+            Ok(tag) => {
+                out.extend_from_slice(&tag);
+                Ok(())
+            }
+            Err(err) => {
+                out.truncate(start);
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether the last package was sealed.
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Seals a whole part held in memory: its header and its packages.
     pub fn seal_all(
         data_key: &DataKey,
         part_number: u32,
         cipher: Cipher,
         plain: &[u8],
-    ) -> Result<Vec<u8>, SseError> {
+    ) -> Result<([u8; HEADER_BYTES], Vec<u8>), SseError> {
         let mut sealer = PartSealer::new(data_key, part_number, cipher)?;
         let mut out = Vec::with_capacity(usize::try_from(sealed_size(plain.len() as u64)).unwrap_or(0));
-        out.extend_from_slice(&sealer.header);
         let mut packages = plain.chunks(PACKAGE_BYTES).peekable();
         if packages.peek().is_none() {
             sealer.seal_package(&[], true, &mut out)?;
@@ -214,7 +241,7 @@ impl PartSealer {
         while let Some(package) = packages.next() {
             sealer.seal_package(package, packages.peek().is_none(), &mut out)?;
         }
-        Ok(out)
+        Ok((sealer.header, out))
     }
 }
 
@@ -235,7 +262,7 @@ impl std::fmt::Debug for PartOpener {
 
 impl PartOpener {
     /// An opener for part `part_number` of `data_key`'s version, from the part's header and
-    /// its whole sealed size (which says where the last package is).
+    /// the sealed size of its packages (which says where the last package is).
     pub fn new(
         data_key: &DataKey,
         part_number: u32,
@@ -253,14 +280,13 @@ impl PartOpener {
             return Err(SseError::Header("unknown package size"));
         }
         let cipher = Cipher::from_id(header[1]).ok_or(SseError::Header("unknown cipher"))?;
-        let body = sealed
-            .checked_sub(HEADER_BYTES as u64)
-            .filter(|b| *b >= TAG_BYTES as u64)
-            .ok_or(SseError::Truncated)?;
+        if sealed < TAG_BYTES as u64 {
+            return Err(SseError::Truncated);
+        }
         Ok(PartOpener {
             key: part_key(data_key, &header, part_number, cipher),
             header,
-            packages: body.div_ceil(SEALED_PACKAGE_BYTES),
+            packages: sealed.div_ceil(SEALED_PACKAGE_BYTES),
         })
     }
 
@@ -286,15 +312,17 @@ impl PartOpener {
             .map_err(|_| SseError::Authentication)
     }
 
-    /// Opens a whole sealed part held in memory (header included).
-    pub fn open_all(data_key: &DataKey, part_number: u32, sealed: &[u8]) -> Result<Vec<u8>, SseError> {
-        let opener = PartOpener::new(data_key, part_number, sealed, sealed.len() as u64)?;
+    /// Opens a whole sealed part held in memory, given its header.
+    pub fn open_all(
+        data_key: &DataKey,
+        part_number: u32,
+        header: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, SseError> {
+        let opener = PartOpener::new(data_key, part_number, header, sealed.len() as u64)?;
         let mut out = Vec::with_capacity(sealed.len());
         let mut buf = Vec::with_capacity(SEALED_PACKAGE_BYTES as usize);
-        for (index, package) in sealed[HEADER_BYTES..]
-            .chunks(SEALED_PACKAGE_BYTES as usize)
-            .enumerate()
-        {
+        for (index, package) in sealed.chunks(SEALED_PACKAGE_BYTES as usize).enumerate() {
             buf.clear();
             buf.extend_from_slice(package);
             out.extend_from_slice(opener.open_package(index as u64, &mut buf)?);
@@ -327,8 +355,8 @@ impl SealedRange {
         let package = PACKAGE_BYTES as u64;
         let first = offset / package;
         let last = (end - 1) / package;
-        let sealed_offset = HEADER_BYTES as u64 + first * SEALED_PACKAGE_BYTES;
-        let sealed_end = (HEADER_BYTES as u64 + (last + 1) * SEALED_PACKAGE_BYTES).min(sealed_size(plain));
+        let sealed_offset = first * SEALED_PACKAGE_BYTES;
+        let sealed_end = ((last + 1) * SEALED_PACKAGE_BYTES).min(sealed_size(plain));
         Some(SealedRange {
             first_package: first,
             sealed_offset,
@@ -362,17 +390,17 @@ mod tests {
                 3 * PACKAGE_BYTES + 5,
             ] {
                 let plain = data(n);
-                let sealed = PartSealer::seal_all(&key(), 3, cipher, &plain).unwrap();
+                let (header, sealed) = PartSealer::seal_all(&key(), 3, cipher, &plain).unwrap();
                 assert_eq!(sealed.len() as u64, sealed_size(n as u64), "{cipher:?} {n}");
-                assert_eq!(PartOpener::open_all(&key(), 3, &sealed).unwrap(), plain);
+                assert_eq!(PartOpener::open_all(&key(), 3, &header, &sealed).unwrap(), plain);
                 // Another part number or data key does not open it.
                 assert_eq!(
-                    PartOpener::open_all(&key(), 4, &sealed),
+                    PartOpener::open_all(&key(), 4, &header, &sealed),
                     Err(SseError::Authentication)
                 );
                 let other = DataKey::from_bytes([8; 32]);
                 assert_eq!(
-                    PartOpener::open_all(&other, 3, &sealed),
+                    PartOpener::open_all(&other, 3, &header, &sealed),
                     Err(SseError::Authentication)
                 );
             }
@@ -390,57 +418,57 @@ mod tests {
     #[test]
     fn tampering_is_an_error_never_wrong_bytes() {
         let plain = data(3 * PACKAGE_BYTES + 100);
-        let sealed = PartSealer::seal_all(&key(), 1, Cipher::Aes256Gcm, &plain).unwrap();
-        // A flipped bit in the header, a package, or a tag.
-        for at in [
-            2,
-            4,
-            HEADER_BYTES + 10,
-            HEADER_BYTES + PACKAGE_BYTES + 3,
-            sealed.len() - 1,
-        ] {
+        let (header, sealed) = PartSealer::seal_all(&key(), 1, Cipher::Aes256Gcm, &plain).unwrap();
+        let open = |header: &[u8], sealed: &[u8]| PartOpener::open_all(&key(), 1, header, sealed);
+        // A flipped bit in the header's iv, a package, or a tag.
+        for at in [4, 19] {
+            let mut bad = header;
+            bad[at] ^= 0x01;
+            assert_eq!(
+                open(&bad, &sealed),
+                Err(SseError::Authentication),
+                "header flip at {at}"
+            );
+        }
+        for at in [0, 10, PACKAGE_BYTES + 3, sealed.len() - 1] {
             let mut bad = sealed.clone();
             bad[at] ^= 0x01;
-            assert!(PartOpener::open_all(&key(), 1, &bad).is_err(), "flip at {at}");
+            assert!(open(&header, &bad).is_err(), "flip at {at}");
         }
         // Cut at a package boundary: the new last package was not sealed as the last.
-        let cut = &sealed[..HEADER_BYTES + 2 * (PACKAGE_BYTES + TAG_BYTES)];
-        assert_eq!(
-            PartOpener::open_all(&key(), 1, cut),
-            Err(SseError::Authentication)
-        );
+        let cut = &sealed[..2 * (PACKAGE_BYTES + TAG_BYTES)];
+        assert_eq!(open(&header, cut), Err(SseError::Authentication));
         // Cut inside a package.
-        assert!(PartOpener::open_all(&key(), 1, &sealed[..sealed.len() - 5]).is_err());
+        assert!(open(&header, &sealed[..sealed.len() - 5]).is_err());
         // Two packages swapped.
         let mut swapped = sealed.clone();
         let p = PACKAGE_BYTES + TAG_BYTES;
-        let (a, b) = (HEADER_BYTES, HEADER_BYTES + p);
-        let first: Vec<u8> = swapped[a..a + p].to_vec();
-        swapped.copy_within(b..b + p, a);
-        swapped[b..b + p].copy_from_slice(&first);
-        assert_eq!(
-            PartOpener::open_all(&key(), 1, &swapped),
-            Err(SseError::Authentication)
-        );
+        let first: Vec<u8> = swapped[..p].to_vec();
+        swapped.copy_within(p..2 * p, 0);
+        swapped[p..2 * p].copy_from_slice(&first);
+        assert_eq!(open(&header, &swapped), Err(SseError::Authentication));
         // A package appended after the final one.
         let mut longer = sealed.clone();
-        longer.extend_from_slice(&sealed[HEADER_BYTES..HEADER_BYTES + p]);
-        assert!(PartOpener::open_all(&key(), 1, &longer).is_err());
+        longer.extend_from_slice(&sealed[..p]);
+        assert!(open(&header, &longer).is_err());
         // An unknown header.
-        let mut header = sealed.clone();
-        header[0] = 9;
+        let mut unknown = header;
+        unknown[0] = 9;
         assert_eq!(
-            PartOpener::open_all(&key(), 1, &header),
+            open(&unknown, &sealed),
             Err(SseError::Header("unknown format version"))
         );
+        let mut cipher = header;
+        cipher[1] = 7;
+        assert_eq!(open(&cipher, &sealed), Err(SseError::Header("unknown cipher")));
     }
 
     #[test]
     fn ranges_map_to_the_packages_they_cover() {
         let n = 3 * PACKAGE_BYTES + 100;
         let plain = data(n);
-        let sealed = PartSealer::seal_all(&key(), 2, Cipher::ChaCha20Poly1305, &plain).unwrap();
-        let opener = PartOpener::new(&key(), 2, &sealed[..HEADER_BYTES], sealed.len() as u64).unwrap();
+        let (header, sealed) = PartSealer::seal_all(&key(), 2, Cipher::ChaCha20Poly1305, &plain).unwrap();
+        let opener = PartOpener::new(&key(), 2, &header, sealed.len() as u64).unwrap();
         for (offset, len) in [
             (0, 1),
             (5, 10),

@@ -16,6 +16,10 @@
 //!
 //! # A sealed part, byte by byte
 //!
+//! A sealed part is a 20-byte header, kept beside the stored bytes (the object layer keeps it
+//! in the part's record, so a range read never needs an extra read for it), and the packages,
+//! which are the stored bytes:
+//!
 //! ```text
 //! header (20 bytes):
 //!   0      version    = 1
@@ -23,7 +27,7 @@
 //!   2      log2 of the package size (16: 64 KiB)
 //!   3      reserved   = 0
 //!   4..20  part_iv    (16 random bytes)
-//! then packages, in order; package i (0-based) is
+//! stored bytes: packages, in order; package i (0-based) is
 //!   ciphertext of plaintext bytes [i*P, min((i+1)*P, n)) || 16-byte tag
 //! ```
 //!
@@ -38,7 +42,7 @@
 //!   and a part with packages appended after the final one fails the same way;
 //! - a header changed (cipher, size, iv) fails every package.
 //!
-//! Sealed size of `n` plaintext bytes: `20 + n + 16 * max(1, ceil(n / P))`
+//! Stored size of `n` plaintext bytes: `n + 16 * max(1, ceil(n / P))`
 //! ([`sealed_size`]). A plaintext range maps to whole packages ([`SealedRange`]): a range
 //! read fetches and opens only the packages it covers.
 //!
@@ -49,7 +53,7 @@
 pub mod envelope;
 mod format;
 
-pub use envelope::{DataKey, ENVELOPE_BYTES, open_data_key, seal_data_key};
+pub use envelope::{DataKey, ENVELOPE_BYTES, opaque_etag, open_data_key, seal_data_key};
 pub use format::{
     Cipher, HEADER_BYTES, PACKAGE_BYTES, PartOpener, PartSealer, SealedRange, TAG_BYTES, sealed_size,
 };

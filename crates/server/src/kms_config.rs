@@ -1,0 +1,110 @@
+//! Server-side encryption settings: the KMS (`kms_secret_key`, or a `kms_keyring` file), the
+//! encrypt-everything switch (`sse_auto`) and whether SSE-C keys are accepted over plain HTTP
+//! (`sse_c_allow_http`), each from the command line, the environment or the config file.
+//!
+//! Invariant: the secret key is taken from the environment or the config file only (a command
+//! line is visible to every user of the machine), and never logged.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// Command-line flags (with their environment variables).
+#[derive(Debug, Default, clap::Args)]
+pub struct KmsArgs {
+    /// A JSON keyring of named KMS keys (`{"default": NAME, "keys": {NAME: [base64, ...]}}`,
+    /// a file or a mounted Kubernetes Secret); created keys and rotations are written back.
+    #[arg(long, env = "STRATA_KMS_KEYRING")]
+    pub kms_keyring: Option<PathBuf>,
+    /// Encrypt every object with SSE-S3 when its request and bucket ask for nothing (needs a
+    /// KMS).
+    #[arg(long, env = "STRATA_SSE_AUTO")]
+    pub sse_auto: Option<bool>,
+    /// Accept SSE-C keys over plain HTTP (a test setup, or TLS ended by a proxy in front).
+    #[arg(long, env = "STRATA_SSE_C_ALLOW_HTTP")]
+    pub sse_c_allow_http: Option<bool>,
+}
+
+/// The same settings as config-file keys.
+#[derive(Debug, Default, Deserialize)]
+pub struct KmsFile {
+    /// One KMS key, `NAME:BASE64` (32 bytes): the simplest setup (also
+    /// `STRATA_KMS_SECRET_KEY`).
+    pub kms_secret_key: Option<String>,
+    /// See [`KmsArgs`].
+    pub kms_keyring: Option<PathBuf>,
+    /// See [`KmsArgs`].
+    pub sse_auto: Option<bool>,
+    /// See [`KmsArgs`].
+    pub sse_c_allow_http: Option<bool>,
+}
+
+/// The resolved settings.
+pub struct KmsSettings {
+    secret_key: Option<String>,
+    keyring: Option<PathBuf>,
+    sse_auto: bool,
+    sse_c_allow_http: bool,
+}
+
+impl std::fmt::Debug for KmsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsSettings")
+            .field("secret_key", &self.secret_key.as_ref().map(|_| ".."))
+            .field("keyring", &self.keyring)
+            .field("sse_auto", &self.sse_auto)
+            .field("sse_c_allow_http", &self.sse_c_allow_http)
+            .finish()
+    }
+}
+
+/// Flags and environment over the file.
+pub fn resolve(args: KmsArgs, file: KmsFile, env_secret_key: Option<String>) -> anyhow::Result<KmsSettings> {
+    let secret_key = env_secret_key
+        .filter(|s| !s.trim().is_empty())
+        .or(file.kms_secret_key);
+    let keyring = args.kms_keyring.or(file.kms_keyring);
+    if secret_key.is_some() && keyring.is_some() {
+        anyhow::bail!("both a KMS secret key and a KMS keyring are configured; use one");
+    }
+    Ok(KmsSettings {
+        secret_key,
+        keyring,
+        sse_auto: args.sse_auto.or(file.sse_auto).unwrap_or(false),
+        sse_c_allow_http: args.sse_c_allow_http.or(file.sse_c_allow_http).unwrap_or(false),
+    })
+}
+
+impl KmsSettings {
+    /// The front door's encryption settings; `tls`: the server speaks TLS.
+    pub fn encryption(&self, tls: bool) -> anyhow::Result<strata_s3::EncryptionConfig> {
+        let kms: Option<Arc<dyn strata_kms::Kms>> = match (&self.secret_key, &self.keyring) {
+            (Some(spec), _) => Some(Arc::new(
+                strata_kms::BuiltinKms::from_secret_key(spec).context("STRATA_KMS_SECRET_KEY")?,
+            )),
+            (None, Some(path)) => Some(Arc::new(
+                strata_kms::BuiltinKms::from_keyring_file(path, true)
+                    .with_context(|| format!("KMS keyring {}", path.display()))?,
+            )),
+            (None, None) => None,
+        };
+        if self.sse_auto && kms.is_none() {
+            anyhow::bail!("sse_auto needs a KMS (STRATA_KMS_SECRET_KEY or a keyring)");
+        }
+        if let Some(kms) = &kms {
+            tracing::info!(
+                backend = kms.backend(),
+                default_key = kms.default_key(),
+                sse_auto = self.sse_auto,
+                "KMS configured"
+            );
+        }
+        Ok(strata_s3::EncryptionConfig {
+            kms,
+            encrypt_all: self.sse_auto,
+            customer_keys_allowed: tls || self.sse_c_allow_http,
+        })
+    }
+}
