@@ -38,6 +38,7 @@ async fn serve() -> (tempfile::TempDir, String, tokio::task::JoinHandle<()>) {
             identity_providers: Vec::new(),
             ldap: None,
             encryption: Default::default(),
+            key_rotation: None,
         },
     )
     .unwrap();

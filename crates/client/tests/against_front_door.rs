@@ -48,6 +48,7 @@ async fn server() -> Server {
         identity_providers: Vec::new(),
         ldap: None,
         encryption: Default::default(),
+        key_rotation: None,
     };
     let service = build_service(layer, &config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -62,6 +62,9 @@ impl Material {
     }
 }
 
+/// Why a read-only keyring refuses changes.
+const READ_ONLY: &str = "this keyring is read-only (one key from STRATA_KMS_SECRET_KEY, or a deployment of several nodes: change the keyring file every node mounts and restart them)";
+
 /// The keyring file's form.
 #[derive(Serialize, Deserialize)]
 struct KeyringFile {
@@ -157,7 +160,7 @@ impl BuiltinKms {
     /// Writes the keyring back (temporary file, then rename).
     fn save(&self, keys: &BTreeMap<String, Vec<Material>>) -> Result<(), KmsError> {
         let Some(path) = &self.file else {
-            return Err(KmsError::Unsupported("this keyring is read-only"));
+            return Err(KmsError::Unsupported(READ_ONLY));
         };
         let file = KeyringFile {
             default: self.default.clone(),
@@ -182,7 +185,7 @@ impl BuiltinKms {
         &self,
     ) -> Result<std::sync::RwLockWriteGuard<'_, BTreeMap<String, Vec<Material>>>, KmsError> {
         if self.file.is_none() {
-            return Err(KmsError::Unsupported("this keyring is read-only"));
+            return Err(KmsError::Unsupported(READ_ONLY));
         }
         self.keys
             .write()
@@ -234,22 +237,8 @@ impl Kms for BuiltinKms {
         let name = key.unwrap_or(&self.default);
         let plaintext =
             DataKey::generate().map_err(|_| KmsError::Unavailable("no randomness available".into()))?;
-        let (version, ciphertext) = self.with_key(name, |versions| {
-            let newest = versions
-                .last()
-                .ok_or_else(|| KmsError::KeyNotFound(name.to_owned()))?;
-            let sealed = seal_data_key(&newest.0, &plaintext, context)
-                .map_err(|_| KmsError::Unavailable("sealing failed".into()))?;
-            Ok((u32::try_from(versions.len()).unwrap_or(u32::MAX), sealed))
-        })?;
-        Ok(GeneratedKey {
-            plaintext,
-            sealed: SealedKey {
-                key: name.to_owned(),
-                version,
-                ciphertext,
-            },
-        })
+        let sealed = self.encrypt_data_key(name, &plaintext, context).await?;
+        Ok(GeneratedKey { plaintext, sealed })
     }
 
     async fn decrypt_data_key(&self, sealed: &SealedKey, context: &[u8]) -> Result<DataKey, KmsError> {
@@ -263,6 +252,27 @@ impl Kms for BuiltinKms {
                     version: sealed.version,
                 })?;
             open_data_key(&material.0, &sealed.ciphertext, context).map_err(|_| KmsError::Decrypt)
+        })
+    }
+
+    async fn encrypt_data_key(
+        &self,
+        key: &str,
+        plaintext: &DataKey,
+        context: &[u8],
+    ) -> Result<SealedKey, KmsError> {
+        let (version, ciphertext) = self.with_key(key, |versions| {
+            let newest = versions
+                .last()
+                .ok_or_else(|| KmsError::KeyNotFound(key.to_owned()))?;
+            let sealed = seal_data_key(&newest.0, plaintext, context)
+                .map_err(|_| KmsError::Unavailable("sealing failed".into()))?;
+            Ok((u32::try_from(versions.len()).unwrap_or(u32::MAX), sealed))
+        })?;
+        Ok(SealedKey {
+            key: key.to_owned(),
+            version,
+            ciphertext,
         })
     }
 
@@ -352,7 +362,7 @@ mod tests {
         );
         assert_eq!(
             kms.create_key("new").await.err(),
-            Some(KmsError::Unsupported("this keyring is read-only"))
+            Some(KmsError::Unsupported(READ_ONLY))
         );
         // No key material in Debug.
         assert!(!format!("{kms:?}").contains(KEY_A));
@@ -397,6 +407,18 @@ mod tests {
         let reopened = BuiltinKms::from_keyring_file(&path, false).unwrap();
         assert!(reopened.decrypt_data_key(&old.sealed, b"ctx").await.is_ok());
         assert!(reopened.decrypt_data_key(&new.sealed, b"ctx").await.is_ok());
+        // Rewrapping moves a data key to the newest version without changing it.
+        let rewrapped = reopened.rewrap(&old.sealed, b"ctx").await.unwrap();
+        assert_eq!((rewrapped.key.as_str(), rewrapped.version), ("main", 2));
+        let (header, part) =
+            strata_sse::PartSealer::seal_all(&old.plaintext, 1, strata_sse::Cipher::Aes256Gcm, b"data")
+                .unwrap();
+        let opened = reopened.decrypt_data_key(&rewrapped, b"ctx").await.unwrap();
+        assert_eq!(
+            strata_sse::PartOpener::open_all(&opened, 1, &header, &part).unwrap(),
+            b"data"
+        );
+        assert!(reopened.rewrap(&old.sealed, b"other").await.is_err());
         let listed = reopened.list_keys().await.unwrap();
         assert_eq!(
             listed

@@ -15,11 +15,13 @@
 #![deny(missing_docs)]
 
 mod builtin;
+pub mod rotation;
 
 use serde::{Deserialize, Serialize};
 pub use strata_sse::DataKey;
 
 pub use builtin::BuiltinKms;
+pub use rotation::RotationStatus;
 
 /// What a KMS call can fail with. None carries key material.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -97,6 +99,30 @@ pub trait Kms: Send + Sync + std::fmt::Debug {
 
     /// Opens a data key sealed by this KMS with the same `context`.
     async fn decrypt_data_key(&self, sealed: &SealedKey, context: &[u8]) -> Result<DataKey, KmsError>;
+
+    /// Seals an existing data key under the newest version of `key`, bound to `context`.
+    async fn encrypt_data_key(
+        &self,
+        key: &str,
+        plaintext: &DataKey,
+        context: &[u8],
+    ) -> Result<SealedKey, KmsError>;
+
+    /// Re-seals a sealed data key under the newest version of its key (key rotation without
+    /// rewriting data); the data key itself does not change.
+    async fn rewrap(&self, sealed: &SealedKey, context: &[u8]) -> Result<SealedKey, KmsError> {
+        let plaintext = self.decrypt_data_key(sealed, context).await?;
+        self.encrypt_data_key(&sealed.key, &plaintext, context).await
+    }
+
+    /// One key.
+    async fn key_info(&self, name: &str) -> Result<KeyInfo, KmsError> {
+        self.list_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| KmsError::KeyNotFound(name.to_owned()))
+    }
 
     /// The keys.
     async fn list_keys(&self) -> Result<Vec<KeyInfo>, KmsError>;

@@ -105,6 +105,19 @@ pub struct GetObjectReader {
 }
 
 impl ObjectLayer {
+    /// Whether this node may run the deployment-wide job `job` now: always on a single node;
+    /// in a cluster when it holds the job's lock (one node at a time). The lease is held
+    /// while the job runs.
+    pub async fn lead_job(&self, job: &str) -> Option<JobLease> {
+        match &self.cluster {
+            None => Some(JobLease { _lock: None }),
+            Some(cluster) => cluster
+                .may_lead(job)
+                .await
+                .map(|lock| JobLease { _lock: Some(lock) }),
+        }
+    }
+
     /// Opens local drive directories as one single-node deployment, formatting fresh ones.
     ///
     /// The drives are cut into erasure sets of equal size (the largest divisor of the count
@@ -1793,6 +1806,13 @@ pub(crate) fn source_content(
             r.map_err(|e| Box::new(e) as BoxError)
         }))),
     }
+}
+
+/// Permission to run a deployment-wide job (see [`ObjectLayer::lead_job`]); dropping it lets
+/// another node take the job.
+#[derive(Debug)]
+pub struct JobLease {
+    _lock: Option<Box<dyn HeldLock>>,
 }
 
 /// A new version to commit: its data (durable already) and what its record says.

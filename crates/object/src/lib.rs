@@ -64,7 +64,7 @@ pub use deployment::{
 };
 pub use error::{ObjectError, ObjectResult};
 pub use heal::{HealCounters, HealOptions};
-pub use layer::{DEFAULT_REGION, GetObjectReader, ObjectLayer};
+pub use layer::{DEFAULT_REGION, GetObjectReader, JobLease, ObjectLayer};
 pub use stream::ObjectStream;
 pub use system::{
     SYSTEM_KEY_BYTES_MAX, SYSTEM_NAMESPACE_BYTES_MAX, SYSTEM_NOTICES_QUEUED_MAX, SYSTEM_VALUE_BYTES_MAX,

@@ -563,6 +563,50 @@ async fn register_node_state(
         heal.counters.objects_failed,
     )?;
 
+    // The KMS key rotation's re-seal job (deployment-wide: every node reads the same record).
+    let rotation = layer
+        .list_system_records(strata_kms::rotation::SYSTEM_NAMESPACE)
+        .await
+        .ok()
+        .and_then(|records| {
+            records
+                .into_iter()
+                .find(|(name, _)| name == strata_kms::rotation::ROTATION_RECORD)
+        })
+        .and_then(|(_, blob)| serde_json::from_slice::<strata_kms::RotationStatus>(&blob).ok());
+    if let Some(rotation) = rotation {
+        heal_g(
+            "strata_kms_rotation_running",
+            "1 while a KMS key rotation re-seals data keys.",
+            u64::from(rotation.running),
+        )?;
+        heal_g(
+            "strata_kms_rotation_target_version",
+            "The key version the latest rotation re-seals under.",
+            u64::from(rotation.target_version),
+        )?;
+        heal_g(
+            "strata_kms_rotation_total",
+            "Object versions the latest rotation has to re-seal.",
+            rotation.total,
+        )?;
+        heal_g(
+            "strata_kms_rotation_rewrapped",
+            "Object versions the latest rotation re-sealed.",
+            rotation.rewrapped,
+        )?;
+        heal_g(
+            "strata_kms_rotation_failed",
+            "Object versions the latest rotation could not re-seal.",
+            rotation.failed,
+        )?;
+        heal_g(
+            "strata_kms_rotation_scanned",
+            "Object versions the latest rotation looked at.",
+            rotation.scanned,
+        )?;
+    }
+
     if let Some(audit) = audit {
         let sent = counter_vec(
             r,

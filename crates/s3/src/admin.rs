@@ -12,6 +12,11 @@
 //!   credentials sealed as madmin seals secrets (the caller's secret key opens them);
 //!   `GET .../accounts/info?id=I`; `POST .../accounts/status?id=I&status=enabled|disabled`;
 //!   `DELETE .../accounts?id=I` removes an empty one (no identities, no buckets).
+//! - KMS (`crate::key_rotation`): `GET /strata/admin/v1/kms/status` (backend, default key,
+//!   keys, the last rotation), `GET .../kms/keys`, `POST .../kms/keys?name=N` (create),
+//!   `GET .../kms/keys/status?name=N` (versions, a seal-and-open check, its rotation),
+//!   `POST .../kms/keys/rotate?name=N[&existing=true]` (a new version, or with `existing` the
+//!   newest one added outside Strata, then the re-seal job).
 //!
 //! Invariants:
 //! - Every request under `/strata/admin/` is answered here, never by the S3 operations (so a
@@ -54,6 +59,14 @@ pub const ACCOUNTS_PATH: &str = "/strata/admin/v1/accounts";
 pub const ACCOUNT_INFO_PATH: &str = "/strata/admin/v1/accounts/info";
 /// Enable or disable an account (`POST ?id=&status=`).
 pub const ACCOUNT_STATUS_PATH: &str = "/strata/admin/v1/accounts/status";
+/// The KMS: backend, default key, keys and the last rotation (`GET`).
+pub const KMS_STATUS_PATH: &str = "/strata/admin/v1/kms/status";
+/// KMS keys: list (`GET`) or create (`POST ?name=`).
+pub const KMS_KEYS_PATH: &str = "/strata/admin/v1/kms/keys";
+/// One KMS key (`GET ?name=`): its versions, a seal-and-open check, its rotation.
+pub const KMS_KEY_STATUS_PATH: &str = "/strata/admin/v1/kms/keys/status";
+/// Rotate a KMS key (`POST ?name=`): a new version, and the re-seal job.
+pub const KMS_KEY_ROTATE_PATH: &str = "/strata/admin/v1/kms/keys/rotate";
 
 /// Version of this build, reported by `info` (the workspace shares one version).
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -90,6 +103,16 @@ pub(crate) enum AdminEndpoint {
     AccountInfo,
     /// `POST accounts/status?id=I&status=S`.
     AccountStatus,
+    /// `GET kms/status`.
+    KmsStatus,
+    /// `GET kms/keys`.
+    KmsListKeys,
+    /// `POST kms/keys?name=N`.
+    KmsCreateKey,
+    /// `GET kms/keys/status?name=N`.
+    KmsKeyStatus,
+    /// `POST kms/keys/rotate?name=N`.
+    KmsRotateKey,
 }
 
 impl AdminEndpoint {
@@ -104,6 +127,11 @@ impl AdminEndpoint {
             AdminEndpoint::DeleteAccount => "admin:DeleteAccount",
             AdminEndpoint::AccountInfo => "admin:GetAccount",
             AdminEndpoint::AccountStatus => "admin:UpdateAccount",
+            AdminEndpoint::KmsStatus | AdminEndpoint::KmsListKeys | AdminEndpoint::KmsKeyStatus => {
+                "admin:KMSKeyStatus"
+            }
+            AdminEndpoint::KmsCreateKey => "admin:KMSCreateKey",
+            AdminEndpoint::KmsRotateKey => "admin:KMSKeyRotate",
         }
     }
 }
@@ -127,8 +155,14 @@ pub(crate) fn resolve(method: &Method, path: &str) -> Result<AdminEndpoint, Admi
         ACCOUNTS_PATH if method == Method::DELETE => AdminEndpoint::DeleteAccount,
         ACCOUNT_INFO_PATH if method == Method::GET => AdminEndpoint::AccountInfo,
         ACCOUNT_STATUS_PATH if method == Method::POST => AdminEndpoint::AccountStatus,
+        KMS_STATUS_PATH if method == Method::GET => AdminEndpoint::KmsStatus,
+        KMS_KEYS_PATH if method == Method::GET => AdminEndpoint::KmsListKeys,
+        KMS_KEYS_PATH if method == Method::POST => AdminEndpoint::KmsCreateKey,
+        KMS_KEY_STATUS_PATH if method == Method::GET => AdminEndpoint::KmsKeyStatus,
+        KMS_KEY_ROTATE_PATH if method == Method::POST => AdminEndpoint::KmsRotateKey,
         HEAL_PATH | INFO_PATH | POOLS_PATH | DECOMMISSION_PATH | ACCOUNTS_PATH | ACCOUNT_INFO_PATH
-        | ACCOUNT_STATUS_PATH => {
+        | ACCOUNT_STATUS_PATH | KMS_STATUS_PATH | KMS_KEYS_PATH | KMS_KEY_STATUS_PATH
+        | KMS_KEY_ROTATE_PATH => {
             return Err(AdminError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
@@ -335,12 +369,33 @@ pub(crate) struct InfoReply {
 pub struct AdminRoute {
     layer: Arc<ObjectLayer>,
     iam: Arc<strata_iam::Iam>,
+    /// The KMS and its rotation job; none without a KMS.
+    kms: Option<Arc<crate::KeyRotation>>,
 }
 
 impl AdminRoute {
     /// Admin routes over `layer`, authorized by `iam`.
     pub fn new(layer: Arc<ObjectLayer>, iam: Arc<strata_iam::Iam>) -> AdminRoute {
-        AdminRoute { layer, iam }
+        AdminRoute {
+            layer,
+            iam,
+            kms: None,
+        }
+    }
+
+    /// The same routes with the KMS endpoints served by `kms`.
+    pub fn with_kms(self, kms: Option<Arc<crate::KeyRotation>>) -> AdminRoute {
+        AdminRoute { kms, ..self }
+    }
+
+    fn kms(&self) -> Result<&Arc<crate::KeyRotation>, AdminError> {
+        self.kms.as_ref().ok_or_else(|| {
+            AdminError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "KMSNotConfigured",
+                "no KMS is configured (STRATA_KMS_SECRET_KEY or a KMS keyring)",
+            )
+        })
     }
 
     /// Refuses anonymous requests, and requests whose signer's policies do not allow the
@@ -475,6 +530,75 @@ impl AdminRoute {
                 self.iam.remove_account(&account).await.map_err(account_error)?;
                 Ok((StatusCode::OK, serde_json::json!({ "removed": account })))
             }
+            AdminEndpoint::KmsStatus => {
+                let kms = self.kms()?;
+                let keys = kms.kms().list_keys().await.map_err(kms_error)?;
+                let rotation = kms.status().await.map_err(|e| AdminError::from_object(e, id))?;
+                Ok((
+                    StatusCode::OK,
+                    serde_json::json!({
+                        "backend": kms.kms().backend(),
+                        "default_key": kms.kms().default_key(),
+                        "keys": to_json(&keys)?,
+                        "rotation": to_json(&rotation)?,
+                    }),
+                ))
+            }
+            AdminEndpoint::KmsListKeys => {
+                let keys = self.kms()?.kms().list_keys().await.map_err(kms_error)?;
+                Ok((StatusCode::OK, to_json(&keys)?))
+            }
+            AdminEndpoint::KmsCreateKey => {
+                let name = required_param(req.uri.query(), "name")?;
+                self.kms()?.kms().create_key(&name).await.map_err(kms_error)?;
+                tracing::info!(
+                    request_id = id.unwrap_or("-"),
+                    key = name.as_str(),
+                    "KMS key created"
+                );
+                Ok((StatusCode::OK, serde_json::json!({ "created": name })))
+            }
+            AdminEndpoint::KmsKeyStatus => {
+                let name = required_param(req.uri.query(), "name")?;
+                let kms = self.kms()?;
+                let info = kms.kms().key_info(&name).await.map_err(kms_error)?;
+                let check = crate::encryption::key_check(kms.kms().as_ref(), &name).await;
+                let rotation = kms
+                    .status()
+                    .await
+                    .map_err(|e| AdminError::from_object(e, id))?
+                    .filter(|r| r.key == name);
+                Ok((
+                    StatusCode::OK,
+                    serde_json::json!({
+                        "key": to_json(&info)?,
+                        "encryption_error": check.encryption_error,
+                        "decryption_error": check.decryption_error,
+                        "rotation": to_json(&rotation)?,
+                    }),
+                ))
+            }
+            AdminEndpoint::KmsRotateKey => {
+                let name = required_param(req.uri.query(), "name")?;
+                let existing = crate::form::form_value(req.uri.query().unwrap_or(""), "existing")
+                    .map(|v| parse_bool("existing", &v))
+                    .transpose()?
+                    .unwrap_or(false);
+                let status = self.kms()?.rotate(&name, existing).await.map_err(|e| match e {
+                    crate::RotateError::Kms(err) => kms_error(err),
+                    crate::RotateError::Busy(_) => {
+                        AdminError::new(StatusCode::CONFLICT, "RotationRunning", e.to_string())
+                    }
+                    crate::RotateError::Store(err) => AdminError::from_object(err, id),
+                })?;
+                tracing::info!(
+                    request_id = id.unwrap_or("-"),
+                    key = name.as_str(),
+                    version = status.target_version,
+                    "KMS key rotation started"
+                );
+                Ok((StatusCode::OK, to_json(&status)?))
+            }
             AdminEndpoint::Info => {
                 let health = self.layer.health().await;
                 let reply = InfoReply {
@@ -536,6 +660,24 @@ fn required_param(query: Option<&str>, name: &str) -> Result<String, AdminError>
     crate::form::form_value(query.unwrap_or(""), name)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| AdminError::bad_param(format!("{name} is required")))
+}
+
+/// A KMS failure as an admin error (no key material in any).
+fn kms_error(err: strata_kms::KmsError) -> AdminError {
+    use strata_kms::KmsError;
+    let message = err.to_string();
+    match err {
+        KmsError::KeyNotFound(_) | KmsError::VersionNotFound { .. } => {
+            AdminError::new(StatusCode::NOT_FOUND, "NoSuchKey", message)
+        }
+        KmsError::KeyExists(_) => AdminError::new(StatusCode::CONFLICT, "KeyExists", message),
+        KmsError::Unavailable(_) => {
+            AdminError::new(StatusCode::SERVICE_UNAVAILABLE, "KMSUnavailable", message)
+        }
+        KmsError::Unsupported(_) => AdminError::new(StatusCode::NOT_IMPLEMENTED, "NotSupported", message),
+        KmsError::Config(_) => AdminError::bad_param(message),
+        KmsError::Decrypt => AdminError::internal(),
+    }
 }
 
 /// An IAM refusal of an account operation as an admin error.

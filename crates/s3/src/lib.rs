@@ -32,7 +32,7 @@
 //! let layer = Arc::new(strata_object::ObjectLayer::open_local(&dirs).await?);
 //! let root = RootCredentials::new("AKIAEXAMPLE000000000", "a-long-random-secret-of-forty-characters")?;
 //! let iam = strata_iam::Iam::root_only(root.access_key(), root.secret_key()).await?;
-//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam, identity_providers: vec![], ldap: None, encryption: Default::default() };
+//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam, identity_providers: vec![], ldap: None, encryption: Default::default(), key_rotation: None };
 //! let service = build_service(layer, &config)?;
 //! # let _ = service; Ok(()) }
 //! ```
@@ -53,6 +53,7 @@ mod form;
 mod health;
 mod integrity;
 mod intercept;
+mod key_rotation;
 mod limits;
 mod list;
 pub mod madmin_crypto;
@@ -71,7 +72,7 @@ mod tagging;
 
 pub use admin::{
     ACCOUNTS_PATH as ADMIN_ACCOUNTS_PATH, ADMIN_PATH_PREFIX, AdminRoute, DECOMMISSION_PATH, HEAL_PATH,
-    INFO_PATH, POOLS_PATH,
+    INFO_PATH, KMS_KEY_ROTATE_PATH, KMS_KEY_STATUS_PATH, KMS_KEYS_PATH, KMS_STATUS_PATH, POOLS_PATH,
 };
 pub use auth::RootCredentials;
 pub use authz::{ClientInfo, IamAccess, IamAuth};
@@ -79,6 +80,7 @@ pub use cors::FrontDoorService;
 pub use encryption::EncryptionConfig;
 pub use error::{FrontDoorError, map_object_error};
 pub use health::{HealthRoute, LIVE_PATH};
+pub use key_rotation::{KeyRotation, RotateError};
 pub use limits::{HEADER_SECTION_BYTES_MAX, HEADER_VALUE_BYTES_MAX, USER_METADATA_BYTES_MAX};
 pub use minio_admin::{MINIO_ADMIN_PREFIX, MinioAdminRoute};
 pub use op_slot::{OperationSlot, Principal};

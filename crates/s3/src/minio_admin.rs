@@ -16,7 +16,9 @@
 //! - `PUT add-service-account` (sealed request and answer), `POST update-service-account?accessKey=`
 //!   (sealed), `GET list-service-accounts?user=` and `GET info-service-account?accessKey=` (sealed
 //!   answers), `DELETE delete-service-account?accessKey=`;
-//! - `GET accountinfo`.
+//! - `GET accountinfo`;
+//! - `GET kms/status`, `POST kms/key/create?key-id=`, `GET kms/key/status?key-id=` (the default
+//!   key when none is named), answered as madmin's `KMSStatus` and `KMSKeyStatus`.
 //!
 //! "Sealed" is madmin's encrypted body ([`crate::madmin_crypto`]) keyed by the caller's secret
 //! key. Every request is authorized by the IAM policy engine with MinIO's `admin:*` action for
@@ -147,6 +149,8 @@ impl From<IamError> for ApiError {
 #[derive(Debug)]
 pub struct MinioAdminRoute {
     iam: Arc<Iam>,
+    /// The KMS; none: the `kms/*` endpoints answer that none is configured.
+    kms: Option<Arc<dyn strata_kms::Kms>>,
 }
 
 /// A successful answer: status and body bytes (JSON, or sealed JSON).
@@ -183,6 +187,30 @@ fn required(uri: &Uri, name: &str) -> Result<String, ApiError> {
     query(uri, name)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::bad(format!("the query parameter {name} is required")))
+}
+
+fn optional(uri: &Uri, name: &str) -> Option<String> {
+    query(uri, name).filter(|v| !v.is_empty())
+}
+
+/// A KMS failure as MinIO's admin API reports it.
+fn kms_error(err: strata_kms::KmsError) -> ApiError {
+    use strata_kms::KmsError;
+    let message = err.to_string();
+    match err {
+        KmsError::KeyNotFound(_) | KmsError::VersionNotFound { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, "XMinioKMSKeyNotFoundException", message)
+        }
+        KmsError::KeyExists(_) => ApiError::new(StatusCode::CONFLICT, "XMinioKMSKeyExists", message),
+        KmsError::Unavailable(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "XMinioKMSUnavailable", message)
+        }
+        KmsError::Unsupported(_) => {
+            ApiError::new(StatusCode::NOT_IMPLEMENTED, "XMinioKMSNotSupported", message)
+        }
+        KmsError::Config(_) => ApiError::bad(message),
+        KmsError::Decrypt => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "XMinioKMSError", message),
+    }
 }
 
 fn parse_status(text: &str) -> Result<Status, ApiError> {
@@ -224,7 +252,22 @@ fn inline_policy(value: Option<&Value>) -> Result<Option<String>, ApiError> {
 impl MinioAdminRoute {
     /// The route over `iam`.
     pub fn new(iam: Arc<Iam>) -> MinioAdminRoute {
-        MinioAdminRoute { iam }
+        MinioAdminRoute { iam, kms: None }
+    }
+
+    /// The same route with the `kms/*` endpoints served by `kms`.
+    pub fn with_kms(self, kms: Option<Arc<dyn strata_kms::Kms>>) -> MinioAdminRoute {
+        MinioAdminRoute { kms, ..self }
+    }
+
+    fn kms(&self) -> Result<&Arc<dyn strata_kms::Kms>, ApiError> {
+        self.kms.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "XMinioKMSNotConfigured",
+                "Server side encryption specified but KMS is not configured",
+            )
+        })
     }
 
     /// Whether `path` belongs to this route.
@@ -652,6 +695,36 @@ impl MinioAdminRoute {
                     status: StatusCode::NO_CONTENT,
                     body: Vec::new(),
                 })
+            }
+            (Method::GET, "kms/status") => {
+                self.require(&req, &caller, "admin:KMSKeyStatus")?;
+                let kms = self.kms()?;
+                Ok(Answer::json(&json!({
+                    "name": kms.backend(),
+                    "default-key-id": kms.default_key(),
+                    "endpoints": { kms.backend(): "online" },
+                })))
+            }
+            (Method::POST, "kms/key/create") => {
+                self.require(&req, &caller, "admin:KMSCreateKey")?;
+                let name = required(&uri, "key-id")?;
+                self.kms()?.create_key(&name).await.map_err(kms_error)?;
+                Ok(Answer::empty())
+            }
+            (Method::GET, "kms/key/status") => {
+                self.require(&req, &caller, "admin:KMSKeyStatus")?;
+                let kms = self.kms()?;
+                let name = optional(&uri, "key-id").unwrap_or_else(|| kms.default_key().to_owned());
+                kms.key_info(&name).await.map_err(kms_error)?;
+                let check = crate::encryption::key_check(kms.as_ref(), &name).await;
+                let mut answer = json!({ "key-id": name });
+                if !check.encryption_error.is_empty() {
+                    answer["encryption-error"] = json!(check.encryption_error);
+                }
+                if !check.decryption_error.is_empty() {
+                    answer["decryption-error"] = json!(check.decryption_error);
+                }
+                Ok(Answer::json(&answer))
             }
             (Method::GET, "accountinfo") => {
                 let policies: Vec<&str> = caller.policies.iter().map(|(n, _)| n.as_str()).collect();

@@ -49,6 +49,8 @@ pub struct FrontDoorConfig {
     pub ldap: Option<Arc<strata_iam::ldap::LdapConfig>>,
     /// Server-side encryption: the KMS and the server-wide settings.
     pub encryption: crate::EncryptionConfig,
+    /// The KMS key rotation job (none without a KMS).
+    pub key_rotation: Option<Arc<crate::KeyRotation>>,
 }
 
 /// The S3 operations over the object layer.
@@ -223,8 +225,9 @@ pub fn build_service(
         Some(Box::new(VirtualHosts::new(&config.domains)?))
     };
     let cors = crate::cors::Cors::new(Arc::clone(&layer), cors_hosts);
-    let admin = AdminRoute::new(Arc::clone(&layer), Arc::clone(&config.iam));
-    let minio_admin = MinioAdminRoute::new(Arc::clone(&config.iam));
+    let admin =
+        AdminRoute::new(Arc::clone(&layer), Arc::clone(&config.iam)).with_kms(config.key_rotation.clone());
+    let minio_admin = MinioAdminRoute::new(Arc::clone(&config.iam)).with_kms(config.encryption.kms.clone());
     builder.set_route(Routes::new(
         HealthRoute::new(layer, Arc::clone(&config.iam)),
         admin,

@@ -11,6 +11,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+/// Data keys a rotation re-seals per second by default: a remote KMS sees at most this many
+/// calls a second from the job.
+pub const DEFAULT_ROTATION_RATE: u32 = 500;
+
 /// Command-line flags (with their environment variables).
 #[derive(Debug, Default, clap::Args)]
 pub struct KmsArgs {
@@ -25,6 +29,9 @@ pub struct KmsArgs {
     /// Accept SSE-C keys over plain HTTP (a test setup, or TLS ended by a proxy in front).
     #[arg(long, env = "STRATA_SSE_C_ALLOW_HTTP")]
     pub sse_c_allow_http: Option<bool>,
+    /// Data keys re-sealed per second at most by a key rotation's job [default: 500].
+    #[arg(long, env = "STRATA_KMS_ROTATION_RATE")]
+    pub kms_rotation_rate: Option<u32>,
 }
 
 /// The same settings as config-file keys.
@@ -39,6 +46,8 @@ pub struct KmsFile {
     pub sse_auto: Option<bool>,
     /// See [`KmsArgs`].
     pub sse_c_allow_http: Option<bool>,
+    /// See [`KmsArgs`].
+    pub kms_rotation_rate: Option<u32>,
 }
 
 /// The resolved settings.
@@ -47,6 +56,7 @@ pub struct KmsSettings {
     keyring: Option<PathBuf>,
     sse_auto: bool,
     sse_c_allow_http: bool,
+    rotation_rate: u32,
 }
 
 impl std::fmt::Debug for KmsSettings {
@@ -56,6 +66,7 @@ impl std::fmt::Debug for KmsSettings {
             .field("keyring", &self.keyring)
             .field("sse_auto", &self.sse_auto)
             .field("sse_c_allow_http", &self.sse_c_allow_http)
+            .field("rotation_rate", &self.rotation_rate)
             .finish()
     }
 }
@@ -74,18 +85,30 @@ pub fn resolve(args: KmsArgs, file: KmsFile, env_secret_key: Option<String>) -> 
         keyring,
         sse_auto: args.sse_auto.or(file.sse_auto).unwrap_or(false),
         sse_c_allow_http: args.sse_c_allow_http.or(file.sse_c_allow_http).unwrap_or(false),
+        rotation_rate: args
+            .kms_rotation_rate
+            .or(file.kms_rotation_rate)
+            .unwrap_or(DEFAULT_ROTATION_RATE)
+            .max(1),
     })
 }
 
 impl KmsSettings {
-    /// The front door's encryption settings; `tls`: the server speaks TLS.
-    pub fn encryption(&self, tls: bool) -> anyhow::Result<strata_s3::EncryptionConfig> {
+    /// Re-seals per second of a key rotation's job.
+    pub fn rotation_rate(&self) -> u32 {
+        self.rotation_rate
+    }
+
+    /// The front door's encryption settings; `tls`: the server speaks TLS; `single_node`: the
+    /// keyring file may be rewritten by key creation and rotation (on several nodes each has
+    /// its own copy, so it is read-only).
+    pub fn encryption(&self, tls: bool, single_node: bool) -> anyhow::Result<strata_s3::EncryptionConfig> {
         let kms: Option<Arc<dyn strata_kms::Kms>> = match (&self.secret_key, &self.keyring) {
             (Some(spec), _) => Some(Arc::new(
                 strata_kms::BuiltinKms::from_secret_key(spec).context("STRATA_KMS_SECRET_KEY")?,
             )),
             (None, Some(path)) => Some(Arc::new(
-                strata_kms::BuiltinKms::from_keyring_file(path, true)
+                strata_kms::BuiltinKms::from_keyring_file(path, single_node)
                     .with_context(|| format!("KMS keyring {}", path.display()))?,
             )),
             (None, None) => None,

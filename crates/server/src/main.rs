@@ -135,7 +135,10 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         Arc::clone(&tls.cert).spawn_reloader();
     }
     let server_tls = tls.as_ref().map(|t| Arc::clone(&t.server));
-    let encryption = settings.kms.encryption(tls.is_some())?;
+    // The built-in keyring is a file per node: on several nodes it is changed by changing the
+    // shared file (a mounted Secret) everywhere, never through one node.
+    let single_node = topology.drives().all(|(_, _, _, d)| d.is_local);
+    let encryption = settings.kms.encryption(tls.is_some(), single_node)?;
     let local_drives: Vec<PathBuf> = topology
         .drives()
         .filter(|(_, _, _, d)| d.is_local)
@@ -239,6 +242,10 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         iam,
         identity_providers: iam_setup::openid_providers(&settings.identity),
         ldap: iam_setup::ldap(&settings.identity),
+        key_rotation: encryption
+            .kms
+            .clone()
+            .map(|kms| strata_s3::KeyRotation::start(Arc::clone(&layer), kms, settings.kms.rotation_rate())),
         encryption,
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;

@@ -298,6 +298,10 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             let client = client_for(alias)?;
             runtime.block_on(super::accounts::account(&client, &alias.secret_key, command))
         }
+        AdminCommand::Kms { command } => {
+            let client = client_for(file.get(command.alias())?)?;
+            runtime.block_on(super::kms::kms(&client, command))
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod alias;
 mod format;
 pub mod iam;
+mod kms;
 pub mod prometheus;
 
 use clap::Subcommand;
@@ -127,6 +128,96 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// The KMS: its status, and its keys (create, list, status, rotate).
+    Kms {
+        #[command(subcommand)]
+        command: KmsCommand,
+    },
+}
+
+/// Subcommands of `strata admin kms`.
+#[derive(Debug, Subcommand)]
+pub enum KmsCommand {
+    /// The KMS backend, its default key, its keys and the last key rotation.
+    Status {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// KMS keys.
+    Key {
+        #[command(subcommand)]
+        command: KmsKeyCommand,
+    },
+}
+
+/// Subcommands of `strata admin kms key`.
+#[derive(Debug, Subcommand)]
+pub enum KmsKeyCommand {
+    /// Create a key.
+    Create {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The key's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys and their versions.
+    List {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One key: its versions, a seal-and-open check, its rotation's progress.
+    Status {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The key's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a version to a key and re-seal every object's data key under it (no data is
+    /// rewritten); shows the progress until the job finishes.
+    Rotate {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The key's name.
+        name: String,
+        /// Re-seal under the key's newest version without adding one (a version added
+        /// outside Strata, such as in the shared keyring of several nodes).
+        #[arg(long)]
+        existing: bool,
+        /// Start the rotation and return without waiting.
+        #[arg(long)]
+        no_wait: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl KmsCommand {
+    /// The alias the command talks to.
+    pub fn alias(&self) -> &str {
+        match self {
+            KmsCommand::Status { alias, .. }
+            | KmsCommand::Key {
+                command:
+                    KmsKeyCommand::Create { alias, .. }
+                    | KmsKeyCommand::List { alias, .. }
+                    | KmsKeyCommand::Status { alias, .. }
+                    | KmsKeyCommand::Rotate { alias, .. },
+            } => alias,
+        }
+    }
 }
 
 /// Subcommands of `strata admin account`.
