@@ -1,6 +1,6 @@
 #!/bin/bash
 # Usage (from the repository root, after `cargo build --release --bin strata`):
-#   [ROUNDS=2] [SPECS="64MiB 4 10s;1MiB 8 8s;4KiB 8 8s"] benches/sse-ab.sh
+#   [ROUNDS=2] [SPECS="64MiB 4 10s 8;1MiB 8 8s 200;4KiB 8 8s 1000"] benches/sse-ab.sh
 # The cost of SSE-S3 on PUT and GET, one sitting, runs interleaved, each on a fresh server over
 # fresh drives in $BENCH_DIR (127.0.0.1:9702), the same binary both ways, one `strata bench
 # --json` line per run:
@@ -28,18 +28,19 @@ start() { # mode
   SRV=$!
   for i in $(seq 50); do curl -sf http://127.0.0.1:9702/health/ready >/dev/null && return; sleep 0.2; done
 }
-run() { # op size concurrency duration
+run() { # op size concurrency duration objects
   $BIN bench $1 --endpoint http://127.0.0.1:9702 --access-key benchroot --secret-key benchroot-secret \
-     --bucket sse-bench --size $2 --concurrency $3 --duration $4 --warmup 2s --json
+     --bucket sse-bench --size $2 --concurrency $3 --duration $4 --objects $5 --warmup 2s --json
 }
-IFS=';' read -ra LIST <<< "${SPECS:-64MiB 4 10s;1MiB 8 8s;4KiB 8 8s}"
+# SPECS: ";"-separated "size concurrency duration objects" (objects: prefilled for GET).
+IFS=';' read -ra LIST <<< "${SPECS:-64MiB 4 10s 8;1MiB 8 8s 200;4KiB 8 8s 1000}"
 for spec in "${LIST[@]}"; do
   set -- $spec
   for round in $(seq $ROUNDS); do
     for mode in plain sse-s3; do
       start $mode
-      echo "$1 put $mode $(run put $1 $2 $3)"
-      echo "$1 get $mode $(run get $1 $2 $3)"
+      echo "$1 put $mode $(run put $1 $2 $3 $4)"
+      echo "$1 get $mode $(run get $1 $2 $3 $4)"
     done
   done
 done
