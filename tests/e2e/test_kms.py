@@ -262,3 +262,89 @@ def test_one_keyring_across_a_four_node_deployment(tmp_path):
         assert refused.returncode != 0 and "read-only" in refused.stderr
     finally:
         cluster.stop()
+
+
+class TransitServer:
+    """The Vault Transit test server (tests/e2e/transit_server.py): a mock, since no Vault can
+    run here. Its state file survives a stop, so stopping it is a KMS outage."""
+
+    def __init__(self, workdir: Path, token: str):
+        from conftest import free_port
+        self.port = free_port()
+        self.state = workdir / "transit-state.json"
+        self.token = token
+        self.proc = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "TransitServer":
+        import subprocess
+        import sys
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "transit_server.py"), str(self.port),
+             str(self.state), self.token], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+def test_vault_transit_backend_with_an_outage_and_a_rotation(tmp_path):
+    token = "test-vault-token-" + os.urandom(6).hex()
+    vault = TransitServer(tmp_path, token).start()
+    srv = StrataServer(tmp_path / "srv", env={
+        "STRATA_KMS_VAULT_ENDPOINT": vault.endpoint, "STRATA_KMS_VAULT_TOKEN": token,
+        "STRATA_KMS_VAULT_KEY": "strata-key", "STRATA_KMS_ROTATION_RATE": "1000"})
+    srv.start()
+    try:
+        cli = cli_for(srv, tmp_path)
+        cli("admin", "kms", "key", "create", "local", "strata-key")
+        cli("admin", "kms", "key", "create", "local", "app-key")
+        assert cli.json("admin", "kms", "status", "local")["backend"] == "vault"
+        keys = {k["name"]: k["versions"] for k in cli.json("admin", "kms", "key", "list", "local")}
+        assert keys == {"strata-key": 1, "app-key": 1}
+        c = srv.client()
+        c.create_bucket(Bucket="vault")
+        bodies = {f"o{i}": os.urandom(100 + i * 50_000) for i in range(20)}
+        for i, (key, body) in enumerate(bodies.items()):
+            args = {"ServerSideEncryption": "AES256"} if i % 2 else {
+                "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "app-key"}
+            c.put_object(Bucket="vault", Key=key, Body=body, **args)
+        c.put_object(Bucket="vault", Key="plain", Body=b"plain")
+        for key, body in bodies.items():
+            assert c.get_object(Bucket="vault", Key=key)["Body"].read() == body
+        # No Vault token or key material in the server's log.
+        assert token not in srv.log_path.read_text()
+
+        # The KMS goes down: encrypted reads and writes are 503, nothing else is affected.
+        vault.stop()
+        for call in (lambda: c.get_object(Bucket="vault", Key="o1"),
+                     lambda: c.put_object(Bucket="vault", Key="new", Body=b"x", ServerSideEncryption="AES256")):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert e.value.response["Error"]["Code"] == "ServiceUnavailable"
+            assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert c.get_object(Bucket="vault", Key="plain")["Body"].read() == b"plain"
+        c.put_object(Bucket="vault", Key="plain2", Body=b"still")
+        assert c.head_object(Bucket="vault", Key="o1")["ServerSideEncryption"] == "AES256"
+        # ... and up again: everything reads.
+        vault.start()
+        for key, body in bodies.items():
+            assert c.get_object(Bucket="vault", Key=key)["Body"].read() == body
+
+        # A rotation re-wraps through Vault's rewrap.
+        done = cli.json("admin", "kms", "key", "rotate", "local", "strata-key")
+        assert done["target_version"] == 2 and not done["running"]
+        assert done["rewrapped"] == done["total"] == 10 and done["failed"] == 0, done
+        for key, body in bodies.items():
+            assert c.get_object(Bucket="vault", Key=key)["Body"].read() == body
+    finally:
+        srv.stop()
+        srv.kill()
+        vault.stop()

@@ -8,20 +8,25 @@
 //! bucket and key), so a sealed key moved to another object does not open.
 //!
 //! Backends: [`BuiltinKms`] (named keys in a keyring file, or one key from
-//! `STRATA_KMS_SECRET_KEY=name:base64`). KMIP, Vault Transit and KES come next (issue 13).
+//! `STRATA_KMS_SECRET_KEY=name:base64`) and [`VaultKms`] (HashiCorp Vault / OpenBao Transit).
+//! KMIP and KES are still to come (issue 13).
 //!
 //! Invariants: no key material in `Debug`, errors or logs; a backend that cannot answer says
 //! [`KmsError::Unavailable`] (S3: 503), never a wrong key.
 #![deny(missing_docs)]
 
 mod builtin;
+mod https;
 pub mod rotation;
+mod vault;
 
 use serde::{Deserialize, Serialize};
 pub use strata_sse::DataKey;
 
 pub use builtin::BuiltinKms;
+pub use https::Endpoint;
 pub use rotation::RotationStatus;
+pub use vault::{VaultConfig, VaultKms};
 
 /// What a KMS call can fail with. None carries key material.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -206,7 +206,7 @@ pub fn resolve(
         conn: crate::conn_config::resolve(args.conn, file.conn)?,
         memory_budget_bytes: crate::memory_config::resolve(args.memory, file.memory)?,
         identity: crate::iam_setup::resolve_identity(file.identity, &crate::iam_setup::identity_env())?,
-        kms: crate::kms_config::resolve(args.kms, file.kms, std::env::var("STRATA_KMS_SECRET_KEY").ok())?,
+        kms: crate::kms_config::resolve(args.kms, file.kms, crate::kms_config::KmsSecretsEnv::from_env())?,
     })
 }
 

@@ -32,6 +32,22 @@ pub struct KmsArgs {
     /// Data keys re-sealed per second at most by a key rotation's job [default: 500].
     #[arg(long, env = "STRATA_KMS_ROTATION_RATE")]
     pub kms_rotation_rate: Option<u32>,
+    /// HashiCorp Vault / OpenBao as the KMS: its address, `https://HOST:PORT` (the token comes
+    /// from STRATA_KMS_VAULT_TOKEN or the config file).
+    #[arg(long, env = "STRATA_KMS_VAULT_ENDPOINT")]
+    pub kms_vault_endpoint: Option<String>,
+    /// The Transit engine's mount path [default: transit].
+    #[arg(long, env = "STRATA_KMS_VAULT_MOUNT")]
+    pub kms_vault_mount: Option<String>,
+    /// The Transit key used when a request names none [default: strata-key].
+    #[arg(long, env = "STRATA_KMS_VAULT_KEY")]
+    pub kms_vault_key: Option<String>,
+    /// PEM certificates to trust for Vault besides the system's.
+    #[arg(long, env = "STRATA_KMS_VAULT_CA")]
+    pub kms_vault_ca: Option<PathBuf>,
+    /// A Vault Enterprise / HCP namespace.
+    #[arg(long, env = "STRATA_KMS_VAULT_NAMESPACE")]
+    pub kms_vault_namespace: Option<String>,
 }
 
 /// The same settings as config-file keys.
@@ -48,12 +64,25 @@ pub struct KmsFile {
     pub sse_c_allow_http: Option<bool>,
     /// See [`KmsArgs`].
     pub kms_rotation_rate: Option<u32>,
+    /// See [`KmsArgs`].
+    pub kms_vault_endpoint: Option<String>,
+    /// The Vault token (also `STRATA_KMS_VAULT_TOKEN`).
+    pub kms_vault_token: Option<String>,
+    /// See [`KmsArgs`].
+    pub kms_vault_mount: Option<String>,
+    /// See [`KmsArgs`].
+    pub kms_vault_key: Option<String>,
+    /// See [`KmsArgs`].
+    pub kms_vault_ca: Option<PathBuf>,
+    /// See [`KmsArgs`].
+    pub kms_vault_namespace: Option<String>,
 }
 
 /// The resolved settings.
 pub struct KmsSettings {
     secret_key: Option<String>,
     keyring: Option<PathBuf>,
+    vault: Option<strata_kms::VaultConfig>,
     sse_auto: bool,
     sse_c_allow_http: bool,
     rotation_rate: u32,
@@ -64,6 +93,7 @@ impl std::fmt::Debug for KmsSettings {
         f.debug_struct("KmsSettings")
             .field("secret_key", &self.secret_key.as_ref().map(|_| ".."))
             .field("keyring", &self.keyring)
+            .field("vault", &self.vault)
             .field("sse_auto", &self.sse_auto)
             .field("sse_c_allow_http", &self.sse_c_allow_http)
             .field("rotation_rate", &self.rotation_rate)
@@ -71,18 +101,62 @@ impl std::fmt::Debug for KmsSettings {
     }
 }
 
+/// Secrets taken from the environment only (never a command-line flag).
+#[derive(Default)]
+pub struct KmsSecretsEnv {
+    /// `STRATA_KMS_SECRET_KEY`.
+    pub secret_key: Option<String>,
+    /// `STRATA_KMS_VAULT_TOKEN`.
+    pub vault_token: Option<String>,
+}
+
+impl KmsSecretsEnv {
+    /// The process's environment.
+    pub fn from_env() -> KmsSecretsEnv {
+        let var = |name| std::env::var(name).ok().filter(|s: &String| !s.trim().is_empty());
+        KmsSecretsEnv {
+            secret_key: var("STRATA_KMS_SECRET_KEY"),
+            vault_token: var("STRATA_KMS_VAULT_TOKEN"),
+        }
+    }
+}
+
 /// Flags and environment over the file.
-pub fn resolve(args: KmsArgs, file: KmsFile, env_secret_key: Option<String>) -> anyhow::Result<KmsSettings> {
-    let secret_key = env_secret_key
-        .filter(|s| !s.trim().is_empty())
-        .or(file.kms_secret_key);
+pub fn resolve(args: KmsArgs, file: KmsFile, env: KmsSecretsEnv) -> anyhow::Result<KmsSettings> {
+    let secret_key = env.secret_key.or(file.kms_secret_key);
     let keyring = args.kms_keyring.or(file.kms_keyring);
-    if secret_key.is_some() && keyring.is_some() {
-        anyhow::bail!("both a KMS secret key and a KMS keyring are configured; use one");
+    let vault = match args.kms_vault_endpoint.or(file.kms_vault_endpoint) {
+        None => None,
+        Some(url) => Some(strata_kms::VaultConfig {
+            endpoint: strata_kms::Endpoint {
+                url,
+                ca_file: args.kms_vault_ca.or(file.kms_vault_ca),
+                client_cert: None,
+            },
+            token: env
+                .vault_token
+                .or(file.kms_vault_token)
+                .context("a Vault endpoint needs a token: STRATA_KMS_VAULT_TOKEN or kms_vault_token")?,
+            mount: args
+                .kms_vault_mount
+                .or(file.kms_vault_mount)
+                .unwrap_or_else(|| "transit".to_owned()),
+            default_key: args
+                .kms_vault_key
+                .or(file.kms_vault_key)
+                .unwrap_or_else(|| "strata-key".to_owned()),
+            namespace: args.kms_vault_namespace.or(file.kms_vault_namespace),
+        }),
+    };
+    let n_backends =
+        usize::from(secret_key.is_some()) + usize::from(keyring.is_some()) + usize::from(vault.is_some());
+    if n_backends > 1 {
+        anyhow::bail!("more than one KMS is configured (secret key, keyring, Vault); use one");
     }
     Ok(KmsSettings {
         secret_key,
         keyring,
+        vault,
         sse_auto: args.sse_auto.or(file.sse_auto).unwrap_or(false),
         sse_c_allow_http: args.sse_c_allow_http.or(file.sse_c_allow_http).unwrap_or(false),
         rotation_rate: args
@@ -103,15 +177,18 @@ impl KmsSettings {
     /// keyring file may be rewritten by key creation and rotation (on several nodes each has
     /// its own copy, so it is read-only).
     pub fn encryption(&self, tls: bool, single_node: bool) -> anyhow::Result<strata_s3::EncryptionConfig> {
-        let kms: Option<Arc<dyn strata_kms::Kms>> = match (&self.secret_key, &self.keyring) {
-            (Some(spec), _) => Some(Arc::new(
+        let kms: Option<Arc<dyn strata_kms::Kms>> = match (&self.secret_key, &self.keyring, &self.vault) {
+            (Some(spec), _, _) => Some(Arc::new(
                 strata_kms::BuiltinKms::from_secret_key(spec).context("STRATA_KMS_SECRET_KEY")?,
             )),
-            (None, Some(path)) => Some(Arc::new(
+            (None, Some(path), _) => Some(Arc::new(
                 strata_kms::BuiltinKms::from_keyring_file(path, single_node)
                     .with_context(|| format!("KMS keyring {}", path.display()))?,
             )),
-            (None, None) => None,
+            (None, None, Some(vault)) => Some(Arc::new(
+                strata_kms::VaultKms::new(vault.clone()).context("the Vault KMS settings")?,
+            )),
+            (None, None, None) => None,
         };
         if self.sse_auto && kms.is_none() {
             anyhow::bail!("sse_auto needs a KMS (STRATA_KMS_SECRET_KEY or a keyring)");
