@@ -8,15 +8,18 @@
 //! bucket and key), so a sealed key moved to another object does not open.
 //!
 //! Backends: [`BuiltinKms`] (named keys in a keyring file, or one key from
-//! `STRATA_KMS_SECRET_KEY=name:base64`) and [`VaultKms`] (HashiCorp Vault / OpenBao Transit).
-//! KMIP and KES are still to come (issue 13).
+//! `STRATA_KMS_SECRET_KEY=name:base64`), [`VaultKms`] (HashiCorp Vault / OpenBao Transit,
+//! behind a [`CachingKms`] of opened data keys) and [`KmipKms`] (a KMIP 1.2 server). KES is
+//! still to come (issue 13).
 //!
 //! Invariants: no key material in `Debug`, errors or logs; a backend that cannot answer says
 //! [`KmsError::Unavailable`] (S3: 503), never a wrong key.
 #![deny(missing_docs)]
 
 mod builtin;
+pub mod cache;
 mod https;
+mod kmip;
 pub mod rotation;
 mod vault;
 
@@ -24,7 +27,9 @@ use serde::{Deserialize, Serialize};
 pub use strata_sse::DataKey;
 
 pub use builtin::BuiltinKms;
+pub use cache::CachingKms;
 pub use https::Endpoint;
+pub use kmip::{KmipConfig, KmipKms};
 pub use rotation::RotationStatus;
 pub use vault::{VaultConfig, VaultKms};
 

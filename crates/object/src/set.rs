@@ -198,6 +198,14 @@ impl ErasureSet {
         let mut sink: Option<ShardSink> = None;
         let data_dir = DataDirId::new_random();
         let mut sealer = opts.sealer.take();
+        // Content per block: a stored block's worth, or for sealed content as many whole
+        // packages as seal into one stored block (so each content block seals into one stored
+        // block, and reads meet whole packages).
+        let content_block = sealer.as_ref().map_or(BLOCK_SIZE_BYTES, |s| {
+            let g = s.geometry();
+            let per_block = (BLOCK_SIZE_BYTES as u64 / g.sealed_package().max(1)).max(1);
+            usize::try_from(per_block * u64::from(g.package)).unwrap_or(BLOCK_SIZE_BYTES)
+        });
         // Sealed bytes not yet cut into a stored block.
         let mut sealed = BytesMut::new();
         // The stored blocks of the current content block (one, unless sealing overflows it).
@@ -205,7 +213,7 @@ impl ErasureSet {
 
         let result: ObjectResult<()> = async {
             loop {
-                let eof = fill_block(&mut body, &mut block, &mut leftover).await?;
+                let eof = fill_block(&mut body, &mut block, &mut leftover, content_block).await?;
                 total += block.len() as u64;
                 if total > size_max {
                     return Err(match opts.size {
@@ -693,9 +701,10 @@ async fn fill_block(
     body: &mut PutStream,
     block: &mut BytesMut,
     leftover: &mut Option<Bytes>,
+    block_bytes: usize,
 ) -> ObjectResult<bool> {
     loop {
-        let room = BLOCK_SIZE_BYTES - block.len();
+        let room = block_bytes.saturating_sub(block.len());
         if room == 0 {
             // A full block; the body may or may not have more. Peek by pulling one chunk.
             if leftover.is_some() {

@@ -1095,7 +1095,11 @@ pub(crate) struct OpenedBody {
     skip: usize,
     /// Content bytes still to yield.
     remaining: u64,
+    /// Stored bytes of the package being assembled (or of whole packages, taken over from
+    /// a chunk without copying).
     buffer: BytesMut,
+    /// The rest of a chunk whose head completed the buffered package.
+    pending: Option<Bytes>,
     done: bool,
 }
 
@@ -1130,6 +1134,7 @@ impl OpenedBody {
             skip: 0,
             remaining: reader.length,
             buffer: BytesMut::new(),
+            pending: None,
             done: reader.length == 0,
         };
         if reader.length > 0 {
@@ -1168,6 +1173,25 @@ impl OpenedBody {
         let whole = geometry().sealed_package();
         let start = self.package * whole;
         usize::try_from(part.stored_size.saturating_sub(start).min(whole)).unwrap_or(0)
+    }
+
+    /// Takes in a chunk of stored bytes. An empty buffer takes the chunk over (no copy when the
+    /// chunk is the only reference to its block, as the object layer's are); otherwise only
+    /// what completes the buffered package is copied, and the rest waits in `pending`.
+    fn absorb(&mut self, mut chunk: Bytes) {
+        if self.buffer.is_empty() {
+            self.buffer = BytesMut::from(chunk);
+            return;
+        }
+        let need = self
+            .package_len()
+            .saturating_sub(self.buffer.len())
+            .min(chunk.len());
+        self.buffer.extend_from_slice(&chunk[..need]);
+        bytes::Buf::advance(&mut chunk, need);
+        if !chunk.is_empty() {
+            self.pending = Some(chunk);
+        }
     }
 
     /// Opens the package at the buffer's front, if it is all there.
@@ -1231,9 +1255,13 @@ impl Stream for OpenedBody {
                     }
                 }
             }
+            if let Some(rest) = this.pending.take() {
+                this.absorb(rest);
+                continue;
+            }
             match Pin::new(&mut this.inner).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => this.buffer.extend_from_slice(&chunk),
+                Poll::Ready(Some(Ok(chunk))) => this.absorb(chunk),
                 Poll::Ready(Some(Err(err))) => {
                     this.done = true;
                     return Poll::Ready(Some(Err(err)));

@@ -1,4 +1,5 @@
-//! Server-side encryption settings: the KMS (`kms_secret_key`, or a `kms_keyring` file), the
+//! Server-side encryption settings: the KMS (`kms_secret_key`, a `kms_keyring` file, Vault
+//! Transit `kms_vault_*` or a KMIP server `kms_kmip_*`), the
 //! encrypt-everything switch (`sse_auto`) and whether SSE-C keys are accepted over plain HTTP
 //! (`sse_c_allow_http`), each from the command line, the environment or the config file.
 //!
@@ -48,6 +49,24 @@ pub struct KmsArgs {
     /// A Vault Enterprise / HCP namespace.
     #[arg(long, env = "STRATA_KMS_VAULT_NAMESPACE")]
     pub kms_vault_namespace: Option<String>,
+    /// A KMIP server as the KMS: `HOST:PORT` (KMIP's port is 5696).
+    #[arg(long, env = "STRATA_KMS_KMIP_ADDRESS")]
+    pub kms_kmip_address: Option<String>,
+    /// The name the KMIP server's certificate is checked against [default: the host].
+    #[arg(long, env = "STRATA_KMS_KMIP_SERVER_NAME")]
+    pub kms_kmip_server_name: Option<String>,
+    /// PEM certificates to trust for the KMIP server.
+    #[arg(long, env = "STRATA_KMS_KMIP_CA")]
+    pub kms_kmip_ca: Option<PathBuf>,
+    /// The client certificate (PEM) Strata authenticates to the KMIP server with.
+    #[arg(long, env = "STRATA_KMS_KMIP_CERT")]
+    pub kms_kmip_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "STRATA_KMS_KMIP_CLIENT_KEY")]
+    pub kms_kmip_client_key: Option<PathBuf>,
+    /// The KMIP key used when a request names none [default: strata-key].
+    #[arg(long, env = "STRATA_KMS_KMIP_KEY")]
+    pub kms_kmip_key: Option<String>,
 }
 
 /// The same settings as config-file keys.
@@ -76,6 +95,18 @@ pub struct KmsFile {
     pub kms_vault_ca: Option<PathBuf>,
     /// See [`KmsArgs`].
     pub kms_vault_namespace: Option<String>,
+    /// See [`KmsArgs`].
+    pub kms_kmip_address: Option<String>,
+    /// See [`KmsArgs`].
+    pub kms_kmip_server_name: Option<String>,
+    /// See [`KmsArgs`].
+    pub kms_kmip_ca: Option<PathBuf>,
+    /// See [`KmsArgs`].
+    pub kms_kmip_cert: Option<PathBuf>,
+    /// See [`KmsArgs`].
+    pub kms_kmip_client_key: Option<PathBuf>,
+    /// See [`KmsArgs`].
+    pub kms_kmip_key: Option<String>,
 }
 
 /// The resolved settings.
@@ -83,6 +114,7 @@ pub struct KmsSettings {
     secret_key: Option<String>,
     keyring: Option<PathBuf>,
     vault: Option<strata_kms::VaultConfig>,
+    kmip: Option<strata_kms::KmipConfig>,
     sse_auto: bool,
     sse_c_allow_http: bool,
     rotation_rate: u32,
@@ -94,6 +126,7 @@ impl std::fmt::Debug for KmsSettings {
             .field("secret_key", &self.secret_key.as_ref().map(|_| ".."))
             .field("keyring", &self.keyring)
             .field("vault", &self.vault)
+            .field("kmip", &self.kmip)
             .field("sse_auto", &self.sse_auto)
             .field("sse_c_allow_http", &self.sse_c_allow_http)
             .field("rotation_rate", &self.rotation_rate)
@@ -148,15 +181,40 @@ pub fn resolve(args: KmsArgs, file: KmsFile, env: KmsSecretsEnv) -> anyhow::Resu
             namespace: args.kms_vault_namespace.or(file.kms_vault_namespace),
         }),
     };
-    let n_backends =
-        usize::from(secret_key.is_some()) + usize::from(keyring.is_some()) + usize::from(vault.is_some());
+    let kmip = match args.kms_kmip_address.or(file.kms_kmip_address) {
+        None => None,
+        Some(address) => Some(strata_kms::KmipConfig {
+            address,
+            server_name: args.kms_kmip_server_name.or(file.kms_kmip_server_name),
+            ca_file: args
+                .kms_kmip_ca
+                .or(file.kms_kmip_ca)
+                .context("a KMIP server needs its CA: STRATA_KMS_KMIP_CA or kms_kmip_ca")?,
+            client_cert: args
+                .kms_kmip_cert
+                .or(file.kms_kmip_cert)
+                .context("a KMIP server needs a client certificate: STRATA_KMS_KMIP_CERT or kms_kmip_cert")?,
+            client_key: args.kms_kmip_client_key.or(file.kms_kmip_client_key).context(
+                "a KMIP server needs the client key: STRATA_KMS_KMIP_CLIENT_KEY or kms_kmip_client_key",
+            )?,
+            default_key: args
+                .kms_kmip_key
+                .or(file.kms_kmip_key)
+                .unwrap_or_else(|| "strata-key".to_owned()),
+        }),
+    };
+    let n_backends = usize::from(secret_key.is_some())
+        + usize::from(keyring.is_some())
+        + usize::from(vault.is_some())
+        + usize::from(kmip.is_some());
     if n_backends > 1 {
-        anyhow::bail!("more than one KMS is configured (secret key, keyring, Vault); use one");
+        anyhow::bail!("more than one KMS is configured (secret key, keyring, Vault, KMIP); use one");
     }
     Ok(KmsSettings {
         secret_key,
         keyring,
         vault,
+        kmip,
         sse_auto: args.sse_auto.or(file.sse_auto).unwrap_or(false),
         sse_c_allow_http: args.sse_c_allow_http.or(file.sse_c_allow_http).unwrap_or(false),
         rotation_rate: args
@@ -177,21 +235,34 @@ impl KmsSettings {
     /// keyring file may be rewritten by key creation and rotation (on several nodes each has
     /// its own copy, so it is read-only).
     pub fn encryption(&self, tls: bool, single_node: bool) -> anyhow::Result<strata_s3::EncryptionConfig> {
-        let kms: Option<Arc<dyn strata_kms::Kms>> = match (&self.secret_key, &self.keyring, &self.vault) {
-            (Some(spec), _, _) => Some(Arc::new(
+        let kms: Option<Arc<dyn strata_kms::Kms>> = if let Some(spec) = &self.secret_key {
+            Some(Arc::new(
                 strata_kms::BuiltinKms::from_secret_key(spec).context("STRATA_KMS_SECRET_KEY")?,
-            )),
-            (None, Some(path), _) => Some(Arc::new(
+            ))
+        } else if let Some(path) = &self.keyring {
+            Some(Arc::new(
                 strata_kms::BuiltinKms::from_keyring_file(path, single_node)
                     .with_context(|| format!("KMS keyring {}", path.display()))?,
-            )),
-            (None, None, Some(vault)) => Some(Arc::new(
-                strata_kms::VaultKms::new(vault.clone()).context("the Vault KMS settings")?,
-            )),
-            (None, None, None) => None,
+            ))
+        } else if let Some(vault) = &self.vault {
+            // Opened data keys are reused for a minute: reads do not wait on Vault each time.
+            let vault: Arc<dyn strata_kms::Kms> =
+                Arc::new(strata_kms::VaultKms::new(vault.clone()).context("the Vault KMS settings")?);
+            Some(Arc::new(strata_kms::CachingKms::new(
+                vault,
+                strata_kms::cache::DEFAULT_TTL,
+                strata_kms::cache::DEFAULT_MAX_ENTRIES,
+            )))
+        } else if let Some(kmip) = &self.kmip {
+            // KMIP material is held for a bounded time by the backend itself.
+            Some(Arc::new(
+                strata_kms::KmipKms::new(kmip.clone()).context("the KMIP KMS settings")?,
+            ))
+        } else {
+            None
         };
         if self.sse_auto && kms.is_none() {
-            anyhow::bail!("sse_auto needs a KMS (STRATA_KMS_SECRET_KEY or a keyring)");
+            anyhow::bail!("sse_auto needs a KMS (STRATA_KMS_SECRET_KEY, a keyring, Vault or KMIP)");
         }
         if let Some(kms) = &kms {
             tracing::info!(

@@ -14,10 +14,12 @@ pub const HEADER_BYTES: usize = 20;
 /// Bytes of each package's authentication tag.
 pub const TAG_BYTES: usize = 16;
 /// Plaintext bytes per package (all but the last).
-pub const PACKAGE_BYTES: usize = 1 << PACKAGE_LOG2;
-const PACKAGE_LOG2: u8 = 16;
+pub const PACKAGE_BYTES: usize = (1 << SEALED_PACKAGE_LOG2) - TAG_BYTES;
+/// A full sealed package is 2^16 = 64 KiB (its plaintext and its tag), so 16 of them make
+/// exactly one 1 MiB erasure block and a range read meets whole packages block by block.
+const SEALED_PACKAGE_LOG2: u8 = 16;
 /// Sealed bytes of a full package.
-const SEALED_PACKAGE_BYTES: u64 = (PACKAGE_BYTES + TAG_BYTES) as u64;
+const SEALED_PACKAGE_BYTES: u64 = 1 << SEALED_PACKAGE_LOG2;
 const FORMAT_VERSION: u8 = 1;
 /// Set in the nonce of a part's last package.
 const FINAL_FLAG: u32 = 0x8000_0000;
@@ -157,7 +159,7 @@ impl PartSealer {
         let mut header = [0u8; HEADER_BYTES];
         header[0] = FORMAT_VERSION;
         header[1] = cipher.id();
-        header[2] = PACKAGE_LOG2;
+        header[2] = SEALED_PACKAGE_LOG2;
         SystemRandom::new()
             .fill(&mut header[4..])
             .map_err(|_| SseError::Random)?;
@@ -276,7 +278,7 @@ impl PartOpener {
         if header[0] != FORMAT_VERSION {
             return Err(SseError::Header("unknown format version"));
         }
-        if header[2] != PACKAGE_LOG2 || header[3] != 0 {
+        if header[2] != SEALED_PACKAGE_LOG2 || header[3] != 0 {
             return Err(SseError::Header("unknown package size"));
         }
         let cipher = Cipher::from_id(header[1]).ok_or(SseError::Header("unknown cipher"))?;

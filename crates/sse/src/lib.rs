@@ -24,14 +24,17 @@
 //! header (20 bytes):
 //!   0      version    = 1
 //!   1      cipher     = 1 (AES-256-GCM) | 2 (ChaCha20-Poly1305)
-//!   2      log2 of the package size (16: 64 KiB)
+//!   2      log2 of the sealed package size (16: 64 KiB)
 //!   3      reserved   = 0
 //!   4..20  part_iv    (16 random bytes)
 //! stored bytes: packages, in order; package i (0-based) is
 //!   ciphertext of plaintext bytes [i*P, min((i+1)*P, n)) || 16-byte tag
 //! ```
 //!
-//! `P` is the package size (64 KiB, as MinIO's DARE; see docs/BENCHMARKS.md). Every package but
+//! `P` is the package's plaintext size, 65,520 bytes, so that a whole sealed package is 64 KiB
+//! and sixteen fill one 1 MiB erasure block exactly: the object layer cuts plaintext into
+//! blocks of 16 packages, each seals into one stored block, and a read opens whole packages of
+//! each block without copying them (see docs/BENCHMARKS.md, "Encryption"). Every package but
 //! the last holds exactly `P` plaintext bytes; the last holds 1..=P (an empty part is one
 //! empty final package, so it too is authenticated). Package `i`'s 96-bit nonce is
 //! `flags (u32, big-endian) || i (u64, big-endian)` with `flags` = 0x8000_0000 on the final
