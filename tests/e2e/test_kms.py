@@ -475,3 +475,49 @@ def test_kmip_backend_against_pykmip(tmp_path):
         srv.stop()
         srv.kill()
         kmip.stop()
+
+
+def test_kes_backend_over_mutual_tls(tmp_path):
+    """KES's API against tests/e2e/kes_server.py (a mock: no KES can run here), over TLS
+    with a client certificate as KES requires."""
+    import subprocess
+    import sys
+    from conftest import free_port
+    pki = make_kmip_pki(tmp_path / "pki")
+    port = free_port()
+    kes = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "kes_server.py"), str(port), str(tmp_path / "kes.json"),
+         str(pki["server.crt"]), str(pki["server.key"]), str(pki["ca.crt"])],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert kes.stdout.readline().strip() == "ready"
+    srv = StrataServer(tmp_path / "srv", env={
+        "STRATA_KMS_KES_ENDPOINT": f"https://127.0.0.1:{port}", "STRATA_KMS_KES_CA": str(pki["ca.crt"]),
+        "STRATA_KMS_KES_CERT": str(pki["client.crt"]), "STRATA_KMS_KES_CLIENT_KEY": str(pki["client.key"]),
+        "STRATA_KMS_KES_KEY": "strata-key"})
+    srv.start()
+    try:
+        cli = cli_for(srv, tmp_path)
+        cli("admin", "kms", "key", "create", "local", "strata-key")
+        assert [k["name"] for k in cli.json("admin", "kms", "key", "list", "local")] == ["strata-key"]
+        status = cli.json("admin", "kms", "key", "status", "local", "strata-key")
+        assert status["encryption_error"] == "" and status["decryption_error"] == ""
+        c = srv.client()
+        c.create_bucket(Bucket="kes")
+        body = os.urandom(300_000)
+        c.put_object(Bucket="kes", Key="o", Body=body, ServerSideEncryption="aws:kms")
+        assert c.get_object(Bucket="kes", Key="o")["Body"].read() == body
+        # KES keys do not rotate: the refusal says what to do instead.
+        refused = cli("admin", "kms", "key", "rotate", "local", "strata-key", check=False)
+        assert refused.returncode != 0 and "do not rotate" in refused.stderr
+        # KES down: encrypted writes are 503, plain ones go on.
+        kes.terminate()
+        kes.wait(timeout=10)
+        c.put_object(Bucket="kes", Key="o2", Body=b"x")
+        with pytest.raises(ClientError) as e:
+            c.put_object(Bucket="kes", Key="o3", Body=b"x", ServerSideEncryption="aws:kms")
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    finally:
+        srv.stop()
+        srv.kill()
+        if kes.poll() is None:
+            kes.terminate()

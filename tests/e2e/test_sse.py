@@ -32,7 +32,7 @@ from conftest import StrataServer, error_of, make_s3_client, run_cli, unique_buc
 
 KIB = 1024
 MIB = 1024 * KIB
-PACKAGE = 64 * KIB
+PACKAGE = 64 * KIB - 16  # plaintext bytes of a sealed package (64 KiB with its tag)
 
 CUSTOMER_KEY = bytes(range(32))
 OTHER_CUSTOMER_KEY = bytes(range(1, 33))
@@ -106,7 +106,9 @@ def data(n: int, seed: int = 0) -> bytes:
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_each_mode_round_trips_objects_around_package_and_block_sizes(c, b, mode):
-    for n in [0, 1, PACKAGE - 1, PACKAGE, PACKAGE + 1, MIB - 1, MIB, MIB + 17, 3 * MIB + 5]:
+    # Around a package, a sealed block (16 packages) and a MiB.
+    for n in [0, 1, PACKAGE - 1, PACKAGE, PACKAGE + 1, 16 * PACKAGE - 1, 16 * PACKAGE,
+              16 * PACKAGE + 1, MIB - 1, MIB, MIB + 17, 3 * MIB + 5]:
         body = data(n, seed=n % 7)
         key = f"obj-{n}"
         put = c.put_object(Bucket=b, Key=key, Body=body, **MODES[mode])
@@ -137,7 +139,8 @@ def test_each_mode_round_trips_objects_around_package_and_block_sizes(c, b, mode
             else:
                 assert "ServerSideEncryption" not in resp
     listed = {o["Key"]: o["Size"] for o in c.list_objects_v2(Bucket=b)["Contents"]}
-    assert listed["obj-65537"] == PACKAGE + 1 and listed["obj-0"] == 0, "listings report content sizes"
+    assert listed[f"obj-{PACKAGE + 1}"] == PACKAGE + 1 and listed["obj-0"] == 0, \
+        "listings report content sizes"
 
 
 def boundary_ranges(size: int, part_sizes: list[int]) -> list[tuple[int, int]]:

@@ -223,13 +223,14 @@ def test_two_node_cluster_over_https(tmp_path, certs):
         cluster.stop()
 
 
-def served_certificate(port: int) -> bytes:
-    """The DER certificate 127.0.0.1:`port` presents (not verified)."""
+def served_certificate(port: int, sni: str = "127.0.0.1") -> bytes:
+    """The DER certificate 127.0.0.1:`port` presents (not verified) to a client naming `sni`
+    (an IP address sends no server name)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+        with ctx.wrap_socket(sock, server_hostname=sni) as tls:
             return tls.getpeercert(binary_form=True)
 
 
@@ -277,6 +278,97 @@ def test_certificate_rotation_without_restart(tmp_path):
         time.sleep(12)
         assert served_certificate(port) == second
         assert "do not load" in srv.log_tail()
+    finally:
+        srv.stop()
+        srv.kill()
+
+
+def issue(ca: Path, out: Path, name: str, san: str) -> tuple[Path, Path]:
+    """A leaf certificate and key for `san`, signed by the CA in `ca` (ca.crt, ca.key)."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=OPENSSL_TIMEOUT_SECS)
+    out.mkdir(parents=True, exist_ok=True)
+    ext = out / f"{name}.ext"
+    ext.write_text(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(out / f"{name}.key"),
+        "-out", str(out / f"{name}.csr"), "-subj", f"/CN={name}")
+    run("x509", "-req", "-in", str(out / f"{name}.csr"), "-CA", str(ca / "ca.crt"), "-CAkey", str(ca / "ca.key"),
+        "-CAcreateserial", "-days", "2", "-out", str(out / f"{name}.crt"), "-extfile", str(ext))
+    return out / f"{name}.crt", out / f"{name}.key"
+
+
+def test_rotation_under_load_and_sni(tmp_path):
+    """Clients that trust the CA keep connecting (a new TLS connection each time) while the
+    certificate is replaced: none fails, and new connections get the new certificate. A
+    host subdirectory's certificate is served to clients naming that host (SNI)."""
+    ca = tmp_path / "ca"
+    ca.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(ca / "ca.key"), "-out", str(ca / "ca.crt"), "-subj", "/CN=test-ca",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"],
+                   check=True, capture_output=True, timeout=OPENSSL_TIMEOUT_SECS)
+    certs = tmp_path / "certs"
+    crt, key = issue(ca, tmp_path / "leaf1", "leaf1", "IP:127.0.0.1")
+    certs.mkdir()
+    shutil.copy(crt, certs / "public.crt")
+    shutil.copy(key, certs / "private.key")
+    host_crt, host_key = issue(ca, certs / "s3.strata.test", "s3.strata.test", "DNS:s3.strata.test")
+    shutil.copy(host_crt, certs / "s3.strata.test" / "public.crt")
+    shutil.copy(host_key, certs / "s3.strata.test" / "private.key")
+    srv = StrataServer(tmp_path / "loaded", certs_dir=certs)
+    try:
+        # The harness trusts public.crt itself; here clients trust the CA that issued it.
+        srv.start(ready_path=None)
+        port = int(srv.endpoint.rsplit(":", 1)[1])
+        ca_ctx = ssl.create_default_context(cafile=str(ca / "ca.crt"))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/health/live", timeout=2,
+                                            context=ca_ctx) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, srv.log_tail()
+            time.sleep(0.2)
+        assert served_certificate(port, "s3.strata.test") == pem_to_der(host_crt)
+        assert served_certificate(port) == pem_to_der(crt)
+        assert served_certificate(port, "unknown.example") == pem_to_der(crt)
+
+        import threading
+        stop = threading.Event()
+        outcomes = {"ok": 0, "failed": []}
+
+        def client() -> None:
+            ctx = ssl.create_default_context(cafile=str(ca / "ca.crt"))
+            while not stop.is_set():
+                try:
+                    with urllib.request.urlopen(f"https://127.0.0.1:{port}/health/live", timeout=5,
+                                                context=ctx) as r:
+                        assert r.status == 200
+                    outcomes["ok"] += 1
+                except Exception as e:  # noqa: BLE001 - any failure counts
+                    outcomes["failed"].append(repr(e))
+
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        crt2, key2 = issue(ca, tmp_path / "leaf2", "leaf2", "IP:127.0.0.1")
+        shutil.copy(key2, certs / "private.key.new")
+        shutil.copy(crt2, certs / "public.crt.new")
+        os.replace(certs / "private.key.new", certs / "private.key")
+        os.replace(certs / "public.crt.new", certs / "public.crt")
+        assert wait_for_certificate(port, pem_to_der(crt2)), "the new certificate was not served"
+        time.sleep(1)
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        assert outcomes["failed"] == [], outcomes["failed"][:3]
+        assert outcomes["ok"] > 20
+        # The host's certificate is still served to its name.
+        assert served_certificate(port, "s3.strata.test") == pem_to_der(host_crt)
     finally:
         srv.stop()
         srv.kill()

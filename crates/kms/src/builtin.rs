@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use strata_sse::{DataKey, open_data_key, seal_data_key};
 use zeroize::Zeroize;
 
-use crate::{GeneratedKey, KeyInfo, Kms, KmsError, SealedKey};
+use crate::{KeyInfo, Kms, KmsError, SealedKey};
 
 const KEY_BYTES: usize = 32;
 
@@ -95,18 +95,7 @@ impl std::fmt::Debug for BuiltinKms {
 }
 
 fn check_name(name: &str) -> Result<(), KmsError> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(KmsError::Config(format!(
-            "key name {name:?} must be 1-64 letters, digits, '-', '_' or '.'"
-        )))
-    }
+    crate::check_key_name(name, 64)
 }
 
 impl BuiltinKms {
@@ -231,14 +220,6 @@ impl Kms for BuiltinKms {
 
     fn default_key(&self) -> &str {
         &self.default
-    }
-
-    async fn generate_data_key(&self, key: Option<&str>, context: &[u8]) -> Result<GeneratedKey, KmsError> {
-        let name = key.unwrap_or(&self.default);
-        let plaintext =
-            DataKey::generate().map_err(|_| KmsError::Unavailable("no randomness available".into()))?;
-        let sealed = self.encrypt_data_key(name, &plaintext, context).await?;
-        Ok(GeneratedKey { plaintext, sealed })
     }
 
     async fn decrypt_data_key(&self, sealed: &SealedKey, context: &[u8]) -> Result<DataKey, KmsError> {

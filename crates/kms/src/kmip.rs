@@ -21,7 +21,7 @@ use strata_sse::DataKey;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use zeroize::Zeroize as _;
 
-use crate::{GeneratedKey, KeyInfo, Kms, KmsError, SealedKey};
+use crate::{KeyInfo, Kms, KmsError, SealedKey};
 
 /// How long key material fetched from the KMIP server is used before it is fetched again.
 pub const MATERIAL_TTL: Duration = Duration::from_secs(60);
@@ -291,18 +291,7 @@ impl std::fmt::Debug for KmipKms {
 }
 
 fn check_name(name: &str) -> Result<(), KmsError> {
-    let valid = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(KmsError::Config(format!(
-            "key name {name:?} must be letters, digits, '-', '_' or '.'"
-        )))
-    }
+    crate::check_key_name(name, 128)
 }
 
 fn version_name(name: &str, version: u32) -> String {
@@ -551,14 +540,6 @@ impl Kms for KmipKms {
         &self.default_key
     }
 
-    async fn generate_data_key(&self, key: Option<&str>, context: &[u8]) -> Result<GeneratedKey, KmsError> {
-        let name = key.unwrap_or(&self.default_key);
-        let plaintext =
-            DataKey::generate().map_err(|_| KmsError::Unavailable("no randomness available".into()))?;
-        let sealed = self.encrypt_data_key(name, &plaintext, context).await?;
-        Ok(GeneratedKey { plaintext, sealed })
-    }
-
     async fn encrypt_data_key(
         &self,
         key: &str,
@@ -625,7 +606,6 @@ impl Kms for KmipKms {
         Ok(version + 1)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,8 @@
 //!
 //! Backends: [`BuiltinKms`] (named keys in a keyring file, or one key from
 //! `STRATA_KMS_SECRET_KEY=name:base64`), [`VaultKms`] (HashiCorp Vault / OpenBao Transit,
-//! behind a [`CachingKms`] of opened data keys) and [`KmipKms`] (a KMIP 1.2 server). KES is
-//! still to come (issue 13).
+//! behind a [`CachingKms`] of opened data keys), [`KmipKms`] (a KMIP 1.2 server) and
+//! [`KesKms`] (MinIO KES, for deployments that run it).
 //!
 //! Invariants: no key material in `Debug`, errors or logs; a backend that cannot answer says
 //! [`KmsError::Unavailable`] (S3: 503), never a wrong key.
@@ -19,6 +19,7 @@
 mod builtin;
 pub mod cache;
 mod https;
+mod kes;
 mod kmip;
 pub mod rotation;
 mod vault;
@@ -29,6 +30,7 @@ pub use strata_sse::DataKey;
 pub use builtin::BuiltinKms;
 pub use cache::CachingKms;
 pub use https::Endpoint;
+pub use kes::{KesConfig, KesKms};
 pub use kmip::{KmipConfig, KmipKms};
 pub use rotation::RotationStatus;
 pub use vault::{VaultConfig, VaultKms};
@@ -62,6 +64,23 @@ pub enum KmsError {
     /// The configuration (keyring file, key specification) is not valid.
     #[error("invalid KMS configuration: {0}")]
     Config(String),
+}
+
+/// Checks a key name: 1..=`max` letters, digits, `-`, `_` or `.` (names that are safe in every
+/// backend's paths and object names).
+pub(crate) fn check_key_name(name: &str, max: usize) -> Result<(), KmsError> {
+    let valid = !name.is_empty()
+        && name.len() <= max
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(KmsError::Config(format!(
+            "key name {name:?} must be 1-{max} letters, digits, '-', '_' or '.'"
+        )))
+    }
 }
 
 /// A data key sealed by a KMS key: what a version record keeps.
@@ -104,8 +123,15 @@ pub trait Kms: Send + Sync + std::fmt::Debug {
     /// The key used when a request names none.
     fn default_key(&self) -> &str;
 
-    /// A new data key sealed by `key` (the default key when `None`), bound to `context`.
-    async fn generate_data_key(&self, key: Option<&str>, context: &[u8]) -> Result<GeneratedKey, KmsError>;
+    /// A new data key sealed by `key` (the default key when `None`), bound to `context`: by
+    /// default a random key from this machine, sealed with [`Kms::encrypt_data_key`].
+    async fn generate_data_key(&self, key: Option<&str>, context: &[u8]) -> Result<GeneratedKey, KmsError> {
+        let name = key.unwrap_or(self.default_key());
+        let plaintext =
+            DataKey::generate().map_err(|_| KmsError::Unavailable("no randomness available".into()))?;
+        let sealed = self.encrypt_data_key(name, &plaintext, context).await?;
+        Ok(GeneratedKey { plaintext, sealed })
+    }
 
     /// Opens a data key sealed by this KMS with the same `context`.
     async fn decrypt_data_key(&self, sealed: &SealedKey, context: &[u8]) -> Result<DataKey, KmsError>;

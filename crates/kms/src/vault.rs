@@ -22,7 +22,7 @@ use strata_sse::{DataKey, open_data_key, seal_data_key};
 use zeroize::Zeroize as _;
 
 use crate::https::{Endpoint, JsonClient};
-use crate::{GeneratedKey, KeyInfo, Kms, KmsError, SealedKey};
+use crate::{KeyInfo, Kms, KmsError, SealedKey};
 
 const FORMAT: u8 = 1;
 
@@ -63,18 +63,7 @@ pub struct VaultKms {
 }
 
 fn check_name(name: &str) -> Result<(), KmsError> {
-    let valid = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(KmsError::Config(format!(
-            "key name {name:?} is not a Transit key name"
-        )))
-    }
+    crate::check_key_name(name, 128)
 }
 
 /// The key version of a Transit ciphertext (`vault:vN:...`).
@@ -228,14 +217,6 @@ impl Kms for VaultKms {
 
     fn default_key(&self) -> &str {
         &self.default_key
-    }
-
-    async fn generate_data_key(&self, key: Option<&str>, context: &[u8]) -> Result<GeneratedKey, KmsError> {
-        let name = key.unwrap_or(&self.default_key);
-        let plaintext =
-            DataKey::generate().map_err(|_| KmsError::Unavailable("no randomness available".into()))?;
-        let sealed = self.encrypt_data_key(name, &plaintext, context).await?;
-        Ok(GeneratedKey { plaintext, sealed })
     }
 
     async fn encrypt_data_key(

@@ -598,28 +598,30 @@ impl EncryptionConfig {
         &self,
         reader: GetObjectReader,
         customer: Option<&CustomerKey>,
-    ) -> S3Result<(ObjectInfo, u64, u64, BodySource)> {
-        let stored = Stored::of(&reader.info)?;
-        let Some(stored) = stored else {
+        (region, account): (&str, &str),
+    ) -> S3Result<OpenedRead> {
+        let GetObjectReader {
+            info,
+            offset,
+            length,
+            body,
+        } = reader;
+        let Some(stored) = Stored::of(&info)? else {
             if customer.is_some() {
                 return Err(invalid_request(
                     "The encryption parameters are not applicable to this object.",
                 ));
             }
-            let GetObjectReader {
+            return Ok(OpenedRead {
                 info,
                 offset,
                 length,
-                body,
-            } = reader;
-            return Ok((info, offset, length, BodySource::Plain(body)));
+                body: BodySource::Plain(body),
+                fields: ResponseFields::default(),
+            });
         };
-        let data_key = self
-            .read_key(&reader.info.bucket, &reader.info.key, &stored, customer)
-            .await?;
-        let info = reader.info.clone();
-        let (offset, length) = (reader.offset, reader.length);
-        let mut opened = OpenedBody::new(reader, data_key)?;
+        let data_key = self.read_key(&info.bucket, &info.key, &stored, customer).await?;
+        let mut opened = OpenedBody::new(&info, offset, length, body, data_key)?;
         // The first package is opened before the response starts: data that does not
         // authenticate (damaged beyond what erasure coding repairs, or moved from another
         // object) is then an error status, not a cut body.
@@ -628,15 +630,17 @@ impl EncryptionConfig {
             Some(Ok(chunk)) => Some(chunk),
             Some(Err(err)) => return Err(crate::map_object_error(err, None)),
         };
-        Ok((
+        let fields = response_fields(&stored, customer.map(|c| c.md5.as_str()), region, account);
+        Ok(OpenedRead {
             info,
             offset,
             length,
-            BodySource::Opened {
+            body: BodySource::Opened {
                 first,
                 rest: Box::new(opened),
             },
-        ))
+            fields,
+        })
     }
 
     /// A copy source opener for `stored` (the source's description read before the copy):
@@ -658,8 +662,16 @@ impl EncryptionConfig {
                     r.map_err(|e| Box::new(e) as BoxError)
                 })),
                 Some(key) => {
-                    let opened = OpenedBody::new(reader, key).map_err(|_| ObjectError::Corrupt {
-                        what: "the copy source's sealed parts do not cover its size".into(),
+                    let GetObjectReader {
+                        info,
+                        offset,
+                        length,
+                        body,
+                    } = reader;
+                    let opened = OpenedBody::new(&info, offset, length, body, key).map_err(|_| {
+                        ObjectError::Corrupt {
+                            what: "the copy source's sealed parts do not cover its size".into(),
+                        }
                     })?;
                     Box::pin(futures::StreamExt::map(opened, |r| {
                         r.map_err(|e| Box::new(e) as BoxError)
@@ -878,6 +890,17 @@ pub(crate) async fn key_check(kms: &dyn Kms, name: &str) -> KeyCheck {
             }
         },
     }
+}
+
+/// A read's content and what its response says about the encryption.
+pub(crate) struct OpenedRead {
+    pub info: ObjectInfo,
+    /// First content byte served.
+    pub offset: u64,
+    /// Content bytes served.
+    pub length: u64,
+    pub body: BodySource,
+    pub fields: ResponseFields,
 }
 
 /// The body of a read: stored bytes as they are, or opened packages.
@@ -1104,8 +1127,13 @@ pub(crate) struct OpenedBody {
 }
 
 impl OpenedBody {
-    fn new(reader: GetObjectReader, key: DataKey) -> S3Result<OpenedBody> {
-        let info = &reader.info;
+    fn new(
+        info: &ObjectInfo,
+        offset: u64,
+        length: u64,
+        body: ObjectStream,
+        key: DataKey,
+    ) -> S3Result<OpenedBody> {
         let geometry = info.seal.unwrap_or_else(geometry);
         if geometry != self::geometry() {
             return Err(corrupt(info, "sealed with an unknown package geometry"));
@@ -1125,21 +1153,21 @@ impl OpenedBody {
             sizes.push((p.size, p.stored_size));
         }
         let mut body = OpenedBody {
-            inner: reader.body,
+            inner: body,
             key,
             parts,
             part_idx: 0,
             opener: None,
             package: 0,
             skip: 0,
-            remaining: reader.length,
+            remaining: length,
             buffer: BytesMut::new(),
             pending: None,
-            done: reader.length == 0,
+            done: length == 0,
         };
-        if reader.length > 0 {
+        if length > 0 {
             let span = geometry
-                .span(&sizes, reader.offset, reader.length)
+                .span(&sizes, offset, length)
                 .ok_or_else(|| corrupt(info, "sealed parts do not cover the object's size"))?;
             body.part_idx = span.first_part;
             body.package = span.first_package;

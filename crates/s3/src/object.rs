@@ -401,7 +401,16 @@ pub(crate) async fn get_object(
         .map_err(map_err)?;
     read.conditions
         .check_read(&reader.info.etag, reader.info.mod_time)?;
-    let (info, offset, length, body) = s3.encryption.open_reader(reader, customer.as_ref()).await?;
+    let encryption::OpenedRead {
+        info,
+        offset,
+        length,
+        body,
+        fields,
+    } = s3
+        .encryption
+        .open_reader(reader, customer.as_ref(), (&s3.region, &s3.account_id))
+        .await?;
     let partial = read.range.is_some() || read.part_number.is_some();
     let checksum = read_checksum(&info, input.checksum_mode.as_ref(), &read);
     let lock = object_lock::lock_fields(&info.metadata);
@@ -439,7 +448,7 @@ pub(crate) async fn get_object(
         ..Default::default()
     };
     output.checksum_type = integrity::set_checksum_fields!(output, checksum);
-    encryption::set_encryption_fields!(output, s3.read_response(&info, customer.as_ref()));
+    encryption::set_encryption_fields!(output, fields);
     Ok(S3Response::new(output))
 }
 

@@ -1,5 +1,5 @@
 //! Server-side encryption settings: the KMS (`kms_secret_key`, a `kms_keyring` file, Vault
-//! Transit `kms_vault_*` or a KMIP server `kms_kmip_*`), the
+//! Transit `kms_vault_*`, a KMIP server `kms_kmip_*` or MinIO KES `kms_kes_*`), the
 //! encrypt-everything switch (`sse_auto`) and whether SSE-C keys are accepted over plain HTTP
 //! (`sse_c_allow_http`), each from the command line, the environment or the config file.
 //!
@@ -67,6 +67,21 @@ pub struct KmsArgs {
     /// The KMIP key used when a request names none [default: strata-key].
     #[arg(long, env = "STRATA_KMS_KMIP_KEY")]
     pub kms_kmip_key: Option<String>,
+    /// MinIO KES as the KMS: `https://HOST:PORT`.
+    #[arg(long, env = "STRATA_KMS_KES_ENDPOINT")]
+    pub kms_kes_endpoint: Option<String>,
+    /// PEM certificates to trust for KES besides the system's.
+    #[arg(long, env = "STRATA_KMS_KES_CA")]
+    pub kms_kes_ca: Option<PathBuf>,
+    /// The client certificate (PEM) KES identifies Strata by.
+    #[arg(long, env = "STRATA_KMS_KES_CERT")]
+    pub kms_kes_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "STRATA_KMS_KES_CLIENT_KEY")]
+    pub kms_kes_client_key: Option<PathBuf>,
+    /// The KES key used when a request names none [default: strata-key].
+    #[arg(long, env = "STRATA_KMS_KES_KEY")]
+    pub kms_kes_key: Option<String>,
 }
 
 /// The same settings as config-file keys.
@@ -107,6 +122,16 @@ pub struct KmsFile {
     pub kms_kmip_client_key: Option<PathBuf>,
     /// See [`KmsArgs`].
     pub kms_kmip_key: Option<String>,
+    /// See [`KmsArgs`].
+    pub kms_kes_endpoint: Option<String>,
+    /// See [`KmsArgs`].
+    pub kms_kes_ca: Option<PathBuf>,
+    /// See [`KmsArgs`].
+    pub kms_kes_cert: Option<PathBuf>,
+    /// See [`KmsArgs`].
+    pub kms_kes_client_key: Option<PathBuf>,
+    /// See [`KmsArgs`].
+    pub kms_kes_key: Option<String>,
 }
 
 /// The resolved settings.
@@ -115,6 +140,7 @@ pub struct KmsSettings {
     keyring: Option<PathBuf>,
     vault: Option<strata_kms::VaultConfig>,
     kmip: Option<strata_kms::KmipConfig>,
+    kes: Option<strata_kms::KesConfig>,
     sse_auto: bool,
     sse_c_allow_http: bool,
     rotation_rate: u32,
@@ -127,6 +153,7 @@ impl std::fmt::Debug for KmsSettings {
             .field("keyring", &self.keyring)
             .field("vault", &self.vault)
             .field("kmip", &self.kmip)
+            .field("kes", &self.kes)
             .field("sse_auto", &self.sse_auto)
             .field("sse_c_allow_http", &self.sse_c_allow_http)
             .field("rotation_rate", &self.rotation_rate)
@@ -203,18 +230,44 @@ pub fn resolve(args: KmsArgs, file: KmsFile, env: KmsSecretsEnv) -> anyhow::Resu
                 .unwrap_or_else(|| "strata-key".to_owned()),
         }),
     };
+    let kes = match args.kms_kes_endpoint.or(file.kms_kes_endpoint) {
+        None => None,
+        Some(url) => {
+            let cert = args
+                .kms_kes_cert
+                .or(file.kms_kes_cert)
+                .context("KES needs a client certificate: STRATA_KMS_KES_CERT or kms_kes_cert")?;
+            let key = args
+                .kms_kes_client_key
+                .or(file.kms_kes_client_key)
+                .context("KES needs the client key: STRATA_KMS_KES_CLIENT_KEY or kms_kes_client_key")?;
+            Some(strata_kms::KesConfig {
+                endpoint: strata_kms::Endpoint {
+                    url,
+                    ca_file: args.kms_kes_ca.or(file.kms_kes_ca),
+                    client_cert: Some((cert, key)),
+                },
+                default_key: args
+                    .kms_kes_key
+                    .or(file.kms_kes_key)
+                    .unwrap_or_else(|| "strata-key".to_owned()),
+            })
+        }
+    };
     let n_backends = usize::from(secret_key.is_some())
         + usize::from(keyring.is_some())
         + usize::from(vault.is_some())
-        + usize::from(kmip.is_some());
+        + usize::from(kmip.is_some())
+        + usize::from(kes.is_some());
     if n_backends > 1 {
-        anyhow::bail!("more than one KMS is configured (secret key, keyring, Vault, KMIP); use one");
+        anyhow::bail!("more than one KMS is configured (secret key, keyring, Vault, KMIP, KES); use one");
     }
     Ok(KmsSettings {
         secret_key,
         keyring,
         vault,
         kmip,
+        kes,
         sse_auto: args.sse_auto.or(file.sse_auto).unwrap_or(false),
         sse_c_allow_http: args.sse_c_allow_http.or(file.sse_c_allow_http).unwrap_or(false),
         rotation_rate: args
@@ -258,6 +311,14 @@ impl KmsSettings {
             Some(Arc::new(
                 strata_kms::KmipKms::new(kmip.clone()).context("the KMIP KMS settings")?,
             ))
+        } else if let Some(kes) = &self.kes {
+            let kes: Arc<dyn strata_kms::Kms> =
+                Arc::new(strata_kms::KesKms::new(kes.clone()).context("the KES settings")?);
+            Some(Arc::new(strata_kms::CachingKms::new(
+                kes,
+                strata_kms::cache::DEFAULT_TTL,
+                strata_kms::cache::DEFAULT_MAX_ENTRIES,
+            )))
         } else {
             None
         };

@@ -6,11 +6,16 @@
 //! [`check_endpoints`] keeps the drive endpoints' scheme in step: `https://` exactly when a
 //! certificate directory is configured.
 //!
-//! The listener's certificate is reloaded while the server runs ([`ReloadingCert`]): every
-//! [`RELOAD_INTERVAL`] the two files' modification times are checked (following symlinks, so
-//! a Kubernetes Secret's atomic update is seen), and a changed pair that loads and matches
+//! Several certificates (SNI): each subdirectory but `CAs/` holding its own `public.crt` and
+//! `private.key` (MinIO's layout, e.g. `s3.example.com/`) is served to clients that name a host
+//! its certificate is valid for; every other client gets the top-level pair.
+//!
+//! The listener's certificates are reloaded while the server runs ([`ReloadingCert`]): every
+//! [`RELOAD_INTERVAL`] each pair's modification times are checked (following symlinks, so a
+//! Kubernetes Secret's atomic update is seen), and a changed pair that loads and matches
 //! replaces the served one for new connections; a pair that does not load is logged and the
-//! previous one kept. Peer trust roots (`CAs/`) are read at startup only.
+//! previous one kept. Peer trust roots (`CAs/`) and the set of subdirectories are read at
+//! startup only.
 //!
 //! Invariant: at startup a missing, unreadable or malformed file is an error naming that file;
 //! the system's trust roots are never used; a reload never leaves the listener without a
@@ -47,8 +52,8 @@ pub struct Tls {
     pub cert: Arc<ReloadingCert>,
 }
 
-/// The listener's certificate and key, replaced when their files change.
-pub struct ReloadingCert {
+/// One certificate and key, replaced when their files change.
+struct CertPair {
     cert_path: PathBuf,
     key_path: PathBuf,
     current: RwLock<Arc<rustls::sign::CertifiedKey>>,
@@ -56,17 +61,38 @@ pub struct ReloadingCert {
     loaded: RwLock<(Option<SystemTime>, Option<SystemTime>)>,
 }
 
+/// The listener's certificates: the top-level pair and one per host subdirectory.
+pub struct ReloadingCert {
+    default: CertPair,
+    by_host: Vec<CertPair>,
+}
+
 impl std::fmt::Debug for ReloadingCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReloadingCert")
-            .field("cert_path", &self.cert_path)
+            .field("cert_path", &self.default.cert_path)
+            .field("hosts", &self.by_host.len())
             .finish_non_exhaustive()
     }
 }
 
 impl rustls::server::ResolvesServerCert for ReloadingCert {
-    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        self.current.read().ok().map(|c| Arc::clone(&c))
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        if let Some(name) = hello.server_name()
+            && let Ok(host) = rustls::pki_types::ServerName::try_from(name)
+        {
+            for pair in &self.by_host {
+                let Some(key) = pair.current() else { continue };
+                let valid = key.end_entity_cert().ok().is_some_and(|der| {
+                    webpki::EndEntityCert::try_from(der)
+                        .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(&host).is_ok())
+                });
+                if valid {
+                    return Some(key);
+                }
+            }
+        }
+        self.default.current()
     }
 }
 
@@ -74,22 +100,52 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-impl ReloadingCert {
-    fn load_pair(&self) -> anyhow::Result<Arc<rustls::sign::CertifiedKey>> {
-        let chain = read_certs(&self.cert_path)?;
-        let key = read_key(&self.key_path)?;
-        strata_rpc::certified_key(chain, key).with_context(|| {
-            format!(
-                "loading {} with {}",
-                self.cert_path.display(),
-                self.key_path.display()
-            )
-        })
+impl CertPair {
+    /// The pair in `dir`, loaded now.
+    fn open(dir: &Path) -> anyhow::Result<CertPair> {
+        let cert_path = dir.join(PUBLIC_CERT_FILE);
+        let key_path = dir.join(PRIVATE_KEY_FILE);
+        let pair = CertPair {
+            loaded: RwLock::new((modified(&cert_path), modified(&key_path))),
+            current: RwLock::new(load_pair(&cert_path, &key_path)?),
+            cert_path,
+            key_path,
+        };
+        Ok(pair)
     }
 
-    /// Loads the files again when their modification times changed; returns whether the
+    fn current(&self) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.current.read().ok().map(|c| Arc::clone(&c))
+    }
+
+    fn load_pair(&self) -> anyhow::Result<Arc<rustls::sign::CertifiedKey>> {
+        load_pair(&self.cert_path, &self.key_path)
+    }
+}
+
+fn load_pair(cert_path: &Path, key_path: &Path) -> anyhow::Result<Arc<rustls::sign::CertifiedKey>> {
+    let chain = read_certs(cert_path)?;
+    let key = read_key(key_path)?;
+    strata_rpc::certified_key(chain, key)
+        .with_context(|| format!("loading {} with {}", cert_path.display(), key_path.display()))
+}
+
+impl ReloadingCert {
+    /// Loads the files again where their modification times changed; returns whether a
     /// served pair was replaced.
     pub fn reload_if_changed(&self) -> bool {
+        let mut replaced = self.default.reload_if_changed();
+        for pair in &self.by_host {
+            replaced |= pair.reload_if_changed();
+        }
+        replaced
+    }
+}
+
+impl CertPair {
+    /// Loads the files again when their modification times changed; returns whether the
+    /// served pair was replaced.
+    fn reload_if_changed(&self) -> bool {
         let stamps = (modified(&self.cert_path), modified(&self.key_path));
         if self.loaded.read().is_ok_and(|loaded| *loaded == stamps) {
             return false;
@@ -114,7 +170,9 @@ impl ReloadingCert {
             }
         }
     }
+}
 
+impl ReloadingCert {
     /// Checks the files every [`RELOAD_INTERVAL`] until the process ends.
     pub fn spawn_reloader(self: Arc<Self>) {
         tokio::spawn(async move {
@@ -211,13 +269,24 @@ pub fn load(dir: &Path) -> anyhow::Result<Tls> {
         }
     }
 
-    let pair = strata_rpc::certified_key(chain, key)
-        .with_context(|| format!("loading {} with {}", cert_path.display(), key_path.display()))?;
+    drop((chain, key));
+    let mut by_host = Vec::new();
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading TLS certificate directory {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir() && p.file_name().is_some_and(|n| n != CAS_DIR) && p.join(PUBLIC_CERT_FILE).exists()
+        })
+        .collect();
+    subdirs.sort();
+    for sub in subdirs {
+        by_host.push(CertPair::open(&sub)?);
+        tracing::info!(dir = %sub.display(), "TLS certificate for the hosts it names (SNI)");
+    }
     let cert = Arc::new(ReloadingCert {
-        loaded: RwLock::new((modified(&cert_path), modified(&key_path))),
-        cert_path,
-        key_path,
-        current: RwLock::new(pair),
+        default: CertPair::open(dir)?,
+        by_host,
     });
     let resolver: Arc<dyn rustls::server::ResolvesServerCert> = cert.clone();
     let server =
@@ -290,7 +359,7 @@ mod tests {
     }
 
     fn served(tls: &Tls) -> Vec<u8> {
-        let current = tls.cert.current.read().unwrap();
+        let current = tls.cert.default.current.read().unwrap();
         current.cert[0].as_ref().to_vec()
     }
 

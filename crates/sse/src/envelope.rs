@@ -64,6 +64,12 @@ impl DataKey {
         &self.0
     }
 
+    /// The key's bytes, for a KMS that wraps keys itself (KES's `encrypt`): never log or
+    /// store them.
+    pub fn expose_for_wrapping(&self) -> &[u8; KEY_BYTES] {
+        &self.0
+    }
+
     /// Seals `key` with this key as the key-encryption key (an SSE-C customer key wrapping a
     /// version's data key), bound to `context`.
     pub fn seal_key(&self, key: &DataKey, context: &[u8]) -> Result<Vec<u8>, SseError> {
