@@ -328,6 +328,14 @@ def test_sse_c_refusals(c, b):
         c.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="aws:kms",
                      SSEKMSKeyId="no-such-key")
     assert error_of(e.value) == ("KMS.NotFoundException", 400)
+    # A key id no backend could hold is the same 400, not a server error.
+    with pytest.raises(ClientError) as e:
+        c.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId="alias/no such")
+    assert error_of(e.value) == ("KMS.NotFoundException", 400)
+    # Dual-layer SSE is not offered (rather than stored as plain aws:kms).
+    with pytest.raises(ClientError) as e:
+        c.put_object(Bucket=b, Key="k", Body=b"x", ServerSideEncryption="aws:kms:dsse")
+    assert error_of(e.value) == ("NotImplemented", 501)
     with pytest.raises(ClientError) as e:
         c.get_object_attributes(Bucket=b, Key="c", ObjectAttributes=["ObjectSize"])
     assert error_of(e.value) == ("InvalidRequest", 400)

@@ -269,7 +269,7 @@ impl From<KmsError> for Failure {
 }
 
 /// Key material by (key, version), with when it was fetched.
-type MaterialCache = HashMap<(String, u32), (Instant, Arc<DataKey>)>;
+type MaterialCache = HashMap<(String, u32), (Instant, Vec<Arc<DataKey>>)>;
 
 /// The KMIP backend.
 pub struct KmipKms {
@@ -279,6 +279,8 @@ pub struct KmipKms {
     default_key: String,
     /// Material by (key, version), with when it was fetched.
     material: Mutex<MaterialCache>,
+    /// Each key's newest version, with when it was found.
+    newest: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl std::fmt::Debug for KmipKms {
@@ -341,6 +343,7 @@ impl KmipKms {
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             default_key: config.default_key,
             material: Mutex::new(HashMap::new()),
+            newest: Mutex::new(HashMap::new()),
         })
     }
 
@@ -422,15 +425,17 @@ impl KmipKms {
 
     /// Version `version` of `name`'s material: from memory when fetched less than
     /// [`MATERIAL_TTL`] ago, else from the server.
-    async fn material(&self, name: &str, version: u32) -> Result<Arc<DataKey>, KmsError> {
+    /// Every object holding version `version` of `name` (normally one; two rotations racing
+    /// on the KMIP server can create two, and then each is tried when opening).
+    async fn material(&self, name: &str, version: u32) -> Result<Vec<Arc<DataKey>>, KmsError> {
         let id = (name.to_owned(), version);
-        if let Some((at, key)) = self.cache().get(&id)
+        if let Some((at, keys)) = self.cache().get(&id)
             && at.elapsed() < MATERIAL_TTL
         {
-            return Ok(Arc::clone(key));
+            return Ok(keys.clone());
         }
         let uids = self.locate(&version_name(name, version)).await?;
-        let Some(uid) = uids.first() else {
+        if uids.is_empty() {
             return Err(if version == 1 {
                 KmsError::KeyNotFound(name.to_owned())
             } else {
@@ -439,9 +444,27 @@ impl KmipKms {
                     version,
                 }
             });
-        };
+        }
+        if uids.len() > 1 {
+            tracing::warn!(
+                key = name,
+                version,
+                objects = uids.len(),
+                "several KMIP objects hold one key version"
+            );
+        }
+        let mut keys = Vec::with_capacity(uids.len());
+        for uid in &uids {
+            keys.push(self.fetch(name, uid).await?);
+        }
+        self.cache().insert(id, (Instant::now(), keys.clone()));
+        Ok(keys)
+    }
+
+    /// The material of the object `uid`.
+    async fn fetch(&self, name: &str, uid: &str) -> Result<Arc<DataKey>, KmsError> {
         let payload = self
-            .exchange(op::GET, vec![Item::Text(tag::UNIQUE_IDENTIFIER, uid.clone())])
+            .exchange(op::GET, vec![Item::Text(tag::UNIQUE_IDENTIFIER, uid.to_owned())])
             .await
             .map_err(|f| match f {
                 Failure::NotFound => KmsError::KeyNotFound(name.to_owned()),
@@ -462,9 +485,7 @@ impl KmipKms {
             .map(|k| Arc::new(DataKey::from_bytes(k)))
             .map_err(|_| KmsError::Config(format!("the KMIP object {uid} is not a 256-bit key")));
         bytes.zeroize();
-        let key = key?;
-        self.cache().insert(id, (Instant::now(), Arc::clone(&key)));
-        Ok(key)
+        key
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, MaterialCache> {
@@ -475,16 +496,36 @@ impl KmipKms {
     }
 
     /// The newest version of `name` (0: the key does not exist).
+    /// The newest version of `name` (0: the key does not exist), from memory when found less
+    /// than [`MATERIAL_TTL`] ago.
     async fn newest_version(&self, name: &str) -> Result<u32, KmsError> {
+        if let Some((at, version)) = self.newest().get(name)
+            && at.elapsed() < MATERIAL_TTL
+        {
+            return Ok(*version);
+        }
         let mut version = 0;
         while version < VERSIONS_MAX && !self.locate(&version_name(name, version + 1)).await?.is_empty() {
             version += 1;
         }
+        if version > 0 {
+            self.newest().insert(name.to_owned(), (Instant::now(), version));
+        }
         Ok(version)
     }
 
-    /// Creates and activates version `version` of `name`.
+    fn newest(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u32)>> {
+        match self.newest.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Creates and activates version `version` of `name` (refused when it exists already).
     async fn create_version(&self, name: &str, version: u32) -> Result<(), KmsError> {
+        if !self.locate(&version_name(name, version)).await?.is_empty() {
+            return Err(KmsError::KeyExists(version_name(name, version)));
+        }
         let attr = |attr_name: &str, value: Item| {
             Item::Structure(
                 tag::ATTRIBUTE,
@@ -553,6 +594,8 @@ impl Kms for KmipKms {
         }
         let material = self.material(key, version).await?;
         let ciphertext = material
+            .first()
+            .ok_or_else(|| KmsError::KeyNotFound(key.to_owned()))?
             .seal_key(plaintext, context)
             .map_err(|_| KmsError::Unavailable("sealing failed".into()))?;
         Ok(SealedKey {
@@ -566,8 +609,9 @@ impl Kms for KmipKms {
         check_name(&sealed.key)?;
         let material = self.material(&sealed.key, sealed.version).await?;
         material
-            .open_key(&sealed.ciphertext, context)
-            .map_err(|_| KmsError::Decrypt)
+            .iter()
+            .find_map(|key| key.open_key(&sealed.ciphertext, context).ok())
+            .ok_or(KmsError::Decrypt)
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyInfo>, KmsError> {
@@ -598,11 +642,15 @@ impl Kms for KmipKms {
 
     async fn rotate_key(&self, name: &str) -> Result<u32, KmsError> {
         check_name(name)?;
+        // Asked of the server, not memory: another node may have rotated meanwhile.
+        self.newest().remove(name);
         let version = self.newest_version(name).await?;
         if version == 0 {
             return Err(KmsError::KeyNotFound(name.to_owned()));
         }
         self.create_version(name, version + 1).await?;
+        self.newest()
+            .insert(name.to_owned(), (Instant::now(), version + 1));
         Ok(version + 1)
     }
 }

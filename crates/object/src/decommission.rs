@@ -87,6 +87,8 @@ pub(crate) struct PoolsRecord {
     pub(crate) decommissions: Vec<DecommissionStatus>,
 }
 
+impl record::Record for PoolsRecord {}
+
 /// One pool as the admin API reports it.
 #[derive(Clone, Debug, Serialize)]
 pub struct PoolStatus {

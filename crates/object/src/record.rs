@@ -33,14 +33,27 @@ use crate::error::{ObjectError, ObjectResult};
 const RECORD_MAGIC: [u8; 2] = *b"SV";
 /// Version of the record envelope and its MessagePack fields.
 const RECORD_FORMAT_VERSION: u8 = 1;
+/// The version of records that describe encrypted data (sealed parts, a sealed data key).
+/// Binaries from before encryption refuse it as corrupt instead of decoding it without the
+/// fields they do not know: they would serve sealed bytes as content, or write the record
+/// back without its sealed key (which would lose the data for good).
+const RECORD_FORMAT_VERSION_SEALED: u8 = 2;
+
+/// A record type stored in an envelope.
+pub trait Record: Serialize {
+    /// The envelope version it is written with.
+    fn format_version(&self) -> u8 {
+        RECORD_FORMAT_VERSION
+    }
+}
 /// Length of the version suffix of an object key: separator, inverted time, version id.
 pub const VERSION_SUFFIX_BYTES: usize = 1 + 8 + 16;
 
 /// Encodes a record into its envelope.
-pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+pub fn encode<T: Record>(record: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(&RECORD_MAGIC);
-    out.push(RECORD_FORMAT_VERSION);
+    out.push(record.format_version());
     // Serializing our own plain structs into a Vec cannot fail: no I/O, no maps with
     // non-string keys, no unsupported types.
     if let Err(err) = rmp_serde::encode::write_named(&mut out, record) {
@@ -63,7 +76,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> ObjectResult<T> {
             what: "record without magic".into(),
         });
     }
-    if bytes[2] != RECORD_FORMAT_VERSION {
+    if bytes[2] != RECORD_FORMAT_VERSION && bytes[2] != RECORD_FORMAT_VERSION_SEALED {
         return Err(ObjectError::Corrupt {
             what: format!("record format version {}", bytes[2]),
         });
@@ -208,6 +221,39 @@ pub struct VersionRecord {
     /// A sealed version's content size.
     #[serde(rename = "ps", default, skip_serializing_if = "Option::is_none")]
     pub plain_size: Option<u64>,
+}
+
+impl Record for VersionRecord {
+    fn format_version(&self) -> u8 {
+        if self.seal.is_some() || self.metadata.encryption.is_some() {
+            RECORD_FORMAT_VERSION_SEALED
+        } else {
+            RECORD_FORMAT_VERSION
+        }
+    }
+}
+
+impl Record for BucketRecord {}
+impl Record for SystemRecord {}
+
+impl Record for UploadRecord {
+    fn format_version(&self) -> u8 {
+        if self.metadata.encryption.is_some() {
+            RECORD_FORMAT_VERSION_SEALED
+        } else {
+            RECORD_FORMAT_VERSION
+        }
+    }
+}
+
+impl Record for PartRecord {
+    fn format_version(&self) -> u8 {
+        if self.sealed.is_some() {
+            RECORD_FORMAT_VERSION_SEALED
+        } else {
+            RECORD_FORMAT_VERSION
+        }
+    }
 }
 
 impl VersionRecord {
@@ -577,6 +623,24 @@ mod tests {
         full.metadata.content_type = Some("text/plain".into());
         full.metadata.user.insert("color".into(), "blue".into());
         assert_eq!(decode::<VersionRecord>(&encode(&full)).unwrap(), full);
+
+        // Sealed versions are written with envelope version 2 (older binaries refuse it rather
+        // than decode it without the seal); plain ones keep version 1; both read.
+        assert_eq!(encode(&expected)[2], RECORD_FORMAT_VERSION);
+        let mut sealed = expected.clone();
+        sealed.seal = Some(SealGeometry {
+            package: 65_520,
+            overhead: 16,
+        });
+        sealed.plain_size = Some(1000);
+        sealed.parts[0].seal_header = Some(vec![1; 20]);
+        sealed.metadata.encryption = Some("{}".into());
+        let bytes = encode(&sealed);
+        assert_eq!(bytes[2], RECORD_FORMAT_VERSION_SEALED);
+        assert_eq!(decode::<VersionRecord>(&bytes).unwrap(), sealed);
+        let mut unknown = bytes.clone();
+        unknown[2] = 3;
+        assert!(decode::<VersionRecord>(&unknown).is_err());
     }
 
     #[test]

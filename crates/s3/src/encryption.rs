@@ -172,10 +172,17 @@ pub(crate) fn customer_key(h: CustomerHeaders<'_>, allowed: bool) -> S3Result<Op
     let bytes = base64_simd::STANDARD
         .decode_to_vec(key.trim())
         .ok()
-        .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
-        .ok_or_else(|| invalid_argument("The secret key was invalid for the specified algorithm."))?;
+        .and_then(|mut v| {
+            let key = <[u8; 32]>::try_from(v.as_slice()).ok();
+            zeroize::Zeroize::zeroize(&mut v);
+            key
+        });
+    let bytes =
+        bytes.ok_or_else(|| invalid_argument("The secret key was invalid for the specified algorithm."))?;
     let digest = Md5::digest(bytes);
     let key = DataKey::from_bytes(bytes);
+    let mut bytes = bytes;
+    zeroize::Zeroize::zeroize(&mut bytes);
     let sent = base64_simd::STANDARD.decode_to_vec(md5.trim()).ok();
     if sent.as_deref() != Some(digest.as_slice()) {
         return Err(invalid_argument(
@@ -216,9 +223,16 @@ pub(crate) fn requested(h: Headers<'_>, customer_keys_allowed: bool) -> S3Result
             }
             Ok(Some(Requested::S3))
         }
-        ServerSideEncryption::AWS_KMS | ServerSideEncryption::AWS_KMS_DSSE => {
+        ServerSideEncryption::AWS_KMS_DSSE => Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Dual-layer server-side encryption (aws:kms:dsse) is not supported; use aws:kms",
+        )),
+        ServerSideEncryption::AWS_KMS => {
             if let Some(context) = h.context {
                 check_context(context)?;
+            }
+            if let Some(key_id) = h.kms_key_id.filter(|k| !k.is_empty()) {
+                check_key_id(key_id)?;
             }
             Ok(Some(Requested::Kms {
                 key_id: h.kms_key_id.map(str::to_owned).filter(|k| !k.is_empty()),
@@ -246,6 +260,26 @@ fn check_context(context: &str) -> S3Result<()> {
             "The x-amz-server-side-encryption-context header is not a base64-encoded JSON object of strings",
         ))
     }
+}
+
+/// A key id names a key Strata can have: 1-128 letters, digits, `-`, `_` or `.` once the ARN
+/// prefix is taken off (anything else is no key here: 400, as AWS answers an unknown key).
+fn check_key_id(key_id: &str) -> S3Result<()> {
+    let name = kms_key_name(key_id);
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        return Ok(());
+    }
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("KMS.NotFoundException".into()),
+        "Invalid keyId",
+    );
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    Err(e)
 }
 
 /// The KMS key name of a key id as clients give it: the name, `arn:aws:kms:REGION:ACCOUNT:key/NAME`,
@@ -424,13 +458,22 @@ fn no_kms() -> S3Error {
     )
 }
 
-/// A write's encryption: what to store, and the data key to seal with.
-#[derive(Debug)]
+/// A write's encryption: what to store, and the data key to seal with. `Debug` shows the
+/// description only (no key, no customer key MD5).
 pub(crate) struct WriteKey {
     pub stored: Stored,
     key: DataKey,
     /// The customer key's MD5 (SSE-C), echoed.
     customer_md5: Option<String>,
+}
+
+impl std::fmt::Debug for WriteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteKey")
+            .field("mode", &self.stored.mode)
+            .field("kms_key", &self.stored.kms_key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WriteKey {
@@ -643,18 +686,24 @@ impl EncryptionConfig {
         })
     }
 
-    /// A copy source opener for `stored` (the source's description read before the copy):
-    /// the object layer hands it the source as it opens it, and it opens the packages with
-    /// `data_key`. A source that changed meanwhile (another sealed key) is refused.
+    /// A copy source opener for `source` (the version read before the copy, whose data key is
+    /// `data_key`): the object layer hands it the source as it opens it, and it opens the
+    /// packages with that key. A source replaced meanwhile is refused (412).
     pub(crate) fn source_opener(
-        stored: Option<Stored>,
+        source: &ObjectInfo,
         data_key: Option<DataKey>,
     ) -> strata_object::SourceOpener {
+        // The version the key was fetched for: a rotation re-sealing it meanwhile changes its
+        // description but not its data key, a new version of the key changes these.
+        let expected = (source.version_id.clone(), source.etag.clone(), source.mod_time);
+        let encrypted = data_key.is_some();
         Box::new(move |reader: GetObjectReader| {
-            let now = Stored::of(&reader.info).map_err(|_| ObjectError::Corrupt {
-                what: "the copy source's encryption description does not decode".into(),
-            })?;
-            if now != stored {
+            let now = (
+                reader.info.version_id.clone(),
+                reader.info.etag.clone(),
+                reader.info.mod_time,
+            );
+            if now != expected || reader.info.seal.is_some() != encrypted {
                 return Err(ObjectError::PreconditionFailed);
             }
             let body: PutStream = match data_key {

@@ -11,8 +11,12 @@
 //! from the last saved page. In a cluster one node runs it (the `kms-rotation` job lock); the
 //! others take over when that node stops. A version changed while the job re-sealed it (its
 //! encryption description no longer the one read) is left alone: whatever changed it wrote a
-//! fresh one. Multipart uploads in progress keep their data key's old seal (their parts open
-//! with the old version).
+//! fresh one. Versions that fail (a KMS error) are counted and keep their old seal; running
+//! the rotation again with `existing` retries them. Multipart uploads in progress keep their
+//! data key's old seal (their parts open with the old version, which the KMS keeps), so an
+//! upload completed after the job passed its key yields a version under the old key version.
+//! The status record is written without a compare-and-swap: two rotations of one key issued
+//! at the same moment on two nodes can leave the older one's progress in the record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -137,15 +141,22 @@ impl KeyRotation {
 
     /// Runs the pending job, if any, when this node may lead it.
     async fn run_pending(&self) {
-        let status = match self.status().await {
-            Ok(Some(status)) if status.running => status,
-            Ok(_) => return,
+        let pending = |status: Result<Option<RotationStatus>, ObjectError>| match status {
+            Ok(Some(status)) if status.running => Some(status),
+            Ok(_) => None,
             Err(err) => {
                 tracing::warn!(%err, "cannot read the key rotation's status");
-                return;
+                None
             }
         };
+        if pending(self.status().await).is_none() {
+            return;
+        }
         let Some(_lease) = self.layer.lead_job(JOB).await else {
+            return;
+        };
+        // Read again under the lease: another node may have moved the job on meanwhile.
+        let Some(status) = pending(self.status().await) else {
             return;
         };
         if let Err(err) = self.run(status).await {
@@ -157,7 +168,9 @@ impl KeyRotation {
         if !status.counted {
             status.total = self.count(&status).await?;
             status.counted = true;
-            self.save(&status).await?;
+            if !self.save_progress(&status).await? {
+                return Ok(());
+            }
         }
         let mut pacer = Pacer::new(self.rate);
         let mut buckets: Vec<String> = self
@@ -195,7 +208,9 @@ impl KeyRotation {
                     };
                     pacer.wait().await;
                     match self.rewrap(info, &stored).await {
-                        Ok(()) => status.rewrapped += 1,
+                        Ok(true) => status.rewrapped += 1,
+                        // Changed or deleted meanwhile: nothing of this job's to count.
+                        Ok(false) => {}
                         Err(err) => {
                             status.failed += 1;
                             tracing::warn!(bucket = %info.bucket, key = %info.key, %err, "cannot re-seal a data key");
@@ -277,8 +292,8 @@ impl KeyRotation {
     }
 
     /// Re-seals one version's data key and writes the new description, unless the version's
-    /// description changed meanwhile.
-    async fn rewrap(&self, info: &ObjectInfo, stored: &Stored) -> Result<(), RotateError> {
+    /// description changed meanwhile (or it was deleted): false then.
+    async fn rewrap(&self, info: &ObjectInfo, stored: &Stored) -> Result<bool, RotateError> {
         let old_text = info.metadata.encryption.clone();
         let sealed = SealedKey {
             key: stored.kms_key.clone().unwrap_or_default(),
@@ -301,19 +316,21 @@ impl KeyRotation {
         }
         .encode();
         let version = info.version_id.clone().unwrap_or_else(|| "null".to_owned());
+        let mut written = false;
         match self
             .layer
             .update_object_metadata(&info.bucket, &info.key, Some(&version), |metadata| {
                 if metadata.encryption == old_text {
                     metadata.encryption = Some(new_text);
+                    written = true;
                 }
                 Ok(())
             })
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(written),
             // Deleted meanwhile: nothing left to re-seal.
-            Err(ObjectError::NoSuchKey { .. } | ObjectError::NoSuchVersion { .. }) => Ok(()),
+            Err(ObjectError::NoSuchKey { .. } | ObjectError::NoSuchVersion { .. }) => Ok(false),
             Err(err) => Err(err.into()),
         }
     }

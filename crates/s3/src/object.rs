@@ -982,7 +982,7 @@ pub(crate) async fn copy_source_opener(
             None
         }
     };
-    Ok(encryption::EncryptionConfig::source_opener(stored, data_key))
+    Ok(encryption::EncryptionConfig::source_opener(&info, data_key))
 }
 
 #[cfg(test)]

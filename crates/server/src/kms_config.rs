@@ -84,8 +84,8 @@ pub struct KmsArgs {
     pub kms_kes_key: Option<String>,
 }
 
-/// The same settings as config-file keys.
-#[derive(Debug, Default, Deserialize)]
+/// The same settings as config-file keys (`Debug` leaves the secret key and token out).
+#[derive(Default, Deserialize)]
 pub struct KmsFile {
     /// One KMS key, `NAME:BASE64` (32 bytes): the simplest setup (also
     /// `STRATA_KMS_SECRET_KEY`).
@@ -132,6 +132,19 @@ pub struct KmsFile {
     pub kms_kes_client_key: Option<PathBuf>,
     /// See [`KmsArgs`].
     pub kms_kes_key: Option<String>,
+}
+
+impl std::fmt::Debug for KmsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsFile")
+            .field("kms_secret_key", &self.kms_secret_key.as_ref().map(|_| ".."))
+            .field("kms_keyring", &self.kms_keyring)
+            .field("kms_vault_endpoint", &self.kms_vault_endpoint)
+            .field("kms_vault_token", &self.kms_vault_token.as_ref().map(|_| ".."))
+            .field("kms_kmip_address", &self.kms_kmip_address)
+            .field("kms_kes_endpoint", &self.kms_kes_endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The resolved settings.
