@@ -521,3 +521,60 @@ def test_kes_backend_over_mutual_tls(tmp_path):
         srv.kill()
         if kes.poll() is None:
             kes.terminate()
+
+
+def files_holding(root: Path, needle: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_configuration_is_sealed_at_rest_once_a_kms_is_configured(tmp_path):
+    """IAM records and bucket configuration are sealed with the KMS's configuration key:
+    written without a KMS they are on the drives in the clear (the control), written with
+    one they are not, and what was written before still reads."""
+    ring = write_keyring(tmp_path / "keyring.json", {"main": [os.urandom(32)]}, "main")
+    drives = [tmp_path / f"d{i}" for i in range(1, 5)]
+    plain_marker = "PlainMarker" + os.urandom(4).hex()
+    sealed_marker = "SealedMarker" + os.urandom(4).hex()
+    policy = lambda sid: json.dumps({"Version": "2012-10-17", "Statement": [{  # noqa: E731
+        "Sid": sid, "Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::cfg/*"}]})
+
+    def signs(srv: StrataServer, access: str, secret: str) -> bool:
+        """Whether the credentials sign valid requests (a user without policies is denied,
+        but not as an unknown key or a bad signature)."""
+        from conftest import make_s3_client
+        c = make_s3_client(srv.endpoint, access, secret)
+        try:
+            c.list_buckets()
+            return True
+        except ClientError as e:
+            return e.response["Error"]["Code"] == "AccessDenied"
+
+    srv = StrataServer(tmp_path / "plain", drives=drives)
+    srv.start()
+    try:
+        cli = cli_for(srv, tmp_path)
+        cli("admin", "user", "add", "local", "alice", plain_marker)
+        c = srv.client()
+        c.create_bucket(Bucket="cfg")
+        c.put_bucket_policy(Bucket="cfg", Policy=policy(plain_marker))
+        srv.stop()
+        assert any(files_holding(d, plain_marker.encode()) for d in drives), "the control finds nothing"
+
+        srv = StrataServer(tmp_path / "sealed", drives=drives, env={"STRATA_KMS_KEYRING": str(ring)})
+        srv.start()
+        cli = cli_for(srv, tmp_path / "2")
+        assert signs(srv, "alice", plain_marker), "a record written before the KMS no longer reads"
+        cli("admin", "user", "add", "local", "bob", sealed_marker)
+        c = srv.client()
+        c.put_bucket_policy(Bucket="cfg", Policy=policy(sealed_marker))
+        srv.stop()
+        for d in drives:
+            assert files_holding(d, sealed_marker.encode()) == [], "configuration in the clear on a drive"
+
+        srv.start()
+        assert signs(srv, "bob", sealed_marker)
+        assert sealed_marker in srv.client().get_bucket_policy(Bucket="cfg")["Policy"]
+    finally:
+        srv.stop()
+        srv.kill()

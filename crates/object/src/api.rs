@@ -451,6 +451,18 @@ pub trait Sealer: Send + std::fmt::Debug {
     }
 }
 
+/// Seals configuration values before they reach the drives (system records such as IAM's, and
+/// bucket configuration blobs) and opens them when read: the KMS-backed configuration key,
+/// given to the object layer once the server has it. `scope` names the value (namespace and
+/// key, or bucket and name), so a sealed value moved elsewhere does not open.
+pub trait ValueSealer: Send + Sync + std::fmt::Debug {
+    /// The stored form of `plain`.
+    fn seal(&self, scope: &[u8], plain: &[u8]) -> Result<Vec<u8>, BoxError>;
+    /// The value of a stored form `seal` made (`Ok(None)`: not sealed, a value written before
+    /// sealing was turned on, returned as it is).
+    fn open(&self, scope: &[u8], stored: &[u8]) -> Result<Option<Vec<u8>>, BoxError>;
+}
+
 /// Turns a copy source's stored bytes into its content (a sealed source's opener), given the
 /// reader as the object layer opened it (its info, content span, stored bytes).
 pub type SourceOpener = Box<dyn FnOnce(crate::GetObjectReader) -> crate::ObjectResult<PutStream> + Send>;

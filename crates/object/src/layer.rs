@@ -66,6 +66,8 @@ pub struct ObjectLayer {
     memory: Arc<MemoryGate>,
     /// System records' namespace locks and change notices (see `system.rs`).
     pub(crate) system: crate::system::SystemState,
+    /// Seals configuration values at rest once a KMS is configured (`set_value_sealer`).
+    value_sealer: std::sync::RwLock<Option<Arc<dyn ValueSealer>>>,
 }
 
 /// Every drive's records of one key (newest first on each drive), or the drive's error.
@@ -105,6 +107,43 @@ pub struct GetObjectReader {
 }
 
 impl ObjectLayer {
+    /// Seals system records (but the `kms` namespace, which holds the key itself) and bucket
+    /// configuration from now on; values written before stay readable as they are, and are
+    /// sealed when next written.
+    pub fn set_value_sealer(&self, sealer: Arc<dyn ValueSealer>) {
+        if let Ok(mut slot) = self.value_sealer.write() {
+            *slot = Some(sealer);
+        }
+    }
+
+    fn value_sealer(&self) -> Option<Arc<dyn ValueSealer>> {
+        self.value_sealer.read().ok().and_then(|s| s.clone())
+    }
+
+    /// The stored form of a configuration value under `scope`.
+    pub(crate) fn seal_value(&self, scope: &[u8], plain: &[u8]) -> ObjectResult<Vec<u8>> {
+        match self.value_sealer() {
+            None => Ok(plain.to_vec()),
+            Some(sealer) => sealer.seal(scope, plain).map_err(|err| ObjectError::Corrupt {
+                what: format!("sealing a configuration value failed: {err}"),
+            }),
+        }
+    }
+
+    /// A configuration value from its stored form under `scope`.
+    pub(crate) fn open_value(&self, scope: &[u8], stored: Bytes) -> ObjectResult<Bytes> {
+        match self.value_sealer() {
+            None => Ok(stored),
+            Some(sealer) => match sealer.open(scope, &stored) {
+                Ok(Some(plain)) => Ok(Bytes::from(plain)),
+                Ok(None) => Ok(stored),
+                Err(err) => Err(ObjectError::Corrupt {
+                    what: format!("a sealed configuration value does not open: {err}"),
+                }),
+            },
+        }
+    }
+
     /// Whether this node may run the deployment-wide job `job` now: always on a single node;
     /// in a cluster when it holds the job's lock (one node at a time). The lease is held
     /// while the job runs.
@@ -241,6 +280,7 @@ impl ObjectLayer {
             cluster,
             memory: Arc::new(MemoryGate::default()),
             system: crate::system::SystemState::new(),
+            value_sealer: std::sync::RwLock::new(None),
         };
         if let Err(err) = layer.load_buckets().await {
             // Serve anyway (health reports the lost quorum); bucket lookups retry the load.
@@ -763,14 +803,15 @@ impl ObjectLayer {
         // A bucket deleted earlier under this name may have left configuration on a drive
         // that missed the delete: it must not apply to the new bucket (a public policy!).
         self.drop_bucket_configs(bucket).await;
+        let mut sealed_configs = Vec::with_capacity(opts.configs.len());
+        for (name, blob) in &opts.configs {
+            let key = record::bucket_config_key(bucket, name);
+            sealed_configs.push((self.seal_value(&key, blob)?, key));
+        }
         self.commit_everywhere(|| {
-            let configs = opts.configs.iter().map(|(name, blob)| {
-                MetaOp::put(
-                    Table::BucketConfig,
-                    record::bucket_config_key(bucket, name),
-                    blob.to_vec(),
-                )
-            });
+            let configs = sealed_configs
+                .iter()
+                .map(|(blob, key)| MetaOp::put(Table::BucketConfig, key.clone(), blob.clone()));
             std::iter::once(MetaOp::put(
                 Table::Buckets,
                 bucket.as_bytes().to_vec(),
@@ -991,7 +1032,8 @@ impl ObjectLayer {
         let _lock = self.lock_bucket(bucket).await?;
         self.bucket_record(bucket).await?;
         let key = record::bucket_config_key(bucket, name);
-        self.commit_everywhere(|| vec![MetaOp::put(Table::BucketConfig, key.clone(), blob.to_vec())])
+        let stored = self.seal_value(&key, &blob)?;
+        self.commit_everywhere(|| vec![MetaOp::put(Table::BucketConfig, key.clone(), stored.clone())])
             .await?;
         self.announce_bucket_change(bucket).await;
         Ok(())
@@ -1019,7 +1061,12 @@ impl ObjectLayer {
             });
         }
         counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-        Ok(counts.into_iter().next().and_then(|(v, _)| v))
+        counts
+            .into_iter()
+            .next()
+            .and_then(|(v, _)| v)
+            .map(|stored| self.open_value(&key, stored))
+            .transpose()
     }
 
     /// Removes a named configuration blob.

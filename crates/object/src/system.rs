@@ -38,6 +38,10 @@ use crate::set::{self, ErasureSet};
 pub const SYSTEM_NAMESPACE_BYTES_MAX: usize = 128;
 /// Longest key within a namespace, in bytes.
 pub const SYSTEM_KEY_BYTES_MAX: usize = 1024;
+/// The namespace whose records are never sealed (it holds the KMS's state, including the
+/// sealed configuration key).
+pub const UNSEALED_NAMESPACE: &str = "kms";
+
 /// Largest value of one system record, in bytes.
 pub const SYSTEM_VALUE_BYTES_MAX: usize = 1024 * 1024;
 /// Change notices queued per subscriber; one that falls further behind gets
@@ -113,12 +117,18 @@ impl ObjectLayer {
                 max_bytes: SYSTEM_VALUE_BYTES_MAX as u64,
             });
         }
+        let system_key = record::system_key(namespace, key);
+        // The KMS namespace holds the sealing key itself: never sealed.
+        let value = if namespace == UNSEALED_NAMESPACE {
+            value.to_vec()
+        } else {
+            self.seal_value(&system_key, &value)?
+        };
         let stored = record::encode(&SystemRecord {
             mod_time_ns: self.next_mod_time_ns(),
-            value: value.to_vec(),
+            value,
         });
-        self.commit_system(&record::system_key(namespace, key), Some(stored))
-            .await
+        self.commit_system(&system_key, Some(stored)).await
     }
 
     /// Removes a system record; an absent one is no error. Committed like
@@ -141,10 +151,17 @@ impl ObjectLayer {
         let set = self.first_set()?;
         let answers = read_namespace(set, namespace).await;
         let agreed = agree(&answers, set.read_quorum())?;
-        Ok(agreed
+        agreed
             .into_iter()
-            .map(|(key, agreed)| (key, Bytes::from(agreed.value)))
-            .collect())
+            .map(|(key, agreed)| {
+                let value = Bytes::from(agreed.value);
+                if namespace == UNSEALED_NAMESPACE {
+                    return Ok((key, value));
+                }
+                let opened = self.open_value(&record::system_key(namespace, &key), value)?;
+                Ok((key, opened))
+            })
+            .collect()
     }
 
     /// Takes the lock on `namespace` for a read-modify-write of its records, waiting for a

@@ -899,6 +899,121 @@ pub(crate) async fn delete_bucket_encryption(
     ))
 }
 
+/// The system record (in the never-sealed `kms` namespace) holding the configuration key,
+/// sealed by the KMS.
+const CONFIG_KEY_RECORD: &str = "config-key";
+/// What the configuration key is bound to in the KMS.
+const CONFIG_KEY_CONTEXT: &[u8] = b"strata-sse/v1 configuration key";
+
+/// The configuration key as stored.
+#[derive(Serialize, Deserialize)]
+struct StoredConfigKey {
+    key: String,
+    version: u32,
+    sealed: String,
+}
+
+/// Seals configuration values with the configuration key.
+#[derive(Debug)]
+struct ConfigSealer(strata_sse::ValueKey);
+
+impl strata_object::ValueSealer for ConfigSealer {
+    fn seal(&self, scope: &[u8], plain: &[u8]) -> Result<Vec<u8>, BoxError> {
+        Ok(self.0.seal(scope, plain)?)
+    }
+
+    fn open(&self, scope: &[u8], stored: &[u8]) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(self.0.open(scope, stored)?)
+    }
+}
+
+/// Why configuration sealing could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigKeyError {
+    /// The KMS refused or is unavailable.
+    #[error("the KMS: {0}")]
+    Kms(#[from] KmsError),
+    /// The record could not be read or written.
+    #[error("the configuration key's record: {0}")]
+    Store(#[from] ObjectError),
+    /// The stored key does not decode.
+    #[error("the configuration key's record does not decode")]
+    Corrupt,
+}
+
+impl ConfigKeyError {
+    /// Whether trying again later may work (the KMS or the drives had a bad moment).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ConfigKeyError::Kms(KmsError::Unavailable(_))
+                | ConfigKeyError::Store(ObjectError::ReadQuorum { .. } | ObjectError::WriteQuorum { .. })
+        )
+    }
+}
+
+async fn stored_config_key(
+    layer: &strata_object::ObjectLayer,
+) -> Result<Option<StoredConfigKey>, ConfigKeyError> {
+    let records = layer
+        .list_system_records(strata_kms::rotation::SYSTEM_NAMESPACE)
+        .await?;
+    match records.into_iter().find(|(name, _)| name == CONFIG_KEY_RECORD) {
+        None => Ok(None),
+        Some((_, blob)) => serde_json::from_slice(&blob)
+            .map(Some)
+            .map_err(|_| ConfigKeyError::Corrupt),
+    }
+}
+
+/// Turns on sealing of configuration at rest (IAM records, bucket configuration): opens the
+/// deployment's configuration key with the KMS, creating it on first use (under the `kms`
+/// namespace's lock, so nodes starting together agree on one), and hands the object layer a
+/// sealer. Values written before stay readable and are sealed when next written.
+pub async fn seal_configuration(
+    layer: &strata_object::ObjectLayer,
+    kms: &dyn Kms,
+) -> Result<(), ConfigKeyError> {
+    let stored = match stored_config_key(layer).await? {
+        Some(stored) => stored,
+        None => {
+            let _lock = layer.lock_system(strata_kms::rotation::SYSTEM_NAMESPACE).await?;
+            match stored_config_key(layer).await? {
+                Some(stored) => stored,
+                None => {
+                    let generated = kms.generate_data_key(None, CONFIG_KEY_CONTEXT).await?;
+                    let stored = StoredConfigKey {
+                        key: generated.sealed.key,
+                        version: generated.sealed.version,
+                        sealed: base64_simd::STANDARD.encode_to_string(&generated.sealed.ciphertext),
+                    };
+                    let blob = serde_json::to_vec(&stored).map_err(|_| ConfigKeyError::Corrupt)?;
+                    layer
+                        .put_system_record(
+                            strata_kms::rotation::SYSTEM_NAMESPACE,
+                            CONFIG_KEY_RECORD,
+                            Bytes::from(blob),
+                        )
+                        .await?;
+                    tracing::info!(kms_key = %stored.key, "configuration key created");
+                    stored
+                }
+            }
+        }
+    };
+    let sealed = SealedKey {
+        key: stored.key,
+        version: stored.version,
+        ciphertext: base64_simd::STANDARD
+            .decode_to_vec(&stored.sealed)
+            .map_err(|_| ConfigKeyError::Corrupt)?,
+    };
+    let key = kms.decrypt_data_key(&sealed, CONFIG_KEY_CONTEXT).await?;
+    let value_key = strata_sse::ValueKey::new(&key).map_err(|_| ConfigKeyError::Corrupt)?;
+    layer.set_value_sealer(Arc::new(ConfigSealer(value_key)));
+    Ok(())
+}
+
 /// The outcome of a key's seal-and-open check (MinIO's `kms/key/status` shape): an empty
 /// string where the step worked.
 #[derive(Debug, Default)]

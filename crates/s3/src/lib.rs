@@ -77,7 +77,7 @@ pub use admin::{
 pub use auth::RootCredentials;
 pub use authz::{ClientInfo, IamAccess, IamAuth};
 pub use cors::FrontDoorService;
-pub use encryption::EncryptionConfig;
+pub use encryption::{ConfigKeyError, EncryptionConfig, seal_configuration};
 pub use error::{FrontDoorError, map_object_error};
 pub use health::{HealthRoute, LIVE_PATH};
 pub use key_rotation::{KeyRotation, RotateError};

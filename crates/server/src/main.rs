@@ -41,6 +41,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Time background tasks get after the object layer has shut down.
 const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How many times (2 s apart) startup tries to open the configuration key while the KMS or a
+/// quorum of drives is unavailable.
+const CONFIG_KEY_ATTEMPTS: u32 = 60;
 
 fn init_logging(format: LogFormat, level: Option<&str>) -> anyhow::Result<()> {
     let style = match format {
@@ -234,6 +237,22 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
     };
     layer.memory().limit(memory.request_bytes, memory.budget_bytes);
     layer.start_background(strata_object::BackgroundConfig::default());
+    if let Some(kms) = &encryption.kms {
+        // Configuration (IAM records, bucket settings) is sealed at rest with the KMS: its key
+        // must be open before IAM loads. A KMS that is down at startup is waited for a while.
+        let mut attempt = 0u32;
+        loop {
+            match strata_s3::seal_configuration(&layer, kms.as_ref()).await {
+                Ok(()) => break,
+                Err(err) if err.is_transient() && attempt < CONFIG_KEY_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::warn!(%err, attempt, "cannot open the configuration key yet; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                Err(err) => return Err(err).context("opening the configuration key with the KMS"),
+            }
+        }
+    }
     let iam = iam_setup::open(&layer, &creds.access_key, &creds.secret_key).await?;
     let front = strata_s3::FrontDoorConfig {
         region: settings.region.clone(),

@@ -55,11 +55,13 @@
 
 pub mod envelope;
 mod format;
+pub mod values;
 
 pub use envelope::{DataKey, ENVELOPE_BYTES, opaque_etag, open_data_key, seal_data_key};
 pub use format::{
     Cipher, HEADER_BYTES, PACKAGE_BYTES, PartOpener, PartSealer, SealedRange, TAG_BYTES, sealed_size,
 };
+pub use values::ValueKey;
 
 /// What can go wrong opening sealed bytes. None of these carries key material.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
