@@ -221,15 +221,19 @@ def test_rotation_rewraps_ten_thousand_objects_through_a_restart_with_reads_runn
         for v in versions:
             got = c.get_object(Bucket="rot-b", Key="obj/00000", VersionId=v["VersionId"])["Body"].read()
             assert got == body_of(0)
-        # A version sealed with the destroyed material would not open: the control.
-        keyring["keys"]["strata-default"] = [base64.b64encode(old_default).decode()]
+        # The control: with the new version destroyed instead, nothing sealed under it opens:
+        # not even the configuration key (IAM, bucket settings), so the server refuses to start
+        # rather than serve without its configuration.
+        keyring["keys"]["strata-default"] = [base64.b64encode(old_default).decode(),
+                                             base64.b64encode(os.urandom(32)).decode()]
         srv.stop()
         ring.write_text(json.dumps(keyring))
-        srv.start()
-        c = srv.client()
-        with pytest.raises(ClientError) as e:
-            c.get_object(Bucket="rot-a", Key=key_of(1)[1])
-        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        srv.start(ready_path=None)
+        deadline = time.monotonic() + 30
+        while srv.proc.poll() is None:
+            assert time.monotonic() < deadline, "the server started with its keys destroyed"
+            time.sleep(0.2)
+        assert "configuration key" in srv.log_tail()
     finally:
         srv.stop()
         srv.kill()
@@ -462,14 +466,17 @@ def test_kmip_backend_against_pykmip(tmp_path):
         srv.start()
         for key, body in bodies.items():
             assert c.get_object(Bucket="kmip", Key=key)["Body"].read() == body
-        # The KMIP server down and the material not in memory (a fresh start): 503.
+        # A fresh start while the KMIP server is down: the configuration (IAM, bucket
+        # settings) is sealed with it, so the server waits for it instead of serving without
+        # its users; once the KMIP server is back, it starts and reads.
         srv.stop()
         kmip.stop()
-        srv.start()
-        with pytest.raises(ClientError) as e:
-            c.get_object(Bucket="kmip", Key="o1")
-        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        srv.start(ready_path=None)
+        time.sleep(5)
+        assert srv.proc.poll() is None, srv.log_tail()
+        assert "cannot open the configuration key yet" in srv.log_tail()
         kmip.start()
+        srv.wait_ready()
         assert c.get_object(Bucket="kmip", Key="o1")["Body"].read() == bodies["o1"]
     finally:
         srv.stop()

@@ -966,52 +966,130 @@ async fn stored_config_key(
     }
 }
 
-/// Turns on sealing of configuration at rest (IAM records, bucket configuration): opens the
-/// deployment's configuration key with the KMS, creating it on first use (under the `kms`
-/// namespace's lock, so nodes starting together agree on one), and hands the object layer a
-/// sealer. Values written before stay readable and are sealed when next written.
+/// How often a server whose KMS could not create the configuration key at startup tries again.
+const CONFIG_KEY_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Turns on sealing of configuration at rest (IAM records, bucket configuration).
+///
+/// When the deployment has a configuration key, it is opened with the KMS (an error here, such
+/// as a KMS that is down, fails the call: sealed configuration cannot be read without it). When
+/// it has none yet, one is created (under the `kms` namespace's lock, so nodes starting
+/// together agree on one); if the KMS cannot create it now (its default key does not exist
+/// yet, or it is down), configuration stays unsealed, a warning says so, and a background task
+/// tries again every [`CONFIG_KEY_RETRY`]. Values written before sealing stay readable and
+/// are sealed when next written.
 pub async fn seal_configuration(
-    layer: &strata_object::ObjectLayer,
-    kms: &dyn Kms,
+    layer: &Arc<strata_object::ObjectLayer>,
+    kms: &Arc<dyn Kms>,
 ) -> Result<(), ConfigKeyError> {
-    let stored = match stored_config_key(layer).await? {
-        Some(stored) => stored,
-        None => {
-            let _lock = layer.lock_system(strata_kms::rotation::SYSTEM_NAMESPACE).await?;
-            match stored_config_key(layer).await? {
-                Some(stored) => stored,
-                None => {
-                    let generated = kms.generate_data_key(None, CONFIG_KEY_CONTEXT).await?;
-                    let stored = StoredConfigKey {
-                        key: generated.sealed.key,
-                        version: generated.sealed.version,
-                        sealed: base64_simd::STANDARD.encode_to_string(&generated.sealed.ciphertext),
-                    };
-                    let blob = serde_json::to_vec(&stored).map_err(|_| ConfigKeyError::Corrupt)?;
-                    layer
-                        .put_system_record(
-                            strata_kms::rotation::SYSTEM_NAMESPACE,
-                            CONFIG_KEY_RECORD,
-                            Bytes::from(blob),
-                        )
-                        .await?;
-                    tracing::info!(kms_key = %stored.key, "configuration key created");
-                    stored
+    if let Some(stored) = stored_config_key(layer).await? {
+        return install_config_key(layer, kms.as_ref(), stored).await;
+    }
+    if let Err(err) = create_config_key(layer, kms.as_ref()).await {
+        tracing::warn!(
+            %err,
+            "configuration (IAM, bucket settings) stays unsealed until the KMS can create the configuration key; retrying"
+        );
+        let (layer, kms) = (Arc::downgrade(layer), Arc::clone(kms));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CONFIG_KEY_RETRY).await;
+                let Some(layer) = layer.upgrade() else { return };
+                match create_config_key(&layer, kms.as_ref()).await {
+                    Ok(()) => {
+                        tracing::info!("configuration is now sealed at rest");
+                        return;
+                    }
+                    Err(err) => tracing::debug!(%err, "configuration key still not created"),
                 }
             }
-        }
+        });
+    }
+    Ok(())
+}
+
+/// Creates the configuration key (or opens the one another node created meanwhile) and
+/// installs it.
+async fn create_config_key(layer: &strata_object::ObjectLayer, kms: &dyn Kms) -> Result<(), ConfigKeyError> {
+    let _lock = layer.lock_system(strata_kms::rotation::SYSTEM_NAMESPACE).await?;
+    if let Some(stored) = stored_config_key(layer).await? {
+        return install_config_key(layer, kms, stored).await;
+    }
+    let generated = kms.generate_data_key(None, CONFIG_KEY_CONTEXT).await?;
+    let stored = StoredConfigKey {
+        key: generated.sealed.key,
+        version: generated.sealed.version,
+        sealed: base64_simd::STANDARD.encode_to_string(&generated.sealed.ciphertext),
     };
-    let sealed = SealedKey {
-        key: stored.key,
+    write_config_key(layer, &stored).await?;
+    tracing::info!(kms_key = %stored.key, "configuration key created");
+    install_config_key(layer, kms, stored).await
+}
+
+async fn write_config_key(
+    layer: &strata_object::ObjectLayer,
+    stored: &StoredConfigKey,
+) -> Result<(), ConfigKeyError> {
+    let blob = serde_json::to_vec(stored).map_err(|_| ConfigKeyError::Corrupt)?;
+    layer
+        .put_system_record(
+            strata_kms::rotation::SYSTEM_NAMESPACE,
+            CONFIG_KEY_RECORD,
+            Bytes::from(blob),
+        )
+        .await?;
+    Ok(())
+}
+
+fn sealed_config_key(stored: &StoredConfigKey) -> Result<SealedKey, ConfigKeyError> {
+    Ok(SealedKey {
+        key: stored.key.clone(),
         version: stored.version,
         ciphertext: base64_simd::STANDARD
             .decode_to_vec(&stored.sealed)
             .map_err(|_| ConfigKeyError::Corrupt)?,
-    };
-    let key = kms.decrypt_data_key(&sealed, CONFIG_KEY_CONTEXT).await?;
+    })
+}
+
+async fn install_config_key(
+    layer: &strata_object::ObjectLayer,
+    kms: &dyn Kms,
+    stored: StoredConfigKey,
+) -> Result<(), ConfigKeyError> {
+    let key = kms
+        .decrypt_data_key(&sealed_config_key(&stored)?, CONFIG_KEY_CONTEXT)
+        .await?;
     let value_key = strata_sse::ValueKey::new(&key).map_err(|_| ConfigKeyError::Corrupt)?;
     layer.set_value_sealer(Arc::new(ConfigSealer(value_key)));
     Ok(())
+}
+
+/// Re-seals the configuration key under the newest version of its KMS key when a rotation of
+/// that key targets a newer version than the one sealing it (so the old version can be
+/// retired once the rotation finished); true when it did.
+pub(crate) async fn rewrap_config_key(
+    layer: &strata_object::ObjectLayer,
+    kms: &dyn Kms,
+    key: &str,
+    target_version: u32,
+) -> Result<bool, ConfigKeyError> {
+    let _lock = layer.lock_system(strata_kms::rotation::SYSTEM_NAMESPACE).await?;
+    let Some(stored) = stored_config_key(layer).await? else {
+        return Ok(false);
+    };
+    if stored.key != key || stored.version >= target_version {
+        return Ok(false);
+    }
+    let fresh = kms
+        .rewrap(&sealed_config_key(&stored)?, CONFIG_KEY_CONTEXT)
+        .await?;
+    let stored = StoredConfigKey {
+        key: fresh.key,
+        version: fresh.version,
+        sealed: base64_simd::STANDARD.encode_to_string(&fresh.ciphertext),
+    };
+    write_config_key(layer, &stored).await?;
+    Ok(true)
 }
 
 /// The outcome of a key's seal-and-open check (MinIO's `kms/key/status` shape): an empty

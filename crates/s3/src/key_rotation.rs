@@ -228,6 +228,23 @@ impl KeyRotation {
                 }
             }
         }
+        // The configuration key (IAM, bucket settings) is sealed by a KMS key too.
+        match crate::encryption::rewrap_config_key(
+            &self.layer,
+            self.kms.as_ref(),
+            &status.key,
+            status.target_version,
+        )
+        .await
+        {
+            Ok(true) => tracing::info!(key = %status.key, "configuration key re-sealed"),
+            Ok(false) => {}
+            Err(err) => {
+                status.failed += 1;
+                status.last_error = Some(format!("the configuration key: {err}"));
+                tracing::warn!(%err, "cannot re-seal the configuration key");
+            }
+        }
         status.running = false;
         status.finished_unix = Some(now_unix());
         status.bucket = None;

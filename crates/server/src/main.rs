@@ -242,7 +242,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         // must be open before IAM loads. A KMS that is down at startup is waited for a while.
         let mut attempt = 0u32;
         loop {
-            match strata_s3::seal_configuration(&layer, kms.as_ref()).await {
+            match strata_s3::seal_configuration(&layer, kms).await {
                 Ok(()) => break,
                 Err(err) if err.is_transient() && attempt < CONFIG_KEY_ATTEMPTS => {
                     attempt += 1;
