@@ -791,9 +791,20 @@ impl crate::StrataS3 {
             .unwrap_or_default()
     }
 
-    /// The response fields of a version read with `customer`'s key.
-    pub(crate) fn read_response(&self, info: &ObjectInfo, customer: Option<&CustomerKey>) -> ResponseFields {
-        ResponseFields::of(info, customer, &self.region, &self.account_id)
+    /// The response fields of a version (its parsed description) read with `customer`'s key.
+    pub(crate) fn read_response(
+        &self,
+        stored: Option<&Stored>,
+        customer: Option<&CustomerKey>,
+    ) -> ResponseFields {
+        stored.map_or_else(ResponseFields::default, |stored| {
+            response_fields(
+                stored,
+                customer.map(|c| c.md5.as_str()),
+                &self.region,
+                &self.account_id,
+            )
+        })
     }
 }
 
@@ -1179,16 +1190,6 @@ pub(crate) struct ResponseFields {
     pub bucket_key: Option<bool>,
     pub customer_algorithm: Option<String>,
     pub customer_key_md5: Option<String>,
-}
-
-impl ResponseFields {
-    /// The fields of a version (`customer_md5`: the MD5 the request sent, for SSE-C).
-    pub(crate) fn of(info: &ObjectInfo, customer: Option<&CustomerKey>, region: &str, account: &str) -> Self {
-        match Stored::of(info) {
-            Ok(Some(stored)) => response_fields(&stored, customer.map(|c| c.md5.as_str()), region, account),
-            _ => ResponseFields::default(),
-        }
-    }
 }
 
 fn response_fields(

@@ -199,12 +199,14 @@ impl KeyRotation {
                 };
                 for info in &page.versions {
                     status.scanned += 1;
-                    let Some(stored) = needs_rewrap(info, &status) else {
+                    let stored = match seen(info, &status) {
+                        Seen::Rewrap(stored) => stored,
                         // Re-sealed by this job after its last saved page, before a restart.
-                        if rewrapped_by(info, &status) {
+                        Seen::Rewrapped => {
                             status.rewrapped += 1;
+                            continue;
                         }
-                        continue;
+                        Seen::Other => continue,
                     };
                     pacer.wait().await;
                     match self.rewrap(info, &stored).await {
@@ -296,7 +298,7 @@ impl KeyRotation {
                 total += page
                     .versions
                     .iter()
-                    .filter(|v| needs_rewrap(v, status).is_some())
+                    .filter(|v| matches!(seen(v, status), Seen::Rewrap(_)))
                     .count() as u64;
                 if !page.is_truncated {
                     break;
@@ -355,24 +357,34 @@ impl KeyRotation {
 
 /// A version's description when its data key is sealed by an older version of the key being
 /// rotated.
-fn needs_rewrap(info: &ObjectInfo, status: &RotationStatus) -> Option<Stored> {
-    if info.delete_marker {
-        return None;
-    }
-    let stored = Stored::of(info).ok()??;
-    let ours = matches!(stored.mode, Mode::S3 | Mode::Kms)
-        && stored.kms_key.as_deref() == Some(status.key.as_str())
-        && stored.kms_version.is_some_and(|v| v < status.target_version);
-    ours.then_some(stored)
+/// What a rotation makes of a listed version (its description parsed once).
+enum Seen {
+    /// Sealed by an older version of the rotated key: to re-seal.
+    Rewrap(Stored),
+    /// Re-sealed by this rotation already (its job, before a restart).
+    Rewrapped,
+    /// Nothing of this rotation's.
+    Other,
 }
 
-/// Whether a version's data key was re-sealed by this rotation (its job, before a restart).
-fn rewrapped_by(info: &ObjectInfo, status: &RotationStatus) -> bool {
-    !info.delete_marker
-        && Stored::of(info).ok().flatten().is_some_and(|stored| {
-            stored.kms_key.as_deref() == Some(status.key.as_str())
-                && stored.rotated_to == Some(status.target_version)
-        })
+fn seen(info: &ObjectInfo, status: &RotationStatus) -> Seen {
+    if info.delete_marker {
+        return Seen::Other;
+    }
+    let Ok(Some(stored)) = Stored::of(info) else {
+        return Seen::Other;
+    };
+    if !matches!(stored.mode, Mode::S3 | Mode::Kms) || stored.kms_key.as_deref() != Some(status.key.as_str())
+    {
+        return Seen::Other;
+    }
+    if stored.kms_version.is_some_and(|v| v < status.target_version) {
+        Seen::Rewrap(stored)
+    } else if stored.rotated_to == Some(status.target_version) {
+        Seen::Rewrapped
+    } else {
+        Seen::Other
+    }
 }
 
 fn now_unix() -> i64 {

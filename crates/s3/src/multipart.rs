@@ -395,7 +395,7 @@ pub(crate) async fn complete_multipart_upload(
     };
     output.checksum_type =
         integrity::set_checksum_fields!(output, integrity::ChecksumFields::of(info.checksum.as_ref()));
-    let sse = s3.read_response(&info, None);
+    let sse = s3.read_response(encryption::Stored::of(&info)?.as_ref(), None);
     output.server_side_encryption = sse.sse;
     output.ssekms_key_id = sse.kms_key_id;
     output.bucket_key_enabled = sse.bucket_key;

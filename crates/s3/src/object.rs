@@ -484,12 +484,9 @@ pub(crate) async fn head_object(
         .await
         .map_err(map_err)?;
     read.conditions.check_read(&info.etag, info.mod_time)?;
-    s3.encryption.check_customer_key(
-        &input.bucket,
-        &input.key,
-        encryption::Stored::of(&info)?.as_ref(),
-        customer.as_ref(),
-    )?;
+    let stored = encryption::Stored::of(&info)?;
+    s3.encryption
+        .check_customer_key(&input.bucket, &input.key, stored.as_ref(), customer.as_ref())?;
     let span = head_span(&info, &read)?;
     let headers = standard_headers(
         &info.metadata,
@@ -526,7 +523,7 @@ pub(crate) async fn head_object(
         ..Default::default()
     };
     output.checksum_type = integrity::set_checksum_fields!(output, checksum);
-    encryption::set_encryption_fields!(output, s3.read_response(&info, customer.as_ref()));
+    encryption::set_encryption_fields!(output, s3.read_response(stored.as_ref(), customer.as_ref()));
     let mut resp = S3Response::new(output);
     // HeadObjectOutput has no tag count; S3 and MinIO send it on HEAD as on GET.
     if let Some(count) = tag_count {
