@@ -39,6 +39,7 @@ async fn serve() -> (tempfile::TempDir, String, tokio::task::JoinHandle<()>) {
             ldap: None,
             encryption: Default::default(),
             key_rotation: None,
+            lifecycle: None,
         },
     )
     .unwrap();

@@ -537,6 +537,12 @@ pub struct DeleteOptions {
     /// under the key's lock: `PreconditionFailed` when its ETag differs, `NoSuchKey` when
     /// there is no current object.
     pub condition: Option<WriteCondition>,
+    /// Delete only if the version deleted (with `version_id`), or else the key's current
+    /// version, still has this modification time (and, without `version_id`, is not a delete
+    /// marker); checked under the key's lock, `PreconditionFailed` otherwise. Lifecycle
+    /// expiration uses it so that a version written after the rules were evaluated is never
+    /// the one removed.
+    pub if_mod_time: Option<SystemTime>,
 }
 
 /// What a delete did.

@@ -1616,9 +1616,7 @@ impl ObjectLayer {
         let condition = opts.condition.as_ref();
         if let Some(version_id) = opts.version_id.as_deref() {
             let wanted = record::parse_version_id(version_id)?;
-            let result = self
-                .delete_version(bucket, key, set, wanted, opts.bypass_governance, condition)
-                .await?;
+            let result = self.delete_version(bucket, key, set, wanted, &opts).await?;
             return Ok(DeleteResult {
                 version_id: Some(version_id.to_string()),
                 ..result
@@ -1626,13 +1624,24 @@ impl ObjectLayer {
         }
         match bucket_rec.versioning {
             VersioningState::Unversioned => {
-                self.delete_version(bucket, key, set, None, false, condition)
-                    .await
+                let opts = DeleteOptions {
+                    bypass_governance: false,
+                    ..opts
+                };
+                self.delete_version(bucket, key, set, None, &opts).await
             }
             VersioningState::Enabled | VersioningState::Suspended => {
                 let version_id = (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
                 let _guard = self.lock_key(bucket, key).await?;
                 self.check_write_condition(bucket, key, set, condition).await?;
+                if let Some(expected) = opts.if_mod_time {
+                    let current = set.resolve_versions(bucket, key).await?.into_iter().next();
+                    if !current.is_some_and(|v| {
+                        !v.record.delete_marker && record::from_unix_nanos(v.record.mod_time_ns) == expected
+                    }) {
+                        return Err(ObjectError::PreconditionFailed);
+                    }
+                }
                 let (existing, mod_time_ns) = self.prepare_new_version(bucket, key, set, version_id).await;
                 let distribution = set.distribution(key);
                 let marker = VersionRecord {
@@ -1687,11 +1696,11 @@ impl ObjectLayer {
         key: &str,
         set: &ErasureSet,
         wanted: Option<uuid::Uuid>,
-        bypass_governance: bool,
-        condition: Option<&WriteCondition>,
+        opts: &DeleteOptions,
     ) -> ObjectResult<DeleteResult> {
         let _guard = self.lock_key(bucket, key).await?;
-        self.check_write_condition(bucket, key, set, condition).await?;
+        self.check_write_condition(bucket, key, set, opts.condition.as_ref())
+            .await?;
         let per_drive = set.scan_versions(bucket, key).await;
         let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
         if n_answered < set.write_quorum() {
@@ -1707,7 +1716,14 @@ impl ObjectLayer {
             .filter(|e| record::version_of_key(&e.key) == Some(wanted))
             .filter_map(|e| record::decode::<VersionRecord>(&e.value).ok())
             .max_by_key(|rec| rec.meta_time_ns);
-        if let Some(reason) = newest.and_then(|rec| rec.metadata.deletion_blocked(bypass_governance)) {
+        if let Some(expected) = opts.if_mod_time
+            && newest
+                .as_ref()
+                .is_none_or(|rec| record::from_unix_nanos(rec.mod_time_ns) != expected)
+        {
+            return Err(ObjectError::PreconditionFailed);
+        }
+        if let Some(reason) = newest.and_then(|rec| rec.metadata.deletion_blocked(opts.bypass_governance)) {
             return Err(ObjectError::ObjectLocked { reason });
         }
         let mut was_marker = false;

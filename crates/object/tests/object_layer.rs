@@ -235,6 +235,57 @@ async fn overwrite_delete_and_metadata() {
         .unwrap();
 }
 
+/// A delete conditioned on a modification time removes nothing that changed since.
+#[tokio::test]
+async fn deletes_conditioned_on_modification_time() {
+    let f = fixture(4).await;
+    let delete = |version_id: Option<String>, at| {
+        f.layer.delete_object(
+            "bucket",
+            "k",
+            DeleteOptions {
+                version_id,
+                if_mod_time: Some(at),
+                ..Default::default()
+            },
+        )
+    };
+    // Unversioned: an overwrite since makes the old time stale.
+    let old = put(&f.layer, "k", b"old").await;
+    let new = put(&f.layer, "k", b"new").await;
+    let err = delete(None, old.mod_time).await.unwrap_err();
+    assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
+    assert_eq!(
+        read_all(&f.layer, "k", GetOptions::default()).await.unwrap(),
+        b"new"
+    );
+    delete(None, new.mod_time).await.unwrap();
+    assert!(read_all(&f.layer, "k", GetOptions::default()).await.is_err());
+
+    // Versioned: a delete marker is made only over the version evaluated; a named version
+    // goes only with its own time.
+    f.layer
+        .set_bucket_versioning("bucket", VersioningState::Enabled)
+        .await
+        .unwrap();
+    let v1 = put(&f.layer, "k", b"one").await;
+    let v2 = put(&f.layer, "k", b"two").await;
+    let err = delete(None, v1.mod_time).await.unwrap_err();
+    assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
+    let err = delete(v1.version_id.clone(), v2.mod_time).await.unwrap_err();
+    assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
+    assert!(delete(None, v2.mod_time).await.unwrap().delete_marker);
+    // The current version is now a delete marker: expiring "v2 as current" again is refused.
+    let err = delete(None, v2.mod_time).await.unwrap_err();
+    assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
+    delete(v1.version_id.clone(), v1.mod_time).await.unwrap();
+    let opts = GetOptions {
+        version_id: v2.version_id.clone(),
+        ..Default::default()
+    };
+    assert_eq!(read_all(&f.layer, "k", opts).await.unwrap(), b"two");
+}
+
 #[tokio::test]
 async fn versioning_and_delete_markers() {
     let f = fixture(4).await;
@@ -970,7 +1021,7 @@ async fn object_lock_protects_versions_from_deletion() {
             DeleteOptions {
                 version_id: Some(version.to_string()),
                 bypass_governance: bypass,
-                condition: None,
+                ..Default::default()
             },
         )
     };

@@ -26,6 +26,7 @@ pub mod audit_file;
 pub mod classify;
 pub mod connections;
 mod error;
+pub mod jobs;
 pub mod logging;
 pub mod metrics;
 pub mod observe;

@@ -272,6 +272,7 @@ impl Metrics {
         register_node_state(&state, layer, audit).await?;
         process::register(&state)?;
         crate::connections::register(&state)?;
+        crate::jobs::register(&state)?;
         if scope == Scope::Cluster {
             register_cluster_state(&state, layer, usage).await?;
         }

@@ -69,6 +69,8 @@ pub(crate) struct AccessConfig {
     pub(crate) public_access_block: PublicAccessBlock,
     /// The bucket's default encryption (read with the rest: every write needs it).
     pub(crate) default_encryption: Option<crate::encryption::BucketDefault>,
+    /// The bucket's lifecycle rules (every write reports its `x-amz-expiration`).
+    pub(crate) lifecycle: Option<Arc<strata_lifecycle::LifecycleConfig>>,
 }
 
 impl AccessConfig {
@@ -157,13 +159,14 @@ impl BucketAccess {
     /// The bucket's settings as stored now (handlers that change or show them read these).
     pub(crate) async fn fresh(&self, bucket: &str) -> Result<Arc<AccessConfig>, ObjectError> {
         let read = |name| self.layer.get_bucket_config(bucket, name);
-        let (info, policy, acl, ownership, block, encryption) = futures::try_join!(
+        let (info, policy, acl, ownership, block, encryption, lifecycle) = futures::try_join!(
             self.layer.bucket_info(bucket),
             read(BUCKET_POLICY_CONFIG),
             read(BUCKET_ACL_CONFIG),
             read(OWNERSHIP_CONFIG),
             read(PUBLIC_ACCESS_BLOCK_CONFIG),
-            read(crate::encryption::BUCKET_ENCRYPTION_CONFIG)
+            read(crate::encryption::BUCKET_ENCRYPTION_CONFIG),
+            read(strata_lifecycle::BUCKET_LIFECYCLE_CONFIG)
         )?;
         let config = Arc::new(AccessConfig {
             owner_account: info.owner.unwrap_or_else(|| self.account_id.clone()),
@@ -181,6 +184,7 @@ impl BucketAccess {
                 .unwrap_or_default(),
             default_encryption: encryption
                 .and_then(|blob| crate::encryption::BucketDefault::from_blob(bucket, &blob)),
+            lifecycle: lifecycle.and_then(|blob| crate::lifecycle::stored(bucket, &blob)),
         });
         let mut cache = self.cache();
         if cache.len() > 10_000 {

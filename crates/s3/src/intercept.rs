@@ -47,8 +47,9 @@ const PRESIGNED_SIGNATURE_PARAMS: [&str; 2] = ["X-Amz-Signature", "Signature"];
 pub(crate) enum Interception {
     /// Checks the body's `Content-MD5` / checksum before the DeleteObjects runs.
     DeleteObjects,
-    /// Checks the body's `Content-MD5` / checksum before an object lock call (named) runs.
-    ObjectLockBody(&'static str),
+    /// Checks the body's `Content-MD5` / checksum before a call that requires one (named: the
+    /// object lock calls, PutBucketLifecycleConfiguration) runs.
+    DigestedBody(&'static str),
     /// Drops a Range header that is not one valid byte range.
     IgnoreRange,
 }
@@ -66,9 +67,10 @@ pub(crate) fn interception(method: &Method, uri: &Uri, headers: &HeaderMap) -> O
             ("object-lock", "PutObjectLockConfiguration"),
             ("retention", "PutObjectRetention"),
             ("legal-hold", "PutObjectLegalHold"),
+            ("lifecycle", "PutBucketLifecycleConfiguration"),
         ] {
             if has_query_key(uri, query_key) {
-                return Some(Interception::ObjectLockBody(op));
+                return Some(Interception::DigestedBody(op));
             }
         }
     }
@@ -225,9 +227,9 @@ impl Intercept {
             return Err(s3s::s3_error!(AccessDenied, "Signature is required"));
         }
         let body = match what {
-            Interception::DeleteObjects | Interception::ObjectLockBody(_) => {
+            Interception::DeleteObjects | Interception::DigestedBody(_) => {
                 let op = match what {
-                    Interception::ObjectLockBody(op) => op,
+                    Interception::DigestedBody(op) => op,
                     _ => "DeleteObjects",
                 };
                 let bytes = read_body(body, request_id.as_deref()).await?;

@@ -32,7 +32,7 @@
 //! let layer = Arc::new(strata_object::ObjectLayer::open_local(&dirs).await?);
 //! let root = RootCredentials::new("AKIAEXAMPLE000000000", "a-long-random-secret-of-forty-characters")?;
 //! let iam = strata_iam::Iam::root_only(root.access_key(), root.secret_key()).await?;
-//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam, identity_providers: vec![], ldap: None, encryption: Default::default(), key_rotation: None };
+//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam, identity_providers: vec![], ldap: None, encryption: Default::default(), key_rotation: None, lifecycle: None };
 //! let service = build_service(layer, &config)?;
 //! # let _ = service; Ok(()) }
 //! ```
@@ -54,6 +54,7 @@ mod health;
 mod integrity;
 mod intercept;
 mod key_rotation;
+mod lifecycle;
 mod limits;
 mod list;
 pub mod madmin_crypto;

@@ -390,6 +390,7 @@ pub(crate) async fn complete_multipart_upload(
         bucket: Some(input.bucket),
         key: Some(input.key),
         e_tag: Some(convert::etag(&info.etag)),
+        expiration: s3.expiration_header(&info, true).await,
         version_id: info.version_id.clone(),
         ..Default::default()
     };

@@ -221,6 +221,7 @@ pub(crate) async fn put_object(
         .map_err(map_err)?;
     let mut output = PutObjectOutput {
         e_tag: Some(convert::etag(&info.etag)),
+        expiration: s3.expiration_header(&info, true).await,
         version_id: info.version_id,
         size: Some(convert::size_i64(info.size)),
         ..Default::default()
@@ -432,6 +433,7 @@ pub(crate) async fn get_object(
         content_range: partial.then(|| content_range(offset, length, info.size)),
         parts_count: parts_count(&info, read.part_number),
         e_tag: Some(convert::etag(&info.etag)),
+        expiration: s3.expiration_header(&info, false).await,
         last_modified: Some(convert::timestamp(info.mod_time)),
         metadata: convert::user_metadata(&info.metadata),
         version_id: info.version_id.clone(),
@@ -511,6 +513,7 @@ pub(crate) async fn head_object(
         content_range: span.content_range,
         parts_count: parts_count(&info, read.part_number),
         e_tag: Some(convert::etag(&info.etag)),
+        expiration: s3.expiration_header(&info, false).await,
         last_modified: Some(convert::timestamp(info.mod_time)),
         metadata: convert::user_metadata(&info.metadata),
         version_id: info.version_id.clone(),
@@ -609,6 +612,7 @@ async fn delete_one(
                 version_id: version_id.clone(),
                 bypass_governance,
                 condition,
+                if_mod_time: None,
             },
         )
         .await
@@ -946,6 +950,7 @@ pub(crate) async fn copy_object(
     let mut output = CopyObjectOutput {
         copy_object_result: Some(result),
         copy_source_version_id: src.version_id,
+        expiration: s3.expiration_header(&info, true).await,
         version_id: info.version_id,
         ..Default::default()
     };

@@ -51,6 +51,8 @@ pub struct FrontDoorConfig {
     pub encryption: crate::EncryptionConfig,
     /// The KMS key rotation job (none without a KMS).
     pub key_rotation: Option<Arc<crate::KeyRotation>>,
+    /// The lifecycle job (none: rules are stored but nothing applies them, as in unit tests).
+    pub lifecycle: Option<Arc<strata_lifecycle::Lifecycle>>,
 }
 
 /// The S3 operations over the object layer.
@@ -71,6 +73,8 @@ pub struct StrataS3 {
     pub(crate) authorized: bool,
     /// Server-side encryption settings and the KMS.
     pub(crate) encryption: crate::EncryptionConfig,
+    /// The lifecycle job, for writes already due and for its day length.
+    pub(crate) lifecycle: Option<Arc<strata_lifecycle::Lifecycle>>,
 }
 
 impl StrataS3 {
@@ -102,6 +106,7 @@ impl StrataS3 {
             access,
             authorized: true,
             encryption: crate::EncryptionConfig::default(),
+            lifecycle: None,
         }
     }
 }
@@ -205,6 +210,7 @@ pub fn build_service(
     );
     inner_s3.iam = Some(Arc::clone(&config.iam));
     inner_s3.encryption = config.encryption.clone();
+    inner_s3.lifecycle = config.lifecycle.clone();
     let mut inner = S3ServiceBuilder::new(inner_s3);
     inner.set_auth(IamAuth::new(Arc::clone(&config.iam)));
     inner.set_access(crate::intercept::InnerAccess::new(Arc::clone(&authorizer)));
@@ -216,6 +222,7 @@ pub fn build_service(
     let mut s3 = StrataS3::with_access(Arc::clone(&layer), &config.region, account_id, access);
     s3.iam = Some(Arc::clone(&config.iam));
     s3.encryption = config.encryption.clone();
+    s3.lifecycle = config.lifecycle.clone();
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(IamAuth::new(Arc::clone(&config.iam)));
     builder.set_access(IamAccess::new(authorizer));
@@ -560,6 +567,27 @@ impl S3 for StrataS3 {
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         crate::cors::delete_bucket_cors(self, req).await
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        crate::lifecycle::put_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        crate::lifecycle::get_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        crate::lifecycle::delete_bucket_lifecycle(self, req).await
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {

@@ -350,6 +350,7 @@ async fn real_service_requires_signature_but_not_for_health() {
         ldap: None,
         encryption: Default::default(),
         key_rotation: None,
+        lifecycle: None,
     };
     let svc = build_service(Arc::clone(&f.layer), &config).unwrap();
     let r = send(&svc, Method::GET, "/", &[], b"").await;

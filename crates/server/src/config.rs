@@ -85,6 +85,8 @@ pub struct ServerArgs {
     /// Memory: the budget the server stays within.
     #[command(flatten)]
     pub memory: crate::memory_config::MemoryArgs,
+    #[command(flatten)]
+    pub lifecycle: crate::lifecycle_config::LifecycleArgs,
     /// Server-side encryption: the KMS keyring and the SSE switches.
     #[command(flatten)]
     pub kms: crate::kms_config::KmsArgs,
@@ -119,6 +121,9 @@ pub struct FileConfig {
     /// Memory keys (the budget).
     #[serde(flatten)]
     pub memory: crate::memory_config::MemoryFile,
+    /// Lifecycle job keys.
+    #[serde(flatten)]
+    pub lifecycle: crate::lifecycle_config::LifecycleFile,
     /// Server-side encryption keys (the KMS, the SSE switches).
     #[serde(flatten)]
     pub kms: crate::kms_config::KmsFile,
@@ -156,6 +161,8 @@ pub struct Settings {
     pub identity: crate::iam_setup::IdentitySettings,
     /// Server-side encryption: the KMS and the SSE switches.
     pub kms: crate::kms_config::KmsSettings,
+    /// The lifecycle job.
+    pub lifecycle: strata_lifecycle::LifecycleSettings,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -205,6 +212,7 @@ pub fn resolve(
         obs: crate::obs_config::resolve(args.obs, file.obs),
         conn: crate::conn_config::resolve(args.conn, file.conn)?,
         memory_budget_bytes: crate::memory_config::resolve(args.memory, file.memory)?,
+        lifecycle: crate::lifecycle_config::resolve(args.lifecycle, file.lifecycle)?,
         identity: crate::iam_setup::resolve_identity(file.identity, &crate::iam_setup::identity_env())?,
         kms: crate::kms_config::resolve(args.kms, file.kms, crate::kms_config::KmsSecretsEnv::from_env())?,
     })
@@ -225,6 +233,7 @@ mod tests {
             obs: Default::default(),
             conn: Default::default(),
             memory: Default::default(),
+            lifecycle: Default::default(),
             kms: Default::default(),
             drives: drives.iter().map(|s| s.to_string()).collect(),
         }

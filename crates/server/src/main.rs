@@ -18,6 +18,7 @@ mod descriptors;
 mod iam_setup;
 mod idle;
 mod kms_config;
+mod lifecycle_config;
 mod memory_config;
 mod obs_config;
 mod serve;
@@ -266,6 +267,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
             .clone()
             .map(|kms| strata_s3::KeyRotation::start(Arc::clone(&layer), kms, settings.kms.rotation_rate())),
         encryption,
+        lifecycle: Some(start_lifecycle(&layer, settings.lifecycle)),
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
     let obs = observability(&settings, &layer, &creds, front.domains.clone(), &front.iam)?;
@@ -282,6 +284,25 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
     }
     tracing::info!("object layer shut down");
     served
+}
+
+/// Starts the lifecycle job and publishes its counters to the metrics.
+fn start_lifecycle(
+    layer: &Arc<strata_object::ObjectLayer>,
+    settings: strata_lifecycle::LifecycleSettings,
+) -> Arc<strata_lifecycle::Lifecycle> {
+    if settings.day != strata_lifecycle::DayLength::default() {
+        tracing::warn!(
+            day_seconds = settings.day.as_secs(),
+            "lifecycle days are shortened (a test setting): rules act within seconds"
+        );
+    }
+    let lifecycle = strata_lifecycle::Lifecycle::start(Arc::clone(layer), settings);
+    let weak = Arc::downgrade(&lifecycle);
+    strata_obs::jobs::set_lifecycle_source(Box::new(move || {
+        weak.upgrade().map(|l| l.metric_values()).unwrap_or_default()
+    }));
+    lifecycle
 }
 
 /// Metrics (with the drive and erasure hooks), audit targets and the bucket usage walk.
