@@ -430,6 +430,94 @@ impl ClusterNode {
     }
 }
 
+/// Whether a single node started with several pools' worth of drive arguments was formatted
+/// before those arguments made pools (every drive in one pool, as earlier versions did): it
+/// then keeps opening as one pool.
+pub async fn single_node_formatted_as_one_pool(topology: &Topology) -> bool {
+    for (pool_idx, pool) in topology.pools.iter().enumerate().skip(1) {
+        for endpoint in pool.sets.iter().flatten() {
+            if let Ok(Some(format)) = LocalDrive::read_format(std::path::Path::new(&endpoint.path)).await
+                && format.pool_idx as usize != pool_idx
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The deployment of a single node with several pools (plain paths, one directory set per
+/// media class, say), decided from its drives' formats as a cluster would with one node: a
+/// fresh deployment when every drive is empty, else the one id on them, with pools whose
+/// drives are all empty taken as added and empty drives of other pools as replacements.
+pub async fn single_node_spec(topology: &Topology) -> Result<DeploymentSpec, ClusterError> {
+    let mut drives = Vec::new();
+    for (_, _, _, endpoint) in topology.drives() {
+        let state = match LocalDrive::read_format(std::path::Path::new(&endpoint.path)).await {
+            Ok(Some(format)) => DriveState::Formatted {
+                deployment_id: format.deployment_id,
+            },
+            Ok(None) => DriveState::Unformatted,
+            Err(err) => DriveState::Unavailable {
+                reason: err.to_string(),
+            },
+        };
+        drives.push((endpoint.path.clone(), state));
+    }
+    let fingerprint = topology.fingerprint();
+    let pools: Vec<Vec<(usize, String)>> = topology
+        .pools
+        .iter()
+        .map(|pool| pool.sets.iter().flatten().map(|d| (0, d.path.clone())).collect())
+        .collect();
+    let status = NodeStatus {
+        fingerprint: fingerprint.clone(),
+        drives,
+        fresh_deployment: None,
+        added_pools: Vec::new(),
+    };
+    let (deployment_id, fresh, added_pools) = match decide(&[Some(status.clone())], &pools, 1, &fingerprint)?
+    {
+        Decision::Open {
+            deployment_id,
+            fresh,
+            added_pools,
+        } => (deployment_id, fresh, added_pools),
+        Decision::Wait { reason } => return Err(ClusterError::InvalidTopology { reason }),
+    };
+    let states: HashMap<&str, &DriveState> = status.drives.iter().map(|(p, s)| (p.as_str(), s)).collect();
+    let spec_pools = topology
+        .pools
+        .iter()
+        .enumerate()
+        .map(|(pool_idx, pool)| {
+            let added = added_pools.get(pool_idx).copied().unwrap_or(false);
+            let sets = pool
+                .sets
+                .iter()
+                .map(|set| {
+                    set.iter()
+                        .map(|endpoint| DriveSpec {
+                            endpoint: endpoint.path.clone(),
+                            location: DriveLocation::Local {
+                                path: endpoint.path.clone().into(),
+                                new_in_existing: !fresh
+                                    && !added
+                                    && states.get(endpoint.path.as_str()) == Some(&&DriveState::Unformatted),
+                            },
+                        })
+                        .collect()
+                })
+                .collect();
+            PoolSpec { sets, added }
+        })
+        .collect();
+    Ok(DeploymentSpec {
+        deployment_id,
+        pools: spec_pools,
+    })
+}
+
 /// What start-up should do after one poll.
 #[derive(Debug, PartialEq, Eq)]
 enum Decision {

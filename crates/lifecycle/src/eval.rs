@@ -16,9 +16,15 @@
 //! - a noncurrent version (delete markers included) is removed when a matching
 //!   `NoncurrentVersionExpiration` is due and more than `NewerNoncurrentVersions` noncurrent
 //!   versions are newer than it;
-//! - versions under object lock (retention or legal hold) are never chosen for removal.
+//! - versions under object lock (retention or legal hold) are never chosen for removal;
+//! - a current version not expiring, and a noncurrent one not removed, moves to the storage
+//!   class of the due `Transition` (`NoncurrentVersionTransition`) furthest along, when it is
+//!   not in that class yet and is at least 128 KiB (AWS's default minimum, lifted by
+//!   `varies_by_storage_class`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use strata_object::{DeleteExpectation, STANDARD_CLASS, VersionPosition};
 
 use crate::config::{Candidate, LifecycleConfig};
 
@@ -61,37 +67,72 @@ pub struct VersionFacts<'a> {
     pub version_id: Option<&'a str>,
     /// Modification time.
     pub mod_time: SystemTime,
+    /// Its metadata stamp (`ObjectInfo::meta_stamp`).
+    pub meta_stamp: i64,
     /// Whether it is a delete marker.
     pub delete_marker: bool,
+    /// Its storage class (`None`: `STANDARD`).
+    pub storage_class: Option<&'a str>,
     /// What filters test.
     pub candidate: Candidate<'a>,
     /// Object lock forbids removing it now (retention or legal hold).
     pub locked: bool,
 }
 
-/// What to do with one version.
+/// What to do with one version. Removals carry what the version looked like when
+/// evaluated (`DeleteExpectation`), which the object layer checks under the key's lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Expire the current version (the delete an unversioned client would send); only if it
-    /// is still the current version with this modification time.
+    /// Expire the current version (the delete an unversioned client would send).
     ExpireCurrent {
-        /// The current version's modification time when evaluated.
-        mod_time: SystemTime,
+        /// The current version as evaluated.
+        expect: DeleteExpectation,
         /// The rule that decided.
         rule_id: String,
     },
-    /// Remove this version permanently (a noncurrent version, or an expired delete marker);
-    /// only if it still has this modification time.
+    /// Remove this version permanently (a noncurrent version, or an expired delete marker).
     DeleteVersion {
+        /// The version id (`None`: the null version).
+        version_id: Option<String>,
+        /// Whether it is a delete marker.
+        delete_marker: bool,
+        /// The version as evaluated.
+        expect: DeleteExpectation,
+        /// The rule that decided.
+        rule_id: String,
+    },
+    /// Move this version's data to another storage class.
+    Transition {
         /// The version id (`None`: the null version).
         version_id: Option<String>,
         /// Its modification time when evaluated.
         mod_time: SystemTime,
-        /// Whether it is a delete marker.
-        delete_marker: bool,
+        /// The target class.
+        storage_class: String,
         /// The rule that decided.
         rule_id: String,
     },
+}
+
+/// Smallest version a transition moves unless the configuration says
+/// `varies_by_storage_class` (AWS's default, `all_storage_classes_128K`).
+pub const TRANSITION_SIZE_MIN_BYTES: u64 = 128 * 1024;
+
+fn date_time(date: i64) -> SystemTime {
+    let magnitude = Duration::from_secs(date.unsigned_abs());
+    if date >= 0 {
+        UNIX_EPOCH + magnitude
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude).unwrap_or(UNIX_EPOCH)
+    }
+}
+
+fn due_at(day: DayLength, from: SystemTime, days: Option<u32>, date: Option<i64>) -> Option<SystemTime> {
+    match (days, date) {
+        (Some(days), _) => Some(day.due_after(from, days)),
+        (None, Some(date)) => Some(date_time(date)),
+        (None, None) => None,
+    }
 }
 
 /// When the current version `c` written at `mod_time` expires, and by which rule: the
@@ -109,14 +150,35 @@ pub fn current_expiry(
         .filter(|r| r.enabled && r.scope.matches(c))
         .filter_map(|r| {
             let exp = r.expiration.as_ref()?;
-            let due = match (exp.days, exp.date) {
-                (Some(days), _) => day.due_after(mod_time, days),
-                (None, Some(date)) => UNIX_EPOCH + Duration::from_secs(u64::try_from(date).unwrap_or(0)),
-                (None, None) => return None,
-            };
-            Some((due, r.id.clone()))
+            Some((due_at(day, mod_time, exp.days, exp.date)?, r.id.clone()))
         })
         .min_by_key(|(due, _)| *due)
+}
+
+fn transition_size_ok(config: &LifecycleConfig, size: u64) -> bool {
+    size >= TRANSITION_SIZE_MIN_BYTES
+        || config.transition_default_minimum_object_size.as_deref() == Some("varies_by_storage_class")
+}
+
+fn expectation(v: &VersionFacts<'_>, position: VersionPosition) -> DeleteExpectation {
+    DeleteExpectation {
+        mod_time: v.mod_time,
+        meta_stamp: v.meta_stamp,
+        position,
+    }
+}
+
+/// The transition due for a version (the one due latest, which is the furthest along), unless
+/// the version is in that class already.
+fn due_transition<'r>(
+    candidates: impl Iterator<Item = (SystemTime, &'r str, &'r str)>,
+    now: SystemTime,
+    class: Option<&str>,
+) -> Option<(String, String)> {
+    let (_, storage_class, rule_id) = candidates
+        .filter(|(due, _, _)| *due <= now)
+        .max_by_key(|(due, _, _)| *due)?;
+    (class.unwrap_or(STANDARD_CLASS) != storage_class).then(|| (storage_class.to_owned(), rule_id.to_owned()))
 }
 
 /// The actions due at `now` for one key's versions (`versions` newest first, all of them).
@@ -136,9 +198,29 @@ pub fn evaluate(
             && due <= now
         {
             actions.push(Action::ExpireCurrent {
-                mod_time: current.mod_time,
+                expect: expectation(current, VersionPosition::Current),
                 rule_id,
             });
+        } else if transition_size_ok(config, current.candidate.size) {
+            let candidates = rules()
+                .filter(|r| r.scope.matches(&current.candidate))
+                .flat_map(|r| {
+                    r.transitions.iter().filter_map(move |t| {
+                        Some((
+                            due_at(day, current.mod_time, t.days, t.date)?,
+                            t.storage_class.as_str(),
+                            r.id.as_str(),
+                        ))
+                    })
+                });
+            if let Some((storage_class, rule_id)) = due_transition(candidates, now, current.storage_class) {
+                actions.push(Action::Transition {
+                    version_id: current.version_id.map(str::to_owned),
+                    mod_time: current.mod_time,
+                    storage_class,
+                    rule_id,
+                });
+            }
         }
     } else if versions.len() == 1 && !current.locked {
         let expired_marker = rules().find(|r| {
@@ -151,17 +233,18 @@ pub fn evaluate(
         if let Some(rule) = expired_marker {
             actions.push(Action::DeleteVersion {
                 version_id: current.version_id.map(str::to_owned),
-                mod_time: current.mod_time,
                 delete_marker: true,
+                expect: expectation(current, VersionPosition::Only),
                 rule_id: rule.id.clone(),
             });
         }
     }
     for (rank, pair) in versions.windows(2).enumerate() {
         let (successor, version) = (&pair[0], &pair[1]);
-        if version.locked {
-            continue;
-        }
+        let position = VersionPosition::Noncurrent {
+            successor: successor.mod_time,
+            newer: rank + 1,
+        };
         let due_rule = rules().find(|r| {
             r.noncurrent_expiration.as_ref().is_some_and(|nc| {
                 rank >= nc.newer_noncurrent_versions.unwrap_or(0) as usize
@@ -169,11 +252,39 @@ pub fn evaluate(
             }) && r.scope.matches(&version.candidate)
         });
         if let Some(rule) = due_rule {
-            actions.push(Action::DeleteVersion {
+            if !version.locked {
+                actions.push(Action::DeleteVersion {
+                    version_id: version.version_id.map(str::to_owned),
+                    delete_marker: version.delete_marker,
+                    expect: expectation(version, position),
+                    rule_id: rule.id.clone(),
+                });
+            }
+            continue;
+        }
+        if version.delete_marker || !transition_size_ok(config, version.candidate.size) {
+            continue;
+        }
+        let candidates = rules()
+            .filter(|r| r.scope.matches(&version.candidate))
+            .flat_map(|r| {
+                r.noncurrent_transitions
+                    .iter()
+                    .filter(move |t| rank >= t.newer_noncurrent_versions.unwrap_or(0) as usize)
+                    .map(move |t| {
+                        (
+                            day.due_after(successor.mod_time, t.noncurrent_days),
+                            t.storage_class.as_str(),
+                            r.id.as_str(),
+                        )
+                    })
+            });
+        if let Some((storage_class, rule_id)) = due_transition(candidates, now, version.storage_class) {
+            actions.push(Action::Transition {
                 version_id: version.version_id.map(str::to_owned),
                 mod_time: version.mod_time,
-                delete_marker: version.delete_marker,
-                rule_id: rule.id.clone(),
+                storage_class,
+                rule_id,
             });
         }
     }
@@ -199,10 +310,13 @@ pub fn upload_due(
 /// Whether some enabled rule can act on versions at all (a bucket whose rules only abort
 /// uploads needs no walk of its versions).
 pub fn acts_on_versions(config: &LifecycleConfig) -> bool {
-    config
-        .rules
-        .iter()
-        .any(|r| r.enabled && (r.expiration.is_some() || r.noncurrent_expiration.is_some()))
+    config.rules.iter().any(|r| {
+        r.enabled
+            && (r.expiration.is_some()
+                || r.noncurrent_expiration.is_some()
+                || !r.transitions.is_empty()
+                || !r.noncurrent_transitions.is_empty())
+    })
 }
 
 #[cfg(test)]
@@ -247,10 +361,12 @@ mod tests {
         VersionFacts {
             version_id: Some(id),
             mod_time: at(secs),
+            meta_stamp: 0,
             delete_marker: marker,
+            storage_class: None,
             candidate: Candidate {
                 key: "k",
-                size: 10,
+                size: 200_000,
                 tags,
             },
             locked: false,
@@ -284,7 +400,11 @@ mod tests {
         assert_eq!(
             evaluate(&c, d, &v, at(12 * DAY)),
             vec![Action::ExpireCurrent {
-                mod_time: at(10 * DAY + 5),
+                expect: DeleteExpectation {
+                    mod_time: at(10 * DAY + 5),
+                    meta_stamp: 0,
+                    position: VersionPosition::Current,
+                },
                 rule_id: "r".into()
             }]
         );
@@ -320,7 +440,7 @@ mod tests {
                 .into_iter()
                 .filter_map(|a| match a {
                     Action::DeleteVersion { version_id, .. } => version_id,
-                    Action::ExpireCurrent { .. } => None,
+                    Action::ExpireCurrent { .. } | Action::Transition { .. } => None,
                 })
                 .collect()
         };
@@ -331,6 +451,66 @@ mod tests {
             vec!["2"]
         );
         assert!(ids(evaluate(&c, DayLength::default(), &v, at(4 * DAY - 1))).is_empty());
+    }
+
+    #[test]
+    fn transitions_take_the_furthest_due_class_once() {
+        let mut r = rule();
+        r.transitions = vec![
+            crate::config::Transition {
+                days: Some(1),
+                date: None,
+                storage_class: "WARM".into(),
+            },
+            crate::config::Transition {
+                days: Some(3),
+                date: None,
+                storage_class: "COLD".into(),
+            },
+        ];
+        r.noncurrent_transitions = vec![crate::config::NoncurrentTransition {
+            noncurrent_days: 1,
+            newer_noncurrent_versions: None,
+            storage_class: "WARM".into(),
+        }];
+        let mut c = config(r);
+        let tags = BTreeMap::new();
+        let d = DayLength::default();
+        let classes = |actions: Vec<Action>| -> Vec<(Option<String>, String)> {
+            actions
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::Transition {
+                        version_id,
+                        storage_class,
+                        ..
+                    } => Some((version_id, storage_class)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut v = vec![
+            version("2", 5 * DAY, false, &tags),
+            version("1", DAY, false, &tags),
+        ];
+        assert!(classes(evaluate(&c, d, &v, at(5 * DAY + 1))).is_empty());
+        assert_eq!(
+            classes(evaluate(&c, d, &v, at(6 * DAY))),
+            vec![
+                (Some("2".into()), "WARM".into()),
+                (Some("1".into()), "WARM".into())
+            ]
+        );
+        assert_eq!(classes(evaluate(&c, d, &v, at(8 * DAY)))[0].1, "COLD");
+        v[0].storage_class = Some("COLD");
+        v[1].storage_class = Some("WARM");
+        assert!(classes(evaluate(&c, d, &v, at(9 * DAY))).is_empty());
+        // Small versions stay unless the configuration says otherwise.
+        v[0].storage_class = None;
+        v[0].candidate.size = 1000;
+        assert!(classes(evaluate(&c, d, &v, at(9 * DAY))).is_empty());
+        c.transition_default_minimum_object_size = Some("varies_by_storage_class".into());
+        assert_eq!(classes(evaluate(&c, d, &v, at(9 * DAY))).len(), 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! [`eval::current_expiry`], and queues writes already due ([`Lifecycle::enqueue`]). This crate
 //! knows no HTTP and touches no drive: it works through the object layer's listing and
 //! (conditional) delete.
+#![deny(missing_docs)]
 
 pub mod config;
 pub mod eval;

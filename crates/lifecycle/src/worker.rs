@@ -27,6 +27,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strata_object::{
     DeleteOptions, ListUploadsOptions, ListVersionsOptions, ObjectError, ObjectInfo, ObjectLayer,
+    TransitionOutcome,
 };
 use tokio::sync::{Notify, mpsc};
 use tokio::time::MissedTickBehavior;
@@ -85,6 +86,10 @@ pub struct LifecycleStats {
     pub uploads_aborted: u64,
     /// Versions due for removal but kept by object lock.
     pub kept_by_lock: u64,
+    /// Versions moved to another storage class.
+    pub transitions: u64,
+    /// Stored bytes those moves copied.
+    pub transitioned_bytes: u64,
     /// Actions that failed (retried by the next cycle).
     pub failures: u64,
     /// Cycles completed by this node.
@@ -99,6 +104,8 @@ struct Counters {
     delete_markers_removed: AtomicU64,
     uploads_aborted: AtomicU64,
     kept_by_lock: AtomicU64,
+    transitions: AtomicU64,
+    transitioned_bytes: AtomicU64,
     failures: AtomicU64,
     cycles: AtomicU64,
 }
@@ -206,6 +213,8 @@ impl Lifecycle {
             delete_markers_removed: get(&c.delete_markers_removed),
             uploads_aborted: get(&c.uploads_aborted),
             kept_by_lock: get(&c.kept_by_lock),
+            transitions: get(&c.transitions),
+            transitioned_bytes: get(&c.transitioned_bytes),
             failures: get(&c.failures),
             cycles: get(&c.cycles),
         }
@@ -221,6 +230,12 @@ impl Lifecycle {
             (actions, "remove_delete_marker", s.delete_markers_removed),
             (actions, "abort_upload", s.uploads_aborted),
             (actions, "kept_by_lock", s.kept_by_lock),
+            (actions, "transition", s.transitions),
+            (
+                "strata_lifecycle_transitioned_bytes_total",
+                "",
+                s.transitioned_bytes,
+            ),
             ("strata_lifecycle_versions_scanned_total", "", s.versions_scanned),
             ("strata_lifecycle_failures_total", "", s.failures),
             ("strata_lifecycle_cycles_total", "", s.cycles),
@@ -299,10 +314,7 @@ impl Lifecycle {
             .map(|b| b.name)
             .collect();
         buckets.sort();
-        let mut pacer = tokio::time::interval(Duration::from_secs_f64(
-            1.0 / f64::from(self.settings.actions_per_sec.max(1)),
-        ));
-        pacer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut pacer = self.pacer();
         for bucket in buckets {
             if progress.bucket.as_ref().is_some_and(|at| bucket < *at) {
                 continue;
@@ -311,15 +323,11 @@ impl Lifecycle {
                 progress.bucket = Some(bucket.clone());
                 progress.key_marker = None;
             }
-            let Some(config) = self.config(&bucket).await? else {
-                continue;
-            };
-            if acts_on_versions(&config) {
-                self.walk_versions(&bucket, &config, &mut progress, &mut pacer)
-                    .await?;
-            }
-            if config.aborts_uploads() {
-                self.abort_stale_uploads(&bucket, &config, &mut pacer).await?;
+            // A bucket that fails (its configuration or listing unreadable now) is counted
+            // and skipped: the others still get their cycle, and the next cycle retries it.
+            if let Err(err) = self.run_bucket(&bucket, &mut progress, &mut pacer).await {
+                bump(&self.counters.failures);
+                tracing::warn!(bucket, %err, "lifecycle skipped a bucket this cycle");
             }
         }
         progress = Progress {
@@ -330,6 +338,35 @@ impl Lifecycle {
         self.save(&progress).await?;
         bump(&self.counters.cycles);
         Ok(())
+    }
+
+    /// One bucket's part of a cycle.
+    async fn run_bucket(
+        &self,
+        bucket: &str,
+        progress: &mut Progress,
+        pacer: &mut tokio::time::Interval,
+    ) -> Result<(), ObjectError> {
+        let Some(config) = self.config(bucket).await? else {
+            return Ok(());
+        };
+        if acts_on_versions(&config) {
+            self.walk_versions(bucket, config.clone(), progress, pacer)
+                .await?;
+        }
+        if config.aborts_uploads() {
+            self.abort_stale_uploads(bucket, &config, pacer).await?;
+        }
+        Ok(())
+    }
+
+    /// Paces actions to the configured rate.
+    fn pacer(&self) -> tokio::time::Interval {
+        let mut pacer = tokio::time::interval(Duration::from_secs_f64(
+            1.0 / f64::from(self.settings.actions_per_sec.max(1)),
+        ));
+        pacer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        pacer
     }
 
     /// A bucket's rules; none when it has none, is gone, or they do not decode (logged).
@@ -352,10 +389,12 @@ impl Lifecycle {
         }))
     }
 
+    /// Walks a bucket's versions from the progress marker, applying `config` (read again
+    /// every page, so a changed or removed configuration applies within a page).
     async fn walk_versions(
         &self,
         bucket: &str,
-        config: &LifecycleConfig,
+        mut config: LifecycleConfig,
         progress: &mut Progress,
         pacer: &mut tokio::time::Interval,
     ) -> Result<(), ObjectError> {
@@ -378,9 +417,17 @@ impl Lifecycle {
                 .fetch_add(page.versions.len() as u64, Ordering::Relaxed);
             for info in page.versions {
                 if pending.first().is_some_and(|p| p.key != info.key) {
-                    self.apply(bucket, config, &pending, pacer).await;
+                    self.apply(bucket, &config, &pending, pacer).await;
                     progress.key_marker = pending.first().map(|p| p.key.clone());
                     pending.clear();
+                }
+                // A key continued on a new page after writes to it may repeat versions:
+                // keep each once, newest first (the layer checks every action against the
+                // versions as they are anyway).
+                if pending.last().is_some_and(|p| {
+                    p.mod_time <= info.mod_time || pending.iter().any(|q| q.version_id == info.version_id)
+                }) {
+                    continue;
                 }
                 pending.push(info);
             }
@@ -390,8 +437,12 @@ impl Lifecycle {
             key_marker = page.next_key_marker;
             version_marker = page.next_version_id_marker;
             self.save(progress).await?;
+            match self.config(bucket).await? {
+                Some(fresh) if acts_on_versions(&fresh) => config = fresh,
+                _ => return Ok(()),
+            }
         }
-        self.apply(bucket, config, &pending, pacer).await;
+        self.apply(bucket, &config, &pending, pacer).await;
         progress.key_marker = pending.first().map(|p| p.key.clone());
         Ok(())
     }
@@ -459,7 +510,7 @@ impl Lifecycle {
             return Ok(());
         }
         let versions: Vec<ObjectInfo> = page.versions.into_iter().filter(|v| v.key == key).collect();
-        let mut pacer = tokio::time::interval(Duration::from_millis(1));
+        let mut pacer = self.pacer();
         self.apply(bucket, &config, &versions, &mut pacer).await;
         Ok(())
     }
@@ -481,7 +532,9 @@ impl Lifecycle {
             .map(|v| VersionFacts {
                 version_id: v.version_id.as_deref(),
                 mod_time: v.mod_time,
+                meta_stamp: v.meta_stamp,
                 delete_marker: v.delete_marker,
+                storage_class: v.metadata.storage_class.as_deref(),
                 candidate: Candidate {
                     key: &v.key,
                     size: if v.delete_marker { 0 } else { v.size },
@@ -498,9 +551,9 @@ impl Lifecycle {
 
     async fn act(&self, bucket: &str, key: &str, action: Action) {
         let (opts, counter, rule_id) = match action {
-            Action::ExpireCurrent { mod_time, rule_id } => (
+            Action::ExpireCurrent { expect, rule_id } => (
                 DeleteOptions {
-                    if_mod_time: Some(mod_time),
+                    expect: Some(expect),
                     ..Default::default()
                 },
                 &self.counters.current_expired,
@@ -508,13 +561,13 @@ impl Lifecycle {
             ),
             Action::DeleteVersion {
                 version_id,
-                mod_time,
                 delete_marker,
+                expect,
                 rule_id,
             } => (
                 DeleteOptions {
                     version_id: Some(version_id.unwrap_or_else(|| "null".to_owned())),
-                    if_mod_time: Some(mod_time),
+                    expect: Some(expect),
                     ..Default::default()
                 },
                 if delete_marker {
@@ -524,6 +577,16 @@ impl Lifecycle {
                 },
                 rule_id,
             ),
+            Action::Transition {
+                version_id,
+                mod_time,
+                storage_class,
+                rule_id,
+            } => {
+                self.transition(bucket, key, version_id, mod_time, &storage_class, &rule_id)
+                    .await;
+                return;
+            }
         };
         match self.layer.delete_object(bucket, key, opts).await {
             Ok(_) => {
@@ -541,6 +604,43 @@ impl Lifecycle {
             Err(err) => {
                 bump(&self.counters.failures);
                 tracing::warn!(bucket, key, rule = %rule_id, %err, "lifecycle cannot expire a version; the next cycle retries");
+            }
+        }
+    }
+
+    async fn transition(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<String>,
+        mod_time: SystemTime,
+        storage_class: &str,
+        rule_id: &str,
+    ) {
+        let version = version_id.unwrap_or_else(|| "null".to_owned());
+        match self
+            .layer
+            .transition_version(bucket, key, Some(&version), mod_time, storage_class)
+            .await
+        {
+            Ok(TransitionOutcome::Moved { bytes }) => {
+                bump(&self.counters.transitions);
+                self.counters
+                    .transitioned_bytes
+                    .fetch_add(bytes, Ordering::Relaxed);
+                tracing::debug!(bucket, key, rule = %rule_id, storage_class, "lifecycle moved a version");
+            }
+            Ok(TransitionOutcome::Reclassified) => bump(&self.counters.transitions),
+            Ok(TransitionOutcome::Unchanged)
+            | Err(
+                ObjectError::PreconditionFailed
+                | ObjectError::NoSuchKey { .. }
+                | ObjectError::NoSuchVersion { .. }
+                | ObjectError::NoSuchBucket { .. },
+            ) => {}
+            Err(err) => {
+                bump(&self.counters.failures);
+                tracing::warn!(bucket, key, rule = %rule_id, storage_class, %err, "lifecycle cannot move a version; the next cycle retries");
             }
         }
     }

@@ -112,6 +112,10 @@ pub struct ObjectMetadata {
     /// Object lock legal hold: the version cannot be deleted until it is lifted.
     #[serde(default, skip_serializing_if = "is_false")]
     pub legal_hold: bool,
+    /// The version's storage class (`None`: `STANDARD`), which decides the media class its
+    /// data lives on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
     /// How the version's data is encrypted: the front door's description (mode, KMS key,
     /// sealed data key), opaque here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,6 +227,14 @@ impl ObjectMetadata {
         }
     }
 
+    /// The same metadata with this storage class (`None`: STANDARD).
+    pub fn with_storage_class(self, storage_class: Option<String>) -> Self {
+        ObjectMetadata {
+            storage_class,
+            ..self
+        }
+    }
+
     /// The same metadata with this access control list.
     pub fn with_acl(self, acl: Option<String>) -> Self {
         ObjectMetadata { acl, ..self }
@@ -279,6 +291,9 @@ pub struct ObjectInfo {
     pub etag: String,
     /// Last modification time.
     pub mod_time: SystemTime,
+    /// When its metadata last changed in place (tags, ACL, retention, legal hold), Unix
+    /// nanoseconds; 0 when never.
+    pub meta_stamp: i64,
     /// Stored metadata.
     pub metadata: ObjectMetadata,
     /// The parts the object was assembled from.
@@ -537,12 +552,40 @@ pub struct DeleteOptions {
     /// under the key's lock: `PreconditionFailed` when its ETag differs, `NoSuchKey` when
     /// there is no current object.
     pub condition: Option<WriteCondition>,
-    /// Delete only if the version deleted (with `version_id`), or else the key's current
-    /// version, still has this modification time (and, without `version_id`, is not a delete
-    /// marker); checked under the key's lock, `PreconditionFailed` otherwise. Lifecycle
-    /// expiration uses it so that a version written after the rules were evaluated is never
-    /// the one removed.
-    pub if_mod_time: Option<SystemTime>,
+    /// Delete only if the version deleted (with `version_id`; else the key's current
+    /// version) is still as the caller saw it: checked under the key's lock against the
+    /// versions read quorum agrees on, `PreconditionFailed` otherwise. Lifecycle expiration
+    /// uses it so that what it removes is exactly what its rules were evaluated on.
+    pub expect: Option<DeleteExpectation>,
+}
+
+/// What a conditional delete ([`DeleteOptions::expect`]) expects of the version it removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeleteExpectation {
+    /// Its modification time.
+    pub mod_time: SystemTime,
+    /// Its metadata stamp ([`ObjectInfo::meta_stamp`]): no tag, retention or other in-place
+    /// change since.
+    pub meta_stamp: i64,
+    /// Where it stands among the key's versions.
+    pub position: VersionPosition,
+}
+
+/// A version's place among its key's versions, as a conditional delete expects it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionPosition {
+    /// The current version, not a delete marker.
+    Current,
+    /// The key's only version.
+    Only,
+    /// A noncurrent version whose next newer version has this modification time, with at
+    /// least `newer` versions newer than it.
+    Noncurrent {
+        /// The next newer version's modification time.
+        successor: SystemTime,
+        /// Versions newer than it, at least.
+        newer: usize,
+    },
 }
 
 /// What a delete did.

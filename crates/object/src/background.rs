@@ -291,7 +291,12 @@ impl ObjectLayer {
             }
             match &scope.bucket {
                 Some(bucket) => vec![layer.bucket_info(bucket).await?.name],
-                None => layer.list_buckets().await?.into_iter().map(|b| b.name).collect(),
+                None => layer
+                    .list_all_buckets()
+                    .await?
+                    .into_iter()
+                    .map(|b| b.name)
+                    .collect(),
             }
         };
         for bucket in buckets {
@@ -340,6 +345,11 @@ impl ObjectLayer {
                             }
                         }
                     };
+                    if !opts.dry_run
+                        && let Err(err) = strong.place_versions(&bucket, &key).await
+                    {
+                        tracing::warn!(bucket, key, %err, "moving a version to its storage class failed");
+                    }
                     add(&strong, &counters);
                 });
                 if let Some(pace) = pace {
@@ -374,6 +384,9 @@ async fn heal_worker(layer: Weak<ObjectLayer>, mut rx: mpsc::Receiver<HealHint>)
                 }
             }
             Err(err) => tracing::warn!(bucket = hint.bucket, key = hint.key, %err, "heal on read failed"),
+        }
+        if let Err(err) = layer.place_versions(&hint.bucket, &hint.key).await {
+            tracing::warn!(bucket = hint.bucket, key = hint.key, %err, "moving a version to its storage class failed");
         }
     }
 }
@@ -412,6 +425,11 @@ async fn scanner(layer: Weak<ObjectLayer>, config: BackgroundConfig) {
                 match strong.sweep_orphans(config.orphan_age_min).await {
                     Ok(n) => lock(&strong.background.scanner).orphans_removed += n,
                     Err(err) => tracing::warn!(%err, "orphan sweep failed"),
+                }
+                // Tier objects no version names (a transition or removal a crash cut short).
+                match strong.sweep_tier_orphans(config.orphan_age_min).await {
+                    Ok(n) => lock(&strong.background.scanner).orphans_removed += n,
+                    Err(err) => tracing::warn!(%err, "tier orphan sweep failed"),
                 }
                 lock(&strong.background.scanner).cycles += 1;
             }

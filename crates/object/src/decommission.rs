@@ -336,12 +336,16 @@ impl ObjectLayer {
     /// The set a key moves to: where it already lives outside `from`'s pool, else a pool
     /// chosen by free space among those not decommissioning.
     async fn set_for_move(&self, bucket: &str, key: &str, from: &ErasureSet) -> ObjectResult<&ErasureSet> {
-        let set = self.set_for_write(bucket, key).await?;
-        if !std::ptr::eq(set, from) {
+        let media = self.pool_media_class(self.pool_of(from));
+        if let Some(set) = self.set_holding(bucket, key).await?
+            && !std::ptr::eq(set, from)
+            && !self.is_decommissioning(self.pool_of(set))
+        {
             return Ok(set);
         }
-        // The key's newest version is still in the decommissioning pool: place it anew.
-        Ok(self.set_for_new_key_of(key).await)
+        // The key's newest version is still in the decommissioning pool: place it anew, on
+        // the same media class where another pool has it.
+        Ok(self.set_for_new_key_of(key, &media).await)
     }
 
     /// Copies one version into `to` with the same identity; returns the bytes copied.
@@ -364,7 +368,9 @@ impl ObjectLayer {
         let mut inline: Option<Vec<Bytes>> = None;
         let mut written_dirs = Vec::new();
         let result: ObjectResult<()> = async {
-            if rec.delete_marker || rec.size == 0 {
+            // A tiered version's data is its tier object, which moves with its own pool: the
+            // record alone moves here.
+            if rec.delete_marker || rec.size == 0 || rec.tiered.is_some() {
                 return Ok(());
             }
             if rec.inline {
@@ -649,7 +655,12 @@ async fn walk_pool(
         let Some(strong) = layer.upgrade() else {
             return Ok((0, 0));
         };
-        let buckets: Vec<String> = strong.list_buckets().await?.into_iter().map(|b| b.name).collect();
+        let buckets: Vec<String> = strong
+            .list_all_buckets()
+            .await?
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
         (buckets, strong.pools[pool].sets.clone())
     };
     let (mut n_moved, mut n_failed) = (0, 0);

@@ -240,6 +240,12 @@ pub enum ObjectError {
         /// What failed.
         what: &'static str,
     },
+    /// A storage class this deployment does not have.
+    #[error("the storage class {name:?} does not exist here")]
+    UnknownStorageClass {
+        /// The class asked for.
+        name: String,
+    },
     /// The drives given cannot form a deployment (too few, inconsistent formats).
     #[error("invalid topology: {reason}")]
     InvalidTopology {

@@ -68,6 +68,10 @@ pub struct ObjectLayer {
     pub(crate) system: crate::system::SystemState,
     /// Seals configuration values at rest once a KMS is configured (`set_value_sealer`).
     value_sealer: std::sync::RwLock<Option<Arc<dyn ValueSealer>>>,
+    /// Media classes of the pools and the storage classes over them (`classes.rs`).
+    pub(crate) classes: std::sync::RwLock<crate::classes::StorageClassConfig>,
+    /// How long a transitioned version's old data stays, in milliseconds (`transition.rs`).
+    pub(crate) transition_grace_ms: std::sync::atomic::AtomicU64,
 }
 
 /// Every drive's records of one key (newest first on each drive), or the drive's error.
@@ -281,6 +285,10 @@ impl ObjectLayer {
             memory: Arc::new(MemoryGate::default()),
             system: crate::system::SystemState::new(),
             value_sealer: std::sync::RwLock::new(None),
+            classes: std::sync::RwLock::new(Default::default()),
+            transition_grace_ms: std::sync::atomic::AtomicU64::new(
+                crate::transition::OLD_DATA_GRACE_DEFAULT.as_millis() as u64,
+            ),
         };
         if let Err(err) = layer.load_buckets().await {
             // Serve anyway (health reports the lost quorum); bucket lookups retry the load.
@@ -419,9 +427,16 @@ impl ObjectLayer {
         })
     }
 
-    /// The set a new version of `key` goes to: where the key lives (unless that pool is
-    /// decommissioning), else a new key's pool.
-    pub(crate) async fn set_for_write(&self, bucket: &str, key: &str) -> ObjectResult<&ErasureSet> {
+    /// The set a new version of `key` in `storage_class` goes to: where the key lives
+    /// (unless that pool is decommissioning), else a new key's pool of the class's media
+    /// class.
+    pub(crate) async fn set_for_write(
+        &self,
+        bucket: &str,
+        key: &str,
+        storage_class: Option<&str>,
+    ) -> ObjectResult<&ErasureSet> {
+        let media = self.media_class_of(storage_class)?;
         if self.pools.len() == 1 {
             return Ok(self.set_in_pool(&self.pools[0], key));
         }
@@ -430,30 +445,36 @@ impl ObjectLayer {
         {
             return Ok(set);
         }
-        Ok(self.set_in_pool(&self.pools[self.pool_for_new_key().await], key))
+        Ok(self.set_in_pool(&self.pools[self.pool_for_new_key(&media).await], key))
     }
 
-    /// The set of a pool for new keys that `key` maps to.
-    pub(crate) async fn set_for_new_key_of(&self, key: &str) -> &ErasureSet {
-        self.set_in_pool(&self.pools[self.pool_for_new_key().await], key)
+    /// The set of a pool for new keys of media class `media` that `key` maps to.
+    pub(crate) async fn set_for_new_key_of(&self, key: &str, media: &str) -> &ErasureSet {
+        self.set_in_pool(&self.pools[self.pool_for_new_key(media).await], key)
     }
 
-    /// A pool for a new key: chosen at random weighted by free space, among the pools not
-    /// decommissioning (so new data flows to an added pool and away from a leaving one).
-    async fn pool_for_new_key(&self) -> usize {
+    /// A pool of media class `media` for a new key: chosen at random weighted by free
+    /// space, among the pools not decommissioning (so new data flows to an added pool and away
+    /// from a leaving one); any pool when none of that class can take it.
+    async fn pool_for_new_key(&self, media: &str) -> usize {
         if self.pools.len() == 1 {
             return 0;
         }
         let mut free = self.pool_free_bytes().await;
+        let of_class: Vec<bool> = (0..self.pools.len())
+            .map(|idx| !self.is_decommissioning(idx) && self.pool_media_class(idx) == media)
+            .collect();
+        let any_of_class = of_class.iter().any(|c| *c);
         for (idx, f) in free.iter_mut().enumerate() {
-            if self.is_decommissioning(idx) {
+            if self.is_decommissioning(idx) || (any_of_class && !of_class[idx]) {
                 *f = 0;
             }
         }
         let total: u128 = free.iter().map(|f| u128::from(*f)).sum();
         if total == 0 {
             return (0..self.pools.len())
-                .find(|idx| !self.is_decommissioning(*idx))
+                .find(|idx| of_class[*idx])
+                .or_else(|| (0..self.pools.len()).find(|idx| !self.is_decommissioning(*idx)))
                 .unwrap_or(0);
         }
         let mut pick = rand::random_range(0..total);
@@ -775,6 +796,15 @@ impl ObjectLayer {
     /// Creates a bucket.
     pub async fn make_bucket(&self, bucket: &str, opts: MakeBucketOptions) -> ObjectResult<()> {
         check_bucket_name(bucket)?;
+        self.make_bucket_unchecked(bucket, opts).await
+    }
+
+    /// [`Self::make_bucket`] without the S3 name rules (the layer's own hidden buckets).
+    pub(crate) async fn make_bucket_unchecked(
+        &self,
+        bucket: &str,
+        opts: MakeBucketOptions,
+    ) -> ObjectResult<()> {
         let _lock = self.lock_bucket(bucket).await?;
         self.refresh_bucket_for_change(bucket).await?;
         let mut buckets = self.buckets.write().await;
@@ -900,6 +930,7 @@ impl ObjectLayer {
     /// Removes every version, upload and data directory of a bucket, drive by drive.
     async fn purge_bucket(&self, bucket: &str) -> ObjectResult<()> {
         let prefix = record::bucket_prefix(bucket);
+        let mut tiered = Vec::new();
         for drive in self.all_drives() {
             let Ok(entries) = set::scan_all(drive.as_ref(), Table::Objects, &prefix).await else {
                 continue;
@@ -909,6 +940,7 @@ impl ObjectLayer {
             for entry in entries {
                 if let Ok(rec) = record::decode::<VersionRecord>(&entry.value) {
                     dirs.extend(rec.parts.iter().filter_map(PartRecordRef::data_dir));
+                    tiered.extend(rec.tiered);
                 }
                 ops.push(MetaOp::delete(Table::InlineData, entry.key.to_vec()));
                 ops.push(MetaOp::delete(Table::Objects, entry.key.to_vec()));
@@ -941,11 +973,20 @@ impl ObjectLayer {
                 let _ = drive.data_dir_delete(dir).await;
             }
         }
+        // Tier objects last: a purge interrupted before leaves them to the tier sweep.
+        self.release_all_tiered(tiered).await;
         Ok(())
     }
 
-    /// Lists buckets by name.
+    /// Lists buckets by name (not the layer's own hidden ones, such as the tier bucket).
     pub async fn list_buckets(&self) -> ObjectResult<Vec<BucketInfo>> {
+        let mut out = self.list_all_buckets().await?;
+        out.retain(|b| !b.name.starts_with('.'));
+        Ok(out)
+    }
+
+    /// Lists every bucket by name, the hidden ones too (heal, the scanner, decommission).
+    pub(crate) async fn list_all_buckets(&self) -> ObjectResult<Vec<BucketInfo>> {
         self.ensure_buckets_loaded().await?;
         let mut out: Vec<BucketInfo> = self.buckets.read().await.values().map(bucket_info).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -1126,7 +1167,9 @@ impl ObjectLayer {
     ) -> ObjectResult<ObjectInfo> {
         let bucket_rec = self.bucket_record(bucket).await?;
         check_object_key(key)?;
-        let set = self.set_for_write(bucket, key).await?;
+        let set = self
+            .set_for_write(bucket, key, opts.metadata.storage_class.as_deref())
+            .await?;
         // A single body's checksum is the one the client sent, or CRC64NVME (S3's default).
         let store = opts
             .checksum
@@ -1260,6 +1303,7 @@ impl ObjectLayer {
             upload_id,
             seal: seal.map(|(geometry, _)| geometry),
             plain_size: seal.map(|(_, plain)| plain),
+            tiered: None,
         };
         let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
         let records: Vec<Option<(VersionRecord, Option<Bytes>)>> = (0..set.n_drives())
@@ -1284,6 +1328,15 @@ impl ObjectLayer {
             }
             return Err(err);
         }
+        // A new version of a key whose home pool is of another media class than its storage
+        // class: the heal worker moves it there (`place_versions`).
+        if self.has_media_classes()
+            && self
+                .media_class_of(metadata.storage_class.as_deref())
+                .is_ok_and(|media| media != self.pool_media_class(self.pool_of(set)))
+        {
+            self.hint_heal(bucket, key);
+        }
         Ok(ObjectInfo {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -1295,6 +1348,7 @@ impl ObjectLayer {
             seal: seal.map(|(geometry, _)| geometry),
             etag,
             mod_time: record::from_unix_nanos(mod_time_ns),
+            meta_stamp: 0,
             metadata,
             parts: parts.iter().map(|p| part_info(p, checksum.as_ref())).collect(),
             checksum,
@@ -1390,6 +1444,14 @@ impl ObjectLayer {
             self.hint_heal(bucket, key);
         }
         // The replaced null versions' data is unreachable now.
+        self.release_all_tiered(
+            results
+                .iter()
+                .filter(|(ok, _)| *ok)
+                .flat_map(|(_, old)| old.iter())
+                .filter_map(|e| record::decode::<VersionRecord>(&e.value).ok()?.tiered),
+        )
+        .await;
         let replaced = results
             .iter()
             .map(|(ok, old)| if *ok { data_dirs_of(old) } else { Vec::new() });
@@ -1506,6 +1568,23 @@ impl ObjectLayer {
                 offset,
                 length,
                 body: ObjectStream::ready(Bytes::new()),
+            });
+        }
+        if let Some(tiered) = &resolved.record.tiered {
+            let body = self
+                .read_tiered(
+                    tiered,
+                    resolved.record.size,
+                    stored_offset,
+                    stored_length,
+                    admission,
+                )
+                .await?;
+            return Ok(GetObjectReader {
+                info,
+                offset,
+                length,
+                body,
             });
         }
         if resolved.record.inline {
@@ -1634,13 +1713,10 @@ impl ObjectLayer {
                 let version_id = (bucket_rec.versioning == VersioningState::Enabled).then(uuid::Uuid::new_v4);
                 let _guard = self.lock_key(bucket, key).await?;
                 self.check_write_condition(bucket, key, set, condition).await?;
-                if let Some(expected) = opts.if_mod_time {
-                    let current = set.resolve_versions(bucket, key).await?.into_iter().next();
-                    if !current.is_some_and(|v| {
-                        !v.record.delete_marker && record::from_unix_nanos(v.record.mod_time_ns) == expected
-                    }) {
-                        return Err(ObjectError::PreconditionFailed);
-                    }
+                if let Some(expect) = &opts.expect {
+                    let versions = set.resolve_versions(bucket, key).await?;
+                    let current = versions.first().map(|v| v.record.version_id);
+                    check_expectation(&versions, current, expect)?;
                 }
                 let (existing, mod_time_ns) = self.prepare_new_version(bucket, key, set, version_id).await;
                 let distribution = set.distribution(key);
@@ -1661,6 +1737,7 @@ impl ObjectLayer {
                     upload_id: None,
                     seal: None,
                     plain_size: None,
+                    tiered: None,
                 };
                 let new_key = record::version_key(bucket, key, mod_time_ns, version_id);
                 let records = (0..set.n_drives())
@@ -1701,6 +1778,10 @@ impl ObjectLayer {
         let _guard = self.lock_key(bucket, key).await?;
         self.check_write_condition(bucket, key, set, opts.condition.as_ref())
             .await?;
+        if let Some(expect) = &opts.expect {
+            let versions = set.resolve_versions(bucket, key).await?;
+            check_expectation(&versions, Some(wanted), expect)?;
+        }
         let per_drive = set.scan_versions(bucket, key).await;
         let n_answered = per_drive.iter().filter(|r| r.is_ok()).count();
         if n_answered < set.write_quorum() {
@@ -1716,13 +1797,6 @@ impl ObjectLayer {
             .filter(|e| record::version_of_key(&e.key) == Some(wanted))
             .filter_map(|e| record::decode::<VersionRecord>(&e.value).ok())
             .max_by_key(|rec| rec.meta_time_ns);
-        if let Some(expected) = opts.if_mod_time
-            && newest
-                .as_ref()
-                .is_none_or(|rec| record::from_unix_nanos(rec.mod_time_ns) != expected)
-        {
-            return Err(ObjectError::PreconditionFailed);
-        }
         if let Some(reason) = newest.and_then(|rec| rec.metadata.deletion_blocked(opts.bypass_governance)) {
             return Err(ObjectError::ObjectLocked { reason });
         }
@@ -1744,6 +1818,7 @@ impl ObjectLayer {
                 }
                 let mut ops = Vec::new();
                 let mut dirs = Vec::new();
+                let mut tiered = Vec::new();
                 let mut marker = false;
                 for (entry, rec) in &doomed {
                     ops.push(MetaOp::delete(Table::Objects, entry.key.to_vec()));
@@ -1751,6 +1826,7 @@ impl ObjectLayer {
                     if let Some(rec) = rec {
                         marker |= rec.delete_marker;
                         dirs.extend(rec.parts.iter().filter_map(PartRecordRef::data_dir));
+                        tiered.extend(rec.tiered.clone());
                     }
                 }
                 let ok = drive.meta_commit_deleting(ops).await.is_ok();
@@ -1759,7 +1835,7 @@ impl ObjectLayer {
                         let _ = drive.data_dir_delete(*dir).await;
                     }
                 }
-                (ok, marker, dirs)
+                (ok, marker, tiered)
             }
         }))
         .await;
@@ -1768,6 +1844,8 @@ impl ObjectLayer {
         if n_ok < set.write_quorum() {
             return Err(set.write_quorum_error(n_ok));
         }
+        self.release_all_tiered(results.into_iter().filter(|r| r.0).flat_map(|r| r.2))
+            .await;
         Ok(DeleteResult {
             version_id: record::version_id_string(wanted),
             delete_marker: was_marker,
@@ -2042,6 +2120,7 @@ pub(crate) fn object_info(bucket: &str, key: &str, rec: &VersionRecord, is_lates
         seal: rec.seal,
         etag: rec.etag.clone(),
         mod_time: record::from_unix_nanos(rec.mod_time_ns),
+        meta_stamp: rec.meta_time_ns,
         metadata: rec.metadata.clone(),
         parts: rec
             .parts
@@ -2054,6 +2133,36 @@ pub(crate) fn object_info(bucket: &str, key: &str, rec: &VersionRecord, is_lates
 
 fn is_null_version_key(key: &[u8]) -> bool {
     record::version_of_key(key) == Some(None)
+}
+
+/// Checks a conditional delete's expectation against the versions read quorum agrees on
+/// (newest first): the version `wanted` (`Some(None)` is the null version; `None`, a key
+/// without versions) must exist and be as expected.
+fn check_expectation(
+    versions: &[Resolved],
+    wanted: Option<Option<uuid::Uuid>>,
+    expect: &crate::api::DeleteExpectation,
+) -> ObjectResult<()> {
+    use crate::api::VersionPosition;
+    let found = wanted.and_then(|wanted| versions.iter().position(|v| v.record.version_id == wanted));
+    let Some(idx) = found else {
+        return Err(ObjectError::PreconditionFailed);
+    };
+    let rec = &versions[idx].record;
+    let same =
+        record::from_unix_nanos(rec.mod_time_ns) == expect.mod_time && rec.meta_time_ns == expect.meta_stamp;
+    let placed = match expect.position {
+        VersionPosition::Current => idx == 0 && !rec.delete_marker,
+        VersionPosition::Only => versions.len() == 1,
+        VersionPosition::Noncurrent { successor, newer } => {
+            idx >= newer.max(1) && record::from_unix_nanos(versions[idx - 1].record.mod_time_ns) == successor
+        }
+    };
+    if same && placed {
+        Ok(())
+    } else {
+        Err(ObjectError::PreconditionFailed)
+    }
 }
 
 fn data_dirs_of(entries: &[MetaEntry]) -> Vec<DataDirId> {
@@ -2173,6 +2282,7 @@ mod tests {
             upload_id: None,
             seal: None,
             plain_size: None,
+            tiered: None,
         };
         let records = (0..set.n_drives()).map(|_| Some((rec.clone(), None))).collect();
         let key = record::version_key("skew", "k", ahead_ns, version_id);

@@ -33,6 +33,7 @@ mod api;
 mod background;
 mod body_md5;
 mod checksum;
+mod classes;
 mod decommission;
 mod deployment;
 mod error;
@@ -50,6 +51,7 @@ mod set;
 mod slot;
 mod stream;
 mod system;
+mod transition;
 
 /// Bytes of PUT bodies queued for the ETag hasher at most, process-wide (a fixed part of the
 /// process's memory).
@@ -58,6 +60,7 @@ pub use api::*;
 pub use background::{
     BackgroundConfig, DriveStatus, HealScope, HealSequenceStatus, HealState, ScannerStatus,
 };
+pub use classes::{DEFAULT_POOL_CLASS, STANDARD_CLASS, StorageClassConfig};
 pub use decommission::{DecommissionState, DecommissionStatus, PoolStatus};
 pub use deployment::{
     ClusterHooks, DeploymentSpec, DriveConnector, DriveLocation, DriveSpec, HeldLock, PoolSpec,
@@ -70,3 +73,4 @@ pub use system::{
     SYSTEM_KEY_BYTES_MAX, SYSTEM_NAMESPACE_BYTES_MAX, SYSTEM_NOTICES_QUEUED_MAX, SYSTEM_VALUE_BYTES_MAX,
     SystemLock,
 };
+pub use transition::{OLD_DATA_GRACE_DEFAULT, TIER_BUCKET, TransitionOutcome};

@@ -150,7 +150,9 @@ impl ObjectLayer {
         self.bucket_info(bucket).await?;
         check_object_key(key)?;
         let checksum = upload_checksum(opts.checksum.as_ref())?;
-        let set = self.set_for_write(bucket, key).await?;
+        let set = self
+            .set_for_write(bucket, key, opts.metadata.storage_class.as_deref())
+            .await?;
         let rec = UploadRecord {
             upload_id: uuid::Uuid::new_v4().as_simple().to_string(),
             key: key.to_string(),

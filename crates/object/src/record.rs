@@ -38,6 +38,9 @@ const RECORD_FORMAT_VERSION: u8 = 1;
 /// fields they do not know: they would serve sealed bytes as content, or write the record
 /// back without its sealed key (which would lose the data for good).
 const RECORD_FORMAT_VERSION_SEALED: u8 = 2;
+/// The version of records whose data lives in a tier object (`VersionRecord::tiered`):
+/// binaries from before tiering would find no data directory and read nothing.
+const RECORD_FORMAT_VERSION_TIERED: u8 = 3;
 
 /// A record type stored in an envelope.
 pub trait Record: Serialize {
@@ -76,7 +79,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> ObjectResult<T> {
             what: "record without magic".into(),
         });
     }
-    if bytes[2] != RECORD_FORMAT_VERSION && bytes[2] != RECORD_FORMAT_VERSION_SEALED {
+    if !matches!(
+        bytes[2],
+        RECORD_FORMAT_VERSION | RECORD_FORMAT_VERSION_SEALED | RECORD_FORMAT_VERSION_TIERED
+    ) {
         return Err(ObjectError::Corrupt {
             what: format!("record format version {}", bytes[2]),
         });
@@ -221,11 +227,30 @@ pub struct VersionRecord {
     /// A sealed version's content size.
     #[serde(rename = "ps", default, skip_serializing_if = "Option::is_none")]
     pub plain_size: Option<u64>,
+    /// Where the version's data lives when a transition moved it out of this set: its stored
+    /// bytes, all parts in order, are one tier object (the parts then have no data
+    /// directories and the record is not inline).
+    #[serde(rename = "tr", default, skip_serializing_if = "Option::is_none")]
+    pub tiered: Option<TieredData>,
+}
+
+/// A tier object holding a version's stored bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TieredData {
+    /// `None`: an object of this deployment's tier bucket (on a pool of another media
+    /// class); `Some(tier)`: an object of the named remote tier.
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// The tier object's (opaque) name.
+    #[serde(rename = "n")]
+    pub name: String,
 }
 
 impl Record for VersionRecord {
     fn format_version(&self) -> u8 {
-        if self.seal.is_some() || self.metadata.encryption.is_some() {
+        if self.tiered.is_some() {
+            RECORD_FORMAT_VERSION_TIERED
+        } else if self.seal.is_some() || self.metadata.encryption.is_some() {
             RECORD_FORMAT_VERSION_SEALED
         } else {
             RECORD_FORMAT_VERSION
@@ -602,6 +627,7 @@ mod tests {
             upload_id: None,
             seal: None,
             plain_size: None,
+            tiered: None,
         };
         let old_bytes = encode_long_names(&long);
         assert_eq!(decode::<VersionRecord>(&old_bytes).unwrap(), expected);
@@ -638,8 +664,16 @@ mod tests {
         let bytes = encode(&sealed);
         assert_eq!(bytes[2], RECORD_FORMAT_VERSION_SEALED);
         assert_eq!(decode::<VersionRecord>(&bytes).unwrap(), sealed);
+        let mut tiered = sealed.clone();
+        tiered.tiered = Some(TieredData {
+            remote: None,
+            name: "abc".into(),
+        });
+        let bytes = encode(&tiered);
+        assert_eq!(bytes[2], RECORD_FORMAT_VERSION_TIERED);
+        assert_eq!(decode::<VersionRecord>(&bytes).unwrap(), tiered);
         let mut unknown = bytes.clone();
-        unknown[2] = 3;
+        unknown[2] = 4;
         assert!(decode::<VersionRecord>(&unknown).is_err());
     }
 

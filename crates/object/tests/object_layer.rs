@@ -239,51 +239,119 @@ async fn overwrite_delete_and_metadata() {
 #[tokio::test]
 async fn deletes_conditioned_on_modification_time() {
     let f = fixture(4).await;
-    let delete = |version_id: Option<String>, at| {
+    let delete = |version_id: Option<String>, at, position| {
         f.layer.delete_object(
             "bucket",
             "k",
             DeleteOptions {
                 version_id,
-                if_mod_time: Some(at),
+                expect: Some(DeleteExpectation {
+                    mod_time: at,
+                    meta_stamp: 0,
+                    position,
+                }),
                 ..Default::default()
             },
         )
     };
+    let current = VersionPosition::Current;
     // Unversioned: an overwrite since makes the old time stale.
     let old = put(&f.layer, "k", b"old").await;
     let new = put(&f.layer, "k", b"new").await;
-    let err = delete(None, old.mod_time).await.unwrap_err();
+    let err = delete(None, old.mod_time, current).await.unwrap_err();
     assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
     assert_eq!(
         read_all(&f.layer, "k", GetOptions::default()).await.unwrap(),
         b"new"
     );
-    delete(None, new.mod_time).await.unwrap();
+    // A tag change since is a change too.
+    f.layer
+        .update_object_metadata("bucket", "k", None, |m| {
+            m.tags.insert("t".into(), "1".into());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let err = delete(None, new.mod_time, current).await.unwrap_err();
+    assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
+    let tagged = f
+        .layer
+        .head_object("bucket", "k", GetOptions::default())
+        .await
+        .unwrap();
+    let opts = DeleteOptions {
+        expect: Some(DeleteExpectation {
+            mod_time: tagged.mod_time,
+            meta_stamp: tagged.meta_stamp,
+            position: current,
+        }),
+        ..Default::default()
+    };
+    f.layer.delete_object("bucket", "k", opts).await.unwrap();
     assert!(read_all(&f.layer, "k", GetOptions::default()).await.is_err());
 
-    // Versioned: a delete marker is made only over the version evaluated; a named version
-    // goes only with its own time.
+    // Versioned: a delete marker is made only over the version evaluated; a noncurrent
+    // version goes only while it is noncurrent under the same successor.
     f.layer
         .set_bucket_versioning("bucket", VersioningState::Enabled)
         .await
         .unwrap();
     let v1 = put(&f.layer, "k", b"one").await;
     let v2 = put(&f.layer, "k", b"two").await;
-    let err = delete(None, v1.mod_time).await.unwrap_err();
+    let below = |successor: &ObjectInfo| VersionPosition::Noncurrent {
+        successor: successor.mod_time,
+        newer: 1,
+    };
+    let err = delete(None, v1.mod_time, current).await.unwrap_err();
     assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
-    let err = delete(v1.version_id.clone(), v2.mod_time).await.unwrap_err();
+    let err = delete(v1.version_id.clone(), v2.mod_time, below(&v2))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
-    assert!(delete(None, v2.mod_time).await.unwrap().delete_marker);
-    // The current version is now a delete marker: expiring "v2 as current" again is refused.
-    let err = delete(None, v2.mod_time).await.unwrap_err();
+    assert!(delete(None, v2.mod_time, current).await.unwrap().delete_marker);
+    // The current version is now a delete marker: expiring "v2 as current" again is refused,
+    // and v1's successor is no longer what was seen.
+    let err = delete(None, v2.mod_time, current).await.unwrap_err();
     assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
-    delete(v1.version_id.clone(), v1.mod_time).await.unwrap();
+    let err = delete(v1.version_id.clone(), v1.mod_time, below(&v1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
+    delete(v1.version_id.clone(), v1.mod_time, below(&v2))
+        .await
+        .unwrap();
     let opts = GetOptions {
         version_id: v2.version_id.clone(),
         ..Default::default()
     };
     assert_eq!(read_all(&f.layer, "k", opts).await.unwrap(), b"two");
+    // Rolled back: with the versions above it deleted, v2 is current again and a
+    // "noncurrent" delete of it is refused.
+    let listed = f
+        .layer
+        .list_object_versions(
+            "bucket",
+            ListVersionsOptions {
+                max_keys: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let marker = listed.versions[0].clone();
+    assert!(marker.delete_marker);
+    let opts = DeleteOptions {
+        version_id: marker.version_id.clone(),
+        ..Default::default()
+    };
+    f.layer.delete_object("bucket", "k", opts).await.unwrap();
+    let err = delete(v2.version_id.clone(), v2.mod_time, below(&marker))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ObjectError::PreconditionFailed), "{err:?}");
+    delete(v2.version_id.clone(), v2.mod_time, VersionPosition::Only)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -186,3 +186,180 @@ async fn keys_spread_over_pools_and_a_decommission_empties_one() {
     }
     assert_eq!(shard_files(&paths[1]), 0);
 }
+
+/// Pools of two media classes: new keys of a class land on its pool, a transition moves a
+/// version's data to the other pool's drives while reads stay byte-identical, and removing the
+/// version removes its tier object; a tier object no version names is swept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_classes_place_and_transition_between_pools() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, paths) = spec(dir.path());
+    let layer = Arc::new(ObjectLayer::open_deployment(spec, None).await.unwrap());
+    layer
+        .set_storage_classes(StorageClassConfig {
+            pool_classes: vec!["NVME".into(), "HDD".into()],
+            storage_classes: [("WARM".to_owned(), "HDD".to_owned())].into(),
+        })
+        .unwrap();
+    layer.set_transition_grace(Duration::from_millis(100));
+    assert!(layer.storage_class_exists("WARM") && !layer.storage_class_exists("COLD"));
+    layer
+        .make_bucket("bkt", MakeBucketOptions::default())
+        .await
+        .unwrap();
+    layer
+        .set_bucket_versioning("bkt", VersioningState::Enabled)
+        .await
+        .unwrap();
+    // STANDARD keys go to the NVME pool, WARM keys to the HDD pool.
+    for i in 0..6 {
+        let data = data_of(3 * i + 2, 0);
+        layer
+            .put_object("bkt", &format!("k{i}"), body(&data), PutOptions::default())
+            .await
+            .unwrap();
+    }
+    assert!(shard_files(&paths[0]) > 0);
+    assert_eq!(shard_files(&paths[1]), 0);
+    let warm = PutOptions {
+        metadata: ObjectMetadata {
+            storage_class: Some("WARM".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let w = data_of(2, 1);
+    layer.put_object("bkt", "w", body(&w), warm).await.unwrap();
+    assert!(shard_files(&paths[1]) > 0);
+    let unknown = PutOptions {
+        metadata: ObjectMetadata {
+            storage_class: Some("COLD".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let err = layer
+        .put_object("bkt", "c", body(b"x"), unknown)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ObjectError::UnknownStorageClass { .. }), "{err:?}");
+
+    // A transition moves k0's data to the HDD pool; reads are the same throughout.
+    let before_nvme = shard_files(&paths[0]);
+    let before_hdd = shard_files(&paths[1]);
+    let info = layer
+        .head_object("bkt", "k0", GetOptions::default())
+        .await
+        .unwrap();
+    let data = data_of(2, 0);
+    let moved = layer
+        .transition_version("bkt", "k0", None, info.mod_time, "WARM")
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        TransitionOutcome::Moved {
+            bytes: data.len() as u64
+        }
+    );
+    assert_eq!(read_all(&layer, "k0", None).await, data);
+    let ranged = layer
+        .get_object(
+            "bkt",
+            "k0",
+            GetOptions {
+                range: Some(ByteRange::FromTo {
+                    first: 1000,
+                    last: 1_200_000,
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut stream = ranged.body;
+    while let Some(chunk) = stream.next().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, data[1000..=1_200_000]);
+    let after = layer
+        .head_object("bkt", "k0", GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(after.metadata.storage_class.as_deref(), Some("WARM"));
+    assert_eq!(
+        (after.etag.clone(), after.mod_time),
+        (info.etag.clone(), info.mod_time)
+    );
+    assert!(shard_files(&paths[1]) > before_hdd);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        shard_files(&paths[0]) < before_nvme,
+        "the old data left the NVME pool"
+    );
+    // Again to the same class: nothing to do; a stale modification time: refused.
+    assert_eq!(
+        layer
+            .transition_version("bkt", "k0", None, info.mod_time, "WARM")
+            .await
+            .unwrap(),
+        TransitionOutcome::Unchanged
+    );
+    let stale = info.mod_time - Duration::from_secs(1);
+    assert!(matches!(
+        layer
+            .transition_version("bkt", "k0", None, stale, "STANDARD")
+            .await,
+        Err(ObjectError::PreconditionFailed)
+    ));
+
+    // A tier object nobody names is swept; the ones in use stay.
+    let tier_objects = |layer: Arc<ObjectLayer>| async move {
+        layer
+            .list_objects(
+                TIER_BUCKET,
+                ListOptions {
+                    max_keys: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .objects
+            .len()
+    };
+    assert_eq!(tier_objects(Arc::clone(&layer)).await, 1);
+    let stray = PutOptions {
+        metadata: ObjectMetadata {
+            user: [
+                ("strata-home-bucket".to_owned(), "bkt".to_owned()),
+                ("strata-home-key".to_owned(), "gone".to_owned()),
+                ("strata-home-version".to_owned(), "null".to_owned()),
+            ]
+            .into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    layer
+        .put_object(TIER_BUCKET, "stray", body(b"stray"), stray)
+        .await
+        .unwrap();
+    assert_eq!(layer.sweep_tier_orphans(Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(tier_objects(Arc::clone(&layer)).await, 1);
+
+    // Removing the transitioned version removes its tier object.
+    layer
+        .delete_object(
+            "bkt",
+            "k0",
+            DeleteOptions {
+                version_id: info.version_id.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(tier_objects(Arc::clone(&layer)).await, 0);
+}

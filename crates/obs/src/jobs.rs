@@ -19,11 +19,16 @@ static LIFECYCLE: OnceLock<Source> = OnceLock::new();
 
 /// The families a source may report, with their help texts; those with an `action` label
 /// are marked.
-pub const FAMILIES: [(&str, &str, bool); 4] = [
+pub const FAMILIES: [(&str, &str, bool); 5] = [
     (
         "strata_lifecycle_actions_total",
-        "Lifecycle actions this node applied since start, by action (expire_current, remove_noncurrent, remove_delete_marker, abort_upload, kept_by_lock).",
+        "Lifecycle actions this node applied since start, by action (expire_current, remove_noncurrent, remove_delete_marker, abort_upload, kept_by_lock, transition).",
         true,
+    ),
+    (
+        "strata_lifecycle_transitioned_bytes_total",
+        "Stored bytes lifecycle transitions on this node copied to another storage class since start.",
+        false,
     ),
     (
         "strata_lifecycle_versions_scanned_total",

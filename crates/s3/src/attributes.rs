@@ -138,7 +138,7 @@ pub(crate) async fn get_object_attributes(
         object_parts: (wanted.parts && multipart).then(|| parts_page(&info, marker, max_parts)),
         storage_class: wanted
             .storage_class
-            .then(|| StorageClass::from_static(StorageClass::STANDARD)),
+            .then(|| StorageClass::from(crate::storage_class::name_of(&info.metadata).to_owned())),
         object_size: wanted.size.then(|| convert::size_i64(info.size)),
         last_modified: Some(convert::timestamp(info.mod_time)),
         version_id: info.version_id,

@@ -68,6 +68,7 @@ mod precondition;
 mod presign;
 mod routes;
 mod service;
+mod storage_class;
 mod sts;
 mod tagging;
 

@@ -41,19 +41,26 @@ fn error_of(err: LifecycleError) -> S3Error {
     }
 }
 
-/// A count from the XML: negative is AWS's `InvalidArgument` with the field's name.
-fn count(value: Option<i32>, what: &str) -> S3Result<Option<u32>> {
+/// A count from the XML; a negative one is `InvalidArgument` with AWS's text for the field
+/// (the same text as for zero where zero is refused too).
+fn count(value: Option<i32>, message: &str) -> S3Result<Option<u32>> {
     value
         .map(|v| {
-            u32::try_from(v).map_err(|_| {
-                S3Error::with_message(
-                    S3ErrorCode::InvalidArgument,
-                    format!("'{what}' must be a positive integer"),
-                )
-            })
+            u32::try_from(v)
+                .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidArgument, message.to_owned()))
         })
         .transpose()
 }
+
+const EXPIRATION_DAYS: &str = "'Days' for Expiration action must be a positive integer";
+const TRANSITION_DAYS: &str = "'Days' in Transition action must be a nonnegative integer";
+const NONCURRENT_DAYS: &str =
+    "'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer";
+const NONCURRENT_TRANSITION_DAYS: &str =
+    "'NoncurrentDays' in NoncurrentVersionTransition action must be a nonnegative integer";
+const NEWER_VERSIONS: &str = "'NewerNoncurrentVersions' must be a positive integer up to 100";
+const ABORT_DAYS: &str =
+    "'DaysAfterInitiation' for AbortIncompleteMultipartUpload action must be a positive integer";
 
 fn size(value: Option<i64>) -> S3Result<Option<u64>> {
     value
@@ -65,15 +72,23 @@ fn size(value: Option<i64>) -> S3Result<Option<u64>> {
         .transpose()
 }
 
-fn date(value: Option<Timestamp>) -> Option<i64> {
-    value.map(|t| {
-        let at = convert::system_time(t);
-        match at.duration_since(UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            // Before 1970: never midnight-aligned in a way that matters; refused as such.
-            Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX) - 1,
-        }
-    })
+/// A rule's date as whole seconds since the epoch; one with a fraction of a second is not
+/// midnight (AWS's `InvalidArgument`).
+fn date(value: Option<Timestamp>) -> S3Result<Option<i64>> {
+    let not_midnight =
+        || S3Error::with_message(S3ErrorCode::InvalidArgument, "'Date' must be at midnight GMT");
+    value
+        .map(|t| {
+            let (secs, nanos) = match convert::system_time(t).duration_since(UNIX_EPOCH) {
+                Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+                Err(e) => {
+                    let d = e.duration();
+                    (-i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos())
+                }
+            };
+            if nanos == 0 { Ok(secs) } else { Err(not_midnight()) }
+        })
+        .transpose()
 }
 
 fn tag_condition(tag: Tag) -> S3Result<TagCondition> {
@@ -135,8 +150,8 @@ fn rule_of(rule: LifecycleRule) -> S3Result<Rule> {
         .expiration
         .map(|e| -> S3Result<Expiration> {
             Ok(Expiration {
-                days: count(e.days, "Days")?,
-                date: date(e.date),
+                days: count(e.days, EXPIRATION_DAYS)?,
+                date: date(e.date)?,
                 expired_object_delete_marker: e.expired_object_delete_marker.unwrap_or(false),
             })
         })
@@ -145,13 +160,13 @@ fn rule_of(rule: LifecycleRule) -> S3Result<Rule> {
         .noncurrent_version_expiration
         .map(|e| -> S3Result<NoncurrentExpiration> {
             Ok(NoncurrentExpiration {
-                noncurrent_days: count(e.noncurrent_days, "NoncurrentDays")?.ok_or_else(malformed_xml)?,
-                newer_noncurrent_versions: count(e.newer_noncurrent_versions, "NewerNoncurrentVersions")?,
+                noncurrent_days: count(e.noncurrent_days, NONCURRENT_DAYS)?.ok_or_else(malformed_xml)?,
+                newer_noncurrent_versions: count(e.newer_noncurrent_versions, NEWER_VERSIONS)?,
             })
         })
         .transpose()?;
     let abort_incomplete_upload_days = match rule.abort_incomplete_multipart_upload {
-        Some(a) => Some(count(a.days_after_initiation, "DaysAfterInitiation")?.ok_or_else(malformed_xml)?),
+        Some(a) => Some(count(a.days_after_initiation, ABORT_DAYS)?.ok_or_else(malformed_xml)?),
         None => None,
     };
     let transitions = rule
@@ -160,8 +175,8 @@ fn rule_of(rule: LifecycleRule) -> S3Result<Rule> {
         .into_iter()
         .map(|t| -> S3Result<RuleTransition> {
             Ok(RuleTransition {
-                days: count(t.days, "Days")?,
-                date: date(t.date),
+                days: count(t.days, TRANSITION_DAYS)?,
+                date: date(t.date)?,
                 storage_class: t.storage_class.ok_or_else(malformed_xml)?.as_str().to_owned(),
             })
         })
@@ -172,8 +187,9 @@ fn rule_of(rule: LifecycleRule) -> S3Result<Rule> {
         .into_iter()
         .map(|t| -> S3Result<NoncurrentTransition> {
             Ok(NoncurrentTransition {
-                noncurrent_days: count(t.noncurrent_days, "NoncurrentDays")?.ok_or_else(malformed_xml)?,
-                newer_noncurrent_versions: count(t.newer_noncurrent_versions, "NewerNoncurrentVersions")?,
+                noncurrent_days: count(t.noncurrent_days, NONCURRENT_TRANSITION_DAYS)?
+                    .ok_or_else(malformed_xml)?,
+                newer_noncurrent_versions: count(t.newer_noncurrent_versions, NEWER_VERSIONS)?,
                 storage_class: t.storage_class.ok_or_else(malformed_xml)?.as_str().to_owned(),
             })
         })
@@ -199,7 +215,13 @@ fn generated_id() -> String {
 }
 
 fn timestamp_of(secs: i64) -> Timestamp {
-    convert::timestamp(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+    let magnitude = Duration::from_secs(secs.unsigned_abs());
+    let at = if secs >= 0 {
+        UNIX_EPOCH + magnitude
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude).unwrap_or(UNIX_EPOCH)
+    };
+    convert::timestamp(at)
 }
 
 fn i32_of(n: u32) -> i32 {
@@ -333,7 +355,10 @@ impl StrataS3 {
         }
         let date = convert::http_date(&convert::timestamp(due))?;
         let rule_id = rule_id.replace('\\', "\\\\").replace('"', "\\\"");
-        Some(format!("expiry-date=\"{date}\", rule-id=\"{rule_id}\""))
+        let value = format!("expiry-date=\"{date}\", rule-id=\"{rule_id}\"");
+        // A rule id with characters a header cannot carry: no header rather than a failed
+        // response.
+        http::HeaderValue::from_str(&value).is_ok().then_some(value)
     }
 }
 
@@ -351,8 +376,23 @@ pub(crate) async fn put_bucket_lifecycle_configuration(
             .as_ref()
             .map(|s| s.as_str().to_owned()),
     };
-    // No storage class to transition to exists yet: every transition names an unknown one.
-    config.validate(&|_| false).map_err(error_of)?;
+    if let Some(size) = &config.transition_default_minimum_object_size
+        && ![
+            TransitionDefaultMinimumObjectSize::ALL_STORAGE_CLASSES_128K,
+            TransitionDefaultMinimumObjectSize::VARIES_BY_STORAGE_CLASS,
+        ]
+        .contains(&size.as_str())
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Invalid value for x-amz-transition-default-minimum-object-size",
+        ));
+    }
+    // A transition names a configured storage class other than STANDARD.
+    let layer = &s3.layer;
+    config
+        .validate(&|class| class != strata_object::STANDARD_CLASS && layer.storage_class_exists(class))
+        .map_err(error_of)?;
     s3.layer
         .put_bucket_config(&input.bucket, BUCKET_LIFECYCLE_CONFIG, config.to_blob().into())
         .await

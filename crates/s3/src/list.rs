@@ -46,7 +46,9 @@ fn object_entry(info: ObjectInfo, owner: Option<&AclOwner>, url: bool) -> Object
         e_tag: Some(convert::etag(&info.etag)),
         last_modified: Some(convert::timestamp(info.mod_time)),
         size: Some(convert::size_i64(info.size)),
-        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+        storage_class: Some(ObjectStorageClass::from(
+            crate::storage_class::name_of(&info.metadata).to_owned(),
+        )),
         owner: owner.map(convert::owner),
         ..Default::default()
     }
@@ -245,8 +247,8 @@ pub(crate) async fn list_object_versions(
                 last_modified: Some(convert::timestamp(v.mod_time)),
                 owner: Some(convert::owner(&bucket_owner)),
                 size: Some(convert::size_i64(v.size)),
-                storage_class: Some(ObjectVersionStorageClass::from_static(
-                    ObjectVersionStorageClass::STANDARD,
+                storage_class: Some(ObjectVersionStorageClass::from(
+                    crate::storage_class::name_of(&v.metadata).to_owned(),
                 )),
                 version_id,
                 ..Default::default()

@@ -84,14 +84,7 @@ pub(crate) async fn create_multipart_upload(
         &map_err,
     )
     .await?;
-    if let Some(class) = &input.storage_class
-        && class.as_str() != StorageClass::STANDARD
-    {
-        return Err(S3Error::with_message(
-            S3ErrorCode::InvalidStorageClass,
-            "The storage class you specified is not valid",
-        ));
-    }
+    let storage_class = crate::storage_class::for_write(&s3.layer, input.storage_class.as_ref())?;
     let opts = PutOptions {
         metadata: MetadataInput {
             content_type: input.content_type,
@@ -106,7 +99,8 @@ pub(crate) async fn create_multipart_upload(
         .with_tags(tags)
         .with_acl(acl)
         .with_lock(retention, legal_hold)
-        .with_encryption(encryption::stored_text(write_key.as_ref())),
+        .with_encryption(encryption::stored_text(write_key.as_ref()))
+        .with_storage_class(storage_class),
         checksum,
         ..Default::default()
     };
@@ -470,7 +464,9 @@ pub(crate) async fn list_parts(
         upload_id: Some(input.upload_id),
         initiator: Some(crate::convert::initiator(&s3.owner)),
         owner: Some(crate::convert::owner(&s3.owner)),
-        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        storage_class: Some(StorageClass::from(
+            crate::storage_class::name_of(&page.upload.metadata).to_owned(),
+        )),
         max_parts: Some(as_i32(max)),
         part_number_marker: i32::try_from(marker).ok(),
         next_part_number_marker: page.next_part_number_marker.and_then(|n| i32::try_from(n).ok()),
@@ -514,7 +510,9 @@ pub(crate) async fn list_multipart_uploads(
             initiator: Some(crate::convert::initiator(&s3.owner)),
             key: Some(maybe_url_encode(u.key, url)),
             owner: Some(crate::convert::owner(&s3.owner)),
-            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            storage_class: Some(StorageClass::from(
+                crate::storage_class::name_of(&u.metadata).to_owned(),
+            )),
             upload_id: Some(u.upload_id),
             ..Default::default()
         })

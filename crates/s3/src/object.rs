@@ -97,19 +97,6 @@ fn not_implemented(what: &str) -> S3Error {
     )
 }
 
-/// Refuses write options Strata does not implement yet.
-fn refuse_unsupported_write(storage_class: Option<&StorageClass>) -> S3Result<()> {
-    if let Some(class) = storage_class
-        && class.as_str() != StorageClass::STANDARD
-    {
-        return Err(S3Error::with_message(
-            S3ErrorCode::InvalidStorageClass,
-            "The storage class you specified is not valid",
-        ));
-    }
-    Ok(())
-}
-
 fn content_length(len: Option<i64>) -> S3Result<Option<u64>> {
     match len {
         None => Ok(None),
@@ -149,7 +136,7 @@ pub(crate) async fn put_object(
         .get::<crate::post_form::FormTagging>()
         .map(|t| t.0.clone());
     let input = req.input;
-    refuse_unsupported_write(input.storage_class.as_ref())?;
+    let storage_class = crate::storage_class::for_write(&s3.layer, input.storage_class.as_ref())?;
     let write_key = s3
         .write_key(&input.bucket, &input.key, encryption::write_headers!(input))
         .await?;
@@ -206,7 +193,8 @@ pub(crate) async fn put_object(
         .with_tags(tags)
         .with_acl(acl)
         .with_lock(retention, legal_hold)
-        .with_encryption(encryption::stored_text(write_key.as_ref())),
+        .with_encryption(encryption::stored_text(write_key.as_ref()))
+        .with_storage_class(storage_class),
         content_md5: convert::content_md5(input.content_md5.as_deref())?,
         // s3s verifies a signed payload hash itself while streaming the body.
         content_sha256: None,
@@ -436,6 +424,7 @@ pub(crate) async fn get_object(
         expiration: s3.expiration_header(&info, false).await,
         last_modified: Some(convert::timestamp(info.mod_time)),
         metadata: convert::user_metadata(&info.metadata),
+        storage_class: crate::storage_class::header(&info.metadata),
         version_id: info.version_id.clone(),
         tag_count: tagging::tag_count(&info.metadata.tags),
         object_lock_mode: lock.mode,
@@ -516,6 +505,7 @@ pub(crate) async fn head_object(
         expiration: s3.expiration_header(&info, false).await,
         last_modified: Some(convert::timestamp(info.mod_time)),
         metadata: convert::user_metadata(&info.metadata),
+        storage_class: crate::storage_class::header(&info.metadata),
         version_id: info.version_id.clone(),
         content_type: headers.content_type,
         content_language: headers.content_language,
@@ -612,7 +602,7 @@ async fn delete_one(
                 version_id: version_id.clone(),
                 bypass_governance,
                 condition,
-                if_mod_time: None,
+                expect: None,
             },
         )
         .await
@@ -819,7 +809,7 @@ pub(crate) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let map_err = err_mapper(&req);
     let input = &req.input;
-    refuse_unsupported_write(input.storage_class.as_ref())?;
+    let storage_class = crate::storage_class::for_write(&s3.layer, input.storage_class.as_ref())?;
     let replace_tags = replace_tags(input.tagging_directive.as_ref())?;
     let new_tags = tagging::request_tags(input.tagging.as_deref())?;
     let src = copy_source(input.copy_source.clone())?;
@@ -838,6 +828,7 @@ pub(crate) async fn copy_object(
     let encrypts = input.server_side_encryption.is_some() || input.sse_customer_algorithm.is_some();
     if src.bucket == input.bucket
         && src.key == input.key
+        && input.storage_class.is_none()
         && src.version_id.is_none()
         && !replace
         && checksum.is_none()
@@ -933,6 +924,8 @@ pub(crate) async fn copy_object(
                 metadata.acl = acl;
                 metadata.retention = retention;
                 metadata.legal_hold = legal_hold;
+                // And the request's storage class (STANDARD unless named), as on AWS.
+                metadata.storage_class = storage_class;
                 // ... and the request's encryption (or the bucket's), never the source's.
                 metadata.encryption = stored_encryption;
                 metadata
@@ -1005,6 +998,7 @@ mod tests {
             seal: None,
             etag: "e-2".into(),
             mod_time: SystemTime::UNIX_EPOCH,
+            meta_stamp: 0,
             metadata: ObjectMetadata::default(),
             parts: sizes
                 .iter()

@@ -87,6 +87,9 @@ pub struct ServerArgs {
     pub memory: crate::memory_config::MemoryArgs,
     #[command(flatten)]
     pub lifecycle: crate::lifecycle_config::LifecycleArgs,
+    /// Media classes of the pools and the storage classes over them.
+    #[command(flatten)]
+    pub classes: crate::classes_config::ClassesArgs,
     /// Server-side encryption: the KMS keyring and the SSE switches.
     #[command(flatten)]
     pub kms: crate::kms_config::KmsArgs,
@@ -124,6 +127,9 @@ pub struct FileConfig {
     /// Lifecycle job keys.
     #[serde(flatten)]
     pub lifecycle: crate::lifecycle_config::LifecycleFile,
+    /// Media and storage class keys.
+    #[serde(flatten)]
+    pub classes: crate::classes_config::ClassesFile,
     /// Server-side encryption keys (the KMS, the SSE switches).
     #[serde(flatten)]
     pub kms: crate::kms_config::KmsFile,
@@ -163,6 +169,8 @@ pub struct Settings {
     pub kms: crate::kms_config::KmsSettings,
     /// The lifecycle job.
     pub lifecycle: strata_lifecycle::LifecycleSettings,
+    /// Media and storage classes.
+    pub classes: strata_object::StorageClassConfig,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -213,6 +221,7 @@ pub fn resolve(
         conn: crate::conn_config::resolve(args.conn, file.conn)?,
         memory_budget_bytes: crate::memory_config::resolve(args.memory, file.memory)?,
         lifecycle: crate::lifecycle_config::resolve(args.lifecycle, file.lifecycle)?,
+        classes: crate::classes_config::resolve(args.classes, file.classes)?,
         identity: crate::iam_setup::resolve_identity(file.identity, &crate::iam_setup::identity_env())?,
         kms: crate::kms_config::resolve(args.kms, file.kms, crate::kms_config::KmsSecretsEnv::from_env())?,
     })
@@ -234,6 +243,7 @@ mod tests {
             conn: Default::default(),
             memory: Default::default(),
             lifecycle: Default::default(),
+            classes: Default::default(),
             kms: Default::default(),
             drives: drives.iter().map(|s| s.to_string()).collect(),
         }

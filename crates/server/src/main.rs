@@ -10,6 +10,7 @@
 
 mod admission;
 mod allocator;
+mod classes_config;
 mod cli;
 mod config;
 mod conn_config;
@@ -226,6 +227,19 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         rpc.set_drives(layer.local_drives());
         cluster_node = Some(node);
         (frontend, layer, serving)
+    } else if topology.pools.len() > 1
+        && !strata_cluster::node::single_node_formatted_as_one_pool(&topology).await
+    {
+        // One node, several pools (one per media class, say): decided from the drives.
+        let spec = strata_cluster::node::single_node_spec(&topology).await?;
+        let layer = Arc::new(
+            strata_object::ObjectLayer::open_deployment(spec, None)
+                .await
+                .context("opening the drives")?,
+        );
+        let frontend = serve::Frontend::new(None);
+        let serving = tokio::spawn(serve::run(listener, Arc::clone(&frontend), server_tls, limits));
+        (frontend, layer, serving)
     } else {
         let layer = Arc::new(
             strata_object::ObjectLayer::open_local(&local_drives)
@@ -237,6 +251,13 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         (frontend, layer, serving)
     };
     layer.memory().limit(memory.request_bytes, memory.budget_bytes);
+    layer
+        .set_storage_classes(settings.classes.clone())
+        .context("the storage classes do not fit the pools")?;
+    if settings.lifecycle.day != strata_lifecycle::DayLength::default() {
+        // Test mode: a transitioned version's old data goes within a (short) day.
+        layer.set_transition_grace(std::time::Duration::from_secs(settings.lifecycle.day.as_secs()));
+    }
     layer.start_background(strata_object::BackgroundConfig::default());
     if let Some(kms) = &encryption.kms {
         // Configuration (IAM records, bucket settings) is sealed at rest with the KMS: its key
