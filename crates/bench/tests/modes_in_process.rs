@@ -40,6 +40,7 @@ async fn serve() -> (tempfile::TempDir, String, tokio::task::JoinHandle<()>) {
             encryption: Default::default(),
             key_rotation: None,
             lifecycle: None,
+            tiers: None,
         },
     )
     .unwrap();

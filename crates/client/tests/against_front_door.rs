@@ -50,6 +50,7 @@ async fn server() -> Server {
         encryption: Default::default(),
         key_rotation: None,
         lifecycle: None,
+        tiers: None,
     };
     let service = build_service(layer, &config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -294,6 +294,8 @@ pub struct ObjectInfo {
     /// When its metadata last changed in place (tags, ACL, retention, legal hold), Unix
     /// nanoseconds; 0 when never.
     pub meta_stamp: i64,
+    /// The remote tier holding its data, when a transition moved it to one.
+    pub remote_tier: Option<String>,
     /// Stored metadata.
     pub metadata: ObjectMetadata,
     /// The parts the object was assembled from.

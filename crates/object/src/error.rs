@@ -240,6 +240,21 @@ pub enum ObjectError {
         /// What failed.
         what: &'static str,
     },
+    /// A remote tier did not answer, or refused (S3: 503, retry later).
+    #[error("the remote tier {tier} is unavailable: {reason}")]
+    TierUnavailable {
+        /// The tier.
+        tier: String,
+        /// What happened (no credentials in it).
+        reason: String,
+    },
+    /// The version's data is in an archival tier and has not been restored (S3:
+    /// `InvalidObjectState`).
+    #[error("the object is in the archival tier {tier}; restore it first")]
+    NotRestored {
+        /// The tier.
+        tier: String,
+    },
     /// A storage class this deployment does not have.
     #[error("the storage class {name:?} does not exist here")]
     UnknownStorageClass {

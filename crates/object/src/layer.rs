@@ -68,6 +68,10 @@ pub struct ObjectLayer {
     pub(crate) system: crate::system::SystemState,
     /// Seals configuration values at rest once a KMS is configured (`set_value_sealer`).
     value_sealer: std::sync::RwLock<Option<Arc<dyn ValueSealer>>>,
+    /// Remote tiers (`remote.rs`), once the server configured them.
+    pub(crate) remote_tiers: std::sync::RwLock<Option<Arc<dyn crate::remote::RemoteTiers>>>,
+    /// Wakes the remote-delete journal's worker.
+    pub(crate) tier_journal_wakeup: tokio::sync::Notify,
     /// Media classes of the pools and the storage classes over them (`classes.rs`).
     pub(crate) classes: std::sync::RwLock<crate::classes::StorageClassConfig>,
     /// How long a transitioned version's old data stays, in milliseconds (`transition.rs`).
@@ -286,6 +290,8 @@ impl ObjectLayer {
             system: crate::system::SystemState::new(),
             value_sealer: std::sync::RwLock::new(None),
             classes: std::sync::RwLock::new(Default::default()),
+            remote_tiers: std::sync::RwLock::new(None),
+            tier_journal_wakeup: tokio::sync::Notify::new(),
             transition_grace_ms: std::sync::atomic::AtomicU64::new(
                 crate::transition::OLD_DATA_GRACE_DEFAULT.as_millis() as u64,
             ),
@@ -930,6 +936,32 @@ impl ObjectLayer {
     /// Removes every version, upload and data directory of a bucket, drive by drive.
     async fn purge_bucket(&self, bucket: &str) -> ObjectResult<()> {
         let prefix = record::bucket_prefix(bucket);
+        // Remote tier objects of the bucket's versions are journaled before any record goes.
+        let mut remote = Vec::new();
+        for drive in self.all_drives() {
+            if let Ok(entries) = set::scan_all(drive.as_ref(), Table::Objects, &prefix).await {
+                for entry in entries {
+                    let Ok(rec) = record::decode::<VersionRecord>(&entry.value) else {
+                        continue;
+                    };
+                    let key = entry
+                        .key
+                        .get(prefix.len()..)
+                        .and_then(record::split_version_key)
+                        .map(|(key, _)| String::from_utf8_lossy(key).into_owned())
+                        .unwrap_or_default();
+                    for e in Self::deletions_of(bucket, &key, [&rec]) {
+                        if !remote
+                            .iter()
+                            .any(|r: &crate::remote::JournalEntry| r.name == e.name)
+                        {
+                            remote.push(e);
+                        }
+                    }
+                }
+            }
+        }
+        self.journal_remote(&remote).await?;
         let mut tiered = Vec::new();
         for drive in self.all_drives() {
             let Ok(entries) = set::scan_all(drive.as_ref(), Table::Objects, &prefix).await else {
@@ -1349,6 +1381,7 @@ impl ObjectLayer {
             etag,
             mod_time: record::from_unix_nanos(mod_time_ns),
             meta_stamp: 0,
+            remote_tier: None,
             metadata,
             parts: parts.iter().map(|p| part_info(p, checksum.as_ref())).collect(),
             checksum,
@@ -1385,6 +1418,17 @@ impl ObjectLayer {
         if let Some(reason) = blocked {
             return Err(ObjectError::ObjectLocked { reason });
         }
+        // The null versions replaced here whose data is in a remote tier: journaled first, so
+        // an acknowledged overwrite never leaves their remote objects behind.
+        let replaced: Vec<VersionRecord> = existing
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|e| is_null_version_key(&e.key))
+            .filter_map(|e| record::decode::<VersionRecord>(&e.value).ok())
+            .collect();
+        self.journal_remote(&Self::deletions_of(bucket, key, &replaced))
+            .await?;
         let results = join_all(records.into_iter().enumerate().map(|(drive_idx, rec)| {
             let drive = set.drives[drive_idx].clone();
             let old_nulls: Vec<MetaEntry> = match existing.get(drive_idx) {
@@ -1797,9 +1841,15 @@ impl ObjectLayer {
             .filter(|e| record::version_of_key(&e.key) == Some(wanted))
             .filter_map(|e| record::decode::<VersionRecord>(&e.value).ok())
             .max_by_key(|rec| rec.meta_time_ns);
-        if let Some(reason) = newest.and_then(|rec| rec.metadata.deletion_blocked(opts.bypass_governance)) {
+        if let Some(reason) = newest
+            .as_ref()
+            .and_then(|rec| rec.metadata.deletion_blocked(opts.bypass_governance))
+        {
             return Err(ObjectError::ObjectLocked { reason });
         }
+        // A remote tier object of the version is journaled before its records go.
+        self.journal_remote(&Self::deletions_of(bucket, key, newest.as_ref()))
+            .await?;
         let mut was_marker = false;
         let results = join_all(per_drive.into_iter().enumerate().map(|(drive_idx, entries)| {
             let drive = set.drives[drive_idx].clone();
@@ -2121,6 +2171,7 @@ pub(crate) fn object_info(bucket: &str, key: &str, rec: &VersionRecord, is_lates
         etag: rec.etag.clone(),
         mod_time: record::from_unix_nanos(rec.mod_time_ns),
         meta_stamp: rec.meta_time_ns,
+        remote_tier: rec.tiered.as_ref().and_then(|t| t.remote.clone()),
         metadata: rec.metadata.clone(),
         parts: rec
             .parts

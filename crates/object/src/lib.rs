@@ -47,6 +47,7 @@ mod multipart;
 mod names;
 mod offline;
 mod record;
+mod remote;
 mod set;
 mod slot;
 mod stream;
@@ -68,6 +69,7 @@ pub use deployment::{
 pub use error::{ObjectError, ObjectResult};
 pub use heal::{HealCounters, HealOptions};
 pub use layer::{DEFAULT_REGION, GetObjectReader, JobLease, ObjectLayer};
+pub use remote::{JournalEntry, JournalKind, RemoteTiers, TIER_JOURNAL_NAMESPACE};
 pub use stream::ObjectStream;
 pub use system::{
     SYSTEM_KEY_BYTES_MAX, SYSTEM_NAMESPACE_BYTES_MAX, SYSTEM_NOTICES_QUEUED_MAX, SYSTEM_VALUE_BYTES_MAX,

@@ -51,6 +51,8 @@ enum State {
     Ready(Option<Bytes>),
     Planned(Box<ReadPlan>),
     Running(mpsc::Receiver<Result<Bytes, ObjectError>>),
+    /// Bytes from elsewhere (a remote tier), passed through.
+    Remote(Pin<Box<dyn Stream<Item = Result<Bytes, ObjectError>> + Send>>),
 }
 
 /// The body of an object being read: a stream of chunks, produced lazily.
@@ -64,6 +66,13 @@ impl ObjectStream {
         let chunk = if bytes.is_empty() { None } else { Some(bytes) };
         ObjectStream {
             state: State::Ready(chunk),
+        }
+    }
+
+    /// A body streamed from elsewhere (a remote tier object).
+    pub(crate) fn remote(stream: Pin<Box<dyn Stream<Item = Result<Bytes, ObjectError>> + Send>>) -> Self {
+        ObjectStream {
+            state: State::Remote(stream),
         }
     }
 
@@ -89,6 +98,7 @@ impl Stream for ObjectStream {
             match &mut self.state {
                 State::Ready(chunk) => return Poll::Ready(chunk.take().map(Ok)),
                 State::Running(rx) => return rx.poll_recv(cx),
+                State::Remote(stream) => return stream.as_mut().poll_next(cx),
                 State::Planned(_) => {
                     let (tx, rx) = mpsc::channel(READ_AHEAD_BLOCKS);
                     let State::Planned(plan) = std::mem::replace(&mut self.state, State::Running(rx)) else {

@@ -50,6 +50,15 @@ const REF_BUCKET: &str = "strata-home-bucket";
 const REF_KEY: &str = "strata-home-key";
 const REF_VERSION: &str = "strata-home-version";
 
+/// Where a version's data is, or is to go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Place {
+    /// A pool of this media class.
+    Media(String),
+    /// This remote tier.
+    Remote(String),
+}
+
 /// What a transition did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransitionOutcome {
@@ -85,7 +94,11 @@ impl ObjectLayer {
         if_mod_time: SystemTime,
         storage_class: &str,
     ) -> ObjectResult<TransitionOutcome> {
-        let target_media = self.media_class_of(Some(storage_class))?;
+        let remote = self.remote_tiers().filter(|t| t.has_tier(storage_class));
+        let target = match &remote {
+            Some(_) => Place::Remote(storage_class.to_owned()),
+            None => Place::Media(self.media_class_of(Some(storage_class))?),
+        };
         let class = (storage_class != STANDARD_CLASS).then(|| storage_class.to_owned());
         let (resolved, _, set) = self.resolve_for_read(bucket, key, version_id).await?;
         let rec = &resolved.record;
@@ -93,53 +106,41 @@ impl ObjectLayer {
             return Err(ObjectError::PreconditionFailed);
         }
         let version = record::version_id_string(rec.version_id).unwrap_or_else(|| "null".to_owned());
-        let data_media = match &rec.tiered {
+        let current = match &rec.tiered {
             Some(TieredData { remote: None, name }) => match self.set_holding(TIER_BUCKET, name).await? {
-                Some(tier_set) => self.pool_media_class(self.pool_of(tier_set)),
+                Some(tier_set) => Place::Media(self.pool_media_class(self.pool_of(tier_set))),
                 None => {
                     return Err(ObjectError::Corrupt {
                         what: format!("the tier object of {bucket}/{key} is missing"),
                     });
                 }
             },
-            Some(TieredData { remote: Some(_), .. }) => String::new(),
-            None => self.pool_media_class(self.pool_of(set)),
+            Some(TieredData {
+                remote: Some(tier), ..
+            }) => Place::Remote(tier.clone()),
+            None => Place::Media(self.pool_media_class(self.pool_of(set))),
         };
-        if rec.delete_marker || rec.size == 0 || data_media == target_media {
+        if rec.delete_marker || rec.size == 0 || current == target {
             if rec.metadata.storage_class == class {
                 return Ok(TransitionOutcome::Unchanged);
             }
-            let expected = rec.mod_time_ns;
             self.update_object_metadata(bucket, key, Some(&version), |m| {
                 m.storage_class = class.clone();
                 Ok(())
             })
-            .await
-            .map(|info| {
-                debug_assert_eq!(record::to_unix_nanos(info.mod_time), expected);
-            })?;
+            .await?;
             return Ok(TransitionOutcome::Reclassified);
+        }
+        if let Some(tiers) = remote {
+            return self
+                .transition_remote(bucket, key, set, rec, &version, tiers.as_ref(), storage_class)
+                .await;
         }
 
         // Copy the stored bytes into a tier object on the target media.
         self.ensure_tier_bucket().await?;
         let name = uuid::Uuid::new_v4().as_simple().to_string();
-        let source = self
-            .get_object(
-                bucket,
-                key,
-                GetOptions {
-                    version_id: Some(version.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        if source.length != rec.content_size() {
-            return Err(ObjectError::PreconditionFailed);
-        }
-        let body: PutStream = Box::pin(futures::StreamExt::map(source.body, |chunk| {
-            chunk.map_err(|e| Box::new(e) as crate::api::BoxError)
-        }));
+        let body = self.stored_bytes(bucket, key, &version, rec).await?;
         let user: BTreeMap<String, String> = [
             (REF_BUCKET.to_owned(), bucket.to_owned()),
             (REF_KEY.to_owned(), key.to_owned()),
@@ -188,11 +189,89 @@ impl ObjectLayer {
             .await
         {
             Ok(old) => {
-                self.release_old_data(set, &old).await;
+                self.release_old_data((bucket, key), set, &old).await;
                 Ok(TransitionOutcome::Moved { bytes: rec.size })
             }
             Err(err) => {
                 self.remove_tier_object(&name).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The version's stored bytes, as a body to copy.
+    async fn stored_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+        rec: &VersionRecord,
+    ) -> ObjectResult<PutStream> {
+        let source = self
+            .get_object(
+                bucket,
+                key,
+                GetOptions {
+                    version_id: Some(version.to_owned()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if source.length != rec.content_size() {
+            return Err(ObjectError::PreconditionFailed);
+        }
+        Ok(Box::pin(futures::StreamExt::map(source.body, |chunk| {
+            chunk.map_err(|e| Box::new(e) as crate::api::BoxError)
+        })))
+    }
+
+    /// The remote half of [`Self::transition_version`]: an intent in the journal, the upload,
+    /// the commit, then the intent forgotten (or made a deletion when the commit failed).
+    #[allow(clippy::too_many_arguments)] // One call site; the pieces are what it has.
+    async fn transition_remote(
+        &self,
+        bucket: &str,
+        key: &str,
+        set: &ErasureSet,
+        rec: &VersionRecord,
+        version: &str,
+        tiers: &dyn crate::remote::RemoteTiers,
+        tier: &str,
+    ) -> ObjectResult<TransitionOutcome> {
+        let name = uuid::Uuid::new_v4().as_simple().to_string();
+        let intent = Self::intent(tier, &name, bucket, key, version);
+        self.journal_remote(std::slice::from_ref(&intent)).await?;
+        let give_up = |intent: &crate::remote::JournalEntry| crate::remote::JournalEntry {
+            kind: crate::remote::JournalKind::Deletion,
+            ..intent.clone()
+        };
+        let uploaded = async {
+            let body = self.stored_bytes(bucket, key, version, rec).await?;
+            tiers.put(tier, &name, body, rec.size).await
+        }
+        .await;
+        if let Err(err) = uploaded {
+            let _ = self.journal_remote(&[give_up(&intent)]).await;
+            return Err(err);
+        }
+        let tiered = TieredData {
+            remote: Some(tier.to_owned()),
+            name: name.clone(),
+        };
+        match self
+            .commit_transition(bucket, key, set, rec, tiered, Some(tier.to_owned()))
+            .await
+        {
+            Ok(old) => {
+                if let Err(err) = self.forget_journal_entry(&intent).await {
+                    // Left in the journal: the worker finds the object in use and drops it.
+                    tracing::debug!(%err, "forgetting a transition's intent failed");
+                }
+                self.release_old_data((bucket, key), set, &old).await;
+                Ok(TransitionOutcome::Moved { bytes: rec.size })
+            }
+            Err(err) => {
+                let _ = self.journal_remote(&[give_up(&intent)]).await;
                 Err(err)
             }
         }
@@ -313,9 +392,16 @@ impl ObjectLayer {
     }
 
     /// Frees what a transitioned version's data used before: its data directories (after
-    /// [`OLD_DATA_GRACE`]) or its previous tier object.
-    async fn release_old_data(&self, set: &ErasureSet, old: &VersionRecord) {
+    /// the grace period) or its previous tier object (a remote one through the journal).
+    async fn release_old_data(&self, (bucket, key): (&str, &str), set: &ErasureSet, old: &VersionRecord) {
         if let Some(tiered) = &old.tiered {
+            if tiered.remote.is_some() {
+                // The record no longer names it: the journal worker deletes it (a failed
+                // journal write leaves it to the tier's own cleanup, logged).
+                if let Err(err) = self.journal_remote(&Self::deletions_of(bucket, key, [old])).await {
+                    tracing::warn!(bucket, key, name = %tiered.name, %err, "journaling a replaced remote tier object failed");
+                }
+            }
             self.release_tiered(tiered).await;
             return;
         }
@@ -354,9 +440,8 @@ impl ObjectLayer {
     pub(crate) async fn release_tiered(&self, tiered: &TieredData) {
         match &tiered.remote {
             None => self.remove_tier_object(&tiered.name).await,
-            Some(tier) => {
-                tracing::warn!(tier, name = %tiered.name, "a remote tier object is left behind (remote tiers are not served by this build)");
-            }
+            // Journaled before the record went: the worker deletes it.
+            Some(_) => self.tier_journal_wakeup.notify_one(),
         }
     }
 
@@ -381,10 +466,27 @@ impl ObjectLayer {
         stored_length: u64,
         admission: crate::layer::Admission,
     ) -> ObjectResult<crate::stream::ObjectStream> {
-        if tiered.remote.is_some() {
-            return Err(ObjectError::Internal {
-                what: "a remote tier object cannot be read by this build",
+        if let Some(tier) = &tiered.remote {
+            let Some(tiers) = self.remote_tiers().filter(|t| t.has_tier(tier)) else {
+                return Err(ObjectError::TierUnavailable {
+                    tier: tier.clone(),
+                    reason: "the tier is not configured on this node".to_owned(),
+                });
+            };
+            if tiers.is_archival(tier) {
+                return Err(ObjectError::NotRestored { tier: tier.clone() });
+            }
+            let body = tiers
+                .get(tier, &tiered.name, stored_offset, stored_length)
+                .await?;
+            let tier = tier.clone();
+            let stream = futures::StreamExt::map(body, move |chunk| {
+                chunk.map_err(|err| ObjectError::TierUnavailable {
+                    tier: tier.clone(),
+                    reason: err.to_string(),
+                })
             });
+            return Ok(crate::stream::ObjectStream::remote(Box::pin(stream)));
         }
         let opts = GetOptions {
             range: Some(ByteRange::FromTo {

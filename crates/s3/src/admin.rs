@@ -17,6 +17,10 @@
 //!   `GET .../kms/keys/status?name=N` (versions, a seal-and-open check, its rotation),
 //!   `POST .../kms/keys/rotate?name=N[&existing=true]` (a new version, or with `existing` the
 //!   newest one added outside Strata, then the re-seal job).
+//! - Remote tiers (`crate::tier_admin`): `GET /strata/admin/v1/tiers`, `POST .../tiers` (add;
+//!   body sealed as madmin seals secrets), `PUT .../tiers?name=N` (new credentials, sealed),
+//!   `DELETE .../tiers?name=N[&force=true]`, `POST .../tiers/verify?name=N`,
+//!   `GET .../tiers/stats` (objects and bytes per tier, journal backlog).
 //!
 //! Invariants:
 //! - Every request under `/strata/admin/` is answered here, never by the S3 operations (so a
@@ -190,7 +194,7 @@ pub(crate) struct AdminError {
 }
 
 impl AdminError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AdminError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AdminError {
         AdminError {
             status,
             code,
@@ -198,11 +202,11 @@ impl AdminError {
         }
     }
 
-    fn bad_param(message: impl Into<String>) -> AdminError {
+    pub(crate) fn bad_param(message: impl Into<String>) -> AdminError {
         AdminError::new(StatusCode::BAD_REQUEST, "InvalidParameter", message)
     }
 
-    fn internal() -> AdminError {
+    pub(crate) fn internal() -> AdminError {
         AdminError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
@@ -211,7 +215,7 @@ impl AdminError {
     }
 
     /// The object-layer error as an admin error; internal details are logged, not sent.
-    fn from_object(err: ObjectError, request_id: Option<&str>) -> AdminError {
+    pub(crate) fn from_object(err: ObjectError, request_id: Option<&str>) -> AdminError {
         match &err {
             ObjectError::NoSuchBucket { bucket } => AdminError::new(
                 StatusCode::NOT_FOUND,
@@ -258,7 +262,7 @@ pub(crate) struct HealRequest {
     pub(crate) opts: HealOptions,
 }
 
-fn parse_bool(name: &str, value: &str) -> Result<bool, AdminError> {
+pub(crate) fn parse_bool(name: &str, value: &str) -> Result<bool, AdminError> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -371,6 +375,8 @@ pub struct AdminRoute {
     iam: Arc<strata_iam::Iam>,
     /// The KMS and its rotation job; none without a KMS.
     kms: Option<Arc<crate::KeyRotation>>,
+    /// The remote tiers; none in a front door built without them (unit tests).
+    pub(crate) tiers: Option<Arc<strata_tier::Tiers>>,
 }
 
 impl AdminRoute {
@@ -380,7 +386,21 @@ impl AdminRoute {
             layer,
             iam,
             kms: None,
+            tiers: None,
         }
+    }
+
+    /// The same routes with the tier endpoints served by `tiers`.
+    pub fn with_tiers(self, tiers: Option<Arc<strata_tier::Tiers>>) -> AdminRoute {
+        AdminRoute { tiers, ..self }
+    }
+
+    /// The signer's secret key (bodies with secrets are sealed with it, as madmin does).
+    pub(crate) fn caller_secret(&self, req: &S3Request<Body>) -> Option<String> {
+        req.credentials
+            .as_ref()
+            .and_then(|c| self.iam.secret_key(&c.access_key))
+            .map(|s| s.expose().to_owned())
     }
 
     /// The same routes with the KMS endpoints served by `kms`.
@@ -413,7 +433,9 @@ impl AdminRoute {
         }
         // An unknown path or method is answered 404/405 by `handle` to a caller with any admin
         // right; the action checked is the endpoint's, or `admin:ServerInfo` for those.
-        let action = resolve(&req.method, req.uri.path()).map_or("admin:ServerInfo", AdminEndpoint::action);
+        let action = crate::tier_admin::action(&req.method, req.uri.path()).unwrap_or_else(|| {
+            resolve(&req.method, req.uri.path()).map_or("admin:ServerInfo", AdminEndpoint::action)
+        });
         if crate::authz::admin_decision(req, &caller, action).allowed {
             Ok(())
         } else {
@@ -656,7 +678,7 @@ impl AdminRoute {
 }
 
 /// A query parameter that must be there (percent-decoded).
-fn required_param(query: Option<&str>, name: &str) -> Result<String, AdminError> {
+pub(crate) fn required_param(query: Option<&str>, name: &str) -> Result<String, AdminError> {
     crate::form::form_value(query.unwrap_or(""), name)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| AdminError::bad_param(format!("{name} is required")))
@@ -705,7 +727,7 @@ fn account_error(err: strata_iam::IamError) -> AdminError {
     }
 }
 
-fn to_json(value: &impl Serialize) -> Result<serde_json::Value, AdminError> {
+pub(crate) fn to_json(value: &impl Serialize) -> Result<serde_json::Value, AdminError> {
     serde_json::to_value(value).map_err(|e| {
         tracing::error!(error = %e, "admin answer not serializable");
         AdminError::internal()
@@ -743,7 +765,12 @@ impl S3Route for AdminRoute {
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        let resp = match self.handle(&req).await {
+        let result = if crate::tier_admin::is_tier_path(req.uri.path()) {
+            crate::tier_admin::handle(self, req).await
+        } else {
+            self.handle(&req).await
+        };
+        let resp = match result {
             Ok((status, value)) => json_response(status, &value),
             Err(err) => {
                 let value = serde_json::to_value(&err).unwrap_or(serde_json::Value::Null);

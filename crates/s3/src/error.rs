@@ -182,6 +182,25 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
         ObjectError::InvalidBucketState { reason } => {
             S3Error::with_message(S3ErrorCode::InvalidBucketState, *reason)
         }
+        ObjectError::UnknownStorageClass { .. } => S3Error::with_message(
+            S3ErrorCode::InvalidStorageClass,
+            "The storage class you specified is not valid",
+        ),
+        ObjectError::NotRestored { .. } => S3Error::with_message(
+            S3ErrorCode::InvalidObjectState,
+            "The operation is not valid for the object's storage class",
+        ),
+        ObjectError::TierUnavailable { tier, .. } => {
+            tracing::warn!(request_id = request_id_logged, error = %err, "remote tier unavailable");
+            let mut e = S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                format!(
+                    "The object's data is in the remote tier {tier}, which is unavailable now; please retry later"
+                ),
+            );
+            e.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+            e
+        }
         // AWS refuses a locked version's deletion (or a weakened retention) as AccessDenied.
         ObjectError::ObjectLocked { .. } => S3Error::with_message(
             S3ErrorCode::AccessDenied,

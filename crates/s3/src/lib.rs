@@ -32,7 +32,7 @@
 //! let layer = Arc::new(strata_object::ObjectLayer::open_local(&dirs).await?);
 //! let root = RootCredentials::new("AKIAEXAMPLE000000000", "a-long-random-secret-of-forty-characters")?;
 //! let iam = strata_iam::Iam::root_only(root.access_key(), root.secret_key()).await?;
-//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam, identity_providers: vec![], ldap: None, encryption: Default::default(), key_rotation: None, lifecycle: None };
+//! let config = FrontDoorConfig { region: "us-east-1".into(), domains: vec![], root, iam, identity_providers: vec![], ldap: None, encryption: Default::default(), key_rotation: None, lifecycle: None, tiers: None };
 //! let service = build_service(layer, &config)?;
 //! # let _ = service; Ok(()) }
 //! ```
@@ -71,6 +71,7 @@ mod service;
 mod storage_class;
 mod sts;
 mod tagging;
+mod tier_admin;
 
 pub use admin::{
     ACCOUNTS_PATH as ADMIN_ACCOUNTS_PATH, ADMIN_PATH_PREFIX, AdminRoute, DECOMMISSION_PATH, HEAL_PATH,
@@ -87,6 +88,7 @@ pub use limits::{HEADER_SECTION_BYTES_MAX, HEADER_VALUE_BYTES_MAX, USER_METADATA
 pub use minio_admin::{MINIO_ADMIN_PREFIX, MinioAdminRoute};
 pub use op_slot::{OperationSlot, Principal};
 pub use service::{FrontDoorConfig, RequestId, StrataS3, build_service};
+pub use tier_admin::{TIER_STATS_PATH, TIER_VERIFY_PATH, TIERS_PATH};
 
 #[doc(no_inline)]
 pub use strata_object::ObjectError;

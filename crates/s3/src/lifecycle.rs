@@ -391,7 +391,10 @@ pub(crate) async fn put_bucket_lifecycle_configuration(
     // A transition names a configured storage class other than STANDARD.
     let layer = &s3.layer;
     config
-        .validate(&|class| class != strata_object::STANDARD_CLASS && layer.storage_class_exists(class))
+        .validate(&|class| {
+            class != strata_object::STANDARD_CLASS
+                && (layer.storage_class_exists(class) || layer.is_remote_tier(class))
+        })
         .map_err(error_of)?;
     s3.layer
         .put_bucket_config(&input.bucket, BUCKET_LIFECYCLE_CONFIG, config.to_blob().into())

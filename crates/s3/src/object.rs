@@ -999,6 +999,7 @@ mod tests {
             etag: "e-2".into(),
             mod_time: SystemTime::UNIX_EPOCH,
             meta_stamp: 0,
+            remote_tier: None,
             metadata: ObjectMetadata::default(),
             parts: sizes
                 .iter()

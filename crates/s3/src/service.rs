@@ -53,6 +53,8 @@ pub struct FrontDoorConfig {
     pub key_rotation: Option<Arc<crate::KeyRotation>>,
     /// The lifecycle job (none: rules are stored but nothing applies them, as in unit tests).
     pub lifecycle: Option<Arc<strata_lifecycle::Lifecycle>>,
+    /// The remote tiers (none: no tier can be configured, as in unit tests).
+    pub tiers: Option<Arc<strata_tier::Tiers>>,
 }
 
 /// The S3 operations over the object layer.
@@ -232,8 +234,9 @@ pub fn build_service(
         Some(Box::new(VirtualHosts::new(&config.domains)?))
     };
     let cors = crate::cors::Cors::new(Arc::clone(&layer), cors_hosts);
-    let admin =
-        AdminRoute::new(Arc::clone(&layer), Arc::clone(&config.iam)).with_kms(config.key_rotation.clone());
+    let admin = AdminRoute::new(Arc::clone(&layer), Arc::clone(&config.iam))
+        .with_kms(config.key_rotation.clone())
+        .with_tiers(config.tiers.clone());
     let minio_admin = MinioAdminRoute::new(Arc::clone(&config.iam)).with_kms(config.encryption.kms.clone());
     builder.set_route(Routes::new(
         HealthRoute::new(layer, Arc::clone(&config.iam)),

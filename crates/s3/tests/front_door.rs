@@ -351,6 +351,7 @@ async fn real_service_requires_signature_but_not_for_health() {
         encryption: Default::default(),
         key_rotation: None,
         lifecycle: None,
+        tiers: None,
     };
     let svc = build_service(Arc::clone(&f.layer), &config).unwrap();
     let r = send(&svc, Method::GET, "/", &[], b"").await;

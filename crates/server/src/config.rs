@@ -171,6 +171,8 @@ pub struct Settings {
     pub lifecycle: strata_lifecycle::LifecycleSettings,
     /// Media and storage classes.
     pub classes: strata_object::StorageClassConfig,
+    /// Scanner pause and orphan age.
+    pub background: crate::lifecycle_config::BackgroundSettings,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
@@ -220,7 +222,8 @@ pub fn resolve(
         obs: crate::obs_config::resolve(args.obs, file.obs),
         conn: crate::conn_config::resolve(args.conn, file.conn)?,
         memory_budget_bytes: crate::memory_config::resolve(args.memory, file.memory)?,
-        lifecycle: crate::lifecycle_config::resolve(args.lifecycle, file.lifecycle)?,
+        lifecycle: crate::lifecycle_config::resolve(&args.lifecycle, &file.lifecycle)?,
+        background: crate::lifecycle_config::resolve_background(&args.lifecycle, &file.lifecycle),
         classes: crate::classes_config::resolve(args.classes, file.classes)?,
         identity: crate::iam_setup::resolve_identity(file.identity, &crate::iam_setup::identity_env())?,
         kms: crate::kms_config::resolve(args.kms, file.kms, crate::kms_config::KmsSecretsEnv::from_env())?,

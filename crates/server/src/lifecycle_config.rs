@@ -29,6 +29,38 @@ pub struct LifecycleArgs {
     /// seconds [default: 86400].
     #[arg(long, env = "STRATA_LIFECYCLE_DAY_SECONDS", hide = true)]
     pub lifecycle_day_seconds: Option<u64>,
+    /// Seconds between two scanner cycles over every object [default: 60].
+    #[arg(long, env = "STRATA_SCANNER_CYCLE_PAUSE_SECONDS")]
+    pub scanner_cycle_pause_seconds: Option<u64>,
+    /// Age in seconds after which data no record names (a write or transition a crash cut
+    /// short) is removed by the scanner and the tier journal [default: 3600]. Lower only
+    /// for tests: a write in flight for longer would lose its data.
+    #[arg(long, env = "STRATA_ORPHAN_AGE_SECONDS", hide = true)]
+    pub orphan_age_seconds: Option<u64>,
+}
+
+/// Background settings that are not the lifecycle job's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackgroundSettings {
+    /// Pause between scanner cycles.
+    pub scanner_cycle_pause: Duration,
+    /// Age of unreferenced data before it is swept.
+    pub orphan_age: Duration,
+}
+
+/// Resolves the scanner settings.
+pub fn resolve_background(args: &LifecycleArgs, file: &LifecycleFile) -> BackgroundSettings {
+    let defaults = strata_object::BackgroundConfig::default();
+    BackgroundSettings {
+        scanner_cycle_pause: args
+            .scanner_cycle_pause_seconds
+            .or(file.scanner_cycle_pause_seconds)
+            .map_or(defaults.scanner_cycle_pause, Duration::from_secs),
+        orphan_age: args
+            .orphan_age_seconds
+            .or(file.orphan_age_seconds)
+            .map_or(defaults.orphan_age_min, Duration::from_secs),
+    }
 }
 
 /// The same settings as config-file keys.
@@ -40,10 +72,14 @@ pub struct LifecycleFile {
     pub lifecycle_actions_per_second: Option<u32>,
     /// See [`LifecycleArgs`].
     pub lifecycle_day_seconds: Option<u64>,
+    /// See [`LifecycleArgs`].
+    pub scanner_cycle_pause_seconds: Option<u64>,
+    /// See [`LifecycleArgs`].
+    pub orphan_age_seconds: Option<u64>,
 }
 
 /// Resolves the job's settings.
-pub fn resolve(args: LifecycleArgs, file: LifecycleFile) -> anyhow::Result<LifecycleSettings> {
+pub fn resolve(args: &LifecycleArgs, file: &LifecycleFile) -> anyhow::Result<LifecycleSettings> {
     let interval = args
         .lifecycle_interval_seconds
         .or(file.lifecycle_interval_seconds)
@@ -73,18 +109,27 @@ mod tests {
 
     #[test]
     fn command_line_over_file_over_defaults() {
-        let s = resolve(LifecycleArgs::default(), LifecycleFile::default()).unwrap();
+        let s = resolve(&LifecycleArgs::default(), &LifecycleFile::default()).unwrap();
         assert_eq!(s, LifecycleSettings::default());
         let file = LifecycleFile {
             lifecycle_interval_seconds: Some(60),
             lifecycle_actions_per_second: Some(5),
             lifecycle_day_seconds: Some(2),
+            scanner_cycle_pause_seconds: Some(5),
+            orphan_age_seconds: None,
         };
+        let args = LifecycleArgs {
+            orphan_age_seconds: Some(3),
+            ..Default::default()
+        };
+        let bg = resolve_background(&args, &file);
+        assert_eq!(bg.scanner_cycle_pause, Duration::from_secs(5));
+        assert_eq!(bg.orphan_age, Duration::from_secs(3));
         let args = LifecycleArgs {
             lifecycle_interval_seconds: Some(10),
             ..Default::default()
         };
-        let s = resolve(args, file).unwrap();
+        let s = resolve(&args, &file).unwrap();
         assert_eq!(s.interval, Duration::from_secs(10));
         assert_eq!(s.actions_per_sec, 5);
         assert_eq!(s.day, DayLength::seconds(2));
@@ -92,6 +137,6 @@ mod tests {
             lifecycle_actions_per_second: Some(0),
             ..Default::default()
         };
-        assert!(resolve(zero, LifecycleFile::default()).is_err());
+        assert!(resolve(&zero, &LifecycleFile::default()).is_err());
     }
 }

@@ -258,7 +258,11 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         // Test mode: a transitioned version's old data goes within a (short) day.
         layer.set_transition_grace(std::time::Duration::from_secs(settings.lifecycle.day.as_secs()));
     }
-    layer.start_background(strata_object::BackgroundConfig::default());
+    layer.start_background(strata_object::BackgroundConfig {
+        scanner_cycle_pause: settings.background.scanner_cycle_pause,
+        orphan_age_min: settings.background.orphan_age,
+        ..Default::default()
+    });
     if let Some(kms) = &encryption.kms {
         // Configuration (IAM records, bucket settings) is sealed at rest with the KMS: its key
         // must be open before IAM loads. A KMS that is down at startup is waited for a while.
@@ -276,6 +280,18 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         }
     }
     let iam = iam_setup::open(&layer, &creds.access_key, &creds.secret_key).await?;
+    let tier_settings = strata_tier::TierSettings {
+        intent_age: settings.background.orphan_age,
+    };
+    let tiers = strata_tier::Tiers::start(&layer, tier_settings)
+        .await
+        .context("loading the remote tiers")?;
+    {
+        let weak = Arc::downgrade(&tiers);
+        strata_obs::jobs::set_tier_source(Box::new(move || {
+            weak.upgrade().map(|t| t.metric_values()).unwrap_or_default()
+        }));
+    }
     let front = strata_s3::FrontDoorConfig {
         region: settings.region.clone(),
         domains: virtual_host_domains(settings.domain.as_deref(), &settings.address),
@@ -289,6 +305,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
             .map(|kms| strata_s3::KeyRotation::start(Arc::clone(&layer), kms, settings.kms.rotation_rate())),
         encryption,
         lifecycle: Some(start_lifecycle(&layer, settings.lifecycle)),
+        tiers: Some(tiers),
     };
     let service = strata_s3::build_service(Arc::clone(&layer), &front)?;
     let obs = observability(&settings, &layer, &creds, front.domains.clone(), &front.iam)?;

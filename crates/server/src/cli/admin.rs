@@ -302,6 +302,11 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             let client = client_for(file.get(command.alias())?)?;
             runtime.block_on(super::kms::kms(&client, command))
         }
+        AdminCommand::Tier { command } => {
+            let alias = file.get(command.alias())?;
+            let client = client_for(alias)?;
+            runtime.block_on(super::tier::tier(&client, &alias.secret_key, command))
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod format;
 pub mod iam;
 mod kms;
 pub mod prometheus;
+mod tier;
 
 use clap::Subcommand;
 
@@ -133,6 +134,151 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: KmsCommand,
     },
+    /// Remote tiers (S3, Azure, GCS) lifecycle rules transition to: add, list, edit, remove,
+    /// verify, stats.
+    Tier {
+        #[command(subcommand)]
+        command: TierCommand,
+    },
+}
+
+/// What a tier is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TierKindArg {
+    /// An S3-compatible service (AWS, another Strata, MinIO).
+    S3,
+    /// Azure Blob Storage.
+    Azure,
+    /// Google Cloud Storage.
+    Gcs,
+}
+
+/// Subcommands of `strata admin tier`.
+#[derive(Debug, Subcommand)]
+pub enum TierCommand {
+    /// Add a tier (checked first by writing, reading and deleting an object in it).
+    Add {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The tier's name (upper case), the storage class rules transition to.
+        name: String,
+        /// What it is.
+        #[arg(long = "type", value_enum)]
+        kind: TierKindArg,
+        /// Its URL (S3: required; Azure, GCS: for an emulator or private endpoint).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// The bucket (S3, GCS) or container (Azure).
+        #[arg(long)]
+        bucket: String,
+        /// A name prefix inside it.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// The region (S3).
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// The access key (S3).
+        #[arg(long)]
+        access_key: Option<String>,
+        /// The secret key (S3), or the account key (Azure).
+        #[arg(long)]
+        secret_key: Option<String>,
+        /// The storage account (Azure).
+        #[arg(long)]
+        account: Option<String>,
+        /// A service account key file (GCS).
+        #[arg(long)]
+        credentials_file: Option<std::path::PathBuf>,
+        /// Reads need a RestoreObject first.
+        #[arg(long)]
+        archival: bool,
+        /// Add it without checking that it answers.
+        #[arg(long)]
+        skip_verify: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tiers (no secrets).
+    #[command(visible_alias = "ls")]
+    List {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a tier's credentials.
+    Edit {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The tier.
+        name: String,
+        /// Its type (which credentials follow).
+        #[arg(long = "type", value_enum)]
+        kind: TierKindArg,
+        /// The access key (S3).
+        #[arg(long)]
+        access_key: Option<String>,
+        /// The secret key (S3), or the account key (Azure).
+        #[arg(long)]
+        secret_key: Option<String>,
+        /// A service account key file (GCS).
+        #[arg(long)]
+        credentials_file: Option<std::path::PathBuf>,
+        /// Change them without checking that the tier answers.
+        #[arg(long)]
+        skip_verify: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a tier (refused while versions' data is there, unless forced).
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The tier.
+        name: String,
+        /// Remove it even though versions' data is there (they can no longer be read).
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a tier answers (write, read, delete an object).
+    Verify {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// The tier.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Objects and bytes in each tier, and remote deletes waiting.
+    Stats {
+        /// An alias set with `strata alias set`.
+        alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl TierCommand {
+    /// The alias the command talks to.
+    pub fn alias(&self) -> &str {
+        match self {
+            TierCommand::Add { alias, .. }
+            | TierCommand::List { alias, .. }
+            | TierCommand::Edit { alias, .. }
+            | TierCommand::Remove { alias, .. }
+            | TierCommand::Verify { alias, .. }
+            | TierCommand::Stats { alias, .. } => alias,
+        }
+    }
 }
 
 /// Subcommands of `strata admin kms`.

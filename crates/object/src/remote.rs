@@ -1,0 +1,224 @@
+//! Remote tiers as the object layer sees them: a hook ([`RemoteTiers`], implemented by
+//! `strata-tier` over S3, Azure Blob and Google Cloud Storage) that stores, reads and deletes
+//! tier objects by name, and the journal of remote tier objects to delete.
+//!
+//! The journal is system records (namespace [`TIER_JOURNAL_NAMESPACE`]), one per remote tier
+//! object, each naming the version that used it:
+//! - an *intent* is written before a transition uploads, and removed when the transition's
+//!   commit names the object (or turned into a deletion when the commit fails); a crash leaves
+//!   it, and once it is older than the orphan age it is handled as a deletion;
+//! - a *deletion* is written before the records of a version whose data is remote are removed
+//!   (delete, overwrite of a null version, bucket purge), so that an acknowledged removal never
+//!   leaves the remote object behind, whatever crashes or tier outages follow.
+//!
+//! The tier crate's journal worker deletes the remote object of each due entry, but only when
+//! no version names it any more ([`ObjectLayer::tier_object_in_use`]): an entry left by a
+//! removal that then failed is dropped without deleting anything.
+
+use std::fmt::Debug;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::api::PutStream;
+use crate::error::{ObjectError, ObjectResult};
+use crate::layer::ObjectLayer;
+use crate::record::{self, TieredData, VersionRecord};
+
+/// The system namespace of the remote-delete journal.
+pub const TIER_JOURNAL_NAMESPACE: &str = "tier-journal";
+
+/// Remote tiers, as the object layer uses them.
+#[async_trait]
+pub trait RemoteTiers: Send + Sync + Debug {
+    /// Whether `tier` is a configured remote tier.
+    fn has_tier(&self, tier: &str) -> bool;
+    /// Whether `tier` is archival: its objects are read only through a restored copy.
+    fn is_archival(&self, tier: &str) -> bool;
+    /// Stores `size` bytes from `body` as `name` in `tier`.
+    async fn put(&self, tier: &str, name: &str, body: PutStream, size: u64) -> ObjectResult<()>;
+    /// The bytes `[offset, offset + length)` of `name` in `tier`.
+    async fn get(&self, tier: &str, name: &str, offset: u64, length: u64) -> ObjectResult<PutStream>;
+    /// Deletes `name` from `tier` (a name that is not there is not an error).
+    async fn delete(&self, tier: &str, name: &str) -> ObjectResult<()>;
+}
+
+/// Whether a journal entry records an upload in progress or a removal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalKind {
+    /// A transition is uploading it.
+    Intent,
+    /// Its version is being (or was) removed.
+    Deletion,
+}
+
+/// One remote tier object the journal tracks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Intent or deletion.
+    pub kind: JournalKind,
+    /// The remote tier.
+    pub tier: String,
+    /// The object's name there.
+    pub name: String,
+    /// The version that uses (or used) it: bucket, key, version id (`"null"`).
+    pub bucket: String,
+    /// See `bucket`.
+    pub key: String,
+    /// See `bucket`.
+    pub version_id: String,
+    /// When the entry was written, Unix seconds.
+    pub created_unix: u64,
+}
+
+impl JournalEntry {
+    /// The entry's record key.
+    pub fn record_key(&self) -> String {
+        format!("{}/{}", self.tier, self.name)
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl ObjectLayer {
+    /// Gives the layer its remote tiers (at start).
+    pub fn set_remote_tiers(&self, tiers: std::sync::Arc<dyn RemoteTiers>) {
+        let mut slot = match self.remote_tiers.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Some(tiers);
+    }
+
+    /// The remote tiers, when configured.
+    pub(crate) fn remote_tiers(&self) -> Option<std::sync::Arc<dyn RemoteTiers>> {
+        match self.remote_tiers.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Whether `name` is a remote tier (a transition target, never a PUT's class).
+    pub fn is_remote_tier(&self, name: &str) -> bool {
+        self.remote_tiers().is_some_and(|t| t.has_tier(name))
+    }
+
+    /// Writes journal entries (each on write quorum of every set) before the caller goes on.
+    pub(crate) async fn journal_remote(&self, entries: &[JournalEntry]) -> ObjectResult<()> {
+        for entry in entries {
+            let blob = rmp_serde::to_vec_named(entry).map_err(|_| ObjectError::Internal {
+                what: "encoding a tier journal entry",
+            })?;
+            self.put_system_record(TIER_JOURNAL_NAMESPACE, &entry.record_key(), Bytes::from(blob))
+                .await?;
+        }
+        if !entries.is_empty() {
+            self.tier_journal_wakeup.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Deletion entries for the remote tier objects of `records` (the versions of `bucket/key`
+    /// about to be removed).
+    pub(crate) fn deletions_of<'a>(
+        bucket: &str,
+        key: &str,
+        records: impl IntoIterator<Item = &'a VersionRecord>,
+    ) -> Vec<JournalEntry> {
+        let mut out: Vec<JournalEntry> = Vec::new();
+        for rec in records {
+            if let Some(TieredData {
+                remote: Some(tier),
+                name,
+            }) = &rec.tiered
+                && !out.iter().any(|e| e.tier == *tier && e.name == *name)
+            {
+                out.push(JournalEntry {
+                    kind: JournalKind::Deletion,
+                    tier: tier.clone(),
+                    name: name.clone(),
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    version_id: record::version_id_string(rec.version_id)
+                        .unwrap_or_else(|| "null".to_owned()),
+                    created_unix: unix_now(),
+                });
+            }
+        }
+        out
+    }
+
+    /// An intent entry for an upload about to start.
+    pub(crate) fn intent(tier: &str, name: &str, bucket: &str, key: &str, version_id: &str) -> JournalEntry {
+        JournalEntry {
+            kind: JournalKind::Intent,
+            tier: tier.to_owned(),
+            name: name.to_owned(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: version_id.to_owned(),
+            created_unix: unix_now(),
+        }
+    }
+
+    /// The journal's entries.
+    pub async fn tier_journal(&self) -> ObjectResult<Vec<JournalEntry>> {
+        Ok(self
+            .list_system_records(TIER_JOURNAL_NAMESPACE)
+            .await?
+            .into_iter()
+            .filter_map(|(_, blob)| rmp_serde::from_slice(&blob).ok())
+            .collect())
+    }
+
+    /// Removes a journal entry (its object is gone, or still in use).
+    pub async fn forget_journal_entry(&self, entry: &JournalEntry) -> ObjectResult<()> {
+        self.delete_system_record(TIER_JOURNAL_NAMESPACE, &entry.record_key())
+            .await
+    }
+
+    /// Wakes the journal worker (entries were added).
+    pub fn tier_journal_wakeup(&self) -> &tokio::sync::Notify {
+        &self.tier_journal_wakeup
+    }
+
+    /// Whether the version an entry names still uses its remote object (so it must not be
+    /// deleted). A version that cannot be read now counts as in use.
+    pub async fn tier_object_in_use(&self, entry: &JournalEntry) -> bool {
+        match self
+            .resolve_for_read(&entry.bucket, &entry.key, Some(&entry.version_id))
+            .await
+        {
+            Ok((resolved, _, _)) => resolved
+                .record
+                .tiered
+                .as_ref()
+                .is_some_and(|t| t.remote.as_deref() == Some(entry.tier.as_str()) && t.name == entry.name),
+            Err(
+                ObjectError::NoSuchKey { .. }
+                | ObjectError::NoSuchVersion { .. }
+                | ObjectError::NoSuchBucket { .. }
+                | ObjectError::InvalidVersionId { .. },
+            ) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Deletes a remote object through the hook (the journal worker).
+    pub async fn delete_remote_object(&self, tier: &str, name: &str) -> ObjectResult<()> {
+        match self.remote_tiers() {
+            Some(tiers) => tiers.delete(tier, name).await,
+            None => Err(ObjectError::TierUnavailable {
+                tier: tier.to_owned(),
+                reason: "remote tiers are not configured".to_owned(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The admin API's remote tier endpoints (`strata admin tier ...`):
+//!
+//! - `GET /strata/admin/v1/tiers`: the tiers, without secrets.
+//! - `POST /strata/admin/v1/tiers[?skip-verify=true]`: add one; the body is its configuration
+//!   (`strata_tier::TierConfig` JSON) sealed as madmin seals secrets, with the caller's secret
+//!   key, so credentials never travel in the clear. The tier is probed first (write, read,
+//!   delete an object) unless `skip-verify`.
+//! - `PUT /strata/admin/v1/tiers?name=N[&skip-verify=true]`: new credentials (sealed likewise).
+//! - `DELETE /strata/admin/v1/tiers?name=N[&force=true]`: refused (409 `TierInUse`) while
+//!   versions' data is there, unless forced.
+//! - `POST /strata/admin/v1/tiers/verify?name=N`: the probe.
+//! - `GET /strata/admin/v1/tiers/stats`: objects and bytes per tier (a walk of every version)
+//!   and the remote-delete journal's backlog.
+//!
+//! Actions: `admin:ListTier` to read, `admin:SetTier` to change (MinIO's names).
+
+use http::{Method, StatusCode};
+use s3s::{Body, S3Request};
+use strata_tier::{Credentials, TierConfig, TierError, Tiers};
+
+use crate::admin::{AdminError, AdminRoute, parse_bool, required_param, to_json};
+
+/// List (`GET`), add (`POST`), edit (`PUT ?name=`) or remove (`DELETE ?name=`) tiers.
+pub const TIERS_PATH: &str = "/strata/admin/v1/tiers";
+/// Probe a tier (`POST ?name=`).
+pub const TIER_VERIFY_PATH: &str = "/strata/admin/v1/tiers/verify";
+/// Objects and bytes per tier (`GET`).
+pub const TIER_STATS_PATH: &str = "/strata/admin/v1/tiers/stats";
+/// Largest request body (a configuration with a service account key).
+const BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// Whether `path` is one of the tier endpoints.
+pub(crate) fn is_tier_path(path: &str) -> bool {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    path == TIERS_PATH || path == TIER_VERIFY_PATH || path == TIER_STATS_PATH
+}
+
+/// The admin action a tier endpoint needs; none for other paths.
+pub(crate) fn action(method: &Method, path: &str) -> Option<&'static str> {
+    is_tier_path(path).then(|| {
+        if *method == Method::GET {
+            "admin:ListTier"
+        } else {
+            "admin:SetTier"
+        }
+    })
+}
+
+fn tier_error(err: TierError) -> AdminError {
+    let message = err.to_string();
+    match err {
+        TierError::Invalid(_) => AdminError::bad_param(message),
+        TierError::Exists(_) => AdminError::new(StatusCode::CONFLICT, "TierExists", message),
+        TierError::NotFound(_) => AdminError::new(StatusCode::NOT_FOUND, "NoSuchTier", message),
+        TierError::InUse { .. } => AdminError::new(StatusCode::CONFLICT, "TierInUse", message),
+        TierError::Unreachable(_) => AdminError::new(StatusCode::BAD_REQUEST, "TierUnreachable", message),
+        TierError::ShuttingDown => {
+            AdminError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message)
+        }
+        TierError::Store(err) => AdminError::from_object(err, None),
+    }
+}
+
+fn flag(query: Option<&str>, name: &str) -> Result<bool, AdminError> {
+    crate::form::form_value(query.unwrap_or(""), name)
+        .map(|v| parse_bool(name, &v))
+        .transpose()
+        .map(|v| v.unwrap_or(false))
+}
+
+/// The request's body, opened with the caller's secret key.
+async fn sealed_body<T: serde::de::DeserializeOwned>(
+    route: &AdminRoute,
+    req: S3Request<Body>,
+) -> Result<T, AdminError> {
+    let secret = route.caller_secret(&req).ok_or_else(AdminError::internal)?;
+    let mut body = req.input;
+    let bytes = body
+        .store_all_limited(BODY_BYTES_MAX)
+        .await
+        .map_err(|_| AdminError::bad_param("the request body is missing or too large"))?;
+    let plain = crate::madmin_crypto::decrypt(secret.as_bytes(), &bytes)
+        .map_err(|_| AdminError::bad_param("the request body is not sealed with the caller's secret key"))?;
+    serde_json::from_slice(&plain).map_err(|e| AdminError::bad_param(format!("the tier description: {e}")))
+}
+
+/// Answers a tier endpoint.
+pub(crate) async fn handle(
+    route: &AdminRoute,
+    req: S3Request<Body>,
+) -> Result<(StatusCode, serde_json::Value), AdminError> {
+    let tiers: &Tiers = route.tiers.as_deref().ok_or_else(|| {
+        AdminError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "remote tiers are not available on this server",
+        )
+    })?;
+    let path = req
+        .uri
+        .path()
+        .strip_suffix('/')
+        .unwrap_or(req.uri.path())
+        .to_owned();
+    let query = req.uri.query().map(str::to_owned);
+    let query = query.as_deref();
+    let id = crate::service::request_id(&req).map(str::to_owned);
+    match (req.method.clone(), path.as_str()) {
+        (Method::GET, TIERS_PATH) => Ok((StatusCode::OK, to_json(&tiers.list())?)),
+        (Method::POST, TIERS_PATH) => {
+            let skip = flag(query, "skip-verify")?;
+            let config: TierConfig = sealed_body(route, req).await?;
+            let name = config.name.clone();
+            tiers.add(config, skip).await.map_err(tier_error)?;
+            tracing::info!(request_id = id.as_deref().unwrap_or("-"), tier = %name, "tier added");
+            Ok((StatusCode::OK, serde_json::json!({ "added": name })))
+        }
+        (Method::PUT, TIERS_PATH) => {
+            let name = required_param(query, "name")?;
+            let skip = flag(query, "skip-verify")?;
+            let creds: Credentials = sealed_body(route, req).await?;
+            tiers.edit(&name, creds, skip).await.map_err(tier_error)?;
+            tracing::info!(request_id = id.as_deref().unwrap_or("-"), tier = %name, "tier credentials changed");
+            Ok((StatusCode::OK, serde_json::json!({ "edited": name })))
+        }
+        (Method::DELETE, TIERS_PATH) => {
+            let name = required_param(query, "name")?;
+            let force = flag(query, "force")?;
+            tiers.remove(&name, force).await.map_err(tier_error)?;
+            tracing::info!(request_id = id.as_deref().unwrap_or("-"), tier = %name, force, "tier removed");
+            Ok((StatusCode::OK, serde_json::json!({ "removed": name })))
+        }
+        (Method::POST, TIER_VERIFY_PATH) => {
+            let name = required_param(query, "name")?;
+            tiers.verify(&name).await.map_err(tier_error)?;
+            Ok((StatusCode::OK, serde_json::json!({ "verified": name })))
+        }
+        (Method::GET, TIER_STATS_PATH) => {
+            let usage = tiers.usage().await.map_err(tier_error)?;
+            Ok((
+                StatusCode::OK,
+                serde_json::json!({
+                    "tiers": to_json(&usage)?,
+                    "journal_backlog": tiers.journal_backlog(),
+                }),
+            ))
+        }
+        _ => Err(AdminError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{} is not allowed on {path}", req.method),
+        )),
+    }
+}

@@ -1,0 +1,221 @@
+"""Remote tiers against real servers started here: a second `strata` is the S3 tier. Tiers are
+managed with `strata admin tier`; lifecycle rules (two-second days) transition versions to
+them; GETs and range GETs stay transparent (SSE-C objects included, whose bytes stay sealed
+in the tier); deletes remove the remote object; with the tier stopped, reads of transitioned
+objects answer 503 with a clear message while deletes are journaled and completed when the
+tier returns, and nothing else is affected."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import StrataCli, StrataServer, empty_and_delete_bucket, error_of, unique_bucket_name
+
+DAY_SECONDS = 2
+MIB = 1024 * 1024
+TIER = "COLDS3"
+REMOTE_BUCKET = "cold-tier"
+PREFIX = "strata-tier"
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_module):
+    srv = StrataServer(tmp_module / "remote")
+    try:
+        srv.start()
+        srv.client().create_bucket(Bucket=REMOTE_BUCKET)
+        yield srv
+    finally:
+        srv.stop()
+        srv.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_module, remote):
+    srv = StrataServer(tmp_module / "server", env={
+        "STRATA_LIFECYCLE_DAY_SECONDS": str(DAY_SECONDS),
+        "STRATA_LIFECYCLE_INTERVAL_SECONDS": "1",
+        "STRATA_SSE_C_ALLOW_HTTP": "true",
+        "STRATA_METRICS_AUTH": "public",
+    })
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+        srv.kill()
+
+
+@pytest.fixture(scope="module")
+def cli(server, tmp_module, remote) -> StrataCli:
+    cli = StrataCli(tmp_module / "cli")
+    cli("alias", "set", "local", server.endpoint, server.access_key, server.secret_key)
+    cli("admin", "tier", "add", "local", TIER, "--type", "s3", "--endpoint", remote.endpoint,
+        "--bucket", REMOTE_BUCKET, "--prefix", PREFIX, "--access-key", remote.access_key,
+        "--secret-key", remote.secret_key)
+    return cli
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def body(size: int, seed: int) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest() * (MIB // 32)
+    return (block * (size // len(block) + 1))[:size]
+
+
+def remote_objects(remote: StrataServer) -> dict[str, int]:
+    out = {}
+    for page in remote.client().get_paginator("list_objects_v2").paginate(Bucket=REMOTE_BUCKET):
+        out.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
+    return out
+
+
+def transition_rule(prefix: str = "") -> dict:
+    return {"Rules": [{"ID": "cold", "Status": "Enabled", "Filter": {"Prefix": prefix},
+                       "Transitions": [{"Days": 1, "StorageClass": TIER}]}]}
+
+
+@pytest.fixture
+def versioned(s3):
+    name = unique_bucket_name("tv")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    yield name
+    for v in s3.list_object_versions(Bucket=name).get("Versions", []):
+        try:
+            s3.delete_object(Bucket=name, Key=v["Key"], VersionId=v["VersionId"])
+        except ClientError:
+            pass
+    empty_and_delete_bucket(s3, name)
+
+
+def test_tier_admin(cli, server, remote):
+    listed = cli.json("admin", "tier", "ls", "local")
+    assert [t["name"] for t in listed] == [TIER]
+    assert listed[0]["type"] == "s3" and listed[0]["bucket"] == REMOTE_BUCKET
+    assert remote.secret_key not in cli("admin", "tier", "ls", "local", "--json").stdout
+    cli("admin", "tier", "verify", "local", TIER)
+    # A wrong secret is caught by the probe; a second tier of one name is refused.
+    bad = cli("admin", "tier", "add", "local", "BROKEN", "--type", "s3", "--endpoint", remote.endpoint,
+              "--bucket", REMOTE_BUCKET, "--access-key", remote.access_key, "--secret-key", "wrong-secret-key",
+              check=False)
+    # (The answer quotes the tier's own refusal.)
+    assert bad.returncode != 0 and "SignatureDoesNotMatch" in bad.stderr + bad.stdout
+    assert "wrong-secret-key" not in bad.stderr + bad.stdout
+    dup = cli("admin", "tier", "add", "local", TIER, "--type", "s3", "--endpoint", remote.endpoint,
+              "--bucket", REMOTE_BUCKET, "--access-key", remote.access_key, "--secret-key", remote.secret_key,
+              check=False)
+    assert dup.returncode != 0 and "TierExists" in dup.stderr + dup.stdout
+    lower = cli("admin", "tier", "add", "local", "cold", "--type", "s3", "--endpoint", remote.endpoint,
+                "--bucket", REMOTE_BUCKET, "--access-key", "a", "--secret-key", "b", check=False)
+    assert lower.returncode != 0
+    # The tier name is a storage class for lifecycle rules, never for a PUT.
+    s3 = server.client()
+    name = unique_bucket_name("ta")
+    s3.create_bucket(Bucket=name)
+    try:
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration=transition_rule())
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=name, Key="k", Body=b"x", StorageClass=TIER)
+        assert error_of(e.value) == ("InvalidStorageClass", 400)
+    finally:
+        empty_and_delete_bucket(s3, name)
+    # The server's log never shows the tier's secret.
+    assert remote.secret_key not in (server.workdir / "strata.log").read_text()
+
+
+def test_transition_reads_and_deletes(cli, server, remote, s3, versioned):
+    objects = {"small": body(200 * 1024, 1), "mid": body(3 * MIB, 2), "big": body(20 * MIB + 7, 3)}
+    before = set(remote_objects(remote))
+    for key, data in objects.items():
+        s3.put_object(Bucket=versioned, Key=key, Body=data)
+    customer_key = bytes(range(32))
+    sse_c = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": base64.b64encode(customer_key).decode(),
+             "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(customer_key).digest()).decode()}
+    secret = body(2 * MIB, 4)
+    s3.put_object(Bucket=versioned, Key="sealed", Body=secret, **sse_c)
+    s3.put_bucket_lifecycle_configuration(Bucket=versioned, LifecycleConfiguration=transition_rule())
+
+    def moved():
+        return all(s3.head_object(Bucket=versioned, Key=k).get("StorageClass") == TIER for k in objects) and \
+            s3.head_object(Bucket=versioned, Key="sealed", **sse_c).get("StorageClass") == TIER
+
+    wait_until(moved, 8 * DAY_SECONDS + 20, "every object moved to the remote tier")
+    added = {k: v for k, v in remote_objects(remote).items() if k not in before}
+    assert len(added) == 4 and all(k.startswith(PREFIX + "/") for k in added)
+    assert not any(name in k for k in added for name in objects), "remote names are opaque"
+    for key, data in objects.items():
+        assert s3.get_object(Bucket=versioned, Key=key)["Body"].read() == data
+        got = s3.get_object(Bucket=versioned, Key=key, Range="bytes=12345-1234567")["Body"].read()
+        assert got == data[12345:1234568]
+    assert s3.get_object(Bucket=versioned, Key="sealed", **sse_c)["Body"].read() == secret
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=versioned, Key="sealed")
+    assert error_of(e.value)[1] == 400
+    # The tier holds sealed bytes: nothing of the plaintext, and no key.
+    rs3 = remote.client()
+    for name in added:
+        data = rs3.get_object(Bucket=REMOTE_BUCKET, Key=name)["Body"].read()
+        assert secret[:4096] not in data
+    listed = {o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket=versioned)["Contents"]}
+    assert set(listed.values()) == {TIER}
+    stats = cli.json("admin", "tier", "stats", "local")
+    assert stats["tiers"][TIER]["objects"] >= 4
+
+    # A tier in use is not removed without force.
+    rm = cli("admin", "tier", "rm", "local", TIER, check=False)
+    assert rm.returncode != 0 and "TierInUse" in rm.stderr + rm.stdout
+
+    # Deleting a transitioned version removes its remote object.
+    version = s3.list_object_versions(Bucket=versioned, Prefix="mid")["Versions"][0]["VersionId"]
+    count = len(remote_objects(remote))
+    s3.delete_object(Bucket=versioned, Key="mid", VersionId=version)
+    wait_until(lambda: len(remote_objects(remote)) == count - 1, 15,
+               f"the remote object of the deleted version goes ({cli.json('admin', 'tier', 'stats', 'local')})")
+
+
+def test_tier_down_reads_fail_clearly_and_deletes_wait(cli, server, remote, s3, versioned):
+    data = body(MIB, 9)
+    s3.put_object(Bucket=versioned, Key="far/x", Body=data)
+    s3.put_object(Bucket=versioned, Key="far/y", Body=data)
+    s3.put_object(Bucket=versioned, Key="near", Body=b"local data")
+    s3.put_bucket_lifecycle_configuration(Bucket=versioned, LifecycleConfiguration=transition_rule("far/"))
+    wait_until(lambda: all(s3.head_object(Bucket=versioned, Key=k).get("StorageClass") == TIER
+                           for k in ("far/x", "far/y")), 8 * DAY_SECONDS + 20, "far/ moved")
+    remote_before = len(remote_objects(remote))
+    port = remote.port
+    remote.stop()
+    try:
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket=versioned, Key="far/x")["Body"].read()
+        assert error_of(e.value) == ("ServiceUnavailable", 503)
+        assert TIER in e.value.response["Error"]["Message"]
+        # Everything else works; a delete is acknowledged and journaled.
+        assert s3.get_object(Bucket=versioned, Key="near")["Body"].read() == b"local data"
+        s3.put_object(Bucket=versioned, Key="new", Body=b"new")
+        version = s3.list_object_versions(Bucket=versioned, Prefix="far/y")["Versions"][0]["VersionId"]
+        s3.delete_object(Bucket=versioned, Key="far/y", VersionId=version)
+        with urllib.request.urlopen(server.endpoint + "/metrics/node", timeout=10) as resp:
+            metrics = resp.read().decode()
+        backlog = [l for l in metrics.splitlines() if l.startswith("strata_tier_journal_backlog ")]
+        assert backlog and float(backlog[0].split()[-1]) >= 1, metrics[-3000:]
+    finally:
+        remote.start(port=port)
+    wait_until(lambda: len(remote_objects(remote)) == remote_before - 1, 40,
+               "the journaled delete completes once the tier is back")
+    assert s3.get_object(Bucket=versioned, Key="far/x")["Body"].read() == data
+    assert cli.json("admin", "tier", "stats", "local")["journal_backlog"] == 0
