@@ -110,6 +110,21 @@ else
 fi
 echo "node $(node --version), oidc-provider $(node -p 'require("./tests/oidc/node_modules/oidc-provider/package.json").version')"
 
+# Azurite, Microsoft's Azure Storage emulator, for the Azure Blob remote tier tests
+# (tests/e2e/test_tiers.py); pinned by tests/azurite/package-lock.json, kept until it changes.
+section "node packages for the Azure emulator (tests/azurite)"
+AZURITE_DIR="$REPO_ROOT/tests/azurite"
+AZURITE_LOCK_HASH="$(sha256sum "$AZURITE_DIR/package-lock.json" | cut -d' ' -f1)"
+if [ ! -d "$AZURITE_DIR/node_modules" ] \
+        || [ "$(cat "$AZURITE_DIR/node_modules/.package-lock.sha256" 2>/dev/null)" != "$AZURITE_LOCK_HASH" ]; then
+    ( cd "$AZURITE_DIR" && timeout 600 npm ci --no-audit --no-fund --loglevel=error ) \
+        || { echo "error: npm ci in tests/azurite failed" >&2; exit 1; }
+    echo "$AZURITE_LOCK_HASH" > "$AZURITE_DIR/node_modules/.package-lock.sha256"
+else
+    echo "up to date ($AZURITE_DIR/node_modules)"
+fi
+echo "azurite $(node -p 'require("./tests/azurite/node_modules/azurite/package.json").version')"
+
 # ------------------------------------------------------------------ rust
 [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
