@@ -221,6 +221,43 @@ def test_tier_down_reads_fail_clearly_and_deletes_wait(cli, server, remote, s3, 
     assert cli.json("admin", "tier", "stats", "local")["journal_backlog"] == 0
 
 
+def test_archival_tier_needs_a_restore(cli, server, remote, s3, versioned):
+    cli("admin", "tier", "add", "local", "ARCHIVE", "--type", "s3", "--endpoint", remote.endpoint,
+        "--bucket", REMOTE_BUCKET, "--prefix", "archive", "--access-key", remote.access_key,
+        "--secret-key", remote.secret_key, "--archival")
+    data = body(3 * MIB + 17, 31)
+    s3.put_object(Bucket=versioned, Key="deep/x", Body=data)
+    s3.put_object(Bucket=versioned, Key="plain", Body=b"not archived")
+    with pytest.raises(ClientError) as e:
+        s3.restore_object(Bucket=versioned, Key="plain", RestoreRequest={"Days": 1})
+    assert error_of(e.value) == ("InvalidObjectState", 403)
+    s3.put_bucket_lifecycle_configuration(Bucket=versioned, LifecycleConfiguration={"Rules": [
+        {"ID": "deep", "Status": "Enabled", "Filter": {"Prefix": "deep/"},
+         "Transitions": [{"Days": 1, "StorageClass": "ARCHIVE"}]}]})
+    wait_until(lambda: s3.head_object(Bucket=versioned, Key="deep/x").get("StorageClass") == "ARCHIVE",
+               8 * DAY_SECONDS + 20, "deep/x archived")
+    head = s3.head_object(Bucket=versioned, Key="deep/x")
+    assert "Restore" not in head
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=versioned, Key="deep/x")
+    assert error_of(e.value) == ("InvalidObjectState", 403)
+
+    started = s3.restore_object(Bucket=versioned, Key="deep/x", RestoreRequest={"Days": 2})
+    assert started["ResponseMetadata"]["HTTPStatusCode"] == 202
+
+    def restored() -> bool:
+        restore = s3.head_object(Bucket=versioned, Key="deep/x").get("Restore", "")
+        return restore.startswith('ongoing-request="false", expiry-date="')
+
+    wait_until(restored, 20, "the restore finishes")
+    assert s3.get_object(Bucket=versioned, Key="deep/x")["Body"].read() == data
+    assert s3.get_object(Bucket=versioned, Key="deep/x", Range="bytes=5-99")["Body"].read() == data[5:100]
+    # Asked again while the copy is readable: only the expiry moves (200).
+    again = s3.restore_object(Bucket=versioned, Key="deep/x", RestoreRequest={"Days": 3})
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert s3.head_object(Bucket=versioned, Key="deep/x")["StorageClass"] == "ARCHIVE"
+
+
 # ---------------------------------------------------------------- Azure and GCS emulators
 
 @pytest.fixture(scope="module")

@@ -116,6 +116,9 @@ pub struct ObjectMetadata {
     /// data lives on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
+    /// A restore of its data from an archival tier (RestoreObject), when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreState>,
     /// How the version's data is encrypted: the front door's description (mode, KMS key,
     /// sealed data key), opaque here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +129,37 @@ pub struct ObjectMetadata {
 fn is_false(flag: &bool) -> bool {
     !*flag
 }
+
+/// A restore (RestoreObject) of a version whose data is in an archival tier: a temporary
+/// copy in the deployment, readable until `expiry_unix`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreState {
+    /// The copy is being made.
+    pub ongoing: bool,
+    /// When the restore was asked for, Unix seconds (an ongoing one older than an hour was
+    /// cut short by a restart and may be asked for again).
+    pub started_unix: i64,
+    /// When the copy expires, Unix seconds.
+    pub expiry_unix: i64,
+    /// The copy's tier object (in the hidden tier bucket) once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
+}
+
+impl RestoreState {
+    /// The copy exists and has not expired at `now_unix`.
+    pub fn readable(&self, now_unix: i64) -> bool {
+        !self.ongoing && self.copy.is_some() && self.expiry_unix > now_unix
+    }
+
+    /// A restore is in progress (and not one a restart cut short).
+    pub fn in_progress(&self, now_unix: i64) -> bool {
+        self.ongoing && now_unix.saturating_sub(self.started_unix) < RESTORE_STALE_SECS
+    }
+}
+
+/// Age after which an ongoing restore is taken as cut short (a restart during its copy).
+pub const RESTORE_STALE_SECS: i64 = 3600;
 
 /// Object lock's retention modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

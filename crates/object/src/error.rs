@@ -255,6 +255,13 @@ pub enum ObjectError {
         /// The tier.
         tier: String,
     },
+    /// RestoreObject on a version whose data is not in an archival tier (S3: 403
+    /// `InvalidObjectState`).
+    #[error("restore is not allowed for the object's storage class")]
+    NotArchived,
+    /// A restore of the version is running (S3: 409 `RestoreAlreadyInProgress`).
+    #[error("a restore of the object is in progress")]
+    RestoreInProgress,
     /// A storage class this deployment does not have.
     #[error("the storage class {name:?} does not exist here")]
     UnknownStorageClass {

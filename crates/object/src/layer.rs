@@ -1618,6 +1618,7 @@ impl ObjectLayer {
             let body = self
                 .read_tiered(
                     tiered,
+                    resolved.record.metadata.restore.as_ref(),
                     resolved.record.size,
                     stored_offset,
                     stored_length,

@@ -48,6 +48,7 @@ mod names;
 mod offline;
 mod record;
 mod remote;
+mod restore;
 mod set;
 mod slot;
 mod stream;
@@ -70,6 +71,7 @@ pub use error::{ObjectError, ObjectResult};
 pub use heal::{HealCounters, HealOptions};
 pub use layer::{DEFAULT_REGION, GetObjectReader, JobLease, ObjectLayer};
 pub use remote::{JournalEntry, JournalKind, RemoteTiers, TIER_JOURNAL_NAMESPACE};
+pub use restore::RestoreStart;
 pub use stream::ObjectStream;
 pub use system::{
     SYSTEM_KEY_BYTES_MAX, SYSTEM_NAMESPACE_BYTES_MAX, SYSTEM_NOTICES_QUEUED_MAX, SYSTEM_VALUE_BYTES_MAX,

@@ -46,9 +46,11 @@ pub const TIER_BUCKET: &str = ".strata-tier";
 pub const OLD_DATA_GRACE_DEFAULT: Duration = Duration::from_secs(30);
 
 /// Back-reference keys in a tier object's user metadata.
-const REF_BUCKET: &str = "strata-home-bucket";
-const REF_KEY: &str = "strata-home-key";
-const REF_VERSION: &str = "strata-home-version";
+pub(crate) const REF_BUCKET: &str = "strata-home-bucket";
+/// See [`REF_BUCKET`].
+pub(crate) const REF_KEY: &str = "strata-home-key";
+/// See [`REF_BUCKET`].
+pub(crate) const REF_VERSION: &str = "strata-home-version";
 
 /// Where a version's data is, or is to go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -461,6 +463,7 @@ impl ObjectLayer {
     pub(crate) async fn read_tiered(
         &self,
         tiered: &TieredData,
+        restore: Option<&crate::api::RestoreState>,
         stored_size: u64,
         stored_offset: u64,
         stored_length: u64,
@@ -474,7 +477,27 @@ impl ObjectLayer {
                 });
             };
             if tiers.is_archival(tier) {
-                return Err(ObjectError::NotRestored { tier: tier.clone() });
+                let now = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                return match restore.filter(|r| r.readable(now)).and_then(|r| r.copy.clone()) {
+                    Some(copy) => {
+                        let local = TieredData {
+                            remote: None,
+                            name: copy,
+                        };
+                        Box::pin(self.read_tiered(
+                            &local,
+                            None,
+                            stored_size,
+                            stored_offset,
+                            stored_length,
+                            admission,
+                        ))
+                        .await
+                    }
+                    None => Err(ObjectError::NotRestored { tier: tier.clone() }),
+                };
             }
             let body = tiers
                 .get(tier, &tiered.name, stored_offset, stored_length)
@@ -518,7 +541,7 @@ impl ObjectLayer {
     }
 
     /// Creates the tier bucket if it does not exist yet.
-    async fn ensure_tier_bucket(&self) -> ObjectResult<()> {
+    pub(crate) async fn ensure_tier_bucket(&self) -> ObjectResult<()> {
         match self.bucket_info(TIER_BUCKET).await {
             Ok(_) => return Ok(()),
             Err(ObjectError::NoSuchBucket { .. }) => {}
@@ -584,11 +607,23 @@ impl ObjectLayer {
             return false;
         };
         match self.resolve_for_read(bucket, key, Some(version)).await {
-            Ok((resolved, _, _)) => resolved
-                .record
-                .tiered
-                .as_ref()
-                .is_none_or(|t| t.remote.is_some() || t.name != name),
+            Ok((resolved, _, _)) => {
+                let now = SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                let restored_copy = resolved
+                    .record
+                    .metadata
+                    .restore
+                    .as_ref()
+                    .is_some_and(|r| r.copy.as_deref() == Some(name) && r.expiry_unix > now);
+                let data = resolved
+                    .record
+                    .tiered
+                    .as_ref()
+                    .is_some_and(|t| t.remote.is_none() && t.name == name);
+                !(restored_copy || data)
+            }
             Err(
                 ObjectError::NoSuchKey { .. }
                 | ObjectError::NoSuchVersion { .. }

@@ -557,7 +557,13 @@ impl FrontDoorService {
             return Ok(error_response(err));
         }
         let (req, form_upload) = crate::post_form::prepare(req).await;
-        let resp = self.cors_call(req).await?;
+        let mut resp = self.cors_call(req).await?;
+        // s3s answers every success with its operation's status; a handler that must answer
+        // another one (RestoreObject's 202) says so in the response's extensions.
+        if let Some(crate::StatusOverride(status)) = resp.extensions().get::<crate::StatusOverride>().copied()
+        {
+            *resp.status_mut() = status;
+        }
         Ok(if form_upload {
             crate::post_form::finish(resp)
         } else {

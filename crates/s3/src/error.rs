@@ -190,6 +190,14 @@ pub fn map_object_error(err: ObjectError, request_id: Option<&str>) -> S3Error {
             S3ErrorCode::InvalidObjectState,
             "The operation is not valid for the object's storage class",
         ),
+        ObjectError::NotArchived => S3Error::with_message(
+            S3ErrorCode::InvalidObjectState,
+            "Restore is not allowed for the object's current storage class",
+        ),
+        ObjectError::RestoreInProgress => S3Error::with_message(
+            S3ErrorCode::RestoreAlreadyInProgress,
+            "Object restore is already in progress",
+        ),
         ObjectError::TierUnavailable { tier, .. } => {
             tracing::warn!(request_id = request_id_logged, error = %err, "remote tier unavailable");
             let mut e = S3Error::with_message(

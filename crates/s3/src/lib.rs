@@ -92,3 +92,8 @@ pub use tier_admin::{TIER_STATS_PATH, TIER_VERIFY_PATH, TIERS_PATH};
 
 #[doc(no_inline)]
 pub use strata_object::ObjectError;
+
+/// A success status other than the one s3s gives an operation (RestoreObject's 202),
+/// applied by [`FrontDoorService`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusOverride(pub http::StatusCode);

@@ -593,6 +593,13 @@ impl S3 for StrataS3 {
         crate::lifecycle::delete_bucket_lifecycle(self, req).await
     }
 
+    async fn restore_object(
+        &self,
+        req: S3Request<RestoreObjectInput>,
+    ) -> S3Result<S3Response<RestoreObjectOutput>> {
+        crate::storage_class::restore_object(self, req).await
+    }
+
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         object::put_object(self, req).await
     }
