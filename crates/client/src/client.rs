@@ -644,6 +644,48 @@ impl Client {
         }
     }
 
+    /// A bucket subresource call (`?lifecycle`, `?policy`...): `body` sent with its
+    /// Content-MD5; the answer's body, or `None` for a 404 (the bucket has no such
+    /// configuration). Other non-2xx answers are errors.
+    pub async fn bucket_subresource(
+        &self,
+        method: Method,
+        bucket: &str,
+        subresource: &str,
+        body: Option<Bytes>,
+    ) -> Result<Option<Bytes>, ClientError> {
+        let mut headers = HeaderMap::new();
+        let body = match body {
+            Some(bytes) => {
+                use md5::Digest as _;
+                let md5 = base64_simd::STANDARD.encode_to_string(md5::Md5::digest(&bytes));
+                if let Ok(value) = HeaderValue::from_str(&md5) {
+                    headers.insert(http::header::HeaderName::from_static("content-md5"), value);
+                }
+                Full::new(bytes)
+            }
+            None => empty(),
+        };
+        let path = format!("/{bucket}");
+        let response = self.send(method, &path, &[(subresource, "")], headers, body).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            let body = self.read_body(response.into_body(), ERROR_BODY_BYTES_MAX).await?;
+            let text = String::from_utf8_lossy(&body);
+            // A missing bucket is an error; a missing configuration is an answer.
+            if text.contains("<Code>NoSuchBucket</Code>") {
+                return Err(ClientError::UnexpectedStatus {
+                    operation: "bucket configuration",
+                    status: StatusCode::NOT_FOUND,
+                    code: "NoSuchBucket".to_owned(),
+                    message: format!("the bucket {bucket} does not exist"),
+                });
+            }
+            return Ok(None);
+        }
+        let response = self.check_status("bucket configuration", response).await?;
+        Ok(Some(self.read_body(response.into_body(), RESPONSE_BODY_BYTES_MAX).await?))
+    }
+
     /// DeleteBucket (the bucket must be empty).
     pub async fn delete_bucket(&self, bucket: &str) -> Result<(), ClientError> {
         let path = format!("/{bucket}");

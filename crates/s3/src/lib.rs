@@ -84,6 +84,7 @@ pub use encryption::{ConfigKeyError, EncryptionConfig, seal_configuration};
 pub use error::{FrontDoorError, map_object_error};
 pub use health::{HealthRoute, LIVE_PATH};
 pub use key_rotation::{KeyRotation, RotateError};
+pub use lifecycle::{lifecycle_from_xml, lifecycle_to_xml};
 pub use limits::{HEADER_SECTION_BYTES_MAX, HEADER_VALUE_BYTES_MAX, USER_METADATA_BYTES_MAX};
 pub use minio_admin::{MINIO_ADMIN_PREFIX, MinioAdminRoute};
 pub use op_slot::{OperationSlot, Principal};

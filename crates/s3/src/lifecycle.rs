@@ -528,3 +528,34 @@ mod tests {
         assert_eq!(*err.code(), S3ErrorCode::InvalidArgument);
     }
 }
+
+/// A lifecycle configuration document (S3's XML, as GetBucketLifecycleConfiguration answers
+/// it) as Strata's rules: for clients such as `strata ilm`.
+pub fn lifecycle_from_xml(xml: &[u8]) -> Result<LifecycleConfig, String> {
+    use s3s::xml::Deserialize as _;
+    let mut d = s3s::xml::Deserializer::new(xml);
+    let document = BucketLifecycleConfiguration::deserialize(&mut d).map_err(|e| format!("{e:?}"))?;
+    let rules = document
+        .rules
+        .into_iter()
+        .map(|r| rule_of(r).map_err(|e| e.message().unwrap_or("invalid rule").to_owned()))
+        .collect::<Result<_, _>>()?;
+    Ok(LifecycleConfig {
+        rules,
+        transition_default_minimum_object_size: None,
+    })
+}
+
+/// Strata's rules as a PutBucketLifecycleConfiguration document.
+pub fn lifecycle_to_xml(config: &LifecycleConfig) -> Vec<u8> {
+    use s3s::xml::Serialize as _;
+    let document = BucketLifecycleConfiguration {
+        rules: config.rules.iter().cloned().map(xml_rule).collect(),
+    };
+    let mut out = Vec::new();
+    let mut s = s3s::xml::Serializer::new(&mut out);
+    if document.serialize(&mut s).is_err() {
+        out.clear();
+    }
+    out
+}

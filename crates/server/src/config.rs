@@ -41,6 +41,8 @@ pub enum Command {
     Alias(crate::cli::AliasArgs),
     /// Administer a deployment: info, heal.
     Admin(crate::cli::AdminArgs),
+    /// Bucket lifecycle rules (expiration, transitions), in the style of `mc ilm`.
+    Ilm(crate::cli::IlmArgs),
     /// Load-generate against an S3 endpoint (put, get, stat, delete, mixed, list, multipart).
     Bench(strata_bench::BenchArgs),
 }

@@ -99,6 +99,7 @@ fn run() -> anyhow::Result<()> {
         }
         Command::Alias(args) => cli::alias::run(args),
         Command::Admin(args) => cli::admin::run(args),
+        Command::Ilm(args) => cli::run_ilm(args),
         Command::Bench(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

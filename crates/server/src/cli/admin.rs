@@ -224,7 +224,7 @@ pub(crate) fn describe(err: ClientError, what: &str) -> anyhow::Error {
     anyhow::Error::new(err).context(what.to_owned())
 }
 
-fn client_for(alias: &Alias) -> anyhow::Result<Client> {
+pub(crate) fn client_for(alias: &Alias) -> anyhow::Result<Client> {
     let endpoint = alias
         .url
         .parse()

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod alias;
 mod format;
 pub mod iam;
+mod ilm;
 mod kms;
 pub mod prometheus;
 mod tier;
@@ -57,6 +58,139 @@ pub enum AliasCommand {
         /// Name of the alias.
         name: String,
     },
+}
+
+/// `strata ilm ...`.
+#[derive(Debug, clap::Args)]
+pub struct IlmArgs {
+    #[command(subcommand)]
+    pub command: IlmCommand,
+}
+
+/// Subcommands of `strata ilm`.
+#[derive(Debug, Subcommand)]
+pub enum IlmCommand {
+    /// A bucket's lifecycle rules: add, list, remove.
+    Rule {
+        #[command(subcommand)]
+        command: IlmRuleCommand,
+    },
+}
+
+/// What a lifecycle rule does and to which objects.
+#[derive(Debug, Default, clap::Args)]
+pub struct RuleArgs {
+    /// The rule's ID [default: generated].
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Only keys starting with this.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Only versions with these tags (`k1=v1&k2=v2`).
+    #[arg(long)]
+    pub tags: Option<String>,
+    /// Only versions larger than this many bytes.
+    #[arg(long)]
+    pub size_gt: Option<u64>,
+    /// Only versions smaller than this many bytes.
+    #[arg(long)]
+    pub size_lt: Option<u64>,
+    /// Expire current versions this many days after they were written.
+    #[arg(long)]
+    pub expire_days: Option<u32>,
+    /// Expire current versions on this date (YYYY-MM-DD, midnight UTC).
+    #[arg(long)]
+    pub expire_date: Option<String>,
+    /// Remove delete markers that have no older versions left.
+    #[arg(long)]
+    pub expire_delete_marker: bool,
+    /// Remove noncurrent versions this many days after they became noncurrent.
+    #[arg(long)]
+    pub noncurrent_expire_days: Option<u32>,
+    /// Keep this many newest noncurrent versions whatever their age.
+    #[arg(long)]
+    pub noncurrent_keep: Option<u32>,
+    /// Move current versions to `--transition-tier` this many days after they were written.
+    #[arg(long)]
+    pub transition_days: Option<u32>,
+    /// The storage class or remote tier current versions move to.
+    #[arg(long)]
+    pub transition_tier: Option<String>,
+    /// Move noncurrent versions to `--noncurrent-transition-tier` this many days after they
+    /// became noncurrent.
+    #[arg(long)]
+    pub noncurrent_transition_days: Option<u32>,
+    /// The storage class or remote tier noncurrent versions move to.
+    #[arg(long)]
+    pub noncurrent_transition_tier: Option<String>,
+    /// Abort multipart uploads this many days after they were started.
+    #[arg(long)]
+    pub abort_uploads_days: Option<u32>,
+    /// Add the rule disabled.
+    #[arg(long)]
+    pub disable: bool,
+}
+
+/// Subcommands of `strata ilm rule`.
+#[derive(Debug, Subcommand)]
+pub enum IlmRuleCommand {
+    /// Add a rule to a bucket's lifecycle configuration.
+    Add {
+        /// ALIAS/BUCKET.
+        target: String,
+        #[command(flatten)]
+        rule: RuleArgs,
+    },
+    /// List a bucket's rules.
+    #[command(visible_alias = "ls")]
+    List {
+        /// ALIAS/BUCKET.
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a rule (or all of them).
+    #[command(visible_alias = "rm")]
+    Remove {
+        /// ALIAS/BUCKET.
+        target: String,
+        /// The rule's ID.
+        #[arg(long)]
+        id: Option<String>,
+        /// Remove every rule (the configuration goes).
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+impl IlmRuleCommand {
+    /// The `ALIAS/BUCKET` the command acts on.
+    pub fn target(&self) -> &str {
+        match self {
+            IlmRuleCommand::Add { target, .. }
+            | IlmRuleCommand::List { target, .. }
+            | IlmRuleCommand::Remove { target, .. } => target,
+        }
+    }
+}
+
+/// Runs `strata ilm ...`.
+pub fn run_ilm(args: IlmArgs) -> anyhow::Result<()> {
+    let IlmCommand::Rule { command } = args.command;
+    let (alias, bucket) = command
+        .target()
+        .split_once('/')
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .ok_or_else(|| anyhow::anyhow!("the target is ALIAS/BUCKET"))?;
+    let file = alias::AliasFile::load(&alias::config_dir()?)?;
+    let client = admin::client_for(file.get(&alias)?)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the async runtime: {e}"))?;
+    runtime.block_on(ilm::rule(&client, &bucket, command))
 }
 
 /// `strata admin ...`.
