@@ -667,7 +667,9 @@ impl Client {
             None => empty(),
         };
         let path = format!("/{bucket}");
-        let response = self.send(method, &path, &[(subresource, "")], headers, body).await?;
+        let response = self
+            .send(method, &path, &[(subresource, "")], headers, body)
+            .await?;
         if response.status() == StatusCode::NOT_FOUND {
             let body = self.read_body(response.into_body(), ERROR_BODY_BYTES_MAX).await?;
             let text = String::from_utf8_lossy(&body);
@@ -683,7 +685,10 @@ impl Client {
             return Ok(None);
         }
         let response = self.check_status("bucket configuration", response).await?;
-        Ok(Some(self.read_body(response.into_body(), RESPONSE_BODY_BYTES_MAX).await?))
+        Ok(Some(
+            self.read_body(response.into_body(), RESPONSE_BODY_BYTES_MAX)
+                .await?,
+        ))
     }
 
     /// DeleteBucket (the bucket must be empty).

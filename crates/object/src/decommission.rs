@@ -312,6 +312,14 @@ impl ObjectLayer {
                     let mut newer = copied.record.clone();
                     newer.metadata = rec.metadata.clone();
                     newer.meta_time_ns = rec.meta_time_ns;
+                    // A transition since moved the version's data to a tier object: the
+                    // copy must name it (its own data, copied before, is then unreferenced
+                    // and swept as an orphan).
+                    if rec.tiered.is_some() && rec.tiered != copied.record.tiered {
+                        newer.tiered = rec.tiered.clone();
+                        newer.inline = false;
+                        newer.parts = rec.parts.clone();
+                    }
                     let written =
                         crate::meta_update::write_records(to, &copied.key, &newer, &copied.holders).await;
                     let n_ok = written.iter().filter(|ok| **ok).count();

@@ -70,7 +70,7 @@ pub use deployment::{
 pub use error::{ObjectError, ObjectResult};
 pub use heal::{HealCounters, HealOptions};
 pub use layer::{DEFAULT_REGION, GetObjectReader, JobLease, ObjectLayer};
-pub use remote::{JournalEntry, JournalKind, RemoteTiers, TIER_JOURNAL_NAMESPACE};
+pub use remote::{JournalEntry, JournalKind, RemoteTiers, Settled, TIER_JOURNAL_NAMESPACE, TierObjectUse};
 pub use restore::RestoreStart;
 pub use stream::ObjectStream;
 pub use system::{

@@ -31,9 +31,26 @@ impl ObjectLayer {
         version_id: Option<&str>,
         update: impl FnOnce(&mut ObjectMetadata) -> ObjectResult<()>,
     ) -> ObjectResult<ObjectInfo> {
+        self.update_object_metadata_if(bucket, key, version_id, None, update)
+            .await
+    }
+
+    /// [`Self::update_object_metadata`], only if the version still has modification time
+    /// `mod_time_ns` when given (checked under the key's lock; `PreconditionFailed` otherwise).
+    pub(crate) async fn update_object_metadata_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        mod_time_ns: Option<i64>,
+        update: impl FnOnce(&mut ObjectMetadata) -> ObjectResult<()>,
+    ) -> ObjectResult<ObjectInfo> {
         let _guard = self.lock_key(bucket, key).await?;
         let (resolved, is_latest, set) = self.resolve_for_read(bucket, key, version_id).await?;
         let before = resolved.record;
+        if mod_time_ns.is_some_and(|t| t != before.mod_time_ns) {
+            return Err(crate::error::ObjectError::PreconditionFailed);
+        }
         let mut after = before.clone();
         update(&mut after.metadata)?;
         if after.metadata == before.metadata {

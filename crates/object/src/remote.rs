@@ -12,7 +12,7 @@
 //!   leaves the remote object behind, whatever crashes or tier outages follow.
 //!
 //! The tier crate's journal worker deletes the remote object of each due entry, but only when
-//! no version names it any more ([`ObjectLayer::tier_object_in_use`]): an entry left by a
+//! no version names it any more ([`ObjectLayer::settle_journal_entry`]): an entry left by a
 //! removal that then failed is dropped without deleting anything.
 
 use std::fmt::Debug;
@@ -43,6 +43,30 @@ pub trait RemoteTiers: Send + Sync + Debug {
     async fn get(&self, tier: &str, name: &str, offset: u64, length: u64) -> ObjectResult<PutStream>;
     /// Deletes `name` from `tier` (a name that is not there is not an error).
     async fn delete(&self, tier: &str, name: &str) -> ObjectResult<()>;
+    /// Whether `name` is in `tier`.
+    async fn exists(&self, tier: &str, name: &str) -> ObjectResult<bool>;
+}
+
+/// Whether a version still uses a tier object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TierObjectUse {
+    /// A version names it.
+    InUse,
+    /// No version does (every pool answered).
+    Unused,
+    /// The versions could not be read now.
+    Unknown,
+}
+
+/// What settling a journal entry did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The remote object was deleted and the entry dropped.
+    Deleted,
+    /// A version uses the object: the entry was dropped, the object kept.
+    Kept,
+    /// Not yet (too young, or the versions or the tier cannot be read now).
+    Waiting,
 }
 
 /// Whether a journal entry records an upload in progress or a removal.
@@ -110,8 +134,13 @@ impl ObjectLayer {
         self.remote_tiers().is_some_and(|t| t.has_tier(name))
     }
 
-    /// Writes journal entries (each on write quorum of every set) before the caller goes on.
+    /// Writes journal entries (each on write quorum of every set) before the caller goes on,
+    /// under the journal's namespace lock (a heal of the namespace never sees half of it).
     pub(crate) async fn journal_remote(&self, entries: &[JournalEntry]) -> ObjectResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let _lock = self.lock_system(TIER_JOURNAL_NAMESPACE).await?;
         for entry in entries {
             let blob = rmp_serde::to_vec_named(entry).map_err(|_| ObjectError::Internal {
                 what: "encoding a tier journal entry",
@@ -179,9 +208,41 @@ impl ObjectLayer {
     }
 
     /// Removes a journal entry (its object is gone, or still in use).
-    pub async fn forget_journal_entry(&self, entry: &JournalEntry) -> ObjectResult<()> {
+    pub(crate) async fn forget_journal_entry(&self, entry: &JournalEntry) -> ObjectResult<()> {
+        let _lock = self.lock_system(TIER_JOURNAL_NAMESPACE).await?;
         self.delete_system_record(TIER_JOURNAL_NAMESPACE, &entry.record_key())
             .await
+    }
+
+    /// Settles one journal entry under its version's key lock (so no transition commits, and
+    /// no removal journals, meanwhile): an object no version uses is deleted from its tier and
+    /// the entry dropped; an entry whose object is in use is dropped once older than
+    /// `min_age` (younger, it may be a removal in flight, journaled before its records go);
+    /// an intent younger than `min_age` is an upload in progress and waits.
+    pub async fn settle_journal_entry(
+        &self,
+        entry: &JournalEntry,
+        min_age: std::time::Duration,
+    ) -> ObjectResult<Settled> {
+        let age = unix_now().saturating_sub(entry.created_unix);
+        let old = age >= min_age.as_secs();
+        if entry.kind == JournalKind::Intent && !old {
+            return Ok(Settled::Waiting);
+        }
+        let _guard = self.lock_key(&entry.bucket, &entry.key).await?;
+        match self.tier_object_use(entry).await {
+            TierObjectUse::Unknown => Ok(Settled::Waiting),
+            TierObjectUse::InUse if !old => Ok(Settled::Waiting),
+            TierObjectUse::InUse => {
+                self.forget_journal_entry(entry).await?;
+                Ok(Settled::Kept)
+            }
+            TierObjectUse::Unused => {
+                self.delete_remote_object(&entry.tier, &entry.name).await?;
+                self.forget_journal_entry(entry).await?;
+                Ok(Settled::Deleted)
+            }
+        }
     }
 
     /// Wakes the journal worker (entries were added).
@@ -189,26 +250,57 @@ impl ObjectLayer {
         &self.tier_journal_wakeup
     }
 
-    /// Whether the version an entry names still uses its remote object (so it must not be
-    /// deleted). A version that cannot be read now counts as in use.
-    pub async fn tier_object_in_use(&self, entry: &JournalEntry) -> bool {
+    /// Whether the version an entry names still uses its remote object, looked for in every
+    /// pool (a key being decommissioned has versions in two).
+    pub async fn tier_object_use(&self, entry: &JournalEntry) -> TierObjectUse {
         match self
-            .resolve_for_read(&entry.bucket, &entry.key, Some(&entry.version_id))
+            .find_version(&entry.bucket, &entry.key, &entry.version_id)
             .await
         {
-            Ok((resolved, _, _)) => resolved
-                .record
-                .tiered
-                .as_ref()
-                .is_some_and(|t| t.remote.as_deref() == Some(entry.tier.as_str()) && t.name == entry.name),
-            Err(
-                ObjectError::NoSuchKey { .. }
-                | ObjectError::NoSuchVersion { .. }
-                | ObjectError::NoSuchBucket { .. }
-                | ObjectError::InvalidVersionId { .. },
-            ) => false,
-            Err(_) => true,
+            Ok(Some(rec)) => {
+                if rec
+                    .tiered
+                    .as_ref()
+                    .is_some_and(|t| t.remote.as_deref() == Some(entry.tier.as_str()) && t.name == entry.name)
+                {
+                    TierObjectUse::InUse
+                } else {
+                    TierObjectUse::Unused
+                }
+            }
+            Ok(None) => TierObjectUse::Unused,
+            Err(_) => TierObjectUse::Unknown,
         }
+    }
+
+    /// One version of `bucket/key` as read quorum of its set agrees on it, looked for in every
+    /// pool; none when no pool has it (or the bucket is gone).
+    pub(crate) async fn find_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> ObjectResult<Option<VersionRecord>> {
+        match self.bucket_info(bucket).await {
+            Ok(_) => {}
+            Err(ObjectError::NoSuchBucket { .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        }
+        let Ok(wanted) = record::parse_version_id(version_id) else {
+            return Ok(None);
+        };
+        for pool in &self.pools {
+            let set = self.set_in_pool(pool, key);
+            if let Some(found) = set
+                .resolve_versions(bucket, key)
+                .await?
+                .into_iter()
+                .find(|v| v.record.version_id == wanted)
+            {
+                return Ok(Some(found.record));
+            }
+        }
+        Ok(None)
     }
 
     /// Deletes a remote object through the hook (the journal worker).

@@ -52,6 +52,13 @@ pub(crate) const REF_KEY: &str = "strata-home-key";
 /// See [`REF_BUCKET`].
 pub(crate) const REF_VERSION: &str = "strata-home-version";
 
+/// A transition commit that did not happen; `clean` when no drive may be left naming the new
+/// tier object (a rollback that missed a drive is not clean).
+struct CommitFailure {
+    err: ObjectError,
+    clean: bool,
+}
+
 /// Where a version's data is, or is to go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Place {
@@ -126,7 +133,7 @@ impl ObjectLayer {
             if rec.metadata.storage_class == class {
                 return Ok(TransitionOutcome::Unchanged);
             }
-            self.update_object_metadata(bucket, key, Some(&version), |m| {
+            self.update_object_metadata_if(bucket, key, Some(&version), Some(rec.mod_time_ns), |m| {
                 m.storage_class = class.clone();
                 Ok(())
             })
@@ -176,27 +183,25 @@ impl ObjectLayer {
             });
         }
 
+        let tiered = TieredData {
+            remote: None,
+            name: name.clone(),
+        };
         match self
-            .commit_transition(
-                bucket,
-                key,
-                set,
-                rec,
-                TieredData {
-                    remote: None,
-                    name: name.clone(),
-                },
-                class,
-            )
+            .commit_transition((bucket, key), set, rec, tiered, class, None)
             .await
         {
             Ok(old) => {
-                self.release_old_data((bucket, key), set, &old).await;
+                self.release_old_data(set, &old).await;
                 Ok(TransitionOutcome::Moved { bytes: rec.size })
             }
-            Err(err) => {
-                self.remove_tier_object(&name).await;
-                Err(err)
+            Err(failed) => {
+                // A rollback that missed a drive may leave the new record winning there: the
+                // tier object then stays for the sweep, which checks what names it.
+                if failed.clean {
+                    self.remove_tier_object(&name).await;
+                }
+                Err(failed.err)
             }
         }
     }
@@ -256,51 +261,71 @@ impl ObjectLayer {
             let _ = self.journal_remote(&[give_up(&intent)]).await;
             return Err(err);
         }
+        // A remote object the version used before is journaled before the record stops
+        // naming it (the worker keeps it while the record still does).
+        self.journal_remote(&Self::deletions_of(bucket, key, [rec]))
+            .await?;
         let tiered = TieredData {
             remote: Some(tier.to_owned()),
             name: name.clone(),
         };
         match self
-            .commit_transition(bucket, key, set, rec, tiered, Some(tier.to_owned()))
+            .commit_transition(
+                (bucket, key),
+                set,
+                rec,
+                tiered,
+                Some(tier.to_owned()),
+                Some((tiers, &intent)),
+            )
             .await
         {
             Ok(old) => {
-                if let Err(err) = self.forget_journal_entry(&intent).await {
-                    // Left in the journal: the worker finds the object in use and drops it.
-                    tracing::debug!(%err, "forgetting a transition's intent failed");
-                }
-                self.release_old_data((bucket, key), set, &old).await;
+                self.release_old_data(set, &old).await;
                 Ok(TransitionOutcome::Moved { bytes: rec.size })
             }
-            Err(err) => {
+            Err(failed) => {
+                // Whatever the rollback left, the worker deletes the object only if no
+                // version names it.
                 let _ = self.journal_remote(&[give_up(&intent)]).await;
-                Err(err)
+                Err(failed.err)
             }
         }
     }
 
     /// Rewrites the version's record to name its tier object, under the key's lock, only if
-    /// it is still the version copied. Returns the record as it was.
+    /// it is still the version copied (and, for a remote tier, its upload is still there: the
+    /// journal worker deletes under the same lock; its intent is forgotten here, under the
+    /// lock, so no removal's journal entry for the same object is lost). Returns the record as
+    /// it was.
     async fn commit_transition(
         &self,
-        bucket: &str,
-        key: &str,
+        (bucket, key): (&str, &str),
         set: &ErasureSet,
         copied: &VersionRecord,
         tiered: TieredData,
         class: Option<String>,
-    ) -> ObjectResult<VersionRecord> {
-        let _guard = self.lock_key(bucket, key).await?;
+        remote: Option<(&dyn crate::remote::RemoteTiers, &crate::remote::JournalEntry)>,
+    ) -> Result<VersionRecord, CommitFailure> {
+        let clean = |err: ObjectError| CommitFailure { err, clean: true };
+        let _guard = self.lock_key(bucket, key).await.map_err(clean)?;
         let current = set
             .resolve_versions(bucket, key)
-            .await?
+            .await
+            .map_err(clean)?
             .into_iter()
             .find(|v| v.record.version_id == copied.version_id && v.record.mod_time_ns == copied.mod_time_ns)
-            .ok_or(ObjectError::PreconditionFailed)?;
+            .ok_or(ObjectError::PreconditionFailed)
+            .map_err(clean)?;
         let before = current.record;
         // Its data changed place meanwhile (another transition): not the bytes copied.
         if before.tiered != copied.tiered || before.parts != copied.parts {
-            return Err(ObjectError::PreconditionFailed);
+            return Err(clean(ObjectError::PreconditionFailed));
+        }
+        if let Some((tiers, intent)) = remote
+            && !tiers.exists(&intent.tier, &intent.name).await.map_err(clean)?
+        {
+            return Err(clean(ObjectError::PreconditionFailed));
         }
         let mut after = before.clone();
         after.tiered = Some(tiered);
@@ -317,7 +342,7 @@ impl ObjectLayer {
         after.meta_time_ns = record::to_unix_nanos(SystemTime::now()).max(before.meta_time_ns + 1);
         let holders = current.holders;
         if holders.len() < set.write_quorum() {
-            return Err(set.write_quorum_error(holders.len()));
+            return Err(clean(set.write_quorum_error(holders.len())));
         }
         let written = write_tiered(set, &current.key, &after, &holders).await;
         let n_ok = written.iter().filter(|ok| **ok).count();
@@ -331,17 +356,27 @@ impl ObjectLayer {
             let mut restore = before.clone();
             restore.meta_time_ns = after.meta_time_ns + 1;
             let restored = crate::meta_update::write_records(set, &current.key, &restore, &took).await;
-            if restored.iter().any(|ok| !ok) {
+            let rolled_back = restored.iter().all(|ok| *ok);
+            if !rolled_back {
                 tracing::warn!(
                     bucket,
                     key,
                     "rolling back a failed transition missed a drive; heal settles it"
                 );
             }
-            return Err(set.write_quorum_error(n_ok));
+            return Err(CommitFailure {
+                err: set.write_quorum_error(n_ok),
+                clean: rolled_back,
+            });
         }
         if n_ok < set.n_drives() {
             self.hint_heal(bucket, key);
+        }
+        if let Some((_, intent)) = remote
+            && let Err(err) = self.forget_journal_entry(intent).await
+        {
+            // Left in the journal: the worker finds the object in use and drops the entry.
+            tracing::debug!(%err, "forgetting a transition's intent failed");
         }
         Ok(before)
     }
@@ -394,17 +429,15 @@ impl ObjectLayer {
     }
 
     /// Frees what a transitioned version's data used before: its data directories (after
-    /// the grace period) or its previous tier object (a remote one through the journal).
-    async fn release_old_data(&self, (bucket, key): (&str, &str), set: &ErasureSet, old: &VersionRecord) {
+    /// the grace period); a previous local tier object is left to the tier sweep (which
+    /// removes it once no record names it and it is older than the orphan age, so reads that
+    /// resolved the old record finish), a previous remote one to the journal (written before
+    /// the commit).
+    async fn release_old_data(&self, set: &ErasureSet, old: &VersionRecord) {
         if let Some(tiered) = &old.tiered {
             if tiered.remote.is_some() {
-                // The record no longer names it: the journal worker deletes it (a failed
-                // journal write leaves it to the tier's own cleanup, logged).
-                if let Err(err) = self.journal_remote(&Self::deletions_of(bucket, key, [old])).await {
-                    tracing::warn!(bucket, key, name = %tiered.name, %err, "journaling a replaced remote tier object failed");
-                }
+                self.tier_journal_wakeup.notify_one();
             }
-            self.release_tiered(tiered).await;
             return;
         }
         let dirs: Vec<strata_drive::DataDirId> =
@@ -606,29 +639,24 @@ impl ObjectLayer {
         ) else {
             return false;
         };
-        match self.resolve_for_read(bucket, key, Some(version)).await {
-            Ok((resolved, _, _)) => {
+        // Every pool is asked: a key being decommissioned has versions in two.
+        match self.find_version(bucket, key, version).await {
+            Ok(Some(rec)) => {
                 let now = SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-                let restored_copy = resolved
-                    .record
+                let restored_copy = rec
                     .metadata
                     .restore
                     .as_ref()
                     .is_some_and(|r| r.copy.as_deref() == Some(name) && r.expiry_unix > now);
-                let data = resolved
-                    .record
+                let data = rec
                     .tiered
                     .as_ref()
                     .is_some_and(|t| t.remote.is_none() && t.name == name);
                 !(restored_copy || data)
             }
-            Err(
-                ObjectError::NoSuchKey { .. }
-                | ObjectError::NoSuchVersion { .. }
-                | ObjectError::NoSuchBucket { .. },
-            ) => true,
+            Ok(None) => true,
             Err(_) => false,
         }
     }

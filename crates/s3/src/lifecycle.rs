@@ -460,6 +460,37 @@ pub(crate) async fn delete_bucket_lifecycle(
     Ok(S3Response::new(DeleteBucketLifecycleOutput::default()))
 }
 
+/// A lifecycle configuration document (S3's XML, as GetBucketLifecycleConfiguration answers
+/// it) as Strata's rules: for clients such as `strata ilm`.
+pub fn lifecycle_from_xml(xml: &[u8]) -> Result<LifecycleConfig, String> {
+    use s3s::xml::Deserialize as _;
+    let mut d = s3s::xml::Deserializer::new(xml);
+    let document = BucketLifecycleConfiguration::deserialize(&mut d).map_err(|e| format!("{e:?}"))?;
+    let rules = document
+        .rules
+        .into_iter()
+        .map(|r| rule_of(r).map_err(|e| e.message().unwrap_or("invalid rule").to_owned()))
+        .collect::<Result<_, _>>()?;
+    Ok(LifecycleConfig {
+        rules,
+        transition_default_minimum_object_size: None,
+    })
+}
+
+/// Strata's rules as a PutBucketLifecycleConfiguration document.
+pub fn lifecycle_to_xml(config: &LifecycleConfig) -> Vec<u8> {
+    use s3s::xml::Serialize as _;
+    let document = BucketLifecycleConfiguration {
+        rules: config.rules.iter().cloned().map(xml_rule).collect(),
+    };
+    let mut out = Vec::new();
+    let mut s = s3s::xml::Serializer::new(&mut out);
+    if document.serialize(&mut s).is_err() {
+        out.clear();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,6 +538,18 @@ mod tests {
     }
 
     #[test]
+    fn documents_round_trip_for_clients() {
+        let rule = rule_of(rule(None, Some("old/"))).unwrap();
+        let config = LifecycleConfig {
+            rules: vec![rule],
+            transition_default_minimum_object_size: None,
+        };
+        let xml = lifecycle_to_xml(&config);
+        assert!(String::from_utf8_lossy(&xml).starts_with("<LifecycleConfiguration"));
+        assert_eq!(lifecycle_from_xml(&xml).unwrap(), config);
+    }
+
+    #[test]
     fn bad_shapes_are_malformed() {
         assert!(rule_of(rule(None, None)).is_err());
         assert!(rule_of(rule(Some(LifecycleRuleFilter::default()), Some("p"))).is_err());
@@ -527,35 +570,4 @@ mod tests {
         let err = rule_of(negative).unwrap_err();
         assert_eq!(*err.code(), S3ErrorCode::InvalidArgument);
     }
-}
-
-/// A lifecycle configuration document (S3's XML, as GetBucketLifecycleConfiguration answers
-/// it) as Strata's rules: for clients such as `strata ilm`.
-pub fn lifecycle_from_xml(xml: &[u8]) -> Result<LifecycleConfig, String> {
-    use s3s::xml::Deserialize as _;
-    let mut d = s3s::xml::Deserializer::new(xml);
-    let document = BucketLifecycleConfiguration::deserialize(&mut d).map_err(|e| format!("{e:?}"))?;
-    let rules = document
-        .rules
-        .into_iter()
-        .map(|r| rule_of(r).map_err(|e| e.message().unwrap_or("invalid rule").to_owned()))
-        .collect::<Result<_, _>>()?;
-    Ok(LifecycleConfig {
-        rules,
-        transition_default_minimum_object_size: None,
-    })
-}
-
-/// Strata's rules as a PutBucketLifecycleConfiguration document.
-pub fn lifecycle_to_xml(config: &LifecycleConfig) -> Vec<u8> {
-    use s3s::xml::Serialize as _;
-    let document = BucketLifecycleConfiguration {
-        rules: config.rules.iter().cloned().map(xml_rule).collect(),
-    };
-    let mut out = Vec::new();
-    let mut s = s3s::xml::Serializer::new(&mut out);
-    if document.serialize(&mut s).is_err() {
-        out.clear();
-    }
-    out
 }

@@ -81,7 +81,10 @@ async fn sealed_body<T: serde::de::DeserializeOwned>(
         .map_err(|_| AdminError::bad_param("the request body is missing or too large"))?;
     let plain = crate::madmin_crypto::decrypt(secret.as_bytes(), &bytes)
         .map_err(|_| AdminError::bad_param("the request body is not sealed with the caller's secret key"))?;
-    serde_json::from_slice(&plain).map_err(|e| AdminError::bad_param(format!("the tier description: {e}")))
+    // serde's message may quote the value it refused (a secret): a fixed one instead.
+    serde_json::from_slice(&plain).map_err(|_| {
+        AdminError::bad_param("the tier description is not valid (see `strata admin tier add --help`)")
+    })
 }
 
 /// Answers a tier endpoint.

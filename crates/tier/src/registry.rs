@@ -12,11 +12,11 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use strata_object::{JournalKind, ListVersionsOptions, ObjectError, ObjectLayer, PutStream, RemoteTiers};
+use strata_object::{ListVersionsOptions, ObjectError, ObjectLayer, PutStream, RemoteTiers, Settled};
 
 use crate::TierError;
 use crate::config::{Credentials, TierConfig, TierInfo};
@@ -71,12 +71,6 @@ pub struct Tiers {
     stores: RwLock<BTreeMap<String, Arc<TierStore>>>,
     counters: Counters,
     backlog: AtomicU64,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Tiers {
@@ -340,37 +334,15 @@ impl Tiers {
         let Some(_lease) = layer.lead_job(JOURNAL_JOB).await else {
             return;
         };
-        let now = unix_now();
         let mut left = entries.len() as u64;
         for entry in entries {
-            if entry.kind == JournalKind::Intent
-                && now.saturating_sub(entry.created_unix) < self.settings.intent_age.as_secs()
-            {
-                continue;
-            }
-            let age = now.saturating_sub(entry.created_unix);
-            if layer.tier_object_in_use(&entry).await {
-                // A deletion is journaled before its records go: a version still there may be
-                // a removal in flight. Only an entry older than any removal takes is dropped
-                // (its removal failed; the version keeps its object).
-                if age < self.settings.intent_age.as_secs() {
-                    continue;
-                }
-                if let Err(err) = layer.forget_journal_entry(&entry).await {
-                    tracing::debug!(%err, "dropping a tier journal entry failed");
-                } else {
+            match layer.settle_journal_entry(&entry, self.settings.intent_age).await {
+                Ok(Settled::Deleted) => {
+                    self.counters.remote_deletes.fetch_add(1, Ordering::Relaxed);
                     left -= 1;
                 }
-                continue;
-            }
-            match self.delete(&entry.tier, &entry.name).await {
-                Ok(()) => {
-                    self.counters.remote_deletes.fetch_add(1, Ordering::Relaxed);
-                    match layer.forget_journal_entry(&entry).await {
-                        Ok(()) => left -= 1,
-                        Err(err) => tracing::debug!(%err, "dropping a tier journal entry failed"),
-                    }
-                }
+                Ok(Settled::Kept) => left -= 1,
+                Ok(Settled::Waiting) => {}
                 Err(err) => {
                     self.counters.journal_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(tier = %entry.tier, name = %entry.name, %err, "deleting a remote tier object failed; retried later");
@@ -420,5 +392,10 @@ impl RemoteTiers for Tiers {
     async fn delete(&self, tier: &str, name: &str) -> Result<(), ObjectError> {
         let store = self.store(tier).ok_or_else(|| missing(tier))?;
         self.counted(store.delete(name).await)
+    }
+
+    async fn exists(&self, tier: &str, name: &str) -> Result<bool, ObjectError> {
+        let store = self.store(tier).ok_or_else(|| missing(tier))?;
+        self.counted(store.exists(name).await)
     }
 }

@@ -36,10 +36,19 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connected tier.
-#[derive(Debug)]
 pub struct TierStore {
     config: TierConfig,
     store: Arc<dyn ObjectStore>,
+}
+
+// By hand: the clients' own `Debug` may show credentials (object_store's Azure client prints
+// its decoded account key).
+impl std::fmt::Debug for TierStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TierStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 fn options() -> ClientOptions {
@@ -231,6 +240,15 @@ impl TierStore {
         match self.store.delete(&self.path(name)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.unavailable("deleting", e)),
+        }
+    }
+
+    /// Whether `name` is there.
+    pub async fn exists(&self, name: &str) -> Result<bool, ObjectError> {
+        match self.store.head(&self.path(name)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.unavailable("checking an object", e)),
         }
     }
 

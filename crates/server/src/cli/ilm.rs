@@ -20,7 +20,9 @@ async fn read(client: &Client, bucket: &str) -> anyhow::Result<LifecycleConfig> 
         .map_err(|e| super::admin::describe(e, "ilm"))?;
     match answer {
         None => Ok(LifecycleConfig::default()),
-        Some(xml) => strata_s3::lifecycle_from_xml(&xml).map_err(|e| anyhow::anyhow!("the bucket's rules: {e}")),
+        Some(xml) => {
+            strata_s3::lifecycle_from_xml(&xml).map_err(|e| anyhow::anyhow!("the bucket's rules: {e}"))
+        }
     }
 }
 
@@ -84,7 +86,8 @@ fn rule_of(args: RuleArgs) -> anyhow::Result<Rule> {
             size_less_than: args.size_lt,
         }))
     };
-    let expiration = if args.expire_days.is_some() || args.expire_date.is_some() || args.expire_delete_marker {
+    let expiration = if args.expire_days.is_some() || args.expire_date.is_some() || args.expire_delete_marker
+    {
         Some(Expiration {
             days: args.expire_days,
             date: args.expire_date.as_deref().map(midnight).transpose()?,
@@ -112,7 +115,9 @@ fn rule_of(args: RuleArgs) -> anyhow::Result<Rule> {
         _ => bail!("--noncurrent-transition-days and --noncurrent-transition-tier go together"),
     };
     Ok(Rule {
-        id: args.id.unwrap_or_else(|| format!("rule-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])),
+        id: args
+            .id
+            .unwrap_or_else(|| format!("rule-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])),
         enabled: !args.disable,
         scope,
         expiration,
@@ -148,14 +153,22 @@ fn describe_rule(rule: &Rule) -> String {
         actions.push(format!(
             "remove noncurrent after {} days{}",
             nc.noncurrent_days,
-            nc.newer_noncurrent_versions.map_or(String::new(), |n| format!(" (keep {n})"))
+            nc.newer_noncurrent_versions
+                .map_or(String::new(), |n| format!(" (keep {n})"))
         ));
     }
     for t in &rule.transitions {
-        actions.push(format!("to {} after {} days", t.storage_class, t.days.unwrap_or(0)));
+        actions.push(format!(
+            "to {} after {} days",
+            t.storage_class,
+            t.days.unwrap_or(0)
+        ));
     }
     for t in &rule.noncurrent_transitions {
-        actions.push(format!("noncurrent to {} after {} days", t.storage_class, t.noncurrent_days));
+        actions.push(format!(
+            "noncurrent to {} after {} days",
+            t.storage_class, t.noncurrent_days
+        ));
     }
     if let Some(d) = rule.abort_incomplete_upload_days {
         actions.push(format!("abort uploads after {d} days"));
@@ -172,7 +185,7 @@ fn describe_rule(rule: &Rule) -> String {
 pub async fn rule(client: &Client, bucket: &str, command: IlmRuleCommand) -> anyhow::Result<()> {
     match command {
         IlmRuleCommand::Add { rule: args, .. } => {
-            let new = rule_of(args)?;
+            let new = rule_of(*args)?;
             let mut config = read(client, bucket).await?;
             if config.rules.iter().any(|r| r.id == new.id) {
                 bail!("the bucket has a rule {} already", new.id);
@@ -185,7 +198,10 @@ pub async fn rule(client: &Client, bucket: &str, command: IlmRuleCommand) -> any
         IlmRuleCommand::List { json, .. } => {
             let config = read(client, bucket).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&config).context("encoding JSON")?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&config).context("encoding JSON")?
+                );
             } else if config.rules.is_empty() {
                 println!("No lifecycle rules on {bucket}.");
             } else {

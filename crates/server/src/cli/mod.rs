@@ -139,7 +139,7 @@ pub enum IlmRuleCommand {
         /// ALIAS/BUCKET.
         target: String,
         #[command(flatten)]
-        rule: RuleArgs,
+        rule: Box<RuleArgs>,
     },
     /// List a bucket's rules.
     #[command(visible_alias = "ls")]
