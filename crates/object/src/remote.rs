@@ -229,6 +229,13 @@ impl ObjectLayer {
         if entry.kind == JournalKind::Intent && !old {
             return Ok(Settled::Waiting);
         }
+        // A tier removed since (forced) can delete nothing: its objects are the operator's to
+        // clean up (docs/TIERING.md), and its entries go.
+        if !self.remote_tiers().is_some_and(|t| t.has_tier(&entry.tier)) {
+            tracing::info!(tier = %entry.tier, name = %entry.name, "dropping a journal entry of a removed tier");
+            self.forget_journal_entry(entry).await?;
+            return Ok(Settled::Kept);
+        }
         let _guard = self.lock_key(&entry.bucket, &entry.key).await?;
         match self.tier_object_use(entry).await {
             TierObjectUse::Unknown => Ok(Settled::Waiting),

@@ -151,6 +151,8 @@ pub struct MinioAdminRoute {
     iam: Arc<Iam>,
     /// The KMS; none: the `kms/*` endpoints answer that none is configured.
     kms: Option<Arc<dyn strata_kms::Kms>>,
+    /// The remote tiers; none: the `tier` endpoints answer that tiers are not available.
+    tiers: Option<Arc<strata_tier::Tiers>>,
 }
 
 /// A successful answer: status and body bytes (JSON, or sealed JSON).
@@ -191,6 +193,27 @@ fn required(uri: &Uri, name: &str) -> Result<String, ApiError> {
 
 fn optional(uri: &Uri, name: &str) -> Option<String> {
     query(uri, name).filter(|v| !v.is_empty())
+}
+
+/// A tier refusal as MinIO's admin API words it.
+fn tier_error(err: strata_tier::TierError) -> ApiError {
+    use strata_tier::TierError;
+    let message = err.to_string();
+    match err {
+        TierError::Invalid(_) | TierError::Unreachable(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "XMinioAdminTierBackendInvalid", message)
+        }
+        TierError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "XMinioAdminTierAlreadyExists", message),
+        TierError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "XMinioAdminTierNotFound", message),
+        TierError::InUse { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "XMinioAdminTierBackendInUse", message)
+        }
+        TierError::ShuttingDown | TierError::Store(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "XMinioServerNotInitialized",
+            message,
+        ),
+    }
 }
 
 /// A KMS failure as MinIO's admin API reports it.
@@ -252,12 +275,31 @@ fn inline_policy(value: Option<&Value>) -> Result<Option<String>, ApiError> {
 impl MinioAdminRoute {
     /// The route over `iam`.
     pub fn new(iam: Arc<Iam>) -> MinioAdminRoute {
-        MinioAdminRoute { iam, kms: None }
+        MinioAdminRoute {
+            iam,
+            kms: None,
+            tiers: None,
+        }
     }
 
     /// The same route with the `kms/*` endpoints served by `kms`.
     pub fn with_kms(self, kms: Option<Arc<dyn strata_kms::Kms>>) -> MinioAdminRoute {
         MinioAdminRoute { kms, ..self }
+    }
+
+    /// The same routes with the `tier` endpoints served by `tiers`.
+    pub fn with_tiers(self, tiers: Option<Arc<strata_tier::Tiers>>) -> MinioAdminRoute {
+        MinioAdminRoute { tiers, ..self }
+    }
+
+    fn tiers(&self) -> Result<&Arc<strata_tier::Tiers>, ApiError> {
+        self.tiers.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "XMinioAdminTierNotSupported",
+                "remote tiers are not available on this server",
+            )
+        })
     }
 
     fn kms(&self) -> Result<&Arc<dyn strata_kms::Kms>, ApiError> {
@@ -725,6 +767,84 @@ impl MinioAdminRoute {
                     answer["decryption-error"] = json!(check.decryption_error);
                 }
                 Ok(Answer::json(&answer))
+            }
+            (Method::PUT, "tier") => {
+                self.require(&req, &caller, "admin:SetTier")?;
+                let body: Value = self.sealed_json(req, &secret).await?;
+                let config = crate::tier_admin::from_madmin(&body).map_err(ApiError::bad)?;
+                self.tiers()?.add(config, false).await.map_err(tier_error)?;
+                Ok(Answer {
+                    status: StatusCode::NO_CONTENT,
+                    body: Vec::new(),
+                })
+            }
+            (Method::GET, "tier") => {
+                self.require(&req, &caller, "admin:ListTier")?;
+                let tiers: Vec<Value> = self
+                    .tiers()?
+                    .list()
+                    .iter()
+                    .map(crate::tier_admin::to_madmin)
+                    .collect();
+                Ok(Answer::json(&json!(tiers)))
+            }
+            (Method::GET, "tier-stats") => {
+                self.require(&req, &caller, "admin:ListTier")?;
+                let tiers = self.tiers()?;
+                let usage = tiers.usage().await.map_err(tier_error)?;
+                let kinds: std::collections::BTreeMap<String, String> =
+                    tiers.list().into_iter().map(|t| (t.name, t.kind)).collect();
+                let stats: Vec<Value> = usage
+                    .iter()
+                    .map(|(name, u)| {
+                        json!({
+                            "Name": name,
+                            "Type": kinds.get(name).cloned().unwrap_or_default(),
+                            "Stats": { "TotalSize": u.bytes, "NumVersions": u.objects, "NumObjects": u.objects },
+                        })
+                    })
+                    .collect();
+                Ok(Answer::json(&json!(stats)))
+            }
+            (method, tier_path) if tier_path.starts_with("tier/") => {
+                let name = tier_path.trim_start_matches("tier/").to_owned();
+                let tiers = self.tiers()?;
+                match method {
+                    Method::POST => {
+                        self.require(&req, &caller, "admin:SetTier")?;
+                        let kind = tiers
+                            .list()
+                            .into_iter()
+                            .find(|t| t.name == name)
+                            .map(|t| t.kind)
+                            .ok_or_else(|| tier_error(strata_tier::TierError::NotFound(name.clone())))?;
+                        let body: Value = self.sealed_json(req, &secret).await?;
+                        let creds =
+                            crate::tier_admin::creds_from_madmin(&kind, &body).map_err(ApiError::bad)?;
+                        tiers.edit(&name, creds, false).await.map_err(tier_error)?;
+                    }
+                    Method::DELETE => {
+                        self.require(&req, &caller, "admin:SetTier")?;
+                        let force = query(&uri, "force").is_some_and(|v| v == "true");
+                        tiers.remove(&name, force).await.map_err(tier_error)?;
+                    }
+                    Method::GET => {
+                        self.require(&req, &caller, "admin:ListTier")?;
+                        tiers.verify(&name).await.map_err(tier_error)?;
+                        return Ok(Answer::empty());
+                    }
+                    _ => {
+                        return Err(ApiError::new(
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            "MethodNotAllowed",
+                            "method not allowed",
+                        ));
+                    }
+                }
+                Ok(Answer {
+                    status: StatusCode::NO_CONTENT,
+                    body: Vec::new(),
+                })
             }
             (Method::GET, "accountinfo") => {
                 let policies: Vec<&str> = caller.policies.iter().map(|(n, _)| n.as_str()).collect();

@@ -237,7 +237,9 @@ pub fn build_service(
     let admin = AdminRoute::new(Arc::clone(&layer), Arc::clone(&config.iam))
         .with_kms(config.key_rotation.clone())
         .with_tiers(config.tiers.clone());
-    let minio_admin = MinioAdminRoute::new(Arc::clone(&config.iam)).with_kms(config.encryption.kms.clone());
+    let minio_admin = MinioAdminRoute::new(Arc::clone(&config.iam))
+        .with_kms(config.encryption.kms.clone())
+        .with_tiers(config.tiers.clone());
     builder.set_route(Routes::new(
         HealthRoute::new(layer, Arc::clone(&config.iam)),
         admin,

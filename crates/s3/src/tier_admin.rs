@@ -155,3 +155,109 @@ pub(crate) async fn handle(
         )),
     }
 }
+
+/// A tier as madmin describes it (MinIO's `TierConfig` JSON: `Type` `s3`/`minio`/`azure`/
+/// `gcs`, and the backend's fields), for MinIO's admin API (`crate::minio_admin`).
+pub(crate) fn from_madmin(value: &serde_json::Value) -> Result<TierConfig, String> {
+    let text = |obj: &serde_json::Value, field: &str| {
+        obj.get(field).and_then(|v| v.as_str()).unwrap_or("").to_owned()
+    };
+    let name = text(value, "Name");
+    let kind = match value.get("Type").and_then(|v| v.as_str()).unwrap_or("") {
+        kind @ ("s3" | "minio") => {
+            let b = value
+                .get(if kind == "s3" { "S3" } else { "MinIO" })
+                .ok_or("the tier's backend settings are missing")?;
+            let region = text(b, "Region");
+            strata_tier::TierKind::S3 {
+                endpoint: text(b, "Endpoint"),
+                bucket: text(b, "Bucket"),
+                prefix: text(b, "Prefix"),
+                region: if region.is_empty() {
+                    "us-east-1".to_owned()
+                } else {
+                    region
+                },
+                access_key: text(b, "AccessKey"),
+                secret_key: text(b, "SecretKey"),
+            }
+        }
+        "azure" => {
+            let b = value
+                .get("Azure")
+                .ok_or("the tier's backend settings are missing")?;
+            strata_tier::TierKind::Azure {
+                endpoint: text(b, "Endpoint"),
+                account: text(b, "AccountName"),
+                access_key: text(b, "AccountKey"),
+                container: text(b, "Bucket"),
+                prefix: text(b, "Prefix"),
+            }
+        }
+        "gcs" => {
+            let b = value
+                .get("GCS")
+                .ok_or("the tier's backend settings are missing")?;
+            let creds = base64_simd::STANDARD
+                .decode_to_vec(text(b, "Creds"))
+                .map_err(|_| "Creds is not base64".to_owned())?;
+            strata_tier::TierKind::Gcs {
+                endpoint: text(b, "Endpoint"),
+                bucket: text(b, "Bucket"),
+                prefix: text(b, "Prefix"),
+                credentials: String::from_utf8(creds).map_err(|_| "Creds is not UTF-8 JSON".to_owned())?,
+            }
+        }
+        other => return Err(format!("tier type {other:?} is not supported")),
+    };
+    Ok(TierConfig {
+        name,
+        kind,
+        archival: false,
+    })
+}
+
+/// A tier as madmin lists it, secrets `REDACTED` (as MinIO shows them).
+pub(crate) fn to_madmin(info: &strata_tier::TierInfo) -> serde_json::Value {
+    let backend = match info.kind.as_str() {
+        "azure" => serde_json::json!({ "Azure": {
+            "Endpoint": info.endpoint, "AccountName": info.region, "AccountKey": "REDACTED",
+            "Bucket": info.bucket, "Prefix": info.prefix,
+        }}),
+        "gcs" => serde_json::json!({ "GCS": {
+            "Endpoint": info.endpoint, "Creds": "REDACTED", "Bucket": info.bucket, "Prefix": info.prefix,
+        }}),
+        _ => serde_json::json!({ "S3": {
+            "Endpoint": info.endpoint, "AccessKey": info.access_key, "SecretKey": "REDACTED",
+            "Bucket": info.bucket, "Prefix": info.prefix, "Region": info.region,
+        }}),
+    };
+    let mut out = serde_json::json!({ "Version": "v1", "Type": info.kind, "Name": info.name });
+    if let (Some(out), Some(backend)) = (out.as_object_mut(), backend.as_object()) {
+        out.extend(backend.clone());
+    }
+    out
+}
+
+/// New credentials as madmin's `TierCreds` gives them (`access`, `secret`, `creds`: a GCS key,
+/// base64), for a tier of `kind`.
+pub(crate) fn creds_from_madmin(kind: &str, value: &serde_json::Value) -> Result<Credentials, String> {
+    let text = |field: &str| value.get(field).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    match kind {
+        "azure" => Ok(Credentials::Azure {
+            access_key: text("secret"),
+        }),
+        "gcs" => {
+            let creds = base64_simd::STANDARD
+                .decode_to_vec(text("creds"))
+                .map_err(|_| "creds is not base64".to_owned())?;
+            Ok(Credentials::Gcs {
+                credentials: String::from_utf8(creds).map_err(|_| "creds is not UTF-8 JSON".to_owned())?,
+            })
+        }
+        _ => Ok(Credentials::S3 {
+            access_key: text("access"),
+            secret_key: text("secret"),
+        }),
+    }
+}
