@@ -201,16 +201,7 @@ impl ClusterNode {
             if !endpoint.is_local {
                 continue;
             }
-            let state = match LocalDrive::read_format(std::path::Path::new(&endpoint.path)).await {
-                Ok(Some(format)) => DriveState::Formatted {
-                    deployment_id: format.deployment_id,
-                },
-                Ok(None) => DriveState::Unformatted,
-                Err(err) => DriveState::Unavailable {
-                    reason: err.to_string(),
-                },
-            };
-            drives.push((endpoint.path.clone(), state));
+            drives.push((endpoint.path.clone(), drive_state(&endpoint.path).await));
         }
         NodeStatus {
             fingerprint,
@@ -430,6 +421,19 @@ impl ClusterNode {
     }
 }
 
+/// What a local drive's format record says.
+async fn drive_state(path: &str) -> DriveState {
+    match LocalDrive::read_format(std::path::Path::new(path)).await {
+        Ok(Some(format)) => DriveState::Formatted {
+            deployment_id: format.deployment_id,
+        },
+        Ok(None) => DriveState::Unformatted,
+        Err(err) => DriveState::Unavailable {
+            reason: err.to_string(),
+        },
+    }
+}
+
 /// Whether a single node started with several pools' worth of drive arguments was formatted
 /// before those arguments made pools (every drive in one pool, as earlier versions did): it
 /// then keeps opening as one pool.
@@ -453,16 +457,7 @@ pub async fn single_node_formatted_as_one_pool(topology: &Topology) -> bool {
 pub async fn single_node_spec(topology: &Topology) -> Result<DeploymentSpec, ClusterError> {
     let mut drives = Vec::new();
     for (_, _, _, endpoint) in topology.drives() {
-        let state = match LocalDrive::read_format(std::path::Path::new(&endpoint.path)).await {
-            Ok(Some(format)) => DriveState::Formatted {
-                deployment_id: format.deployment_id,
-            },
-            Ok(None) => DriveState::Unformatted,
-            Err(err) => DriveState::Unavailable {
-                reason: err.to_string(),
-            },
-        };
-        drives.push((endpoint.path.clone(), state));
+        drives.push((endpoint.path.clone(), drive_state(&endpoint.path).await));
     }
     let fingerprint = topology.fingerprint();
     let pools: Vec<Vec<(usize, String)>> = topology

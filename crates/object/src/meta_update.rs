@@ -95,10 +95,25 @@ pub(crate) async fn write_records(
     rec: &VersionRecord,
     holders: &[(usize, u32)],
 ) -> Vec<bool> {
+    write_records_with(set, key, rec, holders, false).await
+}
+
+/// [`write_records`], dropping the key's inline shard in the same commit when
+/// `drop_inline` (a version whose data moved to a tier object).
+pub(crate) async fn write_records_with(
+    set: &ErasureSet,
+    key: &[u8],
+    rec: &VersionRecord,
+    holders: &[(usize, u32)],
+    drop_inline: bool,
+) -> Vec<bool> {
     join_all(holders.iter().map(|&(drive_idx, shard_idx)| {
         let mut rec = rec.clone();
         rec.shard_idx = shard_idx;
-        let ops = vec![MetaOp::put(Table::Objects, key.to_vec(), record::encode(&rec))];
+        let mut ops = vec![MetaOp::put(Table::Objects, key.to_vec(), record::encode(&rec))];
+        if drop_inline {
+            ops.push(MetaOp::delete(Table::InlineData, key.to_vec()));
+        }
         let drive = set.drives[drive_idx].clone();
         async move {
             match drive.meta_commit(ops).await {

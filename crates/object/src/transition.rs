@@ -344,7 +344,7 @@ impl ObjectLayer {
         if holders.len() < set.write_quorum() {
             return Err(clean(set.write_quorum_error(holders.len())));
         }
-        let written = write_tiered(set, &current.key, &after, &holders).await;
+        let written = crate::meta_update::write_records_with(set, &current.key, &after, &holders, true).await;
         let n_ok = written.iter().filter(|ok| **ok).count();
         if n_ok < set.write_quorum() {
             let took: Vec<(usize, u32)> = holders
@@ -660,32 +660,4 @@ impl ObjectLayer {
             Err(_) => false,
         }
     }
-}
-
-/// Writes the transitioned record on each holder and drops its inline shard there.
-async fn write_tiered(
-    set: &ErasureSet,
-    key: &[u8],
-    rec: &VersionRecord,
-    holders: &[(usize, u32)],
-) -> Vec<bool> {
-    join_all(holders.iter().map(|&(drive_idx, shard_idx)| {
-        let mut rec = rec.clone();
-        rec.shard_idx = shard_idx;
-        let ops = vec![
-            MetaOp::put(Table::Objects, key.to_vec(), record::encode(&rec)),
-            MetaOp::delete(Table::InlineData, key.to_vec()),
-        ];
-        let drive = set.drives[drive_idx].clone();
-        async move {
-            match drive.meta_commit(ops).await {
-                Ok(()) => true,
-                Err(err) => {
-                    tracing::debug!(drive = drive.endpoint(), %err, "rewriting a transitioned record failed");
-                    false
-                }
-            }
-        }
-    }))
-    .await
 }

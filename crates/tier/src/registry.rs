@@ -71,10 +71,14 @@ pub struct Tiers {
     stores: RwLock<BTreeMap<String, Arc<TierStore>>>,
     counters: Counters,
     backlog: AtomicU64,
+    /// The configurations were read at least once (until then no tier is known, and the
+    /// journal must not take that for "removed").
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl Tiers {
-    /// Loads the tiers, hands the layer its hook, and starts the reload and journal tasks.
+    /// Loads the tiers (retrying in the background while the deployment has no read quorum
+    /// yet), hands the layer its hook, and starts the reload and journal tasks.
     pub async fn start(layer: &Arc<ObjectLayer>, settings: TierSettings) -> Result<Arc<Tiers>, TierError> {
         // reqwest's TLS takes the process's rustls provider: ring, as everywhere here.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -84,8 +88,27 @@ impl Tiers {
             stores: RwLock::new(BTreeMap::new()),
             counters: Counters::default(),
             backlog: AtomicU64::new(0),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         });
-        tiers.reload().await?;
+        // Other nodes may still be starting (no read quorum yet): the tiers load once they can,
+        // as IAM does; until then their versions answer 503 and transitions to them wait.
+        if let Err(err) = tiers.reload().await {
+            tracing::warn!(%err, "remote tiers not readable yet; retrying");
+            let weak = Arc::downgrade(&tiers);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let Some(tiers) = weak.upgrade() else { return };
+                    match tiers.reload().await {
+                        Ok(()) => {
+                            tracing::info!("remote tiers loaded");
+                            return;
+                        }
+                        Err(err) => tracing::debug!(%err, "remote tiers still not readable"),
+                    }
+                }
+            });
+        }
         layer.set_remote_tiers(Arc::clone(&tiers) as Arc<dyn RemoteTiers>);
         let weak = Arc::downgrade(&tiers);
         let mut changes = layer.system_changes();
@@ -168,6 +191,7 @@ impl Tiers {
             Err(poisoned) => poisoned.into_inner(),
         };
         *stores = next;
+        self.loaded.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -318,8 +342,11 @@ impl Tiers {
         ]
     }
 
-    /// One round over the journal.
+    /// One round over the journal (none before the tiers are loaded).
     async fn work_journal(&self, layer: &Arc<ObjectLayer>) {
+        if !self.loaded.load(Ordering::Acquire) {
+            return;
+        }
         let entries = match layer.tier_journal().await {
             Ok(entries) => entries,
             Err(err) => {
