@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::join_all;
-use strata_drive::{Drive, MetaOp, Table};
+use strata_drive::Drive;
 
 use crate::api::{
     ByteRange, DeleteOptions, GetOptions, ListOptions, MakeBucketOptions, ObjectMetadata, PutOptions,
