@@ -382,7 +382,7 @@ def test_minio_admin_tier_api(server, remote):
     mine = [t for t in listed if t["Name"] == "MINIO-COLD"]
     assert mine and mine[0]["S3"]["SecretKey"] == "REDACTED"
     assert remote.secret_key not in _json.dumps(listed)
-    assert call("GET", "tier/MINIO-COLD").status == 200
+    assert call("GET", "tier/MINIO-COLD").status == 204
     stats = _json.loads(call("GET", "tier-stats").data)
     assert any(s["Name"] == "MINIO-COLD" and s["Stats"]["NumObjects"] == 0 for s in stats)
     edited = call("POST", "tier/MINIO-COLD", {"access": remote.access_key, "secret": remote.secret_key})

@@ -261,41 +261,42 @@ impl ObjectLayer {
     /// pool (a key being decommissioned has versions in two).
     pub async fn tier_object_use(&self, entry: &JournalEntry) -> TierObjectUse {
         match self
-            .find_version(&entry.bucket, &entry.key, &entry.version_id)
+            .find_versions(&entry.bucket, &entry.key, &entry.version_id)
             .await
         {
-            Ok(Some(rec)) => {
-                if rec
-                    .tiered
-                    .as_ref()
-                    .is_some_and(|t| t.remote.as_deref() == Some(entry.tier.as_str()) && t.name == entry.name)
-                {
+            Ok(copies) => {
+                if copies.iter().any(|rec| {
+                    rec.tiered.as_ref().is_some_and(|t| {
+                        t.remote.as_deref() == Some(entry.tier.as_str()) && t.name == entry.name
+                    })
+                }) {
                     TierObjectUse::InUse
                 } else {
                     TierObjectUse::Unused
                 }
             }
-            Ok(None) => TierObjectUse::Unused,
             Err(_) => TierObjectUse::Unknown,
         }
     }
 
-    /// One version of `bucket/key` as read quorum of its set agrees on it, looked for in every
-    /// pool; none when no pool has it (or the bucket is gone).
-    pub(crate) async fn find_version(
+    /// Every copy of one version of `bucket/key` (as read quorum of its set agrees on it),
+    /// one per pool that has it: a version mid-decommission is in two. Empty when no pool has
+    /// it (or the bucket is gone).
+    pub(crate) async fn find_versions(
         &self,
         bucket: &str,
         key: &str,
         version_id: &str,
-    ) -> ObjectResult<Option<VersionRecord>> {
+    ) -> ObjectResult<Vec<VersionRecord>> {
         match self.bucket_info(bucket).await {
             Ok(_) => {}
-            Err(ObjectError::NoSuchBucket { .. }) => return Ok(None),
+            Err(ObjectError::NoSuchBucket { .. }) => return Ok(Vec::new()),
             Err(err) => return Err(err),
         }
         let Ok(wanted) = record::parse_version_id(version_id) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
+        let mut out = Vec::new();
         for pool in &self.pools {
             let set = self.set_in_pool(pool, key);
             if let Some(found) = set
@@ -304,10 +305,10 @@ impl ObjectLayer {
                 .into_iter()
                 .find(|v| v.record.version_id == wanted)
             {
-                return Ok(Some(found.record));
+                out.push(found.record);
             }
         }
-        Ok(None)
+        Ok(out)
     }
 
     /// Deletes a remote object through the hook (the journal worker).

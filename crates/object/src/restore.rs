@@ -58,7 +58,8 @@ impl ObjectLayer {
         let now = unix(SystemTime::now());
         let expiry_unix = unix(expiry);
         let mut outcome = RestoreStart::Started;
-        self.update_object_metadata(bucket, key, Some(&version), |m| {
+        let mod_time_ns = rec.mod_time_ns;
+        self.update_object_metadata_if(bucket, key, Some(&version), Some(mod_time_ns), |m| {
             match &mut m.restore {
                 Some(r) if r.in_progress(now) => return Err(ObjectError::RestoreInProgress),
                 Some(r) if r.readable(now) => {
@@ -84,7 +85,16 @@ impl ObjectLayer {
                 let copied = layer
                     .copy_from_archive(&bucket, &key, &version, &tier, &name, rec.size)
                     .await;
+                // Only over this restore's own state: a restore started again after this one
+                // was taken for cut short owns it otherwise (this copy is then swept).
                 let finish = |m: &mut ObjectMetadata| {
+                    if !m
+                        .restore
+                        .as_ref()
+                        .is_some_and(|r| r.ongoing && r.started_unix == now)
+                    {
+                        return Err(ObjectError::PreconditionFailed);
+                    }
                     m.restore = match &copied {
                         Ok(copy) => Some(RestoreState {
                             ongoing: false,
@@ -100,10 +110,10 @@ impl ObjectLayer {
                     tracing::warn!(bucket, key, tier, %err, "restoring a version from its archival tier failed; it may be asked for again");
                 }
                 if let Err(err) = layer
-                    .update_object_metadata(&bucket, &key, Some(&version), finish)
+                    .update_object_metadata_if(&bucket, &key, Some(&version), Some(mod_time_ns), finish)
                     .await
                 {
-                    // The version went meanwhile: the copy is left to the tier sweep.
+                    // The version went or changed meanwhile: the copy is left to the tier sweep.
                     tracing::debug!(bucket, key, %err, "recording a finished restore failed");
                 }
             });

@@ -640,23 +640,24 @@ impl ObjectLayer {
             return false;
         };
         // Every pool is asked: a key being decommissioned has versions in two.
-        match self.find_version(bucket, key, version).await {
-            Ok(Some(rec)) => {
+        match self.find_versions(bucket, key, version).await {
+            Ok(copies) => {
                 let now = SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-                let restored_copy = rec
-                    .metadata
-                    .restore
-                    .as_ref()
-                    .is_some_and(|r| r.copy.as_deref() == Some(name) && r.expiry_unix > now);
-                let data = rec
-                    .tiered
-                    .as_ref()
-                    .is_some_and(|t| t.remote.is_none() && t.name == name);
-                !(restored_copy || data)
+                !copies.iter().any(|rec| {
+                    let restored_copy = rec
+                        .metadata
+                        .restore
+                        .as_ref()
+                        .is_some_and(|r| r.copy.as_deref() == Some(name) && r.expiry_unix > now);
+                    let data = rec
+                        .tiered
+                        .as_ref()
+                        .is_some_and(|t| t.remote.is_none() && t.name == name);
+                    restored_copy || data
+                })
             }
-            Ok(None) => true,
             Err(_) => false,
         }
     }

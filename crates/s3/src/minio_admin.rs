@@ -830,8 +830,8 @@ impl MinioAdminRoute {
                     }
                     Method::GET => {
                         self.require(&req, &caller, "admin:ListTier")?;
+                        // madmin's VerifyTier expects 204.
                         tiers.verify(&name).await.map_err(tier_error)?;
-                        return Ok(Answer::empty());
                     }
                     _ => {
                         return Err(ApiError::new(

@@ -926,8 +926,10 @@ pub(crate) async fn copy_object(
                 metadata.acl = acl;
                 metadata.retention = retention;
                 metadata.legal_hold = legal_hold;
-                // And the request's storage class (STANDARD unless named), as on AWS.
+                // And the request's storage class (STANDARD unless named), as on AWS; a
+                // restored copy belongs to its source version alone.
                 metadata.storage_class = storage_class;
+                metadata.restore = None;
                 // ... and the request's encryption (or the bucket's), never the source's.
                 metadata.encryption = stored_encryption;
                 metadata

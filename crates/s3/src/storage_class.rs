@@ -39,7 +39,8 @@ pub(crate) fn restore_header(metadata: &ObjectMetadata) -> Option<String> {
     if restore.in_progress(now) {
         return Some("ongoing-request=\"true\"".to_owned());
     }
-    if !restore.readable(now) {
+    // Beyond year 9999 no HTTP date can be written (Days is capped well below).
+    if !restore.readable(now) || restore.expiry_unix >= 253_402_300_800 {
         return None;
     }
     let expiry = std::time::UNIX_EPOCH
@@ -47,6 +48,9 @@ pub(crate) fn restore_header(metadata: &ObjectMetadata) -> Option<String> {
     let date = crate::convert::http_date(&crate::convert::timestamp(expiry))?;
     Some(format!("ongoing-request=\"false\", expiry-date=\"{date}\""))
 }
+
+/// Longest restore, in days (a hundred years).
+const RESTORE_DAYS_MAX: i32 = 36_500;
 
 /// RestoreObject: a temporary copy of a version whose data is in an archival tier, for
 /// `Days` (lifecycle days, rounded up to a day boundary as AWS does). 202 when a copy is
@@ -66,7 +70,13 @@ pub(crate) async fn restore_object(
         ));
     }
     let days = match request.days {
-        Some(days) if days > 0 => u32::try_from(days).unwrap_or(u32::MAX),
+        Some(days) if days > RESTORE_DAYS_MAX => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                format!("Days must be at most {RESTORE_DAYS_MAX}"),
+            ));
+        }
+        Some(days) if days > 0 => u32::try_from(days).unwrap_or(1),
         _ => {
             return Err(S3Error::with_message(
                 S3ErrorCode::MalformedXML,

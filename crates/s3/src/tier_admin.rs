@@ -198,8 +198,11 @@ pub(crate) fn from_madmin(value: &serde_json::Value) -> Result<TierConfig, Strin
             let b = value
                 .get("GCS")
                 .ok_or("the tier's backend settings are missing")?;
-            let creds = base64_simd::STANDARD
-                .decode_to_vec(text(b, "Creds"))
+            // madmin encodes the key URL-safe; the standard alphabet is accepted too.
+            let encoded = text(b, "Creds");
+            let creds = base64_simd::URL_SAFE
+                .decode_to_vec(&encoded)
+                .or_else(|_| base64_simd::STANDARD.decode_to_vec(&encoded))
                 .map_err(|_| "Creds is not base64".to_owned())?;
             strata_tier::TierKind::Gcs {
                 endpoint: text(b, "Endpoint"),
