@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -577,3 +578,19 @@ def minio_client(server):
     from minio import Minio
     return Minio(server.hostport, access_key=server.access_key, secret_key=server.secret_key,
                  secure=False, region=server.region)
+
+
+def wait_until(check, timeout: float, what: str = "") -> None:
+    """Polls `check` every quarter second until it holds; fails after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def pattern_body(size: int, seed: int) -> bytes:
+    """`size` bytes that differ by `seed` (a SHA-256 block repeated)."""
+    block = hashlib.sha256(str(seed).encode()).digest() * (1024 * 1024 // 32)
+    return (block * (size // len(block) + 1))[:size]

@@ -39,6 +39,17 @@ def _wait_port(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def _stop(proc: subprocess.Popen | None) -> None:
+    """Ends an emulator process (killed if it does not stop within 10 s)."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 class Azurite:
     def __init__(self, workdir: Path, port: int):
         self.workdir = workdir
@@ -60,13 +71,8 @@ class Azurite:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.proc = None
+        _stop(self.proc)
+        self.proc = None
 
     def _request(self, method: str, path: str, query: dict[str, str]) -> bytes:
         """A SharedKey-signed request (Azure's scheme, as Azurite checks it)."""
@@ -129,13 +135,8 @@ class GcsEmulator:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.proc = None
+        _stop(self.proc)
+        self.proc = None
 
     def objects(self) -> list[str]:
         with urllib.request.urlopen(f"{self.endpoint}/storage/v1/b/{self.bucket}/o", timeout=10) as resp:

@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
+import conftest
 from conftest import StrataServer, empty_and_delete_bucket, error_of, unique_bucket_name
 
 DAY_SECONDS = 2
@@ -58,12 +59,7 @@ def expect_error(call, code: str, status: int) -> None:
 
 
 def wait_until(check, timeout: float = ACT_WITHIN_SECONDS, what: str = "") -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout}s: {what}")
+    conftest.wait_until(check, timeout, what)
 
 
 def exists(s3, bucket: str, key: str, version_id: str | None = None) -> bool:

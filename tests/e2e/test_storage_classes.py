@@ -6,17 +6,16 @@ on the drives; GETs and range GETs stay byte-identical before, during and after 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import StrataServer, empty_and_delete_bucket, error_of, unique_bucket_name
+from conftest import (StrataServer, empty_and_delete_bucket, error_of, pattern_body as body,
+                      unique_bucket_name, wait_until)
 
 DAY_SECONDS = 2
 MIB = 1024 * 1024
@@ -54,18 +53,8 @@ def shard_files(drives: list[Path]) -> set[str]:
     return found
 
 
-def body(size: int, seed: int) -> bytes:
-    block = hashlib.sha256(str(seed).encode()).digest() * (MIB // 32)
-    return (block * (size // len(block) + 1))[:size]
 
 
-def wait_until(check, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 def test_writes_land_on_their_class_pool(server, s3, bucket):

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import StrataCli, StrataServer, empty_and_delete_bucket, error_of, unique_bucket_name
+from conftest import (StrataCli, StrataServer, empty_and_delete_bucket, error_of, pattern_body as body,
+                      unique_bucket_name, wait_until)
 
 DAY_SECONDS = 2
 MIB = 1024 * 1024
@@ -63,18 +63,8 @@ def cli(server, tmp_module, remote) -> StrataCli:
     return cli
 
 
-def wait_until(check, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
-def body(size: int, seed: int) -> bytes:
-    block = hashlib.sha256(str(seed).encode()).digest() * (MIB // 32)
-    return (block * (size // len(block) + 1))[:size]
 
 
 def remote_objects(remote: StrataServer) -> dict[str, int]:

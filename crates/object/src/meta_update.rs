@@ -61,31 +61,59 @@ impl ObjectLayer {
         if holders.len() < set.write_quorum() {
             return Err(set.write_quorum_error(holders.len()));
         }
-        let written = write_records(set, &resolved.key, &after, &holders).await;
-        let n_ok = written.iter().filter(|ok| **ok).count();
-        if n_ok < set.write_quorum() {
-            // Put the previous metadata back where the change landed, so an unacknowledged
-            // change does not surface later through a drive that took it.
-            let took: Vec<(usize, u32)> = holders
-                .iter()
-                .zip(&written)
-                .filter(|(_, ok)| **ok)
-                .map(|(holder, _)| *holder)
-                .collect();
-            let mut restore = before.clone();
-            restore.meta_time_ns = after.meta_time_ns + 1;
-            let restored = write_records(set, &resolved.key, &restore, &took).await;
-            if restored.iter().any(|ok| !ok) {
+        if let Err(failed) = rewrite_or_roll_back(set, &resolved.key, &before, &after, &holders, false).await
+        {
+            if !failed.rolled_back {
                 tracing::warn!(
                     bucket,
                     key,
                     "rolling back a failed metadata change missed a drive; heal settles it"
                 );
             }
-            return Err(set.write_quorum_error(n_ok));
+            return Err(failed.err);
         }
         Ok(object_info(bucket, key, &after, is_latest))
     }
+}
+
+/// A record rewrite that missed write quorum.
+pub(crate) struct RewriteFailed {
+    /// The quorum error to report.
+    pub(crate) err: crate::error::ObjectError,
+    /// Every drive that took the new record got the previous one back.
+    pub(crate) rolled_back: bool,
+}
+
+/// Rewrites one version's record from `before` to `after` (a newer `meta_time_ns`) on its
+/// holders, dropping its inline shard too when `drop_inline`. Below write quorum, puts
+/// `before` back (with a stamp newer still) where `after` landed, so an unacknowledged change
+/// does not surface later through a drive that took it. Returns how many holders took it.
+pub(crate) async fn rewrite_or_roll_back(
+    set: &ErasureSet,
+    key: &[u8],
+    before: &VersionRecord,
+    after: &VersionRecord,
+    holders: &[(usize, u32)],
+    drop_inline: bool,
+) -> Result<usize, RewriteFailed> {
+    let written = write_records_with(set, key, after, holders, drop_inline).await;
+    let n_ok = written.iter().filter(|ok| **ok).count();
+    if n_ok >= set.write_quorum() {
+        return Ok(n_ok);
+    }
+    let took: Vec<(usize, u32)> = holders
+        .iter()
+        .zip(&written)
+        .filter(|(_, ok)| **ok)
+        .map(|(holder, _)| *holder)
+        .collect();
+    let mut restore = before.clone();
+    restore.meta_time_ns = after.meta_time_ns + 1;
+    let restored = write_records(set, key, &restore, &took).await;
+    Err(RewriteFailed {
+        err: set.write_quorum_error(n_ok),
+        rolled_back: restored.iter().all(|ok| *ok),
+    })
 }
 
 /// Writes `rec` (with each holder's own shard index) on each holder; whether each succeeded.

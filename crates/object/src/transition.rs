@@ -344,31 +344,31 @@ impl ObjectLayer {
         if holders.len() < set.write_quorum() {
             return Err(clean(set.write_quorum_error(holders.len())));
         }
-        let written = crate::meta_update::write_records_with(set, &current.key, &after, &holders, true).await;
-        let n_ok = written.iter().filter(|ok| **ok).count();
-        if n_ok < set.write_quorum() {
-            let took: Vec<(usize, u32)> = holders
-                .iter()
-                .zip(&written)
-                .filter(|(_, ok)| **ok)
-                .map(|(holder, _)| *holder)
-                .collect();
-            let mut restore = before.clone();
-            restore.meta_time_ns = after.meta_time_ns + 1;
-            let restored = crate::meta_update::write_records(set, &current.key, &restore, &took).await;
-            let rolled_back = restored.iter().all(|ok| *ok);
-            if !rolled_back {
-                tracing::warn!(
-                    bucket,
-                    key,
-                    "rolling back a failed transition missed a drive; heal settles it"
-                );
+        let n_ok = match crate::meta_update::rewrite_or_roll_back(
+            set,
+            &current.key,
+            &before,
+            &after,
+            &holders,
+            true,
+        )
+        .await
+        {
+            Ok(n_ok) => n_ok,
+            Err(failed) => {
+                if !failed.rolled_back {
+                    tracing::warn!(
+                        bucket,
+                        key,
+                        "rolling back a failed transition missed a drive; heal settles it"
+                    );
+                }
+                return Err(CommitFailure {
+                    err: failed.err,
+                    clean: failed.rolled_back,
+                });
             }
-            return Err(CommitFailure {
-                err: set.write_quorum_error(n_ok),
-                clean: rolled_back,
-            });
-        }
+        };
         if n_ok < set.n_drives() {
             self.hint_heal(bucket, key);
         }
