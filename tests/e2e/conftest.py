@@ -373,7 +373,13 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="module")
 def tmp_module(tmp_path_factory, request) -> Path:
-    return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    """A module's directory (its servers' drives and logs); removed after the module when none of
+    its tests failed, so a whole session's data never piles up on the disk."""
+    path = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    failed_before = request.session.testsfailed
+    yield path
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # With STRATA_E2E_CLUSTER=1 the shared `server` is one node of a 4-node × 4-drive deployment
