@@ -434,6 +434,26 @@ impl Client {
         Ok((status, received_bytes))
     }
 
+    /// GetObject; the body itself, at most `limit_bytes` (more is an error).
+    pub async fn get_object_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        limit_bytes: u64,
+    ) -> Result<Bytes, ClientError> {
+        let response = self
+            .send_ok(
+                "GetObject",
+                Method::GET,
+                &object_path(bucket, key),
+                &[],
+                HeaderMap::new(),
+                empty(),
+            )
+            .await?;
+        self.read_body(response.into_body(), limit_bytes).await
+    }
+
     /// HeadObject; returns the object's size.
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<u64, ClientError> {
         let response = self

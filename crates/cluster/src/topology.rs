@@ -52,6 +52,9 @@ pub struct LocalAddr {
     /// Host without IPv6 brackets; empty when the address was `:port` (all interfaces).
     host: String,
     port: u16,
+    /// This node's host as the drive URLs spell it, when told (`--node-host`): then exactly
+    /// the URLs with this host and the listen port are local, and no name is resolved.
+    node_host: Option<String>,
 }
 
 impl LocalAddr {
@@ -60,7 +63,20 @@ impl LocalAddr {
     pub fn parse(address: &str) -> Result<LocalAddr, ClusterError> {
         let (host, port) =
             split_host_port(address).map_err(|why| invalid(format!("listen address {address:?}: {why}")))?;
-        Ok(LocalAddr { host, port })
+        Ok(LocalAddr {
+            host,
+            port,
+            node_host: None,
+        })
+    }
+
+    /// Names this node's host in the drive URLs (e.g. a pod's DNS name, known before the name
+    /// resolves anywhere); an empty name is ignored.
+    pub fn with_node_host(mut self, node_host: Option<&str>) -> LocalAddr {
+        self.node_host = node_host
+            .map(|h| h.trim().trim_start_matches('[').trim_end_matches(']').to_owned())
+            .filter(|h| !h.is_empty());
+        self
     }
 
     /// The host, without IPv6 brackets (empty for "all interfaces").
@@ -543,6 +559,9 @@ fn is_local_node(node: &ParsedNode, local: &LocalAddr, listen_ips: &[IpAddr]) ->
     if node.port != local.port {
         return false;
     }
+    if let Some(node_host) = &local.node_host {
+        return node.host.eq_ignore_ascii_case(node_host);
+    }
     if node.host.eq_ignore_ascii_case(&local.host) {
         return true;
     }
@@ -583,9 +602,13 @@ fn find_local_node(
         }
     }
     match local_idxs.as_slice() {
-        [] => Err(invalid(format!(
-            "none of the endpoints is this node's address {local}"
-        ))),
+        [] => Err(invalid(match &local.node_host {
+            Some(node_host) => format!(
+                "none of the endpoints has this node's host {node_host:?} and port {}",
+                local.port
+            ),
+            None => format!("none of the endpoints is this node's address {local}"),
+        })),
         [one] => Ok(*one),
         [a, b, ..] => Err(invalid(format!(
             "endpoints name this node ({local}) under several addresses: {} and {}",
@@ -664,6 +687,31 @@ mod tests {
     fn build(pools: &[&[&str]], local: &str) -> Result<Topology, ClusterError> {
         let pools: Vec<Vec<String>> = pools.iter().map(|p| strings(p)).collect();
         Topology::from_pools(&pools, &LocalAddr::parse(local).unwrap())
+    }
+
+    #[test]
+    fn a_named_node_host_finds_this_node_without_resolving_any_name() {
+        // Pod DNS names as a StatefulSet behind a headless Service gives them: none resolves
+        // here (the `.invalid` top-level domain never does).
+        let pools = [strings(&[
+            "http://strata-{0...3}.strata-hl.ns.svc.cluster.invalid:9000/data/disk{1...2}",
+        ])];
+        let local = LocalAddr::parse(":9000")
+            .unwrap()
+            .with_node_host(Some("STRATA-2.strata-hl.ns.svc.cluster.invalid"));
+        let t = Topology::from_pools(&pools, &local).unwrap();
+        assert_eq!(t.local_node_idx(), Some(2));
+        assert_eq!(t.drives().filter(|(_, _, _, d)| d.is_local).count(), 2);
+        // Without it nothing designates this node; with a host on the wrong port neither.
+        assert!(Topology::from_pools(&pools, &LocalAddr::parse(":9000").unwrap()).is_err());
+        let other_port = LocalAddr::parse(":9001")
+            .unwrap()
+            .with_node_host(Some("strata-2.strata-hl.ns.svc.cluster.invalid"));
+        let err = Topology::from_pools(&pools, &other_port).unwrap_err().to_string();
+        assert!(err.contains("strata-2.strata-hl.ns.svc.cluster.invalid"), "{err}");
+        // An empty name is no name.
+        let blank = LocalAddr::parse(":9000").unwrap().with_node_host(Some("  "));
+        assert_eq!(blank, LocalAddr::parse(":9000").unwrap());
     }
 
     fn reason(r: Result<Topology, ClusterError>) -> String {

@@ -178,6 +178,11 @@ impl ObjectLayer {
         }
     }
 
+    /// Keys waiting in the heal queue (at most [`HEAL_QUEUE_CAPACITY`]).
+    pub fn heal_queue_len(&self) -> usize {
+        HEAL_QUEUE_CAPACITY.saturating_sub(self.background.heal_tx.capacity())
+    }
+
     /// State of every drive.
     pub fn drive_statuses(&self) -> Vec<DriveStatus> {
         self.sets

@@ -1,5 +1,6 @@
 //! Counters of the background jobs that live outside the object layer (lifecycle, remote
-//! tiers), read at each scrape from sources the server sets once.
+//! tiers) and the served TLS certificate's expiry, read at each scrape from sources the server
+//! sets once.
 //!
 //! Each source returns `(family, label, value)` triples: `family` is a metric name among
 //! [`FAMILIES`], `label` the value of its label (empty for a family without one).
@@ -17,6 +18,7 @@ type Source = Box<dyn Fn() -> JobCounters + Send + Sync>;
 
 static LIFECYCLE: OnceLock<Source> = OnceLock::new();
 static TIERS: OnceLock<Source> = OnceLock::new();
+static TLS: OnceLock<Source> = OnceLock::new();
 
 /// How a family is exposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +32,7 @@ pub enum Kind {
 }
 
 /// The families a source may report, with their help texts and kinds.
-pub const FAMILIES: [(&str, &str, Kind); 9] = [
+pub const FAMILIES: [(&str, &str, Kind); 10] = [
     (
         "strata_lifecycle_actions_total",
         "Lifecycle actions this node applied since start, by action (expire_current, remove_noncurrent, remove_delete_marker, abort_upload, kept_by_lock, transition).",
@@ -76,6 +78,11 @@ pub const FAMILIES: [(&str, &str, Kind); 9] = [
         "Remote tier objects waiting in the delete journal, as of this node's last look.",
         Kind::Gauge,
     ),
+    (
+        "strata_tls_certificate_not_after_seconds",
+        "Expiry (Unix time) of the earliest-expiring TLS certificate this node serves.",
+        Kind::Gauge,
+    ),
 ];
 
 /// Sets where the lifecycle counters are read (once). Returns `false` when one is set already.
@@ -88,9 +95,14 @@ pub fn set_tier_source(source: Source) -> bool {
     TIERS.set(source).is_ok()
 }
 
+/// Sets where the served TLS certificate's expiry is read (once).
+pub fn set_tls_source(source: Source) -> bool {
+    TLS.set(source).is_ok()
+}
+
 /// Adds the counters to a scrape.
 pub(crate) fn register(r: &Registry) -> Result<(), ObsError> {
-    let values: JobCounters = [LIFECYCLE.get(), TIERS.get()]
+    let values: JobCounters = [LIFECYCLE.get(), TIERS.get(), TLS.get()]
         .into_iter()
         .flatten()
         .flat_map(|source| source())

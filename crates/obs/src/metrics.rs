@@ -539,6 +539,11 @@ async fn register_node_state(
         Ok(())
     };
     heal_g(
+        "strata_heal_queue_length",
+        "Keys waiting for the heal worker (writes and reads that found a shard missing).",
+        layer.heal_queue_len() as u64,
+    )?;
+    heal_g(
         "strata_heal_sequence_id",
         "Number of the latest heal sequence (0: none ran).",
         heal.id,

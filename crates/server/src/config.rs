@@ -43,6 +43,9 @@ pub enum Command {
     Admin(crate::cli::AdminArgs),
     /// Bucket lifecycle rules (expiration, transitions), in the style of `mc ilm`.
     Ilm(crate::cli::IlmArgs),
+    /// Checks beside a server for orchestrators: wait for quorum without this node (a preStop
+    /// hook), write-read-delete an object (`helm test`).
+    Health(crate::cli::health::HealthArgs),
     /// Load-generate against an S3 endpoint (put, get, stat, delete, mixed, list, multipart).
     Bench(strata_bench::BenchArgs),
 }
@@ -62,6 +65,11 @@ pub struct ServerArgs {
     /// Address to listen on, HOST:PORT [default: 127.0.0.1:9000].
     #[arg(long, env = "STRATA_ADDRESS")]
     pub address: Option<String>,
+    /// This node's host name as the drive URLs spell it (e.g. a Kubernetes pod's DNS name from
+    /// the Downward API). When set, the URLs with this host and the listen port are this node's
+    /// drives, decided without resolving any name.
+    #[arg(long, env = "STRATA_NODE_HOST")]
+    pub node_host: Option<String>,
     /// Region this deployment answers for [default: us-east-1].
     #[arg(long, env = "STRATA_REGION")]
     pub region: Option<String>,
@@ -107,6 +115,8 @@ pub struct ServerArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub address: Option<String>,
+    /// This node's host name in the drive URLs (see `ServerArgs::node_host`).
+    pub node_host: Option<String>,
     pub region: Option<String>,
     pub domain: Option<String>,
     pub drives: Option<Vec<String>>,
@@ -152,6 +162,8 @@ impl FileConfig {
 #[derive(Debug)]
 pub struct Settings {
     pub address: String,
+    /// This node's host name in the drive URLs; `None`: found by resolving the URLs' hosts.
+    pub node_host: Option<String>,
     pub region: String,
     pub domain: Option<String>,
     /// Drive arguments of each pool, unexpanded (the topology expands and checks them).
@@ -209,6 +221,7 @@ pub fn resolve(
         address: non_empty(args.address)
             .or(non_empty(file.address))
             .unwrap_or_else(|| DEFAULT_ADDRESS.to_owned()),
+        node_host: non_empty(args.node_host).or(non_empty(file.node_host)),
         region: non_empty(args.region)
             .or(non_empty(file.region))
             .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
@@ -239,6 +252,7 @@ mod tests {
     fn args(address: Option<&str>, drives: &[&str]) -> ServerArgs {
         ServerArgs {
             address: address.map(str::to_owned),
+            node_host: None,
             region: None,
             config: None,
             domain: None,

@@ -100,6 +100,7 @@ fn run() -> anyhow::Result<()> {
         Command::Alias(args) => cli::alias::run(args),
         Command::Admin(args) => cli::admin::run(args),
         Command::Ilm(args) => cli::run_ilm(args),
+        Command::Health(args) => cli::health::run(args),
         Command::Bench(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -132,13 +133,21 @@ fn connection_limits(settings: &Settings, nofile_soft: Option<u64>) -> serve::Co
 
 async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<()> {
     let limits = connection_limits(&settings, nofile_soft);
-    let local_addr = LocalAddr::parse(&settings.address)?;
+    let local_addr = LocalAddr::parse(&settings.address)?.with_node_host(settings.node_host.as_deref());
     let topology =
         Topology::from_pools(&settings.pools, &local_addr).context("reading the drive arguments")?;
     let tls = settings.certs_dir.as_deref().map(tls::load).transpose()?;
     tls::check_endpoints(&topology, tls.is_some())?;
     if let Some(tls) = &tls {
         Arc::clone(&tls.cert).spawn_reloader();
+        let cert = Arc::downgrade(&tls.cert);
+        strata_obs::jobs::set_tls_source(Box::new(move || {
+            cert.upgrade()
+                .and_then(|c| c.earliest_not_after())
+                .and_then(|t| u64::try_from(t).ok())
+                .map(|t| vec![("strata_tls_certificate_not_after_seconds", "", t)])
+                .unwrap_or_default()
+        }));
     }
     let server_tls = tls.as_ref().map(|t| Arc::clone(&t.server));
     // The built-in keyring is a file per node: on several nodes it is changed by changing the
@@ -185,9 +194,7 @@ async fn server(settings: Settings, nofile_soft: Option<u64>) -> anyhow::Result<
         &credentials::credentials_dir(first_drive),
     )?;
     let root = strata_s3::RootCredentials::new(&creds.access_key, &creds.secret_key)?;
-    let listener = tokio::net::TcpListener::bind(&settings.address)
-        .await
-        .with_context(|| format!("binding {}", settings.address))?;
+    let listener = bind(&settings.address).await?;
     let local = listener.local_addr()?;
 
     let mut cluster_node = None;
@@ -382,6 +389,23 @@ fn observability(
 
 /// The configured domain, plus `domain:port` of the listen address: clients put the port in
 /// the Host header and s3s matches domains literally.
+/// Binds the listen address. `:PORT` is every interface: IPv6 and IPv4 (a dual-stack socket),
+/// or IPv4 alone where the host has no IPv6 (as in some Kubernetes pods).
+async fn bind(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    if let Some(port) = address.strip_prefix(':') {
+        match tokio::net::TcpListener::bind(format!("[::]:{port}")).await {
+            Ok(listener) => return Ok(listener),
+            Err(err) => tracing::debug!(%err, "no IPv6 listener; listening on IPv4 only"),
+        }
+        return tokio::net::TcpListener::bind(format!("0.0.0.0:{port}"))
+            .await
+            .with_context(|| format!("binding {address}"));
+    }
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))
+}
+
 fn virtual_host_domains(domain: Option<&str>, address: &str) -> Vec<String> {
     let Some(d) = domain else { return Vec::new() };
     let mut out = vec![d.to_owned()];

@@ -131,6 +131,19 @@ fn load_pair(cert_path: &Path, key_path: &Path) -> anyhow::Result<Arc<rustls::si
 }
 
 impl ReloadingCert {
+    /// The expiry (Unix seconds) of the earliest-expiring end-entity certificate served.
+    pub fn earliest_not_after(&self) -> Option<i64> {
+        std::iter::once(&self.default)
+            .chain(&self.by_host)
+            .filter_map(CertPair::current)
+            .filter_map(|key| {
+                let der = key.end_entity_cert().ok()?;
+                let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+                Some(cert.validity().not_after.timestamp())
+            })
+            .min()
+    }
+
     /// Loads the files again where their modification times changed; returns whether a
     /// served pair was replaced.
     pub fn reload_if_changed(&self) -> bool {
@@ -386,6 +399,20 @@ mod tests {
         std::fs::write(dir.path().join(PUBLIC_CERT_FILE), "garbage").unwrap();
         assert!(!tls.cert.reload_if_changed());
         assert_eq!(served(&tls), second.cert.der().to_vec());
+    }
+
+    #[test]
+    fn the_served_certificate_expiry_is_read_for_the_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 5, 17);
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join(PUBLIC_CERT_FILE), cert.pem()).unwrap();
+        std::fs::write(dir.path().join(PRIVATE_KEY_FILE), key.serialize_pem()).unwrap();
+        let tls = load(dir.path()).unwrap();
+        // 2031-05-17T00:00:00Z
+        assert_eq!(tls.cert.earliest_not_after(), Some(1_936_742_400));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod accounts;
 pub mod admin;
 pub mod alias;
 mod format;
+pub mod health;
 pub mod iam;
 mod ilm;
 mod kms;
