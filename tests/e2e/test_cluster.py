@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import subprocess
 import threading
 import time
 import urllib.error
@@ -28,6 +27,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from conftest import (StrataCli, StrataCluster, StrataServer, error_of, free_ports,
                       wait_all_drives_online)
+from netns import Netns
 
 MIB = 1024 * 1024
 BUCKET = "cluster"
@@ -318,59 +318,6 @@ def test_rolling_restart_under_load_loses_nothing(cluster, tmp_path):
 
 
 # ---------------------------------------------------------------- partition (network namespaces)
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
-
-
-class Netns:
-    """A bridge in this namespace and one namespace per node, wired with veth pairs; node i is at
-    10.213.<n>.<10+i>, the test (client) at 10.213.<n>.1. Always torn down."""
-
-    def __init__(self, n_nodes: int):
-        self.tag = f"{os.getpid() % 10000}"
-        self.subnet = f"10.213.{os.getpid() % 250}"
-        self.bridge = f"stbr{self.tag}"
-        self.names = [f"strata-{self.tag}-{i}" for i in range(n_nodes)]
-        self.hosts = [f"{self.subnet}.{10 + i}" for i in range(n_nodes)]
-
-    def __enter__(self) -> "Netns":
-        try:
-            ip("link", "add", self.bridge, "type", "bridge")
-            ip("addr", "add", f"{self.subnet}.1/24", "dev", self.bridge)
-            ip("link", "set", self.bridge, "up")
-            for i, (ns, host) in enumerate(zip(self.names, self.hosts)):
-                outer, inner = f"stv{self.tag}o{i}", f"stv{self.tag}i{i}"
-                ip("netns", "add", ns)
-                ip("link", "add", outer, "type", "veth", "peer", "name", inner)
-                ip("link", "set", inner, "netns", ns)
-                ip("link", "set", outer, "master", self.bridge)
-                ip("link", "set", outer, "up")
-                ip("-n", ns, "addr", "add", f"{host}/24", "dev", inner)
-                ip("-n", ns, "link", "set", inner, "up")
-                ip("-n", ns, "link", "set", "lo", "up")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for ns in self.names:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=30)
-
-    def cut_off(self, idx: int) -> None:
-        """Node idx can no longer exchange packets with the other nodes (the client still reaches
-        it): its replies to peers and its own calls to them are dropped."""
-        for j, host in enumerate(self.hosts):
-            if j != idx:
-                ip("-n", self.names[idx], "route", "add", "blackhole", f"{host}/32")
-
-    def heal(self, idx: int) -> None:
-        for j, host in enumerate(self.hosts):
-            if j != idx:
-                ip("-n", self.names[idx], "route", "del", "blackhole", f"{host}/32")
-
 
 def test_partitioned_node_refuses_writes_it_cannot_make_durable(tmp_path):
     with Netns(4) as net:

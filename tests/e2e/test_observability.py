@@ -39,7 +39,7 @@ from conftest import STRATA_BIN, free_port, make_s3_client, unique_bucket_name
 CLI_TIMEOUT_SECS = 60
 WAIT_SECS = 30.0
 PROMETHEUS_BIN = shutil.which("prometheus")
-DASHBOARD = Path(__file__).resolve().parents[2] / "helm" / "grafana" / "strata-dashboard.json"
+DASHBOARD = Path(__file__).resolve().parents[2] / "helm" / "strata" / "dashboards" / "strata-dashboard.json"
 
 
 def wait_until(pred, what: str, timeout: float = WAIT_SECS, interval: float = 0.2):

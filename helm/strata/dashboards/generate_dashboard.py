@@ -1,5 +1,5 @@
-"""Generates helm/grafana/strata-dashboard.json (run from the repository root:
-`python3 helm/grafana/generate_dashboard.py`). Edit this file, not the JSON. Every expression is
+"""Generates helm/strata/dashboards/strata-dashboard.json (run from the repository root:
+`python3 helm/strata/dashboards/generate_dashboard.py`). Edit this file, not the JSON. Every expression is
 checked against a real Prometheus and the exported metric families by
 tests/e2e/test_observability.py."""
 import json
@@ -133,5 +133,5 @@ dash = {
     "annotations": {"list": []},
     "panels": panels,
 }
-open("helm/grafana/strata-dashboard.json", "w").write(json.dumps(dash, indent=2) + "\n")
+open("helm/strata/dashboards/strata-dashboard.json", "w").write(json.dumps(dash, indent=2) + "\n")
 print(len(panels), "panels")
