@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -255,20 +256,44 @@ def test_disruption_budget_keeps_write_quorum(servers, drives, set_size, max_una
 # ---------------------------------------------------------------- a deployment from the chart
 
 class PodSpec:
-    """One pod of a rendered StatefulSet: what the kubelet would run."""
+    """What the kubelet would run for one pod: the container's argv (the image's entrypoint, or
+    its `command`, then `args`), its environment, and its volume mounts, each with its source:
+    ("claim", name) for a volumeClaimTemplate, ("empty",) for an emptyDir, ("secret", name,
+    items) for a Secret."""
 
-    def __init__(self, sts: dict, ordinal: int, secrets: dict[str, dict[str, str]]):
-        self.name = f"{sts['metadata']['name']}-{ordinal}"
-        spec = sts["spec"]["template"]["spec"]
-        container = spec["containers"][0]
-        self.args = container["args"]
-        self.env = resolve_env(container["env"], self.name, secrets)
-        self.readiness = container["readinessProbe"]["httpGet"]
-        self.pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
-        self.grace = spec["terminationGracePeriodSeconds"]
-        self.min_ready = sts["spec"].get("minReadySeconds", 0)
-        self.mounts = [m["mountPath"] for m in container["volumeMounts"]
-                       if m["name"].startswith("disk")]
+    def __init__(self, name: str, pod: dict, secrets: dict[str, dict[str, str]],
+                 claims: tuple[str, ...] = ()):
+        self.name = name
+        container = pod["containers"][0]
+        command = container.get("command") or image_entrypoint()
+        assert command[0] == IMAGE_BIN, command
+        self.argv = [str(STRATA_BIN), *command[1:], *container.get("args", [])]
+        self.env = resolve_env(container.get("env", []), name, secrets)
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        self.mounts: list[tuple[str, tuple]] = []
+        for m in container.get("volumeMounts", []):
+            if m["name"] in claims:
+                source: tuple = ("claim", m["name"])
+            elif "emptyDir" in volumes[m["name"]]:
+                source = ("empty",)
+            else:
+                secret = volumes[m["name"]]["secret"]
+                source = ("secret", secret["secretName"], secret.get("items"))
+            self.mounts.append((m["mountPath"], source))
+        probe = container.get("readinessProbe", {}).get("httpGet")
+        self.readiness = probe
+        self.pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+        self.grace = pod.get("terminationGracePeriodSeconds", 30)
+
+    @property
+    def port(self) -> int:
+        return int(self.env["STRATA_ADDRESS"].rsplit(":", 1)[1])
+
+
+def statefulset_pods(sts: dict, secrets: dict[str, dict[str, str]]) -> list[PodSpec]:
+    claims = tuple(t["metadata"]["name"] for t in sts["spec"].get("volumeClaimTemplates", []))
+    return [PodSpec(f"{sts['metadata']['name']}-{i}", sts["spec"]["template"]["spec"], secrets, claims)
+            for i in range(sts["spec"]["replicas"])]
 
 
 def resolve_env(entries: list[dict], pod_name: str, secrets: dict[str, dict[str, str]]) -> dict:
@@ -295,41 +320,88 @@ def rendered_secrets(docs: list[dict]) -> dict[str, dict[str, str]]:
             for d in docs if d["kind"] == "Secret"}
 
 
-# Runs inside the pod's network namespace, in a private mount namespace: a tmpfs at the volumes'
-# parent, the pod's volume directories bound at the rendered mount paths, then exec of the
-# container's command with exactly its environment.
+# Runs inside the pod's network namespace, in a private mount namespace: a tmpfs on each root
+# the volumes need (a directory the machine has no use for, made empty for the test), each
+# volume's directory bound at its mount path, then exec of the container's argv with exactly its
+# environment.
 LAUNCHER = r"""
 import json, os, subprocess, sys
 spec = json.load(open(sys.argv[1]))
-parents = sorted({os.path.dirname(m) for m in spec["mounts"]})
-for parent in parents:
-    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", parent], check=True)
-for mount, source in zip(spec["mounts"], spec["volumes"]):
-    os.makedirs(mount, exist_ok=True)
-    subprocess.run(["mount", "--bind", source, mount], check=True)
+for root in spec["roots"]:
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", root], check=True)
+for source, target in spec["binds"]:
+    os.makedirs(target, exist_ok=True)
+    subprocess.run(["mount", "--bind", source, target], check=True)
 os.execve(spec["argv"][0], spec["argv"], spec["env"])
 """
 
 
+class Sandbox:
+    """The machine-side part of the pods' mount namespaces: the top directories that mount paths
+    need and the machine lacks (made empty here, a tmpfs inside each pod, removed at the end)."""
+
+    def __init__(self):
+        self.made: list[str] = []
+
+    def roots_for(self, paths: list[str]) -> list[str]:
+        roots = []
+        for path in paths:
+            parts = Path(path).parts
+            for i in range(2, len(parts) + 1):
+                prefix = str(Path(*parts[:i]))
+                if not os.path.exists(prefix):
+                    os.makedirs(prefix)
+                    self.made.append(prefix)
+                if prefix in self.made:
+                    if prefix not in roots:
+                        roots.append(prefix)
+                    break
+        return roots
+
+    def close(self) -> None:
+        for path in reversed(self.made):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 class Pod:
-    def __init__(self, spec: PodSpec, ns: str, ip: str, workdir: Path):
+    def __init__(self, spec: PodSpec, ns: str, ip: str, workdir: Path, sandbox: Sandbox,
+                 secrets: dict[str, dict[str, str]]):
         self.spec, self.ns, self.ip = spec, ns, ip
         self.workdir = workdir
-        self.volumes = []
-        for i, _ in enumerate(spec.mounts):
-            v = workdir / f"volume{i + 1}"
-            v.mkdir(parents=True, exist_ok=True)
-            self.volumes.append(str(v))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.sandbox, self.secrets = sandbox, secrets
         self.proc: subprocess.Popen | None = None
         self.log = workdir / "pod.log"
         self.terminating = False
 
+    def _volume(self, i: int, source: tuple) -> str:
+        """The directory behind mount `i`: a claim's persists across restarts, an emptyDir is
+        fresh each time, a Secret is written out with its items' paths."""
+        kind = source[0]
+        path = self.workdir / f"{kind}-{i}"
+        if kind == "claim":
+            path.mkdir(exist_ok=True)
+        elif kind == "empty":
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            data = self.secrets[source[1]]
+            items = source[2] or [{"key": k, "path": k} for k in data]
+            for item in items:
+                target = path / item["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(data[item["key"]])
+        return str(path)
+
     def start(self) -> None:
-        # The container runs the image's entrypoint with the rendered arguments.
-        entrypoint = image_entrypoint()
-        assert entrypoint[0] == IMAGE_BIN
-        spec = {"mounts": self.spec.mounts, "volumes": self.volumes,
-                "argv": [str(STRATA_BIN), *entrypoint[1:], *self.spec.args], "env": self.spec.env}
+        binds = [(self._volume(i, src), target) for i, (target, src) in enumerate(self.spec.mounts)]
+        # Parents before children; a mount that would hide the volumes' own directories (an
+        # emptyDir on /tmp, where the test's files live) goes last.
+        sources = [s for s, _ in binds]
+        binds.sort(key=lambda b: (any(s.startswith(b[1] + "/") for s in sources), len(b[1])))
+        spec = {"roots": self.sandbox.roots_for([t for _, t in binds]), "binds": binds,
+                "argv": self.spec.argv, "env": self.spec.env}
         (self.workdir / "spec.json").write_text(json.dumps(spec))
         (self.workdir / "launch.py").write_text(LAUNCHER)
         with open(self.log, "ab") as log:
@@ -339,23 +411,35 @@ class Pod:
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.terminating = False
 
+    def run_to_end(self, timeout: float) -> tuple[int, str]:
+        """Starts the pod's container and waits for it (a `restartPolicy: Never` pod)."""
+        self.start()
+        assert self.proc is not None
+        code = self.proc.wait(timeout=timeout)
+        self.proc = None
+        return code, self.log.read_text(errors="replace")
+
     def ready(self) -> bool:
         probe = self.spec.readiness
-        assert probe["port"] == "s3" and probe.get("scheme", "HTTP") == "HTTP"
-        port = int(self.spec.env["STRATA_ADDRESS"].rsplit(":", 1)[1])
+        assert probe["port"] == "s3"
+        scheme = probe.get("scheme", "HTTP").lower()
+        # The kubelet does not verify a probed pod's certificate.
+        context = ssl._create_unverified_context() if scheme == "https" else None
         try:
-            with urllib.request.urlopen(f"http://{self.ip}:{port}{probe['path']}", timeout=2) as r:
+            with urllib.request.urlopen(f"{scheme}://{self.ip}:{self.spec.port}{probe['path']}",
+                                        timeout=2, context=context) as r:
                 return r.status == 200
         except (urllib.error.URLError, OSError):
             return False
 
     def pre_stop(self) -> subprocess.CompletedProcess:
-        """The rendered preStop hook, run in the container (its namespace and environment)."""
-        command = list(self.spec.pre_stop)
-        assert command[0] == IMAGE_BIN
-        command[0] = str(STRATA_BIN)
-        return subprocess.run(["ip", "netns", "exec", self.ns, *command], env=self.spec.env,
-                              capture_output=True, text=True, timeout=self.spec.grace)
+        """The rendered preStop hook, run in the container: its network and mount namespaces
+        and its environment."""
+        assert self.proc is not None and self.spec.pre_stop[0] == IMAGE_BIN
+        command = [str(STRATA_BIN), *self.spec.pre_stop[1:]]
+        return subprocess.run(["nsenter", "-t", str(self.proc.pid), "-m", "-n", *command],
+                              env=self.spec.env, capture_output=True, text=True,
+                              timeout=self.spec.grace)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
@@ -477,109 +561,181 @@ class SteadyLoad:
         self.thread.join(timeout=120)
 
 
-def test_rendered_chart_forms_a_working_deployment(tmp_path):
-    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("unshare"):
-        pytest.skip("needs root, iproute2 and unshare for network and mount namespaces")
-    docs = documents(render("values-netns.yaml"))
-    secrets = rendered_secrets(docs)
-    sts = next(d for d in docs if d["kind"] == "StatefulSet")
-    replicas = sts["spec"]["replicas"]
-    specs = [PodSpec(sts, i, secrets) for i in range(replicas)]
-    headless = sts["spec"]["serviceName"]
-    domain = f"{headless}.{NAMESPACE}.svc.cluster.local"
-    service_name = f"rel-strata.{NAMESPACE}.svc.cluster.local"
-    test_pod = next(d for d in docs if d["kind"] == "Pod")
-    port = int(specs[0].env["STRATA_ADDRESS"].rsplit(":", 1)[1])
-    # The volumes' parent must exist as a mount point; it stays empty outside the pods.
-    parents = sorted({os.path.dirname(m) for m in specs[0].mounts})
-    made = [p for p in parents if not os.path.exists(p)]
-    for p in made:
-        os.makedirs(p)
-    # One more namespace for the helm test pod.
-    with Netns(replicas + 1, tag="k") as net:
-        net.write_hosts([f"{ip} {spec.name}.{domain}" for ip, spec in zip(net.hosts, specs)]
-                        + [f"{net.gateway} {service_name}"])
-        pods = [Pod(spec, ns, ip, tmp_path / spec.name)
-                for spec, ns, ip in zip(specs, net.names, net.hosts)]
-        proxy = None
+class Deployment:
+    """The rendered chart's pods, each in its own network namespace with the pods' DNS names
+    (and the client Service's, pointing at the proxy) in its hosts file, plus one namespace for
+    the helm test pod. Always torn down."""
+
+    def __init__(self, docs: list[dict], workdir: Path, secrets: dict[str, dict[str, str]]):
+        self.docs, self.workdir, self.secrets = docs, workdir, secrets
+        self.sts = next(d for d in docs if d["kind"] == "StatefulSet")
+        self.specs = statefulset_pods(self.sts, secrets)
+        self.domain = f"{self.sts['spec']['serviceName']}.{NAMESPACE}.svc.cluster.local"
+        self.service_name = f"rel-strata.{NAMESPACE}.svc.cluster.local"
+        self.min_ready = self.sts["spec"].get("minReadySeconds", 0)
+        self.net = Netns(len(self.specs) + 1, tag="k")
+        self.sandbox = Sandbox()
+        self.pods: list[Pod] = []
+        self.proxy: ServiceProxy | None = None
+
+    def __enter__(self) -> "Deployment":
+        self.net.__enter__()
         try:
+            self.net.write_hosts([f"{ip} {spec.name}.{self.domain}"
+                                  for ip, spec in zip(self.net.hosts, self.specs)]
+                                 + [f"{self.net.gateway} {self.service_name}"])
+            self.pods = [Pod(spec, ns, ip, self.workdir / spec.name, self.sandbox, self.secrets)
+                         for spec, ns, ip in zip(self.specs, self.net.names, self.net.hosts)]
             # Parallel pod management: every pod starts at once.
-            for pod in pods:
+            for pod in self.pods:
                 pod.start()
 
             def all_ready() -> bool:
-                exited = [p.spec.name for p in pods if p.proc and p.proc.poll() is not None]
+                exited = [p.spec.name for p in self.pods if p.proc and p.proc.poll() is not None]
                 assert not exited, f"pods exited: {exited}"
-                return all(p.ready() for p in pods)
+                return all(p.ready() for p in self.pods)
             try:
                 wait_until(all_ready, 120, "every pod ready")
             except AssertionError as e:
-                logs = "\n\n".join(f"{p.spec.name}:\n{p.log_tail()}" for p in pods)
+                logs = "\n\n".join(f"{p.spec.name}:\n{p.log_tail()}" for p in self.pods)
                 raise AssertionError(f"{e}\n{logs}") from None
-            proxy = ServiceProxy(pods, net.gateway, port, port)
-            s3 = boto3.client(
-                "s3", endpoint_url=f"http://{net.gateway}:{port}", region_name="us-east-1",
-                aws_access_key_id=secrets["rel-strata-root"]["rootUser"],
-                aws_secret_access_key=secrets["rel-strata-root"]["rootPassword"],
-                config=Config(retries={"mode": "standard", "max_attempts": 5},
-                              s3={"addressing_style": "path"}, connect_timeout=5,
-                              read_timeout=30))
-            wait_until(lambda: len(proxy.ready) == replicas, 30, "the Service sees every pod")
-            s3.create_bucket(Bucket="k8s")
-            objects = {f"before/{i}": pattern_body(300_000 + i, i) for i in range(8)}
-            for key, body in objects.items():
-                s3.put_object(Bucket="k8s", Key=key, Body=body)
-            for key, body in objects.items():
-                assert s3.get_object(Bucket="k8s", Key=key)["Body"].read() == body
+            port = self.specs[0].port
+            self.proxy = ServiceProxy(self.pods, self.net.gateway, port, port)
+            wait_until(lambda: len(self.proxy.ready) == len(self.pods), 30,
+                       "the Service sees every pod")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
 
-            # A pod dies (kill -9): the Service goes on, reads and writes.
-            pods[1].stop(signal.SIGKILL)
-            wait_until(lambda: pods[1] not in proxy.ready, 15, "the Service drops the dead pod")
-            s3.put_object(Bucket="k8s", Key="while-one-is-down", Body=b"x" * 200_000)
-            for key, body in objects.items():
-                assert s3.get_object(Bucket="k8s", Key=key)["Body"].read() == body
-            # The StatefulSet controller recreates it.
-            pods[1].start()
-            wait_until(pods[1].ready, 120, "the recreated pod ready")
+    def __exit__(self, *exc) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
+        for pod in self.pods:
+            pod.stop(signal.SIGKILL)
+        self.net.__exit__()
+        self.sandbox.close()
 
-            # The helm test hook's pod, its rendered command against the Service.
-            container = test_pod["spec"]["containers"][0]
-            env = resolve_env(container["env"], test_pod["metadata"]["name"], secrets)
-            assert container["command"][0] == IMAGE_BIN
-            out = subprocess.run(["ip", "netns", "exec", net.names[-1], str(STRATA_BIN),
-                                  *container["command"][1:], *container.get("args", [])],
-                                 env=env, capture_output=True, text=True, timeout=120)
-            assert out.returncode == 0, out.stdout + out.stderr
-            assert "roundtrip ok" in out.stdout
+    def helm_test(self) -> tuple[int, str]:
+        """Runs the rendered `helm test` pod in its own namespace."""
+        manifest = next(d for d in self.docs if d["kind"] == "Pod")
+        spec = PodSpec(manifest["metadata"]["name"], manifest["spec"], self.secrets)
+        pod = Pod(spec, self.net.names[-1], self.net.hosts[-1], self.workdir / spec.name,
+                  self.sandbox, self.secrets)
+        return pod.run_to_end(timeout=120)
 
-            # A rolling restart as the StatefulSet controller does it for an upgrade: highest
-            # ordinal first, one at a time; each pod leaves the Service, runs its preStop hook
-            # (which waits for quorum without it), gets SIGTERM, comes back, and the next goes
-            # only when it is ready for minReadySeconds. A steady load runs throughout.
-            wait_until(lambda: len(proxy.ready) == replicas, 30, "every pod back in the Service")
-            load = SteadyLoad(s3)
-            try:
-                for pod in reversed(pods):
-                    pod.terminating = True
-                    hook = pod.pre_stop()
-                    assert hook.returncode == 0, hook.stdout + hook.stderr
-                    pod.stop(signal.SIGTERM)
-                    pod.start()
-                    wait_until(pod.ready, 120, f"{pod.spec.name} ready after its restart")
-                    time.sleep(pod.spec.min_ready)
-            finally:
-                load.finish()
-            assert not load.failures, load.failures[:10]
-            assert load.done > 20, f"only {load.done} load rounds"
-            for key, body in objects.items():
-                assert s3.get_object(Bucket="k8s", Key=key)["Body"].read() == body
+
+def s3_client(deployment: Deployment):
+    root = deployment.secrets["rel-strata-root"]
+    return boto3.client(
+        "s3", endpoint_url=f"http://{deployment.net.gateway}:{deployment.specs[0].port}",
+        region_name="us-east-1", aws_access_key_id=root["rootUser"],
+        aws_secret_access_key=root["rootPassword"],
+        config=Config(retries={"mode": "standard", "max_attempts": 5},
+                      s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=30))
+
+
+def needs_namespaces():
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in ("ip", "unshare", "nsenter")):
+        pytest.skip("needs root, iproute2, unshare and nsenter for network and mount namespaces")
+
+
+def test_rendered_chart_forms_a_working_deployment(tmp_path):
+    needs_namespaces()
+    docs = documents(render("values-netns.yaml"))
+    secrets = rendered_secrets(docs)
+    with Deployment(docs, tmp_path, secrets) as deployment:
+        pods, proxy = deployment.pods, deployment.proxy
+        s3 = s3_client(deployment)
+        s3.create_bucket(Bucket="k8s")
+        objects = {f"before/{i}": pattern_body(300_000 + i, i) for i in range(8)}
+        for key, body in objects.items():
+            s3.put_object(Bucket="k8s", Key=key, Body=body)
+        for key, body in objects.items():
+            assert s3.get_object(Bucket="k8s", Key=key)["Body"].read() == body
+
+        # A pod dies (kill -9): the Service goes on, reads and writes.
+        pods[1].stop(signal.SIGKILL)
+        wait_until(lambda: pods[1] not in proxy.ready, 15, "the Service drops the dead pod")
+        s3.put_object(Bucket="k8s", Key="while-one-is-down", Body=b"x" * 200_000)
+        for key, body in objects.items():
+            assert s3.get_object(Bucket="k8s", Key=key)["Body"].read() == body
+        # The StatefulSet controller recreates it.
+        pods[1].start()
+        wait_until(pods[1].ready, 120, "the recreated pod ready")
+
+        # The helm test hook's pod, its rendered command against the Service.
+        code, log = deployment.helm_test()
+        assert code == 0 and "roundtrip ok" in log, log
+
+        # A rolling restart as the StatefulSet controller does it for an upgrade: highest
+        # ordinal first, one at a time; each pod leaves the Service, runs its preStop hook
+        # (which waits for quorum without it), gets SIGTERM, comes back, and the next goes
+        # only when it is ready for minReadySeconds. A steady load runs throughout.
+        wait_until(lambda: len(proxy.ready) == len(pods), 30, "every pod back in the Service")
+        load = SteadyLoad(s3)
+        try:
+            for pod in reversed(pods):
+                pod.terminating = True
+                hook = pod.pre_stop()
+                assert hook.returncode == 0, hook.stdout + hook.stderr
+                pod.stop(signal.SIGTERM)
+                pod.start()
+                wait_until(pod.ready, 120, f"{pod.spec.name} ready after its restart")
+                time.sleep(deployment.min_ready)
         finally:
-            if proxy is not None:
-                proxy.close()
-            for pod in pods:
-                pod.stop(signal.SIGKILL)
-            for p in made:
-                shutil.rmtree(p, ignore_errors=True)
+            load.finish()
+        assert not load.failures, load.failures[:10]
+        assert load.done > 20, f"only {load.done} load rounds"
+        for key, body in objects.items():
+            assert s3.get_object(Bucket="k8s", Key=key)["Body"].read() == body
+
+
+def make_tls_secret(workdir: Path, dns_names: list[str]) -> dict[str, str]:
+    """A CA and a certificate for `dns_names` signed by it (openssl), as a kubernetes.io/tls
+    Secret's data: what cert-manager would store."""
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60, cwd=workdir)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-days", "2", "-keyout", "ca.key", "-out", "ca.crt",
+            "-subj", "/CN=strata-test-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", *ec, "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=rel-strata")
+    (workdir / "ext.cnf").write_text(
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "subjectAltName=" + ",".join(f"DNS:{n}" for n in dns_names) + "\n")
+    openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-out", "tls.crt", "-extfile", "ext.cnf")
+    return {k: (workdir / k).read_text() for k in ("tls.crt", "tls.key", "ca.crt")}
+
+
+def test_rendered_chart_with_tls_forms_a_deployment(tmp_path):
+    """TLS as the chart wires it: the Secret mounted as the certificate directory, https
+    probes, nodes verifying each other by pod DNS name, the preStop hook and the helm test pod
+    over https. The certificate covers exactly the names the chart's cert-manager Certificate
+    asks for."""
+    needs_namespaces()
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command line for test certificates")
+    with_cert_manager = documents(render("values-netns.yaml", sets=(
+        "tls.enabled=true", "tls.certManager.enabled=true")))
+    certificate = next(d for d in with_cert_manager
+                       if d["kind"] == "Certificate" and d["metadata"]["name"] == "rel-strata")
+    docs = documents(render("values-netns.yaml", sets=(
+        "tls.enabled=true", "tls.existingSecret=rel-strata-tls")))
+    secrets = rendered_secrets(docs)
+    secrets["rel-strata-tls"] = make_tls_secret(tmp_path / "pki", certificate["spec"]["dnsNames"])
+    with Deployment(docs, tmp_path, secrets) as deployment:
+        assert all(p.spec.readiness["scheme"] == "HTTPS" for p in deployment.pods)
+        # Every pod reached every other over verified TLS: the deployment formed.
+        code, log = deployment.helm_test()
+        assert code == 0 and "roundtrip ok" in log, log
+        hook = deployment.pods[-1].pre_stop()
+        assert hook.returncode == 0, hook.stdout + hook.stderr
+        assert "https://" in hook.stdout, hook.stdout
 
 
 # ---------------------------------------------------------------- the container image
