@@ -460,7 +460,16 @@ impl ErasureSet {
                 });
             }
         }
-        resolve(&per_drive, self.read_quorum(), bucket.len() + 1)
+        let resolved = resolve(&per_drive, self.read_quorum(), bucket.len() + 1)?;
+        if let Some(got) = undecided_version(&per_drive, self.read_quorum(), self.write_quorum()) {
+            // A version too few answering drives hold, which the silent ones may complete to a
+            // write quorum: it may have been acknowledged, so "not there" would be a guess.
+            return Err(ObjectError::ReadQuorum {
+                needed: self.read_quorum(),
+                got,
+            });
+        }
+        Ok(resolved)
     }
 
     /// Reads the inline framed shards of a resolved version, by shard index.
@@ -651,6 +660,32 @@ pub(crate) fn quorum_runs(
         .filter(|run| run.len() >= read_quorum)
         .map(<[_]>::to_vec)
         .collect())
+}
+
+/// The holder count of a version that fewer than `read_quorum` answering drives hold but that,
+/// with the drives that did not answer, may have reached `write_quorum` (and so may have been
+/// acknowledged); `None` when every version is decided: held by read quorum, or too rare to
+/// have ever been written with quorum (a failed write's leftovers).
+pub(crate) fn undecided_version(
+    per_drive: &[Result<Vec<MetaEntry>, DriveError>],
+    read_quorum: usize,
+    write_quorum: usize,
+) -> Option<usize> {
+    let n_silent = per_drive.iter().filter(|r| r.is_err()).count();
+    if n_silent == 0 {
+        return None;
+    }
+    let mut keys: Vec<&[u8]> = per_drive
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .flatten()
+        .map(|e| e.key.as_ref())
+        .collect();
+    keys.sort_unstable();
+    keys.chunk_by(|a, b| a == b)
+        .map(<[_]>::len)
+        .filter(|&held| held < read_quorum && held + n_silent >= write_quorum)
+        .max()
 }
 
 /// Groups per-drive version entries by their key (version id and time) and keeps those held
@@ -846,5 +881,39 @@ mod tests {
             let reference: [u8; 16] = md5::Md5::digest(&body).into();
             prop_assert_eq!(ours, reference);
         }
+    }
+
+    use super::undecided_version;
+    use bytes::Bytes;
+    use strata_drive::{DriveError, MetaEntry};
+
+    fn drives(holding: usize, lacking: usize, silent: usize) -> Vec<Result<Vec<MetaEntry>, DriveError>> {
+        let entry = MetaEntry {
+            key: Bytes::from_static(b"bucket/key\0v1"),
+            value: Bytes::new(),
+        };
+        let mut out: Vec<Result<Vec<MetaEntry>, DriveError>> = Vec::new();
+        out.extend((0..holding).map(|_| Ok(vec![entry.clone()])));
+        out.extend((0..lacking).map(|_| Ok(Vec::new())));
+        out.extend((0..silent).map(|_| {
+            Err(DriveError::Offline {
+                endpoint: "gone".into(),
+            })
+        }));
+        out
+    }
+
+    #[test]
+    fn a_version_the_silent_drives_may_complete_is_undecided() {
+        // 12+4 (read quorum 12, write quorum 12): written to 12 drives while one node (4
+        // drives) was away; that node is back (lacking it) and another is gone.
+        assert_eq!(undecided_version(&drives(8, 4, 4), 12, 12), Some(8));
+        // Held by read quorum: decided (resolved).
+        assert_eq!(undecided_version(&drives(12, 0, 4), 12, 12), None);
+        // A failed write's leftovers on 3 drives can never have had write quorum: decided
+        // (not there), even with 4 drives silent.
+        assert_eq!(undecided_version(&drives(3, 9, 4), 12, 12), None);
+        // Every drive answered: whatever read quorum does not hold is not there.
+        assert_eq!(undecided_version(&drives(8, 8, 0), 12, 12), None);
     }
 }
