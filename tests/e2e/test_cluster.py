@@ -26,7 +26,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from conftest import (StrataCli, StrataCluster, StrataServer, error_of, free_ports,
-                      wait_all_drives_online)
+                      wait_all_drives_online, wait_until)
 from netns import Netns
 
 MIB = 1024 * 1024
@@ -119,7 +119,9 @@ def test_every_node_serves_the_same_deployment(cluster):
         assert error_of(e.value)[1] == 404
     for node in cluster.nodes:
         assert status_of(f"{node.endpoint}/health/cluster") == 200
-        assert status_of(f"{node.endpoint}/health/cluster?maintenance=true") == 200
+        # Safe to take a node down once the heals owed since the nodes met have run.
+        wait_until(lambda n=node: status_of(f"{n.endpoint}/health/cluster?maintenance=true") == 200,
+                   60, f"{node.endpoint} safe for maintenance")
 
 
 def test_conditional_writes_and_object_lock_hold_across_nodes(cluster):

@@ -49,6 +49,8 @@ pub const OP_POOLS_CHANGED: &str = "pools-changed";
 /// Node operation: system records of a namespace (the body, UTF-8) changed; tell the
 /// layer's subscribers.
 pub const OP_SYSTEM_CHANGED: &str = "system-changed";
+/// Node operation: does this node owe the deployment a heal? One byte, 1 or 0.
+pub const OP_HEAL_OWED: &str = "heal-owed";
 
 /// Deadline of one status or notice call to a peer.
 const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -682,6 +684,12 @@ impl NodeService for ClusterNode {
                 layer.load_pools_record().await.map_err(|e| e.to_string())?;
                 Ok(Vec::new())
             }
+            OP_HEAL_OWED => {
+                let layer = self
+                    .layer()
+                    .ok_or_else(|| "the object layer is not open yet".to_string())?;
+                Ok(vec![u8::from(layer.heal_owed())])
+            }
             other => Err(format!("unknown node operation {other:?}")),
         }
     }
@@ -748,6 +756,25 @@ impl ClusterHooks for ClusterNode {
             }
         });
         join_all(calls).await;
+    }
+
+    async fn peers_owe_heal(&self) -> bool {
+        let asks = self.peers.iter().flatten().map(|peer| async move {
+            match peer.node_call(OP_HEAL_OWED, Vec::new(), PEER_CALL_TIMEOUT).await {
+                Ok(answer) => answer.first() != Some(&0),
+                // A node of an older version does not know the question.
+                Err(strata_rpc::RpcError::Node { reason, .. })
+                    if reason.contains("unknown node operation") =>
+                {
+                    false
+                }
+                Err(err) => {
+                    tracing::debug!(peer = peer.url(), %err, "cannot ask whether the peer owes a heal");
+                    true
+                }
+            }
+        });
+        join_all(asks).await.into_iter().any(|owes| owes)
     }
 
     async fn may_lead(&self, job: &str) -> Option<Box<dyn HeldLock>> {

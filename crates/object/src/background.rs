@@ -7,6 +7,7 @@
 //! backs off up to [`MONITOR_BACKOFF_MAX`] per failing drive.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -174,8 +175,22 @@ impl ObjectLayer {
             key: key.to_string(),
         };
         if self.background.heal_tx.try_send(hint).is_err() {
-            tracing::debug!(bucket, key, "heal queue full; the scanner will find it");
+            // The key may lack shards and nothing remembers it: owe a full heal sequence.
+            self.background.returned_pending.store(true, Ordering::SeqCst);
+            tracing::debug!(bucket, key, "heal queue full; a heal sequence will find it");
         }
+    }
+
+    /// Whether this node owes the deployment a heal: a drive came back after missing writes
+    /// and its heal sequence has not started, a heal sequence is running, or keys written
+    /// without every drive wait in the heal queue. Until it is paid, objects written while a
+    /// drive was away may have no more than their write quorum of shards, so no other node may
+    /// leave.
+    pub fn heal_owed(&self) -> bool {
+        self.background.returned_pending.load(Ordering::SeqCst)
+            || self.heal_status().state == HealState::Running
+            || self.heal_queue_len() > 0
+            || self.background.hints_in_flight.load(Ordering::SeqCst) > 0
     }
 
     /// Keys waiting in the heal queue (at most [`HEAL_QUEUE_CAPACITY`]).
@@ -378,21 +393,30 @@ async fn heal_sequence(layer: &Weak<ObjectLayer>, scope: &HealScope, opts: HealO
 async fn heal_worker(layer: Weak<ObjectLayer>, mut rx: mpsc::Receiver<HealHint>) {
     while let Some(hint) = rx.recv().await {
         let Some(layer) = layer.upgrade() else { return };
-        let opts = HealOptions {
-            dry_run: false,
-            deep: true,
-        };
-        match layer.heal_object(&hint.bucket, &hint.key, opts).await {
-            Ok(counters) => {
-                if counters.objects_healed > 0 {
-                    tracing::info!(bucket = hint.bucket, key = hint.key, ?counters, "healed on read");
-                }
+        // Counted from before the hint leaves the queue's length until it is done.
+        let in_flight = &layer.background.hints_in_flight;
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        heal_hint(&layer, &hint).await;
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Heals one hinted key and moves its versions to their storage classes' media.
+async fn heal_hint(layer: &ObjectLayer, hint: &HealHint) {
+    let opts = HealOptions {
+        dry_run: false,
+        deep: true,
+    };
+    match layer.heal_object(&hint.bucket, &hint.key, opts).await {
+        Ok(counters) => {
+            if counters.objects_healed > 0 {
+                tracing::info!(bucket = hint.bucket, key = hint.key, ?counters, "healed on read");
             }
-            Err(err) => tracing::warn!(bucket = hint.bucket, key = hint.key, %err, "heal on read failed"),
         }
-        if let Err(err) = layer.place_versions(&hint.bucket, &hint.key).await {
-            tracing::warn!(bucket = hint.bucket, key = hint.key, %err, "moving a version to its storage class failed");
-        }
+        Err(err) => tracing::warn!(bucket = hint.bucket, key = hint.key, %err, "heal on read failed"),
+    }
+    if let Err(err) = layer.place_versions(&hint.bucket, &hint.key).await {
+        tracing::warn!(bucket = hint.bucket, key = hint.key, %err, "moving a version to its storage class failed");
     }
 }
 
@@ -476,10 +500,12 @@ pub const READ_ONLY_RECHECK: Duration = Duration::from_secs(30);
 async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
     let mut probes: Vec<Probe> = Vec::new();
     // Drives came back after being offline and may have missed writes: heal everything once.
-    let mut returned_pending = false;
+    // The flag is shared (`ObjectLayer::heal_owed`) and raised before the drive counts as
+    // online again, so no one sees the drive back without seeing the heal it is owed.
     loop {
         tokio::time::sleep(interval).await;
         let Some(layer) = layer.upgrade() else { return };
+        let returned = &layer.background.returned_pending;
         let slots: Vec<_> = layer.sets.iter().flat_map(|s| s.slots.iter().cloned()).collect();
         if probes.len() != slots.len() {
             probes = slots
@@ -503,12 +529,12 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
             };
             if check.is_healthy() && check_read_only(slot).await {
                 // Writable again after missing writes: heal them like a returned drive's.
-                returned_pending = true;
+                returned.store(true, Ordering::SeqCst);
             }
             match check {
                 Check::Healthy => {
                     if !was_online {
-                        returned_pending = true;
+                        returned.store(true, Ordering::SeqCst);
                         probe.readmitted = Some(Instant::now());
                     }
                     slot.set_online(true);
@@ -550,6 +576,7 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
         let retry_due = last.finished_unix_secs == 0
             || replaced_any
             || unix_secs_now().saturating_sub(last.finished_unix_secs) >= HEAL_RETRY_PAUSE.as_secs();
+        let returned_pending = returned.load(Ordering::SeqCst);
         let wanted = (any_healing && retry_due) || returned_pending;
         if !wanted || last.state == HealState::Running {
             continue;
@@ -574,7 +601,7 @@ async fn monitor(layer: Weak<ObjectLayer>, interval: Duration) {
                     returned_pending,
                     "healing new, replaced or returned drives"
                 );
-                returned_pending = false;
+                returned.store(false, Ordering::SeqCst);
                 if let Some(lock) = leader {
                     // Held until the sequence ends, so no other node starts the same work.
                     let watched = Arc::downgrade(&layer);
@@ -720,6 +747,11 @@ pub struct Background {
     heal_rx: std::sync::Mutex<Option<mpsc::Receiver<HealHint>>>,
     heal_sequence: std::sync::Mutex<HealSequenceStatus>,
     scanner: std::sync::Mutex<ScannerStatus>,
+    /// A drive came back (or turned writable again) after missing writes, or a heal hint was
+    /// dropped (queue full), and the full heal sequence that repairs them has not started yet.
+    returned_pending: AtomicBool,
+    /// Hints the heal worker has taken and not finished.
+    hints_in_flight: AtomicUsize,
 }
 
 impl Background {
@@ -731,6 +763,8 @@ impl Background {
             heal_rx: std::sync::Mutex::new(Some(heal_rx)),
             heal_sequence: std::sync::Mutex::new(HealSequenceStatus::default()),
             scanner: std::sync::Mutex::new(ScannerStatus::default()),
+            returned_pending: AtomicBool::new(false),
+            hints_in_flight: AtomicUsize::new(0),
         }
     }
 

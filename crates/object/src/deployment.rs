@@ -97,4 +97,11 @@ pub trait ClusterHooks: Send + Sync + Debug {
     /// for (automatic heal sequences after drives return). A node that cannot reach a quorum
     /// of the others says no.
     async fn may_lead(&self, job: &str) -> Option<Box<dyn HeldLock>>;
+
+    /// Whether another node owes the deployment a heal (`ObjectLayer::heal_owed`), or cannot
+    /// say (unreachable): then no node may leave for maintenance. Nodes that do not know the
+    /// question (older versions) count as owing nothing.
+    async fn peers_owe_heal(&self) -> bool {
+        false
+    }
 }

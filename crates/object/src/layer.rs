@@ -352,9 +352,22 @@ impl ObjectLayer {
     }
 
     /// The health the deployment would have without this node's drives: whether taking this
-    /// node down for maintenance keeps every set's write quorum.
+    /// node down for maintenance keeps every set's write quorum. While any node owes a heal
+    /// ([`ObjectLayer::heal_owed`]: a drive came back, or writes missed drives, and the
+    /// shards they lack are not repaired yet) the answer is no write quorum: objects written
+    /// meanwhile may be readable only with every shard that is online now.
     pub async fn health_without_this_node(&self) -> Health {
-        self.health_counting(|slot| matches!(slot.location, DriveLocation::Remote(_)))
+        let mut health = self.health_counting(|slot| matches!(slot.location, DriveLocation::Remote(_)));
+        if health.write_quorum && self.heal_owed() {
+            health.write_quorum = false;
+        }
+        if health.write_quorum
+            && let Some(cluster) = &self.cluster
+            && cluster.peers_owe_heal().await
+        {
+            health.write_quorum = false;
+        }
+        health
     }
 
     fn health_counting(&self, counts: impl Fn(&DriveSlot) -> bool) -> Health {
