@@ -299,15 +299,17 @@ impl KmsSettings {
 
     /// The front door's encryption settings; `tls`: the server speaks TLS; `single_node`: the
     /// keyring file may be rewritten by key creation and rotation (on several nodes each has
-    /// its own copy, so it is read-only).
+    /// its own copy, so it is read-only). A keyring file without write permission (a mounted
+    /// Kubernetes Secret) is read-only too: its keys change by changing the file.
     pub fn encryption(&self, tls: bool, single_node: bool) -> anyhow::Result<strata_s3::EncryptionConfig> {
         let kms: Option<Arc<dyn strata_kms::Kms>> = if let Some(spec) = &self.secret_key {
             Some(Arc::new(
                 strata_kms::BuiltinKms::from_secret_key(spec).context("STRATA_KMS_SECRET_KEY")?,
             ))
         } else if let Some(path) = &self.keyring {
+            let writable = single_node && std::fs::metadata(path).is_ok_and(|m| !m.permissions().readonly());
             Some(Arc::new(
-                strata_kms::BuiltinKms::from_keyring_file(path, single_node)
+                strata_kms::BuiltinKms::from_keyring_file(path, writable)
                     .with_context(|| format!("KMS keyring {}", path.display()))?,
             ))
         } else if let Some(vault) = &self.vault {

@@ -387,8 +387,6 @@ fn observability(
     )))
 }
 
-/// The configured domain, plus `domain:port` of the listen address: clients put the port in
-/// the Host header and s3s matches domains literally.
 /// Binds the listen address. `:PORT` is every interface: IPv6 and IPv4 (a dual-stack socket),
 /// or IPv4 alone where the host has no IPv6 (as in some Kubernetes pods).
 async fn bind(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -406,6 +404,8 @@ async fn bind(address: &str) -> anyhow::Result<tokio::net::TcpListener> {
         .with_context(|| format!("binding {address}"))
 }
 
+/// The configured domain, plus `domain:port` of the listen address: clients put the port in
+/// the Host header and s3s matches domains literally.
 fn virtual_host_domains(domain: Option<&str>, address: &str) -> Vec<String> {
     let Some(d) = domain else { return Vec::new() };
     let mut out = vec![d.to_owned()];

@@ -288,8 +288,13 @@ pub fn load(dir: &Path) -> anyhow::Result<Tls> {
         .with_context(|| format!("reading TLS certificate directory {}", dir.display()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
+        // Hidden entries are not hosts: a Kubernetes Secret volume keeps its files in `..data`
+        // and `..<timestamp>` directories, and the latter is deleted on every update.
         .filter(|p| {
-            p.is_dir() && p.file_name().is_some_and(|n| n != CAS_DIR) && p.join(PUBLIC_CERT_FILE).exists()
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n != CAS_DIR && !n.to_string_lossy().starts_with('.'))
+                && p.join(PUBLIC_CERT_FILE).exists()
         })
         .collect();
     subdirs.sort();
@@ -398,6 +403,43 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         std::fs::write(dir.path().join(PUBLIC_CERT_FILE), "garbage").unwrap();
         assert!(!tls.cert.reload_if_changed());
+        assert_eq!(served(&tls), second.cert.der().to_vec());
+    }
+
+    /// Lays out `dir` as the kubelet does a Secret volume: the files live in `..<version>`,
+    /// `..data` links to it, and each file name links into `..data`. Returns the identity.
+    fn write_secret_volume(dir: &Path, version: &str) -> rcgen::CertifiedKey<rcgen::KeyPair> {
+        let versioned = dir.join(format!("..{version}"));
+        std::fs::create_dir(&versioned).unwrap();
+        let id = write_identity(&versioned);
+        let data = dir.join("..data");
+        let tmp_link = dir.join("..data_tmp");
+        std::os::unix::fs::symlink(format!("..{version}"), &tmp_link).unwrap();
+        std::fs::rename(&tmp_link, &data).unwrap();
+        for name in [PUBLIC_CERT_FILE, PRIVATE_KEY_FILE] {
+            let link = dir.join(name);
+            if std::fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(format!("..data/{name}"), &link).unwrap();
+            }
+        }
+        id
+    }
+
+    #[test]
+    fn a_kubernetes_secret_volume_is_one_pair_and_its_updates_are_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write_secret_volume(dir.path(), "2026_01_01");
+        let tls = load(dir.path()).unwrap();
+        assert!(
+            tls.cert.by_host.is_empty(),
+            "the kubelet's hidden directories are not hosts"
+        );
+        assert_eq!(served(&tls), first.cert.der().to_vec());
+        // A renewal: a new versioned directory, `..data` swapped to it, the old one deleted.
+        std::thread::sleep(Duration::from_millis(20));
+        let second = write_secret_volume(dir.path(), "2026_02_01");
+        std::fs::remove_dir_all(dir.path().join("..2026_01_01")).unwrap();
+        assert!(tls.cert.reload_if_changed());
         assert_eq!(served(&tls), second.cert.der().to_vec());
     }
 

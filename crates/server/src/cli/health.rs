@@ -2,8 +2,9 @@
 //! and `helm test`), with nothing but the `strata` binary in the image.
 //!
 //! - `wait-maintenance` waits until the deployment would keep write quorum without this node
-//!   (`/health/cluster?maintenance=true`), then waits the drain time: a pod's preStop hook, so
-//!   a rolling restart never takes a second node while the first is still rejoining.
+//!   and no returned node's heal is outstanding (`/health/cluster?maintenance=true`), then
+//!   waits the drain time: a pod's preStop hook, so a rolling restart never takes a second
+//!   node while the first is still rejoining or being healed.
 //! - `roundtrip` writes an object through the S3 API, reads it back, compares and deletes it.
 //!
 //! Invariant: keys come from the environment (`STRATA_ACCESS_KEY`, `STRATA_SECRET_KEY`) or the
@@ -48,7 +49,8 @@ pub enum HealthCommand {
         /// A PEM CA to trust [default: $STRATA_CERTS_DIR/CAs/ca.crt when present].
         #[arg(long)]
         ca_file: Option<PathBuf>,
-        /// Longest wait for quorum without this node.
+        /// Longest wait for quorum without this node; 0 skips the check (a single-node
+        /// deployment, which cannot keep quorum without its only node).
         #[arg(long, default_value_t = 120)]
         timeout_seconds: u64,
         /// Seconds to wait afterwards, while load balancers stop sending to this node.
@@ -174,6 +176,14 @@ async fn wait_maintenance(
     drain: Duration,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    if timeout.is_zero() {
+        println!(
+            "{url}: no wait for quorum (timeout 0); draining {} s",
+            drain.as_secs()
+        );
+        tokio::time::sleep(drain).await;
+        return Ok(());
+    }
     loop {
         let last = match client.get_unsigned(MAINTENANCE_PATH, 64).await {
             Ok(_) => {
@@ -190,8 +200,9 @@ async fn wait_maintenance(
         };
         if started.elapsed() >= timeout {
             bail!(
-                "{url}: the deployment would lose write quorum without this node, still after \
-                 {} s (last answer: {last})",
+                "{url}: the deployment would lose write quorum without this node, or owes a heal \
+                 of a returned node, still after {} s (last answer: {last}); Kubernetes stops \
+                 the pod anyway",
                 timeout.as_secs()
             );
         }
