@@ -244,6 +244,8 @@ def test_bad_values_are_refused_with_a_reason(sets, message):
     (8, 2, 16, 2),   # 12+4: a pod holds 2 drives
     (16, 1, 16, 4),  # 12+4: a pod holds 1 drive
     (6, 4, 12, 2),   # two sets of 8+4 across 6 pods: a pod holds 2 drives of each
+    (17, 4, 4, 1),   # no size fits 17 pods evenly: sets of 2+2 (write quorum 3), a drive per pod
+    (3, 4, 12, 1),   # 8+4 over 3 pods: a pod holds 4 drives of the set
 ])
 def test_disruption_budget_keeps_write_quorum(servers, drives, set_size, max_unavailable):
     docs = documents(render(sets=(one_pool(servers, drives),)))
@@ -251,6 +253,16 @@ def test_disruption_budget_keeps_write_quorum(servers, drives, set_size, max_una
     sts = next(d for d in docs if d["kind"] == "StatefulSet")
     assert sts["metadata"]["annotations"]["strata.io/erasure-set-size"] == str(set_size)
     assert pdb["spec"]["maxUnavailable"] == max_unavailable
+
+
+def test_each_pool_gets_its_own_disruption_budget():
+    pools = [{"name": "a", "servers": 4, "drivesPerServer": 4, "volume": {"size": "1Gi"}},
+             {"name": "b", "servers": 2, "drivesPerServer": 2, "volume": {"size": "1Gi"}}]
+    docs = documents(render(sets=("pools=" + json.dumps(pools),)))
+    budgets = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "PodDisruptionBudget"}
+    assert budgets["rel-strata-a"]["maxUnavailable"] == 1
+    assert budgets["rel-strata-b"]["maxUnavailable"] == 0
+    assert budgets["rel-strata-b"]["selector"]["matchLabels"]["strata.io/pool"] == "b"
 
 
 # ---------------------------------------------------------------- a deployment from the chart
@@ -432,11 +444,13 @@ class Pod:
         except (urllib.error.URLError, OSError):
             return False
 
-    def pre_stop(self) -> subprocess.CompletedProcess:
+    def pre_stop(self, timeout_seconds: int | None = None) -> subprocess.CompletedProcess:
         """The rendered preStop hook, run in the container: its network and mount namespaces
-        and its environment."""
+        and its environment (`timeout_seconds` replaces the rendered wait)."""
         assert self.proc is not None and self.spec.pre_stop[0] == IMAGE_BIN
         command = [str(STRATA_BIN), *self.spec.pre_stop[1:]]
+        if timeout_seconds is not None:
+            command[command.index("--timeout-seconds") + 1] = str(timeout_seconds)
         return subprocess.run(["nsenter", "-t", str(self.proc.pid), "-m", "-n", *command],
                               env=self.spec.env, capture_output=True, text=True,
                               timeout=self.spec.grace)
@@ -546,14 +560,24 @@ class SteadyLoad:
         while not self.stop.is_set():
             i += 1
             key, body = f"load/{i}", pattern_body(64 * 1024 + i, i)
+            # An object written earlier, maybe while another pod was away: it must stay
+            # readable whichever pod is down now.
+            old = 1 + (i * 7919) % (i - 1) if i > 1 else 0
+            step = "PUT"
             try:
                 self.client.put_object(Bucket="k8s", Key=key, Body=body)
+                step = "GET"
                 got = self.client.get_object(Bucket="k8s", Key=key)["Body"].read()
                 if got != body:
                     self.failures.append(f"{key}: read back differs")
+                if old:
+                    step = f"GET of load/{old}"
+                    got = self.client.get_object(Bucket="k8s", Key=f"load/{old}")["Body"].read()
+                    if got != pattern_body(64 * 1024 + old, old):
+                        self.failures.append(f"load/{old}: read back differs")
                 self.done += 1
             except Exception as e:  # noqa: BLE001 - every failure is the finding
-                self.failures.append(f"{key}: {e}")
+                self.failures.append(f"{key} {step} at {time.strftime('%H:%M:%S')}: {e}")
             time.sleep(0.05)
 
     def finish(self) -> None:
@@ -660,6 +684,11 @@ def test_rendered_chart_forms_a_working_deployment(tmp_path):
         s3.put_object(Bucket="k8s", Key="while-one-is-down", Body=b"x" * 200_000)
         for key, body in objects.items():
             assert s3.get_object(Bucket="k8s", Key=key)["Body"].read() == body
+        # Meanwhile no other pod may go: its preStop hook waits, and gives up when its (here
+        # shortened) time is out, saying why.
+        hook = pods[2].pre_stop(timeout_seconds=5)
+        assert hook.returncode != 0, hook.stdout
+        assert "would lose write quorum" in hook.stderr, hook.stderr
         # The StatefulSet controller recreates it.
         pods[1].start()
         wait_until(pods[1].ready, 120, "the recreated pod ready")

@@ -43,19 +43,19 @@ config/strata.toml). Secrets are referenced, never inlined.
 - name: STRATA_METRICS_AUTH
   value: {{ .Values.metrics.auth | quote }}
 - name: STRATA_CONNECTIONS_MAX
-  value: {{ .Values.server.connections.max | quote }}
+  value: {{ int64 .Values.server.connections.max | quote }}
 - name: STRATA_CONNECTIONS_PER_CLIENT_MAX
-  value: {{ .Values.server.connections.perClientMax | quote }}
+  value: {{ int64 .Values.server.connections.perClientMax | quote }}
 - name: STRATA_CONNECTION_IDLE_TIMEOUT_SECS
-  value: {{ .Values.server.connections.idleTimeoutSeconds | quote }}
+  value: {{ int64 .Values.server.connections.idleTimeoutSeconds | quote }}
 {{- with .Values.server.memoryBudget }}
 - name: STRATA_MEMORY_BUDGET
   value: {{ . | quote }}
 {{- end }}
 - name: STRATA_LIFECYCLE_INTERVAL_SECONDS
-  value: {{ .Values.lifecycle.intervalSeconds | quote }}
+  value: {{ int64 .Values.lifecycle.intervalSeconds | quote }}
 - name: STRATA_LIFECYCLE_ACTIONS_PER_SECOND
-  value: {{ .Values.lifecycle.actionsPerSecond | quote }}
+  value: {{ int64 .Values.lifecycle.actionsPerSecond | quote }}
 {{- with .Values.encryption }}
 {{- if .autoEncrypt }}
 - name: STRATA_SSE_AUTO
@@ -124,7 +124,7 @@ config/strata.toml). Secrets are referenced, never inlined.
 - name: STRATA_AUDIT_WEBHOOK_ENDPOINT
   value: {{ .endpoint | quote }}
 - name: STRATA_AUDIT_WEBHOOK_BATCH_SIZE
-  value: {{ .batchSize | quote }}
+  value: {{ int64 .batchSize | quote }}
 {{- with .authTokenSecret }}
 - name: STRATA_AUDIT_WEBHOOK_AUTH_TOKEN
   valueFrom:
@@ -135,7 +135,8 @@ config/strata.toml). Secrets are referenced, never inlined.
 {{- end }}{{ end }}
 {{- range $name, $value := .Values.server.env }}
 - name: {{ $name }}
-  value: {{ $value | toString | quote }}
+  {{- /* Helm reads numbers as floats: 1000000 would print as 1e+06. */}}
+  value: {{ ternary (int64 $value | toString) (toString $value) (kindIs "float64" $value) | quote }}
 {{- end }}
 {{- with .Values.server.extraEnv }}
 {{ toYaml . }}
@@ -155,8 +156,10 @@ config/strata.toml). Secrets are referenced, never inlined.
         path: public.crt
       - key: tls.key
         path: private.key
+      {{- if .Values.tls.trustSecretCA }}
       - key: ca.crt
         path: CAs/ca.crt
+      {{- end }}
 {{- end }}
 {{- with .Values.encryption.kms }}
 {{- if .keyringSecret }}

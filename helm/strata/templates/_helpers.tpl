@@ -1,6 +1,8 @@
 {{/*
 Names. Everything the chart creates is named after the release: <fullname>, <fullname>-hl
-(the headless Service), <fullname>-<pool> (a pool's StatefulSet and its pods).
+(the headless Service), <fullname>-<pool> (a pool's StatefulSet and its pods). <fullname> is at
+most 39 characters and a pool name at most 12, so a StatefulSet name stays within the 52 that
+leave room for its pods' controller-revision-hash label.
 */}}
 {{- define "strata.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
@@ -8,11 +10,11 @@ Names. Everything the chart creates is named after the release: <fullname>, <ful
 
 {{- define "strata.fullname" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- .Values.fullnameOverride | trunc 39 | trimSuffix "-" -}}
 {{- else if contains (include "strata.name" .) .Release.Name -}}
-{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- .Release.Name | trunc 39 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name (include "strata.name" .) | trunc 40 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name (include "strata.name" .) | trunc 39 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -58,6 +60,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "strata.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* Servers of every pool together. */}}
+{{- define "strata.totalServers" -}}
+{{- $n := 0 -}}
+{{- range .Values.pools }}{{ $n = add $n (int .servers) }}{{ end -}}
+{{- $n -}}
 {{- end -}}
 
 {{/* <fullname>-<pool> */}}
