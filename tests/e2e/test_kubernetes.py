@@ -750,14 +750,16 @@ def test_rendered_chart_with_tls_forms_a_deployment(tmp_path):
     if not shutil.which("openssl"):
         pytest.skip("needs the openssl command line for test certificates")
     with_cert_manager = documents(render("values-netns.yaml", sets=(
-        "tls.enabled=true", "tls.certManager.enabled=true")))
+        "tls.enabled=true", "tls.certManager.enabled=true", one_pool(4, 2))))
     certificate = next(d for d in with_cert_manager
                        if d["kind"] == "Certificate" and d["metadata"]["name"] == "rel-strata")
+    # A 4-server x 2-drive pool (sets of 4+4) this time.
     docs = documents(render("values-netns.yaml", sets=(
-        "tls.enabled=true", "tls.existingSecret=rel-strata-tls")))
+        "tls.enabled=true", "tls.existingSecret=rel-strata-tls", one_pool(4, 2))))
     secrets = rendered_secrets(docs)
     secrets["rel-strata-tls"] = make_tls_secret(tmp_path / "pki", certificate["spec"]["dnsNames"])
     with Deployment(docs, tmp_path, secrets) as deployment:
+        assert len(deployment.pods) == 4 and len(deployment.specs[0].mounts) == 2 + 2
         assert all(p.spec.readiness["scheme"] == "HTTPS" for p in deployment.pods)
         # Every pod reached every other over verified TLS: the deployment formed.
         code, log = deployment.helm_test()
