@@ -279,7 +279,7 @@ class PodSpec:
         container = pod["containers"][0]
         command = container.get("command") or image_entrypoint()
         assert command[0] == IMAGE_BIN, command
-        self.argv = [str(STRATA_BIN), *command[1:], *container.get("args", [])]
+        self.argv = [*command, *container.get("args", [])]
         self.env = resolve_env(container.get("env", []), name, secrets)
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
         self.mounts: list[tuple[str, tuple]] = []
@@ -333,14 +333,19 @@ def rendered_secrets(docs: list[dict]) -> dict[str, dict[str, str]]:
 
 
 # Runs inside the pod's network namespace, in a private mount namespace: a tmpfs on each root
-# the volumes need (a directory the machine has no use for, made empty for the test), each
-# volume's directory bound at its mount path, then exec of the container's argv with exactly its
-# environment.
+# the volumes need (a directory the machine has no use for, made empty for the test), the binary
+# under test bound where the image has it (on a tmpfs over that directory), each volume's
+# directory bound at its mount path (one over /tmp last: it hides the test's own files), then
+# exec of the container's argv with exactly its environment.
 LAUNCHER = r"""
 import json, os, subprocess, sys
 spec = json.load(open(sys.argv[1]))
 for root in spec["roots"]:
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", root], check=True)
+for source, target in spec["files"]:
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", os.path.dirname(target)], check=True)
+    open(target, "w").close()
+    subprocess.run(["mount", "--bind", source, target], check=True)
 for source, target in spec["binds"]:
     os.makedirs(target, exist_ok=True)
     subprocess.run(["mount", "--bind", source, target], check=True)
@@ -412,8 +417,10 @@ class Pod:
         # emptyDir on /tmp, where the test's files live) goes last.
         sources = [s for s, _ in binds]
         binds.sort(key=lambda b: (any(s.startswith(b[1] + "/") for s in sources), len(b[1])))
-        spec = {"roots": self.sandbox.roots_for([t for _, t in binds]), "binds": binds,
-                "argv": self.spec.argv, "env": self.spec.env}
+        roots = self.sandbox.roots_for([os.path.dirname(IMAGE_BIN), *(t for _, t in binds)])
+        spec = {"roots": roots, "binds": binds,
+                "files": [(str(STRATA_BIN), IMAGE_BIN)], "argv": self.spec.argv,
+                "env": self.spec.env}
         (self.workdir / "spec.json").write_text(json.dumps(spec))
         (self.workdir / "launch.py").write_text(LAUNCHER)
         with open(self.log, "ab") as log:
@@ -446,9 +453,10 @@ class Pod:
 
     def pre_stop(self, timeout_seconds: int | None = None) -> subprocess.CompletedProcess:
         """The rendered preStop hook, run in the container: its network and mount namespaces
-        and its environment (`timeout_seconds` replaces the rendered wait)."""
+        (where the image's binary is) and its environment (`timeout_seconds` replaces the
+        rendered wait)."""
         assert self.proc is not None and self.spec.pre_stop[0] == IMAGE_BIN
-        command = [str(STRATA_BIN), *self.spec.pre_stop[1:]]
+        command = list(self.spec.pre_stop)
         if timeout_seconds is not None:
             command[command.index("--timeout-seconds") + 1] = str(timeout_seconds)
         return subprocess.run(["nsenter", "-t", str(self.proc.pid), "-m", "-n", *command],
