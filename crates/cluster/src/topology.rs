@@ -474,7 +474,7 @@ fn split_host_port(authority: &str) -> Result<(String, u16), String> {
 }
 
 /// `host:port`, bracketing an IPv6 host.
-fn join_host_port(host: &str, port: u16) -> String {
+pub fn join_host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {

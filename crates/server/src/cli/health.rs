@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Subcommand;
 use strata_client::{Client, ClientConfig};
+use strata_cluster::topology::{LocalAddr, join_host_port};
 
 /// Path the maintenance check asks.
 const MAINTENANCE_PATH: &str = "/health/cluster?maintenance=true";
@@ -133,23 +134,19 @@ pub fn run(args: HealthArgs) -> anyhow::Result<()> {
 /// This node's URL from its server settings: `host` as the drive URLs spell it (else
 /// loopback), the port of `address` (`HOST:PORT` or `:PORT`).
 fn node_url(host: Option<&str>, address: Option<&str>, tls: bool) -> anyhow::Result<String> {
+    // The server's own reading of its listen address.
     let port = match address {
         None => DEFAULT_PORT,
-        Some(address) => {
-            let (_, port) = address
-                .rsplit_once(':')
-                .with_context(|| format!("STRATA_ADDRESS {address:?} has no port"))?;
-            port.parse::<u16>()
-                .with_context(|| format!("STRATA_ADDRESS {address:?} has no valid port"))?
-        }
+        Some(address) => LocalAddr::parse(address)
+            .with_context(|| format!("STRATA_ADDRESS {address:?}"))?
+            .port(),
     };
-    let host = host.unwrap_or("127.0.0.1");
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    };
-    Ok(format!("{}://{host}:{port}", if tls { "https" } else { "http" }))
+    let host = host.map_or("127.0.0.1", |h| h.trim_start_matches('[').trim_end_matches(']'));
+    Ok(format!(
+        "{}://{}",
+        if tls { "https" } else { "http" },
+        join_host_port(host, port)
+    ))
 }
 
 fn client(
